@@ -1,0 +1,38 @@
+"""ML performance tracing: where and why a production model got worse.
+
+The engine behind the app and the CLI. Pure Python, no UI imports:
+
+- `tracing.io`: read CSV/Parquet files or uploaded bytes.
+- `tracing.schema`: column roles (Arize-compatible names) and model type.
+- `tracing.metrics`: the metric registry, with additive per-row sufficient statistics.
+- `tracing.compare`: production vs baseline for every metric, with confidence intervals.
+- `tracing.analysis`: a validated baseline/production pair.
+- `tracing.report`: the report dict (JSON) and its Markdown; `tracing.cli` the command line.
+"""
+
+from tracing.analysis import Analysis, prepare_analysis
+from tracing.compare import Comparison, compare
+from tracing.errors import DataError
+from tracing.io import read_table
+from tracing.metrics import METRICS, Direction, Metric, applicable_metrics, worse_by
+from tracing.schema import ColumnRoles, ModelType, Schema, detect_roles
+
+__all__ = [
+    "METRICS",
+    "Analysis",
+    "ColumnRoles",
+    "Comparison",
+    "DataError",
+    "Direction",
+    "Metric",
+    "ModelType",
+    "Schema",
+    "applicable_metrics",
+    "compare",
+    "detect_roles",
+    "prepare_analysis",
+    "read_table",
+    "worse_by",
+]
+
+__version__ = "0.1.0"

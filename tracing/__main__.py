@@ -1,0 +1,7 @@
+"""``python -m tracing``: see `tracing.cli`."""
+
+import sys
+
+from tracing.cli import main
+
+sys.exit(main())

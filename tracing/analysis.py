@@ -1,0 +1,219 @@
+"""One analysis = a baseline, a production dataset, their column roles, and the chosen metric.
+
+`prepare_analysis` validates the pair (empty data, no shared columns, missing or empty role
+columns) with messages that name the file and column, resolves the schema on both datasets,
+and prepares the model outputs for metrics. Every later step (overall comparison, slices,
+drift, explanations, the report) starts from an `Analysis`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tracing.errors import DataError
+from tracing.metrics import Metric, Prepared, default_metric, get_metric, prepare
+from tracing.schema import ColumnRoles, ModelType, Schema, detect_roles, resolve_schema
+
+__all__ = ["Analysis", "prepare_analysis"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A validated baseline/production pair ready for every tracing step.
+
+    Attributes
+    ----------
+    baseline_frame, production_frame : DataFrame
+        The data as loaded (never modified).
+    baseline, production : Prepared
+        Model outputs as arrays.
+    schema : Schema
+        Column roles, model type, classes, positive class.
+    metric : Metric
+        The metric the analysis leads with (chosen or the documented default).
+    names : tuple of str
+        Display names of the baseline and production datasets (file names).
+    notes : tuple of str
+        Things the user should know (rows left out, columns only on one side...).
+    """
+
+    baseline_frame: pd.DataFrame
+    production_frame: pd.DataFrame
+    baseline: Prepared
+    production: Prepared
+    schema: Schema
+    metric: Metric
+    names: tuple[str, str]
+    notes: tuple[str, ...]
+
+
+def prepare_analysis(
+    baseline: pd.DataFrame,
+    production: pd.DataFrame,
+    *,
+    names: tuple[str, str] = ("baseline", "production"),
+    roles: Mapping[str, Any] | None = None,
+    model_type: str | None = None,
+    positive_class: Any = None,
+    metric: str | None = None,
+    threshold: float = 0.5,
+) -> Analysis:
+    """Validate a baseline/production pair and resolve roles, model type and metric.
+
+    Parameters
+    ----------
+    baseline, production : DataFrame
+        The two datasets.
+    names : (str, str), default ("baseline", "production")
+        Their file names, used in messages.
+    roles : mapping, optional
+        Explicit column roles (see `tracing.schema.detect_roles`); detected otherwise.
+    model_type : {"binary", "multiclass", "regression"}, optional
+        Overrides the inferred model type.
+    positive_class : object, optional
+        Binary only; default documented in `tracing.schema`.
+    metric : str, optional
+        Metric id; default from `tracing.metrics.default_metric`.
+    threshold : float, default 0.5
+        Binary only: score cut-off when there is no prediction label column.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    DataError
+        With a message naming the file/column and the fix.
+    """
+    for frame, name in ((baseline, names[0]), (production, names[1])):
+        if len(frame) == 0:
+            raise DataError(f"{name}: the file has no data rows; export the predictions again.")
+    shared = [c for c in production.columns if c in set(baseline.columns)]
+    if not shared:
+        raise DataError(
+            f"{names[0]} and {names[1]} share no column names; both files need the same "
+            "prediction, actual and feature columns."
+        )
+    overrides = _only_known(roles, baseline, production, names)
+    if "prediction_id" not in overrides:
+        unique_id = _unique_id_column(shared, baseline, production)
+        if unique_id:
+            overrides["prediction_id"] = unique_id
+    col_roles = detect_roles(shared, overrides=overrides)
+    notes = _one_sided_columns(baseline, production, names)
+    _check_roles(col_roles, baseline, production, names)
+    schema = resolve_schema(
+        [baseline, production], col_roles, model_type=model_type,
+        positive_class=positive_class, threshold=threshold,
+    )
+    prep_b = prepare(baseline, schema, name=names[0])
+    prep_p = prepare(production, schema, name=names[1])
+    for p, name in ((prep_b, names[0]), (prep_p, names[1])):
+        if not p.valid.any():
+            raise DataError(
+                f"{name}: no row has both an actual ({col_roles.actual_label!r}) and a "
+                "prediction; check the column roles or join the actuals first."
+            )
+        notes += _dropped_note(p, name)
+    rate = _positive_rate(prep_b, schema)
+    chosen = get_metric(metric, schema) if metric else default_metric(schema, rate)
+    return Analysis(
+        baseline_frame=baseline, production_frame=production, baseline=prep_b,
+        production=prep_p, schema=schema, metric=chosen, names=names, notes=notes,
+    )
+
+
+def _only_known(
+    roles: Mapping[str, Any] | None,
+    baseline: pd.DataFrame,
+    production: pd.DataFrame,
+    names: tuple[str, str],
+) -> dict[str, Any]:
+    out = dict(roles or {})
+    for role, value in out.items():
+        cols = [value] if isinstance(value, str) else list(value or ())
+        if role in ("features", "tags", "prediction_score") and isinstance(value, str):
+            cols = [c.strip() for c in value.split(",") if c.strip()]
+        if role == "shap":
+            cols = [s for _, s in value]
+        for col in cols:
+            for frame, name in ((baseline, names[0]), (production, names[1])):
+                if col not in frame.columns:
+                    raise DataError(
+                        f"{name}: column {col!r} (given as {role}) is not in the file; "
+                        f"available columns: {', '.join(map(str, frame.columns))}."
+                    )
+    return out
+
+
+def _unique_id_column(
+    shared: list[str], baseline: pd.DataFrame, production: pd.DataFrame
+) -> str | None:
+    """Find an id column by shape when no name matched: ``*_id``/``*id``, unique everywhere."""
+    if detect_roles(shared).prediction_id:
+        return None
+    for col in shared:
+        if not col.lower().endswith("id"):
+            continue
+        both = pd.concat([baseline[col], production[col]], ignore_index=True)
+        if both.notna().all() and both.is_unique:
+            return col
+    return None
+
+
+def _one_sided_columns(
+    baseline: pd.DataFrame, production: pd.DataFrame, names: tuple[str, str]
+) -> tuple[str, ...]:
+    notes = []
+    only_b = [c for c in baseline.columns if c not in set(production.columns)]
+    only_p = [c for c in production.columns if c not in set(baseline.columns)]
+    if only_b:
+        notes.append(f"columns only in {names[0]} are ignored: {', '.join(only_b)}")
+    if only_p:
+        notes.append(f"columns only in {names[1]} are ignored: {', '.join(only_p)}")
+    return tuple(notes)
+
+
+def _check_roles(
+    roles: ColumnRoles, baseline: pd.DataFrame, production: pd.DataFrame, names: tuple[str, str]
+) -> None:
+    if not roles.actual_label:
+        raise DataError(
+            f"no actual column found in {names[0]}/{names[1]}; name it with --actual "
+            "(or pick it on the Data page)."
+        )
+    for frame, name in ((baseline, names[0]), (production, names[1])):
+        if frame[roles.actual_label].notna().sum() == 0:
+            raise DataError(
+                f"{name}: actual column {roles.actual_label!r} has no values; "
+                "choose the right column with --actual or join the actuals first."
+            )
+        pred = roles.prediction_label or (roles.prediction_score[0] if roles.prediction_score else None)
+        if pred and frame[pred].notna().sum() == 0:
+            raise DataError(
+                f"{name}: prediction column {pred!r} has no values; "
+                "choose the right column with --prediction/--score."
+            )
+
+
+def _dropped_note(p: Prepared, name: str) -> tuple[str, ...]:
+    left_out = p.n_rows - int(p.valid.sum())
+    if not left_out:
+        return ()
+    return (
+        f"{name}: {left_out:,} of {p.n_rows:,} rows left out of metrics "
+        f"({p.n_missing_actual:,} without an actual, {p.n_missing_prediction:,} without a "
+        "prediction)",
+    )
+
+
+def _positive_rate(p: Prepared, schema: Schema) -> float | None:
+    if schema.model_type is not ModelType.BINARY or not p.valid.any():
+        return None
+    return float(np.mean(p.y_true[p.valid]))

@@ -1,0 +1,110 @@
+"""Headless entry point: ``python -m tracing report ...`` for scripts and CI.
+
+Bad input exits with code 2 and one line on stderr that names the file/column and the fix;
+never a traceback. The report goes to stdout or ``--output`` as JSON or Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tracing.analysis import prepare_analysis
+from tracing.errors import DataError
+from tracing.io import read_table
+from tracing.report import SECTIONS, build_report, to_markdown
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors on one line with exit code 2."""
+
+    def error(self, message: str) -> Any:  # noqa: D102
+        sys.stderr.write(f"error: {message} (see python -m tracing {self.prog.split()[-1]} -h)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _role_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("column roles (auto-detected when omitted; explicit always wins)")
+    g.add_argument("--id", dest="prediction_id", metavar="COL", help="prediction id column")
+    g.add_argument("--timestamp", metavar="COL", help="timestamp column")
+    g.add_argument("--prediction", dest="prediction_label", metavar="COL",
+                   help="predicted label (classification) or value (regression)")
+    g.add_argument("--score", dest="prediction_score", metavar="COL[,COL...]",
+                   help="score column: probability of the positive class, or one per class")
+    g.add_argument("--actual", dest="actual_label", metavar="COL", help="actual label/value")
+    g.add_argument("--features", metavar="A,B,...", help="feature columns (default: the rest)")
+    g.add_argument("--tags", metavar="A,B", help="tag columns (sliced like features)")
+    p.add_argument("--model-type", choices=["binary", "multiclass", "regression"])
+    p.add_argument("--positive-class", metavar="V", help="binary: the positive label")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="binary: score cut-off when there is no label column (default 0.5)")
+    p.add_argument("--metric", metavar="ID", help="lead metric id (default: see README)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m tracing", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    rep = sub.add_parser("report", help="compare production with a baseline")
+    rep.add_argument("--baseline", required=True, metavar="PATH", help="baseline CSV/Parquet")
+    rep.add_argument("--production", required=True, metavar="PATH", help="production CSV/Parquet")
+    _role_args(rep)
+    rep.add_argument("--sections", metavar="A,B",
+                     help=f"report sections (default: all of {','.join(SECTIONS)})")
+    rep.add_argument("--format", choices=["json", "markdown"], default="json")
+    rep.add_argument("--output", metavar="PATH", help="write here instead of stdout")
+    rep.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, sampling)")
+    return parser
+
+
+def _roles(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for role in ("prediction_id", "timestamp", "prediction_label", "actual_label"):
+        if getattr(args, role):
+            out[role] = getattr(args, role)
+    for role in ("prediction_score", "features", "tags"):
+        value = getattr(args, role)
+        if value:
+            out[role] = tuple(v.strip() for v in value.split(",") if v.strip())
+    return out
+
+
+def _report(args: argparse.Namespace) -> str:
+    baseline = read_table(args.baseline)
+    production = read_table(args.production)
+    analysis = prepare_analysis(
+        baseline, production,
+        names=(Path(args.baseline).name, Path(args.production).name),
+        roles=_roles(args), model_type=args.model_type, positive_class=args.positive_class,
+        metric=args.metric, threshold=args.threshold,
+    )
+    sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
+    report = build_report(analysis, sections=sections, options={"random_state": args.seed})
+    if args.format == "markdown":
+        return to_markdown(report)
+    return json.dumps(report, indent=2) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        text = _report(args)
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    except DataError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        sys.stderr.write(f"error: {exc.filename or ''}: {exc.strerror or exc}; check the path.\n")
+        return EXIT_BAD_INPUT
+    return 0

@@ -1,0 +1,668 @@
+"""The metric registry: every metric, its direction, and how to compute it from additive stats.
+
+Each metric is a small named unit (`Metric`) that carries its id (used by the CLI, the URL and
+the JSON), display name, the model types it applies to, its direction, and how to compute it.
+
+Most metrics are functions of **additive per-row sufficient statistics** (`row_stats`): counts of
+true/false positives, sums of errors, squared errors... Summing the stats over any group of rows
+and calling `Metric.from_stats` gives the metric for that group, so one group-by computes a metric
+for every slice, period or drilldown. Ratio metrics (``numerator / denominator``) are *mean
+decomposable*: the slice engine uses the denominator as the slice's volume. Rank metrics
+(``roc_auc``, ``pr_auc``) are not additive; they are computed from rows with `Metric.exact`.
+
+Undefined values (recall with no actual positives, MAPE with a zero actual...) are NaN and
+`Metric.reason` says why; a metric never silently returns 0 for "undefined".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tracing.errors import DataError
+from tracing.schema import ModelType, Schema
+
+__all__ = [
+    "METRICS",
+    "Direction",
+    "Metric",
+    "Prepared",
+    "applicable_metrics",
+    "default_metric",
+    "get_metric",
+    "prepare",
+    "row_stats",
+    "worse_by",
+]
+
+Array = NDArray[np.float64]
+Sums = Mapping[str, Any]  # stat name -> float or array (one value per group)
+
+
+class Direction(StrEnum):
+    """Which way is better for a metric."""
+
+    HIGHER = "higher"  # accuracy, recall, r2
+    LOWER = "lower"  # error rates, losses
+    TWO_SIDED = "two_sided"  # closer to zero is better: mean error (bias)
+
+
+def worse_by(value: Any, reference: Any, direction: Direction) -> Any:
+    """How much worse ``value`` is than ``reference`` (positive = worse), in the metric's units.
+
+    This single helper orients deltas, impact scores, alerts and UI colours.
+
+    Parameters
+    ----------
+    value, reference : float or array
+        Metric values (e.g. a slice's and the overall metric).
+    direction : Direction
+        The metric's direction.
+
+    Returns
+    -------
+    float or array
+        ``reference - value`` if higher is better, ``value - reference`` if lower is better,
+        ``|value| - |reference|`` for two-sided metrics.
+
+    Examples
+    --------
+    >>> worse_by(0.90, 0.95, Direction.HIGHER)  # accuracy fell by 5 points
+    0.050000000000000044
+    >>> worse_by(-3.0, 1.0, Direction.TWO_SIDED)  # bias grew from 1 to 3
+    2.0
+    """
+    if direction is Direction.HIGHER:
+        return reference - value
+    if direction is Direction.LOWER:
+        return value - reference
+    return np.abs(value) - np.abs(reference)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Model outputs of one dataset as clean arrays, ready for metrics.
+
+    Attributes
+    ----------
+    schema : Schema
+        The schema used.
+    valid : ndarray of bool
+        Rows with both an actual and a prediction (metrics use only these).
+    y_true, y_pred : ndarray
+        Binary: bools (is positive class). Multiclass: class codes (index into
+        ``schema.classes``, -1 when missing). Regression: floats (NaN when missing).
+    score : ndarray of float or None
+        Binary: probability of the positive class (NaN when missing).
+    n_rows, n_missing_actual, n_missing_prediction : int
+        Row counts, for reporting rows left out.
+    """
+
+    schema: Schema
+    valid: NDArray[np.bool_]
+    y_true: NDArray[Any]
+    y_pred: NDArray[Any]
+    score: Array | None
+    n_rows: int
+    n_missing_actual: int
+    n_missing_prediction: int
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: identity, direction, and how to compute it.
+
+    Attributes
+    ----------
+    id : str
+        Stable id used by the CLI, URLs and JSON (e.g. ``"recall"``).
+    name : str
+        Display name.
+    model_types : frozenset of ModelType
+        Model types the metric applies to.
+    direction : Direction
+        Higher is better, lower is better, or two-sided (closer to 0 is better).
+    needs : frozenset of str
+        Inputs needed besides the actual: ``"label"`` (predicted label) and/or ``"score"``.
+    numerator, denominator : str or None
+        For ratio metrics, the stat names: value = sum(numerator) / sum(denominator). The
+        denominator is the slice "volume" in impact scores (rows, actual positives...).
+    combine : callable or None
+        For other additive metrics: stat sums -> value.
+    exact : callable or None
+        For non-additive metrics (rank-based): prepared rows -> value.
+    undefined : str
+        Why the value is NaN when it is (shown to the user).
+    best : float or None
+        The best possible value, for docs and charts.
+    percent : bool
+        Whether to display as a percentage.
+    """
+
+    id: str
+    name: str
+    model_types: frozenset[ModelType]
+    direction: Direction
+    needs: frozenset[str] = frozenset({"label"})
+    numerator: str | None = None
+    denominator: str | None = None
+    combine: Callable[[Sums], Any] | None = None
+    exact: Callable[[Prepared], float] | None = None
+    undefined: str = ""
+    best: float | None = None
+    percent: bool = False
+    description: str = field(default="", compare=False)
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        """True/False for one-directional metrics, None for two-sided ones."""
+        if self.direction is Direction.TWO_SIDED:
+            return None
+        return self.direction is Direction.HIGHER
+
+    @property
+    def additive(self) -> bool:
+        """Whether the metric is a function of summed per-row stats (one group-by)."""
+        return self.exact is None
+
+    @property
+    def decomposable(self) -> bool:
+        """Whether the metric is a ratio of sums (a weighted mean over any partition)."""
+        return self.numerator is not None
+
+    @property
+    def volume_stat(self) -> str:
+        """The stat whose share is a slice's volume in impact scores."""
+        return self.denominator or "n"
+
+    def from_stats(self, sums: Sums) -> Any:
+        """Compute the metric from summed stats (scalars, or arrays with one value per group).
+
+        Undefined entries are NaN.
+        """
+        if self.exact is not None:
+            raise TypeError(f"{self.id} is not additive; use Metric.compute on rows")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.numerator is not None and self.denominator is not None:
+                den = np.asarray(sums[self.denominator], dtype=float)
+                out = np.asarray(sums[self.numerator], dtype=float) / den
+                out = np.where(den > 0, out, np.nan)
+                if self.id == "mape":
+                    out = np.where(np.asarray(sums["zero_actual"]) > 0, np.nan, out)
+            else:
+                assert self.combine is not None
+                out = np.asarray(self.combine(sums), dtype=float)
+        return out if out.ndim else float(out)
+
+    def compute(self, data: Prepared, stats: pd.DataFrame | None = None) -> float:
+        """Compute the metric on a whole prepared dataset (NaN if undefined)."""
+        if self.exact is not None:
+            return self.exact(data)
+        stats = row_stats(data) if stats is None else stats
+        return float(self.from_stats(stats.sum().to_dict()))
+
+    def reason(self, value: float) -> str | None:
+        """Why ``value`` is undefined, or None when it is a number."""
+        return (self.undefined or "undefined") if np.isnan(value) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing model outputs
+
+
+def prepare(frame: pd.DataFrame, schema: Schema, *, name: str = "data") -> Prepared:
+    """Turn a frame's prediction/actual/score columns into clean arrays for metrics.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Baseline or production rows.
+    schema : Schema
+        Column roles and model type.
+    name : str, default "data"
+        Dataset label for error messages (file name).
+
+    Returns
+    -------
+    Prepared
+        Rows lacking an actual or a prediction are kept but marked invalid and counted.
+
+    Raises
+    ------
+    DataError
+        If a needed column is missing or not usable for the model type.
+    """
+    roles = schema.roles
+    n = len(frame)
+    score = None
+    if schema.model_type is ModelType.BINARY and len(roles.prediction_score) == 1:
+        score = _numeric(frame, roles.prediction_score[0], name)
+        bad = (score < 0) | (score > 1)
+        if np.any(bad):
+            raise DataError(
+                f"{name}: score column {roles.prediction_score[0]!r} has {int(bad.sum())} values "
+                "outside [0, 1]; it must be the probability of the positive class."
+            )
+    if schema.model_type is ModelType.REGRESSION:
+        y_true = _numeric(frame, roles.actual_label, name) if roles.actual_label else np.full(n, np.nan)
+        y_pred = _numeric(frame, roles.prediction_label, name)
+        miss_t, miss_p = np.isnan(y_true), np.isnan(y_pred)
+    elif schema.model_type is ModelType.BINARY:
+        t_known, t_pos = _binary(frame, roles.actual_label, schema, name)
+        if roles.prediction_label:
+            p_known, p_pos = _binary(frame, roles.prediction_label, schema, name)
+        else:
+            assert score is not None
+            p_known, p_pos = ~np.isnan(score), score >= schema.threshold
+        y_true, y_pred, miss_t, miss_p = t_pos, p_pos, ~t_known, ~p_known
+    else:
+        y_true = _codes(frame, roles.actual_label, schema)
+        if roles.prediction_label:
+            y_pred = _codes(frame, roles.prediction_label, schema)
+        else:
+            y_pred = _argmax_codes(frame, schema, name)
+        miss_t, miss_p = y_true < 0, y_pred < 0
+    valid = ~miss_t & ~miss_p
+    return Prepared(
+        schema=schema, valid=valid, y_true=y_true, y_pred=y_pred, score=score, n_rows=n,
+        n_missing_actual=int(miss_t.sum()), n_missing_prediction=int(miss_p.sum()),
+    )
+
+
+def _numeric(frame: pd.DataFrame, column: str | None, name: str) -> Array:
+    if not column or column not in frame.columns:
+        raise DataError(f"{name}: column {column!r} is missing; check the column roles.")
+    col = frame[column]
+    if pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
+        converted = pd.to_numeric(col, errors="coerce")
+        bad = int((converted.isna() & col.notna()).sum())
+        if bad:
+            example = col[converted.isna() & col.notna()].iloc[0]
+            raise DataError(
+                f"{name}: column {column!r} must be numeric but has {bad} non-numeric values "
+                f"(e.g. {example!r}); fix the values or pick another column."
+            )
+        col = converted
+    return np.asarray(col.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
+def _binary(
+    frame: pd.DataFrame, column: str | None, schema: Schema, name: str
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    n = len(frame)
+    if not column:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if column not in frame.columns:
+        raise DataError(f"{name}: column {column!r} is missing; check the column roles.")
+    col = frame[column]
+    known = col.notna().to_numpy()
+    is_pos = (col == schema.positive_class).fillna(False).to_numpy(dtype=bool)
+    if not is_pos.any() and known.any():
+        # Same label written differently across files (1 vs "1" vs True).
+        is_pos = (col.astype(str) == str(schema.positive_class)).to_numpy(dtype=bool) & known
+    return known, is_pos
+
+
+def _codes(frame: pd.DataFrame, column: str | None, schema: Schema) -> NDArray[np.int64]:
+    if not column or column not in frame.columns:
+        return np.full(len(frame), -1, dtype=np.int64)
+    cat = pd.Categorical(frame[column], categories=list(schema.classes))
+    return np.asarray(cat.codes, dtype=np.int64)
+
+
+def _argmax_codes(frame: pd.DataFrame, schema: Schema, name: str) -> NDArray[np.int64]:
+    cols = schema.roles.prediction_score
+    scores = np.column_stack([_numeric(frame, c, name) for c in cols])
+    classes = [str(c) for c in schema.classes]
+    order = []
+    for c in cols:
+        match = [i for i, k in enumerate(classes) if c.endswith(k)]
+        order.append(match[-1] if match else -1)
+    best = np.nanargmax(np.where(np.isnan(scores), -np.inf, scores), axis=1)
+    codes = np.asarray(order, dtype=np.int64)[best]
+    return np.where(np.isnan(scores).all(axis=1), -1, codes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-row sufficient statistics
+
+
+def row_stats(data: Prepared) -> pd.DataFrame:
+    """Per-row additive statistics for every additive metric of the model type.
+
+    Invalid rows (no actual or no prediction) contribute zeros everywhere, so sums over any
+    group of rows give that group's metrics. Columns:
+
+    - binary: ``n``, ``tp``, ``fp``, ``fn``, ``tn``, ``pos``, ``neg``, ``pred_pos``, ``correct``;
+      with a score also ``n_scored``, ``logloss``, ``sq_err``.
+    - multiclass: ``n``, ``correct``, and per class index ``k``: ``tp:k``, ``fp:k``, ``fn:k``.
+    - regression: ``n``, ``err``, ``abs_err``, ``sq_err``, ``ape``, ``zero_actual``,
+      ``smape``, ``y``, ``y2``.
+
+    Parameters
+    ----------
+    data : Prepared
+        Output of `prepare`.
+
+    Returns
+    -------
+    DataFrame
+        float64 columns, one row per input row.
+    """
+    v = data.valid
+    mtype = data.schema.model_type
+    cols: dict[str, Array] = {"n": v.astype(float)}
+    if mtype is ModelType.BINARY:
+        t, p = data.y_true & v, data.y_pred & v
+        cols["tp"] = (t & p).astype(float)
+        cols["fp"] = (~t & p & v).astype(float)
+        cols["fn"] = (t & ~p).astype(float)
+        cols["tn"] = (~t & ~p & v).astype(float)
+        cols["pos"] = cols["tp"] + cols["fn"]
+        cols["neg"] = cols["fp"] + cols["tn"]
+        cols["pred_pos"] = cols["tp"] + cols["fp"]
+        cols["correct"] = cols["tp"] + cols["tn"]
+        if data.score is not None:
+            scored = v & ~np.isnan(data.score)
+            s = np.where(scored, data.score, 0.5)
+            eps = np.finfo(np.float64).eps  # scikit-learn's clipping for log_loss
+            sc = np.clip(s, eps, 1 - eps)
+            ll = -np.where(t, np.log(sc), np.log1p(-sc))
+            cols["n_scored"] = scored.astype(float)
+            cols["logloss"] = np.where(scored, ll, 0.0)
+            cols["sq_err"] = np.where(scored, (s - t) ** 2, 0.0)
+    elif mtype is ModelType.MULTICLASS:
+        t, p = data.y_true, data.y_pred
+        cols["correct"] = (v & (t == p)).astype(float)
+        for k in range(len(data.schema.classes)):
+            tk, pk = v & (t == k), v & (p == k)
+            cols[f"tp:{k}"] = (tk & pk).astype(float)
+            cols[f"fp:{k}"] = (~tk & pk).astype(float)
+            cols[f"fn:{k}"] = (tk & ~pk).astype(float)
+            cols[f"pos:{k}"] = tk.astype(float)
+    else:
+        y = np.where(v, data.y_true, 0.0)
+        e = np.where(v, data.y_pred - data.y_true, 0.0)
+        ae = np.abs(e)
+        denom = np.abs(data.y_true) + np.abs(data.y_pred)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ape = np.where(v & (y != 0), ae / np.abs(y), 0.0)
+            # sMAPE term 2|e| / (|y| + |yhat|); 0/0 (both zero) counts as a perfect 0.
+            smape = np.where(v & (denom > 0), 2 * ae / denom, 0.0)
+        cols.update(
+            err=e, abs_err=ae, sq_err=e**2, ape=ape, zero_actual=(v & (y == 0)).astype(float),
+            smape=smape, y=y, y2=y**2,
+        )
+    return pd.DataFrame(cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-ratio combinations of stats
+
+
+def _safe_div(num: Any, den: Any) -> Any:
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _f1(s: Sums) -> Any:
+    return _safe_div(2 * np.asarray(s["tp"]), 2 * np.asarray(s["tp"]) + s["fp"] + s["fn"])
+
+
+def _rmse(s: Sums) -> Any:
+    return np.sqrt(_safe_div(s["sq_err"], s["n"]))
+
+
+def _r2(s: Sums) -> Any:
+    n = np.asarray(s["n"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sst = np.asarray(s["y2"]) - np.asarray(s["y"], dtype=float) ** 2 / np.where(n > 0, n, 1)
+        # Relative guard: sst is a difference of large sums, so tiny values are round-off.
+        const = sst <= 1e-12 * np.maximum(np.asarray(s["y2"], dtype=float), 1e-300)
+        return np.where((n >= 2) & ~const, 1 - np.asarray(s["sq_err"]) / sst, np.nan)
+
+
+def _class_stats(s: Sums) -> tuple[Array, Array, Array]:
+    k = sum(1 for key in s if str(key).startswith("tp:"))
+    tp = np.stack([np.asarray(s[f"tp:{i}"], dtype=float) for i in range(k)])
+    fp = np.stack([np.asarray(s[f"fp:{i}"], dtype=float) for i in range(k)])
+    fn = np.stack([np.asarray(s[f"fn:{i}"], dtype=float) for i in range(k)])
+    return tp, fp, fn
+
+
+def _per_class(kind: str, tp: Array, fp: Array, fn: Array) -> Array:
+    # scikit-learn's zero_division: an ill-defined per-class value (0/0) counts as 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "precision":
+            num, den = tp, tp + fp
+        elif kind == "recall":
+            num, den = tp, tp + fn
+        else:
+            num, den = 2 * tp, 2 * tp + fp + fn
+        return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+
+
+def _macro(kind: str) -> Callable[[Sums], Any]:
+    def combine(s: Sums) -> Any:
+        tp, fp, fn = _class_stats(s)
+        present = (tp + fp + fn) > 0  # labels seen in y_true or y_pred, as scikit-learn does
+        vals = _per_class(kind, tp, fp, fn)
+        count = present.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(count > 0, (vals * present).sum(axis=0) / count, np.nan)
+
+    return combine
+
+
+def _weighted(kind: str) -> Callable[[Sums], Any]:
+    def combine(s: Sums) -> Any:
+        tp, fp, fn = _class_stats(s)
+        support = tp + fn
+        vals = _per_class(kind, tp, fp, fn)
+        total = support.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, (vals * support).sum(axis=0) / total, np.nan)
+
+    return combine
+
+
+# ---------------------------------------------------------------------------------------------
+# Rank metrics (not additive)
+
+
+def _scored(data: Prepared) -> tuple[NDArray[np.bool_], Array]:
+    if data.score is None:
+        raise DataError("this metric needs a score column (probability of the positive class).")
+    keep = data.valid & ~np.isnan(data.score)
+    return data.y_true[keep], data.score[keep]
+
+
+def _roc_auc(data: Prepared) -> float:
+    from scipy.stats import rankdata
+
+    y, s = _scored(data)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    # Mann-Whitney U with mid-ranks: equals the trapezoidal ROC area, ties counted as 1/2.
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _pr_auc(data: Prepared) -> float:
+    y, s = _scored(data)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    # One operating point per distinct score (all tied rows enter together).
+    last = np.r_[np.nonzero(np.diff(s_sorted))[0], len(s_sorted) - 1]
+    tp = np.cumsum(y_sorted)[last]
+    fp = (last + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+_B = frozenset({ModelType.BINARY})
+_M = frozenset({ModelType.MULTICLASS})
+_R = frozenset({ModelType.REGRESSION})
+_BM = _B | _M
+_H, _L, _T = Direction.HIGHER, Direction.LOWER, Direction.TWO_SIDED
+_SCORE = frozenset({"score"})
+
+_REGISTRY: tuple[Metric, ...] = (
+    Metric("accuracy", "Accuracy", _BM, _H, numerator="correct", denominator="n",
+           undefined="no rows with both an actual and a prediction", best=1.0, percent=True,
+           description="Share of predictions equal to the actual."),
+    Metric("precision", "Precision", _B, _H, numerator="tp", denominator="pred_pos",
+           undefined="no predicted positives", best=1.0, percent=True,
+           description="Of the rows predicted positive, the share that are positive."),
+    Metric("recall", "Recall", _B, _H, numerator="tp", denominator="pos",
+           undefined="no actual positives", best=1.0, percent=True,
+           description="Of the actual positives, the share the model caught."),
+    Metric("f1", "F1", _B, _H, combine=_f1, undefined="no positives predicted or actual",
+           best=1.0, percent=True, description="Harmonic mean of precision and recall."),
+    Metric("fpr", "False positive rate", _B, _L, numerator="fp", denominator="neg",
+           undefined="no actual negatives", best=0.0, percent=True,
+           description="Of the actual negatives, the share wrongly flagged positive."),
+    Metric("fnr", "False negative rate", _B, _L, numerator="fn", denominator="pos",
+           undefined="no actual positives", best=0.0, percent=True,
+           description="Of the actual positives, the share the model missed."),
+    Metric("specificity", "Specificity", _B, _H, numerator="tn", denominator="neg",
+           undefined="no actual negatives", best=1.0, percent=True,
+           description="Of the actual negatives, the share correctly left negative."),
+    Metric("positive_rate", "Predicted positive rate", _B, _T, numerator="pred_pos",
+           denominator="n", undefined="no rows", percent=True,
+           description="Share of rows predicted positive (compare it with the actual rate)."),
+    Metric("actual_positive_rate", "Actual positive rate", _B, _T, numerator="pos",
+           denominator="n", undefined="no rows", percent=True,
+           description="Share of rows whose actual is positive (label drift)."),
+    Metric("roc_auc", "ROC AUC", _B, _H, needs=_SCORE, exact=_roc_auc,
+           undefined="needs both positive and negative actuals", best=1.0,
+           description="Probability that a positive scores above a negative."),
+    Metric("pr_auc", "PR AUC (average precision)", _B, _H, needs=_SCORE, exact=_pr_auc,
+           undefined="no actual positives", best=1.0,
+           description="Area under the precision-recall curve (average precision)."),
+    Metric("log_loss", "Log loss", _B, _L, needs=_SCORE, numerator="logloss",
+           denominator="n_scored", undefined="no scored rows", best=0.0,
+           description="Mean negative log-likelihood of the actual under the score."),
+    Metric("brier", "Brier score", _B, _L, needs=_SCORE, numerator="sq_err",
+           denominator="n_scored", undefined="no scored rows", best=0.0,
+           description="Mean squared difference between score and actual (0/1)."),
+    Metric("macro_precision", "Macro precision", _M, _H, combine=_macro("precision"),
+           undefined="no rows", best=1.0, percent=True,
+           description="Unweighted mean of per-class precision."),
+    Metric("macro_recall", "Macro recall", _M, _H, combine=_macro("recall"),
+           undefined="no rows", best=1.0, percent=True,
+           description="Unweighted mean of per-class recall (balanced accuracy)."),
+    Metric("macro_f1", "Macro F1", _M, _H, combine=_macro("f1"), undefined="no rows",
+           best=1.0, percent=True, description="Unweighted mean of per-class F1."),
+    Metric("weighted_precision", "Weighted precision", _M, _H, combine=_weighted("precision"),
+           undefined="no actuals", best=1.0, percent=True,
+           description="Per-class precision weighted by class support."),
+    Metric("weighted_recall", "Weighted recall", _M, _H, combine=_weighted("recall"),
+           undefined="no actuals", best=1.0, percent=True,
+           description="Per-class recall weighted by class support."),
+    Metric("weighted_f1", "Weighted F1", _M, _H, combine=_weighted("f1"),
+           undefined="no actuals", best=1.0, percent=True,
+           description="Per-class F1 weighted by class support."),
+    Metric("me", "Mean error (bias)", _R, _T, numerator="err", denominator="n",
+           undefined="no rows", best=0.0,
+           description="Mean of prediction minus actual: > 0 over-predicts, < 0 under-predicts."),
+    Metric("mae", "Mean absolute error", _R, _L, numerator="abs_err", denominator="n",
+           undefined="no rows", best=0.0, description="Mean of |prediction - actual|."),
+    Metric("mape", "Mean absolute percentage error", _R, _L, numerator="ape", denominator="n",
+           undefined="an actual is 0 (percentage error undefined)", best=0.0, percent=True,
+           description="Mean of |prediction - actual| / |actual|."),
+    Metric("smape", "Symmetric MAPE", _R, _L, numerator="smape", denominator="n",
+           undefined="no rows", best=0.0, percent=True,
+           description="Mean of 2|prediction - actual| / (|actual| + |prediction|)."),
+    Metric("mse", "Mean squared error", _R, _L, numerator="sq_err", denominator="n",
+           undefined="no rows", best=0.0, description="Mean of (prediction - actual)^2."),
+    Metric("rmse", "Root mean squared error", _R, _L, combine=_rmse, undefined="no rows",
+           best=0.0, description="Square root of the MSE, in the target's units."),
+    Metric("r2", "R²", _R, _H, combine=_r2,
+           undefined="needs at least 2 rows with actuals that are not all equal", best=1.0,
+           description="Share of the actuals' variance the model explains."),
+)
+
+METRICS: dict[str, Metric] = {m.id: m for m in _REGISTRY}
+_CLASS_RECALL = "recall:"
+
+
+def _class_recall(schema: Schema, k: int) -> Metric:
+    label = schema.classes[k]
+    return Metric(
+        f"{_CLASS_RECALL}{label}", f"Recall of class {label}", _M, _H,
+        numerator=f"tp:{k}", denominator=f"pos:{k}",
+        combine=None, undefined=f"no actuals of class {label}", best=1.0, percent=True,
+        description=f"Of the rows whose actual is {label}, the share predicted {label}.",
+    )
+
+
+def applicable_metrics(schema: Schema) -> list[Metric]:
+    """Every metric that applies to the schema's model type and available columns.
+
+    Multiclass schemas also get one ``recall:<class>`` metric per class.
+    """
+    has_score = schema.model_type is ModelType.BINARY and len(schema.roles.prediction_score) == 1
+    out = [
+        m for m in _REGISTRY
+        if schema.model_type in m.model_types and ("score" not in m.needs or has_score)
+    ]
+    if schema.model_type is ModelType.MULTICLASS:
+        out += [_class_recall(schema, k) for k in range(len(schema.classes))]
+    return out
+
+
+def get_metric(metric_id: str, schema: Schema) -> Metric:
+    """Look up a metric id for a schema, with a message listing the valid ids if it fails."""
+    for m in applicable_metrics(schema):
+        if m.id == metric_id:
+            return m
+    valid = ", ".join(m.id for m in applicable_metrics(schema))
+    if metric_id in METRICS:
+        m = METRICS[metric_id]
+        why = (
+            "it needs a score column (--score)" if "score" in m.needs
+            and schema.model_type in m.model_types else
+            f"it applies to {', '.join(sorted(t.value for t in m.model_types))} models"
+        )
+        raise DataError(
+            f"metric {metric_id!r} does not fit this {schema.model_type.value} model ({why}); "
+            f"choose one of: {valid}."
+        )
+    raise DataError(f"unknown metric {metric_id!r}; choose one of: {valid}.")
+
+
+RARE_POSITIVE = 0.2
+
+
+def default_metric(schema: Schema, actual_positive_rate: float | None = None) -> Metric:
+    """The metric to lead with when the user has not chosen one.
+
+    - binary: ``accuracy`` when the positive class is 20-80% of the baseline's actuals,
+      otherwise ``recall``: with rare positives (fraud) accuracy stays high while the model
+      misses most positives, so the paper recommends recall / false negative rate.
+    - multiclass: ``accuracy``; regression: ``mae``.
+    """
+    if schema.model_type is ModelType.REGRESSION:
+        return METRICS["mae"]
+    if schema.model_type is ModelType.MULTICLASS:
+        return METRICS["accuracy"]
+    rate = actual_positive_rate
+    if rate is not None and not np.isnan(rate) and not RARE_POSITIVE <= rate <= 1 - RARE_POSITIVE:
+        return METRICS["recall"]
+    return METRICS["accuracy"]

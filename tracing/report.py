@@ -1,0 +1,162 @@
+"""The analysis as one JSON-ready report, and its Markdown rendering.
+
+`build_report` runs the requested sections over an `Analysis` and returns a plain dict (the
+CLI's JSON; key reference in the README). Sections are a registry: each name maps to a function
+``(analysis, options) -> JSON-ready value``; later steps (slices, drift, ...) register theirs
+here. `to_markdown` renders the same dict for humans (CI logs, tickets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tracing.analysis import Analysis
+from tracing.compare import compare
+from tracing.errors import DataError
+
+__all__ = ["SECTIONS", "build_report", "jsonable", "to_markdown"]
+
+Section = Callable[[Analysis, Mapping[str, Any]], Any]
+
+
+def _overall(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    comp = compare(
+        analysis.baseline, analysis.production, random_state=int(options.get("random_state", 0))
+    )
+    keep = ["metric", "name", "baseline", "production", "delta", "higher_is_better",
+            "direction", "status", "ci_low", "ci_high", "significant", "baseline_reason",
+            "production_reason"]
+    return [dict(r) for r in comp.table[keep].to_dict(orient="records")]
+
+
+SECTIONS: dict[str, Section] = {"overall": _overall}
+
+
+def build_report(
+    analysis: Analysis,
+    *,
+    sections: Sequence[str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the report dict for an analysis.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The validated baseline/production pair.
+    sections : sequence of str, optional
+        Section names (default: every registered section).
+    options : mapping, optional
+        Section options (e.g. ``random_state``, ``max_depth``, ``min_size``, ``top``).
+
+    Returns
+    -------
+    dict
+        JSON-ready: plain str/int/float/bool/None, lists and dicts; NaN becomes None.
+    """
+    options = dict(options or {})
+    wanted = list(SECTIONS) if not sections else list(sections)
+    unknown = [s for s in wanted if s not in SECTIONS]
+    if unknown:
+        raise DataError(
+            f"unknown report section {', '.join(unknown)}; choose from: {', '.join(SECTIONS)}."
+        )
+    schema = analysis.schema
+    roles = schema.roles
+    prep_b, prep_p = analysis.baseline, analysis.production
+    report: dict[str, Any] = {
+        "model_type": schema.model_type.value,
+        "metric": {
+            "name": analysis.metric.id,
+            "display_name": analysis.metric.name,
+            "higher_is_better": analysis.metric.higher_is_better,
+            "direction": analysis.metric.direction.value,
+        },
+        "rows": {"baseline": prep_b.n_rows, "production": prep_p.n_rows},
+        "rows_with_actuals": {
+            "baseline": int(prep_b.valid.sum()), "production": int(prep_p.valid.sum()),
+        },
+        "datasets": {"baseline": analysis.names[0], "production": analysis.names[1]},
+        "positive_class": schema.positive_class,
+        "classes": list(schema.classes),
+        "columns": {
+            "prediction_id": roles.prediction_id, "timestamp": roles.timestamp,
+            "prediction_label": roles.prediction_label,
+            "prediction_score": list(roles.prediction_score),
+            "actual_label": roles.actual_label, "actual_score": roles.actual_score,
+            "features": list(roles.features), "tags": list(roles.tags),
+        },
+        "notes": list(analysis.notes),
+    }
+    for name in wanted:
+        report[name] = SECTIONS[name](analysis, options)
+    return jsonable(report)
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy/pandas scalars to plain Python and NaN/inf to None, recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2%}" if percent else f"{value:.4g}"
+    return str(value)
+
+
+def to_markdown(report: Mapping[str, Any]) -> str:
+    """Render a report dict (from `build_report`) as Markdown."""
+    m = report["metric"]
+    lines = [
+        "# Model performance report",
+        "",
+        f"- Model type: **{report['model_type']}**; lead metric: **{m['display_name']}** "
+        f"(`{m['name']}`, {_direction_words(m['direction'])})",
+        f"- Baseline: `{report['datasets']['baseline']}`, {report['rows']['baseline']:,} rows; "
+        f"production: `{report['datasets']['production']}`, "
+        f"{report['rows']['production']:,} rows",
+    ]
+    lines += [f"- Note: {n}" for n in report.get("notes", [])]
+    if "overall" in report:
+        lines += ["", "## Overall: production vs baseline", "",
+                  "| metric | baseline | production | delta | 95% CI of delta | verdict |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for r in report["overall"]:
+            ci = (f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+                  if r["ci_low"] is not None else "n/a")
+            verdict = r["status"] + (" (significant)" if r["significant"] else "")
+            lines.append(
+                f"| {r['name']} (`{r['metric']}`) | {_fmt(r['baseline'])} | "
+                f"{_fmt(r['production'])} | {_fmt(r['delta'])} | {ci} | {verdict} |"
+            )
+    for name in report:
+        if name in _MARKDOWN:
+            lines += ["", *_MARKDOWN[name](report[name])]
+    return "\n".join(lines) + "\n"
+
+
+def _direction_words(direction: str) -> str:
+    return {"higher": "higher is better", "lower": "lower is better",
+            "two_sided": "closer to zero is better"}[direction]
+
+
+# Markdown renderers of later sections register here: name -> (section value -> lines).
+_MARKDOWN: dict[str, Callable[[Any], list[str]]] = {}
