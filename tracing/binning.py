@@ -1,0 +1,185 @@
+"""Shared binning of feature columns, fitted on the baseline so both datasets share bins.
+
+Slices, drift histograms and per-feature breakdowns all need the same discrete view of a column:
+
+- numeric columns: quantile bins of the **baseline** (default 10), outer bins open-ended
+  (``< a`` and ``>= b``), tied quantiles collapsed, so production values outside the baseline's
+  range still land in a bin; a numeric column with at most ``bins`` distinct baseline values is
+  treated as categorical (each value its own bin);
+- categorical columns (strings, booleans, categories): every value with at least ``min_count``
+  rows on either side keeps its own bin; rarer values are pooled into ``"(other)"``;
+- missing values get their own ``"(missing)"`` bin in every column.
+
+`fit_bins` returns a `ColumnBins` whose `ColumnBins.codes` maps any series to integer codes
+``0..len(labels)-1``, with labels such as ``"[10, 25)"``, ``"CA"``, ``"(other)"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+__all__ = ["MISSING", "OTHER", "ColumnBins", "fit_bins", "is_numeric_column"]
+
+MISSING = "(missing)"
+OTHER = "(other)"
+
+
+def is_numeric_column(series: pd.Series) -> bool:
+    """Whether a column is binned by value ranges (numbers and datetimes, not booleans)."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return False
+    return bool(pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype))
+
+
+def _as_float(series: pd.Series) -> NDArray[np.float64]:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        out = series.astype("int64").to_numpy(dtype=float)
+        return np.where(series.isna().to_numpy(), np.nan, out)
+    return np.asarray(series.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
+@dataclass(frozen=True)
+class ColumnBins:
+    """How one column is discretised.
+
+    Attributes
+    ----------
+    feature : str
+        Column name.
+    kind : {"numeric", "categorical"}
+        Value-range bins or one bin per value.
+    edges : tuple of float
+        Numeric: interior cut points ``e_1 < ... < e_k``; bin i is ``[e_i, e_{i+1})`` with
+        open outer bins. Empty for categorical.
+    categories : tuple
+        Categorical: the values kept in their own bin, in label order.
+    labels : tuple of str
+        One label per code: value bins, then ``"(other)"`` (categorical, if pooled) and
+        ``"(missing)"`` (always last).
+    """
+
+    feature: str
+    kind: str
+    edges: tuple[float, ...]
+    categories: tuple[Any, ...]
+    labels: tuple[str, ...]
+    pooled: bool = False
+
+    @property
+    def missing_code(self) -> int:
+        """Code of the ``(missing)`` bin (always the last)."""
+        return len(self.labels) - 1
+
+    @property
+    def other_code(self) -> int | None:
+        """Code of the ``(other)`` bin, if rare categories were pooled."""
+        return len(self.labels) - 2 if self.pooled else None
+
+    def codes(self, series: pd.Series) -> NDArray[np.int32]:
+        """Map values to bin codes (int32, ``0..len(labels)-1``)."""
+        missing = series.isna().to_numpy()
+        if self.kind == "numeric":
+            values = _as_float(series)
+            codes = np.searchsorted(np.asarray(self.edges), values, side="right")
+        else:
+            cat = pd.Categorical(series, categories=list(self.categories))
+            codes = np.asarray(cat.codes, dtype=np.int64)
+            other = self.other_code
+            unknown = (codes < 0) & ~missing
+            if other is not None:
+                codes = np.where(unknown, other, codes)
+            elif unknown.any():
+                example = series[unknown].iloc[0]
+                raise ValueError(
+                    f"column {self.feature!r}: value {example!r} was not seen when the bins "
+                    "were fitted; fit on both baseline and production."
+                )
+        return np.where(missing, self.missing_code, codes).astype(np.int32)
+
+
+def fit_bins(
+    baseline: pd.Series,
+    production: pd.Series | None = None,
+    *,
+    bins: int = 10,
+    min_count: int = 1,
+) -> ColumnBins:
+    """Fit the bins of one column on the baseline (categories on both sides).
+
+    Parameters
+    ----------
+    baseline : Series
+        Baseline values: numeric bin edges are its quantiles.
+    production : Series, optional
+        Production values: categories seen only here get bins too (new categories).
+    bins : int, default 10
+        Number of quantile bins for numeric columns (fewer when quantiles tie).
+    min_count : int, default 1
+        Categorical: values with fewer rows than this on both sides are pooled into
+        ``"(other)"``.
+
+    Returns
+    -------
+    ColumnBins
+
+    Examples
+    --------
+    >>> b = fit_bins(pd.Series([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), bins=4)
+    >>> b.labels
+    ('< 3.75', '[3.75, 6.5)', '[6.5, 9.25)', '>= 9.25', '(missing)')
+    """
+    name = str(baseline.name)
+    both = baseline if production is None else pd.concat([baseline, production])
+    if is_numeric_column(baseline) and is_numeric_column(both):
+        values = _as_float(baseline)
+        finite = values[np.isfinite(values)]
+        distinct = np.unique(finite)
+        if len(distinct) > bins:
+            qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
+            edges = np.unique(qs)
+            labels = _range_labels(edges, baseline)
+            return ColumnBins(name, "numeric", tuple(map(float, edges)), (), (*labels, MISSING))
+    return _fit_categorical(name, baseline, production, min_count)
+
+
+def _fit_categorical(
+    name: str, baseline: pd.Series, production: pd.Series | None, min_count: int
+) -> ColumnBins:
+    counts_b = baseline.value_counts(dropna=True)
+    counts = counts_b if production is None else counts_b.add(
+        production.value_counts(dropna=True), fill_value=0
+    )
+    per_side_max = counts_b.reindex(counts.index, fill_value=0)
+    if production is not None:
+        per_side_max = np.maximum(
+            per_side_max, production.value_counts(dropna=True).reindex(counts.index, fill_value=0)
+        )
+    keep = per_side_max[per_side_max >= min_count]
+    # Order: most frequent first, so charts and tables read naturally.
+    ordered = keep.sort_values(ascending=False, kind="mergesort").index.tolist()
+    pooled = len(keep) < len(counts)
+    labels = [str(v) for v in ordered] + ([OTHER] if pooled else []) + [MISSING]
+    return ColumnBins(name, "categorical", (), tuple(ordered), tuple(labels), pooled=pooled)
+
+
+def _range_labels(edges: NDArray[np.float64], series: pd.Series) -> list[str]:
+    fmt = _formatter(series)
+    if len(edges) == 0:
+        return ["all values"]
+    labels = [f"< {fmt(edges[0])}"]
+    labels += [f"[{fmt(a)}, {fmt(b)})" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    labels.append(f">= {fmt(edges[-1])}")
+    return labels
+
+
+def _formatter(series: pd.Series) -> Any:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        tz = getattr(series.dtype, "tz", None)
+        return lambda v: str(pd.Timestamp(int(v), tz=tz))
+    return lambda v: f"{v:.4g}"
