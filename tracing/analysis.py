@@ -109,8 +109,11 @@ def prepare_analysis(
     notes = _one_sided_columns(baseline, production, names)
     _check_roles(col_roles, baseline, production, names)
     schema = resolve_schema(
-        [baseline, production], col_roles, model_type=model_type,
-        positive_class=positive_class, threshold=threshold,
+        [baseline, production],
+        col_roles,
+        model_type=model_type,
+        positive_class=positive_class,
+        threshold=threshold,
     )
     prep_b = prepare(baseline, schema, name=names[0])
     prep_p = prepare(production, schema, name=names[1])
@@ -124,8 +127,14 @@ def prepare_analysis(
     rate = _positive_rate(prep_b, schema)
     chosen = get_metric(metric, schema) if metric else default_metric(schema, rate)
     return Analysis(
-        baseline_frame=baseline, production_frame=production, baseline=prep_b,
-        production=prep_p, schema=schema, metric=chosen, names=names, notes=notes,
+        baseline_frame=baseline,
+        production_frame=production,
+        baseline=prep_b,
+        production=prep_p,
+        schema=schema,
+        metric=chosen,
+        names=names,
+        notes=notes,
     )
 
 
@@ -194,7 +203,9 @@ def _check_roles(
                 f"{name}: actual column {roles.actual_label!r} has no values; "
                 "choose the right column with --actual or join the actuals first."
             )
-        pred = roles.prediction_label or (roles.prediction_score[0] if roles.prediction_score else None)
+        pred = roles.prediction_label or (
+            roles.prediction_score[0] if roles.prediction_score else None
+        )
         if pred and frame[pred].notna().sum() == 0:
             raise DataError(
                 f"{name}: prediction column {pred!r} has no values; "

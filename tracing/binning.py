@@ -34,7 +34,9 @@ def is_numeric_column(series: pd.Series) -> bool:
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return False
-    return bool(pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype))
+    return bool(
+        pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)
+    )
 
 
 def _as_float(series: pd.Series) -> NDArray[np.float64]:
@@ -152,14 +154,15 @@ def _fit_categorical(
     name: str, baseline: pd.Series, production: pd.Series | None, min_count: int
 ) -> ColumnBins:
     counts_b = baseline.value_counts(dropna=True)
-    counts = counts_b if production is None else counts_b.add(
-        production.value_counts(dropna=True), fill_value=0
+    counts = (
+        counts_b
+        if production is None
+        else counts_b.add(production.value_counts(dropna=True), fill_value=0)
     )
     per_side_max = counts_b.reindex(counts.index, fill_value=0)
     if production is not None:
-        per_side_max = np.maximum(
-            per_side_max, production.value_counts(dropna=True).reindex(counts.index, fill_value=0)
-        )
+        counts_p = production.value_counts(dropna=True).reindex(counts.index, fill_value=0)
+        per_side_max = per_side_max.where(per_side_max >= counts_p, counts_p)
     keep = per_side_max[per_side_max >= min_count]
     # Order: most frequent first, so charts and tables read naturally.
     ordered = keep.sort_values(ascending=False, kind="mergesort").index.tolist()

@@ -35,17 +35,29 @@ def _role_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("column roles (auto-detected when omitted; explicit always wins)")
     g.add_argument("--id", dest="prediction_id", metavar="COL", help="prediction id column")
     g.add_argument("--timestamp", metavar="COL", help="timestamp column")
-    g.add_argument("--prediction", dest="prediction_label", metavar="COL",
-                   help="predicted label (classification) or value (regression)")
-    g.add_argument("--score", dest="prediction_score", metavar="COL[,COL...]",
-                   help="score column: probability of the positive class, or one per class")
+    g.add_argument(
+        "--prediction",
+        dest="prediction_label",
+        metavar="COL",
+        help="predicted label (classification) or value (regression)",
+    )
+    g.add_argument(
+        "--score",
+        dest="prediction_score",
+        metavar="COL[,COL...]",
+        help="score column: probability of the positive class, or one per class",
+    )
     g.add_argument("--actual", dest="actual_label", metavar="COL", help="actual label/value")
     g.add_argument("--features", metavar="A,B,...", help="feature columns (default: the rest)")
     g.add_argument("--tags", metavar="A,B", help="tag columns (sliced like features)")
     p.add_argument("--model-type", choices=["binary", "multiclass", "regression"])
     p.add_argument("--positive-class", metavar="V", help="binary: the positive label")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="binary: score cut-off when there is no label column (default 0.5)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="binary: score cut-off when there is no label column (default 0.5)",
+    )
     p.add_argument("--metric", metavar="ID", help="lead metric id (default: see README)")
 
 
@@ -56,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--baseline", required=True, metavar="PATH", help="baseline CSV/Parquet")
     rep.add_argument("--production", required=True, metavar="PATH", help="production CSV/Parquet")
     _role_args(rep)
-    rep.add_argument("--sections", metavar="A,B",
-                     help=f"report sections (default: all of {','.join(SECTIONS)})")
+    rep.add_argument(
+        "--sections", metavar="A,B", help=f"report sections (default: all of {','.join(SECTIONS)})"
+    )
     rep.add_argument("--format", choices=["json", "markdown"], default="json")
     rep.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     rep.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, sampling)")
@@ -80,10 +93,14 @@ def _report(args: argparse.Namespace) -> str:
     baseline = read_table(args.baseline)
     production = read_table(args.production)
     analysis = prepare_analysis(
-        baseline, production,
+        baseline,
+        production,
         names=(Path(args.baseline).name, Path(args.production).name),
-        roles=_roles(args), model_type=args.model_type, positive_class=args.positive_class,
-        metric=args.metric, threshold=args.threshold,
+        roles=_roles(args),
+        model_type=args.model_type,
+        positive_class=args.positive_class,
+        metric=args.metric,
+        threshold=args.threshold,
     )
     sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
     report = build_report(analysis, sections=sections, options={"random_state": args.seed})
@@ -94,7 +111,10 @@ def _report(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
+        return int(exc.code or 0)
     try:
         text = _report(args)
         if args.output:

@@ -36,8 +36,20 @@ _BOOT_REPS = 200
 _BOOT_MAX_ROWS = 20_000
 
 TABLE_COLUMNS = (
-    "metric", "name", "direction", "higher_is_better", "percent", "baseline", "production",
-    "delta", "worse_by", "status", "ci_low", "ci_high", "significant", "baseline_reason",
+    "metric",
+    "name",
+    "direction",
+    "higher_is_better",
+    "percent",
+    "baseline",
+    "production",
+    "delta",
+    "worse_by",
+    "status",
+    "ci_low",
+    "ci_high",
+    "significant",
+    "baseline_reason",
     "production_reason",
 )
 
@@ -75,7 +87,7 @@ class Comparison:
         hit = self.table[self.table["metric"] == metric_id]
         if hit.empty:
             raise KeyError(metric_id)
-        return dict(hit.iloc[0].to_dict())
+        return {str(k): v for k, v in hit.iloc[0].items()}
 
 
 def compare(
@@ -133,12 +145,21 @@ def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float)
         status = "worse" if worse > 0 else "better"
     low, high = delta - half, delta + half
     return {
-        "metric": m.id, "name": m.name, "direction": m.direction.value,
-        "higher_is_better": m.higher_is_better, "percent": m.percent,
-        "baseline": vb, "production": vp, "delta": delta, "worse_by": worse, "status": status,
-        "ci_low": low, "ci_high": high,
+        "metric": m.id,
+        "name": m.name,
+        "direction": m.direction.value,
+        "higher_is_better": m.higher_is_better,
+        "percent": m.percent,
+        "baseline": vb,
+        "production": vp,
+        "delta": delta,
+        "worse_by": worse,
+        "status": status,
+        "ci_low": low,
+        "ci_high": high,
         "significant": bool(not np.isnan(delta) and (low > 0 or high < 0)),
-        "baseline_reason": m.reason(vb), "production_reason": m.reason(vp),
+        "baseline_reason": m.reason(vb),
+        "production_reason": m.reason(vp),
     }
 
 
@@ -170,8 +191,11 @@ def metric_variance(
     if not metric.additive:
         return _bootstrap_variance(metric, data, random_state)
     stats = row_stats(data) if stats is None else stats
-    used = [c for c in stats.columns if metric.numerator is None or c in
-            (metric.numerator, metric.denominator, "zero_actual")]
+    used = [
+        c
+        for c in stats.columns
+        if metric.numerator is None or c in (metric.numerator, metric.denominator, "zero_actual")
+    ]
     x = stats[used].to_numpy()
     sums = dict(zip(used, x.sum(axis=0), strict=True))
     value = float(metric.from_stats(sums))
@@ -218,16 +242,22 @@ def _bootstrap_variance(metric: Metric, data: Prepared, seed: int) -> tuple[floa
 
 def _subset(data: Prepared, take: np.ndarray) -> Prepared:
     return replace(
-        data, valid=data.valid[take], y_true=data.y_true[take], y_pred=data.y_pred[take],
-        score=None if data.score is None else data.score[take], n_rows=len(take),
+        data,
+        valid=data.valid[take],
+        y_true=data.y_true[take],
+        y_pred=data.y_pred[take],
+        score=None if data.score is None else data.score[take],
+        n_rows=len(take),
     )
 
 
 def _row_counts(baseline: Prepared, production: Prepared) -> pd.DataFrame:
     def counts(p: Prepared) -> dict[str, int]:
         return {
-            "rows": p.n_rows, "rows_with_actuals": int(p.valid.sum()),
-            "missing_actual": p.n_missing_actual, "missing_prediction": p.n_missing_prediction,
+            "rows": p.n_rows,
+            "rows_with_actuals": int(p.valid.sum()),
+            "missing_actual": p.n_missing_actual,
+            "missing_prediction": p.n_missing_prediction,
         }
 
     return pd.DataFrame([counts(baseline), counts(production)], index=["baseline", "production"])

@@ -62,7 +62,7 @@ def table_format(name: str) -> str:
 
 
 def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet table into a pandas DataFrame.
+    r"""Read a CSV or Parquet table into a pandas DataFrame.
 
     Parameters
     ----------
@@ -188,5 +188,5 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
             mapping[field.type] = pd.api.types.pandas_dtype(f"Int{field.type.bit_width}")
         elif pa.types.is_boolean(field.type):
             mapping[field.type] = pd.BooleanDtype()
-    frame = table.to_pandas(types_mapper=mapping.get if mapping else None)
+    frame: pd.DataFrame = table.to_pandas(types_mapper=mapping.get if mapping else None)
     return frame

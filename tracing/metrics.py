@@ -205,7 +205,7 @@ class Metric:
         if self.exact is not None:
             return self.exact(data)
         stats = row_stats(data) if stats is None else stats
-        return float(self.from_stats(stats.sum().to_dict()))
+        return float(self.from_stats({str(k): v for k, v in stats.sum().items()}))
 
     def reason(self, value: float) -> str | None:
         """Why ``value`` is undefined, or None when it is a number."""
@@ -249,8 +249,12 @@ def prepare(frame: pd.DataFrame, schema: Schema, *, name: str = "data") -> Prepa
                 f"{name}: score column {roles.prediction_score[0]!r} has {int(bad.sum())} values "
                 "outside [0, 1]; it must be the probability of the positive class."
             )
+    y_true: NDArray[Any]
+    y_pred: NDArray[Any]
     if schema.model_type is ModelType.REGRESSION:
-        y_true = _numeric(frame, roles.actual_label, name) if roles.actual_label else np.full(n, np.nan)
+        y_true = (
+            _numeric(frame, roles.actual_label, name) if roles.actual_label else np.full(n, np.nan)
+        )
         y_pred = _numeric(frame, roles.prediction_label, name)
         miss_t, miss_p = np.isnan(y_true), np.isnan(y_pred)
     elif schema.model_type is ModelType.BINARY:
@@ -270,8 +274,14 @@ def prepare(frame: pd.DataFrame, schema: Schema, *, name: str = "data") -> Prepa
         miss_t, miss_p = y_true < 0, y_pred < 0
     valid = ~miss_t & ~miss_p
     return Prepared(
-        schema=schema, valid=valid, y_true=y_true, y_pred=y_pred, score=score, n_rows=n,
-        n_missing_actual=int(miss_t.sum()), n_missing_prediction=int(miss_p.sum()),
+        schema=schema,
+        valid=valid,
+        y_true=y_true,
+        y_pred=y_pred,
+        score=score,
+        n_rows=n,
+        n_missing_actual=int(miss_t.sum()),
+        n_missing_prediction=int(miss_p.sum()),
     )
 
 
@@ -396,8 +406,14 @@ def row_stats(data: Prepared) -> pd.DataFrame:
             # sMAPE term 2|e| / (|y| + |yhat|); 0/0 (both zero) counts as a perfect 0.
             smape = np.where(v & (denom > 0), 2 * ae / denom, 0.0)
         cols.update(
-            err=e, abs_err=ae, sq_err=e**2, ape=ape, zero_actual=(v & (y == 0)).astype(float),
-            smape=smape, y=y, y2=y**2,
+            err=e,
+            abs_err=ae,
+            sq_err=e**2,
+            ape=ape,
+            zero_actual=(v & (y == 0)).astype(float),
+            smape=smape,
+            y=y,
+            y2=y**2,
         )
     return pd.DataFrame(cols)
 
@@ -523,79 +539,300 @@ _H, _L, _T = Direction.HIGHER, Direction.LOWER, Direction.TWO_SIDED
 _SCORE = frozenset({"score"})
 
 _REGISTRY: tuple[Metric, ...] = (
-    Metric("accuracy", "Accuracy", _BM, _H, numerator="correct", denominator="n",
-           undefined="no rows with both an actual and a prediction", best=1.0, percent=True,
-           description="Share of predictions equal to the actual."),
-    Metric("precision", "Precision", _B, _H, numerator="tp", denominator="pred_pos",
-           undefined="no predicted positives", best=1.0, percent=True,
-           description="Of the rows predicted positive, the share that are positive."),
-    Metric("recall", "Recall", _B, _H, numerator="tp", denominator="pos",
-           undefined="no actual positives", best=1.0, percent=True,
-           description="Of the actual positives, the share the model caught."),
-    Metric("f1", "F1", _B, _H, combine=_f1, undefined="no positives predicted or actual",
-           best=1.0, percent=True, description="Harmonic mean of precision and recall."),
-    Metric("fpr", "False positive rate", _B, _L, numerator="fp", denominator="neg",
-           undefined="no actual negatives", best=0.0, percent=True,
-           description="Of the actual negatives, the share wrongly flagged positive."),
-    Metric("fnr", "False negative rate", _B, _L, numerator="fn", denominator="pos",
-           undefined="no actual positives", best=0.0, percent=True,
-           description="Of the actual positives, the share the model missed."),
-    Metric("specificity", "Specificity", _B, _H, numerator="tn", denominator="neg",
-           undefined="no actual negatives", best=1.0, percent=True,
-           description="Of the actual negatives, the share correctly left negative."),
-    Metric("positive_rate", "Predicted positive rate", _B, _T, numerator="pred_pos",
-           denominator="n", undefined="no rows", percent=True,
-           description="Share of rows predicted positive (compare it with the actual rate)."),
-    Metric("actual_positive_rate", "Actual positive rate", _B, _T, numerator="pos",
-           denominator="n", undefined="no rows", percent=True,
-           description="Share of rows whose actual is positive (label drift)."),
-    Metric("roc_auc", "ROC AUC", _B, _H, needs=_SCORE, exact=_roc_auc,
-           undefined="needs both positive and negative actuals", best=1.0,
-           description="Probability that a positive scores above a negative."),
-    Metric("pr_auc", "PR AUC (average precision)", _B, _H, needs=_SCORE, exact=_pr_auc,
-           undefined="no actual positives", best=1.0,
-           description="Area under the precision-recall curve (average precision)."),
-    Metric("log_loss", "Log loss", _B, _L, needs=_SCORE, numerator="logloss",
-           denominator="n_scored", undefined="no scored rows", best=0.0,
-           description="Mean negative log-likelihood of the actual under the score."),
-    Metric("brier", "Brier score", _B, _L, needs=_SCORE, numerator="sq_err",
-           denominator="n_scored", undefined="no scored rows", best=0.0,
-           description="Mean squared difference between score and actual (0/1)."),
-    Metric("macro_precision", "Macro precision", _M, _H, combine=_macro("precision"),
-           undefined="no rows", best=1.0, percent=True,
-           description="Unweighted mean of per-class precision."),
-    Metric("macro_recall", "Macro recall", _M, _H, combine=_macro("recall"),
-           undefined="no rows", best=1.0, percent=True,
-           description="Unweighted mean of per-class recall (balanced accuracy)."),
-    Metric("macro_f1", "Macro F1", _M, _H, combine=_macro("f1"), undefined="no rows",
-           best=1.0, percent=True, description="Unweighted mean of per-class F1."),
-    Metric("weighted_precision", "Weighted precision", _M, _H, combine=_weighted("precision"),
-           undefined="no actuals", best=1.0, percent=True,
-           description="Per-class precision weighted by class support."),
-    Metric("weighted_recall", "Weighted recall", _M, _H, combine=_weighted("recall"),
-           undefined="no actuals", best=1.0, percent=True,
-           description="Per-class recall weighted by class support."),
-    Metric("weighted_f1", "Weighted F1", _M, _H, combine=_weighted("f1"),
-           undefined="no actuals", best=1.0, percent=True,
-           description="Per-class F1 weighted by class support."),
-    Metric("me", "Mean error (bias)", _R, _T, numerator="err", denominator="n",
-           undefined="no rows", best=0.0,
-           description="Mean of prediction minus actual: > 0 over-predicts, < 0 under-predicts."),
-    Metric("mae", "Mean absolute error", _R, _L, numerator="abs_err", denominator="n",
-           undefined="no rows", best=0.0, description="Mean of |prediction - actual|."),
-    Metric("mape", "Mean absolute percentage error", _R, _L, numerator="ape", denominator="n",
-           undefined="an actual is 0 (percentage error undefined)", best=0.0, percent=True,
-           description="Mean of |prediction - actual| / |actual|."),
-    Metric("smape", "Symmetric MAPE", _R, _L, numerator="smape", denominator="n",
-           undefined="no rows", best=0.0, percent=True,
-           description="Mean of 2|prediction - actual| / (|actual| + |prediction|)."),
-    Metric("mse", "Mean squared error", _R, _L, numerator="sq_err", denominator="n",
-           undefined="no rows", best=0.0, description="Mean of (prediction - actual)^2."),
-    Metric("rmse", "Root mean squared error", _R, _L, combine=_rmse, undefined="no rows",
-           best=0.0, description="Square root of the MSE, in the target's units."),
-    Metric("r2", "R²", _R, _H, combine=_r2,
-           undefined="needs at least 2 rows with actuals that are not all equal", best=1.0,
-           description="Share of the actuals' variance the model explains."),
+    Metric(
+        "accuracy",
+        "Accuracy",
+        _BM,
+        _H,
+        numerator="correct",
+        denominator="n",
+        undefined="no rows with both an actual and a prediction",
+        best=1.0,
+        percent=True,
+        description="Share of predictions equal to the actual.",
+    ),
+    Metric(
+        "precision",
+        "Precision",
+        _B,
+        _H,
+        numerator="tp",
+        denominator="pred_pos",
+        undefined="no predicted positives",
+        best=1.0,
+        percent=True,
+        description="Of the rows predicted positive, the share that are positive.",
+    ),
+    Metric(
+        "recall",
+        "Recall",
+        _B,
+        _H,
+        numerator="tp",
+        denominator="pos",
+        undefined="no actual positives",
+        best=1.0,
+        percent=True,
+        description="Of the actual positives, the share the model caught.",
+    ),
+    Metric(
+        "f1",
+        "F1",
+        _B,
+        _H,
+        combine=_f1,
+        undefined="no positives predicted or actual",
+        best=1.0,
+        percent=True,
+        description="Harmonic mean of precision and recall.",
+    ),
+    Metric(
+        "fpr",
+        "False positive rate",
+        _B,
+        _L,
+        numerator="fp",
+        denominator="neg",
+        undefined="no actual negatives",
+        best=0.0,
+        percent=True,
+        description="Of the actual negatives, the share wrongly flagged positive.",
+    ),
+    Metric(
+        "fnr",
+        "False negative rate",
+        _B,
+        _L,
+        numerator="fn",
+        denominator="pos",
+        undefined="no actual positives",
+        best=0.0,
+        percent=True,
+        description="Of the actual positives, the share the model missed.",
+    ),
+    Metric(
+        "specificity",
+        "Specificity",
+        _B,
+        _H,
+        numerator="tn",
+        denominator="neg",
+        undefined="no actual negatives",
+        best=1.0,
+        percent=True,
+        description="Of the actual negatives, the share correctly left negative.",
+    ),
+    Metric(
+        "positive_rate",
+        "Predicted positive rate",
+        _B,
+        _T,
+        numerator="pred_pos",
+        denominator="n",
+        undefined="no rows",
+        percent=True,
+        description="Share of rows predicted positive (compare it with the actual rate).",
+    ),
+    Metric(
+        "actual_positive_rate",
+        "Actual positive rate",
+        _B,
+        _T,
+        numerator="pos",
+        denominator="n",
+        undefined="no rows",
+        percent=True,
+        description="Share of rows whose actual is positive (label drift).",
+    ),
+    Metric(
+        "roc_auc",
+        "ROC AUC",
+        _B,
+        _H,
+        needs=_SCORE,
+        exact=_roc_auc,
+        undefined="needs both positive and negative actuals",
+        best=1.0,
+        description="Probability that a positive scores above a negative.",
+    ),
+    Metric(
+        "pr_auc",
+        "PR AUC (average precision)",
+        _B,
+        _H,
+        needs=_SCORE,
+        exact=_pr_auc,
+        undefined="no actual positives",
+        best=1.0,
+        description="Area under the precision-recall curve (average precision).",
+    ),
+    Metric(
+        "log_loss",
+        "Log loss",
+        _B,
+        _L,
+        needs=_SCORE,
+        numerator="logloss",
+        denominator="n_scored",
+        undefined="no scored rows",
+        best=0.0,
+        description="Mean negative log-likelihood of the actual under the score.",
+    ),
+    Metric(
+        "brier",
+        "Brier score",
+        _B,
+        _L,
+        needs=_SCORE,
+        numerator="sq_err",
+        denominator="n_scored",
+        undefined="no scored rows",
+        best=0.0,
+        description="Mean squared difference between score and actual (0/1).",
+    ),
+    Metric(
+        "macro_precision",
+        "Macro precision",
+        _M,
+        _H,
+        combine=_macro("precision"),
+        undefined="no rows",
+        best=1.0,
+        percent=True,
+        description="Unweighted mean of per-class precision.",
+    ),
+    Metric(
+        "macro_recall",
+        "Macro recall",
+        _M,
+        _H,
+        combine=_macro("recall"),
+        undefined="no rows",
+        best=1.0,
+        percent=True,
+        description="Unweighted mean of per-class recall (balanced accuracy).",
+    ),
+    Metric(
+        "macro_f1",
+        "Macro F1",
+        _M,
+        _H,
+        combine=_macro("f1"),
+        undefined="no rows",
+        best=1.0,
+        percent=True,
+        description="Unweighted mean of per-class F1.",
+    ),
+    Metric(
+        "weighted_precision",
+        "Weighted precision",
+        _M,
+        _H,
+        combine=_weighted("precision"),
+        undefined="no actuals",
+        best=1.0,
+        percent=True,
+        description="Per-class precision weighted by class support.",
+    ),
+    Metric(
+        "weighted_recall",
+        "Weighted recall",
+        _M,
+        _H,
+        combine=_weighted("recall"),
+        undefined="no actuals",
+        best=1.0,
+        percent=True,
+        description="Per-class recall weighted by class support.",
+    ),
+    Metric(
+        "weighted_f1",
+        "Weighted F1",
+        _M,
+        _H,
+        combine=_weighted("f1"),
+        undefined="no actuals",
+        best=1.0,
+        percent=True,
+        description="Per-class F1 weighted by class support.",
+    ),
+    Metric(
+        "me",
+        "Mean error (bias)",
+        _R,
+        _T,
+        numerator="err",
+        denominator="n",
+        undefined="no rows",
+        best=0.0,
+        description="Mean of prediction minus actual: > 0 over-predicts, < 0 under-predicts.",
+    ),
+    Metric(
+        "mae",
+        "Mean absolute error",
+        _R,
+        _L,
+        numerator="abs_err",
+        denominator="n",
+        undefined="no rows",
+        best=0.0,
+        description="Mean of |prediction - actual|.",
+    ),
+    Metric(
+        "mape",
+        "Mean absolute percentage error",
+        _R,
+        _L,
+        numerator="ape",
+        denominator="n",
+        undefined="an actual is 0 (percentage error undefined)",
+        best=0.0,
+        percent=True,
+        description="Mean of |prediction - actual| / |actual|.",
+    ),
+    Metric(
+        "smape",
+        "Symmetric MAPE",
+        _R,
+        _L,
+        numerator="smape",
+        denominator="n",
+        undefined="no rows",
+        best=0.0,
+        percent=True,
+        description="Mean of 2|prediction - actual| / (|actual| + |prediction|).",
+    ),
+    Metric(
+        "mse",
+        "Mean squared error",
+        _R,
+        _L,
+        numerator="sq_err",
+        denominator="n",
+        undefined="no rows",
+        best=0.0,
+        description="Mean of (prediction - actual)^2.",
+    ),
+    Metric(
+        "rmse",
+        "Root mean squared error",
+        _R,
+        _L,
+        combine=_rmse,
+        undefined="no rows",
+        best=0.0,
+        description="Square root of the MSE, in the target's units.",
+    ),
+    Metric(
+        "r2",
+        "R²",
+        _R,
+        _H,
+        combine=_r2,
+        undefined="needs at least 2 rows with actuals that are not all equal",
+        best=1.0,
+        description="Share of the actuals' variance the model explains.",
+    ),
 )
 
 METRICS: dict[str, Metric] = {m.id: m for m in _REGISTRY}
@@ -605,9 +842,16 @@ _CLASS_RECALL = "recall:"
 def _class_recall(schema: Schema, k: int) -> Metric:
     label = schema.classes[k]
     return Metric(
-        f"{_CLASS_RECALL}{label}", f"Recall of class {label}", _M, _H,
-        numerator=f"tp:{k}", denominator=f"pos:{k}",
-        combine=None, undefined=f"no actuals of class {label}", best=1.0, percent=True,
+        f"{_CLASS_RECALL}{label}",
+        f"Recall of class {label}",
+        _M,
+        _H,
+        numerator=f"tp:{k}",
+        denominator=f"pos:{k}",
+        combine=None,
+        undefined=f"no actuals of class {label}",
+        best=1.0,
+        percent=True,
         description=f"Of the rows whose actual is {label}, the share predicted {label}.",
     )
 
@@ -619,7 +863,8 @@ def applicable_metrics(schema: Schema) -> list[Metric]:
     """
     has_score = schema.model_type is ModelType.BINARY and len(schema.roles.prediction_score) == 1
     out = [
-        m for m in _REGISTRY
+        m
+        for m in _REGISTRY
         if schema.model_type in m.model_types and ("score" not in m.needs or has_score)
     ]
     if schema.model_type is ModelType.MULTICLASS:
@@ -636,9 +881,9 @@ def get_metric(metric_id: str, schema: Schema) -> Metric:
     if metric_id in METRICS:
         m = METRICS[metric_id]
         why = (
-            "it needs a score column (--score)" if "score" in m.needs
-            and schema.model_type in m.model_types else
-            f"it applies to {', '.join(sorted(t.value for t in m.model_types))} models"
+            "it needs a score column (--score)"
+            if "score" in m.needs and schema.model_type in m.model_types
+            else f"it applies to {', '.join(sorted(t.value for t in m.model_types))} models"
         )
         raise DataError(
             f"metric {metric_id!r} does not fit this {schema.model_type.value} model ({why}); "
@@ -651,7 +896,7 @@ RARE_POSITIVE = 0.2
 
 
 def default_metric(schema: Schema, actual_positive_rate: float | None = None) -> Metric:
-    """The metric to lead with when the user has not chosen one.
+    """Return the metric to lead with when the user has not chosen one.
 
     - binary: ``accuracy`` when the positive class is 20-80% of the baseline's actuals,
       otherwise ``recall``: with rare positives (fraud) accuracy stays high while the model

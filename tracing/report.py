@@ -27,10 +27,22 @@ def _overall(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, A
     comp = compare(
         analysis.baseline, analysis.production, random_state=int(options.get("random_state", 0))
     )
-    keep = ["metric", "name", "baseline", "production", "delta", "higher_is_better",
-            "direction", "status", "ci_low", "ci_high", "significant", "baseline_reason",
-            "production_reason"]
-    return [dict(r) for r in comp.table[keep].to_dict(orient="records")]
+    keep = [
+        "metric",
+        "name",
+        "baseline",
+        "production",
+        "delta",
+        "higher_is_better",
+        "direction",
+        "status",
+        "ci_low",
+        "ci_high",
+        "significant",
+        "baseline_reason",
+        "production_reason",
+    ]
+    return [{str(k): v for k, v in r.items()} for r in comp.table[keep].to_dict(orient="records")]
 
 
 SECTIONS: dict[str, Section] = {"overall": _overall}
@@ -78,23 +90,28 @@ def build_report(
         },
         "rows": {"baseline": prep_b.n_rows, "production": prep_p.n_rows},
         "rows_with_actuals": {
-            "baseline": int(prep_b.valid.sum()), "production": int(prep_p.valid.sum()),
+            "baseline": int(prep_b.valid.sum()),
+            "production": int(prep_p.valid.sum()),
         },
         "datasets": {"baseline": analysis.names[0], "production": analysis.names[1]},
         "positive_class": schema.positive_class,
         "classes": list(schema.classes),
         "columns": {
-            "prediction_id": roles.prediction_id, "timestamp": roles.timestamp,
+            "prediction_id": roles.prediction_id,
+            "timestamp": roles.timestamp,
             "prediction_label": roles.prediction_label,
             "prediction_score": list(roles.prediction_score),
-            "actual_label": roles.actual_label, "actual_score": roles.actual_score,
-            "features": list(roles.features), "tags": list(roles.tags),
+            "actual_label": roles.actual_label,
+            "actual_score": roles.actual_score,
+            "features": list(roles.features),
+            "tags": list(roles.tags),
         },
         "notes": list(analysis.notes),
     }
     for name in wanted:
         report[name] = SECTIONS[name](analysis, options)
-    return jsonable(report)
+    out: dict[str, Any] = jsonable(report)
+    return out
 
 
 def jsonable(value: Any) -> Any:
@@ -136,12 +153,19 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     ]
     lines += [f"- Note: {n}" for n in report.get("notes", [])]
     if "overall" in report:
-        lines += ["", "## Overall: production vs baseline", "",
-                  "| metric | baseline | production | delta | 95% CI of delta | verdict |",
-                  "|---|---:|---:|---:|---:|---|"]
+        lines += [
+            "",
+            "## Overall: production vs baseline",
+            "",
+            "| metric | baseline | production | delta | 95% CI of delta | verdict |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
         for r in report["overall"]:
-            ci = (f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-                  if r["ci_low"] is not None else "n/a")
+            ci = (
+                f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+                if r["ci_low"] is not None
+                else "n/a"
+            )
             verdict = r["status"] + (" (significant)" if r["significant"] else "")
             lines.append(
                 f"| {r['name']} (`{r['metric']}`) | {_fmt(r['baseline'])} | "
@@ -154,8 +178,11 @@ def to_markdown(report: Mapping[str, Any]) -> str:
 
 
 def _direction_words(direction: str) -> str:
-    return {"higher": "higher is better", "lower": "lower is better",
-            "two_sided": "closer to zero is better"}[direction]
+    return {
+        "higher": "higher is better",
+        "lower": "lower is better",
+        "two_sided": "closer to zero is better",
+    }[direction]
 
 
 # Markdown renderers of later sections register here: name -> (section value -> lines).

@@ -47,20 +47,51 @@ class ModelType(StrEnum):
 _NAMES: dict[str, tuple[str, ...]] = {
     "prediction_id": ("predictionid", "id", "predid", "eventid", "transactionid", "rowid"),
     "timestamp": (
-        "timestamp", "predictiontimestamp", "predictiontime", "time", "datetime", "date",
-        "eventtime", "ts", "createdat", "requestedat",
+        "timestamp",
+        "predictiontimestamp",
+        "predictiontime",
+        "time",
+        "datetime",
+        "date",
+        "eventtime",
+        "ts",
+        "createdat",
+        "requestedat",
     ),
     "prediction_label": (
-        "predictionlabel", "prediction", "predictedlabel", "predicted", "pred", "ypred",
-        "yhat", "predictedclass", "predictedvalue", "forecast",
+        "predictionlabel",
+        "prediction",
+        "predictedlabel",
+        "predicted",
+        "pred",
+        "ypred",
+        "yhat",
+        "predictedclass",
+        "predictedvalue",
+        "forecast",
     ),
     "prediction_score": (
-        "predictionscore", "score", "proba", "probability", "ypredproba", "predproba",
-        "predictedprobability", "predictionprobability", "yscore",
+        "predictionscore",
+        "score",
+        "proba",
+        "probability",
+        "ypredproba",
+        "predproba",
+        "predictedprobability",
+        "predictionprobability",
+        "yscore",
     ),
     "actual_label": (
-        "actuallabel", "actual", "label", "target", "ytrue", "truth", "groundtruth", "y",
-        "actualvalue", "outcome",
+        "actuallabel",
+        "actual",
+        "label",
+        "target",
+        "ytrue",
+        "truth",
+        "groundtruth",
+        "y",
+        "actualvalue",
+        "outcome",
     ),
     "actual_score": ("actualscore",),
 }
@@ -110,8 +141,13 @@ class ColumnRoles:
     def assigned(self) -> set[str]:
         """Return every column with a non-feature role."""
         cols = {
-            self.prediction_id, self.timestamp, self.prediction_label, self.actual_label,
-            self.actual_score, *self.prediction_score, *self.tags,
+            self.prediction_id,
+            self.timestamp,
+            self.prediction_label,
+            self.actual_label,
+            self.actual_score,
+            *self.prediction_score,
+            *self.tags,
             *(s for _, s in self.shap),
         }
         return {c for c in cols if c}
@@ -185,8 +221,16 @@ def detect_roles(
     for value in overrides.values():
         taken.update(_as_tuple(value))
     found: dict[str, Any] = {}
-    for role in ("prediction_id", "timestamp", "prediction_label", "prediction_score",
-                 "actual_label", "actual_score"):
+    # Scores first, so that the prefix rules for labels ("prediction...", "actual...") cannot
+    # take "prediction_score" or "actual_score".
+    for role in (
+        "prediction_id",
+        "timestamp",
+        "prediction_score",
+        "actual_score",
+        "prediction_label",
+        "actual_label",
+    ):
         if role in overrides:
             found[role] = overrides[role]
             continue
@@ -222,7 +266,9 @@ def _check_overrides(cols: Sequence[str], overrides: Mapping[str, Any]) -> None:
     known = {*_NAMES, "features", "tags", "shap"}
     for role, value in overrides.items():
         if role not in known:
-            raise DataError(f"unknown column role {role!r}; valid roles: {', '.join(sorted(known))}.")
+            raise DataError(
+                f"unknown column role {role!r}; valid roles: {', '.join(sorted(known))}."
+            )
         names = [s for _, s in value] if role == "shap" else list(_as_tuple(value))
         for name in names:
             if name not in cols:
@@ -257,8 +303,9 @@ def _shap_pairs(cols: Sequence[str]) -> tuple[tuple[str, str], ...]:
 def infer_model_type(actual: pd.Series | None, prediction: pd.Series | None) -> ModelType:
     """Infer binary / multiclass / regression from the label columns.
 
-    Floats with non-integer values mean regression; otherwise two distinct values mean binary,
-    and up to 200 distinct values multiclass. Integer columns with more values are regression.
+    Two distinct values (or booleans) mean binary. Otherwise floats mean regression; integers
+    with up to 20 distinct values, and text, mean multiclass; integers with more are regression.
+    Pass ``model_type`` explicitly to override.
 
     Parameters
     ----------
@@ -285,6 +332,8 @@ def infer_model_type(actual: pd.Series | None, prediction: pd.Series | None) -> 
         n = len(np.unique(numbers))
         if n <= 2:
             return ModelType.BINARY
+        if pd.api.types.is_float_dtype(both.dtype):
+            return ModelType.REGRESSION  # whole-number floats are still measurements
         return ModelType.MULTICLASS if n <= 20 else ModelType.REGRESSION
     n = both.nunique()
     return ModelType.BINARY if n <= 2 else ModelType.MULTICLASS
@@ -346,8 +395,9 @@ def resolve_schema(
             "use --model-type regression if the target is a number."
         )
     pos = _positive_class(classes, actual, positive_class) if mtype is ModelType.BINARY else None
-    return Schema(roles=roles, model_type=mtype, positive_class=pos, classes=classes,
-                  threshold=threshold)
+    return Schema(
+        roles=roles, model_type=mtype, positive_class=pos, classes=classes, threshold=threshold
+    )
 
 
 def _parse_model_type(value: ModelType | str) -> ModelType:
@@ -392,7 +442,11 @@ def _positive_class(classes: tuple, actual: pd.Series | None, given: Any) -> Any
         for c in classes:
             if type(c) is type(truthy) and c == truthy:
                 return c
-            if isinstance(c, np.integer | np.bool_) and c == truthy and not isinstance(truthy, str):
+            if (
+                isinstance(c, np.integer | np.bool_)
+                and c == truthy
+                and not isinstance(truthy, str)
+            ):
                 return c
     if len(classes) == 1:
         return classes[0]

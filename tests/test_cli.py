@@ -1,0 +1,206 @@
+"""The headless CLI: exit codes, JSON keys, Markdown, and one clear line for each bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from tests.conftest import DEMO, ROOT, make_binary, make_regression
+from tracing.cli import main
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    b, p = tmp_path / "baseline.csv", tmp_path / "production.csv"
+    make_binary(n=300, seed=1).to_csv(b, index=False)
+    make_binary(n=300, seed=2, shift=0.1).to_csv(p, index=False)
+    return b, p
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_report_json_has_the_documented_keys(files, capsys):
+    b, p = files
+    code, out, err = _run(capsys, "report", "--baseline", str(b), "--production", str(p))
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model_type"] == "binary"
+    assert set(report["metric"]) >= {"name", "higher_is_better"}
+    assert report["rows"] == {"baseline": 300, "production": 300}
+    keys = {"metric", "baseline", "production", "delta", "higher_is_better", "ci_low", "ci_high"}
+    assert all(keys <= set(r) for r in report["overall"])
+    acc = next(r for r in report["overall"] if r["metric"] == "accuracy")
+    prod = pd.read_csv(p)
+    assert acc["production"] == pytest.approx(
+        skm.accuracy_score(prod.actual_label, prod.prediction_label)
+    )
+
+
+def test_report_options_and_markdown_to_a_file(files, capsys, tmp_path):
+    b, p = files
+    out_path = tmp_path / "r.md"
+    code, out, err = _run(
+        capsys,
+        "report",
+        "--baseline",
+        str(b),
+        "--production",
+        str(p),
+        "--metric",
+        "fnr",
+        "--prediction",
+        "prediction_label",
+        "--actual",
+        "actual_label",
+        "--score",
+        "prediction_score",
+        "--features",
+        "state,amount",
+        "--positive-class",
+        "1",
+        "--format",
+        "markdown",
+        "--output",
+        str(out_path),
+        "--sections",
+        "overall",
+    )
+    assert code == 0, err
+    assert out == ""
+    text = out_path.read_text()
+    assert "# Model performance report" in text and "False negative rate" in text
+    assert "lower is better" in text
+
+
+def test_python_dash_m_runs_on_the_bundled_demo():
+    cmd = [
+        sys.executable,
+        "-m",
+        "tracing",
+        "report",
+        "--baseline",
+        str(DEMO / "fraud_training.parquet"),
+        "--production",
+        str(DEMO / "fraud_production.parquet"),
+        "--sections",
+        "overall",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["metric"]["name"] == "recall"  # rare positive class: not accuracy
+    recall = next(r for r in report["overall"] if r["metric"] == "recall")
+    assert recall["delta"] < -0.5 and recall["ci_high"] < 0
+
+
+def _bad(capsys, *argv: str) -> str:
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_missing_file(files, capsys, tmp_path):
+    _, p = files
+    msg = _bad(capsys, "report", "--baseline", str(tmp_path / "gone.csv"), "--production", str(p))
+    assert "gone.csv" in msg and "not found" in msg
+
+
+def test_unreadable_file(files, capsys, tmp_path):
+    b, _ = files
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    msg = _bad(capsys, "report", "--baseline", str(b), "--production", str(bad))
+    assert "broken.parquet" in msg and "could not be read" in msg
+
+
+def test_unknown_column(files, capsys):
+    b, p = files
+    msg = _bad(capsys, "report", "--baseline", str(b), "--production", str(p), "--actual", "truth")
+    assert "'truth'" in msg and "actual_label" in msg and "available columns" in msg
+
+
+def test_no_shared_columns(files, capsys, tmp_path):
+    b, _ = files
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"x": [1, 2], "y": [3, 4]}).to_csv(other, index=False)
+    msg = _bad(capsys, "report", "--baseline", str(b), "--production", str(other))
+    assert "share no column" in msg and "other.csv" in msg
+
+
+def test_empty_data(files, capsys, tmp_path):
+    b, _ = files
+    empty = tmp_path / "empty.csv"
+    empty.write_text("prediction_label,actual_label\n")
+    msg = _bad(capsys, "report", "--baseline", str(b), "--production", str(empty))
+    assert "empty.csv" in msg and "no data rows" in msg
+
+
+def test_metric_that_does_not_fit(files, capsys):
+    b, p = files
+    msg = _bad(capsys, "report", "--baseline", str(b), "--production", str(p), "--metric", "mae")
+    assert "'mae'" in msg and "binary" in msg and "accuracy" in msg
+
+
+def test_actual_column_without_values(files, capsys, tmp_path):
+    b, _ = files
+    blank = tmp_path / "blank.csv"
+    frame = make_binary(n=50, seed=3)
+    frame["actual_label"] = None
+    frame.to_csv(blank, index=False)
+    msg = _bad(capsys, "report", "--baseline", str(b), "--production", str(blank))
+    assert "blank.csv" in msg and "'actual_label'" in msg and "no values" in msg
+
+
+def test_non_numeric_regression_values(capsys, tmp_path):
+    b, p = tmp_path / "b.csv", tmp_path / "p.csv"
+    make_regression(n=50, seed=1).to_csv(b, index=False)
+    frame = make_regression(n=50, seed=2).astype({"y_pred": object})
+    frame.loc[3, "y_pred"] = "n/a?"
+    frame.to_csv(p, index=False)
+    msg = _bad(
+        capsys,
+        "report",
+        "--baseline",
+        str(b),
+        "--production",
+        str(p),
+        "--model-type",
+        "regression",
+    )
+    assert "p.csv" in msg and "'y_pred'" in msg and "non-numeric" in msg
+
+
+def test_usage_errors_are_one_line_with_exit_code_2(capsys):
+    msg = _bad(capsys, "report", "--baseline", "x.csv")
+    assert "--production" in msg
+    msg = _bad(capsys, "report", "--baseline", "a", "--production", "b", "--format", "xml")
+    assert "xml" in msg
+
+
+def test_unknown_section(files, capsys):
+    b, p = files
+    msg = _bad(
+        capsys,
+        "report",
+        "--baseline",
+        str(b),
+        "--production",
+        str(p),
+        "--sections",
+        "overall,magic",
+    )
+    assert "magic" in msg and "overall" in msg

@@ -1,0 +1,110 @@
+"""Overall comparison: deltas, directions, confidence intervals, row counts, class balance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import make_binary, make_regression
+from tracing.compare import compare, metric_variance
+from tracing.metrics import get_metric, prepare
+from tracing.schema import detect_roles, resolve_schema
+
+
+def _prep(*frames, **kw):
+    schema = resolve_schema(list(frames), detect_roles(frames[0].columns), **kw)
+    return [prepare(f, schema) for f in frames]
+
+
+def test_delta_and_status_follow_each_metrics_direction():
+    base = make_binary(n=2000, seed=1)
+    prod = base.copy()
+    # Flip 300 correct predictions of positives into misses: recall falls, FNR rises.
+    hits = prod.index[(prod.actual_label == 1) & (prod.prediction_label == 1)][:300]
+    prod.loc[hits, "prediction_label"] = 0
+    pb, pp = _prep(base, prod)
+    table = compare(pb, pp).table.set_index("metric")
+    assert table.loc["recall", "delta"] < 0 and table.loc["recall", "status"] == "worse"
+    assert table.loc["fnr", "delta"] > 0 and table.loc["fnr", "status"] == "worse"
+    assert table.loc["fpr", "status"] == "same"
+    assert table.loc["recall", "significant"]
+    assert table.loc["recall", "delta"] == pytest.approx(
+        table.loc["recall", "production"] - table.loc["recall", "baseline"]
+    )
+    assert table.loc["recall", "higher_is_better"] is True
+    assert table.loc["fnr", "higher_is_better"] is False
+
+
+def test_two_sided_metric_is_worse_when_bias_grows_in_either_direction():
+    base = make_regression(n=1000, seed=1)
+    prod = base.copy()
+    prod["y_pred"] = prod["y_true"] - 3.0  # strong under-prediction
+    pb, pp = _prep(base, prod)
+    row = compare(pb, pp).row("me")
+    assert row["production"] == pytest.approx(-3.0)
+    assert row["status"] == "worse" and row["higher_is_better"] is None
+
+
+@pytest.mark.parametrize("metric_id", ["accuracy", "recall", "f1", "log_loss", "roc_auc"])
+def test_standard_error_matches_a_brute_force_bootstrap(metric_id):
+    df = make_binary(n=1500, seed=7)
+    (prep,) = _prep(df)
+    metric = get_metric(metric_id, prep.schema)
+    value, var = metric_variance(metric, prep, random_state=1)
+    rng = np.random.default_rng(123)
+    reps = []
+    for _ in range(400):
+        sample = df.iloc[rng.integers(0, len(df), len(df))].reset_index(drop=True)
+        reps.append(metric.compute(prepare(sample, prep.schema)))
+    boot_se = float(np.std(reps, ddof=1))
+    assert np.sqrt(var) == pytest.approx(boot_se, rel=0.2)
+
+
+def test_interval_covers_the_truth_at_about_the_nominal_rate():
+    """Coverage over repeated samples from one population (independent oracle: simulation)."""
+    rng = np.random.default_rng(0)
+    covered = 0
+    trials = 200
+    for t in range(trials):
+        b = make_binary(n=400, seed=1000 + t)
+        p = make_binary(n=400, seed=5000 + t)
+        pb, pp = _prep(b, p)
+        row = compare(pb, pp, metrics=[get_metric("accuracy", pb.schema)]).row("accuracy")
+        covered += row["ci_low"] <= 0.0 <= row["ci_high"]  # same population: true delta is 0
+    assert 0.90 <= covered / trials <= 0.99
+    del rng
+
+
+def test_confidence_intervals_are_deterministic_for_a_seed():
+    b, p = make_binary(n=500, seed=1), make_binary(n=500, seed=2)
+    pb, pp = _prep(b, p)
+    one = compare(pb, pp, random_state=3).table
+    two = compare(pb, pp, random_state=3).table
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_rows_and_class_balance():
+    b, p = make_binary(n=300, seed=1), make_binary(n=200, seed=2)
+    p["actual_label"] = p["actual_label"].astype("Int64")
+    p.loc[:19, "actual_label"] = pd.NA
+    pb, pp = _prep(b, p)
+    comp = compare(pb, pp)
+    assert comp.rows.loc["production", "rows"] == 200
+    assert comp.rows.loc["production", "rows_with_actuals"] == 180
+    assert comp.rows.loc["production", "missing_actual"] == 20
+    bal = comp.class_balance.set_index("class")
+    want = b["actual_label"].value_counts(normalize=True)
+    assert bal.loc[1, "baseline_actual"] == pytest.approx(want[1])
+    assert bal.loc[0, "baseline_actual"] == pytest.approx(want[0])
+    assert bal["production_predicted"].sum() == pytest.approx(1.0)
+
+
+def test_undefined_metric_has_undefined_status_and_reason():
+    b = make_binary(n=200, seed=1)
+    p = b.copy()
+    p["actual_label"] = 0
+    pb, pp = _prep(b, p, positive_class=1)
+    row = compare(pb, pp).row("recall")
+    assert row["status"] == "undefined" and "no actual positives" in row["production_reason"]
+    assert np.isnan(row["ci_low"])
