@@ -11,23 +11,32 @@ Confidence intervals (seeded, deterministic):
   g the gradient of f at S (central differences) and x_i a row's stats. Baseline and production
   are independent, so the delta's variance is the sum. For ratio metrics this is the usual
   linearised variance of a ratio estimator.
-- rank metrics: the bootstrap standard error of each side (200 resamples from
-  ``random_state``; above 20,000 rows an m-out-of-n bootstrap with m = 20,000, rescaled by
-  sqrt(m / n), which keeps the cost flat at a million rows).
+- rank metrics: the bootstrap standard error of each side (200 Poisson-weighted resamples
+  from ``random_state``, re-summed per distinct score so nothing is re-sorted; above 20,000
+  rows an m-out-of-n bootstrap on a random subsample of m = 20,000 rows, its variance rescaled
+  by m / n, which keeps the cost flat at a million rows).
 
 The interval is ``delta +/- z * sqrt(var_baseline + var_production)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from tracing.metrics import Direction, Metric, Prepared, applicable_metrics, row_stats, worse_by
+from tracing.metrics import (
+    Direction,
+    Metric,
+    Prepared,
+    applicable_metrics,
+    row_stat_columns,
+    row_stats,
+    worse_by,
+)
 from tracing.schema import ModelType
 
 __all__ = ["Comparison", "compare", "metric_variance"]
@@ -117,12 +126,13 @@ def compare(
     """
     schema = production.schema
     metrics = applicable_metrics(schema) if metrics is None else metrics
-    stats_b, stats_p = row_stats(baseline), row_stats(production)
+    sides = [_StatMatrix.of(baseline), _StatMatrix.of(production)]
     z = float(norm.ppf(0.5 + confidence / 2))
     records = []
     for i, m in enumerate(metrics):
-        vb, varb = metric_variance(m, baseline, stats_b, random_state=random_state + 2 * i)
-        vp, varp = metric_variance(m, production, stats_p, random_state=random_state + 2 * i + 1)
+        (vb, varb), (vp, varp) = (
+            side.variance(m, random_state=random_state + 2 * i + k) for k, side in enumerate(sides)
+        )
         records.append(_record(m, vb, vp, varb, varp, z))
     table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
     return Comparison(
@@ -131,6 +141,30 @@ def compare(
         class_balance=_class_balance(baseline, production),
         confidence=confidence,
     )
+
+
+@dataclass(frozen=True)
+class _StatMatrix:
+    """One dataset's valid-row stats as a matrix, extracted once for all metrics."""
+
+    data: Prepared
+    names: list[str]
+    x: np.ndarray
+
+    @classmethod
+    def of(cls, data: Prepared) -> _StatMatrix:
+        cols = row_stat_columns(data)
+        x = np.column_stack(list(cols.values()))
+        return cls(data, list(cols), x if data.valid.all() else x[data.valid])
+
+    def variance(self, metric: Metric, *, random_state: int) -> tuple[float, float]:
+        if not metric.additive:
+            return _bootstrap_variance(metric, self.data, random_state)
+        if metric.numerator is None:
+            return _delta_method(metric, self.names, self.x)
+        wanted = (metric.numerator, metric.denominator, "zero_actual")
+        idx = [i for i, c in enumerate(self.names) if c in wanted]
+        return _delta_method(metric, [self.names[i] for i in idx], self.x[:, idx])
 
 
 def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float) -> dict:
@@ -191,19 +225,21 @@ def metric_variance(
     if not metric.additive:
         return _bootstrap_variance(metric, data, random_state)
     stats = row_stats(data) if stats is None else stats
-    used = [
-        c
-        for c in stats.columns
-        if metric.numerator is None or c in (metric.numerator, metric.denominator, "zero_actual")
-    ]
-    x = stats[used].to_numpy()
-    sums = dict(zip(used, x.sum(axis=0), strict=True))
+    used = list(stats.columns)
+    if metric.numerator is not None:
+        used = [c for c in used if c in (metric.numerator, metric.denominator, "zero_actual")]
+    x = stats[used].to_numpy()[data.valid]
+    return _delta_method(metric, used, x)
+
+
+def _delta_method(metric: Metric, names: list[str], x: np.ndarray) -> tuple[float, float]:
+    sums = dict(zip(names, x.sum(axis=0), strict=True))
     value = float(metric.from_stats(sums))
-    n = int(data.valid.sum())
+    n = len(x)
     if np.isnan(value) or n < 2:
         return value, float("nan") if np.isnan(value) else 0.0
     grad = _gradient(metric, sums)
-    proj = x[data.valid] @ grad
+    proj = x @ grad
     return value, float(n * proj.var(ddof=1))
 
 
@@ -223,32 +259,31 @@ def _gradient(metric: Metric, sums: dict[str, float]) -> np.ndarray:
 
 def _bootstrap_variance(metric: Metric, data: Prepared, seed: int) -> tuple[float, float]:
     value = metric.compute(data)
-    if np.isnan(value):
+    if np.isnan(value) or data.score is None or metric.from_groups is None:
         return value, float("nan")
-    idx = np.flatnonzero(data.valid)
-    n = len(idx)
-    m = min(n, _BOOT_MAX_ROWS)
+    keep = data.valid & ~np.isnan(data.score)
+    y, s = data.y_true[keep], data.score[keep]
+    n = len(y)
     rng = np.random.default_rng(seed)
+    m = min(n, _BOOT_MAX_ROWS)
+    if m < n:
+        pick = rng.choice(n, size=m, replace=False)
+        y, s = y[pick], s[pick]
+    # Sort once; each replicate re-weights rows (Poisson bootstrap) and re-sums per score.
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
     reps = np.empty(_BOOT_REPS)
     for b in range(_BOOT_REPS):
-        take = rng.choice(idx, size=m, replace=True)
-        reps[b] = metric.compute(_subset(data, take))
+        w = rng.poisson(1.0, m).astype(float)
+        pos = np.add.reduceat(np.where(y, w, 0.0), starts)
+        neg = np.add.reduceat(w, starts) - pos
+        reps[b] = metric.from_groups(pos, neg)
     reps = reps[~np.isnan(reps)]
     if len(reps) < 2:
         return value, float("nan")
     # m-out-of-n bootstrap: the spread of size-m resamples, rescaled to size n.
     return value, float(reps.var(ddof=1) * m / n)
-
-
-def _subset(data: Prepared, take: np.ndarray) -> Prepared:
-    return replace(
-        data,
-        valid=data.valid[take],
-        y_true=data.y_true[take],
-        y_pred=data.y_pred[take],
-        score=None if data.score is None else data.score[take],
-        n_rows=len(take),
-    )
 
 
 def _row_counts(baseline: Prepared, production: Prepared) -> pd.DataFrame:

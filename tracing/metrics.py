@@ -137,6 +137,9 @@ class Metric:
         For other additive metrics: stat sums -> value.
     exact : callable or None
         For non-additive metrics (rank-based): prepared rows -> value.
+    from_groups : callable or None
+        Rank metrics: the value from per-distinct-score positive/negative counts
+        (`score_groups`), which lets a bootstrap re-weight rows without re-sorting.
     undefined : str
         Why the value is NaN when it is (shown to the user).
     best : float or None
@@ -154,6 +157,7 @@ class Metric:
     denominator: str | None = None
     combine: Callable[[Sums], Any] | None = None
     exact: Callable[[Prepared], float] | None = None
+    from_groups: Callable[[Array, Array], float] | None = None
     undefined: str = ""
     best: float | None = None
     percent: bool = False
@@ -365,6 +369,11 @@ def row_stats(data: Prepared) -> pd.DataFrame:
     DataFrame
         float64 columns, one row per input row.
     """
+    return pd.DataFrame(row_stat_columns(data))
+
+
+def row_stat_columns(data: Prepared) -> dict[str, Array]:
+    """Return the columns of `row_stats` as a dict of arrays (no DataFrame overhead)."""
     v = data.valid
     mtype = data.schema.model_type
     cols: dict[str, Array] = {"n": v.astype(float)}
@@ -415,7 +424,7 @@ def row_stats(data: Prepared) -> pd.DataFrame:
             y=y,
             y2=y**2,
         )
-    return pd.DataFrame(cols)
+    return cols
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,32 +509,54 @@ def _scored(data: Prepared) -> tuple[NDArray[np.bool_], Array]:
     return data.y_true[keep], data.score[keep]
 
 
-def _roc_auc(data: Prepared) -> float:
-    from scipy.stats import rankdata
+def score_groups(
+    y: NDArray[np.bool_], score: Array, weights: Array | None = None
+) -> tuple[Array, Array]:
+    """Positive and negative (weighted) counts per distinct score, highest score first.
 
-    y, s = _scored(data)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
+    Rank metrics depend on the data only through these counts, so a bootstrap can re-weight
+    rows without sorting again.
+    """
+    order = np.argsort(-score, kind="mergesort")
+    s_sorted = score[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
+    w = np.ones(len(y)) if weights is None else weights
+    wy = np.where(y, w, 0.0)[order]
+    pos = np.add.reduceat(wy, starts) if len(y) else np.zeros(0)
+    tot = np.add.reduceat(w[order], starts) if len(y) else np.zeros(0)
+    return pos, tot - pos
+
+
+def roc_auc_from_groups(pos: Array, neg: Array) -> float:
+    """ROC AUC from per-score counts (highest first); ties count 1/2 (the trapezoid rule)."""
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos <= 0 or n_neg <= 0:
         return float("nan")
-    # Mann-Whitney U with mid-ranks: equals the trapezoidal ROC area, ties counted as 1/2.
-    ranks = rankdata(s)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    neg_below = n_neg - np.cumsum(neg)  # negatives with a strictly lower score
+    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (n_pos * n_neg))
+
+
+def pr_auc_from_groups(pos: Array, neg: Array) -> float:
+    """Average precision from per-score counts (highest first), as scikit-learn defines it.
+
+    One operating point per distinct score: AP = sum over thresholds of
+    (recall_k - recall_{k-1}) * precision_k.
+    """
+    n_pos = pos.sum()
+    if n_pos <= 0:
+        return float("nan")
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+    return float(np.sum(pos / n_pos * precision))
+
+
+def _roc_auc(data: Prepared) -> float:
+    return roc_auc_from_groups(*score_groups(*_scored(data)))
 
 
 def _pr_auc(data: Prepared) -> float:
-    y, s = _scored(data)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    # One operating point per distinct score (all tied rows enter together).
-    last = np.r_[np.nonzero(np.diff(s_sorted))[0], len(s_sorted) - 1]
-    tp = np.cumsum(y_sorted)[last]
-    fp = (last + 1) - tp
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return pr_auc_from_groups(*score_groups(*_scored(data)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -651,6 +682,7 @@ _REGISTRY: tuple[Metric, ...] = (
         _H,
         needs=_SCORE,
         exact=_roc_auc,
+        from_groups=roc_auc_from_groups,
         undefined="needs both positive and negative actuals",
         best=1.0,
         description="Probability that a positive scores above a negative.",
@@ -662,6 +694,7 @@ _REGISTRY: tuple[Metric, ...] = (
         _H,
         needs=_SCORE,
         exact=_pr_auc,
+        from_groups=pr_auc_from_groups,
         undefined="no actual positives",
         best=1.0,
         description="Area under the precision-recall curve (average precision).",
