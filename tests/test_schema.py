@@ -156,3 +156,27 @@ def test_no_prediction_column_is_explained():
     df = pd.DataFrame({"actual": [0, 1], "x": [1, 2]})
     with pytest.raises(DataError, match="no prediction column found"):
         resolve_schema([df], detect_roles(df.columns))
+
+
+def test_multiclass_score_columns_one_per_class_give_the_predicted_label():
+    from sklearn.metrics import accuracy_score
+
+    from tracing.metrics import get_metric, prepare
+
+    df = pd.DataFrame(
+        {
+            "actual": ["cat", "dog", "bird", "dog", "cat"],
+            "proba_cat": [0.7, 0.1, 0.2, 0.3, 0.2],
+            "proba_dog": [0.2, 0.8, 0.1, 0.6, 0.5],
+            "proba_bird": [0.1, 0.1, 0.7, 0.1, 0.3],
+            "size": [1, 2, 3, 4, 5],
+        }
+    )
+    roles = detect_roles(df.columns)
+    assert roles.prediction_score == ("proba_cat", "proba_dog", "proba_bird")
+    assert roles.features == ("size",)
+    schema = resolve_schema([df], roles)
+    assert schema.model_type is ModelType.MULTICLASS
+    prep = prepare(df, schema)
+    predicted = ["cat", "dog", "bird", "dog", "dog"]
+    assert get_metric("accuracy", schema).compute(prep) == accuracy_score(df.actual, predicted)

@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--sections", metavar="A,B", help=f"report sections (default: all of {','.join(SECTIONS)})"
     )
+    g = rep.add_argument_group("slices")
+    g.add_argument("--max-depth", type=int, default=3, help="conditions per slice, 1-4 (3)")
+    g.add_argument("--min-size", type=int, help="smallest slice ranked (max(30, 0.1%% of rows))")
+    g.add_argument("--top", type=int, default=20, help="slices listed (20)")
     rep.add_argument("--format", choices=["json", "markdown"], default="json")
     rep.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     rep.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, sampling)")
@@ -103,7 +107,14 @@ def _report(args: argparse.Namespace) -> str:
         threshold=args.threshold,
     )
     sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
-    report = build_report(analysis, sections=sections, options={"random_state": args.seed})
+    options = {
+        "random_state": args.seed,
+        "max_depth": args.max_depth,
+        "min_size": args.min_size,
+        "top": args.top,
+        "metric": analysis.metric.id,
+    }
+    report = build_report(analysis, sections=sections, options=options)
     if args.format == "markdown":
         return to_markdown(report)
     return json.dumps(report, indent=2) + "\n"

@@ -26,7 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing.errors import DataError
-from tracing.schema import ModelType, Schema
+from tracing.schema import ModelType, Schema, score_column_class
 
 __all__ = [
     "METRICS",
@@ -336,9 +336,14 @@ def _argmax_codes(frame: pd.DataFrame, schema: Schema, name: str) -> NDArray[np.
     classes = [str(c) for c in schema.classes]
     order = []
     for c in cols:
-        match = [i for i, k in enumerate(classes) if c.endswith(k)]
-        order.append(match[-1] if match else -1)
-    best = np.nanargmax(np.where(np.isnan(scores), -np.inf, scores), axis=1)
+        label = score_column_class(c)
+        if label not in classes:
+            raise DataError(
+                f"{name}: score column {c!r} is for class {label!r}, which is not among the "
+                f"labels ({', '.join(classes)}); name score columns score_<class>."
+            )
+        order.append(classes.index(label))
+    best = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=1)
     codes = np.asarray(order, dtype=np.int64)[best]
     return np.where(np.isnan(scores).all(axis=1), -1, codes)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -180,7 +180,6 @@ class Schema:
     positive_class: Any = None
     classes: tuple[Any, ...] = ()
     threshold: float = 0.5
-    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 def detect_roles(
@@ -234,12 +233,12 @@ def detect_roles(
         if role in overrides:
             found[role] = overrides[role]
             continue
-        hit = _match(cols, role, taken)
-        if hit is not None:
-            taken.add(hit)
+        hit: str | tuple[str, ...] | None = _match(cols, role, taken)
+        if hit is None and role == "prediction_score":
+            hit = _class_score_columns(cols, taken) or None
+        taken.update(_as_tuple(hit))
         found[role] = hit
-    score = found.get("prediction_score")
-    found["prediction_score"] = _as_tuple(score)
+    found["prediction_score"] = _as_tuple(found.get("prediction_score"))
     shap = _shap_pairs(cols)
     found["shap"] = tuple(overrides.get("shap", shap))
     found["tags"] = _as_tuple(overrides.get("tags"))
@@ -289,6 +288,23 @@ def _match(cols: Sequence[str], role: str, taken: set[str]) -> str | None:
             if _norm(c).startswith(prefix):
                 return c
     return None
+
+
+_CLASS_SCORE = re.compile(
+    r"^(prediction_score|score|proba|probability|prob)[_:\[ -](.+?)\]?$", re.I
+)
+
+
+def _class_score_columns(cols: Sequence[str], taken: set[str]) -> tuple[str, ...]:
+    """Multiclass scores, one column per class: ``score_<class>``, ``proba_<class>``..."""
+    hits = [c for c in cols if c not in taken and _CLASS_SCORE.match(c)]
+    return tuple(hits) if len(hits) >= 2 else ()
+
+
+def score_column_class(column: str) -> str:
+    """Return the class a per-class score column is for (``"proba_cat"`` -> ``"cat"``)."""
+    hit = _CLASS_SCORE.match(column)
+    return hit.group(2) if hit else column
 
 
 def _shap_pairs(cols: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -421,7 +437,9 @@ def _classes(actual: pd.Series | None, pred: pd.Series | None, roles: ColumnRole
     parts = [s.dropna() for s in (actual, pred) if s is not None]
     if not parts:
         # Scores only: the class names come from the score columns.
-        return tuple(roles.prediction_score) if len(roles.prediction_score) > 1 else (False, True)
+        if len(roles.prediction_score) > 1:
+            return tuple(score_column_class(c) for c in roles.prediction_score)
+        return (False, True)
     values = pd.concat(parts, ignore_index=True).unique().tolist()
     try:
         return tuple(sorted(values))
