@@ -90,8 +90,8 @@ class ColumnBins:
             values = _as_float(series)
             codes = np.searchsorted(np.asarray(self.edges), values, side="right")
         else:
-            cat = pd.Categorical(series, categories=list(self.categories))
-            codes = np.asarray(cat.codes, dtype=np.int64)
+            index = pd.Index(list(self.categories), dtype=object)
+            codes = np.asarray(index.get_indexer(series.astype(object)), dtype=np.int64)
             other = self.other_code
             unknown = (codes < 0) & ~missing
             if other is not None:

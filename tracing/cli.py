@@ -75,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--max-depth", type=int, default=3, help="conditions per slice, 1-4 (3)")
     g.add_argument("--min-size", type=int, help="smallest slice ranked (max(30, 0.1%% of rows))")
     g.add_argument("--top", type=int, default=20, help="slices listed (20)")
+    g = rep.add_argument_group("importance (SHAP)")
+    g.add_argument(
+        "--explain-source",
+        choices=["auto", "logged", "surrogate", "model"],
+        default="auto",
+        help="logged <feature>_shap columns, a surrogate tree, or a skops model file (auto)",
+    )
+    g.add_argument("--model", metavar="PATH", help="a model saved with skops (never a pickle)")
+    g.add_argument("--explain-sample-size", type=int, default=20_000, metavar="N")
+    g.add_argument("--shap-sample-size", type=int, default=2_000, metavar="N")
     rep.add_argument("--format", choices=["json", "markdown"], default="json")
     rep.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     rep.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, sampling)")
@@ -113,6 +123,10 @@ def _report(args: argparse.Namespace) -> str:
         "min_size": args.min_size,
         "top": args.top,
         "metric": analysis.metric.id,
+        "explain_source": args.explain_source,
+        "model_path": args.model,
+        "explain_sample_size": args.explain_sample_size,
+        "shap_sample_size": args.shap_sample_size,
     }
     report = build_report(analysis, sections=sections, options=options)
     if args.format == "markdown":

@@ -326,8 +326,9 @@ def _binary(
 def _codes(frame: pd.DataFrame, column: str | None, schema: Schema) -> NDArray[np.int64]:
     if not column or column not in frame.columns:
         return np.full(len(frame), -1, dtype=np.int64)
-    cat = pd.Categorical(frame[column], categories=list(schema.classes))
-    return np.asarray(cat.codes, dtype=np.int64)
+    # get_indexer, not pd.Categorical: values outside the classes map to -1 without a warning.
+    index = pd.Index(list(schema.classes), dtype=object)
+    return np.asarray(index.get_indexer(frame[column].astype(object)), dtype=np.int64)
 
 
 def _argmax_codes(frame: pd.DataFrame, schema: Schema, name: str) -> NDArray[np.int64]:

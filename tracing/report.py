@@ -1,15 +1,18 @@
 """The analysis as one JSON-ready report, and its Markdown rendering.
 
 `build_report` runs the requested sections over an `Analysis` and returns a plain dict (the
-CLI's JSON; key reference in the README). Sections are a registry: each name maps to a function
-``(analysis, options) -> JSON-ready value``; later steps (slices, drift, ...) register theirs
-here. `to_markdown` renders the same dict for humans (CI logs, tickets).
+CLI's JSON; key reference in the README). Sections are a registry: each name maps to the module
+that owns the step, which exposes ``report_section(analysis, options) -> JSON-ready value`` and
+``markdown_section(value) -> list of lines``. Modules are imported only when their section is
+asked for, so a quick ``--sections overall`` never pays for SHAP's import. `to_markdown` renders
+the same dict for humans (CI logs, tickets).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,10 +23,9 @@ from tracing.errors import DataError
 
 __all__ = ["SECTIONS", "build_report", "jsonable", "to_markdown"]
 
-Section = Callable[[Analysis, Mapping[str, Any]], Any]
 
-
-def _overall(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Report section ``overall``: every applicable metric, production vs baseline."""
     comp = compare(
         analysis.baseline, analysis.production, random_state=int(options.get("random_state", 0))
     )
@@ -45,7 +47,19 @@ def _overall(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, A
     return [{str(k): v for k, v in r.items()} for r in comp.table[keep].to_dict(orient="records")]
 
 
-SECTIONS: dict[str, Section] = {"overall": _overall}
+# Section name -> the module that computes and renders it (see the module docstring).
+SECTIONS: dict[str, str] = {
+    "overall": "tracing.report",
+    "importance": "tracing.explain",
+}
+# Extra top-level keys that come with a section: section -> (key, builder, markdown renderer).
+_COMPANIONS: dict[str, tuple[str, str, str]] = {
+    "importance": ("explain", "explain_summary", "markdown_summary"),
+}
+
+
+def _section(name: str, attr: str) -> Any:
+    return getattr(importlib.import_module(SECTIONS[name]), attr)
 
 
 def build_report(
@@ -109,7 +123,10 @@ def build_report(
         "notes": list(analysis.notes),
     }
     for name in wanted:
-        report[name] = SECTIONS[name](analysis, options)
+        report[name] = _section(name, "report_section")(analysis, options)
+        if name in _COMPANIONS:
+            key, builder, _ = _COMPANIONS[name]
+            report[key] = _section(name, builder)(analysis, options)
     out: dict[str, Any] = jsonable(report)
     return out
 
@@ -152,29 +169,32 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         f"{report['rows']['production']:,} rows",
     ]
     lines += [f"- Note: {n}" for n in report.get("notes", [])]
-    if "overall" in report:
-        lines += [
-            "",
-            "## Overall: production vs baseline",
-            "",
-            "| metric | baseline | production | delta | 95% CI of delta | verdict |",
-            "|---|---:|---:|---:|---:|---|",
-        ]
-        for r in report["overall"]:
-            ci = (
-                f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
-                if r["ci_low"] is not None
-                else "n/a"
-            )
-            verdict = r["status"] + (" (significant)" if r["significant"] else "")
-            lines.append(
-                f"| {r['name']} (`{r['metric']}`) | {_fmt(r['baseline'])} | "
-                f"{_fmt(r['production'])} | {_fmt(r['delta'])} | {ci} | {verdict} |"
-            )
-    for name in report:
-        if name in _MARKDOWN:
-            lines += ["", *_MARKDOWN[name](report[name])]
+    for name in SECTIONS:
+        if name not in report:
+            continue
+        lines += ["", *_section(name, "markdown_section")(report[name])]
+        if name in _COMPANIONS and _COMPANIONS[name][0] in report:
+            key, _, renderer = _COMPANIONS[name]
+            lines += ["", *_section(name, renderer)(report[key])]
     return "\n".join(lines) + "\n"
+
+
+def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Render the ``overall`` section as a Markdown table."""
+    lines = [
+        "## Overall: production vs baseline",
+        "",
+        "| metric | baseline | production | delta | 95% CI of delta | verdict |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in value:
+        ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["ci_low"] is not None else "n/a"
+        verdict = r["status"] + (" (significant)" if r["significant"] else "")
+        lines.append(
+            f"| {r['name']} (`{r['metric']}`) | {_fmt(r['baseline'])} | "
+            f"{_fmt(r['production'])} | {_fmt(r['delta'])} | {ci} | {verdict} |"
+        )
+    return lines
 
 
 def _direction_words(direction: str) -> str:
@@ -183,7 +203,3 @@ def _direction_words(direction: str) -> str:
         "lower": "lower is better",
         "two_sided": "closer to zero is better",
     }[direction]
-
-
-# Markdown renderers of later sections register here: name -> (section value -> lines).
-_MARKDOWN: dict[str, Callable[[Any], list[str]]] = {}
