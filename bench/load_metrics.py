@@ -88,13 +88,13 @@ def main() -> None:
         print(f"{'format':8} {'tracing (s)':>12} {'pandas+sklearn (s)':>19} {'ratio':>6}")
         for fmt in ("csv", "parquet"):
 
-            def ours() -> object:
+            def ours(fmt: str = fmt) -> object:
                 b = read_table(paths["baseline", fmt])
                 p = read_table(paths["production", fmt])
                 a = prepare_analysis(b, p, names=("b", "p"))
                 return compare(a.baseline, a.production).table
 
-            def peer() -> object:
+            def peer(fmt: str = fmt) -> object:
                 read = pd.read_csv if fmt == "csv" else pd.read_parquet
                 b, p = read(paths["baseline", fmt]), read(paths["production", fmt])
                 return sklearn_metrics(b), sklearn_metrics(p)

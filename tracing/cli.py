@@ -7,15 +7,16 @@ never a traceback. The report goes to stdout or ``--output`` as JSON or Markdown
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tracing import timeline_cli
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
-from tracing.io import read_table
 from tracing.report import SECTIONS, build_report, to_markdown
 
 __all__ = ["main"]
@@ -65,7 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m tracing", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser("report", help="compare production with a baseline")
-    rep.add_argument("--baseline", required=True, metavar="PATH", help="baseline CSV/Parquet")
+    rep.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="baseline CSV/Parquet (or cut one file with --baseline-window/--production-window)",
+    )
     rep.add_argument("--production", required=True, metavar="PATH", help="production CSV/Parquet")
     _role_args(rep)
     rep.add_argument(
@@ -88,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["json", "markdown"], default="json")
     rep.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     rep.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, sampling)")
+    timeline_cli.add_input_options(rep)
+    timeline_cli.add_parser(sub)
     return parser
 
 
@@ -104,18 +111,19 @@ def _roles(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _report(args: argparse.Namespace) -> str:
-    baseline = read_table(args.baseline)
-    production = read_table(args.production)
+    inputs = timeline_cli.load_inputs(args, require_baseline=True)
+    assert inputs.baseline is not None  # require_baseline guarantees one
     analysis = prepare_analysis(
-        baseline,
-        production,
-        names=(Path(args.baseline).name, Path(args.production).name),
+        inputs.baseline,
+        inputs.production,
+        names=inputs.names,
         roles=_roles(args),
         model_type=args.model_type,
         positive_class=args.positive_class,
         metric=args.metric,
         threshold=args.threshold,
     )
+    analysis = dataclasses.replace(analysis, notes=inputs.notes + analysis.notes)
     sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
     options = {
         "random_state": args.seed,
@@ -141,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
         return int(exc.code or 0)
     try:
-        text = _report(args)
+        text = timeline_cli.run(args) if args.command == "timeline" else _report(args)
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
         else:

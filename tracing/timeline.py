@@ -1,0 +1,784 @@
+"""Monitoring over time: a metric per period, a band of expected values, and alerts.
+
+`metric_timeline` cuts production into periods (hour, day or week) and computes, per period,
+the row count, the rows with actuals, the realized metric and, for binary models with scores,
+the metric *estimated* from the scores (`tracing.estimate`). Additive metrics are one
+``np.bincount`` per sufficient statistic over the period codes; rank metrics (ROC AUC, PR AUC)
+are computed exactly per period.
+
+**Granularity** (`auto_freq`, override with ``freq``): from the time span of production, hourly
+below 3 days (at most 72 periods), daily below 180 days (at most 180), weekly beyond. Periods are
+``[start, end)`` in the timestamp's own time zone; weeks start on Monday. Every period between
+the first and the last is listed, empty ones included.
+
+**Expected band** ``mean +/- k * std`` (sample std) of the metric, from either
+
+- the **baseline**'s periods at the same granularity (the default when a baseline is given):
+  one fixed band, the baseline's normal period-to-period variation; or
+- a **rolling window** of the previous ``window`` production periods (``window=N``; the
+  default without a baseline), leaving out periods that alerted: the band follows slow change,
+  an anomaly does not widen the band that judges the next periods, and a lasting change alerts
+  for about ``window`` periods before it becomes the new normal (use the baseline band to
+  keep comparing with a fixed reference).
+
+Only periods with enough rows count for a band, and a band needs at least `MIN_BAND_PERIODS`
+of them.
+
+**Defaults.** ``k = 3`` and ``window = 30`` periods. The paper suggests a rolling 30 days and
+one standard deviation; one std means that on a stable model a period alerts with probability
+P(Z > 1) = 16% (alerts fire only on the worse side): about one false alert a week with daily
+periods, which teaches people to ignore alerts. ``k = 2`` gives 2.3% (one false alert every
+six weeks of days, every two days of hours); ``k = 3``, NannyML's default, gives 0.13% (about one
+false alert every two years of daily periods, or every month of hourly ones) while still
+catching a drop of three period-to-period standard deviations (e.g. about 2 points of accuracy
+on 2,000 rows a day). Those rates assume a band known exactly; estimated from 30 periods it is
+itself noisy and the chance rate at k = 3 is about 0.3% per period (Student's t with 29 degrees
+of freedom), 0.2% from 60 periods: still about one false alert a year of daily periods.
+
+**Judging a period.** A period is judged on its realized metric when at least ``min_rows``
+rows have actuals (and, when an estimate exists, they cover at least half of its rows); else on
+the estimate when the estimate covers at least ``min_rows`` rows; otherwise it is **sparse**:
+listed, never judged, and left out of bands. It **alerts** when the judged value is outside the
+band on the *worse* side (`tracing.metrics.worse_by`); two-sided metrics (mean error, predicted
+positive rate) alert outside either side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tracing.analysis import Analysis
+from tracing.errors import DataError
+from tracing.estimate import (
+    ScoreEstimator,
+    can_estimate,
+    estimate_rank_metric,
+    estimated_row_stats,
+    fit_estimator,
+    prediction_rows,
+)
+from tracing.metrics import (
+    Direction,
+    Metric,
+    Prepared,
+    default_metric,
+    get_metric,
+    row_stat_columns,
+    score_groups,
+    worse_by,
+)
+from tracing.schema import ModelType, Schema, detect_roles, resolve_schema
+from tracing.windows import parse_timestamps, timestamp_column
+
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_MIN_ROWS",
+    "DEFAULT_WINDOW",
+    "FREQS",
+    "MIN_BAND_PERIODS",
+    "TABLE_COLUMNS",
+    "Timeline",
+    "auto_freq",
+    "metric_timeline",
+    "monitoring_schema",
+    "period_codes",
+    "period_window",
+    "timeline_for",
+    "timeline_json",
+    "timeline_markdown",
+    "timeline_section",
+]
+
+Array = NDArray[np.float64]
+
+FREQS = ("hour", "day", "week")
+DEFAULT_K = 3.0
+DEFAULT_WINDOW = 30
+DEFAULT_MIN_ROWS = 30
+MIN_BAND_PERIODS = 5
+ACTUAL_COVERAGE = 0.5
+_HOUR_SPAN = pd.Timedelta(days=3)
+_DAY_SPAN = pd.Timedelta(days=180)
+_NS = {"hour": 3_600 * 10**9, "day": 86_400 * 10**9, "week": 7 * 86_400 * 10**9}
+# 1970-01-01 was a Thursday: shifting by 3 days makes epoch-aligned weeks start on Monday.
+_WEEK_SHIFT = 3 * 86_400 * 10**9
+
+TABLE_COLUMNS = (
+    "start",
+    "end",
+    "rows",
+    "rows_with_actuals",
+    "metric",
+    "estimated",
+    "expected_low",
+    "expected_high",
+    "alert",
+    "sparse",
+    "basis",
+)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A metric over time with its expected band and alerts.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per period, in time order, columns `TABLE_COLUMNS`:
+
+        - ``start``, ``end``: the period ``[start, end)``;
+        - ``rows``: production rows; ``rows_with_actuals``: rows with an actual and a prediction;
+        - ``metric``: realized value (NaN without actuals or when undefined);
+        - ``estimated``: value estimated from the scores of every scored row of the period,
+          with or without an actual (NaN where no estimate applies);
+        - ``expected_low``, ``expected_high``: the band (NaN when there is none yet);
+        - ``alert``: outside the band on the worse side; ``sparse``: too few rows to judge;
+        - ``basis``: what the period was judged on, ``"actual"``, ``"estimated"`` or ``"none"``.
+    metric : Metric
+        The metric.
+    freq : {"hour", "day", "week"}
+        The period length.
+    band : {"baseline", "rolling", "none"}
+        Where the band comes from (``"none"``: not enough periods for one).
+    k : float
+        Band half-width in standard deviations.
+    window : int or None
+        Rolling window in periods (``band == "rolling"``).
+    min_rows : int
+        Fewest rows to judge a period.
+    baseline_table : DataFrame or None
+        The baseline's periods (``start``, ``end``, ``rows``, ``rows_with_actuals``,
+        ``metric``, ``sparse``) when a baseline was given.
+    notes : tuple of str
+        Rows left out, how the band and the estimate were made.
+    """
+
+    table: pd.DataFrame
+    metric: Metric
+    freq: str
+    band: str
+    k: float
+    window: int | None
+    min_rows: int
+    baseline_table: pd.DataFrame | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        """The alerting periods (rows of `table`)."""
+        return self.table.loc[self.table["alert"].to_numpy(dtype=bool)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Periods
+
+
+def auto_freq(times: pd.Series) -> str:
+    """Granularity for a timestamp column: hour below 3 days of span, day below 180, else week.
+
+    Examples
+    --------
+    >>> auto_freq(pd.Series(pd.date_range("2026-11-16", periods=7, freq="D")))
+    'day'
+    """
+    known = times.dropna()
+    if known.empty:
+        return "day"
+    span = known.max() - known.min()
+    if span < _HOUR_SPAN:
+        return "hour"
+    return "day" if span < _DAY_SPAN else "week"
+
+
+def period_codes(times: pd.Series, freq: str) -> tuple[NDArray[np.int64], pd.DatetimeIndex]:
+    """Period index of each timestamp (-1 where missing) and the start of every period.
+
+    Parameters
+    ----------
+    times : Series
+        Parsed timestamps (`tracing.windows.parse_timestamps`).
+    freq : {"hour", "day", "week"}
+        Period length; days and weeks follow the wall clock of the column's time zone.
+
+    Returns
+    -------
+    codes : ndarray of int64
+        ``0..n_periods-1``; -1 for missing timestamps.
+    starts : DatetimeIndex
+        Start of each period (same time zone as ``times``), first to last without gaps.
+    """
+    step = _NS[_check_freq(freq)]
+    shift = _WEEK_SHIFT if freq == "week" else 0
+    tz = getattr(times.dtype, "tz", None)
+    wall = times.dt.tz_localize(None) if tz is not None else times
+    missing = wall.isna().to_numpy(dtype=bool)
+    ns = wall.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    idx = (ns + shift) // step
+    if missing.all():
+        return np.full(len(times), -1, dtype=np.int64), pd.DatetimeIndex([], tz=tz)
+    first, last = idx[~missing].min(), idx[~missing].max()
+    codes = np.where(missing, -1, idx - first).astype(np.int64)
+    starts_ns = (np.arange(first, last + 1, dtype=np.int64) * step) - shift
+    starts = pd.DatetimeIndex(starts_ns.astype("datetime64[ns]"))
+    if tz is not None:
+        keep_standard = np.zeros(len(starts), dtype=bool)  # the later of a repeated DST hour
+        starts = starts.tz_localize(tz, ambiguous=keep_standard, nonexistent="shift_forward")
+    return codes, starts
+
+
+def _check_freq(freq: str) -> str:
+    if freq not in FREQS:
+        raise DataError(f"unknown period {freq!r}; choose one of: {', '.join(FREQS)}.")
+    return freq
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema for monitoring (production may have no actuals)
+
+
+def monitoring_schema(
+    production: pd.DataFrame,
+    baseline: pd.DataFrame | None = None,
+    *,
+    roles: Mapping[str, Any] | None = None,
+    model_type: str | None = None,
+    positive_class: Any = None,
+    threshold: float = 0.5,
+    names: tuple[str, str] = ("baseline", "production"),
+) -> Schema:
+    """Resolve roles and model type when production may lack actuals.
+
+    Unlike `tracing.analysis.prepare_analysis`, production needs no actual column and no
+    baseline is required: roles are detected on the columns of both frames (explicit ``roles``
+    win), features are the columns the frames share.
+
+    Parameters
+    ----------
+    production : DataFrame
+        Production predictions.
+    baseline : DataFrame, optional
+        Baseline predictions with actuals.
+    roles, model_type, positive_class, threshold
+        As in `prepare_analysis`.
+    names : (str, str)
+        File names for messages.
+
+    Returns
+    -------
+    Schema
+
+    Raises
+    ------
+    DataError
+        If a frame is empty, a named column is missing, or a frame lacks the prediction
+        columns.
+    """
+    frames = [f for f in (baseline, production) if f is not None]
+    labels = names[-len(frames) :]
+    for frame, name in zip(frames, labels, strict=True):
+        if len(frame) == 0:
+            raise DataError(f"{name}: the file has no data rows; export the predictions again.")
+    cols = [str(c) for c in production.columns]
+    if baseline is not None:
+        cols += [str(c) for c in baseline.columns if c not in set(production.columns)]
+    found = detect_roles(cols, overrides=roles)
+    shared = set.intersection(*(set(map(str, f.columns)) for f in frames))
+    features = tuple(c for c in found.features if c in shared)
+    found = replace(found, features=features)
+    schema = resolve_schema(
+        frames,
+        found,
+        model_type=model_type,
+        positive_class=positive_class,
+        threshold=threshold,
+    )
+    needed = [found.prediction_label] if found.prediction_label else list(found.prediction_score)
+    for frame, name in zip(frames, labels, strict=True):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{name}: prediction column {missing[0]!r} is missing; both files need the "
+                "same prediction columns (name them with --prediction/--score)."
+            )
+    return schema
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-period values
+
+
+@dataclass(frozen=True)
+class _Periods:
+    starts: pd.DatetimeIndex
+    codes: NDArray[np.int64]
+    rows: NDArray[np.int64]
+    with_actuals: NDArray[np.int64]
+    metric: Array
+    estimated: Array
+    est_rows: NDArray[np.int64]
+
+
+def _sums(stats: Mapping[str, Array], codes: NDArray[np.int64], n: int) -> dict[str, Array]:
+    ok = codes >= 0
+    c = codes[ok]
+    return {
+        k: np.asarray(np.bincount(c, weights=v[ok], minlength=n), dtype=float)
+        for k, v in stats.items()
+        if k != "p"
+    }
+
+
+def _split_rows(codes: NDArray[np.int64], n: int) -> list[NDArray[np.intp]]:
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    bounds = np.searchsorted(sorted_codes, np.arange(n + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+
+def _realized(metric: Metric, data: Prepared, codes: NDArray[np.int64], n: int) -> Array:
+    if metric.exact is None:
+        return np.asarray(metric.from_stats(_sums(row_stat_columns(data), codes, n)), dtype=float)
+    assert metric.from_groups is not None and data.score is not None
+    keep = data.valid & ~np.isnan(data.score)
+    out = np.full(n, np.nan)
+    for i, rows in enumerate(_split_rows(np.where(keep, codes, -1), n)):
+        if len(rows):
+            out[i] = metric.from_groups(*score_groups(data.y_true[rows], data.score[rows]))
+    return out
+
+
+def _estimated(
+    metric: Metric,
+    estimator: ScoreEstimator,
+    frame: pd.DataFrame,
+    codes: NDArray[np.int64],
+    n: int,
+) -> tuple[Array, NDArray[np.int64]]:
+    stats = estimated_row_stats(estimator, frame)
+    sums = _sums(stats, codes, n)
+    covered = sums["n"].round().astype(np.int64)
+    if metric.exact is None:
+        values = np.asarray(metric.from_stats(sums), dtype=float)
+    else:
+        data = prediction_rows(frame, estimator.schema)
+        assert data.score is not None
+        values = np.full(n, np.nan)
+        for i, rows in enumerate(_split_rows(codes, n)):
+            values[i] = estimate_rank_metric(metric, data.score[rows], stats["p"][rows])
+    return np.where(covered > 0, values, np.nan), covered
+
+
+def _times(frame: pd.DataFrame, schema: Schema, name: str) -> tuple[str, pd.Series]:
+    col = timestamp_column(frame, schema.roles.timestamp, name=name)
+    return col, parse_timestamps(frame[col], name=name)
+
+
+def _measure(
+    frame: pd.DataFrame,
+    times: pd.Series,
+    schema: Schema,
+    metric: Metric,
+    freq: str,
+    estimator: ScoreEstimator | None,
+    name: str,
+) -> tuple[_Periods, int]:
+    codes, starts = period_codes(times, freq)
+    n = len(starts)
+    ok = codes >= 0
+    data = prediction_rows(frame, schema, name=name)
+    if estimator is not None:
+        estimated, est_rows = _estimated(metric, estimator, frame, codes, n)
+    else:
+        estimated, est_rows = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    periods = _Periods(
+        starts=starts,
+        codes=codes,
+        rows=np.bincount(codes[ok], minlength=n).astype(np.int64),
+        with_actuals=np.bincount(codes[ok & data.valid], minlength=n).astype(np.int64),
+        metric=_realized(metric, data, codes, n) if data.valid.any() else np.full(n, np.nan),
+        estimated=estimated,
+        est_rows=est_rows,
+    )
+    return periods, int((~ok).sum())
+
+
+def _judged(p: _Periods, min_rows: int, has_estimate: bool) -> tuple[Array, NDArray[np.str_]]:
+    enough_est = has_estimate & (p.est_rows >= min_rows)
+    covers = p.with_actuals >= ACTUAL_COVERAGE * np.maximum(p.est_rows, 1)
+    use_actual = (p.with_actuals >= min_rows) & (covers | ~enough_est)
+    basis = np.where(use_actual, "actual", np.where(enough_est, "estimated", "none"))
+    value = np.where(use_actual, p.metric, np.where(enough_est, p.estimated, np.nan))
+    return value, basis
+
+
+# ---------------------------------------------------------------------------------------------
+# Bands and alerts
+
+
+def _baseline_band(values: Array, k: float) -> tuple[float, float, int]:
+    finite = values[np.isfinite(values)]
+    if len(finite) < MIN_BAND_PERIODS:
+        return np.nan, np.nan, len(finite)
+    mean, std = float(finite.mean()), float(finite.std(ddof=1))
+    return mean - k * std, mean + k * std, len(finite)
+
+
+def _rolling_band(
+    values: Array, k: float, window: int, direction: Direction
+) -> tuple[Array, Array]:
+    """Band of each period from the previous ``window`` periods that were judged and normal.
+
+    Alerting periods are left out of later bands: an anomaly must not widen the band that
+    judges the next period, or a drop lasting a few periods would hide itself.
+    """
+    n = len(values)
+    low, high = np.full(n, np.nan), np.full(n, np.nan)
+    normal = np.isfinite(values)
+    for t in range(n):
+        prev = values[max(0, t - window) : t][normal[max(0, t - window) : t]]
+        if len(prev) < MIN_BAND_PERIODS:
+            continue
+        mean, std = prev.mean(), prev.std(ddof=1)
+        low[t], high[t] = mean - k * std, mean + k * std
+        if _alerts(values[t : t + 1], low[t : t + 1], high[t : t + 1], direction)[0]:
+            normal[t] = False
+    return low, high
+
+
+def _alerts(value: Array, low: Array, high: Array, direction: Direction) -> NDArray[np.bool_]:
+    with np.errstate(invalid="ignore"):
+        if direction is Direction.TWO_SIDED:
+            out = (value < low) | (value > high)
+        else:
+            edge = low if direction is Direction.HIGHER else high
+            out = np.asarray(worse_by(value, edge, direction)) > 0
+    return out & np.isfinite(value) & np.isfinite(low) & np.isfinite(high)
+
+
+# ---------------------------------------------------------------------------------------------
+# The timeline
+
+
+def metric_timeline(
+    production: pd.DataFrame,
+    baseline: pd.DataFrame | None = None,
+    *,
+    schema: Schema,
+    metric: Metric | str | None = None,
+    freq: str | None = None,
+    window: int | None = None,
+    k: float = DEFAULT_K,
+    min_rows: int = DEFAULT_MIN_ROWS,
+    estimate: bool = True,
+    names: tuple[str, str] = ("baseline", "production"),
+) -> Timeline:
+    """Compute a metric per period of production, with its expected band and alerts.
+
+    Parameters
+    ----------
+    production : DataFrame
+        Production rows with a timestamp; actuals optional.
+    baseline : DataFrame, optional
+        Baseline rows with actuals (and a timestamp for a baseline band). Also calibrates the
+        estimate.
+    schema : Schema
+        Roles and model type (`monitoring_schema`, or an `Analysis`'s schema).
+    metric : Metric or str, optional
+        Metric or id (default: `tracing.metrics.default_metric`).
+    freq : {"hour", "day", "week"}, optional
+        Period length (default: `auto_freq` of production).
+    window : int, optional
+        Use a rolling band over the previous ``window`` production periods. Default: the
+        baseline band when a baseline is given, else a rolling band of `DEFAULT_WINDOW`.
+    k : float, default 3
+        Band half-width in standard deviations (module docstring explains the default).
+    min_rows : int, default 30
+        Fewest rows (with actuals, or covered by the estimate) to judge a period.
+    estimate : bool, default True
+        Estimate the metric from the scores where possible (binary with a score): calibrated
+        on the baseline, or on production rows with actuals when there is no baseline.
+    names : (str, str)
+        File names for messages.
+
+    Returns
+    -------
+    Timeline
+
+    Raises
+    ------
+    DataError
+        On a missing or unreadable timestamp column, a bad option, a metric that does not fit,
+        or a baseline band requested from a baseline without timestamps.
+    """
+    if k <= 0 or min_rows < 1 or (window is not None and window < 2):
+        raise DataError(f"need k > 0, min_rows >= 1, window >= 2 (got {k}, {min_rows}, {window}).")
+    chosen = _metric(metric, schema, production, baseline, names)
+    notes: list[str] = []
+    col, times = _times(production, schema, names[1])
+    freq = _check_freq(freq) if freq else auto_freq(times)
+    estimator = _estimator(schema, chosen, production, baseline, notes) if estimate else None
+    periods, no_time = _measure(production, times, schema, chosen, freq, estimator, names[1])
+    if no_time:
+        notes.append(f"{names[1]}: {no_time:,} rows have no readable {col!r} and are left out")
+    value, basis = _judged(periods, min_rows, estimator is not None)
+    n = len(periods.starts)
+    base_table = None
+    if window is None and baseline is not None:
+        base, base_table = _baseline_periods(baseline, schema, chosen, freq, min_rows, names[0])
+        lo, hi, used = _baseline_band(base, k)
+        low, high = np.full(n, lo), np.full(n, hi)
+        band = "baseline" if np.isfinite(lo) else "none"
+        notes.append(_band_note(band, used, k, freq, lo, hi, chosen))
+    else:
+        window = window or DEFAULT_WINDOW
+        low, high = _rolling_band(value, k, window, chosen.direction)
+        band = "rolling"
+        notes.append(
+            f"band: mean +/- {k:g} std of the previous {window} {freq} periods that did not "
+            f"alert (needs {MIN_BAND_PERIODS} of them)"
+        )
+    table = pd.DataFrame(
+        {
+            "start": periods.starts,
+            "end": periods.starts + pd.Timedelta(nanoseconds=_NS[freq]),
+            "rows": periods.rows,
+            "rows_with_actuals": periods.with_actuals,
+            "metric": periods.metric,
+            "estimated": periods.estimated,
+            "expected_low": low,
+            "expected_high": high,
+            "alert": _alerts(value, low, high, chosen.direction),
+            "sparse": basis == "none",
+            "basis": basis,
+        },
+        columns=list(TABLE_COLUMNS),
+    )
+    return Timeline(
+        table=table,
+        metric=chosen,
+        freq=freq,
+        band=band,
+        k=float(k),
+        window=window if band == "rolling" else None,
+        min_rows=min_rows,
+        baseline_table=base_table,
+        notes=tuple(notes),
+    )
+
+
+def _metric(
+    metric: Metric | str | None,
+    schema: Schema,
+    production: pd.DataFrame,
+    baseline: pd.DataFrame | None,
+    names: tuple[str, str],
+) -> Metric:
+    if isinstance(metric, Metric):
+        return get_metric(metric.id, schema)
+    if metric:
+        return get_metric(metric, schema)
+    rate = None
+    if schema.model_type is ModelType.BINARY:
+        frame, name = (baseline, names[0]) if baseline is not None else (production, names[1])
+        data = prediction_rows(frame, schema, name=name)
+        rate = float(np.mean(data.y_true[data.valid])) if data.valid.any() else None
+    return default_metric(schema, rate)
+
+
+def _estimator(
+    schema: Schema,
+    metric: Metric,
+    production: pd.DataFrame,
+    baseline: pd.DataFrame | None,
+    notes: list[str],
+) -> ScoreEstimator | None:
+    if not can_estimate(schema, metric):
+        return None
+    source, label = (baseline, "baseline") if baseline is not None else (production, "production")
+    try:
+        estimator = fit_estimator(prediction_rows(source, schema, name=label))
+    except DataError as exc:
+        notes.append(f"no estimate: {exc}")
+        return None
+    notes.append(
+        f"estimated: scores calibrated (isotonic) on {estimator.n_rows:,} {label} rows with "
+        "actuals; assumes no concept shift"
+    )
+    return estimator
+
+
+def _baseline_periods(
+    baseline: pd.DataFrame,
+    schema: Schema,
+    metric: Metric,
+    freq: str,
+    min_rows: int,
+    name: str,
+) -> tuple[Array, pd.DataFrame]:
+    stamp = schema.roles.timestamp
+    if not stamp or stamp not in baseline.columns:
+        raise DataError(
+            f"{name}: no timestamp column {stamp!r}, so the baseline has no periods for a band; "
+            "add one, or use a rolling band over production (--window N)."
+        )
+    _, times = _times(baseline, schema, name)
+    periods, _ = _measure(baseline, times, schema, metric, freq, None, name)
+    sparse = periods.with_actuals < min_rows
+    table = pd.DataFrame(
+        {
+            "start": periods.starts,
+            "end": periods.starts + pd.Timedelta(nanoseconds=_NS[freq]),
+            "rows": periods.rows,
+            "rows_with_actuals": periods.with_actuals,
+            "metric": periods.metric,
+            "sparse": sparse,
+        }
+    )
+    return np.where(sparse, np.nan, periods.metric), table
+
+
+def _band_note(
+    band: str, used: int, k: float, freq: str, lo: float, hi: float, metric: Metric
+) -> str:
+    if band == "none":
+        return (
+            f"no band: the baseline has {used} {freq} periods with enough rows with actuals, "
+            f"{MIN_BAND_PERIODS} are needed; use a finer --freq or a rolling --window"
+        )
+    return (
+        f"band: mean +/- {k:g} std of {metric.id} over {used} baseline {freq} periods "
+        f"= [{lo:.4g}, {hi:.4g}]"
+    )
+
+
+def timeline_for(analysis: Analysis, **options: Any) -> Timeline:
+    """`metric_timeline` of an `Analysis` (its frames, schema, names and lead metric).
+
+    Keyword options are passed on (``freq``, ``window``, ``k``, ``min_rows``, ``metric``...).
+    """
+    options.setdefault("metric", analysis.metric)
+    return metric_timeline(
+        analysis.production_frame,
+        analysis.baseline_frame,
+        schema=analysis.schema,
+        names=analysis.names,
+        **options,
+    )
+
+
+def period_window(timeline: Timeline, position: int) -> str:
+    """Return the ``START,END`` window of one period, to trace it (e.g. an alerting one).
+
+    Pass it as ``production=`` to `tracing.windows.split_by_windows` (or to
+    ``--production-window``): the bounds carry a time, so the window is exactly
+    ``[start, end)``.
+
+    Examples
+    --------
+    >>> times = pd.Series(pd.date_range("2026-11-16", periods=48, freq="h", tz="UTC"))
+    >>> frame = pd.DataFrame({"timestamp": times, "score": 0.9, "label": 1})
+    >>> tl = metric_timeline(frame, schema=monitoring_schema(frame), freq="day")
+    >>> period_window(tl, 1)
+    '2026-11-17T00:00:00+00:00,2026-11-18T00:00:00+00:00'
+    """
+    row = timeline.table.iloc[position]
+    return f"{row['start'].isoformat()},{row['end'].isoformat()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+_JSON_PERIOD_KEYS = (*TABLE_COLUMNS,)
+
+
+def timeline_json(timeline: Timeline) -> dict[str, Any]:
+    """Return the timeline as a JSON-ready dict (NaN becomes None, timestamps ISO 8601).
+
+    Keys: ``metric`` (id), ``metric_name``, ``direction``, ``freq``, ``band``, ``k``,
+    ``window``, ``min_rows``, ``notes``, ``periods`` (one dict per period with the keys of
+    `TABLE_COLUMNS`), ``alerts`` (the starts of the alerting periods).
+    """
+    periods = []
+    for row in timeline.table.itertuples(index=False):
+        rec = {}
+        for key, value in zip(_JSON_PERIOD_KEYS, row, strict=True):
+            rec[key] = _plain(value)
+        periods.append(rec)
+    return {
+        "metric": timeline.metric.id,
+        "metric_name": timeline.metric.name,
+        "direction": timeline.metric.direction.value,
+        "freq": timeline.freq,
+        "band": timeline.band,
+        "k": timeline.k,
+        "window": timeline.window,
+        "min_rows": timeline.min_rows,
+        "notes": list(timeline.notes),
+        "periods": periods,
+        "alerts": [p["start"] for p in periods if p["alert"]],
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def timeline_section(analysis: Analysis, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Report section ``timeline``: `timeline_json` of the analysis, or why it is skipped.
+
+    Options (all optional): ``freq``, ``window``, ``k``, ``min_rows``, ``metric``. Data without
+    a timestamp gives ``{"skipped": reason}`` instead of failing the whole report.
+    """
+    keys = ("freq", "window", "k", "min_rows", "metric")
+    kwargs = {k: options[k] for k in keys if options.get(k) is not None}
+    try:
+        return timeline_json(timeline_for(analysis, **kwargs))
+    except DataError as exc:
+        return {"skipped": str(exc)}
+
+
+def timeline_markdown(section: Mapping[str, Any]) -> list[str]:
+    """Markdown lines for the ``timeline`` report section."""
+    if "skipped" in section:
+        return ["## Over time", "", f"Skipped: {section['skipped']}"]
+    alerts = [p for p in section["periods"] if p["alert"]]
+    lines = [
+        "## Over time",
+        "",
+        f"`{section['metric']}` per {section['freq']}, {len(section['periods'])} periods; "
+        f"{len(alerts)} alerting.",
+        "",
+    ]
+    lines += [f"- {n}" for n in section["notes"]]
+    if alerts:
+        lines += [
+            "",
+            "| period start | rows | rows with actuals | value | basis | expected range |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        for p in alerts:
+            value = p["metric"] if p["basis"] == "actual" else p["estimated"]
+            lines.append(
+                f"| {p['start']} | {p['rows']:,} | {p['rows_with_actuals']:,} | "
+                f"{_num(value)} | {p['basis']} | "
+                f"[{_num(p['expected_low'])}, {_num(p['expected_high'])}] |"
+            )
+    return lines
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
