@@ -180,3 +180,9 @@ def test_multiclass_score_columns_one_per_class_give_the_predicted_label():
     prep = prepare(df, schema)
     predicted = ["cat", "dog", "bird", "dog", "dog"]
     assert get_metric("accuracy", schema).compute(prep) == accuracy_score(df.actual, predicted)
+
+
+def test_float_labels_one_and_zero_take_one_as_positive():
+    df = pd.DataFrame({"pred": [1.0, 1.0, 0.0], "actual": [1.0, 1.0, 1.0]})
+    schema = resolve_schema([df], detect_roles(df.columns))
+    assert schema.model_type is ModelType.BINARY and schema.positive_class == 1.0

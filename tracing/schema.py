@@ -100,7 +100,7 @@ _PREFIXES: dict[str, tuple[str, ...]] = {
     "actual_label": ("actual",),
 }
 _SHAP_SUFFIX = "_shap"
-_TRUTHY = (1, True, "1", "true", "True", "yes", "Yes", "TRUE", "YES")
+_TRUTHY_TEXT = ("1", "true", "yes")
 _MAX_CLASSES = 200
 
 
@@ -456,16 +456,12 @@ def _positive_class(classes: tuple, actual: pd.Series | None, given: Any) -> Any
             f"positive class {given!r} is not among the labels; "
             f"choose one of: {', '.join(map(str, classes))}."
         )
-    for truthy in _TRUTHY:
-        for c in classes:
-            if type(c) is type(truthy) and c == truthy:
-                return c
-            if (
-                isinstance(c, np.integer | np.bool_)
-                and c == truthy
-                and not isinstance(truthy, str)
-            ):
-                return c
+    for c in classes:  # 1, 1.0, True, numpy's 1
+        if not isinstance(c, str) and c == 1:
+            return c
+    for c in classes:
+        if isinstance(c, str) and c.strip().lower() in _TRUTHY_TEXT:
+            return c
     if len(classes) == 1:
         return classes[0]
     counts = actual.value_counts() if actual is not None else pd.Series(dtype=float)
