@@ -7,6 +7,10 @@ The engine behind the app and the CLI. Pure Python, no UI imports:
 - `tracing.metrics`: the metric registry, with additive per-row sufficient statistics.
 - `tracing.compare`: production vs baseline for every metric, with confidence intervals.
 - `tracing.analysis`: a validated baseline/production pair.
+- `tracing.slices`: exact impact-ranked slice search, drilldown and baseline decomposition.
+- `tracing.explain`: SHAP importance (logged, surrogate, error model, skops model).
+- `tracing.timeline`, `tracing.windows`, `tracing.actuals`, `tracing.estimate`: monitoring over
+  time, production windows as baselines, delayed actuals, estimated performance without actuals.
 - `tracing.report`: the report dict (JSON) and its Markdown; `tracing.cli` the command line.
 """
 

@@ -90,8 +90,11 @@ class ColumnBins:
             values = _as_float(series)
             codes = np.searchsorted(np.asarray(self.edges), values, side="right")
         else:
+            # Factorize once (fast on Arrow strings), then map the few distinct values.
+            row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
             index = pd.Index(list(self.categories), dtype=object)
-            codes = np.asarray(index.get_indexer(series.astype(object)), dtype=np.int64)
+            lookup = np.asarray(index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
+            codes = np.where(row_codes >= 0, lookup[np.maximum(row_codes, 0)], -1)
             other = self.other_code
             unknown = (codes < 0) & ~missing
             if other is not None:

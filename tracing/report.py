@@ -50,6 +50,7 @@ def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[
 # Section name -> the module that computes and renders it (see the module docstring).
 SECTIONS: dict[str, str] = {
     "overall": "tracing.report",
+    "slices": "tracing.slices",
     "importance": "tracing.explain",
 }
 # Extra top-level keys that come with a section: section -> (key, builder, markdown renderer).

@@ -1,0 +1,624 @@
+"""Slices: exact impact search vs brute force, decomposition sums, drilldown, demo stories."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from tracing import _slice_search as search
+from tracing.analysis import Analysis, prepare_analysis
+from tracing.binning import fit_bins
+from tracing.errors import DataError
+from tracing.io import read_table
+from tracing.metrics import Direction, get_metric, row_stats, worse_by
+from tracing.report import jsonable
+from tracing.slices import (
+    TABLE_COLUMNS,
+    _grouped_pr_auc,
+    _grouped_roc_auc,
+    drilldown,
+    find_slices,
+    markdown_section,
+    parse_slice_id,
+    report_section,
+    slice_id,
+    slice_mask,
+)
+
+DEMO = Path(__file__).resolve().parents[1] / "demo_data"
+SCAM = (
+    ("state", "CA"),
+    ("merchant_category", "online pharmacy"),
+    ("merchant_id", "scammeds.com"),
+)
+
+
+@pytest.fixture(scope="module")
+def fraud() -> Analysis:
+    return prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"),
+        read_table(DEMO / "fraud_production.parquet"),
+        names=("fraud_training.parquet", "fraud_production.parquet"),
+    )
+
+
+@pytest.fixture(scope="module")
+def eta() -> Analysis:
+    return prepare_analysis(
+        read_table(DEMO / "eta_training.parquet"),
+        read_table(DEMO / "eta_production.parquet"),
+        names=("eta_training.parquet", "eta_production.parquet"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Random small analyses and the brute-force oracle
+
+KINDS = {
+    "binary": ["accuracy", "recall", "fnr", "precision", "fpr", "f1", "roc_auc", "pr_auc"],
+    "regression": ["mae", "me", "mse", "mape", "rmse", "r2"],
+    "multiclass": ["accuracy", "recall:b", "macro_f1", "weighted_recall"],
+}
+CASES = [(kind, m) for kind, metrics in KINDS.items() for m in metrics]
+
+
+def _frames(seed: int, n: int, n_features: int, kind: str) -> tuple[pd.DataFrame, ...]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for side in range(2):
+        m = n if side else max(5, n // 2)
+        cols: dict[str, object] = {}
+        for j in range(n_features):
+            card = int(rng.integers(1, 5))
+            values = rng.choice([f"v{k}" for k in range(card)], size=m).astype(object)
+            values[rng.random(m) < 0.1] = None
+            cols[f"f{j}"] = values
+        cols["x"] = np.round(rng.normal(size=m), 1)  # numeric: quantile bins
+        bad = (rng.random(m) < 0.5) & (np.asarray(cols["f0"]) == "v0")  # a planted weak slice
+        bad[:3] = False
+        if kind == "regression":
+            y = np.round(rng.normal(10, 3, m), 1)
+            y[rng.random(m) < 0.05] = 0.0  # MAPE undefined in some slices
+            cols["actual"] = y
+            cols["prediction"] = np.round(y + rng.normal(0, 1, m) + 4 * bad, 1)
+        elif kind == "multiclass":
+            y = rng.choice(np.array(["a", "b", "c"]), size=m)
+            y[:3] = ["a", "b", "c"]  # every class on both sides
+            wrong = (rng.random(m) < 0.2) | bad
+            cols["actual"] = y
+            cols["prediction"] = np.where(wrong, rng.choice(np.array(["a", "b", "c"]), m), y)
+        else:
+            y = rng.random(m) < 0.4
+            y[:2] = [True, False]  # both classes on both sides
+            score = np.clip(0.5 * y + 0.5 * rng.random(m) - 0.4 * bad, 0, 1).round(2)
+            cols["actual"] = y.astype(int)
+            cols["score"] = score
+            cols["prediction"] = (score >= 0.5).astype(int)
+        out.append(pd.DataFrame(cols))
+    return out[0], out[1]
+
+
+def _analysis(seed: int, n: int, n_features: int, kind: str, metric: str) -> Analysis:
+    base, prod = _frames(seed, n, n_features, kind)
+    roles = {
+        "actual_label": "actual",
+        "prediction_label": "prediction",
+        "features": tuple(c for c in prod.columns if c.startswith("f") or c == "x"),
+    }
+    if kind == "binary":
+        roles["prediction_score"] = "score"
+    return prepare_analysis(
+        base,
+        prod,
+        roles=roles,
+        model_type=kind,
+        positive_class=1 if kind == "binary" else None,
+        metric=metric,
+    )
+
+
+def _oracle(a: Analysis, metric_id: str, max_depth: int, min_size: int, bins: int) -> dict:
+    """Every slice's impact by brute force: pandas group-by per combination, metric per group."""
+    metric = get_metric(metric_id, a.schema)
+    features = list(a.schema.roles.slice_columns())
+    prod = a.production
+    valid = np.flatnonzero(prod.valid)
+    labels = pd.DataFrame(index=range(len(valid)))
+    for f in features:
+        b = fit_bins(a.baseline_frame[f], a.production_frame[f], bins=bins, min_count=min_size)
+        labels[f] = np.asarray(b.labels, dtype=object)[b.codes(a.production_frame[f].iloc[valid])]
+    stats = row_stats(prod).iloc[valid]
+    vol = stats[metric.volume_stat].to_numpy() if metric.decomposable else np.ones(len(valid))
+    overall = metric.compute(prod)
+    floor = 1e-12 * max(1.0, abs(overall))
+    out = {}
+    for depth in range(1, max_depth + 1):
+        for combo in itertools.combinations(features, depth):
+            for key, idx in labels.groupby(list(combo), sort=False).indices.items():
+                if len(idx) < min_size:
+                    continue
+                rows = valid[idx]
+                sub = replace(
+                    prod,
+                    valid=prod.valid[rows],
+                    y_true=prod.y_true[rows],
+                    y_pred=prod.y_pred[rows],
+                    score=None if prod.score is None else prod.score[rows],
+                )
+                value = metric.compute(sub)
+                impact = worse_by(value, overall, metric.direction) * vol[idx].sum() / vol.sum()
+                if np.isfinite(impact) and impact > floor:
+                    keys = key if isinstance(key, tuple) else (key,)
+                    out[frozenset(zip(combo, keys, strict=True))] = float(impact)
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    case=st.sampled_from(CASES),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(8, 150),
+    n_features=st.integers(1, 3),
+    max_depth=st.integers(1, 3),
+    min_size=st.integers(1, 12),
+    top=st.integers(1, 12),
+)
+def test_search_equals_brute_force(case, seed, n, n_features, max_depth, min_size, top):
+    kind, metric = case
+    a = _analysis(seed, n, n_features, kind, metric)
+    try:
+        res = find_slices(a, max_depth=max_depth, min_size=min_size, top=top, bins=3)
+    except DataError as exc:  # the metric is undefined on the whole production data
+        assert "undefined" in str(exc)
+        return
+    oracle = _oracle(a, metric, max_depth, min_size, 3)
+    expected = sorted(oracle.values(), reverse=True)[:top]
+    got = res.table["impact"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    for conds, impact, size in res.table[["conditions", "impact", "size"]].itertuples(index=False):
+        assert oracle[frozenset(conds)] == pytest.approx(impact, rel=1e-9, abs=1e-12)
+        assert size >= min_size
+
+
+@pytest.mark.parametrize("metric", ["recall", "fnr", "accuracy", "precision"])
+def test_every_search_path_gives_the_same_top_k(metric, monkeypatch):
+    """Branch and bound, exhaustive, and both with compacted (sparse) codes agree."""
+    a = _analysis(7, 3000, 3, "binary", metric)
+    from tracing import slices
+
+    ctx = slices._context(a, metric=None, features=None, bins=4, min_size=5)
+    kw = {"max_depth": 3, "top": 15, "min_size": 5, "floor": 1e-12}
+    scorer = slices._scorer(ctx)
+    results = [
+        search.branch_and_bound(ctx.prod.codes, ctx.cards, scorer, slices._excess(ctx), **kw)[0],
+        search.exhaustive(ctx.prod.codes, ctx.cards, scorer, **kw)[0],
+    ]
+    monkeypatch.setattr(search, "DENSE_LIMIT", 3)
+    results.append(
+        search.branch_and_bound(ctx.prod.codes, ctx.cards, scorer, slices._excess(ctx), **kw)[0]
+    )
+    results.append(search.exhaustive(ctx.prod.codes, ctx.cards, scorer, **kw)[0])
+    first = [(f.combo, f.values) for f in results[0]]
+    assert len(first) == 15
+    for other in results[1:]:
+        assert [(f.combo, f.values) for f in other] == first
+        np.testing.assert_allclose([f.impact for f in other], [f.impact for f in results[0]])
+
+
+def test_branch_and_bound_prunes_with_a_planted_slice():
+    rng = np.random.default_rng(0)
+    n, d = 20_000, 8
+    codes = [rng.integers(0, 6, n).astype(np.int32) for _ in range(d)]
+    planted = (codes[1] == 2) & (codes[4] == 3) & (codes[6] == 1)
+    err = (rng.random(n) < np.where(planted, 0.7, 0.05)).astype(float)
+    cards = [6] * d
+
+    def scorer(rows, group, n_groups):
+        e = err if rows is None else err[rows]
+        count = np.bincount(group, minlength=n_groups)
+        imp = (np.bincount(group, weights=e, minlength=n_groups) - err.mean() * count) / n
+        return count, np.where(count >= 20, imp, -np.inf)
+
+    kw = {"max_depth": 3, "top": 5, "min_size": 20, "floor": 0.0}
+    bnb, stats = search.branch_and_bound(
+        codes, cards, scorer, ((err - err.mean()) / n)[None], **kw
+    )
+    full, _ = search.exhaustive(codes, cards, scorer, **kw)
+    assert [(f.combo, f.values) for f in bnb] == [(f.combo, f.values) for f in full]
+    assert ((1, 4, 6), (2, 3, 1)) in [(f.combo, f.values) for f in bnb]
+    assert stats.combos_scored < stats.combos_total / 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Definitions: partitions, decomposition, direction, filters
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "recall", "fnr", "precision", "fpr", "log_loss"])
+def test_impacts_of_a_partition_sum_to_zero(fraud, metric):
+    d = drilldown(fraud, "", metric=metric, min_size=1)
+    sums = d.breakdown.groupby("feature")["impact"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 0.0, atol=1e-12)
+    vols = d.breakdown.groupby("feature")["volume"].sum()
+    np.testing.assert_allclose(vols.to_numpy(), 1.0)
+
+
+def test_two_sided_partition_impacts_are_not_negative(eta):
+    d = drilldown(eta, "", metric="me", min_size=1)
+    assert (d.breakdown.groupby("feature")["impact"].sum() >= -1e-12).all()
+
+
+@pytest.mark.parametrize(
+    ("story", "metric", "target"),
+    [
+        ("fraud", "accuracy", ""),
+        ("fraud", "recall", ""),
+        ("fraud", "precision", "state=CA"),
+        ("fraud", "accuracy", "merchant_id=scammeds.com"),  # absent from the baseline
+        ("eta", "me", ""),
+        ("eta", "mae", "city=Seattle"),
+    ],
+)
+def test_decomposition_adds_up_to_the_change(request, story, metric, target):
+    a = request.getfixturevalue(story)
+    d = drilldown(a, target, metric=metric, min_size=1)
+    own = d.stats
+    base = own["baseline_metric"]
+    if not np.isfinite(base):  # absent from the baseline: the baseline overall metric
+        base = find_slices(a, metric=metric, top=1).baseline_overall_metric
+    change = own["metric"] - base
+    parts = d.breakdown.assign(total=d.breakdown["mix_effect"] + d.breakdown["performance_effect"])
+    sums = parts.groupby("feature")["total"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), change, rtol=1e-9, atol=1e-12)
+
+
+def test_eta_decomposition_matches_the_demo_story(eta):
+    res = find_slices(eta, metric="me", top=5)
+    top = res.table.iloc[0]
+    assert top["slice_id"] == "city=Seattle&weather=snow"
+    assert top["share"] == pytest.approx(0.1229, abs=1e-4)
+    assert top["baseline_share"] == pytest.approx(0.0097, abs=1e-4)
+    assert top["metric"] == pytest.approx(-9.11, abs=0.01)
+    assert top["baseline_metric"] == pytest.approx(-3.65, abs=0.01)
+    # (w_p - w_b) * (m_b - M_b) and w_p * (m_p - m_b), by hand
+    mix = (top["volume"] - top["baseline_volume"]) * (
+        top["baseline_metric"] - res.baseline_overall_metric
+    )
+    perf = top["volume"] * (top["metric"] - top["baseline_metric"])
+    assert top["mix_effect"] == pytest.approx(mix)
+    assert top["performance_effect"] == pytest.approx(perf)
+    assert top["mix_effect"] == pytest.approx(-0.41, abs=0.01)
+    assert top["performance_effect"] == pytest.approx(-0.67, abs=0.01)
+
+
+def test_eta_seattle_snow_ranks_first_for_mae(eta):
+    res = find_slices(eta, metric="mae", top=5)
+    assert res.table["slice_id"].iloc[0] == "city=Seattle&weather=snow"
+    assert res.table["metric"].iloc[0] == pytest.approx(9.12, abs=0.01)
+
+
+def test_recall_and_fnr_rank_the_same_slices_in_opposite_directions(fraud):
+    rec = find_slices(fraud, metric="recall", top=15)
+    fnr = find_slices(fraud, metric="fnr", top=15)
+    assert list(rec.table["slice_id"]) == list(fnr.table["slice_id"])
+    np.testing.assert_allclose(rec.table["impact"], fnr.table["impact"])
+    assert (rec.table["metric"] < rec.overall_metric).all()
+    assert (fnr.table["metric"] > fnr.overall_metric).all()
+    # higher-is-better vs lower-is-better deltas have opposite signs
+    assert (rec.table["delta"] < 0).all() and (fnr.table["delta"] > 0).all()
+
+
+def test_two_sided_metric_ranks_bias_in_both_directions():
+    rng = np.random.default_rng(3)
+    n = 4000
+    g = rng.choice(["low", "high", "ok"], size=n, p=[0.2, 0.2, 0.6])
+    y = rng.normal(10, 1, n)
+    pred = (
+        y + rng.normal(0, 0.5, n) + np.where(g == "low", -3.0, 0) + np.where(g == "high", 2.0, 0)
+    )
+    frame = pd.DataFrame({"g": g, "actual": y, "prediction": pred})
+    a = prepare_analysis(frame, frame, roles={"features": ("g",)}, metric="me")
+    res = find_slices(a, top=5)
+    assert set(res.table["slice_id"]) == {"g=low", "g=high"}
+    low = res.table.set_index("slice_id").loc["g=low"]
+    assert low["impact"] == pytest.approx(
+        (abs(low["metric"]) - abs(res.overall_metric)) * low["share"]
+    )
+
+
+def test_min_size_and_undefined_slices_are_not_ranked(fraud):
+    res = find_slices(fraud, metric="accuracy", min_size=3001, top=10)
+    assert (res.table["size"] >= 3001).all()
+    # scammeds.com (3,000 rows) is now pooled into "(other)" with every other merchant
+    assert "scammeds.com" not in res.bins["merchant_id"].labels
+    top = res.table.iloc[0]
+    assert top["conditions"][:2] == SCAM[:2] and top["size"] == 3103
+    # recall is undefined without actual positives: a slice of only negatives never ranks
+    rng = np.random.default_rng(1)
+    n = 3000
+    g = rng.choice(["a", "b", "neg"], size=n)
+    y = np.where(g == "neg", 0, rng.random(n) < 0.5).astype(int)
+    pred = np.where(g == "neg", 1, y).astype(int)  # "neg" is all wrong but has no positives
+    pred[(g == "b") & (rng.random(n) < 0.3)] = 0
+    frame = pd.DataFrame({"g": g, "actual": y, "prediction": pred})
+    a = prepare_analysis(frame, frame, roles={"features": ("g",)}, positive_class=1)
+    rec = find_slices(a, metric="recall", min_size=1)
+    assert list(rec.table["slice_id"]) == ["g=b"]
+    acc = find_slices(a, metric="accuracy", min_size=1)
+    assert acc.table["slice_id"].iloc[0] == "g=neg"
+
+
+def test_p_values_match_scipy_welch(eta, fraud):
+    d = drilldown(eta, "", metric="mae")
+    prod = eta.production_frame
+    err = (prod["predicted_eta_min"] - prod["actual_eta_min"]).abs().to_numpy()
+    checked = 0
+    for row in d.children.itertuples():
+        inside = slice_mask(prod, row.conditions, d.bins)
+        expected = sps.ttest_ind(err[inside], err[~inside], equal_var=False).pvalue
+        if expected > 1e-200:
+            assert row.p_value == pytest.approx(expected, rel=1e-6)
+            checked += 1
+    assert checked > 10
+    # precision: 0/1 values (hit or not) over the predicted positives only
+    res = find_slices(fraud, metric="precision", top=5)
+    frame = fraud.production_frame
+    flagged = frame["prediction_label"].to_numpy() == 1
+    hit = frame["actual_label"].to_numpy()[flagged] == 1
+    for row in res.table.itertuples():
+        inside = slice_mask(frame, row.conditions, res.bins)[flagged]
+        expected = sps.ttest_ind(hit[inside], hit[~inside], equal_var=False).pvalue
+        assert row.p_value == pytest.approx(expected, rel=1e-6)
+
+
+def test_non_ratio_p_value_separates_signal_from_noise(eta):
+    d = drilldown(eta, "", metric="rmse")
+    by_id = d.children.set_index("slice_id")["p_value"]
+    assert by_id["weather=snow"] < 1e-20
+    assert by_id["vehicle_type=xl"] > 1e-4  # vehicle type has nothing to do with the fault
+
+
+# ---------------------------------------------------------------------------------------------
+# Explained by
+
+
+def test_explained_by_marks_parents_of_a_more_specific_child(fraud):
+    res = find_slices(fraud, metric="accuracy", top=10)
+    t = res.table.set_index("slice_id")
+    full = slice_id(SCAM)
+    assert t.loc[full, "explained_by"] is None
+    assert t.loc["state=CA&merchant_id=scammeds.com", "explained_by"] == full
+    assert t.loc["state=CA&merchant_category=online%20pharmacy", "explained_by"] == full
+    # CA (0.0991) is explained by its child CA & scammeds.com (0.1178 >= 0.9 * 0.0991)
+    assert t.loc["state=CA", "explained_by"] is not None
+    assert list(res.table["impact"]) == sorted(res.table["impact"], reverse=True)
+    strict = find_slices(fraud, metric="accuracy", top=10, explained_ratio=1.0).table
+    strict = strict.set_index("slice_id")
+    assert strict.loc["state=CA&merchant_id=scammeds.com", "explained_by"] == full  # same rows
+    assert strict.loc["state=CA&merchant_category=online%20pharmacy", "explained_by"] is not None
+    assert strict.loc["merchant_category=online%20pharmacy", "explained_by"] is not None
+    # a child below the ratio does not explain its parent
+    for row in res.table.itertuples():
+        if row.explained_by is not None:
+            child = t.loc[row.explained_by]
+            assert child["impact"] >= 0.9 * row.impact
+            assert set(row.conditions) < set(child["conditions"])
+            assert child["depth"] == row.depth + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The fraud demo and drilldown
+
+
+def test_fraud_demo_planted_slice_ranks_first(fraud):
+    res = find_slices(fraud, metric="accuracy")
+    top = res.table.iloc[0]
+    assert top["conditions"] == SCAM
+    assert top["size"] == 3000 and top["share"] == pytest.approx(0.15)
+    assert top["metric"] == pytest.approx(0.052)
+    assert top["impact"] == pytest.approx(0.1178, abs=1e-4)
+    assert top["baseline_size"] == 0 and math.isnan(top["baseline_metric"])
+    assert top["mix_effect"] == 0.0  # absent from the baseline: all performance
+    assert top["performance_effect"] == pytest.approx(0.15 * (0.052 - res.baseline_overall_metric))
+    ranked = res.table.set_index("slice_id")["impact"]
+    assert ranked["state=CA&merchant_category=online%20pharmacy"] == pytest.approx(
+        0.1171, abs=1e-4
+    )
+    assert ranked["merchant_category=online%20pharmacy"] == pytest.approx(0.1135, abs=1e-4)
+    assert ranked["state=CA"] == pytest.approx(0.0991, abs=1e-4)
+    # the default metric of the demo (recall: fraud is rare) finds it too
+    rec = find_slices(fraud)
+    assert rec.metric_id == "recall" and rec.table["conditions"].iloc[0] == SCAM
+    assert rec.table["metric"].iloc[0] == 0.0
+
+
+def test_drilldown_from_california_reaches_the_scam_in_two_calls(fraud):
+    first = drilldown(fraud, "state=CA", metric="accuracy")
+    top2 = list(first.children["slice_id"].iloc[:2])
+    assert "state=CA&merchant_category=online%20pharmacy" in top2
+    second = drilldown(fraud, "state=CA&merchant_category=online%20pharmacy", metric="accuracy")
+    assert second.children["conditions"].iloc[0] == SCAM
+    assert second.children["size"].iloc[0] == 3000
+
+
+def test_drilldown_children_and_breakdown_agree_with_the_parent(fraud):
+    res = find_slices(fraud, metric="recall", top=10)
+    d = drilldown(fraud, "state=CA", result=res)
+    assert d.stats["size"] == 5727
+    rows = d.rows()
+    assert len(rows) == 5727 and (rows["state"] == "CA").all()
+    assert (d.rows("baseline")["state"] == "CA").all()
+    # the breakdown of every feature partitions the slice's rows
+    sizes = d.breakdown.groupby("feature")["size"].sum()
+    assert (sizes == 5727).all()
+    assert (
+        d.breakdown.groupby("feature")["baseline_size"].sum() == d.stats["baseline_size"]
+    ).all()
+    # children carry absolute numbers equal to find_slices' and impacts within the parent
+    child = d.children.set_index("slice_id").loc["state=CA&merchant_id=scammeds.com"]
+    listed = res.table.set_index("slice_id").loc["state=CA&merchant_id=scammeds.com"]
+    assert child["size"] == listed["size"] and child["metric"] == listed["metric"]
+    assert child["overall_impact"] == pytest.approx(listed["impact"])
+    expected = (d.stats["metric"] - child["metric"]) * child["volume"]
+    assert child["impact"] == pytest.approx(expected)
+    assert list(d.children["impact"]) == sorted(d.children["impact"], reverse=True)
+    assert (d.children["size"] >= res.min_size).all()
+    # breakdown rows equal the children for the same value
+    bd = d.breakdown.set_index(["feature", "value"]).loc[("merchant_id", "scammeds.com")]
+    assert bd["metric"] == child["metric"] and bd["impact"] == pytest.approx(child["impact"])
+
+
+def test_drilldown_of_the_whole_dataset(fraud):
+    res = find_slices(fraud, metric="accuracy", max_depth=1, top=50)
+    d = drilldown(fraud, "", metric="accuracy")
+    assert d.conditions == () and d.stats["size"] == 20_000 and d.stats["impact"] == 0.0
+    assert len(d.rows()) == 20_000 and len(d.rows("baseline")) == 20_000
+    positive = d.children[d.children["impact"] > 0]
+    np.testing.assert_allclose(positive["impact"].iloc[:50], res.table["impact"])
+    np.testing.assert_allclose(d.children["impact"], d.children["overall_impact"])
+
+
+def test_drilldown_accepts_conditions_in_any_order_and_rejects_bad_ones(fraud):
+    d = drilldown(fraud, [("merchant_id", "scammeds.com"), ("state", "CA")], metric="accuracy")
+    assert d.slice_id == "state=CA&merchant_id=scammeds.com"
+    with pytest.raises(DataError, match="no value 'ZZ'"):
+        drilldown(fraud, "state=ZZ")
+    with pytest.raises(DataError, match="not a slice feature"):
+        drilldown(fraud, "colour=red")
+    with pytest.raises(DataError, match="twice"):
+        drilldown(fraud, [("state", "CA"), ("state", "TX")])
+    with pytest.raises(DataError, match="malformed"):
+        drilldown(fraud, "state")
+    with pytest.raises(DataError, match="production"):
+        drilldown(fraud, "").rows("training")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ids, masks, errors, depth 4
+
+
+@given(st.lists(st.tuples(st.text(min_size=1), st.text()), max_size=4))
+def test_slice_id_round_trip(conditions):
+    key = slice_id(conditions)
+    assert parse_slice_id(key) == tuple(conditions)
+    assert key.count("&") == max(len(conditions) - 1, 0)
+
+
+def test_slice_id_is_readable_and_escaped():
+    assert (
+        slice_id(SCAM) == "state=CA&merchant_category=online%20pharmacy&merchant_id=scammeds.com"
+    )
+    assert slice_id([("a&b", "x=1%")]) == "a%26b=x%3D1%25"
+
+
+def test_slice_mask_selects_the_rows_of_the_slice(fraud):
+    res = find_slices(fraud, metric="accuracy", top=5)
+    for row in res.table.itertuples():
+        mask = slice_mask(fraud.production_frame, row.conditions, res.bins)
+        assert mask.sum() == row.size
+    amount = next(lab for lab in res.bins["amount"].labels if lab.startswith("["))
+    lo, hi = (float(v) for v in amount.strip("[)").split(", "))
+    mask = slice_mask(fraud.production_frame, [("amount", amount)], res.bins)
+    values = fraud.production_frame["amount"]
+    assert ((values >= lo) & (values < hi)).to_numpy().tolist() == mask.tolist()
+
+
+def test_bad_limits_raise_data_errors(fraud):
+    with pytest.raises(DataError, match="max_depth"):
+        find_slices(fraud, max_depth=5)
+    with pytest.raises(DataError, match="min_size"):
+        find_slices(fraud, min_size=0)
+    with pytest.raises(DataError, match="no_such"):
+        find_slices(fraud, features=["no_such"])
+    with pytest.raises(DataError, match="unknown metric"):
+        find_slices(fraud, metric="nope")
+
+
+def test_depth_four_and_default_min_size(fraud):
+    res = find_slices(
+        fraud,
+        metric="accuracy",
+        max_depth=4,
+        top=10,
+        features=["state", "merchant_category", "merchant_id", "device", "hour_of_day"],
+    )
+    assert res.min_size == 30 and res.table["depth"].max() <= 4
+    assert res.table["conditions"].iloc[0] == SCAM
+    assert list(res.table.columns) == list(TABLE_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped rank metrics vs scikit-learn
+
+
+def test_grouped_rank_metrics_match_scikit_learn():
+    rng = np.random.default_rng(5)
+    n = 3000
+    g = rng.integers(0, 7, n)
+    y = rng.random(n) < 0.3 + 0.05 * g
+    s = np.round(rng.random(n) * 0.6 + 0.3 * y, 1)  # many ties
+    auc = _grouped_roc_auc(y, s, g, 8)
+    ap = _grouped_pr_auc(y, s, g, 8)
+    for k in range(7):
+        assert auc[k] == pytest.approx(roc_auc_score(y[g == k], s[g == k]))
+        assert ap[k] == pytest.approx(average_precision_score(y[g == k], s[g == k]))
+    assert np.isnan(auc[7]) and np.isnan(ap[7])
+
+
+# ---------------------------------------------------------------------------------------------
+# Report section
+
+
+def test_report_section_and_markdown(fraud):
+    section = report_section(fraud, {"metric": "accuracy", "max_depth": 2, "top": 5})
+    assert len(section) == 5
+    keys = {
+        "slice",
+        "size",
+        "share",
+        "metric",
+        "delta",
+        "impact",
+        "baseline_size",
+        "baseline_metric",
+        "baseline_delta",
+        "mix_effect",
+        "performance_effect",
+        "p_value",
+    }
+    assert keys <= set(section[0])
+    assert section[0]["slice"] == {"state": "CA", "merchant_id": "scammeds.com"}
+    assert [s["impact"] for s in section] == sorted((s["impact"] for s in section), reverse=True)
+    assert section[0]["baseline_metric"] is None  # NaN -> None
+    json.dumps(jsonable(section))
+    small = report_section(fraud, {"metric": "accuracy", "min_size": 3001, "top": 3})
+    assert all(s["size"] >= 3001 for s in small)
+    lines = markdown_section(section)
+    assert lines[0] == "## Slices" and len([x for x in lines if x.startswith("| ")]) == 6
+    assert "explained by #" in "\n".join(lines)
+    assert "No slice" in markdown_section([])[-1]
+
+
+def test_direction_of_worse_by_is_the_metrics(fraud):
+    res = find_slices(fraud, metric="fpr", top=5)
+    assert res.direction is Direction.LOWER
+    assert (res.table["metric"] > res.overall_metric).all()
+
+
+def test_too_many_cells_to_code_is_a_data_error():
+    n = 47_000  # four unique-id columns: 47,002^4 cells overflow int64 codes
+    ids = {f"id{j}": [f"{j}-{i}" for i in range(n)] for j in range(4)}
+    frame = pd.DataFrame({**ids, "actual": np.arange(n) % 2, "prediction": np.arange(n) % 3 % 2})
+    a = prepare_analysis(frame, frame, roles={"features": tuple(ids)}, positive_class=1)
+    with pytest.raises(DataError, match="raise min_size"):
+        find_slices(a, metric="accuracy", max_depth=4, min_size=1)

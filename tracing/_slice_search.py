@@ -1,0 +1,394 @@
+"""Exact top-k search for the slices with the largest impact, on integer-coded features.
+
+This module owns the search only; `tracing.slices` owns the definitions (metric, impact,
+baseline) and turns what is found here into tables. It sees nothing but
+
+- ``codes``: one integer array per feature (bin codes ``0..cards[j]-1``), all of the same length
+  (the search rows: production rows with an actual and a prediction);
+- a **scorer** ``(rows, group, n_groups) -> (count, impact)`` that measures every cell of one
+  feature combination: ``rows`` are the selected search rows (``None`` = all of them, in order),
+  ``group`` the cell of each selected row. It returns the row count and the impact of every
+  cell, ``-inf`` for cells that must not be ranked (too small, metric undefined). A cell's
+  numbers are only used when every row of that cell was selected.
+
+A cell of the combination ``(j1, j2, ...)`` (features in increasing order) is identified by its
+mixed-radix code ``((v1 * cards[j2]) + v2) * cards[j3] + ...``. Code spaces above
+`DENSE_LIMIT` cells are compacted with `numpy.unique`, so depth 4 and high-cardinality features
+work without dense arrays of billions of cells.
+
+Two searches return the same top-k (tested against each other and against brute force):
+
+- `exhaustive`: every combination up to ``max_depth``, depth first so a child's code is its
+  parent's code times a cardinality plus a column; rows of cells below ``min_size`` are dropped
+  before going deeper (their children are smaller still). Works for any scorer.
+- `branch_and_bound`: for impacts that are a maximum of row sums, ``impact(S) = max_b sum_{i in
+  S} x[b, i]`` (every ratio metric: see `tracing.slices`). A child slice keeps a subset of its
+  parent's rows, so ``impact(child) <= UB(parent) := max_b sum_{i in parent} max(x[b, i], 0)``.
+  The bound needs only the rows with a positive excess (the errors, for 0/1 losses). Level by
+  level it computes the bound of every cell whose prefix parent can still beat the current k-th
+  best impact, then scores combinations exactly in decreasing order of their best bound,
+  counting only rows of cells whose bound reaches the k-th best, and stops when no bound does.
+  Nothing that could enter the top-k is skipped, so the result is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "DENSE_LIMIT",
+    "Found",
+    "Scorer",
+    "SearchStats",
+    "TopK",
+    "branch_and_bound",
+    "combined_code",
+    "exhaustive",
+    "group_cells",
+]
+
+logger = logging.getLogger(__name__)
+
+IntArray = NDArray[np.intp]
+FloatArray = NDArray[np.float64]
+Scorer = Callable[[IntArray | None, IntArray, int], tuple[IntArray, FloatArray]]
+
+# Above this many cells a combination's codes are compacted with np.unique (sort-based) instead
+# of indexing dense arrays: 4M cells of float64 is 32 MB per bincount.
+DENSE_LIMIT = 1 << 22
+# Use a feature's row index to gather the rows of candidate cells when they are at most this
+# share of all rows; beyond it, one pass over every row is cheaper than gathering.
+_GATHER_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Found:
+    """One ranked slice: its impact, features (indices, increasing) and bin codes."""
+
+    impact: float
+    combo: tuple[int, ...]
+    values: tuple[int, ...]
+
+
+@dataclass
+class SearchStats:
+    """What a search did, for logs and the benchmark."""
+
+    method: str
+    combos_total: int = 0
+    combos_scored: int = 0
+    rows_scored: int = 0
+
+
+class TopK:
+    """The k best slices so far, in final order: impact desc, then deeper first, then codes.
+
+    Only impacts above ``floor`` qualify. Ties with the k-th best are kept until the tie-break
+    decides, so the result does not depend on the visiting order.
+    """
+
+    def __init__(self, k: int, cards: Sequence[int], floor: float) -> None:
+        self.k = k
+        self.cards = [int(c) for c in cards]
+        self.floor = floor
+        self._items: list[tuple[float, int, tuple[int, ...], tuple[int, ...]]] = []
+
+    @property
+    def threshold(self) -> float:
+        """Impact a slice needs to enter (the k-th best, or the floor while not full)."""
+        if len(self._items) < self.k:
+            return self.floor
+        return -self._items[-1][0]
+
+    def offer(self, combo: tuple[int, ...], impact: FloatArray, keys: IntArray | None) -> None:
+        """Offer every cell of one combination (``keys``: cell codes when compacted)."""
+        thr = self.threshold
+        sel = np.flatnonzero((impact > self.floor) & (impact >= thr))
+        if sel.size == 0:
+            return
+        if sel.size > self.k:
+            cut = np.partition(impact[sel], sel.size - self.k)[sel.size - self.k]
+            sel = sel[impact[sel] >= cut]
+        for cell in sel:
+            code = int(cell if keys is None else keys[cell])
+            values = decode(combo, self.cards, code)
+            self._items.append((-float(impact[cell]), -len(combo), combo, values))
+        self._items.sort()
+        del self._items[self.k :]
+
+    def result(self) -> list[Found]:
+        """Return the ranked slices, best first."""
+        return [Found(-imp, combo, values) for imp, _, combo, values in self._items]
+
+
+def decode(combo: Sequence[int], cards: Sequence[int], code: int) -> tuple[int, ...]:
+    """Split a mixed-radix cell code into one bin code per feature of ``combo``."""
+    values = []
+    for j in reversed(combo):
+        values.append(code % cards[j])
+        code //= cards[j]
+    return tuple(reversed(values))
+
+
+def combined_code(
+    cols: Sequence[NDArray], combo: Sequence[int], cards: Sequence[int], rows: IntArray | None
+) -> tuple[NDArray[np.int64], int]:
+    """Mixed-radix cell code of each (selected) row for a feature combination, and its space."""
+    code: NDArray[np.int64] | None = None
+    space = 1
+    for j in combo:
+        col = cols[j] if rows is None else cols[j][rows]
+        code = col.astype(np.int64) if code is None else code * cards[j] + col
+        space *= int(cards[j])
+    assert code is not None
+    return code, space
+
+
+def group_cells(code: NDArray[np.int64], space: int) -> tuple[IntArray, int, IntArray | None]:
+    """Cell ids ``0..n_groups-1`` for codes: the codes themselves, or compacted ones.
+
+    Returns ``(group, n_groups, keys)`` where ``keys`` (None when dense) maps a compacted id back
+    to its code.
+    """
+    if space <= DENSE_LIMIT:
+        return code.astype(np.intp, copy=False), space, None
+    keys, inverse = np.unique(code, return_inverse=True)
+    return inverse.astype(np.intp, copy=False), len(keys), keys.astype(np.intp)
+
+
+def _n_combos(d: int, max_depth: int) -> int:
+    from math import comb
+
+    return sum(comb(d, k) for k in range(1, max_depth + 1))
+
+
+def exhaustive(
+    codes: Sequence[NDArray],
+    cards: Sequence[int],
+    scorer: Scorer,
+    *,
+    max_depth: int,
+    top: int,
+    min_size: int,
+    floor: float,
+) -> tuple[list[Found], SearchStats]:
+    """Score every combination of up to ``max_depth`` features; keep the ``top`` best cells."""
+    d = len(codes)
+    topk = TopK(top, cards, floor)
+    stats = SearchStats("exhaustive", combos_total=_n_combos(d, max_depth))
+
+    def visit(
+        combo: tuple[int, ...], rows: IntArray | None, code: NDArray[np.int64], space: int
+    ) -> None:
+        group, n_groups, keys = group_cells(code, space)
+        count, impact = scorer(rows, group, n_groups)
+        stats.combos_scored += 1
+        stats.rows_scored += len(code)
+        topk.offer(combo, impact, keys)
+        if len(combo) == max_depth or combo[-1] == d - 1:
+            return
+        big = count[group] >= min_size
+        if not big.all():
+            rows = np.flatnonzero(big) if rows is None else rows[big]
+            code = code[big]
+            if len(code) == 0:
+                return
+        for j in range(combo[-1] + 1, d):
+            col = codes[j] if rows is None else codes[j][rows]
+            visit((*combo, j), rows, code * cards[j] + col, space * int(cards[j]))
+
+    for j in range(d):
+        code, space = combined_code(codes, (j,), cards, None)
+        visit((j,), None, code, space)
+    return topk.result(), stats
+
+
+def _bound(group: IntArray, n_groups: int, weights: FloatArray) -> FloatArray:
+    """Per cell: max over branches of the summed positive excess (``weights``: branches x rows)."""
+    out: FloatArray = np.bincount(group, weights=weights[0], minlength=n_groups).astype(float)
+    for w in weights[1:]:
+        out = np.maximum(out, np.bincount(group, weights=w, minlength=n_groups))
+    return out
+
+
+class _RowIndex:
+    """Rows of each bin of a feature (built lazily), to gather candidate cells' rows fast."""
+
+    def __init__(self, codes: Sequence[NDArray], cards: Sequence[int]) -> None:
+        self.codes = codes
+        self.cards = cards
+        self._counts: dict[int, IntArray] = {}
+        self._order: dict[int, tuple[NDArray[Any], IntArray]] = {}
+
+    def counts(self, j: int) -> IntArray:
+        if j not in self._counts:
+            self._counts[j] = np.bincount(self.codes[j], minlength=self.cards[j])
+        return self._counts[j]
+
+    def rows(self, j: int, values: IntArray) -> NDArray[Any]:
+        if j not in self._order:
+            col = self.codes[j]
+            # numpy's stable sort is a radix sort for 8- and 16-bit integers
+            card = self.cards[j]
+            small = col.astype(np.uint8 if card <= 256 else np.uint16) if card <= 1 << 16 else col
+            order = np.argsort(small, kind="stable")
+            if len(col) < 2**31:  # half the memory of intp
+                order = order.astype(np.int32)
+            starts = np.zeros(self.cards[j] + 1, dtype=np.intp)
+            np.cumsum(self.counts(j), out=starts[1:])
+            self._order[j] = (order, starts)
+        order, starts = self._order[j]
+        parts = [order[starts[v] : starts[v + 1]] for v in values]
+        return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
+
+
+def branch_and_bound(
+    codes: Sequence[NDArray],
+    cards: Sequence[int],
+    scorer: Scorer,
+    excess: FloatArray,
+    *,
+    max_depth: int,
+    top: int,
+    min_size: int,
+    floor: float,
+) -> tuple[list[Found], SearchStats]:
+    """Exact top-k for impacts of the form ``max_b sum_{i in S} excess[b, i]``.
+
+    Parameters
+    ----------
+    codes, cards : per-feature bin codes and cardinalities.
+    scorer : measures cells exactly (see the module docstring).
+    excess : array of shape (branches, rows)
+        Per-row excess; the scorer's impact must equal ``max_b`` of its sums over a cell
+        (up to rounding).
+    max_depth, top, min_size, floor : search limits; impacts must exceed ``floor``.
+    """
+    d, n = len(codes), len(codes[0]) if codes else 0
+    topk = TopK(top, cards, floor)
+    stats = SearchStats("branch_and_bound", combos_total=_n_combos(d, max_depth))
+    positive = np.maximum(excess, 0.0)
+    pos_rows = np.flatnonzero(positive.max(axis=0) > 0)
+    weights = positive[:, pos_rows]
+    # Bounds are sums of the same numbers as impacts in another order: allow for rounding.
+    eps = 1e-9 * float(weights.max(axis=0).sum()) + 1e-300
+    pos_codes = [c[pos_rows] for c in codes]
+    index = _RowIndex(codes, cards)
+
+    for j in range(d):
+        count, impact = scorer(None, codes[j].astype(np.intp), int(cards[j]))
+        topk.offer((j,), impact, None)
+        stats.combos_scored += 1
+        stats.rows_scored += n
+    for level in range(2, max_depth + 1):
+        best = _level_bounds(pos_codes, cards, weights, level, topk.threshold - eps)
+        for combo in sorted(best, key=lambda c: -best[c]):
+            if best[combo] < topk.threshold - eps:
+                break
+            scored = _score_candidates(
+                codes, pos_codes, cards, weights, combo, topk, scorer, index, eps
+            )
+            stats.combos_scored += 1
+            stats.rows_scored += scored
+    logger.debug("branch and bound: %s", stats)
+    return topk.result(), stats
+
+
+def _level_bounds(
+    pos_codes: Sequence[NDArray],
+    cards: Sequence[int],
+    weights: FloatArray,
+    level: int,
+    threshold: float,
+) -> dict[tuple[int, ...], float]:
+    """Best bound of every combination of ``level`` features whose prefix can still qualify.
+
+    Depth first over prefixes; at each prefix only the positive-excess rows of cells whose
+    bound reaches ``threshold`` are kept (the other cells' descendants cannot qualify).
+    """
+    d = len(pos_codes)
+    best: dict[tuple[int, ...], float] = {}
+
+    def visit(combo: tuple[int, ...], sub: IntArray, code: NDArray[np.int64], space: int) -> None:
+        group, n_groups, _ = group_cells(code, space)
+        ub = _bound(group, n_groups, weights[:, sub])
+        keep = ub[group] >= threshold
+        if not keep.any():
+            return
+        sub, code = sub[keep], code[keep]
+        # leave room for the features still to add after j
+        for j in range(combo[-1] + 1, d - (level - len(combo) - 1)):
+            child = code * cards[j] + pos_codes[j][sub]
+            if len(combo) + 1 == level:
+                g, ng, _ = group_cells(child, space * int(cards[j]))
+                best[(*combo, j)] = float(_bound(g, ng, weights[:, sub]).max())
+            else:
+                visit((*combo, j), sub, child, space * int(cards[j]))
+
+    all_rows = np.arange(weights.shape[1], dtype=np.intp)
+    for j in range(d - level + 1):
+        visit((j,), all_rows, pos_codes[j].astype(np.int64), int(cards[j]))
+    return best
+
+
+def _score_candidates(
+    codes: Sequence[NDArray],
+    pos_codes: Sequence[NDArray],
+    cards: Sequence[int],
+    weights: FloatArray,
+    combo: tuple[int, ...],
+    topk: TopK,
+    scorer: Scorer,
+    index: _RowIndex,
+    eps: float,
+) -> int:
+    """Score exactly the cells of ``combo`` whose bound reaches the current k-th best."""
+    threshold = topk.threshold - eps
+    code, space = combined_code(pos_codes, combo, cards, None)
+    group, n_groups, keys = group_cells(code, space)
+    cand = _bound(group, n_groups, weights) >= threshold
+    if not cand.any():
+        return 0
+    cand_codes = np.flatnonzero(cand) if keys is None else keys[cand]
+    rows = _candidate_rows(codes, cards, combo, cand_codes, index)
+    full, _ = combined_code(codes, combo, cards, rows)
+    inside = cand[full] if keys is None else np.isin(full, cand_codes)
+    rows = np.flatnonzero(inside) if rows is None else rows[inside]
+    full = full[inside]
+    g, ng, k2 = group_cells(full, space)
+    _, impact = scorer(rows, g, ng)
+    topk.offer(combo, impact, k2)
+    return len(rows)
+
+
+def _candidate_rows(
+    codes: Sequence[NDArray],
+    cards: Sequence[int],
+    combo: tuple[int, ...],
+    cand_codes: IntArray,
+    index: _RowIndex,
+) -> IntArray | None:
+    """Rows that may lie in a candidate cell (None = all rows).
+
+    They are the rows whose value of the most selective feature of ``combo`` appears in a
+    candidate cell, gathered from that feature's row index.
+    """
+    n = len(codes[0])
+    best: tuple[int, IntArray] | None = None
+    best_rows = n
+    rest = cand_codes
+    for j in reversed(combo):
+        values = np.unique(rest % cards[j])
+        rest = rest // cards[j]
+        covered = int(index.counts(j)[values].sum()) if len(values) < cards[j] else n
+        if covered < best_rows:
+            best, best_rows = (j, values), covered
+    if best is None or best_rows > _GATHER_SHARE * n:
+        return None
+    return index.rows(*best)

@@ -1,0 +1,1156 @@
+"""Which slices pull the metric down: exact impact search, drilldown, baseline decomposition.
+
+Definitions
+-----------
+Slice
+    A conjunction of 1 to ``max_depth`` (at most 4) conditions ``feature = value`` over the slice
+    columns (features, then tags). Values are the bins of `tracing.binning.fit_bins`, fitted
+    once per feature on baseline and production so both share them: numeric columns get
+    baseline quantile bins (default 10, open-ended outer bins, tied quantiles collapsed);
+    missing values are their own value ``"(missing)"`` in every feature; categories with fewer
+    than ``min_size`` rows on both sides are pooled into ``"(other)"``. The empty slice (no
+    condition) is the whole dataset. A slice's key is its `slice_id`, e.g.
+    ``"state=CA&merchant_id=scammeds.com"`` (URL-escaped; `parse_slice_id` is the inverse).
+Rows and size
+    Metrics use the rows with both an actual and a prediction; ``size`` counts those rows of the
+    production data and ``share`` is ``size`` over all of them.
+Volume
+    A slice's share of the metric's denominator (`tracing.metrics.Metric.volume_stat`): rows for
+    accuracy, MAE or mean error, actual positives for recall and FNR, predicted positives for
+    precision, actual negatives for FPR and specificity. Metrics that are not a ratio of sums
+    (F1, RMSE, R², macro and weighted averages, ROC AUC, PR AUC) use the share of rows.
+Impact (the white paper's *performance impact score*)
+    ``impact = worse_by(m_slice, m_overall) * volume`` where `tracing.metrics.worse_by` is
+    ``m_overall - m_slice`` when higher is better, ``m_slice - m_overall`` when lower is better
+    and ``|m_slice| - |m_overall|`` for two-sided metrics (mean error). The paper's step 2c says
+    "divide by volume" but its formula and prose multiply: we multiply, since dividing ranks
+    one-row slices first. For a ratio metric ``m = sum(u) / sum(v)`` the impact is a sum over
+    the slice's rows, ``impact(S) = sum_{i in S} (M v_i - u_i) / V`` (higher is better): the
+    slice's exact share of the gap between the overall metric ``M`` and a world where the slice
+    performed like the average. So the impacts of a partition (all values of one feature) add
+    up to 0. For two-sided metrics the impact is the larger of two such sums (partitions add up
+    to at least 0).
+Ranked slices
+    Slices with at least ``min_size`` rows (default ``max(30, 0.1% of rows)``), a defined
+    metric and a positive impact (they pull the metric down). The top ``top`` are sorted by
+    impact, then the deeper slice first (of nested slices with the same rows and impact, the
+    most specific), then feature order.
+Explained by
+    When a listed child (one more condition) keeps at least ``explained_ratio`` (0.9) of its
+    parent's impact, the parent stays in the list with ``explained_by`` = the child's slice id
+    (the best such child), so a UI can fold it under the more specific slice.
+Baseline and decomposition
+    The same slice in the baseline: ``baseline_size``, ``baseline_share``, ``baseline_volume``,
+    ``baseline_metric`` and ``baseline_delta = metric - baseline_metric``. For ratio metrics
+    the overall change ``M_p - M_b`` is split per slice, with ``w`` the slice's volume on each
+    side and ``m_b`` its baseline metric (the baseline overall metric ``M_b`` when the slice is
+    absent from the baseline or undefined there)::
+
+        mix_effect         = (w_p - w_b) * (m_b - M_b)    # the slice's weight changed
+        performance_effect = w_p * (m_p - m_b)            # the slice itself got worse/better
+
+    Over any partition ``sum(mix_effect + performance_effect) == M_p - M_b`` exactly. The
+    uncentred shift-share form ``(w_p - w_b) * m_b`` differs from our mix part by ``(w_p - w_b)
+    * M_b``, which sums to 0 over any partition, so every total is the same; centring on
+    ``M_b`` makes one slice's own numbers read right: a
+    slice that grows while performing like the baseline average has no mix effect, and a slice
+    absent from the baseline has none either (its whole effect is performance). Both parts are
+    in the metric's units, production minus baseline (not oriented by direction). Metrics that
+    are not ratios have no decomposition (NaN).
+p-value
+    The slice against the rest of the production rows (of the parent, in a drilldown). Ratio
+    metrics: Welch's t-test on the per-row numerator values of the rows in the denominator
+    (0/1 for proportions such as accuracy or recall), via `scipy.stats.ttest_ind_from_stats`
+    on summed statistics (equal to `scipy.stats.ttest_ind` on the rows, tested). Other
+    additive metrics: a z-test with delta-method variances (`tracing.compare.metric_variance`).
+    Rank metrics (ROC AUC, PR AUC): NaN.
+
+Search
+------
+Every feature is integer-coded once; a combination's cells are counted with `numpy.bincount`.
+Ratio metrics use an exact branch and bound (`tracing._slice_search.branch_and_bound`): a
+child's impact can never exceed the sum of the positive per-row excesses inside its parent, so
+most pairs and triples are never counted. Other additive metrics (F1, RMSE, R², macro/weighted
+averages) are exact but slower: every combination is scored from summed statistics without
+pruning, except that cells below ``min_size`` are not extended. Rank metrics (ROC AUC, PR AUC)
+are also enumerated exactly, every cell of at least ``min_size`` rows being scored by a grouped
+rank computation (one sort per feature combination): the slowest path, minutes at a million
+rows and depth 3. Every path equals brute-force enumeration (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tracing import _slice_search as search
+from tracing.analysis import Analysis
+from tracing.binning import ColumnBins, fit_bins
+from tracing.errors import DataError
+from tracing.metrics import Direction, Metric, Prepared, get_metric, row_stats, worse_by
+
+__all__ = [
+    "MAX_DEPTH",
+    "TABLE_COLUMNS",
+    "Drilldown",
+    "SliceResult",
+    "drilldown",
+    "find_slices",
+    "markdown_section",
+    "parse_slice_id",
+    "report_section",
+    "slice_id",
+    "slice_mask",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+Conditions = tuple[tuple[str, str], ...]
+
+MAX_DEPTH = 4
+_MIN_ROWS = 30
+_MIN_SHARE = 0.001
+
+TABLE_COLUMNS = (
+    "slice_id", "conditions", "depth", "size", "share", "volume", "metric", "delta", "impact",
+    "baseline_size", "baseline_share", "baseline_volume", "baseline_metric", "baseline_delta",
+    "mix_effect", "performance_effect", "p_value", "explained_by",
+)  # fmt: skip
+BREAKDOWN_COLUMNS = (
+    "feature", "value", "size", "share", "volume", "metric", "delta", "impact",
+    "baseline_size", "baseline_share", "baseline_volume", "baseline_metric", "mix_effect",
+    "performance_effect",
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Slice ids and masks
+
+
+def slice_id(conditions: Sequence[tuple[str, str]]) -> str:
+    """Return the URL-safe key of a slice: ``feature=value`` pairs joined by ``&``.
+
+    Examples
+    --------
+    >>> slice_id([("state", "CA"), ("amount", "[10, 25)")])
+    'state=CA&amount=%5B10%2C%2025%29'
+    >>> slice_id([])  # the whole dataset
+    ''
+    """
+    return "&".join(f"{quote(str(f), safe='')}={quote(str(v), safe='')}" for f, v in conditions)
+
+
+def parse_slice_id(text: str) -> Conditions:
+    """Inverse of `slice_id`: the ``(feature, value label)`` pairs of a slice key.
+
+    Examples
+    --------
+    >>> parse_slice_id("state=CA&amount=%5B10%2C%2025%29")
+    (('state', 'CA'), ('amount', '[10, 25)'))
+    """
+    if not text:
+        return ()
+    out = []
+    for part in text.split("&"):
+        feature, sep, value = part.partition("=")
+        if not sep or not feature:
+            raise DataError(
+                f"slice id {text!r} is malformed at {part!r}; expected feature=value pairs "
+                "joined by '&' (as produced by tracing.slices.slice_id)."
+            )
+        out.append((unquote(feature), unquote(value)))
+    return tuple(out)
+
+
+def slice_mask(
+    frame: pd.DataFrame, conditions: Sequence[tuple[str, str]], bins: Mapping[str, ColumnBins]
+) -> NDArray[np.bool_]:
+    """Rows of ``frame`` in the slice (all rows for no condition).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Baseline or production rows.
+    conditions : sequence of (feature, value label)
+        The slice, e.g. ``[("state", "CA")]``.
+    bins : mapping of feature -> ColumnBins
+        The bins the labels refer to (`SliceResult.bins`).
+
+    Returns
+    -------
+    ndarray of bool, one per row of ``frame``.
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    for feature, label in conditions:
+        code = _label_code(bins, feature, label)
+        if feature not in frame.columns:
+            raise DataError(f"column {feature!r} is not in the data; it is needed by the slice.")
+        mask &= bins[feature].codes(frame[feature]) == code
+    return mask
+
+
+def _label_code(bins: Mapping[str, ColumnBins], feature: str, label: str) -> int:
+    if feature not in bins:
+        raise DataError(f"{feature!r} is not a slice feature; choose from: {', '.join(bins)}.")
+    labels = bins[feature].labels
+    if label not in labels:
+        raise DataError(
+            f"feature {feature!r} has no value {label!r}; valid values: {', '.join(labels)}."
+        )
+    return labels.index(label)
+
+
+# ---------------------------------------------------------------------------------------------
+# One dataset side, integer-coded, restricted to the rows metrics use
+
+
+@dataclass(frozen=True, eq=False)
+class _Side:
+    frame: pd.DataFrame
+    rows: IntArray  # positions (in frame) of the rows with an actual and a prediction
+    prepared: Prepared  # those rows only
+    codes: list[NDArray[np.int32]]  # per feature, over those rows
+    stats: dict[str, FloatArray]  # the metric's sufficient statistics, over those rows
+    stats_frame: pd.DataFrame | None
+    overall: float
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True, eq=False)
+class _Context:
+    metric: Metric
+    features: tuple[str, ...]
+    bins: dict[str, ColumnBins]
+    min_size: int
+    prod: _Side
+    base: _Side
+
+    @property
+    def cards(self) -> list[int]:
+        return [len(self.bins[f].labels) for f in self.features]
+
+
+class _Recorder(dict[str, Any]):
+    """A mapping that remembers which keys were read (to find the stats a metric needs)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        super().__init__({k: np.ones(2) for k in keys})
+        self.used: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.used.add(key)
+        return super().__getitem__(key)
+
+
+def _needed_stats(metric: Metric, columns: Sequence[str]) -> list[str]:
+    if not metric.additive:
+        return []
+    probe = _Recorder(columns)
+    metric.from_stats(probe)
+    return [c for c in columns if c in probe.used]
+
+
+def _take(data: Prepared, idx: IntArray) -> Prepared:
+    return replace(
+        data,
+        valid=data.valid[idx],
+        y_true=data.y_true[idx],
+        y_pred=data.y_pred[idx],
+        score=None if data.score is None else data.score[idx],
+        n_rows=len(idx),
+    )
+
+
+def _side(
+    frame: pd.DataFrame,
+    prepared: Prepared,
+    metric: Metric,
+    features: Sequence[str],
+    bins: Mapping[str, ColumnBins],
+) -> _Side:
+    rows = np.flatnonzero(prepared.valid).astype(np.intp)
+    every = len(rows) == len(frame)  # no copies when every row has an actual and a prediction
+    kept = prepared if every else _take(prepared, rows)
+    stats_all = row_stats(prepared)
+    if not every:
+        stats_all = stats_all.iloc[rows].reset_index(drop=True)
+    needed = _needed_stats(metric, list(stats_all.columns))
+    stats = {c: stats_all[c].to_numpy(dtype=float) for c in needed}
+    codes = [bins[f].codes(frame[f]) if every else bins[f].codes(frame[f])[rows] for f in features]
+    return _Side(
+        frame=frame,
+        rows=rows,
+        prepared=kept,
+        codes=codes,
+        stats=stats,
+        # every stat is only needed for the delta-method p-values of non-ratio metrics
+        stats_frame=stats_all if metric.additive and not metric.decomposable else None,
+        overall=float(metric.compute(kept, stats_all)),
+    )
+
+
+def _context(
+    analysis: Analysis,
+    *,
+    metric: str | Metric | None,
+    features: Sequence[str] | None,
+    bins: int | Mapping[str, ColumnBins],
+    min_size: int | None,
+) -> _Context:
+    if isinstance(metric, Metric):
+        m = metric
+    else:
+        m = analysis.metric if metric is None else get_metric(metric, analysis.schema)
+    feats = tuple(analysis.schema.roles.slice_columns() if features is None else features)
+    if not feats:
+        raise DataError("no slice columns: pass features=[...] or assign feature/tag columns.")
+    for f in feats:
+        for frame, name in (
+            (analysis.baseline_frame, analysis.names[0]),
+            (analysis.production_frame, analysis.names[1]),
+        ):
+            if f not in frame.columns:
+                raise DataError(
+                    f"{name}: slice column {f!r} is missing; available columns: "
+                    f"{', '.join(map(str, frame.columns))}."
+                )
+    n_valid = int(analysis.production.valid.sum())
+    size = _min_size(min_size, n_valid)
+    if isinstance(bins, Mapping):
+        fitted = {f: bins[f] for f in feats}
+    else:
+        fitted = {
+            f: fit_bins(
+                analysis.baseline_frame[f], analysis.production_frame[f], bins=bins, min_count=size
+            )
+            for f in feats
+        }
+    prod = _side(analysis.production_frame, analysis.production, m, feats, fitted)
+    if math.isnan(prod.overall):
+        raise DataError(
+            f"{m.id} is undefined on {analysis.names[1]} ({m.reason(prod.overall)}); "
+            "choose another metric."
+        )
+    base = _side(analysis.baseline_frame, analysis.baseline, m, feats, fitted)
+    return _Context(m, feats, fitted, size, prod, base)
+
+
+def _min_size(min_size: int | None, n_rows: int) -> int:
+    if min_size is None:
+        return max(_MIN_ROWS, math.ceil(_MIN_SHARE * n_rows))
+    if int(min_size) < 1:
+        raise DataError(f"min_size must be at least 1 row, got {min_size!r}.")
+    return int(min_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-cell statistics
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Per cell of a grouping: rows, volume (denominator sum), metric, and Welch sums."""
+
+    count: NDArray[np.int64]
+    volume: FloatArray
+    value: FloatArray
+    welch: tuple[FloatArray, FloatArray, FloatArray] | None = None
+
+
+def _cells(
+    ctx: _Context,
+    side: _Side,
+    rows: IntArray | None,
+    group: IntArray,
+    n_groups: int,
+    *,
+    welch: bool = False,
+    min_count: int = 0,
+) -> _Cells:
+    m = ctx.metric
+    count = np.bincount(group, minlength=n_groups)
+
+    def total(col: NDArray[Any]) -> FloatArray:
+        w = col if rows is None else col[rows]
+        return np.bincount(group, weights=w, minlength=n_groups).astype(float, copy=False)
+
+    volume: FloatArray = count.astype(float)
+    if m.additive:
+        sums = {k: count if k == "n" else total(v) for k, v in side.stats.items()}
+        value = np.asarray(m.from_stats(sums), dtype=float).reshape(n_groups)
+        if m.decomposable:
+            volume = np.asarray(sums[m.volume_stat], dtype=np.float64)
+    else:
+        value = _grouped_exact(m, side.prepared, rows, group, n_groups, count >= min_count)
+    sums3 = None
+    if welch and m.decomposable:
+        assert m.numerator is not None and m.denominator is not None
+        u, inden = side.stats[m.numerator], (side.stats[m.denominator] > 0) * 1.0
+        sums3 = (total(inden), total(u * inden), total(u * u * inden))
+    return _Cells(count, volume, value, sums3)
+
+
+def _grouped_exact(
+    metric: Metric,
+    data: Prepared,
+    rows: IntArray | None,
+    group: IntArray,
+    n_groups: int,
+    wanted: NDArray[np.bool_],
+) -> FloatArray:
+    """Compute a rank metric per group, for the wanted groups (NaN elsewhere)."""
+    out = np.full(n_groups, np.nan)
+    if not wanted.any():
+        return out
+    sel = np.arange(len(group)) if rows is None else rows
+    score = data.score[sel] if data.score is not None else np.full(len(sel), np.nan)
+    keep = wanted[group] & ~np.isnan(score)
+    y, s, g = data.y_true[sel][keep].astype(bool), score[keep], group[keep]
+    fast = _GROUPED_RANK.get(metric.id)
+    if fast is not None:
+        values = fast(y, s, g, n_groups)
+        out[wanted] = values[wanted]
+        return out
+    assert metric.exact is not None
+    order = np.argsort(g, kind="stable")
+    bounds = np.searchsorted(g[order], np.arange(n_groups + 1))
+    picked = sel[keep]
+    for cell in np.flatnonzero(wanted):
+        idx = picked[order[bounds[cell] : bounds[cell + 1]]]
+        out[cell] = metric.exact(_take(data, idx)) if len(idx) else np.nan
+    return out
+
+
+def _runs(g: IntArray, s: FloatArray) -> NDArray[np.bool_]:
+    """Start of each run of equal (group, score) in sorted order."""
+    return np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1])] if len(g) else np.zeros(0, bool)
+
+
+def _grouped_roc_auc(y: NDArray[np.bool_], s: FloatArray, g: IntArray, n: int) -> FloatArray:
+    """ROC AUC per group: Mann-Whitney U with mid-ranks (ties count 1/2), as metrics.roc_auc."""
+    if len(g) == 0:
+        return np.full(n, np.nan)
+    order = np.lexsort((s, g))
+    g, s, y = g[order], s[order], y[order]
+    count = np.bincount(g, minlength=n)
+    first = np.r_[0, np.cumsum(count)[:-1]]
+    rank = np.arange(len(g)) - first[g] + 1.0
+    start = _runs(g, s)
+    run = np.cumsum(start) - 1
+    idx = np.flatnonzero(start)
+    last = np.r_[idx[1:] - 1, len(g) - 1]
+    mid = ((rank[idx] + rank[last]) / 2)[run]
+    pos = np.bincount(g, weights=y * 1.0, minlength=n)
+    neg = count - pos
+    rank_sum = np.bincount(g, weights=mid * y, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+    return np.where((pos > 0) & (neg > 0), auc, np.nan)
+
+
+def _grouped_pr_auc(y: NDArray[np.bool_], s: FloatArray, g: IntArray, n: int) -> FloatArray:
+    """Average precision per group: one operating point per distinct score, as metrics.pr_auc."""
+    if len(g) == 0:
+        return np.full(n, np.nan)
+    order = np.lexsort((-s, g))
+    g, s, y = g[order], s[order], y[order]
+    count = np.bincount(g, minlength=n)
+    first = np.r_[0, np.cumsum(count)[:-1]]
+    seen = np.arange(len(g)) - first[g] + 1.0
+    cum = np.cumsum(y * 1.0)
+    before = np.r_[0.0, cum][first]  # positives before each group starts
+    start = _runs(g, s)
+    idx = np.flatnonzero(start)
+    last = np.r_[idx[1:] - 1, len(g) - 1]
+    pos = np.bincount(g, weights=y * 1.0, minlength=n)
+    run_pos = np.bincount(np.cumsum(start) - 1, weights=y * 1.0, minlength=len(idx))
+    run_g = g[last]
+    tp = cum[last] - before[run_g]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contrib = run_pos / pos[run_g] * tp / seen[last]
+    ap = np.bincount(run_g, weights=contrib, minlength=n)
+    return np.where(pos > 0, ap, np.nan)
+
+
+_GROUPED_RANK = {"roc_auc": _grouped_roc_auc, "pr_auc": _grouped_pr_auc}
+
+
+# ---------------------------------------------------------------------------------------------
+# The search
+
+
+def _floor(overall: float) -> float:
+    # Impacts within rounding of 0 (a slice equal to the whole data) do not pull anything down.
+    return 1e-12 * max(1.0, abs(overall))
+
+
+def _excess(ctx: _Context) -> FloatArray:
+    """Per-row excess x[b, i] with impact(S) = max_b sum_{i in S} x[b, i] (ratio metrics)."""
+    m, side = ctx.metric, ctx.prod
+    assert m.numerator is not None and m.denominator is not None
+    u, v = side.stats[m.numerator], side.stats[m.denominator]
+    total, overall = float(v.sum()), side.overall
+    if m.direction is Direction.HIGHER:
+        return ((overall * v - u) / total)[None, :]
+    if m.direction is Direction.LOWER:
+        return ((u - overall * v) / total)[None, :]
+    a = abs(overall)
+    return np.stack([(u - a * v) / total, (-u - a * v) / total])
+
+
+def _scorer(ctx: _Context) -> search.Scorer:
+    side, m = ctx.prod, ctx.metric
+    volume_total = float(side.stats[m.volume_stat].sum()) if m.decomposable else float(side.n)
+
+    def score(rows: IntArray | None, group: IntArray, n_groups: int) -> tuple[Any, FloatArray]:
+        cells = _cells(ctx, side, rows, group, n_groups, min_count=ctx.min_size)
+        impact = worse_by(cells.value, side.overall, m.direction) * cells.volume / volume_total
+        ok = (cells.count >= ctx.min_size) & np.isfinite(impact)
+        return cells.count, np.where(ok, impact, -np.inf)
+
+    return score
+
+
+def _search(ctx: _Context, max_depth: int, top: int) -> tuple[list[search.Found], dict[str, Any]]:
+    codes, cards, scorer = ctx.prod.codes, ctx.cards, _scorer(ctx)
+    floor = _floor(ctx.prod.overall)
+    if ctx.metric.decomposable:
+        found, stats = search.branch_and_bound(
+            codes,
+            cards,
+            scorer,
+            _excess(ctx),
+            max_depth=max_depth,
+            top=top,
+            min_size=ctx.min_size,
+            floor=floor,
+        )
+    else:
+        found, stats = search.exhaustive(
+            codes,
+            cards,
+            scorer,
+            max_depth=max_depth,
+            top=top,
+            min_size=ctx.min_size,
+            floor=floor,
+        )
+    return found, {
+        "method": stats.method,
+        "combos_total": stats.combos_total,
+        "combos_scored": stats.combos_scored,
+        "rows_scored": stats.rows_scored,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring slices against a parent (the whole data, or the slice drilled into)
+
+
+@dataclass(frozen=True)
+class _Parent:
+    prod: _Cells  # one cell: the parent's production rows
+    base: _Cells
+    base_metric: float  # the parent's baseline metric, with the documented fallback
+
+
+def _parent(ctx: _Context, rows_p: IntArray | None, rows_b: IntArray | None) -> _Parent:
+    n_p = ctx.prod.n if rows_p is None else len(rows_p)
+    n_b = ctx.base.n if rows_b is None else len(rows_b)
+    prod = _cells(ctx, ctx.prod, rows_p, np.zeros(n_p, np.intp), 1, welch=True)
+    base = _cells(ctx, ctx.base, rows_b, np.zeros(n_b, np.intp), 1)
+    mb = float(base.value[0]) if base.volume[0] > 0 else math.nan
+    return _Parent(prod, base, mb if np.isfinite(mb) else ctx.base.overall)
+
+
+def _measure(ctx: _Context, p: _Cells, b: _Cells, parent: _Parent) -> dict[str, FloatArray]:
+    """Every table column, per cell, relative to ``parent``."""
+    m = ctx.metric
+    top_p, top_b = parent.prod, parent.base
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = float(top_p.value[0])
+        volume = p.volume / top_p.volume[0]
+        impact = worse_by(p.value, ref, m.direction) * volume
+        b_share = b.count / top_b.count[0] if top_b.count[0] > 0 else np.zeros(len(b.count))
+        b_volume = b.volume / top_b.volume[0] if top_b.volume[0] > 0 else np.zeros(len(b.count))
+        b_metric = np.where(b.volume > 0, b.value, np.nan)
+        out = {
+            "size": p.count * 1.0,
+            "share": p.count / top_p.count[0],
+            "volume": volume,
+            "metric": p.value,
+            "delta": p.value - ref,
+            "impact": impact,
+            "baseline_size": b.count * 1.0,
+            "baseline_share": b_share,
+            "baseline_volume": b_volume,
+            "baseline_metric": b_metric,
+            "baseline_delta": p.value - b_metric,
+        }
+        nan = np.full(len(p.count), np.nan)
+        if m.decomposable:
+            mb = np.where(np.isfinite(b_metric), b_metric, parent.base_metric)
+            out["mix_effect"] = (volume - b_volume) * (mb - parent.base_metric)
+            out["performance_effect"] = np.where(volume > 0, volume * (p.value - mb), 0.0)
+        else:
+            out["mix_effect"] = out["performance_effect"] = nan
+        out["p_value"] = _welch_vs_rest(p, top_p) if p.welch is not None else nan
+    return out
+
+
+def _welch_vs_rest(p: _Cells, parent: _Cells) -> FloatArray:
+    """Welch's t-test of each cell's per-row values against the rest of the parent's rows."""
+    from scipy.stats import ttest_ind_from_stats
+
+    assert p.welch is not None and parent.welch is not None
+    k1, s1, q1 = p.welch
+    k2, s2, q2 = (t[0] - x for t, x in zip(parent.welch, p.welch, strict=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m1, m2 = s1 / k1, s2 / k2
+        v1 = np.maximum(q1 - s1 * m1, 0.0) / (k1 - 1)
+        v2 = np.maximum(q2 - s2 * m2, 0.0) / (k2 - 1)
+        ok = (k1 >= 2) & (k2 >= 2)
+        flat = ok & (v1 / np.where(ok, k1, 1) + v2 / np.where(ok, k2, 1) == 0)
+        good = ok & ~flat
+        pvalue = np.full(len(k1), np.nan)
+        if good.any():
+            res = ttest_ind_from_stats(
+                m1[good],
+                np.sqrt(v1[good]),
+                k1[good],
+                m2[good],
+                np.sqrt(v2[good]),
+                k2[good],
+                equal_var=False,
+            )
+            pvalue[good] = res.pvalue
+    # No spread on either side: the difference is certain (or there is none).
+    pvalue[flat] = np.where(m1[flat] != m2[flat], 0.0, 1.0)
+    return pvalue
+
+
+def _delta_p_value(ctx: _Context, inside: IntArray, rest: IntArray) -> float:
+    """Slice vs rest for additive non-ratio metrics: z-test with delta-method variances."""
+    from scipy.stats import norm
+
+    from tracing.compare import metric_variance
+
+    side, m = ctx.prod, ctx.metric
+    if side.stats_frame is None or len(inside) < 2 or len(rest) < 2:
+        return math.nan
+    va, var_a = metric_variance(m, _take(side.prepared, inside), side.stats_frame.iloc[inside])
+    vb, var_b = metric_variance(m, _take(side.prepared, rest), side.stats_frame.iloc[rest])
+    se = math.sqrt(var_a + var_b) if np.isfinite(var_a + var_b) else math.nan
+    if not np.isfinite(va - vb) or math.isnan(se):
+        return math.nan
+    if se == 0:
+        return 0.0 if va != vb else 1.0
+    return float(2 * norm.sf(abs(va - vb) / se))
+
+
+def _inside(codes: Sequence[NDArray], combo: Sequence[int], values: Sequence[int]) -> NDArray:
+    mask = np.ones(len(codes[0]), dtype=bool) if codes else np.ones(0, dtype=bool)
+    for j, v in zip(combo, values, strict=True):
+        mask &= codes[j] == v
+    return mask
+
+
+def _slice_record(
+    ctx: _Context, combo: Sequence[int], values: Sequence[int], parent: _Parent
+) -> dict[str, Any]:
+    """One slice against the whole data: every table column but ``explained_by``."""
+    in_p = np.flatnonzero(_inside(ctx.prod.codes, combo, values))
+    in_b = np.flatnonzero(_inside(ctx.base.codes, combo, values))
+    # Only the slice's own rows are counted: the rest is the parent's totals minus the slice.
+    p = _cells(ctx, ctx.prod, in_p, np.zeros(len(in_p), np.intp), 1, welch=True)
+    b = _cells(ctx, ctx.base, in_b, np.zeros(len(in_b), np.intp), 1)
+    cols = _measure(ctx, p, b, parent)
+    record: dict[str, Any] = {k: float(v[0]) for k, v in cols.items()}
+    record["size"], record["baseline_size"] = int(p.count[0]), int(b.count[0])
+    if ctx.metric.additive and not ctx.metric.decomposable:
+        rest = np.setdiff1d(np.arange(ctx.prod.n), in_p, assume_unique=True)
+        record["p_value"] = _delta_p_value(ctx, in_p, rest)
+    conditions = tuple(
+        (ctx.features[j], ctx.bins[ctx.features[j]].labels[v])
+        for j, v in zip(combo, values, strict=True)
+    )
+    return {
+        "slice_id": slice_id(conditions),
+        "conditions": conditions,
+        "depth": len(conditions),
+        **record,
+    }
+
+
+_TEXT_COLUMNS = ("slice_id", "conditions", "explained_by")
+
+
+def _table(records: list[dict[str, Any]], columns: Sequence[str] = TABLE_COLUMNS) -> pd.DataFrame:
+    table = pd.DataFrame.from_records(records, columns=list(columns))
+    types = {
+        c: np.int64 if c in ("depth", "size", "baseline_size") else np.float64
+        for c in columns
+        if c not in _TEXT_COLUMNS
+    }
+    return table.astype(types)
+
+
+def _mark_explained(table: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    conds = [frozenset(c) for c in table["conditions"]]
+    impact = table["impact"].to_numpy()
+    explained: list[str | None] = []
+    for i, parent in enumerate(conds):
+        best = None
+        for j, child in enumerate(conds):
+            keeps = impact[i] > 0 and impact[j] >= ratio * impact[i]
+            if (
+                len(child) == len(parent) + 1
+                and parent < child
+                and keeps
+                and (best is None or impact[j] > impact[best])
+            ):
+                best = j
+        explained.append(None if best is None else str(table["slice_id"].iloc[best]))
+    return table.assign(explained_by=pd.Series(explained, index=table.index, dtype=object))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+@dataclass(frozen=True, eq=False)
+class SliceResult:
+    """The slices that pull the metric down most, with their baseline decomposition.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per ranked slice, sorted by impact (descending). Columns: ``slice_id`` (URL key,
+        see `parse_slice_id`), ``conditions`` (tuple of (feature, value label)), ``depth``,
+        ``size`` (production rows), ``share`` (of rows), ``volume`` (share of the metric's
+        denominator), ``metric``, ``delta`` (metric - overall), ``impact``,
+        ``baseline_size``, ``baseline_share``, ``baseline_volume``, ``baseline_metric`` (NaN
+        when absent or undefined in the baseline), ``baseline_delta`` (metric -
+        baseline_metric), ``mix_effect``, ``performance_effect`` (ratio metrics, else NaN),
+        ``p_value`` (slice vs rest) and ``explained_by`` (slice id of a listed child keeping
+        at least ``explained_ratio`` of the impact, or None). See the module docstring.
+    metric_id : str
+        The metric ranked.
+    direction : Direction
+        Its direction.
+    overall_metric, baseline_overall_metric : float
+        The metric on all production / baseline rows.
+    features : tuple of str
+        The slice columns searched.
+    bins : dict of str -> ColumnBins
+        How each feature was discretised (value labels of ``conditions``).
+    min_size, max_depth, top : int
+        The search limits used.
+    explained_ratio : float
+        Threshold of ``explained_by``.
+    search : dict
+        What the search did: ``method``, ``combos_total``, ``combos_scored``, ``rows_scored``.
+    """
+
+    table: pd.DataFrame
+    metric_id: str
+    direction: Direction
+    overall_metric: float
+    baseline_overall_metric: float
+    features: tuple[str, ...]
+    bins: dict[str, ColumnBins]
+    min_size: int
+    max_depth: int
+    top: int
+    explained_ratio: float
+    search: dict[str, Any] = field(default_factory=dict)
+
+
+def find_slices(
+    analysis: Analysis,
+    *,
+    metric: str | None = None,
+    max_depth: int = 3,
+    min_size: int | None = None,
+    top: int = 20,
+    features: Sequence[str] | None = None,
+    bins: int = 10,
+    explained_ratio: float = 0.9,
+    random_state: int = 0,
+) -> SliceResult:
+    """Find the slices with the largest performance impact (exact top-k).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The baseline/production pair.
+    metric : str, optional
+        Metric id; default the analysis' lead metric.
+    max_depth : int, default 3
+        Most conditions per slice (1 to 4).
+    min_size : int, optional
+        Fewest production rows a ranked slice has; default ``max(30, 0.1% of rows)``. Also
+        the pooling threshold of rare categories.
+    top : int, default 20
+        How many slices to return.
+    features : sequence of str, optional
+        Columns to slice by; default the schema's features and tags.
+    bins : int, default 10
+        Quantile bins per numeric feature.
+    explained_ratio : float, default 0.9
+        A parent is ``explained_by`` a listed child keeping at least this share of its impact.
+    random_state : int, default 0
+        Accepted for a uniform engine API; the search is exact and deterministic.
+
+    Returns
+    -------
+    SliceResult
+
+    Raises
+    ------
+    DataError
+        Unknown metric or column, bad limits, or a metric undefined on production.
+
+    Examples
+    --------
+    >>> from tracing import prepare_analysis, read_table
+    >>> a = prepare_analysis(read_table("demo_data/fraud_training.parquet"),
+    ...                      read_table("demo_data/fraud_production.parquet"))
+    >>> res = find_slices(a, metric="accuracy", top=5)  # doctest: +SKIP
+    >>> res.table[["slice_id", "size", "metric", "impact"]].iloc[0].to_dict()  # doctest: +SKIP
+    {'slice_id': 'state=CA&merchant_category=online%20pharmacy&merchant_id=scammeds.com', ...}
+    """
+    del random_state
+    if not 1 <= int(max_depth) <= MAX_DEPTH:
+        raise DataError(f"max_depth must be between 1 and {MAX_DEPTH}, got {max_depth!r}.")
+    if int(top) < 1:
+        raise DataError(f"top must be at least 1, got {top!r}.")
+    if not 0 < explained_ratio <= 1:
+        raise DataError(f"explained_ratio must be in (0, 1], got {explained_ratio!r}.")
+    ctx = _context(analysis, metric=metric, features=features, bins=bins, min_size=min_size)
+    widest = sorted(ctx.cards, reverse=True)[: int(max_depth)]
+    if math.prod(widest) >= 2**62:  # cell codes are int64
+        raise DataError(
+            f"too many values to combine {max_depth} at a time "
+            f"({' x '.join(map(str, widest))} cells); raise min_size (rarer values are pooled) "
+            "or lower max_depth."
+        )
+    found, stats = _search(ctx, int(max_depth), int(top))
+    parent = _parent(ctx, None, None)
+    records = [_slice_record(ctx, f.combo, f.values, parent) for f in found]
+    table = _mark_explained(_table(records), explained_ratio)
+    return SliceResult(
+        table=table,
+        metric_id=ctx.metric.id,
+        direction=ctx.metric.direction,
+        overall_metric=ctx.prod.overall,
+        baseline_overall_metric=ctx.base.overall,
+        features=ctx.features,
+        bins=ctx.bins,
+        min_size=ctx.min_size,
+        max_depth=int(max_depth),
+        top=int(top),
+        explained_ratio=float(explained_ratio),
+        search=stats,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Drilldown:
+    """One slice up close: its numbers, its children and its per-feature breakdown.
+
+    Attributes
+    ----------
+    conditions : tuple of (feature, value label)
+        The slice (empty: the whole dataset), in feature order.
+    slice_id : str
+        Its key.
+    metric_id : str
+        The metric.
+    stats : dict
+        The slice against the whole data: the columns of `SliceResult.table` (``explained_by``
+        is None).
+    children : DataFrame
+        Every slice with one more condition that has at least ``min_size`` rows and a defined
+        metric, sorted by impact **within the parent**: the `SliceResult.table` columns, with
+        ``share``, ``volume``, ``delta``, ``impact``, ``baseline_share``, ``baseline_volume``,
+        ``mix_effect``, ``performance_effect`` and ``p_value`` relative to this slice (its
+        children's decomposition adds up to this slice's change), plus ``overall_impact``
+        (the impact against the whole data).
+    breakdown : DataFrame
+        For every feature, every value seen in the slice on either side: ``feature``,
+        ``value``, ``size``, ``share``, ``volume``, ``metric``, ``delta``, ``impact`` (within
+        the slice, production), ``baseline_size``, ``baseline_share``, ``baseline_volume``,
+        ``baseline_metric``, ``mix_effect`` and ``performance_effect`` (the slice's change
+        split over the feature's values). No size filter.
+    bins : dict of str -> ColumnBins
+        The value labels' bins.
+    min_size : int
+        Size filter of the children.
+    """
+
+    conditions: Conditions
+    slice_id: str
+    metric_id: str
+    stats: dict[str, Any]
+    children: pd.DataFrame
+    breakdown: pd.DataFrame
+    bins: dict[str, ColumnBins]
+    min_size: int
+    production_mask: NDArray[np.bool_] = field(repr=False)
+    baseline_mask: NDArray[np.bool_] = field(repr=False)
+    _frames: tuple[pd.DataFrame, pd.DataFrame] = field(repr=False)
+
+    def rows(self, which: str = "production") -> pd.DataFrame:
+        """Return the slice's rows of ``"production"`` or ``"baseline"`` (all columns)."""
+        if which not in ("production", "baseline"):
+            raise DataError(f"which must be 'production' or 'baseline', got {which!r}.")
+        frame, mask = (
+            (self._frames[1], self.production_mask)
+            if which == "production"
+            else (self._frames[0], self.baseline_mask)
+        )
+        return frame[mask]
+
+
+def drilldown(
+    analysis: Analysis,
+    target: str | Sequence[tuple[str, str]],
+    *,
+    metric: str | None = None,
+    features: Sequence[str] | None = None,
+    bins: int = 10,
+    min_size: int | None = None,
+    result: SliceResult | None = None,
+) -> Drilldown:
+    """Open one slice: its numbers, its children ranked by impact within it, its breakdown.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The baseline/production pair.
+    target : str or sequence of (feature, value label)
+        A `slice_id` (``""`` = the whole dataset) or its conditions.
+    metric, features, bins, min_size
+        As in `find_slices` (use the same values so the value labels match).
+    result : SliceResult, optional
+        A `find_slices` result whose metric, features, bins and min_size are reused (they
+        then override the other arguments).
+
+    Returns
+    -------
+    Drilldown
+    """
+    bins_arg: int | Mapping[str, ColumnBins] = bins
+    metric_arg: str | Metric | None = metric
+    if result is not None:
+        metric_arg, features, bins_arg = result.metric_id, result.features, result.bins
+        min_size = result.min_size
+    ctx = _context(
+        analysis, metric=metric_arg, features=features, bins=bins_arg, min_size=min_size
+    )
+    conditions = _canonical(ctx, parse_slice_id(target) if isinstance(target, str) else target)
+    combo = [ctx.features.index(f) for f, _ in conditions]
+    values = [_label_code(ctx.bins, f, v) for f, v in conditions]
+    whole = _parent(ctx, None, None)
+    own = _slice_record(ctx, combo, values, whole)
+    own["explained_by"] = None
+    in_p = _inside(ctx.prod.codes, combo, values)
+    in_b = _inside(ctx.base.codes, combo, values)
+    rows_p, rows_b = np.flatnonzero(in_p), np.flatnonzero(in_b)
+    parent = _parent(ctx, rows_p, rows_b)
+    return Drilldown(
+        conditions=conditions,
+        slice_id=slice_id(conditions),
+        metric_id=ctx.metric.id,
+        stats=own,
+        children=_children(ctx, conditions, rows_p, rows_b, parent),
+        breakdown=_breakdown(ctx, rows_p, rows_b, parent),
+        bins=ctx.bins,
+        min_size=ctx.min_size,
+        production_mask=slice_mask(analysis.production_frame, conditions, ctx.bins),
+        baseline_mask=slice_mask(analysis.baseline_frame, conditions, ctx.bins),
+        _frames=(analysis.baseline_frame, analysis.production_frame),
+    )
+
+
+def _canonical(ctx: _Context, conditions: Sequence[tuple[str, str]]) -> Conditions:
+    seen: dict[str, str] = {}
+    for feature, label in conditions:
+        _label_code(ctx.bins, feature, label)
+        if feature in seen:
+            raise DataError(f"feature {feature!r} appears twice in the slice; keep one value.")
+        seen[feature] = label
+    return tuple((f, seen[f]) for f in ctx.features if f in seen)
+
+
+def _children(
+    ctx: _Context, conditions: Conditions, rows_p: IntArray, rows_b: IntArray, parent: _Parent
+) -> pd.DataFrame:
+    used = {f for f, _ in conditions}
+    m, side = ctx.metric, ctx.prod
+    volume_total = float(side.stats[m.volume_stat].sum()) if m.decomposable else float(side.n)
+    records = []
+    for j, feature in enumerate(ctx.features):
+        if feature in used:
+            continue
+        card = len(ctx.bins[feature].labels)
+        p = _cells(
+            ctx,
+            side,
+            rows_p,
+            side.codes[j][rows_p].astype(np.intp),
+            card,
+            welch=True,
+            min_count=ctx.min_size,
+        )
+        b = _cells(ctx, ctx.base, rows_b, ctx.base.codes[j][rows_b].astype(np.intp), card)
+        cols = _measure(ctx, p, b, parent)
+        overall = worse_by(p.value, side.overall, m.direction) * p.volume / volume_total
+        for v in np.flatnonzero((p.count >= ctx.min_size) & np.isfinite(cols["impact"])):
+            conds = _canonical(ctx, (*conditions, (feature, ctx.bins[feature].labels[v])))
+            rec = {k: float(col[v]) for k, col in cols.items()}
+            if m.additive and not m.decomposable:
+                hit = side.codes[j][rows_p] == v
+                rec["p_value"] = _delta_p_value(ctx, rows_p[hit], rows_p[~hit])
+            records.append(
+                {
+                    "slice_id": slice_id(conds),
+                    "conditions": conds,
+                    "depth": len(conds),
+                    **rec,
+                    "overall_impact": float(overall[v]),
+                }
+            )
+    table = _table(records, [*TABLE_COLUMNS, "overall_impact"])
+    table["explained_by"] = pd.Series([None] * len(table), index=table.index, dtype=object)
+    table["order"] = -table["depth"]
+    table = table.sort_values(["impact", "order"], ascending=[False, True], kind="mergesort")
+    return table.drop(columns="order").reset_index(drop=True)
+
+
+def _breakdown(ctx: _Context, rows_p: IntArray, rows_b: IntArray, parent: _Parent) -> pd.DataFrame:
+    frames = []
+    for j, feature in enumerate(ctx.features):
+        labels = ctx.bins[feature].labels
+        p = _cells(
+            ctx,
+            ctx.prod,
+            rows_p,
+            ctx.prod.codes[j][rows_p].astype(np.intp),
+            len(labels),
+            min_count=1,
+        )
+        b = _cells(
+            ctx,
+            ctx.base,
+            rows_b,
+            ctx.base.codes[j][rows_b].astype(np.intp),
+            len(labels),
+            min_count=1,
+        )
+        cols = _measure(ctx, p, b, parent)
+        seen = (p.count > 0) | (b.count > 0)
+        part = pd.DataFrame({k: cols[k][seen] for k in BREAKDOWN_COLUMNS[2:]})
+        part.insert(0, "value", np.asarray(labels, dtype=object)[seen])
+        part.insert(0, "feature", feature)
+        frames.append(part)
+    table = pd.concat(frames, ignore_index=True)
+    return table.astype({"size": np.int64, "baseline_size": np.int64})
+
+
+# ---------------------------------------------------------------------------------------------
+# Report section (CLI JSON / Markdown)
+
+_REPORT_KEYS = (
+    "size", "share", "metric", "delta", "impact", "baseline_size", "baseline_metric",
+    "baseline_delta", "mix_effect", "performance_effect", "p_value",
+)  # fmt: skip
+
+
+def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Build the ``slices`` section of the report: the ranked slices as JSON-ready dicts.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The baseline/production pair.
+    options : mapping
+        Optional keys ``metric`` (id), ``max_depth`` (default 3), ``min_size`` (default
+        ``max(30, 0.1% of rows)``), ``top`` (default 20); CLI flags ``--max-depth``,
+        ``--min-size``, ``--top``.
+
+    Returns
+    -------
+    list of dict
+        Sorted by impact (descending): ``slice`` ({feature: value label}), ``slice_id``,
+        ``size``, ``share``, ``metric``, ``delta``, ``impact``, ``baseline_size``,
+        ``baseline_metric``, ``baseline_delta``, ``mix_effect``, ``performance_effect``,
+        ``p_value``, ``explained_by``. NaN becomes None.
+    """
+    res = find_slices(
+        analysis,
+        metric=options.get("metric") or None,
+        max_depth=int(options.get("max_depth") or 3),
+        min_size=None if options.get("min_size") is None else int(options["min_size"]),
+        top=int(options.get("top") or 20),
+    )
+    out = []
+    for row in res.table.itertuples(index=False):
+        conditions: Conditions = row.conditions  # type: ignore[assignment]
+        item: dict[str, Any] = {"slice": dict(conditions), "slice_id": row.slice_id}
+        for key in _REPORT_KEYS:
+            value = getattr(row, key)
+            item[key] = int(value) if key.endswith("size") else _finite(value)
+        item["explained_by"] = row.explained_by
+        out.append(item)
+    return out
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Render the ``slices`` report section as Markdown lines (a "## Slices" table)."""
+    lines = ["## Slices", ""]
+    if not value:
+        return [*lines, "No slice pulls the metric down (none with a positive impact)."]
+    lines += [
+        "Ranked by impact: how much of the overall metric each slice costs "
+        "(worse-by x volume). Mix / performance split the change vs baseline.",
+        "",
+        "| # | slice | rows | share | metric | delta | impact | baseline metric | mix | "
+        "performance | p-value |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rank = {item.get("slice_id"): i for i, item in enumerate(value, start=1)}
+    for i, item in enumerate(value, start=1):
+        name = " & ".join(f"{k} = {v}" for k, v in item["slice"].items()).replace("|", "\\|")
+        folded = item.get("explained_by")
+        if folded is not None:
+            name += f" (explained by #{rank.get(folded, '?')})"
+        lines.append(
+            f"| {i} | {name} | {item['size']:,} | {_fmt(item['share'], pct=True)} | "
+            f"{_fmt(item['metric'])} | {_fmt(item['delta'])} | {_fmt(item['impact'])} | "
+            f"{_fmt(item['baseline_metric'])} | {_fmt(item['mix_effect'])} | "
+            f"{_fmt(item['performance_effect'])} | {_fmt(item['p_value'])} |"
+        )
+    return lines
+
+
+def _fmt(value: Any, *, pct: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.1%}" if pct else f"{value:.4g}"
