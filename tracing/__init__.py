@@ -8,6 +8,8 @@ The engine behind the app and the CLI. Pure Python, no UI imports:
 - `tracing.compare`: production vs baseline for every metric, with confidence intervals.
 - `tracing.analysis`: a validated baseline/production pair.
 - `tracing.slices`: exact impact-ranked slice search, drilldown and baseline decomposition.
+- `tracing.drift`, `tracing.quality`, `tracing.labels`, `tracing.rootcause`: drift tests and
+  histograms, data-quality checks, label conflicts, and the ranked root-cause summary.
 - `tracing.explain`: SHAP importance (logged, surrogate, error model, skops model).
 - `tracing.timeline`, `tracing.windows`, `tracing.actuals`, `tracing.estimate`: monitoring over
   time, production windows as baselines, delayed actuals, estimated performance without actuals.

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["MISSING", "OTHER", "ColumnBins", "fit_bins", "is_numeric_column"]
+__all__ = ["MISSING", "OTHER", "ColumnBins", "as_float", "fit_bins", "is_numeric_column"]
 
 MISSING = "(missing)"
 OTHER = "(other)"
@@ -39,7 +39,8 @@ def is_numeric_column(series: pd.Series) -> bool:
     )
 
 
-def _as_float(series: pd.Series) -> NDArray[np.float64]:
+def as_float(series: pd.Series) -> NDArray[np.float64]:
+    """Return a numeric or datetime column as float64, NaN where missing."""
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         out = series.astype("int64").to_numpy(dtype=float)
         return np.where(series.isna().to_numpy(), np.nan, out)
@@ -87,7 +88,7 @@ class ColumnBins:
         """Map values to bin codes (int32, ``0..len(labels)-1``)."""
         missing = series.isna().to_numpy()
         if self.kind == "numeric":
-            values = _as_float(series)
+            values = as_float(series)
             codes = np.searchsorted(np.asarray(self.edges), values, side="right")
         else:
             # Factorize once (fast on Arrow strings), then map the few distinct values.
@@ -140,13 +141,12 @@ def fit_bins(
     ('< 3.75', '[3.75, 6.5)', '[6.5, 9.25)', '>= 9.25', '(missing)')
     """
     name = str(baseline.name)
-    both = baseline if production is None else pd.concat([baseline, production])
-    if is_numeric_column(baseline) and is_numeric_column(both):
-        values = _as_float(baseline)
-        finite = values[np.isfinite(values)]
-        distinct = np.unique(finite)
-        if len(distinct) > bins:
-            qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
+    same_kind = production is None or is_numeric_column(production) or production.isna().all()
+    if is_numeric_column(baseline) and same_kind:
+        values = as_float(baseline)
+        finite = np.sort(values[np.isfinite(values)])  # one sort serves both questions below
+        if len(finite) and np.count_nonzero(np.diff(finite)) + 1 > bins:
+            qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1], method="linear")
             edges = np.unique(qs)
             labels = _range_labels(edges, baseline)
             return ColumnBins(name, "numeric", tuple(map(float, edges)), (), (*labels, MISSING))

@@ -84,7 +84,7 @@ def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
 
     Examples
     --------
-    >>> df = read_table(b"id,pred,label\\n1,1,0\\n2,0,0\\n", name="preds.csv")
+    >>> df = read_table(b"id,pred,label\n1,1,0\n2,0,0\n", name="preds.csv")
     >>> df.dtypes.astype(str).tolist()
     ['int64', 'int64', 'int64']
     """

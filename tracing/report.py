@@ -51,6 +51,9 @@ def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[
 SECTIONS: dict[str, str] = {
     "overall": "tracing.report",
     "slices": "tracing.slices",
+    "drift": "tracing.drift",
+    "quality": "tracing.quality",
+    "root_cause": "tracing.rootcause",
     "importance": "tracing.explain",
 }
 # Extra top-level keys that come with a section: section -> (key, builder, markdown renderer).

@@ -1,0 +1,237 @@
+"""Root-cause ranking: fake slice tables for the logic, the real slice engine on the demos."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import DEMO
+from tracing import prepare_analysis, read_table
+from tracing.metrics import get_metric
+from tracing.report import jsonable
+from tracing.rootcause import (
+    SUSPECT_COLUMNS,
+    condition_text,
+    markdown_section,
+    report_section,
+    root_cause,
+)
+
+HAS_SLICES = importlib.util.find_spec("tracing.slices") is not None
+KINDS = {"new category", "drift", "quality", "label conflict", "slice"}
+
+
+def fake_slices(*rows: tuple[tuple[tuple[str, str], ...], float], explained=None):
+    """A SliceResult-like object: only the columns root_cause reads."""
+    table = pd.DataFrame({
+        "slice_id": ["&".join(f"{f}={v}" for f, v in c) for c, _ in rows],
+        "conditions": [c for c, _ in rows],
+        "impact": [i for _, i in rows],
+    })  # fmt: skip
+    if explained is not None:
+        table["explained_by"] = explained
+    return SimpleNamespace(table=table)
+
+
+def load(name: str):
+    return prepare_analysis(
+        read_table(DEMO / f"{name}_training.parquet"),
+        read_table(DEMO / f"{name}_production.parquet"),
+    )
+
+
+@pytest.fixture(scope="module")
+def fraud():
+    return load("fraud")
+
+
+@pytest.fixture(scope="module")
+def eta():
+    return load("eta")
+
+
+FRAUD_SLICE = (("state", "CA"), ("merchant_category", "online pharmacy"),
+               ("merchant_id", "scammeds.com"))  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking logic on fake slice tables
+
+
+def test_fraud_names_the_new_merchant_first(fraud):
+    table = root_cause(fraud, slices=fake_slices((FRAUD_SLICE, 0.10), ((("state", "CA"),), 0.08)))
+    assert list(table.columns) == list(SUSPECT_COLUMNS)
+    first = table.iloc[0]
+    assert (first["feature"], first["value"], first["kind"]) == (
+        "merchant_id",
+        "scammeds.com",
+        "new category",
+    )
+    assert first["score"] == pytest.approx(1.0)
+    assert first["explanation"].startswith("merchant_id = scammeds.com: 15% of production")
+    assert "absent from the baseline" in first["explanation"]
+    # The numbers come from the metric on the rows: recall 0% in the slice, 80% elsewhere.
+    prod = fraud.production_frame
+    rest = (prod["merchant_id"] != "scammeds.com").to_numpy()
+    recall = get_metric("recall", fraud.schema)
+    expected = recall.compute(replace(fraud.production, valid=fraud.production.valid & rest))
+    assert f"vs {expected:.0%} elsewhere" in first["explanation"]
+    assert table["rank"].tolist() == list(range(1, len(table) + 1))
+    assert table["score"].is_monotonic_decreasing
+    assert set(table["kind"]) <= KINDS
+
+
+def test_fraud_suspects_cover_the_slice_and_the_quality_finding(fraud):
+    table = root_cause(fraud, slices=fake_slices((FRAUD_SLICE, 0.10)))
+    by = {(r.feature, r.value): r for r in table.itertuples()}
+    assert by[("merchant_category", "online pharmacy")].kind == "drift"
+    assert (
+        "18% of production rows vs 4%" in by[("merchant_category", "online pharmacy")].explanation
+    )
+    assert by[("state", "CA")].kind == "drift"
+    missing = by[("customer_age", "(missing)")]
+    assert missing.kind == "quality" and missing.slice_id is None
+    assert missing.score < by[("state", "CA")].score  # not linked to the bad slice
+    assert "noise_a" not in set(table["feature"])
+
+
+def test_eta_names_seattle_snow(eta):
+    slices = fake_slices(
+        ((("city", "Seattle"), ("weather", "snow")), 0.65),
+        ((("weather", "snow"),), 0.63),
+        ((("city", "Seattle"),), 0.62),
+        explained=[None, "city=Seattle&weather=snow", "city=Seattle&weather=snow"],
+    )
+    table = root_cause(eta, slices=slices)
+    first = table.iloc[0]
+    assert (first["feature"], first["value"]) in {("weather", "snow"), ("city", "Seattle")}
+    assert "city = Seattle & weather = snow" in first["explanation"]
+    assert re.search(r"mean absolute error 9\.\d+ in city = Seattle", first["explanation"])
+    assert set(table["feature"].iloc[:2]) == {"weather", "city"}
+    city = table[table["feature"] == "city"].iloc[0]
+    assert city["kind"] == "slice"  # Seattle's share did not move: the model got worse there
+
+
+def test_drift_inside_a_slice_is_a_suspect(eta):
+    table = root_cause(eta, slices=fake_slices(((("city", "Seattle"),), 0.6)))
+    weather = table[table["feature"] == "weather"].iloc[0]
+    assert weather["kind"] == "drift" and weather["value"] == "snow"
+    assert weather["explanation"].startswith("Inside city = Seattle, weather shifted")
+    assert weather["slice_id"] == "city=Seattle"
+
+
+def test_folded_and_nested_slices_are_not_explained_twice(fraud):
+    slices = fake_slices(
+        ((("state", "CA"), ("merchant_id", "scammeds.com")), 0.10),
+        ((("merchant_id", "scammeds.com"), ("device", "mobile")), 0.06),  # nested: skipped
+        ((("state", "CA"),), 0.08),
+        explained=[None, None, "state=CA&merchant_id=scammeds.com"],  # folded: skipped
+    )
+    table = root_cause(fraud, slices=slices)
+    assert "device" not in set(table["feature"])
+    assert set(table["slice_id"].dropna()) == {"state=CA&merchant_id=scammeds.com"}
+
+
+def test_weights_follow_impact(fraud):
+    slices = fake_slices(
+        ((("merchant_id", "scammeds.com"),), 0.10), ((("device", "tablet"),), 0.02)
+    )
+    table = root_cause(fraud, slices=slices)
+    tablet = table[(table["feature"] == "device")].iloc[0]
+    assert tablet["kind"] == "slice"
+    assert tablet["score"] == pytest.approx(0.3 * 0.02 / 0.10)
+
+
+def test_importance_scales_drift_suspects(eta):
+    slices = fake_slices(((("city", "Seattle"),), 0.6))
+    plain = root_cause(eta, slices=slices).set_index("feature")
+    imp = pd.DataFrame({"feature": ["weather", "distance_km"], "mean_abs_shap": [0.1, 1.0]})
+    scaled = root_cause(eta, slices=slices, importance=imp).set_index("feature")
+    assert scaled.loc["weather", "score"] == pytest.approx(
+        plain.loc["weather", "score"] * (0.5 + 0.5 * 0.1)
+    )
+    assert scaled.loc["city", "score"] == pytest.approx(plain.loc["city", "score"])
+
+
+def test_no_slices_still_lists_findings(fraud):
+    table = root_cause(fraud, slices=fake_slices())
+    assert not table.empty and table["slice_id"].isna().all()
+    assert table.iloc[0]["score"] <= 0.25
+    assert (table.iloc[0]["feature"], table.iloc[0]["kind"]) == ("merchant_id", "new category")
+
+
+def test_label_conflicts_on_a_slice_column_are_suspects():
+    frames = []
+    for n, seed in ((3000, 1), (3000, 2)):
+        r = np.random.default_rng(seed)
+        zips = r.choice([f"9{i:04d}" for i in range(20)], n)
+        y = r.integers(0, 2, n)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "zip": zips,
+                    "city": ["C" + z[-2:] for z in zips],
+                    "x": r.normal(size=n),
+                    "pred": y,
+                    "label": y,
+                }
+            )
+        )
+    base, prod = frames
+    bad = prod.index[prod["zip"] == "90003"][:30]
+    prod.loc[bad, "city"] = "Elsewhere"
+    prod.loc[bad, "pred"] = 1 - prod.loc[bad, "label"]
+    a = prepare_analysis(base, prod, roles={"prediction_label": "pred", "actual_label": "label"})
+    table = root_cause(a, slices=fake_slices(((("city", "Elsewhere"),), 0.02)))
+    conflict = table[table["kind"] == "label conflict"].iloc[0]
+    assert (conflict["feature"], conflict["value"]) == ("city", "90003")
+    assert "zip = 90003 carries 2 city values" in conflict["explanation"]
+    assert "the baseline always had C03" in conflict["explanation"]
+
+
+def test_condition_text_reads_like_a_sentence():
+    assert condition_text("state", "CA") == "state = CA"
+    assert condition_text("amount", ">= 12.9") == "amount >= 12.9"
+    assert condition_text("amount", "< 3") == "amount < 3"
+    assert condition_text("amount", "[3, 5)") == "amount in [3, 5)"
+
+
+# ---------------------------------------------------------------------------------------------
+# With the real slice engine (skipped only when it cannot be imported)
+
+
+@pytest.mark.skipif(not HAS_SLICES, reason="tracing.slices is not available")
+def test_fraud_demo_end_to_end(fraud):
+    table = root_cause(fraud)
+    first = table.iloc[0]
+    assert (first["feature"], first["value"], first["kind"]) == (
+        "merchant_id",
+        "scammeds.com",
+        "new category",
+    )
+    assert "15% of production volume" in first["explanation"]
+
+
+@pytest.mark.skipif(not HAS_SLICES, reason="tracing.slices is not available")
+def test_eta_demo_end_to_end(eta):
+    first = root_cause(eta).iloc[0]
+    assert (first["feature"], first["value"]) in {("weather", "snow"), ("city", "Seattle")}
+    assert "Seattle" in first["explanation"] and "snow" in first["explanation"]
+
+
+@pytest.mark.skipif(not HAS_SLICES, reason="tracing.slices is not available")
+def test_report_section(fraud):
+    section = report_section(fraud, {"top_suspects": 3})
+    assert len(section) <= 3 and section[0]["rank"] == 1
+    assert {"rank", "feature", "value", "kind", "score", "explanation"} <= set(section[0])
+    json.dumps(jsonable(section), allow_nan=False)
+    lines = markdown_section(jsonable(section))
+    assert lines[0].startswith("## Root cause") and "scammeds.com" in lines[2]
+    assert markdown_section([])[-1].startswith("No suspects")

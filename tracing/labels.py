@@ -1,0 +1,455 @@
+"""Label conflicts: inconsistent actuals and broken column dependencies.
+
+This module owns two labelling checks (the white paper's "one zip code labelled with two city
+names"):
+
+- `identical_feature_conflicts`: groups of rows with identical features but different actuals
+  (classification only: regression actuals are continuous, so they always differ). Rows are
+  grouped by a 64-bit hash of their feature values (`pandas.util.hash_pandas_object`).
+- `functional_dependencies` / `broken_dependencies`: a column A *determines* B in the baseline
+  when every A value maps to exactly one B value (zip -> city); production breaks it when an A
+  value carries a B value other than the baseline's, or several B values. Keys must repeat
+  (at least half the baseline rows share their A value with another row) and have at least
+  ``min_keys`` distinct values, else every near-unique column would "determine" everything.
+
+Dependencies are searched over every ordered pair of candidate columns (text, boolean and
+integer-valued columns), on integer codes: a pair is first tested on an evenly spaced sample
+of the baseline (a counterexample there is a counterexample everywhere), then confirmed on all
+rows with one ``np.bincount`` of the combined codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tracing.analysis import Analysis
+from tracing.errors import DataError
+from tracing.schema import ModelType
+
+__all__ = [
+    "LabelConflicts",
+    "broken_dependencies",
+    "candidate_columns",
+    "functional_dependencies",
+    "identical_feature_conflicts",
+    "label_conflicts",
+]
+
+Codes = NDArray[np.int64]
+_SAMPLE = 20_000
+_MAX_DENSE = 1 << 24  # combined code space counted with bincount; np.unique above it
+_MAX_KEYS_PER_PAIR = 20
+GROUP_COLUMNS = ("group", "rows", "labels", "counts", "example")
+DEPENDENCY_COLUMNS = (
+    "key",
+    "dependent",
+    "key_value",
+    "baseline_value",
+    "values",
+    "counts",
+    "rows",
+    "conflict_rows",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identical features, different actuals
+
+
+def identical_feature_conflicts(
+    frame: pd.DataFrame, *, features: Sequence[str], actual: str, top: int | None = 20
+) -> pd.DataFrame:
+    """Find groups of rows with identical feature values but more than one actual.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One dataset.
+    features : sequence of str
+        The model's input columns (missing values compare equal to each other).
+    actual : str
+        The actual label column (rows without an actual are left out).
+    top : int or None, default 20
+        Return only the largest ``top`` groups (None: all).
+
+    Returns
+    -------
+    DataFrame
+        One row per conflicting group, largest first: ``group`` (0, 1, ...), ``rows``,
+        ``labels`` and ``counts`` (the actuals in the group, most frequent first) and
+        ``example`` (the shared feature values, as a dict).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"a": [1, 1, 2, 2], "b": ["x", "x", "y", "y"], "y": [0, 1, 1, 1]})
+    >>> identical_feature_conflicts(f, features=["a", "b"], actual="y")[["rows", "labels"]]
+       rows  labels
+    0     2  [0, 1]
+    """
+    return _conflicts(frame, features, actual, top)[0]
+
+
+def _conflicts(
+    frame: pd.DataFrame, features: Sequence[str], actual: str, top: int | None
+) -> tuple[pd.DataFrame, int, int]:
+    """Return the largest conflicting groups, and the number of groups and rows over all."""
+    empty = pd.DataFrame(columns=list(GROUP_COLUMNS))
+    if not features:
+        return empty, 0, 0
+    rows, key = _repeated_rows(frame, features, actual)
+    if not len(rows):
+        return empty, 0, 0
+    found = pd.DataFrame({"key": key, "label": frame[actual].iloc[rows].to_numpy(), "row": rows})
+    per_label = found.groupby(["key", "label"], sort=False).size()
+    by_key = per_label.groupby(level="key", sort=False)
+    bad = by_key.size() > 1
+    sizes = by_key.sum()[bad.to_numpy()].sort_values(ascending=False, kind="mergesort")
+    first = found.drop_duplicates("key").set_index("key")["row"]
+    shown = sizes if top is None else sizes.head(top)
+    out = pd.DataFrame(
+        [_group(frame, features, per_label.loc[k], int(first.loc[k])) for k in shown.index],
+        columns=[c for c in GROUP_COLUMNS if c != "group"],
+    )
+    out.insert(0, "group", np.arange(len(out)))
+    return out, len(sizes), int(sizes.sum())
+
+
+def _group(
+    frame: pd.DataFrame, features: Sequence[str], labels: pd.Series, row: int
+) -> dict[str, Any]:
+    counts = labels.sort_values(ascending=False, kind="mergesort")
+    return {
+        "rows": int(counts.sum()),
+        "labels": [_plain(v) for v in counts.index],
+        "counts": [int(c) for c in counts],
+        "example": {f: _plain(v) for f, v in frame.iloc[row][list(features)].items()},
+    }
+
+
+def _repeated_rows(
+    frame: pd.DataFrame, features: Sequence[str], actual: str
+) -> tuple[NDArray[np.intp], NDArray[np.uint64]]:
+    """Labelled rows whose feature values all repeat elsewhere, and a hash of those values.
+
+    Columns are hashed one at a time, most selective kinds first (floats, then integers, then
+    the rest), keeping only rows whose combined hash so far is duplicated: with a continuous
+    feature almost nothing survives the first column, so the other columns cost nothing.
+    """
+    labelled = frame[actual].notna().to_numpy()
+    rows = np.flatnonzero(labelled)
+    key = np.zeros(len(rows), dtype=np.uint64)
+    for col in sorted(features, key=lambda c: _selectivity_rank(frame[str(c)])):
+        values = frame[col] if len(rows) == len(frame) else frame[col].iloc[rows]
+        hashed = pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+        # FNV-style mixing of the column hashes; uint64 arithmetic wraps on overflow.
+        key = np.asarray(key * np.uint64(0x100000001B3) ^ hashed, dtype=np.uint64)
+        keep = _duplicated(key)
+        rows, key = rows[keep], key[keep]
+        if not len(rows):
+            break
+    return rows, key
+
+
+def _duplicated(key: NDArray[np.uint64]) -> NDArray[np.bool_]:
+    """Entries whose value occurs more than once (a sort: faster than hashing 64-bit ints)."""
+    ordered = np.sort(key)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
+        return np.zeros(len(key), dtype=bool)
+    return np.isin(key, repeated)
+
+
+def _selectivity_rank(series: pd.Series) -> int:
+    if pd.api.types.is_float_dtype(series.dtype):
+        return 0
+    return 1 if pd.api.types.is_integer_dtype(series.dtype) else 2
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# Functional dependencies
+
+
+class _Coded:
+    """Candidate columns as integer codes shared by both datasets (-1 = missing)."""
+
+    def __init__(self, baseline: pd.DataFrame, production: pd.DataFrame, columns: Sequence[str]):
+        self.nb = len(baseline)
+        self.codes: dict[str, tuple[Codes, Codes]] = {}
+        self.uniques: dict[str, Any] = {}
+        for col in columns:
+            both = pd.concat([baseline[col], production[col]], ignore_index=True)
+            codes, uniques = pd.factorize(both, use_na_sentinel=True)
+            codes = codes.astype(np.int64)
+            self.codes[col] = (codes[: self.nb], codes[self.nb :])
+            self.uniques[col] = uniques
+
+    def k(self, col: str) -> int:
+        return len(self.uniques[col])
+
+
+def candidate_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """Columns that can be a key or a dependent: text, boolean, category or whole numbers."""
+    stride = max(1, len(frame) // _SAMPLE)
+    return [
+        c for c in columns
+        if not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)
+        and (not pd.api.types.is_float_dtype(frame[c].dtype)
+             or (_whole(frame[c].iloc[::stride]) and _whole(frame[c])))
+    ]  # fmt: skip
+
+
+def _whole(series: pd.Series) -> bool:
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    values = values[np.isfinite(values)]
+    return bool(np.array_equal(values, np.round(values)))
+
+
+def _distinct_pairs(a: Codes, b: Codes, kb: int, ka: int) -> int:
+    keep = (a >= 0) & (b >= 0)
+    combined = a[keep] * kb + b[keep]
+    if ka * kb <= _MAX_DENSE:
+        return int(np.count_nonzero(np.bincount(combined, minlength=ka * kb)))
+    return int(np.unique(combined).size)
+
+
+def _distinct(a: Codes, mask: NDArray[np.bool_] | None = None) -> int:
+    values = a if mask is None else a[mask]
+    return int(np.count_nonzero(np.bincount(values[values >= 0])))
+
+
+def _holds(coded: _Coded, key: str, dep: str) -> bool:
+    a, b = coded.codes[key][0], coded.codes[dep][0]
+    n_keys = _distinct(a, (a >= 0) & (b >= 0))
+    return _distinct_pairs(a, b, coded.k(dep), coded.k(key)) == n_keys
+
+
+def _key_ok(a: Codes, min_keys: int) -> bool:
+    counts = np.bincount(a[a >= 0])
+    counts = counts[counts > 0]
+    if len(counts) < min_keys:
+        return False
+    return bool(counts[counts >= 2].sum() >= 0.5 * counts.sum())
+
+
+def functional_dependencies(
+    frame: pd.DataFrame, *, columns: Sequence[str] | None = None, min_keys: int = 5
+) -> pd.DataFrame:
+    """Column pairs A -> B that hold exactly in a dataset (each A value has one B value).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Usually the baseline.
+    columns : sequence of str, optional
+        Columns to consider (default: all); only `candidate_columns` are used.
+    min_keys : int, default 5
+        A key needs at least this many distinct values, repeated (see the module docstring).
+
+    Returns
+    -------
+    DataFrame
+        ``key``, ``dependent``, ``n_keys`` (distinct key values), ``n_values`` (distinct
+        dependent values); rows with a missing key or dependent are ignored.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"zip": list("aabbccddee") * 2, "city": list("XXXXYYYYZZ") * 2})
+    >>> functional_dependencies(f)[["key", "dependent"]].values.tolist()
+    [['zip', 'city']]
+    """
+    cols = candidate_columns(frame, list(frame.columns) if columns is None else columns)
+    deps, _ = _dependencies(frame, frame.iloc[:0], cols, min_keys)
+    return deps
+
+
+def _dependencies(
+    baseline: pd.DataFrame, production: pd.DataFrame, cols: Sequence[str], min_keys: int
+) -> tuple[pd.DataFrame, _Coded]:
+    """Dependencies of the baseline, and the codes (both sides) of the columns involved."""
+    sample = baseline.iloc[:: max(1, len(baseline) // _SAMPLE)]
+    small = _Coded(sample, sample.iloc[:0], cols)
+    n_small = {c: _distinct(small.codes[c][0]) for c in cols}
+    pairs = [
+        (key, dep) for key in cols for dep in cols
+        if key != dep and 2 <= n_small[dep] <= n_small[key] and _holds(small, key, dep)
+    ]  # fmt: skip
+    involved = list(dict.fromkeys(c for pair in pairs for c in pair))
+    coded = _Coded(baseline, production, involved)
+    n_values = {c: _distinct(coded.codes[c][0]) for c in involved}
+    keys = {c for c in involved if _key_ok(coded.codes[c][0], min_keys)}
+    rows = [
+        {"key": key, "dependent": dep, "n_keys": n_values[key], "n_values": n_values[dep]}
+        for key, dep in pairs
+        if key in keys and 2 <= n_values[dep] <= n_values[key] and _holds(coded, key, dep)
+    ]
+    return pd.DataFrame(rows, columns=["key", "dependent", "n_keys", "n_values"]), coded
+
+
+def broken_dependencies(
+    baseline: pd.DataFrame,
+    production: pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    min_keys: int = 5,
+) -> pd.DataFrame:
+    """Key values whose baseline dependency (zip -> city) production breaks.
+
+    Parameters
+    ----------
+    baseline, production : DataFrame
+        The dependency is learned on the baseline and checked on production.
+    columns : sequence of str, optional
+        Columns to consider (default: those in both); see `functional_dependencies`.
+    min_keys : int, default 5
+        See `functional_dependencies`.
+
+    Returns
+    -------
+    DataFrame
+        One row per broken key value (at most 20 per dependency, most conflicting rows
+        first): ``key`` and ``dependent`` (columns), ``key_value``, ``baseline_value`` (the
+        dependent value in the baseline; missing for a key new in production), ``values`` and
+        ``counts`` (the dependent values carried in production, most frequent first),
+        ``rows`` (production rows with that key value) and ``conflict_rows`` (those whose
+        value differs from the baseline's, or from the most frequent one for a new key).
+
+    Examples
+    --------
+    >>> base = pd.DataFrame({"zip": list("aabbccddee") * 2, "city": list("XXXXYYYYZZ") * 2})
+    >>> prod = pd.DataFrame({"zip": list("aaab"), "city": list("XXWX")})
+    >>> broken_dependencies(base, prod)[["key_value", "values", "counts"]].values.tolist()
+    [['a', ['X', 'W'], [2, 1]]]
+    """
+    shared = [c for c in baseline.columns if c in set(production.columns)]
+    cols = candidate_columns(baseline, shared if columns is None else columns)
+    deps, coded = _dependencies(baseline, production, cols, min_keys)
+    rows = []
+    for key, dep in deps[["key", "dependent"]].itertuples(index=False):
+        rows += _broken(coded, str(key), str(dep))
+    return pd.DataFrame(rows, columns=list(DEPENDENCY_COLUMNS))
+
+
+def _broken(coded: _Coded, key: str, dep: str) -> list[dict[str, Any]]:
+    (ba, pa), (bb, pb) = coded.codes[key], coded.codes[dep]
+    ka, kb = coded.k(key), coded.k(dep)
+    mapping = np.full(ka, -1, dtype=np.int64)
+    known = (ba >= 0) & (bb >= 0)
+    mapping[ba[known]] = bb[known]  # exact in the baseline, so any row gives the value
+    keep = (pa >= 0) & (pb >= 0)
+    pairs, counts = np.unique(pa[keep] * kb + pb[keep], return_counts=True)
+    ua, ub = pairs // kb, pairs % kb
+    per_key = np.bincount(ua, minlength=ka)
+    bad = (per_key[ua] >= 2) | ((mapping[ua] >= 0) & (ub != mapping[ua]))
+    bad_keys = np.unique(ua[bad])
+    rows = [
+        _broken_row(coded, key, dep, a, mapping[a], ub[ua == a], counts[ua == a]) for a in bad_keys
+    ]
+    rows.sort(key=lambda r: -r["conflict_rows"])
+    return rows[:_MAX_KEYS_PER_PAIR]
+
+
+def _broken_row(
+    coded: _Coded, key: str, dep: str, a: int, base_b: int, bs: Codes, counts: Codes
+) -> dict[str, Any]:
+    order = np.argsort(-counts, kind="mergesort")
+    bs, counts = bs[order], counts[order]
+    reference = base_b if base_b >= 0 else bs[0]
+    values = coded.uniques[dep]
+    return {
+        "key": key,
+        "dependent": dep,
+        "key_value": _plain(coded.uniques[key][a]),
+        "baseline_value": _plain(values[base_b]) if base_b >= 0 else None,
+        "values": [_plain(values[b]) for b in bs],
+        "counts": [int(c) for c in counts],
+        "rows": int(counts.sum()),
+        "conflict_rows": int(counts[bs != reference].sum()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Both checks over an analysis
+
+
+@dataclass(frozen=True)
+class LabelConflicts:
+    """Labelling issues of an analysis.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        Identical features with different actuals, one row per dataset (baseline,
+        production): ``dataset``, ``groups``, ``rows`` (rows in those groups), ``share`` (of
+        the dataset's rows), ``checked`` (False for regression, where it does not apply).
+    groups : DataFrame
+        The conflicting groups (`identical_feature_conflicts`) with a ``dataset`` column.
+    dependencies : DataFrame
+        `broken_dependencies` of baseline vs production.
+    """
+
+    summary: pd.DataFrame
+    groups: pd.DataFrame
+    dependencies: pd.DataFrame
+
+
+def label_conflicts(
+    analysis: Analysis, *, columns: Sequence[str] | None = None, min_keys: int = 5
+) -> LabelConflicts:
+    """Find conflicting labels and broken dependencies in an analysis.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The baseline/production pair.
+    columns : sequence of str, optional
+        Columns searched for dependencies (default: features and tags). Identical-feature
+        groups always use every feature.
+    min_keys : int, default 5
+        See `functional_dependencies`.
+
+    Returns
+    -------
+    LabelConflicts
+    """
+    roles = analysis.schema.roles
+    cols = list(roles.slice_columns()) if columns is None else list(columns)
+    frames = (analysis.baseline_frame, analysis.production_frame)
+    unknown = [c for c in cols if any(c not in f.columns for f in frames)]
+    if unknown:
+        raise DataError(
+            f"column {unknown[0]!r} is not in both datasets; choose from: "
+            f"{', '.join(roles.slice_columns())}."
+        )
+    checked = analysis.schema.model_type is not ModelType.REGRESSION and bool(roles.actual_label)
+    summary, groups = [], []
+    for frame, dataset in zip(frames, ("baseline", "production"), strict=True):
+        found, n_groups, rows = (
+            _conflicts(frame, roles.features, str(roles.actual_label), 20)
+            if checked
+            else (pd.DataFrame(columns=list(GROUP_COLUMNS)), 0, 0)
+        )
+        summary.append(
+            {
+                "dataset": dataset,
+                "groups": n_groups,
+                "rows": rows,
+                "share": rows / len(frame),
+                "checked": checked,
+            }
+        )
+        groups.append(found.assign(dataset=dataset))
+    return LabelConflicts(
+        summary=pd.DataFrame(summary),
+        groups=pd.concat(groups, ignore_index=True),
+        dependencies=broken_dependencies(*frames, columns=cols, min_keys=min_keys),
+    )

@@ -1,0 +1,719 @@
+"""Data quality: what broke in the data itself between the baseline and production.
+
+This module owns the quality-check registry (`QUALITY_CHECKS`), `quality_checks` (every check
+over an analysis, one tidy table of findings) and the ``quality`` report section.
+
+Each `QualityCheck` measures one thing per column (a share of rows, mostly) and grades it with
+its own thresholds: ``info`` (worth knowing), ``warn`` and ``alert``. A check reports nothing
+below its lowest threshold. The checks:
+
+- ``missing_rate``: the share of missing values rose (fell: ``info``);
+- ``new_category``: production values never seen in the baseline, with their volume;
+- ``vanished_category``: baseline values that production should have shown (expected count at
+  least 10) but did not;
+- ``out_of_range``: numeric production values outside the baseline's [min, max];
+- ``type_mismatch``: text in a numeric column (numeric on one side, text on the other, or a
+  mostly numeric text column with some words), or several Python types in one object column;
+- ``constant``: one value (or none) in production;
+- ``duplicate_id``: prediction ids repeated within a dataset, or present in both;
+- ``label_conflict`` and ``broken_dependency``: labelling issues from `tracing.labels`.
+
+Identifier-like text columns (more than half the baseline rows distinct) are skipped by the
+category checks: every value of an id is new.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from tracing.analysis import Analysis
+from tracing.binning import as_float, is_numeric_column
+from tracing.drift import drift_columns
+from tracing.errors import DataError
+from tracing.labels import LabelConflicts, label_conflicts
+
+__all__ = [
+    "FINDING_COLUMNS",
+    "QUALITY_CHECKS",
+    "QUALITY_SEVERITIES",
+    "QualityCheck",
+    "checked_columns",
+    "markdown_section",
+    "quality_checks",
+    "report_section",
+]
+
+QUALITY_SEVERITIES = ("info", "warn", "alert")
+FINDING_COLUMNS = (
+    "check",
+    "feature",
+    "dataset",
+    "severity",
+    "detail",
+    "count",
+    "share",
+    "baseline_share",
+    "values",
+    "counts",
+)
+_ID_LIKE = 0.5
+_MIN_EXPECTED = 10.0  # a baseline value "should" appear when 10+ production rows are expected
+_MAX_VALUES = 10
+_SIGNIFICANCE = 0.01
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One data-quality check and its default grading.
+
+    Attributes
+    ----------
+    id : str
+        Stable id (``check`` column of findings, CLI).
+    name : str
+        Display name.
+    measure : str
+        What the thresholds apply to (e.g. "rise in the share of missing values").
+    info, warn, alert : float or None
+        Grades of the measure: a finding is reported from the lowest non-None threshold up
+        and takes the highest grade reached. None: that grade is never given.
+    run : callable
+        ``(context, check) -> list of findings`` (dicts with the `quality_checks` columns).
+    description : str
+        One line for docs and tooltips.
+    """
+
+    id: str
+    name: str
+    measure: str
+    info: float | None
+    warn: float | None
+    alert: float | None
+    run: Callable[[_Context, QualityCheck], list[dict[str, Any]]]
+    description: str = ""
+
+    def grade(self, value: float) -> str | None:
+        """Grade a measured value: its severity, or None below every threshold."""
+        for severity, cut in (("alert", self.alert), ("warn", self.warn), ("info", self.info)):
+            if cut is not None and value >= cut:
+                return severity
+        return None
+
+
+class _Column:
+    """One column on both sides, profiled lazily (each check takes what it needs)."""
+
+    def __init__(self, name: str, baseline: pd.Series, production: pd.Series) -> None:
+        self.name = name
+        self.sides = (baseline, production)
+        self.n = (len(baseline), len(production))
+        self.numeric = (is_numeric_column(baseline), is_numeric_column(production))
+        self.datetime = any(pd.api.types.is_datetime64_any_dtype(s.dtype) for s in self.sides)
+
+    @cached_property
+    def missing(self) -> tuple[int, int]:
+        return tuple(int(s.isna().sum()) for s in self.sides)  # type: ignore[return-value]
+
+    @cached_property
+    def counts(self) -> tuple[pd.Series, pd.Series]:
+        """Value counts per side (missing left out)."""
+        return tuple(s.value_counts(dropna=True) for s in self.sides)  # type: ignore[return-value]
+
+    @cached_property
+    def floats(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Values as floats on each numeric side (None on a text side)."""
+        b, p = (as_float(s) if n else None for s, n in zip(self.sides, self.numeric, strict=True))
+        return b, p
+
+    @property
+    def categorical(self) -> bool:
+        """Text/boolean/category on both sides (the category checks apply)."""
+        return not any(self.numeric)
+
+    @cached_property
+    def id_like(self) -> bool:
+        n = self.n[0] - self.missing[0]
+        return n > 0 and len(self.counts[0]) > _ID_LIKE * n
+
+
+class _Context:
+    """What every check reads: the analysis, the columns to check, and shared profiles."""
+
+    def __init__(self, analysis: Analysis, columns: Sequence[str]) -> None:
+        self.analysis = analysis
+        self.columns = [
+            _Column(c, analysis.baseline_frame[c], analysis.production_frame[c]) for c in columns
+        ]
+
+    @cached_property
+    def labels(self) -> LabelConflicts:
+        return label_conflicts(self.analysis)
+
+
+def _finding(
+    check: QualityCheck,
+    feature: str,
+    severity: str,
+    detail: str,
+    *,
+    dataset: str = "production",
+    count: int = 0,
+    share: float = math.nan,
+    baseline_share: float = math.nan,
+    values: Sequence[Any] = (),
+    counts: Sequence[int] = (),
+) -> dict[str, Any]:
+    return {
+        "check": check.id,
+        "feature": feature,
+        "dataset": dataset,
+        "severity": severity,
+        "detail": detail,
+        "count": int(count),
+        "share": float(share),
+        "baseline_share": float(baseline_share),
+        "values": [_plain(v) for v in values],
+        "counts": [int(c) for c in counts],
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _pct(share: float) -> str:
+    return f"{share:.1%}" if share >= 0.001 or share == 0 else f"{share:.2%}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks
+
+
+def _missing_rate(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    out = []
+    for col in ctx.columns:
+        (mb, mp), (nb, np_) = col.missing, col.n
+        rb, rp = mb / nb, mp / np_
+        change = rp - rb
+        severity = check.grade(change) or ("info" if check.grade(-change) else None)
+        if severity is None or not _significant(mb, nb, mp, np_):
+            continue
+        word = "rose" if change > 0 else "fell"
+        detail = (
+            f"{col.name} is missing in {_pct(rp)} of production rows vs {_pct(rb)} in "
+            f"the baseline (the missing rate {word} by {abs(change) * 100:.1f} points)."
+        )
+        out.append(
+            _finding(check, col.name, severity, detail, count=mp, share=rp, baseline_share=rb)
+        )
+    return out
+
+
+def _significant(kb: int, nb: int, kp: int, np_: int) -> bool:
+    """Two-proportion chi-square test (no continuity correction) at the 1% level."""
+    table = np.array([[kb, nb - kb], [kp, np_ - kp]])
+    if (table.sum(axis=0) == 0).any():
+        return False
+    return bool(stats.chi2_contingency(table, correction=False).pvalue < _SIGNIFICANCE)
+
+
+def _new_category(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    out = []
+    for col in ctx.columns:
+        if not col.categorical or col.id_like:
+            continue
+        base, prod = col.counts
+        new = prod[~prod.index.isin(base.index)].sort_values(ascending=False, kind="mergesort")
+        if new.empty:
+            continue
+        share = new.sum() / col.n[1]
+        severity = check.grade(share)
+        if severity is None:
+            continue
+        top = new.head(_MAX_VALUES)
+        listed = ", ".join(f"{v} ({c:,} rows, {_pct(c / col.n[1])})" for v, c in top.items())
+        more = f" and {len(new) - len(top)} more" if len(new) > len(top) else ""
+        noun = "value" if len(new) == 1 else "values"
+        detail = (
+            f"{col.name} has {len(new)} {noun} never seen in the baseline, "
+            f"{_pct(share)} of production rows: {listed}{more}."
+        )
+        out.append(
+            _finding(
+                check,
+                col.name,
+                severity,
+                detail,
+                count=int(new.sum()),
+                share=share,
+                baseline_share=0.0,
+                values=top.index.tolist(),
+                counts=top.tolist(),
+            )
+        )
+    return out
+
+
+def _vanished_category(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    out = []
+    for col in ctx.columns:
+        if not col.categorical or col.id_like:
+            continue
+        base, prod = col.counts
+        expected = base / col.n[0] * col.n[1]
+        gone = base[~base.index.isin(prod.index) & (expected >= _MIN_EXPECTED).to_numpy()]
+        if gone.empty:
+            continue
+        gone = gone.sort_values(ascending=False, kind="mergesort")
+        share = gone.sum() / col.n[0]
+        severity = check.grade(share)
+        if severity is None:
+            continue
+        top = gone.head(_MAX_VALUES)
+        listed = ", ".join(f"{v} ({_pct(c / col.n[0])})" for v, c in top.items())
+        detail = (
+            f"{col.name}: {len(gone)} baseline value(s) covering {_pct(share)} of "
+            f"baseline rows never occur in production: {listed}."
+        )
+        out.append(
+            _finding(
+                check,
+                col.name,
+                severity,
+                detail,
+                count=0,
+                share=0.0,
+                baseline_share=share,
+                values=top.index.tolist(),
+                counts=top.tolist(),
+            )
+        )
+    return out
+
+
+def _out_of_range(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    out = []
+    for col in ctx.columns:
+        base, prod = col.floats
+        if base is None or prod is None or col.datetime:
+            continue
+        finite = base[np.isfinite(base)]
+        if not len(finite):
+            continue
+        lo, hi = float(finite.min()), float(finite.max())
+        with np.errstate(invalid="ignore"):
+            outside = (prod < lo) | (prod > hi)
+        count = int(outside.sum())
+        share = count / col.n[1]
+        severity = check.grade(share) if count else None
+        if severity is None:
+            continue
+        seen = prod[outside]
+        low, high = float(seen.min()), float(seen.max())
+        detail = (
+            f"{col.name} has {count:,} production values ({_pct(share)}) outside the "
+            f"baseline range [{lo:.4g}, {hi:.4g}]; lowest {low:.4g}, highest {high:.4g}."
+        )
+        out.append(
+            _finding(
+                check,
+                col.name,
+                severity,
+                detail,
+                count=count,
+                share=share,
+                baseline_share=0.0,
+                values=[low, high],
+            )
+        )
+    return out
+
+
+def _type_mismatch(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    out = []
+    for col in ctx.columns:
+        if all(col.numeric):
+            continue
+        for side, dataset in enumerate(("baseline", "production")):
+            found = _text_in_numbers(col, side) or _mixed_types(col, side)
+            if found is None:
+                continue
+            count, detail, values = found
+            share = count / col.n[side]
+            severity = check.grade(share)
+            if severity is not None:
+                out.append(
+                    _finding(
+                        check,
+                        col.name,
+                        severity,
+                        f"{dataset}: {detail}",
+                        dataset=dataset,
+                        count=count,
+                        share=share,
+                        values=values,
+                    )
+                )
+    return out
+
+
+def _text_in_numbers(col: _Column, side: int) -> tuple[int, str, list[Any]] | None:
+    """Words in a column that is numeric on the other side or mostly numbers here."""
+    if col.numeric[side]:
+        return None
+    counts = col.counts[side]
+    if counts.empty:
+        return None
+    parsed = pd.to_numeric(pd.Series(counts.index.astype(str)), errors="coerce").isna()
+    words = counts[parsed.to_numpy()]
+    numbers_share = 1 - words.sum() / counts.sum()
+    other_numeric = col.numeric[1 - side]
+    if words.empty or not (other_numeric or numbers_share >= 0.9):
+        return None
+    examples = words.sort_values(ascending=False).head(_MAX_VALUES)
+    why = (
+        "is numeric in the other dataset"
+        if other_numeric
+        else (f"is {_pct(numbers_share)} numbers")
+    )
+    detail = (
+        f"{col.name} {why} but has {int(words.sum()):,} text values "
+        f"(e.g. {', '.join(repr(v) for v in examples.index[:3])})."
+    )
+    return int(words.sum()), detail, examples.index.tolist()
+
+
+def _mixed_types(col: _Column, side: int) -> tuple[int, str, list[Any]] | None:
+    """Several Python types in one object column (a number-only mix is fine)."""
+    series = col.sides[side]
+    if series.dtype != object:
+        return None
+    counts = col.counts[side]
+    kinds = pd.Series(counts.to_numpy(), index=[_type_name(v) for v in counts.index])
+    by_type = kinds.groupby(level=0).sum().sort_values(ascending=False)
+    if len(by_type) < 2 or set(by_type.index) <= {"int", "float"}:
+        return None
+    minority = int(by_type.iloc[1:].sum())
+    listed = ", ".join(f"{t} {c:,}" for t, c in by_type.items())
+    return minority, f"{col.name} mixes value types ({listed} rows).", by_type.index.tolist()
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, int | np.integer):
+        return "int"
+    if isinstance(value, float | np.floating):
+        return "float"
+    return type(value).__name__
+
+
+def _constant(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    out = []
+    for col in ctx.columns:
+        distinct = (_n_distinct(col, 0), _n_distinct(col, 1))
+        if distinct[1] > 1:
+            continue
+        was_varied = distinct[0] > 1
+        severity = check.grade(1.0 if was_varied else 0.0)
+        if severity is None:
+            continue
+        what = "has no values" if distinct[1] == 0 else "holds a single value"
+        since = (
+            f"the baseline had {distinct[0]:,}+ distinct values"
+            if was_varied
+            else "it is constant in the baseline too (it carries no signal)"
+        )
+        value = [] if distinct[1] == 0 else [col.sides[1].dropna().iloc[0]]
+        detail = (
+            f"{col.name} {what} in production"
+            + (f" ({value[0]!r})" if value else "")
+            + f"; {since}."
+        )
+        out.append(
+            _finding(
+                check,
+                col.name,
+                severity,
+                detail,
+                count=col.n[1] - col.missing[1],
+                share=1.0,
+                values=value,
+            )
+        )
+    return out
+
+
+def _n_distinct(col: _Column, side: int) -> int:
+    """Distinct non-missing values, counted up to 2 (all this check needs)."""
+    values = col.floats[side]  # shared with out_of_range
+    if values is not None:
+        if np.isnan(values).all():
+            return 0
+        return 1 if np.nanmin(values) == np.nanmax(values) else 2
+    return min(len(col.counts[side]), 2)
+
+
+def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    id_col = ctx.analysis.schema.roles.prediction_id
+    if not id_col:
+        return []
+    sides = (ctx.analysis.baseline_frame[id_col], ctx.analysis.production_frame[id_col])
+    out = []
+    for series, dataset in zip(sides, ("baseline", "production"), strict=True):
+        dup = series.duplicated(keep=False) & series.notna()
+        count = int(dup.sum())
+        share = count / len(series)
+        severity = check.grade(share) if count else None
+        if severity is None:
+            continue
+        repeated = series[dup].value_counts().head(_MAX_VALUES)
+        detail = (
+            f"{dataset}: {count:,} rows ({_pct(share)}) share {series[dup].nunique():,} "
+            f"repeated {id_col} values (e.g. {repeated.index[0]!r} x{repeated.iloc[0]})."
+        )
+        out.append(
+            _finding(
+                check,
+                id_col,
+                severity,
+                detail,
+                dataset=dataset,
+                count=count,
+                share=share,
+                values=repeated.index.tolist(),
+                counts=repeated.tolist(),
+            )
+        )
+    both = sides[1][sides[1].isin(sides[0].dropna())]
+    if len(both):
+        share = len(both) / len(sides[1])
+        severity = check.grade(share)
+        if severity is not None:
+            detail = (
+                f"{len(both):,} production rows ({_pct(share)}) reuse a {id_col} that is "
+                "also in the baseline (the same predictions in both datasets?)."
+            )
+            out.append(
+                _finding(
+                    check,
+                    id_col,
+                    severity,
+                    detail,
+                    dataset="both",
+                    count=len(both),
+                    share=share,
+                    values=both.head(_MAX_VALUES).tolist(),
+                )
+            )
+    return out
+
+
+def _label_conflict(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    actual = ctx.analysis.schema.roles.actual_label
+    out = []
+    for s in ctx.labels.summary.to_dict(orient="records"):
+        severity = check.grade(float(s["share"])) if s["groups"] else None
+        if severity is None or not actual:
+            continue
+        groups = ctx.labels.groups
+        top = groups[groups["dataset"] == s["dataset"]].iloc[0]
+        example = ", ".join(
+            f"{c:,} x {v!r}" for v, c in zip(top["labels"], top["counts"], strict=True)
+        )
+        detail = (
+            f"{s['dataset']}: {s['rows']:,} rows ({_pct(float(s['share']))}) in "
+            f"{s['groups']:,} groups have identical features but different {actual} "
+            f"(largest group: {example})."
+        )
+        out.append(
+            _finding(
+                check,
+                actual,
+                severity,
+                detail,
+                dataset=str(s["dataset"]),
+                count=int(s["rows"]),
+                share=float(s["share"]),
+                values=top["labels"],
+                counts=top["counts"],
+            )
+        )
+    return out
+
+
+def _broken_dependency(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    deps = ctx.labels.dependencies
+    n = len(ctx.analysis.production_frame)
+    out = []
+    for (key, dep), rows in deps.groupby(["key", "dependent"], sort=False):
+        count = int(rows["conflict_rows"].sum())
+        severity = check.grade(count / n)
+        if severity is None:
+            continue
+        first = rows.iloc[0]
+        carried = ", ".join(
+            f"{v} {c:,}" for v, c in zip(first["values"], first["counts"], strict=True)
+        )
+        keys = "1 value" if len(rows) == 1 else f"{len(rows)} values"
+        detail = (
+            f"{key} -> {dep}: in the baseline each {key} has one {dep}, but in "
+            f"production {keys} of {key} carry another or several "
+            f"({first['key_value']}: {carried}); {count:,} rows conflict."
+        )
+        out.append(
+            _finding(
+                check,
+                str(dep),
+                severity,
+                detail,
+                count=count,
+                share=count / n,
+                values=rows["key_value"].tolist(),
+                counts=rows["conflict_rows"].tolist(),
+            )
+        )
+    return out
+
+
+# fmt: off
+_REGISTRY: tuple[QualityCheck, ...] = (
+    QualityCheck("missing_rate", "Missing values", "rise in the share of missing values "
+                 "(points)", None, 0.01, 0.1, _missing_rate,
+                 "The share of missing values changed (significant at 1%)."),
+    QualityCheck("new_category", "New categories", "share of production rows with values "
+                 "absent from the baseline", 0.0, 0.01, 0.05, _new_category,
+                 "Production has values the model never saw in the baseline."),
+    QualityCheck("vanished_category", "Vanished categories", "share of baseline rows whose "
+                 "value never occurs in production", 0.0, 0.05, 0.2, _vanished_category,
+                 "A frequent baseline value disappeared from production."),
+    QualityCheck("out_of_range", "Out of range", "share of production rows outside the "
+                 "baseline's [min, max]", 0.001, 0.01, 0.05, _out_of_range,
+                 "Numbers outside anything the model saw in the baseline."),
+    QualityCheck("type_mismatch", "Type mismatch", "share of rows of the odd type", 0.0, 0.001,
+                 0.05, _type_mismatch, "Text in a numeric column, or mixed value types."),
+    QualityCheck("constant", "Constant column", "1 if the column varied in the baseline, else "
+                 "0", 0.0, 1.0, None, _constant, "A single value (or none) in production."),
+    QualityCheck("duplicate_id", "Duplicate prediction ids", "share of rows with a repeated "
+                 "id", None, 0.0, 0.01, _duplicate_id,
+                 "Prediction ids repeated in a dataset or shared by both."),
+    QualityCheck("label_conflict", "Conflicting labels", "share of rows in groups of identical "
+                 "features with different actuals", 0.0, 0.005, 0.02, _label_conflict,
+                 "Identical feature rows with different actuals (classification)."),
+    QualityCheck("broken_dependency", "Broken dependency", "share of production rows whose "
+                 "value breaks a baseline dependency", 0.0, 0.0, 0.01,
+                 _broken_dependency,
+                 "A column determined another in the baseline (zip -> city) but not in "
+                 "production."),
+)
+# fmt: on
+
+QUALITY_CHECKS: dict[str, QualityCheck] = {c.id: c for c in _REGISTRY}
+
+
+def checked_columns(analysis: Analysis) -> list[str]:
+    """Columns checked by default: features, tags, prediction, score(s) and actual."""
+    return list(drift_columns(analysis))
+
+
+def quality_checks(
+    analysis: Analysis,
+    *,
+    columns: Sequence[str] | None = None,
+    checks: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Run the data-quality checks and return every finding, most severe first.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The baseline/production pair.
+    columns : sequence of str, optional
+        Columns to check (default: `checked_columns`). ``duplicate_id`` always looks at the
+        prediction id column; the label checks at the features and the actual.
+    checks : sequence of str, optional
+        Check ids to run (default: all of `QUALITY_CHECKS`).
+
+    Returns
+    -------
+    DataFrame
+        One row per finding. Columns: ``check`` (id), ``feature`` (column; the id column for
+        ``duplicate_id``), ``dataset`` (production / baseline / both), ``severity`` (info /
+        warn / alert), ``detail`` (one sentence with the numbers), ``count`` (rows affected),
+        ``share`` (of the dataset's rows), ``baseline_share`` (the same measure in the
+        baseline, when it has one), ``values`` and ``counts`` (examples: new categories with
+        their row counts, the out-of-range extremes, repeated ids...).
+
+    Raises
+    ------
+    DataError
+        Unknown check id or column.
+
+    Examples
+    --------
+    >>> from tracing import prepare_analysis, read_table
+    >>> a = prepare_analysis(read_table("demo_data/fraud_training.parquet"),
+    ...                      read_table("demo_data/fraud_production.parquet"))
+    >>> q = quality_checks(a)
+    >>> q.iloc[0][["check", "feature", "values"]].tolist()
+    ['new_category', 'merchant_id', ['scammeds.com']]
+    """
+    chosen = list(checks) if checks is not None else list(QUALITY_CHECKS)
+    unknown = [c for c in chosen if c not in QUALITY_CHECKS]
+    if unknown:
+        raise DataError(
+            f"unknown quality check {unknown[0]!r}; choose from: {', '.join(QUALITY_CHECKS)}."
+        )
+    cols = checked_columns(analysis) if columns is None else list(columns)
+    shared = set(analysis.baseline_frame.columns) & set(analysis.production_frame.columns)
+    missing = [c for c in cols if c not in shared]
+    if missing:
+        raise DataError(
+            f"column {missing[0]!r} is not in both datasets; choose from: "
+            f"{', '.join(checked_columns(analysis))}."
+        )
+    ctx = _Context(analysis, cols)
+    rows = [f for c in chosen for f in QUALITY_CHECKS[c].run(ctx, QUALITY_CHECKS[c])]
+    table = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
+    if table.empty:
+        return table.astype({"count": "int64", "share": float, "baseline_share": float})
+    rank = -table["severity"].map(QUALITY_SEVERITIES.index)
+    order = np.lexsort((-table["share"].fillna(0).to_numpy(), rank.to_numpy()))
+    return table.iloc[order].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report section
+
+
+def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Build the ``quality`` report section: every finding, most severe first.
+
+    Includes the label checks (``label_conflict``, ``broken_dependency``). No options. Each
+    entry: ``check``, ``feature``, ``dataset``, ``severity``, ``detail``, ``count``,
+    ``share``, ``baseline_share``, ``values``, ``counts``.
+    """
+    table = quality_checks(analysis)
+    records = table.to_dict(orient="records")
+    return [{str(k): v for k, v in r.items()} for r in records]
+
+
+def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Render the ``quality`` section as Markdown lines."""
+    lines = ["## Data quality: what broke in the data?", ""]
+    if not value:
+        return [*lines, "No data-quality findings."]
+    lines += ["| severity | check | column | finding |", "|---|---|---|---|"]
+    for r in value:
+        name = QUALITY_CHECKS[r["check"]].name if r["check"] in QUALITY_CHECKS else r["check"]
+        detail = str(r["detail"]).replace("|", "\\|")
+        lines.append(f"| {r['severity']} | {name} | {r['feature']} | {detail} |")
+    return lines
