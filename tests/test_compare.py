@@ -108,3 +108,20 @@ def test_undefined_metric_has_undefined_status_and_reason():
     row = compare(pb, pp).row("recall")
     assert row["status"] == "undefined" and "no actual positives" in row["production_reason"]
     assert np.isnan(row["ci_low"])
+
+
+@pytest.mark.parametrize("shift", [100.0, -100.0])
+@pytest.mark.parametrize("metric_id", ["me", "mae", "rmse", "r2", "mape"])
+def test_regression_standard_error_matches_a_bootstrap_whatever_the_sign(metric_id, shift):
+    rng = np.random.default_rng(11)
+    y = rng.normal(0, 1, 1200) + shift
+    df = pd.DataFrame({"y_true": y, "y_pred": y + rng.normal(0.1, 0.3, 1200)})
+    (prep,) = _prep(df, model_type="regression")
+    metric = get_metric(metric_id, prep.schema)
+    _, var = metric_variance(metric, prep)
+    boot = np.random.default_rng(5)
+    reps = []
+    for _ in range(300):
+        sample = df.iloc[boot.integers(0, len(df), len(df))].reset_index(drop=True)
+        reps.append(metric.compute(prepare(sample, prep.schema)))
+    assert np.sqrt(var) == pytest.approx(float(np.std(reps, ddof=1)), rel=0.25)

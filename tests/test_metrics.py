@@ -224,9 +224,8 @@ def test_every_metric_declares_what_the_engine_needs(metric: Metric):
     assert metric.additive != (metric.exact is not None)
     if metric.decomposable:
         assert metric.denominator is not None and metric.volume_stat == metric.denominator
-    assert metric.higher_is_better is (
-        None if metric.direction is Direction.TWO_SIDED else metric.direction is Direction.HIGHER
-    )
+    one_way = metric.direction in (Direction.HIGHER, Direction.LOWER)
+    assert metric.higher_is_better is (metric.direction is Direction.HIGHER if one_way else None)
 
 
 @given(
@@ -239,6 +238,7 @@ def test_worse_by_orients_every_direction(value, reference):
         value, reference, Direction.LOWER
     )
     assert worse_by(value, reference, Direction.TWO_SIDED) == abs(value) - abs(reference)
+    assert worse_by(value, reference, Direction.NEUTRAL) == abs(value - reference)
     for d in Direction:
         assert worse_by(reference, reference, d) == 0
 
@@ -253,6 +253,13 @@ def test_metric_that_does_not_fit_the_model_type_names_the_valid_ones():
     schema, _ = _setup(no_score)
     with pytest.raises(DataError, match="needs a score column"):
         get_metric("roc_auc", schema)
+
+
+def test_rates_are_neutral_so_a_model_that_stops_flagging_is_not_better():
+    for metric_id in ("positive_rate", "actual_positive_rate"):
+        metric = METRICS[metric_id]
+        assert metric.direction is Direction.NEUTRAL and metric.higher_is_better is None
+        assert worse_by(0.0, 0.36, metric.direction) == pytest.approx(0.36)  # a change, not a win
 
 
 def test_default_metric_rule():

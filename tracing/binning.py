@@ -93,6 +93,8 @@ class ColumnBins:
         else:
             # Factorize once (fast on Arrow strings), then map the few distinct values.
             row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            if len(uniques) == 0:  # every value missing
+                return np.full(len(series), self.missing_code, dtype=np.int32)
             index = pd.Index(list(self.categories), dtype=object)
             lookup = np.asarray(index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
             codes = np.where(row_codes >= 0, lookup[np.maximum(row_codes, 0)], -1)
@@ -187,5 +189,16 @@ def _range_labels(edges: NDArray[np.float64], series: pd.Series) -> list[str]:
 def _formatter(series: pd.Series) -> Any:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         tz = getattr(series.dtype, "tz", None)
-        return lambda v: str(pd.Timestamp(int(v), tz=tz))
+        dtype: Any = series.dtype
+        unit = str(dtype.unit if hasattr(dtype, "unit") else np.datetime_data(dtype)[0])
+
+        def stamp(v: float) -> str:
+            # Edges are epoch numbers in the column's own unit (see as_float).
+            ts = pd.Timestamp(int(v), unit=unit, tz="UTC" if tz else None)
+            ts = ts.tz_convert(tz) if tz else ts
+            return (
+                ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
+            )
+
+        return stamp
     return lambda v: f"{v:.4g}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from tracing.report import SECTIONS, build_report, to_markdown
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,4 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"error: {exc.filename or ''}: {exc.strerror or exc}; check the path.\n")
         return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug, not bad input: one line, and the traceback in the log
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc}; please report it with the command "
+            "line (set TRACING_DEBUG=1 for the traceback).\n"
+        )
+        if os.environ.get("TRACING_DEBUG"):
+            raise
+        return EXIT_INTERNAL
     return 0

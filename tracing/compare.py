@@ -73,8 +73,10 @@ class Comparison:
         One row per metric with columns ``metric`` (id), ``name``, ``direction``,
         ``higher_is_better`` (True/False/None), ``percent``, ``baseline``, ``production``,
         ``delta`` (production - baseline), ``worse_by`` (positive = production is worse),
-        ``status`` ("worse", "better", "same" or "undefined"), ``ci_low``/``ci_high`` (CI of
-        the delta), ``significant`` (the CI excludes 0), and the reasons for NaN values.
+        ``status`` ("worse", "better", "same", "undefined", or "changed" for neutral
+        metrics such as the predicted positive rate, where neither way is better),
+        ``ci_low``/``ci_high`` (CI of the delta), ``significant`` (the CI excludes 0), and
+        the reasons for NaN values.
     rows : DataFrame
         Index ``baseline``/``production``; columns ``rows``, ``rows_with_actuals``,
         ``missing_actual``, ``missing_prediction``.
@@ -175,6 +177,8 @@ def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float)
         status = "undefined"
     elif abs(worse) <= 1e-12 * max(1.0, abs(vb)):
         status = "same"
+    elif m.direction is Direction.NEUTRAL:
+        status = "changed"  # neither way is better: a change to look at, not a verdict
     else:
         status = "worse" if worse > 0 else "better"
     low, high = delta - half, delta + half
@@ -237,7 +241,7 @@ def _delta_method(metric: Metric, names: list[str], x: np.ndarray) -> tuple[floa
     value = float(metric.from_stats(sums))
     n = len(x)
     if np.isnan(value) or n < 2:
-        return value, float("nan") if np.isnan(value) else 0.0
+        return value, float("nan")  # one row says nothing about the spread
     grad = _gradient(metric, sums)
     proj = x @ grad
     return value, float(n * proj.var(ddof=1))
@@ -250,7 +254,8 @@ def _gradient(metric: Metric, sums: dict[str, float]) -> np.ndarray:
         h = 1e-6 * max(abs(sums[key]), 1.0)
         up, down = dict(sums), dict(sums)
         up[key] += h
-        down[key] = max(down[key] - h, 0.0)
+        # Central difference; one-sided at a zero count (a negative count is meaningless).
+        down[key] = sums[key] if sums[key] == 0 else sums[key] - h
         step = up[key] - down[key]
         diff = float(metric.from_stats(up)) - float(metric.from_stats(down))
         grad[j] = diff / step if np.isfinite(diff) else 0.0

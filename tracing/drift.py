@@ -74,6 +74,7 @@ from scipy.spatial.distance import jensenshannon
 from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, as_float, fit_bins, is_numeric_column
 from tracing.errors import DataError
+from tracing.memo import per_analysis
 
 __all__ = [
     "DRIFT_TESTS",
@@ -111,7 +112,11 @@ class _Pair:
     def __init__(
         self, baseline: pd.Series, production: pd.Series, *, bins: int, min_share: float
     ) -> None:
-        both_numeric = is_numeric_column(baseline) and is_numeric_column(production)
+        # An all-missing side (read as text) does not make a numeric column categorical; the
+        # same rule as fit_bins, so the kind and the bins agree.
+        both_numeric = is_numeric_column(baseline) and (
+            is_numeric_column(production) or bool(production.isna().all())
+        )
         self.kind = NUMERIC if both_numeric else CATEGORICAL
         self.n = (len(baseline), len(production))
         min_count = max(1, math.ceil(min_share * min(self.n)))
@@ -535,6 +540,7 @@ def drift_columns(analysis: Analysis) -> dict[str, str]:
     return out
 
 
+@per_analysis
 def feature_drift(
     analysis: Analysis,
     *,

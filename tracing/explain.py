@@ -48,9 +48,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import warnings
-import weakref
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -67,6 +65,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, fit_bins, is_numeric_column
 from tracing.errors import DataError
+from tracing.memo import per_analysis
 from tracing.metrics import Prepared, row_stats
 from tracing.schema import ModelType
 
@@ -1139,28 +1138,24 @@ _OPTION_DEFAULTS: dict[str, Any] = {
 }
 
 
-class _LastExplanation:
-    """The last explanation, per analysis object: the report's two keys share one computation.
-
-    Only a weak reference to the analysis is kept, so a finished analysis is not held alive.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entry: tuple[weakref.ref[Analysis], tuple[Any, ...], Explanation] | None = None
-
-    def get(self, analysis: Analysis, key: tuple[Any, ...]) -> Explanation | None:
-        with self._lock:
-            if self._entry and self._entry[0]() is analysis and self._entry[1] == key:
-                return self._entry[2]
-        return None
-
-    def put(self, analysis: Analysis, key: tuple[Any, ...], value: Explanation) -> None:
-        with self._lock:
-            self._entry = (weakref.ref(analysis), key, value)
-
-
-_LAST = _LastExplanation()
+@per_analysis
+def _explain_once(
+    analysis: Analysis,
+    *,
+    source: str,
+    model_path: Any,
+    sample_size: int,
+    shap_sample_size: int,
+    random_state: int,
+) -> Explanation:
+    return explain(
+        analysis,
+        source=source,
+        model_path=model_path,
+        sample_size=sample_size,
+        shap_sample_size=shap_sample_size,
+        random_state=random_state,
+    )
 
 
 def explain_cached(analysis: Analysis, options: Mapping[str, Any]) -> Explanation:
@@ -1171,20 +1166,15 @@ def explain_cached(analysis: Analysis, options: Mapping[str, Any]) -> Explanatio
     (2,000).
     """
     opts = {k: options.get(k, default) for k, default in _OPTION_DEFAULTS.items()}
-    key = tuple(str(v) if isinstance(v, os.PathLike) else v for v in opts.values())
-    hit = _LAST.get(analysis, key)
-    if hit is not None:
-        return hit
-    result = explain(
+    path = opts["model_path"]
+    return _explain_once(
         analysis,
         source=str(opts["explain_source"]),
-        model_path=opts["model_path"],
+        model_path=str(path) if isinstance(path, os.PathLike) else path,
         sample_size=int(opts["explain_sample_size"]),
         shap_sample_size=int(opts["shap_sample_size"]),
         random_state=int(opts["random_state"]),
     )
-    _LAST.put(analysis, key, result)
-    return result
 
 
 def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -110,6 +110,14 @@ def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
         ) from exc
     if table.num_columns == 0:
         raise DataError(f"{label}: the file has no columns; it needs a header row and data.")
+    seen: set[str] = set()
+    for column in table.column_names:
+        if column in seen:
+            raise DataError(
+                f"{label}: column {column!r} appears twice in the header; "
+                "rename one of them so every column name is unique."
+            )
+        seen.add(column)
     return _to_pandas(table)
 
 
@@ -188,5 +196,9 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
             mapping[field.type] = pd.api.types.pandas_dtype(f"Int{field.type.bit_width}")
         elif pa.types.is_boolean(field.type):
             mapping[field.type] = pd.BooleanDtype()
+    # Dates (date32/date64, as CSV dates parse) become timestamps, not Python date objects.
+    dates = [i for i, f in enumerate(table.schema) if pa.types.is_date(f.type)]
+    for i in dates:
+        table = table.set_column(i, table.schema[i].name, table.column(i).cast(pa.timestamp("s")))
     frame: pd.DataFrame = table.to_pandas(types_mapper=mapping.get if mapping else None)
     return frame

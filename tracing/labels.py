@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from tracing.analysis import Analysis
 from tracing.errors import DataError
+from tracing.memo import per_analysis
 from tracing.schema import ModelType
 
 __all__ = [
@@ -402,6 +403,7 @@ class LabelConflicts:
     dependencies: pd.DataFrame
 
 
+@per_analysis
 def label_conflicts(
     analysis: Analysis, *, columns: Sequence[str] | None = None, min_keys: int = 5
 ) -> LabelConflicts:

@@ -26,7 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing.errors import DataError
-from tracing.schema import ModelType, Schema, score_column_class
+from tracing.schema import ModelType, Schema, score_column_class, unify_labels
 
 __all__ = [
     "METRICS",
@@ -51,6 +51,7 @@ class Direction(StrEnum):
     HIGHER = "higher"  # accuracy, recall, r2
     LOWER = "lower"  # error rates, losses
     TWO_SIDED = "two_sided"  # closer to zero is better: mean error (bias)
+    NEUTRAL = "neutral"  # neither way is better, any change matters: predicted positive rate
 
 
 def worse_by(value: Any, reference: Any, direction: Direction) -> Any:
@@ -69,7 +70,8 @@ def worse_by(value: Any, reference: Any, direction: Direction) -> Any:
     -------
     float or array
         ``reference - value`` if higher is better, ``value - reference`` if lower is better,
-        ``|value| - |reference|`` for two-sided metrics.
+        ``|value| - |reference|`` for two-sided metrics, ``|value - reference|`` for neutral
+        ones (a change either way is what matters).
 
     Examples
     --------
@@ -82,6 +84,8 @@ def worse_by(value: Any, reference: Any, direction: Direction) -> Any:
         return reference - value
     if direction is Direction.LOWER:
         return value - reference
+    if direction is Direction.NEUTRAL:
+        return np.abs(value - reference)
     return np.abs(value) - np.abs(reference)
 
 
@@ -165,8 +169,8 @@ class Metric:
 
     @property
     def higher_is_better(self) -> bool | None:
-        """True/False for one-directional metrics, None for two-sided ones."""
-        if self.direction is Direction.TWO_SIDED:
+        """True/False for one-directional metrics, None for two-sided and neutral ones."""
+        if self.direction in (Direction.TWO_SIDED, Direction.NEUTRAL):
             return None
         return self.direction is Direction.HIGHER
 
@@ -327,8 +331,13 @@ def _codes(frame: pd.DataFrame, column: str | None, schema: Schema) -> NDArray[n
     if not column or column not in frame.columns:
         return np.full(len(frame), -1, dtype=np.int64)
     # get_indexer, not pd.Categorical: values outside the classes map to -1 without a warning.
+    col = frame[column]
+    if any(isinstance(c, str) for c in schema.classes) and not pd.api.types.is_string_dtype(
+        col.dtype
+    ):
+        col = unify_labels([col, pd.Series(["text"])])[0]  # same text form as the classes
     index = pd.Index(list(schema.classes), dtype=object)
-    return np.asarray(index.get_indexer(frame[column].astype(object)), dtype=np.int64)
+    return np.asarray(index.get_indexer(col.astype(object)), dtype=np.int64)
 
 
 def _argmax_codes(frame: pd.DataFrame, schema: Schema, name: str) -> NDArray[np.int64]:
@@ -572,7 +581,7 @@ _B = frozenset({ModelType.BINARY})
 _M = frozenset({ModelType.MULTICLASS})
 _R = frozenset({ModelType.REGRESSION})
 _BM = _B | _M
-_H, _L, _T = Direction.HIGHER, Direction.LOWER, Direction.TWO_SIDED
+_H, _L, _T, _N = Direction.HIGHER, Direction.LOWER, Direction.TWO_SIDED, Direction.NEUTRAL
 _SCORE = frozenset({"score"})
 
 _REGISTRY: tuple[Metric, ...] = (
@@ -663,7 +672,7 @@ _REGISTRY: tuple[Metric, ...] = (
         "positive_rate",
         "Predicted positive rate",
         _B,
-        _T,
+        _N,
         numerator="pred_pos",
         denominator="n",
         undefined="no rows",
@@ -674,7 +683,7 @@ _REGISTRY: tuple[Metric, ...] = (
         "actual_positive_rate",
         "Actual positive rate",
         _B,
-        _T,
+        _N,
         numerator="pos",
         denominator="n",
         undefined="no rows",

@@ -39,6 +39,7 @@ from tracing.binning import as_float, is_numeric_column
 from tracing.drift import drift_columns
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
+from tracing.memo import per_analysis
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -624,6 +625,7 @@ def checked_columns(analysis: Analysis) -> list[str]:
     return list(drift_columns(analysis))
 
 
+@per_analysis
 def quality_checks(
     analysis: Analysis,
     *,

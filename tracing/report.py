@@ -79,7 +79,8 @@ def build_report(
     analysis : Analysis
         The validated baseline/production pair.
     sections : sequence of str, optional
-        Section names (default: every registered section).
+        Section names (default: every registered section; a section that cannot run on this
+        data, e.g. importance without usable features, is then left out with a note).
     options : mapping, optional
         Section options (e.g. ``random_state``, ``max_depth``, ``min_size``, ``top``).
 
@@ -127,10 +128,16 @@ def build_report(
         "notes": list(analysis.notes),
     }
     for name in wanted:
-        report[name] = _section(name, "report_section")(analysis, options)
-        if name in _COMPANIONS:
-            key, builder, _ = _COMPANIONS[name]
-            report[key] = _section(name, builder)(analysis, options)
+        try:
+            report[name] = _section(name, "report_section")(analysis, options)
+            if name in _COMPANIONS:
+                key, builder, _ = _COMPANIONS[name]
+                report[key] = _section(name, builder)(analysis, options)
+        except DataError as exc:
+            if sections:  # asked for by name: the user must hear why it failed
+                raise
+            # The default "everything" report keeps the sections that can run on this data.
+            report["notes"].append(f"section {name} left out: {exc}")
     out: dict[str, Any] = jsonable(report)
     return out
 
@@ -206,4 +213,5 @@ def _direction_words(direction: str) -> str:
         "higher": "higher is better",
         "lower": "lower is better",
         "two_sided": "closer to zero is better",
+        "neutral": "neither way is better; a change is what matters",
     }[direction]

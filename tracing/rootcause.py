@@ -511,11 +511,14 @@ def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[
     except ImportError:
         logger.warning("tracing.slices is unavailable; root cause without slices")
     else:
+        # The same call as the slices section's, so a full report computes it once.
         min_size = options.get("min_size")
         slices = find_slices(
             analysis,
-            max_depth=int(options.get("max_depth", 3)),
+            metric=options.get("metric") or None,
+            max_depth=int(options.get("max_depth") or 3),
             min_size=None if min_size is None else int(min_size),
+            top=int(options.get("top") or 20),
         )
     table = root_cause(analysis, slices=slices, top_slices=int(options.get("top_slices", 5)))
     table = table.head(int(options.get("top_suspects", 10)))

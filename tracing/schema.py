@@ -332,7 +332,7 @@ def infer_model_type(actual: pd.Series | None, prediction: pd.Series | None) -> 
     -------
     ModelType
     """
-    values = [s.dropna() for s in (actual, prediction) if s is not None]
+    values = unify_labels([s.dropna() for s in (actual, prediction) if s is not None])
     if not values:
         raise DataError(
             "no prediction or actual column found; name one with --prediction/--actual "
@@ -427,14 +427,41 @@ def _parse_model_type(value: ModelType | str) -> ModelType:
 def _stack(frames: Sequence[pd.DataFrame], column: str | None) -> pd.Series | None:
     if not column:
         return None
-    parts = [f[column] for f in frames if column in f.columns]
+    parts = unify_labels([f[column] for f in frames if column in f.columns])
     if not parts:
         return None
     return pd.concat(parts, ignore_index=True)
 
 
+def unify_labels(parts: list[pd.Series]) -> list[pd.Series]:
+    """Write labels as text everywhere when some files hold them as text and others as numbers.
+
+    The same label saved as ``1`` in one file and ``"1"`` in another (or in the prediction vs
+    the actual column) must be one class, not two.
+    """
+    kinds = {str if isinstance(v, str) else float for p in parts for v in _sample(p)}
+    if len(kinds) < 2:
+        return parts
+    return [p.map(_label_text, na_action="ignore").astype(object) for p in parts]
+
+
+def _sample(series: pd.Series) -> list[Any]:
+    """Return a few distinct non-missing label values, enough to tell text from numbers."""
+    if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+        return ["text"]
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return [0.0]
+    return list(series.dropna().unique()[:1000])
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))  # 1.0 and 1 are the same label
+    return str(value)
+
+
 def _classes(actual: pd.Series | None, pred: pd.Series | None, roles: ColumnRoles) -> tuple:
-    parts = [s.dropna() for s in (actual, pred) if s is not None]
+    parts = unify_labels([s.dropna() for s in (actual, pred) if s is not None])
     if not parts:
         # Scores only: the class names come from the score columns.
         if len(roles.prediction_score) > 1:

@@ -94,6 +94,7 @@ from tracing import _slice_search as search
 from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, fit_bins
 from tracing.errors import DataError
+from tracing.memo import per_analysis
 from tracing.metrics import Direction, Metric, Prepared, get_metric, row_stats, worse_by
 
 __all__ = [
@@ -504,6 +505,8 @@ def _excess(ctx: _Context) -> FloatArray:
         return ((overall * v - u) / total)[None, :]
     if m.direction is Direction.LOWER:
         return ((u - overall * v) / total)[None, :]
+    if m.direction is Direction.NEUTRAL:  # |m_S - M| * volume: a deviation either way
+        return np.stack([(u - overall * v) / total, (overall * v - u) / total])
     a = abs(overall)
     return np.stack([(u - a * v) / total, (-u - a * v) / total])
 
@@ -776,6 +779,7 @@ class SliceResult:
     search: dict[str, Any] = field(default_factory=dict)
 
 
+@per_analysis
 def find_slices(
     analysis: Analysis,
     *,

@@ -454,7 +454,7 @@ def _rolling_band(
 
 def _alerts(value: Array, low: Array, high: Array, direction: Direction) -> NDArray[np.bool_]:
     with np.errstate(invalid="ignore"):
-        if direction is Direction.TWO_SIDED:
+        if direction in (Direction.TWO_SIDED, Direction.NEUTRAL):
             out = (value < low) | (value > high)
         else:
             edge = low if direction is Direction.HIGHER else high

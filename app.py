@@ -1,0 +1,58 @@
+"""Performance tracing app: where and why a production model got worse.
+
+Run with ``streamlit run app.py`` from the project folder. The entrypoint is the frame around
+every page: it registers the pages, reads the view from the URL (a shared link starts a new
+session) and shows what is being compared in the sidebar. Each page is one step of the white
+paper's tracing workflow; see ``ui/state.py`` for the URL parameters.
+"""
+
+import streamlit as st
+
+from ui import layout
+from ui.state import current_view, sync_url
+
+st.set_page_config(
+    page_title="Performance tracing",
+    page_icon=":material/troubleshoot:",
+    layout="wide",
+)
+
+files = layout.PAGE_FILES
+pages = {
+    "": [
+        st.Page(files["data"], title="Data", icon=":material/database:", url_path="data"),
+    ],
+    "Trace the drop": [
+        st.Page(
+            files["overview"],
+            title="1 · Overview",
+            icon=":material/monitoring:",
+            url_path="overview",
+            default=True,
+        ),
+        st.Page(
+            files["slices"], title="2 · Slices", icon=":material/splitscreen:", url_path="slices"
+        ),
+        st.Page(
+            files["root_cause"],
+            title="3 · Root cause",
+            icon=":material/search_insights:",
+            url_path="root_cause",
+        ),
+    ],
+    "Go further": [
+        st.Page(
+            files["explain"], title="Explain", icon=":material/psychology:", url_path="explain"
+        ),
+        st.Page(files["share"], title="Share", icon=":material/share:", url_path="share"),
+    ],
+}
+
+page = st.navigation(pages)
+# Re-write the view to the URL on every run: sidebar navigation drops query parameters.
+sync_url(current_view())
+try:
+    page.run()
+finally:
+    # After the page, which loads the data with a progress spinner (and may stop early).
+    layout.sidebar_summary()

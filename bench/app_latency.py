@@ -1,0 +1,129 @@
+"""App latency in a real browser on the 1M-row slice benchmark data.
+
+Data: `bench/slices.py`'s workload (20 categorical features, 5% errors, a planted slice
+``state=v7 & merchant_category=v3 & merchant_id=v11`` with 60% errors), 1,000,000 production
+rows with the planted slice (2%) and 1,000,000 baseline rows without it, written as Parquet.
+
+The app runs with ``streamlit run`` and is driven by Playwright + Debian's Chromium, opened on a
+share link that names the two files (a fresh session, nothing cached):
+
+1. ``load``: the Data page until "Ready" (read both files, detect roles, prepare the analysis);
+2. ``slices``: click "2 · Slices" until the slice table's summary names the top slice
+   (binning, coding and the exact slice search; the issue's budget: 10 s);
+3. ``drilldown``: after a 3 s pause (reading the table, while the app prefetches the top rows'
+   drilldowns), click the top row until its drilldown shows (budget: 1 s); ``uncached``: then
+   click the breadcrumb one level up, a drilldown nobody prefetched;
+4. ``revisit``: back to the Slices page from another page (everything cached).
+
+Run (about a minute on 2 cores)::
+
+    python bench/app_latency.py [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests" / "browser")]
+
+from harness import SHOTS, launch, settle, streamlit_server  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from slices import frame, make_data  # noqa: E402
+
+ROW_H = 35
+READING_S = 3
+
+
+def write_data(folder: Path, rows: int) -> tuple[Path, Path]:
+    base_x, base_err = make_data(rows, seed=1, plant_frac=0.0)
+    prod_x, prod_err = make_data(rows, seed=2, plant_frac=0.02)
+    base, prod = folder / "bench_baseline.parquet", folder / "bench_production.parquet"
+    frame(base_x, base_err, 1).to_parquet(base)
+    frame(prod_x, prod_err, 2).to_parquet(prod)
+    return base, prod
+
+
+def timed(label: str, results: dict[str, float], t0: float) -> None:
+    results[label] = time.monotonic() - t0
+    print(f"{label:>10}: {results[label]:6.2f} s", flush=True)
+
+
+def click_row(page, row: int) -> None:  # type: ignore[no-untyped-def]
+    box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + ROW_H + ROW_H * row + ROW_H / 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(os.environ.get("BENCH_DIR") or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        base, prod = write_data(folder, args.rows)
+        print(f"data: {args.rows:,} rows per file in {time.monotonic() - t0:.1f} s")
+        env = {
+            "TRACING_DATA_ROOTS": os.pathsep.join([str(folder), str(ROOT / "demo_data")]),
+            "TRACING_STORE_DIR": str(folder / "store"),
+        }
+        query = f"baseline={base}&production={prod}&prediction=prediction&actual=actual"
+        results: dict[str, float] = {}
+        with streamlit_server(env, log_dir=folder) as url, sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            t0 = time.monotonic()
+            page.goto(f"{url}data?{query}")
+            expect(page.get_by_text("Ready:")).to_be_visible(timeout=300_000)
+            timed("load", results, t0)
+            settle(page, timeout=300_000)
+
+            t0 = time.monotonic()
+            page.get_by_role("link", name="2 · Slices").click()
+            summary = page.get_by_text("The slice that costs most is")
+            expect(summary).to_be_visible(timeout=300_000)
+            timed("slices", results, t0)
+            print(f"            top slice: {summary.inner_text()[:160]}")
+            settle(page, timeout=300_000)
+
+            # People read the table before they click: the top rows are prefetched meanwhile.
+            page.wait_for_timeout(READING_S * 1000)
+            t0 = time.monotonic()
+            click_row(page, 0)
+            expect(page.get_by_text("Accuracy here", exact=True)).to_be_visible()
+            timed("drilldown", results, t0)
+            settle(page, timeout=120_000)
+            timed("settled", results, t0)
+
+            # Without a pause: the breadcrumb one level up, while its prefetch may still run.
+            t0 = time.monotonic()
+            page.get_by_role("button", name="state = v7").click()
+            expect(page.get_by_role("button", name="merchant_id = v11")).to_have_count(
+                0, timeout=60_000
+            )
+            expect(page.get_by_text("Accuracy here", exact=True)).to_be_visible()
+            timed("no pause", results, t0)
+            settle(page, timeout=120_000)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "bench_1m_drilldown.png"))
+
+            page.get_by_role("link", name="1 · Overview").click()
+            settle(page, timeout=120_000)
+            t0 = time.monotonic()
+            page.get_by_role("link", name="2 · Slices").click()
+            expect(page.get_by_role("heading", name="Inside the slice")).to_be_visible()
+            settle(page)
+            timed("revisit", results, t0)
+            page.screenshot(path=str(SHOTS / "bench_1m_revisit.png"))
+            browser.close()
+        print("results:", {k: round(v, 2) for k, v in results.items()})
+
+
+if __name__ == "__main__":
+    main()

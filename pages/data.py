@@ -1,0 +1,225 @@
+"""Choose the baseline and production data, and say which column plays which role."""
+
+import os
+from dataclasses import replace
+
+import streamlit as st
+
+from tracing import sources
+from tracing.errors import DataError
+from tracing.schema import detect_roles
+from ui import cache, controls, fmt
+from ui.layout import PAGE_FILES, guard, header
+from ui.state import DEMOS, current_view, demo_view, set_view
+
+header(
+    "Which data are we comparing?",
+    "Production is the data where the model seems worse; the baseline is data you trust "
+    "(training, validation, or an earlier period). Both need the same columns.",
+)
+view = current_view()
+current = next(
+    (
+        k
+        for k, d in DEMOS.items()
+        if (d.baseline, d.production) == (view.baseline, view.production)
+    ),
+    None,
+)
+kind = "demo" if current else "upload" if sources.is_dataset_id(view.production) else "path"
+TABS = {"demo": "Demo data", "upload": "Upload files", "path": "Path or URL"}
+tab_demo, tab_upload, tab_path = st.tabs(list(TABS.values()), default=TABS[kind])
+
+# --- demo --------------------------------------------------------------------------------------
+
+with tab_demo:
+    st.session_state["w_demo"] = current
+
+    def demo_changed() -> None:
+        chosen = st.session_state["w_demo"]
+        if chosen:
+            set_view(demo_view(chosen))
+
+    st.selectbox(
+        "Demo",
+        list(DEMOS),
+        format_func=lambda k: DEMOS[k].label,
+        key="w_demo",
+        index=None,
+        placeholder="Choose a demo",
+        on_change=demo_changed,
+    )
+    for demo in DEMOS.values():
+        st.caption(f"**{demo.label}**: {demo.story}")
+
+# --- upload ------------------------------------------------------------------------------------
+
+UPLOAD_TYPES = ["csv", "parquet", "pq", "tsv", "txt", "gz"]
+
+
+def stored_id(upload) -> str:
+    """Keep an upload in the dataset store once per uploaded file."""
+    ids = st.session_state.setdefault("_stored_uploads", {})
+    if upload.file_id not in ids:
+        ids[upload.file_id] = sources.store_upload(upload.getvalue(), upload.name)
+    return ids[upload.file_id]
+
+
+with tab_upload:
+    left, right = st.columns(2)
+    with left:
+        up_b = st.file_uploader(
+            "Baseline file (CSV or Parquet)",
+            type=UPLOAD_TYPES,
+            key="w_upload_baseline",
+            help="Training data, validation data or an earlier period, with actuals.",
+        )
+    with right:
+        up_p = st.file_uploader(
+            "Production file (CSV or Parquet)",
+            type=UPLOAD_TYPES,
+            key="w_upload_production",
+            help="The predictions where the model seems worse, with their actuals.",
+        )
+    st.caption(
+        "Uploads are kept on this server under an unguessable id, so a shared link can open "
+        "them; anyone with the link can see the analysis."
+    )
+    ids = {}
+    for side, upload in (("baseline", up_b), ("production", up_p)):
+        if upload is not None:
+            with guard(f"storing {upload.name}", stop=False):
+                ids[side] = stored_id(upload)
+    pair = tuple(u.file_id if u else None for u in (up_b, up_p))
+    if len(ids) == 2 and st.session_state.get("_applied_uploads") != pair:
+        st.session_state["_applied_uploads"] = pair
+        set_view(view.with_data(ids["baseline"], ids["production"]))
+        st.rerun()
+    elif len(ids) == 1:
+        side = next(iter(ids))
+        other = "production" if side == "baseline" else "baseline"
+        keep = view.production if other == "production" else view.baseline
+        st.info(f"Now upload the {other} file too, or keep the current {other} data.")
+        if st.button(
+            f"Use the uploaded {side} file with the current {other} data", key="w_use_one_upload"
+        ):
+            new = (ids[side], keep) if side == "baseline" else (keep, ids[side])
+            st.session_state["_applied_uploads"] = pair
+            set_view(view.with_data(*new))
+            st.rerun()
+
+# --- path or URL -------------------------------------------------------------------------------
+
+with tab_path:
+    if st.session_state.get("_path_mirror") != (view.baseline, view.production):
+        st.session_state["_path_mirror"] = (view.baseline, view.production)
+        st.session_state["w_path_baseline"] = view.baseline
+        st.session_state["w_path_production"] = view.production
+    with st.form("path_form", border=False):
+        left, right = st.columns(2)
+        left.text_input("Baseline path or URL", key="w_path_baseline")
+        right.text_input("Production path or URL", key="w_path_production")
+        submitted = st.form_submit_button("Open these files")
+    roots = ", ".join(f"`{r}`" for r in sources.data_roots())
+    urls = "allowed" if os.environ.get(sources.ENV_ALLOW_URLS) == "1" else "disabled"
+    st.caption(
+        f"The server reads files only inside {roots} (set `{sources.ENV_DATA_ROOTS}` to change "
+        f"this); http(s) URLs are {urls} (`{sources.ENV_ALLOW_URLS}=1` allows them)."
+    )
+    if submitted:
+        refs = st.session_state["w_path_baseline"], st.session_state["w_path_production"]
+        try:
+            for ref in refs:
+                sources.describe_source(ref)
+        except DataError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            if refs != (view.baseline, view.production):
+                set_view(view.with_data(*refs))
+                st.rerun()
+
+# --- what is loaded ----------------------------------------------------------------------------
+
+st.subheader("What is loaded")
+view = current_view()
+loaded = {}
+for col, side in zip(st.columns(2), ("baseline", "production"), strict=True):
+    ref = getattr(view, side)
+    with col:
+        try:
+            with st.spinner(f"Loading the {side} data…"):
+                table = cache.load_table(ref)
+        except DataError as exc:
+            st.error(f"{side.capitalize()}: {exc}", icon=":material/error:")
+            continue
+        except Exception as exc:  # the user never sees a traceback
+            st.error(f"{side.capitalize()}: could not be loaded ({type(exc).__name__}).")
+            continue
+        loaded[side] = table
+        rows, columns = table.frame.shape
+        st.markdown(
+            f"**{side.capitalize()}**: {table.name}  \n{fmt.count(rows)} rows × {columns} columns"
+        )
+if len(loaded) < 2:
+    st.stop()
+
+# --- columns and model -------------------------------------------------------------------------
+
+st.subheader("Columns and model")
+st.caption(
+    "Detected from the column names and values; change any of them. Every change updates the "
+    "analysis and the link."
+)
+frame_b, frame_p = loaded["baseline"].frame, loaded["production"].frame
+shared = [c for c in frame_p.columns if c in set(frame_b.columns)]
+analysis = None
+error = None
+try:
+    with st.spinner("Checking the columns…"):
+        analysis, pinned, _ = cache.analysis(view)
+    if pinned != view:
+        set_view(pinned)
+    roles = analysis.schema.roles
+except DataError as exc:
+    error = str(exc)
+    try:
+        # A metric that does not fit (from an edited link) must stay fixable here.
+        analysis = cache.analysis(replace(view, metric=None))[0] if view.metric else None
+    except DataError:
+        analysis = None
+    try:
+        roles = (
+            analysis.schema.roles if analysis else detect_roles(shared, overrides=view.overrides())
+        )
+    except DataError:
+        roles = detect_roles(shared)
+except Exception as exc:  # the user never sees a traceback
+    error = f"The data could not be analysed ({type(exc).__name__}); check the columns."
+    roles = detect_roles(shared)
+
+controls.role_pickers(shared, roles)
+if analysis is not None:
+    controls.model_pickers(analysis)
+    controls.metric_picker(analysis, key="w_metric_data", label="Lead metric")
+
+# Room for issue 7: production windows as baselines and the delayed-actuals join go here.
+
+if error:
+    st.error(error, icon=":material/error:")
+    st.stop()
+
+# --- ready -------------------------------------------------------------------------------------
+
+for note in analysis.notes:
+    st.info(note, icon=":material/info:")
+st.success(
+    f"Ready: {fmt.count(analysis.baseline.n_rows)} baseline rows and "
+    f"{fmt.count(analysis.production.n_rows)} production rows, "
+    f"{analysis.schema.model_type.value} model, {len(roles.features)} features, lead metric "
+    f"{analysis.metric.name}.",
+    icon=":material/check_circle:",
+)
+st.page_link(PAGE_FILES["overview"], label="Next: did the model get worse?", icon="➡️")
+with st.expander("Preview the first rows"):
+    st.dataframe(frame_p.head(50), hide_index=True)
+    st.caption(f"The first 50 rows of {analysis.names[1]}.")

@@ -1,0 +1,114 @@
+"""Which features drive the model's output and its errors (SHAP importance)."""
+
+import streamlit as st
+
+from tracing.errors import DataError
+from ui import cache, charts, fmt, state
+from ui.layout import PAGE_FILES, guard, header, require_analysis
+
+header(
+    "What drives the model's predictions and its errors?",
+    "SHAP importance: which features move the model's output (production vs baseline), which "
+    "features drive its mistakes now, and what is different inside the selected slice.",
+    page="explain",
+)
+analysis, view, key = require_analysis()
+metric = analysis.metric
+depth, min_size, features = state.slice_settings(analysis.schema.roles.slice_columns())
+
+mask, slice_text = None, None
+if view.slice:
+    try:
+        drill = cache.slice_drilldown(
+            key, metric.id, depth, min_size, features, state.SLICE_TOP, view.slice
+        )
+    except DataError as exc:
+        st.warning(f"The selected slice cannot be opened here ({exc}); explaining all rows.")
+    else:
+        mask, slice_text = drill.production_mask, fmt.conditions_text(drill.conditions)
+
+store = cache.explanations()
+ident = (key, view.slice if mask is not None else "")
+explanation = store.get(ident)
+if explanation is None:
+    bar = st.progress(0.0, text="Explaining the model…")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=f"SHAP: {message}…")
+
+    with guard("computing SHAP values"):
+        explanation = store.compute(ident, analysis, mask, progress)
+    bar.empty()
+
+imp = explanation.importance
+source = {
+    "surrogate": "a surrogate model trained to reproduce the model's output from the features",
+    "logged": "the SHAP values logged with the predictions",
+    "model": "the uploaded model file",
+}[explanation.source]
+fidelity = ""
+if explanation.fidelity is not None:
+    what = "R²" if explanation.fidelity_metric == "r2" else "agreement"
+    fidelity = f" ({what} with the model's output on held-out rows: {explanation.fidelity:.2f})"
+st.markdown(f"SHAP values come from {source}{fidelity}.")
+if explanation.fidelity_warning:
+    st.warning(explanation.fidelity_warning, icon=":material/warning:")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("What the model leans on")
+    st.altair_chart(
+        charts.importance_bars(
+            imp,
+            {"mean_abs_shap": "production", "baseline_mean_abs_shap": "baseline"},
+            title="Mean |SHAP value|",
+            colors=(fmt.PRODUCTION, fmt.BASELINE),
+        )
+    )
+    st.caption(
+        "How much each feature moves the model's output on average (mean |SHAP|, in the "
+        f"output's units), on {fmt.count(explanation.sample_rows)} sampled production rows and "
+        "as many baseline rows. A feature that matters more in production changed role."
+    )
+with right:
+    st.subheader("What drives the errors now")
+    if explanation.error_target is None or imp["error_mean_abs_shap"].isna().all():
+        st.info("No error model: production has too few rows with actuals.")
+    else:
+        st.altair_chart(
+            charts.importance_bars(
+                imp,
+                {"error_mean_abs_shap": "production errors"},
+                title=f"Mean |SHAP value| of the {explanation.error_target}",
+                colors=(fmt.WORSE,),
+            )
+        )
+        st.caption(
+            f"A model trained to predict each production row's {explanation.error_target}: "
+            "the features it relies on are where the mistakes concentrate."
+        )
+
+if mask is not None and "slice_mean_abs_shap" in imp.columns:
+    st.subheader(f"Inside the selected slice: {slice_text}")
+    st.altair_chart(
+        charts.importance_bars(
+            imp,
+            {"slice_mean_abs_shap": "in the slice", "rest_mean_abs_shap": "rest of production"},
+            title="Mean |SHAP value|",
+            colors=(fmt.WORSE, fmt.BASELINE),
+        )
+    )
+    st.caption(
+        "Mean |SHAP| inside the slice against the rest of production: features that matter "
+        "much more inside the slice are how the model sees it differently."
+    )
+elif not view.slice:
+    st.caption("Select a slice on the Slices page to compare it with the rest of production.")
+
+with st.expander("All features"):
+    st.dataframe(imp, hide_index=True, key="importance_table")
+for note in explanation.notes:
+    st.caption(note)
+
+st.divider()
+st.page_link(PAGE_FILES["share"], label="Next: share what you found", icon="➡️")

@@ -1,0 +1,121 @@
+"""Share the current view as a link, or as a standalone report file."""
+
+import json
+
+import streamlit as st
+
+from tracing import sources
+from tracing.htmlreport import to_html
+from tracing.report import SECTIONS, to_markdown
+from ui import cache
+from ui.layout import LAST_PAGE, guard, header, require_analysis
+from ui.state import app_base_url, share_url
+
+header(
+    "How do I show this to someone else?",
+    "Send the link: it opens the same data, settings, page and selected slice in any browser "
+    "that can reach this app. Or download the report as one file.",
+)
+analysis, view, key = require_analysis()
+
+# --- the link ----------------------------------------------------------------------------------
+
+# Page ids (as remembered by ui.layout.header) -> label; the Overview is the default page,
+# served at the app's root URL.
+PAGES = {
+    "overview": "1 · Overview",
+    "slices": "2 · Slices",
+    "root_cause": "3 · Root cause",
+    "explain": "Explain",
+}
+last = st.session_state.get(LAST_PAGE)
+default = last if last in PAGES else ("slices" if view.slice else "overview")
+target = st.selectbox(
+    "Open the link on",
+    list(PAGES),
+    index=list(PAGES).index(default),
+    format_func=PAGES.get,
+    key="w_share_page",
+)
+base = app_base_url(st.context.url or "http://localhost:8501/share", "share")
+link = share_url(view, "" if target == "overview" else target, base=base)
+st.code(link, language=None, wrap_lines=True)
+st.caption("Copy the link with the button at the right of the box.")
+
+what = {
+    "baseline / production": f"{analysis.names[0]} / {analysis.names[1]}",
+    "columns": ", ".join(f"{p}={v or '(none)'}" for p, v in view.roles) or "detected",
+    "model": f"{analysis.schema.model_type.value}"
+    + (
+        f", positive class {analysis.schema.positive_class}"
+        if analysis.schema.positive_class is not None
+        else ""
+    ),
+    "metric": analysis.metric.name,
+    "selected slice": view.slice or "none",
+}
+st.markdown("\n".join(f"- **{k}**: {v}" for k, v in what.items()))
+uploaded = [ref for ref in (view.baseline, view.production) if sources.is_dataset_id(ref)]
+st.caption(
+    "The link holds only these settings and the datasets' references"
+    + (
+        "; your uploaded files are kept on this server under unguessable ids, so anyone with "
+        "the link who can reach this app can open them."
+        if uploaded
+        else " (paths on this server)."
+    )
+)
+
+# --- the report file ---------------------------------------------------------------------------
+
+st.subheader("Report file")
+st.caption(
+    "The analysis as one standalone HTML page (no scripts, opens anywhere), or as Markdown "
+    "and JSON for tickets and pipelines."
+)
+HEAVY = {"importance", "explain"}  # SHAP: trains small models, takes longer
+available = list(SECTIONS)
+chosen = st.multiselect(
+    "Sections",
+    available,
+    default=[s for s in available if s not in HEAVY],
+    key="w_share_sections",
+    help="Feature importance (SHAP) trains small models and takes longer.",
+)
+options = tuple(
+    sorted(
+        (name, st.session_state[k])
+        for name, k in (("max_depth", "depth"), ("min_size", "min_size"))
+        if st.session_state.get(k) is not None
+    )
+)
+built = st.session_state.setdefault("_built_reports", set())
+ident = (key, analysis.metric.id, tuple(chosen), options)
+if ident not in built and st.button(
+    "Build the report", type="primary", disabled=not chosen, key="w_build_report"
+):
+    with st.spinner("Building the report…"), guard("building the report"):
+        cache.report(key, analysis.metric.id, tuple(chosen), options)
+    built.add(ident)
+if ident in built:
+    with guard("building the report"):
+        rep = cache.report(key, analysis.metric.id, tuple(chosen), options)
+    stem = f"tracing_{analysis.names[1].split('.')[0]}"
+    left, mid, right = st.columns(3)
+    left.download_button(
+        "Download HTML",
+        to_html(rep, link=link),
+        file_name=f"{stem}.html",
+        mime="text/html",
+        icon=":material/download:",
+        type="primary",
+    )
+    mid.download_button(
+        "Download Markdown", to_markdown(rep), file_name=f"{stem}.md", mime="text/markdown"
+    )
+    right.download_button(
+        "Download JSON",
+        json.dumps(rep, indent=2),
+        file_name=f"{stem}.json",
+        mime="application/json",
+    )

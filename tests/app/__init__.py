@@ -1,0 +1,1 @@
+"""AppTest tests of every page (a package, so its conftest does not shadow tests/conftest.py)."""

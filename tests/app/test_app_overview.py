@@ -1,0 +1,82 @@
+"""Overview page: metric cards coloured by direction, the metric table, links that open data."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.proto.Metric_pb2 import Metric
+
+from tracing import prepare_analysis, read_table
+from tracing.compare import compare
+from tracing.metrics import Direction
+from ui import fmt
+
+from .conftest import DEMO
+
+
+def test_fraud_demo_cards_match_the_engine(app, no_errors) -> None:
+    at = app()  # the default page
+    no_errors(at)
+    assert at.title[0].value == "Did the model get worse, and by how much?"
+    a = prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
+    )
+    row = compare(a.baseline, a.production).row("recall")
+    card = at.metric[0]
+    assert card.label == "Recall (lead)"
+    assert card.value == f"{row['production']:.1%}"
+    assert card.delta.startswith(f"{row['delta'] * 100:+.1f} pts")
+    colors = {m.label: Metric.MetricColor.Name(m.proto.color) for m in at.metric}
+    # Recall and accuracy fell (worse: red); precision rose and the false positive rate fell
+    # (both better: green), each in the metric's own direction.
+    assert colors == {
+        "Recall (lead)": "RED",
+        "Accuracy": "RED",
+        "Precision": "GREEN",
+        "False positive rate": "GREEN",
+    }
+    table = at.dataframe[0].value
+    assert "Recall" in set(table["Metric"])
+    assert "got worse" in at.markdown[0].value
+
+
+@pytest.mark.parametrize(
+    ("value", "reference", "direction", "colour"),
+    [
+        (0.018, 0.020, Direction.LOWER, "green"),  # FPR fell: better
+        (0.030, 0.020, Direction.LOWER, "red"),
+        (0.9, 0.8, Direction.HIGHER, "green"),
+        (0.7, 0.8, Direction.HIGHER, "red"),
+        (-3.0, 1.0, Direction.TWO_SIDED, "red"),  # |bias| grew from 1 to 3
+        (0.5, -2.0, Direction.TWO_SIDED, "green"),  # |bias| shrank, delta positive
+        (0.5, 0.5, Direction.HIGHER, None),
+    ],
+)
+def test_delta_colour_follows_the_metric_direction(value, reference, direction, colour) -> None:
+    mode = fmt.delta_color(value, reference, direction)
+    if colour is None:
+        assert mode == "off"
+        return
+    # st.metric: "normal" shows a positive delta green, "inverse" shows it red.
+    positive = value > reference
+    shown = (
+        ("green" if positive else "red") if mode == "normal" else ("red" if positive else "green")
+    )
+    assert shown == colour
+
+
+def test_a_link_with_paths_opens_that_analysis(app, no_errors) -> None:
+    at = app(
+        baseline=str(DEMO / "eta_training.parquet"),
+        production=str(DEMO / "eta_production.parquet"),
+        prediction="predicted_eta_min",
+        actual="actual_eta_min",
+    )
+    no_errors(at)
+    assert at.metric[0].label == "Mean absolute error (lead)"
+    assert at.query_params["model_type"] == "regression"  # detected, then pinned
+
+
+def test_a_refused_link_shows_the_reason(app) -> None:
+    at = app(baseline="/etc/passwd", production=str(DEMO / "fraud_production.parquet"))
+    assert not at.exception
+    assert "not inside an allowed data folder" in at.error[0].value

@@ -1,0 +1,28 @@
+"""Root cause page: the planted new merchant is the first suspect; drift and quality shown."""
+
+from __future__ import annotations
+
+from .conftest import frame_with
+from .test_app_slices import PLANTED
+
+
+def test_suspects_drift_and_quality(app, no_errors) -> None:
+    at = app("root_cause")
+    no_errors(at)
+    assert at.title[0].value == "Why did these slices get worse?"
+    texts = [m.value for m in at.markdown]
+    assert texts[0].startswith("**1. merchant_id = scammeds.com** · new category")
+    assert "absent from the baseline" in texts[1]
+    # Histograms preselected to the suspected features.
+    assert at.multiselect(key="w_hist_columns").value[0] == "merchant_id"
+    drift = frame_with(at, "Drift")
+    assert drift.iloc[0]["Column"] == "merchant_id" and drift.iloc[0]["Drift"] == "alert"
+    quality = frame_with(at, "Finding")
+    assert "customer_age" in set(quality["Column"])  # the planted missing values
+    assert any("No label conflict" in s.value for s in at.success)
+
+
+def test_selected_slice_is_marked(app, no_errors) -> None:
+    at = app("root_cause", slice=PLANTED)
+    no_errors(at)
+    assert "selected slice" in at.markdown[0].value

@@ -1,0 +1,40 @@
+"""Share page: the link holds exactly the view; the report downloads build on request."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from ui.state import GLOBAL_PARAMS
+
+from .test_app_slices import PLANTED
+
+
+def test_link_reproduces_the_view_and_nothing_else(app, no_errors) -> None:
+    at = app("slices", slice=PLANTED, metric="accuracy")
+    at.switch_page("pages/share.py").run()
+    no_errors(at)
+    link = at.code[0].value
+    parts = urlsplit(link)
+    assert parts.path.endswith("/slices")  # the last page looked at
+    params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    assert set(params) <= set(GLOBAL_PARAMS)
+    assert params["slice"] == PLANTED and params["metric"] == "accuracy"
+    assert params["baseline"].endswith("fraud_training.parquet")
+    assert params["prediction"] == "prediction_label"
+
+
+def test_link_follows_the_chosen_page(app, no_errors) -> None:
+    at = app("share")
+    assert urlsplit(at.code[0].value).path == "/"  # the Overview is the app's root page
+    at.selectbox(key="w_share_page").set_value("root_cause").run()
+    no_errors(at)
+    assert urlsplit(at.code[0].value).path.endswith("/root_cause")
+
+
+def test_report_downloads(app, no_errors) -> None:
+    at = app("share")
+    assert not at.get("download_button")
+    at.button(key="w_build_report").click().run()
+    no_errors(at)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download HTML", "Download Markdown", "Download JSON"]

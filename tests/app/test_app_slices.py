@@ -1,0 +1,77 @@
+"""Slices page: the planted slice ranks first; a slice in the URL opens its drilldown."""
+
+from __future__ import annotations
+
+from tracing import prepare_analysis, read_table
+from tracing.slices import find_slices
+
+from .conftest import DEMO
+
+PLANTED = "state=CA&merchant_category=online%20pharmacy&merchant_id=scammeds.com"
+
+
+def test_planted_slice_is_first_and_matches_the_engine(app, no_errors) -> None:
+    at = app("slices")
+    no_errors(at)
+    assert at.title[0].value == "Which slices pull performance down?"
+    shown = at.dataframe[0].value
+    assert shown.iloc[0]["slice"] == (
+        "state = CA · merchant_category = online pharmacy · merchant_id = scammeds.com"
+    )
+    a = prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
+    )
+    top = find_slices(a, top=40).table.iloc[0]
+    assert top["slice_id"] == PLANTED
+    assert shown.iloc[0]["rows"] == top["size"]
+    assert abs(shown.iloc[0]["impact"] - 100 * top["impact"]) < 1e-9  # shown in points
+    assert "Select a row" in at.info[0].value
+
+
+def test_folding_can_be_turned_off(app, no_errors) -> None:
+    at = app("slices")
+    folded = len(at.dataframe[0].value)
+    at.toggle(key="fold").set_value(False).run()
+    no_errors(at)
+    assert len(at.dataframe[0].value) > folded
+
+
+def test_slice_in_the_url_opens_the_drilldown(app, no_errors) -> None:
+    at = app("slices", slice=PLANTED)
+    no_errors(at)
+    assert "Inside the slice" in [h.value for h in at.subheader]
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Rows"] == "3,000"
+    assert cards["Recall here"] == "0.0%"
+    assert cards["Recall here in the baseline"] == "absent"
+    crumbs = [b.label for b in at.button if b.key and b.key.startswith("crumb_")]
+    assert crumbs == [
+        "All data",
+        "state = CA",
+        "merchant_category = online pharmacy",
+        "merchant_id = scammeds.com",
+    ]
+    assert len(at.dataframe) == 2  # the slices, and the open tab: narrower slices
+    at.session_state["drill_tab"] = "By feature"
+    at.run()
+    no_errors(at)
+    assert at.selectbox(key="w_breakdown_feature").value not in ("state", "merchant_id")
+    assert len(at.get("vega_lite_chart")) == 2
+    at.session_state["drill_tab"] = "Rows"
+    at.run()
+    assert len(at.dataframe[1].value) == 1000  # the first rows of the slice
+    assert [b.label for b in at.get("download_button")] == ["Download the slice's rows (CSV)"]
+
+
+def test_breadcrumb_goes_up_one_level(app, no_errors) -> None:
+    at = app("slices", slice=PLANTED)
+    at.button(key="crumb_1").click().run()
+    no_errors(at)
+    assert at.query_params["slice"] == "state=CA"
+    assert {m.label: m.value for m in at.metric}["Rows"] == "5,727"
+
+
+def test_unknown_slice_in_the_url_is_a_warning(app) -> None:
+    at = app("slices", slice="state=Atlantis")
+    assert not at.exception
+    assert "cannot be opened" in at.warning[0].value

@@ -1,0 +1,64 @@
+"""Screenshots of every page on the fraud demo (or the ETA demo), for a human to read.
+
+Run from the project folder: ``python tests/browser/shots.py [--eta] [page ...]``. Files go to
+``artifacts/screenshots/<demo>_<page>.png`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+# A script, run from anywhere (and imported by pytest's doctest collection as browser.shots).
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import SHOTS, launch, settle, streamlit_server  # noqa: E402
+
+PAGES = ["data", "overview", "slices", "root_cause", "explain", "share"]
+
+
+def full_screenshot(page, path) -> None:  # type: ignore[no-untyped-def]
+    """Screenshot the whole page: Streamlit scrolls inside its main area, so grow the viewport."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": max(int(height) + 40, 600)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": width, "height": 1000})
+
+
+DEMOS = {
+    "fraud": "",
+    "eta": "?baseline=demo_data/eta_training.parquet&production=demo_data/eta_production.parquet",
+}
+
+
+def main(wanted: list[str], demo: str = "fraud") -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = launch(p)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        for name in wanted or PAGES:
+            t0 = time.monotonic()
+            # The default page is the root URL.
+            page.goto(url + ("" if name == "overview" else name) + DEMOS[demo])
+            settle(page, timeout=180_000)
+            if name == "slices":
+                box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+                page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
+                page.get_by_role("heading", name="Inside the slice").wait_for(timeout=60_000)
+                settle(page)
+            page.wait_for_timeout(1500)
+            path = SHOTS / f"{demo}_{name}.png"
+            full_screenshot(page, path)
+            print(f"{path} ({time.monotonic() - t0:.1f} s)")
+        browser.close()
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    chosen = "eta" if "--eta" in args else "fraud"
+    main([a for a in args if not a.startswith("--")], chosen)

@@ -1,0 +1,416 @@
+"""A standalone HTML page of a report, for people who will not open the app.
+
+`to_html` renders the dict of `tracing.report.build_report` as one self-contained HTML file:
+inline CSS, no scripts, no external resources, so it can be attached to a ticket or an email and
+opened anywhere. Every value from the data (file names, column names, category values) is
+escaped. The ``overall`` section is a metric table with worse/better colours in each metric's
+own direction; other sections (slices, drift, quality, ...) are rendered as tables from their
+JSON form (the known ones, such as slices, drift and quality, with their main columns and a
+caption), so sections added to the report later appear without changes here.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tracing.metrics import METRICS
+
+__all__ = ["SECTION_TITLES", "to_html"]
+
+SECTION_TITLES: dict[str, str] = {  # in the order the report shows them
+    "overall": "Did the model get worse, and by how much?",
+    "slices": "Which slices pull performance down?",
+    "root_cause": "Why did they get worse?",
+    "drift": "Which columns changed?",
+    "quality": "What broke in the data?",
+    "labels": "Do the labels contradict each other?",
+    "importance": "Which features drive the predictions and the errors?",
+    "explain": "How the feature importance was computed",
+}
+_MAX_ROWS = 200
+_HEADER_KEYS = {
+    "model_type", "metric", "rows", "rows_with_actuals", "datasets", "positive_class",
+    "classes", "columns", "notes",
+}  # fmt: skip
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
+max-width:1100px;margin:2rem auto;padding:0 1rem;line-height:1.45}
+h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;
+border-bottom:1px solid #ddd;padding-bottom:.2rem}
+.meta{color:#555;font-size:.95rem}.note{background:#f3f6fa;padding:.4rem .7rem;
+border-left:3px solid #1f5fa8;margin:.3rem 0}
+table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.6rem 0}
+th,td{border:1px solid #e0e0e0;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.worse{color:#c62828;font-weight:600}.better{color:#2e7d32;font-weight:600}
+.muted{color:#757575}.cap{color:#666;font-size:.85rem}.warn{color:#e65100;font-weight:600}
+"""
+
+
+def to_html(
+    report: Mapping[str, Any],
+    *,
+    title: str = "Model performance report",
+    link: str | None = None,
+) -> str:
+    """Render a report dict as a standalone HTML page.
+
+    Parameters
+    ----------
+    report : mapping
+        The output of `tracing.report.build_report` (JSON-ready values).
+    title : str, default "Model performance report"
+        The page title.
+    link : str, optional
+        A link back to the same view in the app, shown at the top.
+
+    Returns
+    -------
+    str
+        A complete HTML document (UTF-8, inline CSS, no scripts or external resources).
+
+    Examples
+    --------
+    >>> page = to_html({"model_type": "binary", "notes": ["<b>3</b> rows left out"]})
+    >>> page.startswith("<!DOCTYPE html>"), "&lt;b&gt;3&lt;/b&gt;" in page
+    (True, True)
+    """
+    parts = [f"<h1>{_e(title)}</h1>", _summary(report, link)]
+    percent = _lead_percent(report)
+    keys = [k for k in report if k not in _HEADER_KEYS]
+    # The white paper's order first (compare, slices, root cause, evidence), then the rest.
+    keys.sort(key=lambda k: list(SECTION_TITLES).index(k) if k in SECTION_TITLES else 99)
+    for key in keys:
+        value = report[key]
+        heading = SECTION_TITLES.get(key, key.replace("_", " ").capitalize())
+        render = _RENDERERS.get(key)
+        body = render(value, percent) if render and _records_like(value) else _generic(value)
+        parts.append(f'<section id="{_e(key)}"><h2>{_e(heading)}</h2>{body}</section>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>\n"
+    )
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _summary(report: Mapping[str, Any], link: str | None) -> str:
+    lines = []
+    datasets = report.get("datasets") or {}
+    rows = report.get("rows") or {}
+    with_actuals = report.get("rows_with_actuals") or {}
+    for side in ("baseline", "production"):
+        if side in datasets:
+            extra = f", {_count(with_actuals[side])} with actuals" if side in with_actuals else ""
+            lines.append(
+                f"{side.capitalize()}: <b>{_e(datasets[side])}</b> "
+                f"({_count(rows.get(side))} rows{extra})"
+            )
+    metric = report.get("metric") or {}
+    if "model_type" in report:
+        lead = (
+            f"; lead metric <b>{_e(metric.get('display_name', metric.get('name')))}</b> "
+            f"({_e(_direction(metric.get('direction')))})"
+            if metric
+            else ""
+        )
+        lines.append(f"Model: {_e(report['model_type'])}{lead}")
+    if report.get("positive_class") is not None:
+        lines.append(f"Positive class: {_e(report['positive_class'])}")
+    out = '<p class="meta">' + "<br>".join(lines) + "</p>"
+    if link:
+        out += (
+            f'<p class="meta">Open this view in the app: <a href="{_e(link)}">{_e(link)}</a></p>'
+        )
+    for note in report.get("notes") or ():
+        out += f'<p class="note">{_e(note)}</p>'
+    return out
+
+
+def _direction(direction: Any) -> str:
+    return {
+        "higher": "higher is better",
+        "lower": "lower is better",
+        "two_sided": "closer to zero is better",
+    }.get(str(direction), str(direction))
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}" if isinstance(value, int | float) and not _nan(value) else "n/a"
+
+
+def _nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _num(value: Any, percent: bool = False, signed: bool = False) -> str:
+    if _nan(value):
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _e(value)
+    if percent:
+        return f"{value * 100:+.1f} pts" if signed else f"{value:.1%}"
+    text = f"{value:.4g}"
+    return f"+{text}" if signed and value > 0 else text
+
+
+def _records_like(value: Any) -> bool:
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and bool(value)
+        and all(isinstance(v, Mapping) for v in value)
+    )
+
+
+def _lead_percent(report: Mapping[str, Any]) -> bool:
+    lead = (report.get("metric") or {}).get("name")
+    metric = METRICS.get(str(lead)) if lead is not None else None
+    return bool(metric.percent) if metric else False
+
+
+def _overall(rows: Sequence[Mapping[str, Any]], percent: bool = False) -> str:
+    head = (
+        "<tr><th>Metric</th><th>Baseline</th><th>Production</th><th>Change</th>"
+        "<th>95% interval of the change</th><th>Verdict</th></tr>"
+    )
+    body = []
+    for r in rows:
+        metric = METRICS.get(str(r.get("metric")))
+        percent = bool(metric.percent) if metric else False
+        status = str(r.get("status"))
+        css = status if status in ("worse", "better") else "muted"
+        verdict = (
+            "n/a (" + str(r.get("production_reason") or r.get("baseline_reason")) + ")"
+            if status == "undefined"
+            else f"{status}, {'significant' if r.get('significant') else 'within noise'}"
+        )
+        ci = f"{_num(r.get('ci_low'), percent, True)} to {_num(r.get('ci_high'), percent, True)}"
+        body.append(
+            f"<tr><td>{_e(r.get('name', r.get('metric')))}</td>"
+            f'<td class="num">{_num(r.get("baseline"), percent)}</td>'
+            f'<td class="num">{_num(r.get("production"), percent)}</td>'
+            f'<td class="num {css}">{_num(r.get("delta"), percent, True)}</td>'
+            f'<td class="num">{ci}</td><td class="{css}">{_e(verdict)}</td></tr>'
+        )
+    caption = (
+        '<p class="cap">Change = production minus baseline (percentage points for rates); red is '
+        "worse and green better in each metric's own direction. A change is significant when "
+        "its 95% interval excludes zero.</p>"
+    )
+    return f"<table>{head}{''.join(body)}</table>{caption}"
+
+
+Column = tuple[str, str, Callable[[Any], str]]
+
+
+def _table(records: Sequence[Mapping[str, Any]], columns: Sequence[Column], caption: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in columns)
+    body = "".join(
+        "<tr>" + "".join(_cell_td(r.get(k), fn) for k, _, fn in columns) + "</tr>"
+        for r in records[:_MAX_ROWS]
+    )
+    more = f" The first {_MAX_ROWS} of {len(records):,} rows." if len(records) > _MAX_ROWS else ""
+    return f'<table><tr>{head}</tr>{body}</table><p class="cap">{_e(caption)}{more}</p>'
+
+
+def _cell_td(value: Any, render: Callable[[Any], str]) -> str:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    return f'<td class="num">{render(value)}</td>' if numeric else f"<td>{render(value)}</td>"
+
+
+def _condition(feature: Any, value: Any) -> str:
+    label = str(value)
+    if label.startswith(("<", ">=")):
+        return f"{feature} {label}"
+    if label.startswith("[") and label.endswith(")"):
+        return f"{feature} in {label}"
+    return f"{feature} = {label}"
+
+
+def _slice_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return _e(" · ".join(_condition(f, v) for f, v in value.items()) or "All data")
+    return _cell(value)
+
+
+def _severity(value: Any) -> str:
+    css = {"alert": "worse", "warn": "warn"}.get(str(value), "muted")
+    return f'<span class="{css}">{_e(value)}</span>'
+
+
+def _share(value: Any) -> str:
+    return _num(value, percent=True) if isinstance(value, int | float) else _cell(value)
+
+
+def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
+    # As the app does: leave out a slice explained by a narrower listed one, and a slice that
+    # narrows one ranked above it (its drilldown lists it).
+    kept: list[Mapping[str, Any]] = []
+    above: list[frozenset[tuple[Any, Any]]] = []
+    for r in rows:
+        spec = r.get("slice")
+        conds = frozenset(spec.items()) if isinstance(spec, Mapping) else frozenset()
+        if not r.get("explained_by") and not any(a <= conds for a in above):
+            kept.append(r)
+        if conds:  # an empty condition set would swallow every later slice
+            above.append(conds)
+    hidden = len(rows) - len(kept)
+
+    def metric(v: Any) -> str:
+        return _num(v, percent)
+
+    def amount(v: Any) -> str:
+        return _num(v, percent, signed=True)
+
+    columns: list[Column] = [
+        ("slice", "Slice", _slice_text),
+        ("size", "Rows", _cell),
+        ("share", "Share of rows", _share),
+        ("metric", "Metric", metric),
+        ("delta", "vs overall", amount),
+        ("impact", "Impact", lambda v: _num(v, percent, True).lstrip("+")),
+        ("baseline_metric", "Metric in baseline", metric),
+        ("performance_effect", "From worse performance", amount),
+        ("mix_effect", "From more volume", amount),
+        ("p_value", "p-value", lambda v: _num(v)),
+    ]
+    caption = (
+        "Slices that do worse than average, most costly first. Impact = how much worse than the "
+        "overall metric x the slice's share of its volume (points of the metric)."
+        + (
+            f" {hidden} broader or narrower versions of a listed slice are left out."
+            if hidden
+            else ""
+        )
+    )
+    return _table(kept, columns, caption)
+
+
+def _root_cause(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
+    def suspect(r: Mapping[str, Any]) -> str:
+        return _e(r["feature"] if r.get("value") is None else _condition(r["feature"], r["value"]))
+
+    records = [{**r, "_suspect": suspect(r)} for r in rows]
+    columns: list[Column] = [
+        ("rank", "#", _cell),
+        ("_suspect", "Suspect", str),
+        ("kind", "Kind", _cell),
+        ("score", "Evidence", _share),
+        ("explanation", "Why", _cell),
+    ]
+    caption = (
+        "Suspects behind the slices that cost most, strongest evidence first: values new in "
+        "production, drift, data quality, label conflicts."
+    )
+    return _table(records, columns, caption)
+
+
+def _drift(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
+    columns: list[Column] = [
+        ("feature", "Column", _cell),
+        ("role", "Role", _cell),
+        ("severity", "Drift", _severity),
+        ("psi", "PSI", _cell),
+        ("js", "JS distance", _cell),
+        ("wasserstein", "Wasserstein (std)", _cell),
+        ("missing_baseline", "Missing, baseline", _share),
+        ("missing_production", "Missing, production", _share),
+    ]
+    caption = (
+        "Every column, most drifted first: PSI from 0.1 (warn) or 0.25 (alert), Jensen-Shannon "
+        "distance from 0.13/0.20, Wasserstein in baseline standard deviations from 0.3/0.5."
+    )
+    return _table(rows, columns, caption)
+
+
+def _quality(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
+    columns: list[Column] = [
+        ("check", "Check", lambda v: _e(str(v).replace("_", " "))),
+        ("feature", "Column", _cell),
+        ("dataset", "Data", _cell),
+        ("severity", "Severity", _severity),
+        ("detail", "Finding", _cell),
+    ]
+    return _table(rows, columns, "Data-quality findings, production against the baseline.")
+
+
+_RENDERERS: dict[str, Callable[[Sequence[Mapping[str, Any]], bool], str]] = {
+    "overall": _overall,
+    "slices": _slices,
+    "root_cause": _root_cause,
+    "drift": _drift,
+    "quality": _quality,
+}
+
+
+def _generic(value: Any) -> str:
+    """Render any JSON-ready value: records as a table, mappings as key/value rows."""
+    if isinstance(value, Mapping):
+        if not value:
+            return '<p class="muted">Nothing to report.</p>'
+        rows = "".join(
+            f"<tr><th>{_e(k)}</th><td>{_generic(v) if _nested(v) else _cell(v)}</td></tr>"
+            for k, v in value.items()
+        )
+        return f"<table>{rows}</table>"
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if not value:
+            return '<p class="muted">Nothing to report.</p>'
+        if all(isinstance(v, Mapping) for v in value):
+            return _records(value)
+        return f"<p>{_e(', '.join(str(v) for v in value))}</p>"
+    return f"<p>{_cell(value)}</p>"
+
+
+def _nested(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return True
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and any(isinstance(v, Mapping) for v in value)
+    )
+
+
+def _records(records: Sequence[Mapping[str, Any]]) -> str:
+    columns: list[str] = []
+    for r in records:
+        columns.extend(k for k in r if k not in columns)
+    shown = records[:_MAX_ROWS]
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(_td(r.get(c)) for c in columns) + "</tr>" for r in shown)
+    more = (
+        f'<p class="cap">The first {_MAX_ROWS} of {len(records):,} rows.</p>'
+        if len(records) > _MAX_ROWS
+        else ""
+    )
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def _td(value: Any) -> str:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    return f'<td class="num">{_cell(value)}</td>' if numeric else f"<td>{_cell(value)}</td>"
+
+
+def _cell(value: Any) -> str:
+    if _nan(value):
+        return '<span class="muted">n/a</span>'
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, Mapping | list | tuple):
+        return _e(json.dumps(value, default=str))
+    return _e(value)

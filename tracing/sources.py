@@ -1,0 +1,384 @@
+"""Where the app may read data from: allowed folders, opt-in URLs, and the dataset store.
+
+A shared link names its data by reference (a URL query parameter), so the server must decide
+what a reference may point at. This module owns that decision and nothing else:
+
+- **Dataset ids** (``ds-<32 hex>.<suffix>``) name uploads kept in the dataset store, a folder
+  set by ``TRACING_STORE_DIR`` (default ``./dataset_store``, relative to the server's working
+  directory). Uploads are stored under an id derived from their content and a server-side
+  secret, so the same file always gets the same id and links stay stable, yet nobody can derive
+  or enumerate an id without the secret (see `dataset_id`).
+- **Paths** are allowed only inside the folders listed in ``TRACING_DATA_ROOTS`` (separated by
+  ``os.pathsep``; default: the bundled ``demo_data`` folder and the dataset store). Paths are
+  resolved with symlinks first, so ``../`` tricks and symlinks that leave a root are refused.
+  Relative paths are resolved against the server's working directory. Only table files
+  (CSV/Parquet suffixes) are served, and no hidden file or folder.
+- **URLs** (``http``/``https``) only when ``TRACING_ALLOW_URLS=1``, capped at
+  ``TRACING_MAX_URL_MB`` megabytes (default 1024, the upload limit).
+
+`resolve_source` turns any reference into ``(display name, bytes)``; `store_upload` keeps an
+upload and returns its id. Every refusal is a `DataError` that says what to do instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracing.errors import DataError
+from tracing.io import table_format
+
+__all__ = [
+    "ENV_ALLOW_URLS",
+    "ENV_DATA_ROOTS",
+    "ENV_MAX_URL_MB",
+    "ENV_STORE_DIR",
+    "DEMO_DIR",
+    "Source",
+    "data_roots",
+    "dataset_id",
+    "describe_source",
+    "is_dataset_id",
+    "resolve_source",
+    "source_stamp",
+    "store_dir",
+    "store_upload",
+]
+
+ENV_DATA_ROOTS = "TRACING_DATA_ROOTS"
+ENV_STORE_DIR = "TRACING_STORE_DIR"
+ENV_ALLOW_URLS = "TRACING_ALLOW_URLS"
+ENV_MAX_URL_MB = "TRACING_MAX_URL_MB"
+ENV_STORE_SECRET = "TRACING_STORE_SECRET"
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo_data"
+_DEFAULT_STORE = "dataset_store"
+_SECRET_FILE = ".secret"
+# Longest first, so ".csv.gz" wins over ".csv"... and ".gz" alone is never a suffix.
+_SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".csv", ".tsv", ".txt", ".pq")
+_ID_RE = re.compile(r"^ds-[0-9a-f]{32}(" + "|".join(map(re.escape, _SUFFIXES)) + r")$")
+_URL_TIMEOUT_S = 30
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a reference points at, without reading it.
+
+    Attributes
+    ----------
+    ref : str
+        The reference as given (dataset id, path or URL).
+    kind : {"dataset", "path", "url"}
+        Which of the three it is.
+    name : str
+        Display name: the original upload name, the file name, or the URL's last segment.
+    location : str
+        The stored file, the resolved path, or the URL.
+    """
+
+    ref: str
+    kind: str
+    name: str
+    location: str
+
+
+def store_dir() -> Path:
+    """Return the dataset store folder (``TRACING_STORE_DIR`` or ``./dataset_store``)."""
+    return Path(os.environ.get(ENV_STORE_DIR) or _DEFAULT_STORE).resolve()
+
+
+def data_roots() -> tuple[Path, ...]:
+    """Return the folders paths may point into, resolved (symlinks followed).
+
+    ``TRACING_DATA_ROOTS`` (``os.pathsep``-separated) when set, else the bundled demo folder and
+    the dataset store.
+    """
+    raw = os.environ.get(ENV_DATA_ROOTS)
+    if raw:
+        parts = [p for p in raw.split(os.pathsep) if p.strip()]
+        return tuple(Path(p.strip()).expanduser().resolve() for p in parts)
+    return (DEMO_DIR.resolve(), store_dir())
+
+
+def is_dataset_id(ref: str) -> bool:
+    """Whether ``ref`` has the form of a dataset id (``ds-<32 hex>.<suffix>``)."""
+    return bool(_ID_RE.match(ref))
+
+
+def _suffix(name: str) -> str:
+    lower = name.lower()
+    for suffix in _SUFFIXES:
+        if lower.endswith(suffix):
+            return suffix
+    table_format(name)  # raises the standard "unsupported file type" DataError
+    return ""
+
+
+def _secret() -> bytes:
+    """Return the store's secret salt: from the environment, else a random file in the store."""
+    env = os.environ.get(ENV_STORE_SECRET)
+    if env:
+        return env.encode()
+    folder = store_dir()
+    path = folder / _SECRET_FILE
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another server process created it first
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def dataset_id(data: bytes, name: str) -> str:
+    """Return the id an upload is stored under.
+
+    The id is an HMAC-SHA256 of the content keyed by the server's secret (truncated to 128 bits),
+    plus the original suffix. Content-addressing makes the id stable (re-uploading the same file
+    gives the same id, so links keep working and the store does not fill with copies); the secret
+    makes it unguessable: knowing or guessing a file's content (a public dataset, a small file)
+    is not enough to compute its id, and ids cannot be enumerated. A plain sha256 of the content
+    would let anyone who holds the file check whether it was uploaded and open its analysis.
+
+    Parameters
+    ----------
+    data : bytes
+        The uploaded file's content.
+    name : str
+        The uploaded file's name; only its suffix is used.
+
+    Returns
+    -------
+    str
+        ``ds-<32 hex>.<suffix>``.
+    """
+    digest = hmac.new(_secret(), data, hashlib.sha256).hexdigest()[:32]
+    return f"ds-{digest}{_suffix(name)}"
+
+
+def store_upload(data: bytes, name: str) -> str:
+    """Keep an uploaded file in the dataset store and return its id.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    name : str
+        The original file name (kept for display; the suffix picks the format).
+
+    Returns
+    -------
+    str
+        The dataset id, usable as a ``baseline``/``production`` reference.
+
+    Raises
+    ------
+    DataError
+        If the file type is not CSV or Parquet, or the file is empty.
+    """
+    if not data:
+        raise DataError(f"{name}: the file is empty; it needs a header row and data.")
+    ref = dataset_id(data, name)
+    folder = store_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / ref
+    if not target.exists():
+        # Write then rename: a concurrent reader never sees a half-written file.
+        tmp = folder / f".{ref}.{secrets.token_hex(4)}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    meta = folder / f"{ref}.json"
+    if not meta.exists():
+        meta.write_text(json.dumps({"name": Path(name).name}), encoding="utf-8")
+    return ref
+
+
+def describe_source(ref: str) -> Source:
+    """Check a reference against the rules and say what it points at, without reading it.
+
+    Parameters
+    ----------
+    ref : str
+        A dataset id, a path (absolute, or relative to the server's working directory) or an
+        ``http``/``https`` URL.
+
+    Returns
+    -------
+    Source
+
+    Raises
+    ------
+    DataError
+        If the reference is refused or points at nothing; the message says why and what to do.
+    """
+    ref = ref.strip()
+    if not ref:
+        raise DataError("no dataset given; upload a file, pick a demo or enter a path.")
+    if is_dataset_id(ref):
+        return _describe_dataset(ref)
+    scheme = urllib.parse.urlsplit(ref).scheme.lower()
+    if scheme in ("http", "https"):
+        return _describe_url(ref)
+    if scheme and len(scheme) > 1:  # "C:" on Windows is a drive letter, not a scheme
+        raise DataError(
+            f"{ref}: {scheme}:// references are not supported; use a path under an allowed "
+            "folder, an http(s) URL (when enabled), or upload the file."
+        )
+    return _describe_path(ref)
+
+
+def _describe_dataset(ref: str) -> Source:
+    path = store_dir() / ref
+    if not path.is_file():
+        raise DataError(
+            f"dataset {ref} is not in this server's dataset store (it may have been deleted or "
+            "the link comes from another server); upload the file again."
+        )
+    name = ref
+    meta = path.with_name(f"{ref}.json")
+    if meta.is_file():
+        try:
+            name = str(json.loads(meta.read_text(encoding="utf-8"))["name"]) or ref
+        except (ValueError, KeyError, TypeError):
+            name = ref
+    return Source(ref=ref, kind="dataset", name=name, location=str(path))
+
+
+def _describe_url(ref: str) -> Source:
+    if os.environ.get(ENV_ALLOW_URLS, "").strip() != "1":
+        raise DataError(
+            f"{ref}: reading URLs is disabled on this server; download the file and upload it, "
+            f"or ask the operator to set {ENV_ALLOW_URLS}=1."
+        )
+    name = Path(urllib.parse.urlsplit(ref).path).name or ref
+    return Source(ref=ref, kind="url", name=name, location=ref)
+
+
+def _describe_path(ref: str) -> Source:
+    roots = data_roots()
+    allowed = ", ".join(str(r) for r in roots)
+    candidate = Path(ref).expanduser()
+    if not candidate.is_absolute():
+        candidate = Path.cwd() / candidate
+    # resolve() follows symlinks and removes "..", so the check below sees the real target.
+    resolved = candidate.resolve()
+    root = next((r for r in roots if resolved.is_relative_to(r)), None)
+    if root is None:
+        raise DataError(
+            f"{ref}: not inside an allowed data folder ({allowed}); copy the file into one of "
+            f"them, upload it, or add its folder to {ENV_DATA_ROOTS}."
+        )
+    if any(part.startswith(".") for part in resolved.relative_to(root).parts):
+        raise DataError(f"{ref}: hidden files and folders are not served; use a visible file.")
+    if not resolved.is_file():
+        raise DataError(f"{ref}: file not found in {root}; check the path.")
+    _suffix(resolved.name)
+    return Source(ref=ref, kind="path", name=resolved.name, location=str(resolved))
+
+
+def source_stamp(ref: str) -> str:
+    """Return a string that changes when the data behind ``ref`` changes (for cache keys).
+
+    Dataset ids are content-addressed (constant); paths use size and modification time; URLs
+    have no cheap stamp (empty string).
+
+    Parameters
+    ----------
+    ref : str
+        A reference accepted by `describe_source`.
+
+    Returns
+    -------
+    str
+    """
+    source = describe_source(ref)
+    if source.kind != "path":
+        return ""
+    stat = Path(source.location).stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def resolve_source(ref: str) -> tuple[str, bytes]:
+    """Read the data behind a dataset id, an allowed path or an allowed URL.
+
+    Parameters
+    ----------
+    ref : str
+        See `describe_source`.
+
+    Returns
+    -------
+    (name, data) : tuple of (str, bytes)
+        The display name (original upload name or file name) and the file's bytes.
+
+    Raises
+    ------
+    DataError
+        If the reference is refused, missing, unreadable, or (URLs) larger than the cap.
+
+    Examples
+    --------
+    >>> name, data = resolve_source(str(DEMO_DIR / "fraud_training.parquet"))
+    >>> name, data[:4]
+    ('fraud_training.parquet', b'PAR1')
+    """
+    source = describe_source(ref)
+    if source.kind == "url":
+        return source.name, _fetch(source.location)
+    try:
+        return source.name, Path(source.location).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{ref}: could not be read ({exc.strerror}); check the file.") from exc
+
+
+def _url_cap() -> int:
+    raw = os.environ.get(ENV_MAX_URL_MB, "1024")
+    try:
+        return int(float(raw) * 1024 * 1024)
+    except ValueError:
+        raise DataError(f"{ENV_MAX_URL_MB}={raw!r} is not a number of megabytes.") from None
+
+
+def _fetch(url: str) -> bytes:
+    cap = _url_cap()
+    too_big = DataError(
+        f"{url}: larger than the {cap / 2**20:,.0f} MB limit for URLs; use a smaller file or "
+        f"raise {ENV_MAX_URL_MB}."
+    )
+    request = urllib.request.Request(url, headers={"User-Agent": "tracing"})
+    try:
+        with urllib.request.urlopen(request, timeout=_URL_TIMEOUT_S) as response:
+            final = urllib.parse.urlsplit(response.geturl()).scheme.lower()
+            if final not in ("http", "https"):  # a redirect must not leave http(s)
+                raise DataError(f"{url}: redirected to a {final}:// address; use a direct link.")
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > cap:
+                raise too_big
+            chunks: list[bytes] = []
+            total = 0
+            while chunk := response.read(_CHUNK):
+                total += len(chunk)
+                if total > cap:
+                    raise too_big
+                chunks.append(chunk)
+    except urllib.error.HTTPError as exc:
+        raise DataError(
+            f"{url}: the server answered {exc.code} {exc.reason}; check the URL."
+        ) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DataError(f"{url}: could not be downloaded ({reason}); check the URL.") from exc
+    return b"".join(chunks)

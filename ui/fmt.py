@@ -1,0 +1,125 @@
+"""Number formatting and the app's colours: one place decides how values and deltas read.
+
+Percent metrics show as percentages and their changes as percentage points ("pts"); other
+metrics show 3-4 significant digits in the target's own units. Worse is red and better is
+green, decided by `tracing.metrics.worse_by` in each metric's own direction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from tracing.metrics import Direction, Metric, worse_by
+from tracing.rootcause import condition_text
+
+__all__ = [
+    "BASELINE",
+    "BETTER",
+    "NEUTRAL",
+    "PRODUCTION",
+    "WORSE",
+    "conditions_text",
+    "count",
+    "delta_color",
+    "direction_words",
+    "metric_delta",
+    "metric_value",
+    "pct",
+    "points",
+    "status_color",
+]
+
+WORSE = "#c62828"
+BETTER = "#2e7d32"
+NEUTRAL = "#757575"
+BASELINE = "#9aa7b4"
+PRODUCTION = "#1f5fa8"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _sig(value: float) -> str:
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def metric_value(value: Any, metric: Metric) -> str:
+    """Format a metric value: ``81.8%`` for percent metrics, ``3.82`` otherwise."""
+    if _missing(value):
+        return "n/a"
+    return f"{float(value):.1%}" if metric.percent else _sig(float(value))
+
+
+def metric_delta(delta: Any, metric: Metric) -> str:
+    """Format a change: ``-69.4 pts`` for percent metrics, ``+0.81`` otherwise."""
+    if _missing(delta):
+        return "n/a"
+    if metric.percent:
+        return f"{float(delta) * 100:+.1f} pts"
+    text = _sig(float(delta))
+    return text if text.startswith("-") else f"+{text}"
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """Format a share as a percentage (``15.0%``)."""
+    return "n/a" if _missing(value) else f"{float(value):.{digits}%}"
+
+
+def count(value: Any) -> str:
+    """Format a row count with thousands separators."""
+    return "n/a" if _missing(value) else f"{int(value):,}"
+
+
+def delta_color(value: Any, reference: Any, direction: Direction) -> str:
+    """Return ``st.metric``'s ``delta_color`` so that worse shows red and better green.
+
+    ``st.metric`` colours a positive delta green ("normal") or red ("inverse"); which one is
+    right depends on whether the change is worse in the metric's own direction.
+    """
+    if _missing(value) or _missing(reference):
+        return "off"
+    worse = float(worse_by(float(value), float(reference), direction))
+    delta = float(value) - float(reference)
+    if worse == 0 or delta == 0:
+        return "off"
+    return "inverse" if (worse > 0) == (delta > 0) else "normal"
+
+
+def status_color(worse: Any) -> str:
+    """Return the colour of a change given its `worse_by` value (positive = worse)."""
+    if _missing(worse) or worse == 0:
+        return NEUTRAL
+    return WORSE if float(worse) > 0 else BETTER
+
+
+def direction_words(direction: Direction) -> str:
+    """Say which way is better."""
+    return {
+        Direction.HIGHER: "higher is better",
+        Direction.LOWER: "lower is better",
+        Direction.TWO_SIDED: "closer to zero is better",
+    }[direction]
+
+
+def conditions_text(conditions: Sequence[tuple[str, str]]) -> str:
+    """Write a slice for people: ``state = CA · amount >= 120`` (``All data`` if empty)."""
+    if not conditions:
+        return "All data"
+    return " · ".join(condition_text(feature, value) for feature, value in conditions)
+
+
+def points(value: Any, metric: Metric) -> Any:
+    """Scale a metric-unit amount for display: percentage points for percent metrics."""
+    if _missing(value):
+        return value
+    return float(value) * 100 if metric.percent else float(value)

@@ -1,0 +1,139 @@
+"""Shared page furniture: headers, error guards, the sidebar summary, and the current analysis.
+
+Every engine call on a page runs inside `guard`, which turns a `tracing.errors.DataError` into
+an ``st.error`` carrying the engine's message (it names the file/column and the fix) and any
+other exception into a short ``st.error`` with the details in the server log: a user never
+sees a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+from tracing.analysis import Analysis
+from tracing.errors import DataError
+from tracing.slices import parse_slice_id
+from ui import cache, fmt
+from ui.state import View, current_view, set_view
+
+__all__ = ["LAST_PAGE", "PAGE_FILES", "guard", "header", "require_analysis", "sidebar_summary"]
+
+log = logging.getLogger("tracing.app")
+
+LAST_PAGE = "_last_page"  # the analysis page looked at last: where a share link opens
+
+# Page files by role, so pages can link to each other without repeating paths.
+PAGE_FILES = {
+    "data": "pages/data.py",
+    "overview": "pages/overview.py",
+    "slices": "pages/slices.py",
+    "root_cause": "pages/root_cause.py",
+    "explain": "pages/explain.py",
+    "share": "pages/share.py",
+}
+
+
+def _ensure_frame() -> None:
+    """Rerun through ``app.py`` when Streamlit ran a page file on its own.
+
+    Until some session of the server process has run ``app.py`` (whose ``st.navigation`` call
+    switches Streamlit to its current multipage mode for good), a folder named ``pages/`` makes
+    Streamlit treat the app as a legacy multipage app: a first request to ``/slices`` (a shared
+    link opened after a restart) runs ``pages/slices.py`` alone, without navigation, sidebar or
+    URL handling. Leaving legacy mode and rerunning fixes that: the page URL paths equal the
+    file names, so the rerun lands on the same page. (Page files named differently from their
+    URL paths would instead show a "Page not found" dialog.) Renaming the folder, e.g. to
+    ``app_pages/`` as Streamlit recommends, would make this unnecessary.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def header(title: str, caption: str, *, page: str | None = None) -> None:
+    """Render a page title (a question the page answers) and a one-line caption.
+
+    ``page`` (an id of `PAGE_FILES`) is remembered as the page a share link opens on.
+    """
+    _ensure_frame()
+    if page is not None:
+        st.session_state[LAST_PAGE] = page
+    st.title(title)
+    st.caption(caption)
+
+
+@contextmanager
+def guard(what: str, *, stop: bool = True, fix_link: bool = False) -> Iterator[None]:
+    """Show engine errors as ``st.error`` (never a traceback); stop the page if ``stop``.
+
+    Parameters
+    ----------
+    what : str
+        What was being done, for unexpected errors ("finding slices").
+    stop : bool, default True
+        Stop the page after showing the error.
+    fix_link : bool, default False
+        Add a link to the Data page, where data and columns are fixed.
+    """
+    try:
+        yield
+    except DataError as exc:
+        _failed(str(exc), stop=stop, fix_link=fix_link)
+    except Exception as exc:  # the user must never see a traceback
+        log.exception("unexpected error while %s", what)
+        _failed(
+            f"Something went wrong while {what} ({type(exc).__name__}). The details are in the "
+            "server log; try other settings on the Data page, or report the problem.",
+            stop=stop,
+            fix_link=fix_link,
+        )
+
+
+def _failed(message: str, *, stop: bool, fix_link: bool) -> None:
+    st.error(message, icon=":material/error:")
+    if fix_link:
+        st.page_link(PAGE_FILES["data"], label="Fix the data or the columns", icon="🛠️")
+    if stop:
+        st.stop()
+
+
+def require_analysis() -> tuple[Analysis, View, cache.Key]:
+    """Return the current analysis, or explain what is wrong and stop the page."""
+    view = current_view()
+    with st.spinner("Loading and checking the data…"), guard("loading the data", fix_link=True):
+        analysis, pinned, key = cache.analysis(view)
+    if pinned != view:
+        set_view(pinned)
+    return analysis, pinned, key
+
+
+def sidebar_summary() -> None:
+    """Show what is being compared, so a reader of a shared link knows at a glance."""
+    view = current_view()
+    with st.sidebar:
+        st.markdown("**Comparing**")
+        try:
+            analysis, pinned, _ = cache.analysis(view)
+        except Exception:  # the page itself shows the error
+            st.caption("No valid data loaded yet.")
+            return
+        if pinned != view:
+            set_view(pinned)
+        b, p = analysis.baseline, analysis.production
+        st.caption(
+            f"Baseline: **{analysis.names[0]}** ({fmt.count(b.n_rows)} rows)  \n"
+            f"Production: **{analysis.names[1]}** ({fmt.count(p.n_rows)} rows)  \n"
+            f"Model: {analysis.schema.model_type.value}; metric: **{analysis.metric.name}** "
+            f"({fmt.direction_words(analysis.metric.direction)})"
+        )
+        if pinned.slice:
+            try:
+                text = fmt.conditions_text(parse_slice_id(pinned.slice))
+            except DataError:
+                text = pinned.slice
+            st.caption(f"Selected slice: **{text}**")

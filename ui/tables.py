@@ -1,0 +1,224 @@
+"""Display versions of engine tables: column order, labels, per-row formats and colours.
+
+Values stay numeric (so every column sorts correctly in the browser); formats and colours are
+applied with a pandas ``Styler``, which ``st.dataframe`` renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from pandas.io.formats.style import Styler
+
+from tracing.metrics import METRICS, Metric
+from ui import fmt
+
+__all__ = ["children_table", "fold", "metric_table", "slice_table"]
+
+
+def _metric(row: pd.Series) -> Metric:
+    found = METRICS.get(str(row["metric"]))
+    if found is not None:
+        return found
+    # Per-class metrics (recall:<class>) are not in the registry; they are percentages.
+    return Metric(
+        str(row["metric"]),
+        str(row["name"]),
+        frozenset(),
+        METRICS["recall"].direction,
+        percent=bool(row["percent"]),
+    )
+
+
+def metric_table(table: pd.DataFrame) -> Styler:
+    """Style `tracing.compare.Comparison.table` for display.
+
+    Columns: Metric, Baseline, Production, Change, 95% CI low/high, Verdict. Percent metrics
+    read as percentages and their changes as points; the change and verdict are red when worse
+    and green when better, in each metric's own direction.
+    """
+    shown = pd.DataFrame(
+        {
+            "Metric": table["name"],
+            "Baseline": table["baseline"],
+            "Production": table["production"],
+            "Change": table["delta"],
+            "CI low": table["ci_low"],
+            "CI high": table["ci_high"],
+            "Verdict": [_verdict(r) for _, r in table.iterrows()],
+        }
+    )
+    styler = shown.style.hide(axis="index")
+    for i, (_, row) in enumerate(table.iterrows()):
+        metric = _metric(row)
+        value = _value_formatter(metric)
+        delta = _delta_formatter(metric)
+        styler = styler.format(value, subset=pd.IndexSlice[[i], ["Baseline", "Production"]])
+        styler = styler.format(delta, subset=pd.IndexSlice[[i], ["Change", "CI low", "CI high"]])
+    colors = [
+        fmt.status_color(w) if s in ("worse", "better") else fmt.NEUTRAL
+        for w, s in zip(table["worse_by"], table["status"], strict=True)
+    ]
+    css = pd.DataFrame("", index=shown.index, columns=shown.columns)
+    css["Change"] = [f"color: {c}; font-weight: 600" for c in colors]
+    css["Verdict"] = [f"color: {c}" for c in colors]
+    return styler.apply(lambda _: css, axis=None)
+
+
+def _value_formatter(metric: Metric) -> Any:
+    return lambda v: fmt.metric_value(v, metric)
+
+
+def _delta_formatter(metric: Metric) -> Any:
+    return lambda v: fmt.metric_delta(v, metric)
+
+
+def _verdict(row: pd.Series) -> str:
+    status = str(row["status"])
+    if status == "undefined":
+        reason = row["production_reason"] or row["baseline_reason"] or "undefined"
+        return f"n/a ({reason})"
+    if status == "same":
+        return "no change"
+    return f"{status}, significant" if row["significant"] else f"{status}, within noise"
+
+
+def _metric_column(label: str, metric: Metric, help_text: str) -> Any:
+    if metric.percent:
+        return st.column_config.ProgressColumn(
+            label, min_value=0.0, max_value=1.0, format="percent", help=help_text
+        )
+    return st.column_config.NumberColumn(label, format="%.3g", help=help_text)
+
+
+def _amount_column(label: str, metric: Metric, help_text: str, *, signed: bool = True) -> Any:
+    sign = "+" if signed else ""
+    fmt_str = f"%{sign}.1f pts" if metric.percent else f"%{sign}.3g"
+    return st.column_config.NumberColumn(label, format=fmt_str, help=help_text)
+
+
+def slice_table(table: pd.DataFrame, metric: Metric) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Display frame and column configuration of a slice table (`SliceResult.table`).
+
+    Returns the frame to pass to ``st.dataframe`` (same row order as ``table``, so selected
+    positions index ``table``) and its ``column_config``. Amounts in the metric's units read
+    as percentage points for percent metrics.
+    """
+    top_impact = float(table["impact"].max()) if len(table) else 1.0
+    shown = pd.DataFrame(
+        {
+            "slice": [fmt.conditions_text(c) for c in table["conditions"]],
+            "rows": table["size"],
+            "share": table["share"],
+            "metric": table["metric"],
+            "delta": [fmt.points(v, metric) for v in table["delta"]],
+            "impact": [fmt.points(v, metric) for v in table["impact"]],
+            "baseline_share": table["baseline_share"],
+            "baseline_metric": table["baseline_metric"],
+            "performance_effect": [fmt.points(v, metric) for v in table["performance_effect"]],
+            "mix_effect": [fmt.points(v, metric) for v in table["mix_effect"]],
+            "p_value": table["p_value"],
+        }
+    )
+    name = metric.name
+    config: dict[str, Any] = {
+        "slice": st.column_config.TextColumn("Slice", width=520, pinned=True),
+        "rows": st.column_config.NumberColumn("Rows", format="%,d", help="Production rows."),
+        "share": st.column_config.ProgressColumn(
+            "Share of rows", min_value=0.0, max_value=1.0, format="percent",
+            help="The slice's share of production rows.",
+        ),
+        "metric": _metric_column(name, metric, f"{name} inside the slice, in production."),
+        "delta": _amount_column(
+            "vs overall", metric, f"{name} in the slice minus {name} on all production rows."
+        ),
+        "impact": st.column_config.ProgressColumn(
+            "Impact",
+            min_value=0.0,
+            max_value=fmt.points(top_impact, metric) or 1.0,
+            format="%.1f pts" if metric.percent else "%.3g",
+            help=(
+                f"How much of the overall {name} the slice costs: the gap between the overall "
+                "metric and a world where the slice performed like the average (how much worse "
+                "x its share of the metric's volume)."
+            ),
+        ),
+        "baseline_share": st.column_config.NumberColumn(
+            "Share in baseline", format="percent",
+            help="The same slice's share of baseline rows (0% = new in production).",
+        ),
+        "baseline_metric": _metric_column(
+            f"{name} in baseline", metric, "The same slice in the baseline (empty if absent)."
+        ),
+        "performance_effect": _amount_column(
+            "From worse performance", metric,
+            "Part of the overall change since the baseline due to the slice performing worse.",
+        ),
+        "mix_effect": _amount_column(
+            "From more volume", metric,
+            "Part of the overall change since the baseline due to the slice's share changing.",
+        ),
+        "p_value": st.column_config.NumberColumn(
+            "p-value", format="%.1e", help="Slice vs the rest of production: small = not chance."
+        ),
+    }  # fmt: skip
+    return shown, config
+
+
+def children_table(
+    children: pd.DataFrame, metric: Metric, parent: Any
+) -> tuple[pd.DataFrame, dict]:
+    """Display frame and column configuration of a drilldown's children (one more condition)."""
+    used = set(parent)
+    added = [
+        fmt.conditions_text([(f, v) for f, v in conds if (f, v) not in used])
+        for conds in children["conditions"]
+    ]
+    shown = pd.DataFrame(
+        {
+            "added": added,
+            "rows": children["size"],
+            "share": children["share"],
+            "metric": children["metric"],
+            "delta": [fmt.points(v, metric) for v in children["delta"]],
+            "impact": [fmt.points(v, metric) for v in children["impact"]],
+        }
+    )
+    top = float(children["impact"].max()) if len(children) else 1.0
+    name = metric.name
+    config: dict[str, Any] = {
+        "added": st.column_config.TextColumn("Narrower slice (added condition)", width=360),
+        "rows": st.column_config.NumberColumn("Rows", format="%,d"),
+        "share": st.column_config.ProgressColumn(
+            "Share of the slice", min_value=0.0, max_value=1.0, format="percent"
+        ),
+        "metric": _metric_column(name, metric, f"{name} in the narrower slice."),
+        "delta": _amount_column("vs the slice", metric, f"{name} minus the slice's {name}."),
+        "impact": st.column_config.ProgressColumn(
+            "Impact within the slice",
+            min_value=0.0,
+            max_value=max(fmt.points(top, metric) or 0.0, 1e-9),
+            format="%.1f pts" if metric.percent else "%.3g",
+            help="The narrower slice's share of the slice's gap (negative: it does better).",
+        ),
+    }
+    return shown, config
+
+
+def fold(table: pd.DataFrame) -> pd.DataFrame:
+    """Keep the slices that add information to the ones ranked above them.
+
+    Drops a broader slice explained by a narrower listed one (``explained_by`` of
+    `SliceResult.table`), and a slice that narrows any slice ranked above it (its conditions
+    include all of the other's): that one already accounts for it, and the drilldown of it
+    lists it. The table is sorted by impact, so what remains are distinct findings.
+    """
+    above: list[frozenset[tuple[str, str]]] = []
+    keep = []
+    for conditions, explained in zip(table["conditions"], table["explained_by"], strict=True):
+        conds = frozenset(conditions)
+        keep.append(explained is None and not any(a <= conds for a in above))
+        above.append(conds)
+    return table[keep]
