@@ -114,9 +114,13 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     del x, err, xb, eb
     min_size = int(args.min_share * args.rows)
     t_e2e, t_search = [], []
-    for _ in range(2):  # best of two: the first call also imports scipy.stats
+    import scipy.stats  # noqa: F401  (imported once, outside the clock)
+
+    # find_slices remembers its last results per analysis; time the undecorated function.
+    search_fn = sl.find_slices.__wrapped__
+    for _ in range(2):  # best of two
         t0 = time.perf_counter()
-        res = sl.find_slices(a, max_depth=3, top=10, min_size=min_size)
+        res = search_fn(a, max_depth=3, top=10, min_size=min_size)
         t_e2e.append(time.perf_counter() - t0)
         ctx = sl._context(a, metric=None, features=None, bins=res.bins, min_size=min_size)
         t0 = time.perf_counter()

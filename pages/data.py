@@ -1,4 +1,4 @@
-"""Choose the baseline and production data, and say which column plays which role."""
+"""Choose the data: files, which rows are compared, delayed actuals, and the column roles."""
 
 import os
 from dataclasses import replace
@@ -8,9 +8,9 @@ import streamlit as st
 from tracing import sources
 from tracing.errors import DataError
 from tracing.schema import detect_roles
-from ui import cache, controls, fmt
+from ui import cache, controls, fmt, rows
 from ui.layout import PAGE_FILES, guard, header
-from ui.state import DEMOS, current_view, demo_view, set_view
+from ui.state import DEMOS, current_view, demo_of, demo_view, set_view
 
 header(
     "Which data are we comparing?",
@@ -18,14 +18,7 @@ header(
     "(training, validation, or an earlier period). Both need the same columns.",
 )
 view = current_view()
-current = next(
-    (
-        k
-        for k, d in DEMOS.items()
-        if (d.baseline, d.production) == (view.baseline, view.production)
-    ),
-    None,
-)
+current = demo_of(view)
 kind = "demo" if current else "upload" if sources.is_dataset_id(view.production) else "path"
 TABS = {"demo": "Demo data", "upload": "Upload files", "path": "Path or URL"}
 tab_demo, tab_upload, tab_path = st.tabs(list(TABS.values()), default=TABS[kind])
@@ -100,12 +93,18 @@ with tab_upload:
         other = "production" if side == "baseline" else "baseline"
         keep = view.production if other == "production" else view.baseline
         st.info(f"Now upload the {other} file too, or keep the current {other} data.")
-        if st.button(
+        if keep and st.button(
             f"Use the uploaded {side} file with the current {other} data", key="w_use_one_upload"
         ):
             new = (ids[side], keep) if side == "baseline" else (keep, ids[side])
             st.session_state["_applied_uploads"] = pair
             set_view(view.with_data(*new))
+            st.rerun()
+        if side == "production" and st.button(
+            "Compare date ranges or model versions of this file alone", key="w_use_one_file"
+        ):
+            st.session_state["_applied_uploads"] = pair
+            set_view(view.with_data("", ids[side]))
             st.rerun()
 
 # --- path or URL -------------------------------------------------------------------------------
@@ -117,7 +116,12 @@ with tab_path:
         st.session_state["w_path_production"] = view.production
     with st.form("path_form", border=False):
         left, right = st.columns(2)
-        left.text_input("Baseline path or URL", key="w_path_baseline")
+        left.text_input(
+            "Baseline path or URL",
+            key="w_path_baseline",
+            help="Leave empty to cut the baseline from the production file (date ranges or "
+            "model versions, below).",
+        )
         right.text_input("Production path or URL", key="w_path_production")
         submitted = st.form_submit_button("Open these files")
     roots = ", ".join(f"`{r}`" for r in sources.data_roots())
@@ -129,8 +133,9 @@ with tab_path:
     if submitted:
         refs = st.session_state["w_path_baseline"], st.session_state["w_path_production"]
         try:
-            for ref in refs:
-                sources.describe_source(ref)
+            if refs[0].strip():  # an empty baseline: cut from the production file
+                sources.describe_source(refs[0])
+            sources.describe_source(refs[1])
         except DataError as exc:
             st.error(str(exc), icon=":material/error:")
         else:
@@ -143,9 +148,19 @@ with tab_path:
 st.subheader("What is loaded")
 view = current_view()
 loaded = {}
-for col, side in zip(st.columns(2), ("baseline", "production"), strict=True):
-    ref = getattr(view, side)
+refs = {"baseline": view.baseline, "production": view.production, "actuals": view.actuals}
+for col, (side, ref) in zip(st.columns(3), refs.items(), strict=True):
     with col:
+        if not ref:
+            st.markdown(
+                f"**{side.capitalize()}**: "
+                + (
+                    "cut from the production file (below)"
+                    if side == "baseline"
+                    else "in the production file, or none yet (below)"
+                )
+            )
+            continue
         try:
             with st.spinner(f"Loading the {side} data…"):
                 table = cache.load_table(ref)
@@ -156,11 +171,12 @@ for col, side in zip(st.columns(2), ("baseline", "production"), strict=True):
             st.error(f"{side.capitalize()}: could not be loaded ({type(exc).__name__}).")
             continue
         loaded[side] = table
-        rows, columns = table.frame.shape
+        n_rows, n_columns = table.frame.shape
         st.markdown(
-            f"**{side.capitalize()}**: {table.name}  \n{fmt.count(rows)} rows × {columns} columns"
+            f"**{side.capitalize()}**: {table.name}  \n"
+            f"{fmt.count(n_rows)} rows × {n_columns} columns"
         )
-if len(loaded) < 2:
+if "production" not in loaded or (view.baseline and "baseline" not in loaded):
     st.stop()
 
 # --- columns and model -------------------------------------------------------------------------
@@ -170,8 +186,18 @@ st.caption(
     "Detected from the column names and values; change any of them. Every change updates the "
     "analysis and the link."
 )
-frame_b, frame_p = loaded["baseline"].frame, loaded["production"].frame
+frame_p = loaded["production"].frame
+frame_b = loaded["baseline"].frame if "baseline" in loaded else frame_p
 shared = [c for c in frame_p.columns if c in set(frame_b.columns)]
+if view.one_file and not (view.production_window or view.baseline_window or view.by_version):
+    # One file and nothing chosen yet: start from "the last 7 days vs the 30 days before".
+    with guard("reading the timestamps", stop=False):
+        stamp = detect_roles(shared, overrides=view.overrides()).timestamp
+        span = cache.time_span(view.production, stamp)
+        if span:
+            prod_window, base_window = rows.last_days_windows(span[1])
+            view = view.with_rows(production_window=prod_window, baseline_window=base_window)
+            set_view(view)
 analysis = None
 error = None
 try:
@@ -179,6 +205,7 @@ try:
         analysis, pinned, _ = cache.analysis(view)
     if pinned != view:
         set_view(pinned)
+        view = pinned
     roles = analysis.schema.roles
 except DataError as exc:
     error = str(exc)
@@ -202,7 +229,11 @@ if analysis is not None:
     controls.model_pickers(analysis)
     controls.metric_picker(analysis, key="w_metric_data", label="Lead metric")
 
-# Room for issue 7: production windows as baselines and the delayed-actuals join go here.
+# --- rows and actuals --------------------------------------------------------------------------
+
+with guard("reading the timestamps", stop=False):
+    rows.rows_section(view, frame_p, roles.timestamp)
+rows.actuals_section(view, shared, roles.actual_label)
 
 if error:
     st.error(error, icon=":material/error:")
@@ -210,16 +241,18 @@ if error:
 
 # --- ready -------------------------------------------------------------------------------------
 
-for note in analysis.notes:
-    st.info(note, icon=":material/info:")
+if analysis.notes:
+    st.info("\n".join(f"- {n}" for n in analysis.notes), icon=":material/info:")
+with_actuals = int(analysis.production.valid.sum())
 st.success(
     f"Ready: {fmt.count(analysis.baseline.n_rows)} baseline rows and "
-    f"{fmt.count(analysis.production.n_rows)} production rows, "
-    f"{analysis.schema.model_type.value} model, {len(roles.features)} features, lead metric "
+    f"{fmt.count(analysis.production.n_rows)} production rows"
+    + ("" if with_actuals else " (no actuals yet)")
+    + f", {analysis.schema.model_type.value} model, {len(roles.features)} features, lead metric "
     f"{analysis.metric.name}.",
     icon=":material/check_circle:",
 )
 st.page_link(PAGE_FILES["overview"], label="Next: did the model get worse?", icon="➡️")
 with st.expander("Preview the first rows"):
-    st.dataframe(frame_p.head(50), hide_index=True)
+    st.dataframe(analysis.production_frame.head(50), hide_index=True)
     st.caption(f"The first 50 rows of {analysis.names[1]}.")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from tracing.errors import DataError
 from ui import cache, charts, fmt, state
-from ui.layout import PAGE_FILES, guard, header, require_analysis
+from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_banner
 
 header(
     "What drives the model's predictions and its errors?",
@@ -13,6 +13,7 @@ header(
     page="explain",
 )
 analysis, view, key = require_analysis()
+tracing_banner(view, analysis)
 metric = analysis.metric
 depth, min_size, features = state.slice_settings(analysis.schema.roles.slice_columns())
 
@@ -72,7 +73,13 @@ with left:
     )
 with right:
     st.subheader("What drives the errors now")
-    if explanation.error_target is None or imp["error_mean_abs_shap"].isna().all():
+    if not analysis.has_actuals:
+        st.info(
+            "The error model needs actuals, and production has none yet: join a file of "
+            "delayed actuals (or choose a proxy actual) on the Data page.",
+            icon=":material/hourglass_empty:",
+        )
+    elif explanation.error_target is None or imp["error_mean_abs_shap"].isna().all():
         st.info("No error model: production has too few rows with actuals.")
     else:
         st.altair_chart(

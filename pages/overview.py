@@ -1,16 +1,23 @@
-"""Step 1: compare production with a baseline you trust, on every metric."""
+"""Step 1: did the model get worse? Production against the baseline, and the metric over time."""
 
+import math
+
+import pandas as pd
 import streamlit as st
 
-from tracing.metrics import Metric, applicable_metrics
+from tracing.errors import DataError
+from tracing.metrics import Direction, Metric, applicable_metrics
 from tracing.schema import ModelType
+from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS
+from tracing.windows import parse_window
 from ui import cache, charts, fmt, tables
-from ui.layout import PAGE_FILES, guard, header, require_analysis
+from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_text
+from ui.state import current_view, set_view, trace_period
 
 header(
     "Did the model get worse, and by how much?",
     "Step 1 of tracing: production compared with the baseline on every metric, with 95% "
-    "confidence intervals.",
+    "confidence intervals, and the lead metric over time.",
     page="overview",
 )
 analysis, view, key = require_analysis()
@@ -20,8 +27,45 @@ with guard("comparing the metrics"):
 lead = analysis.metric
 table = comp.table
 row = comp.row(lead.id)
+measured = analysis.has_actuals
+estimated = comp.has_estimates
+
+
+def _nan(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+# --- what is being traced ----------------------------------------------------------------------
+
+REMEMBERED = "_rows_before_trace"  # the rows compared before an alert was traced
+
+
+def back_to_all() -> None:
+    st.session_state["alerts_table"] = {"selection": {"rows": [], "columns": []}}
+    before = st.session_state.pop(REMEMBERED, None)
+    now = current_view()
+    set_view(now.with_rows(**before) if before else now.with_rows(production_window=None))
+
+
+traced = tracing_text(view, analysis)
+if traced:
+    with st.container(border=True):
+        st.markdown(
+            f":material/target: {traced} The Slices, Root cause and Explain pages analyse "
+            "these rows, and the address bar is a link to them."
+        )
+        if view.production_window and (not view.one_file or REMEMBERED in st.session_state):
+            st.button("Back to the whole production data", on_click=back_to_all, key="w_untrace")
 
 # --- the headline ------------------------------------------------------------------------------
+
+VERBS = {
+    "worse": "got worse",
+    "better": "improved",
+    "same": "did not change",
+    "changed": "changed",
+}
+COLOURS = {"worse": "red", "better": "green", "changed": "blue"}
 
 
 def headline(metric: Metric, r: dict) -> str:
@@ -29,8 +73,7 @@ def headline(metric: Metric, r: dict) -> str:
     if r["status"] == "undefined":
         reason = r["production_reason"] or r["baseline_reason"]
         return f"**{metric.name}** cannot be computed here ({reason})."
-    verb = {"worse": "got worse", "better": "improved", "same": "did not change"}[r["status"]]
-    color = "red" if r["status"] == "worse" else "green" if r["status"] == "better" else "gray"
+    colour = COLOURS.get(r["status"], "gray")
     change = fmt.metric_delta(r["delta"], metric)
     ci = f"{fmt.metric_delta(r['ci_low'], metric)} to {fmt.metric_delta(r['ci_high'], metric)}"
     sure = (
@@ -38,13 +81,52 @@ def headline(metric: Metric, r: dict) -> str:
         if r["significant"]
         else "The change is within what chance alone could produce."
     )
+    neither = " (neither way is better)" if metric.direction is Direction.NEUTRAL else ""
     return (
-        f"**{metric.name}** :{color}[{verb}]: {b} on the baseline, **{p}** in production "
-        f"(:{color}[{change}]; 95% interval {ci}). {sure}"
+        f"**{metric.name}** :{colour}[{VERBS[r['status']]}]{neither}: {b} on the baseline, "
+        f"**{p}** in production (:{colour}[{change}]; 95% interval {ci}). {sure}"
     )
 
 
-st.markdown(headline(lead, row))
+def estimated_status(value: float, reference: float, metric: Metric) -> str:
+    mode = fmt.delta_color(value, reference, metric.direction)
+    if mode == "off":
+        return "same"
+    if mode == "blue":
+        return "changed"
+    worse = (mode == "inverse") == (value > reference)
+    return "worse" if worse else "better"
+
+
+def estimated_headline(metric: Metric, r: dict) -> str:
+    est, base = r["estimated"], r["baseline"]
+    status = estimated_status(est, base, metric)
+    colour = COLOURS.get(status, "gray")
+    return (
+        f"Production has **no actuals yet**, so its performance is **estimated** from the "
+        f"model's scores: **{metric.name}** :{colour}[probably {VERBS[status]}], "
+        f"{fmt.metric_value(base, metric)} on the baseline, about "
+        f"**{fmt.metric_value(est, metric)}** in production "
+        f"(:{colour}[{fmt.metric_delta(est - base, metric)}])."
+    )
+
+
+if measured:
+    st.markdown(headline(lead, row))
+elif not _nan(row["estimated"]):
+    st.markdown(estimated_headline(lead, row))
+    st.caption(
+        "The estimate calibrates the scores on the baseline's actuals and assumes the link "
+        "between score and outcome has not changed; it cannot see a new kind of error the model "
+        "is confident about. Join the actuals on the Data page when they arrive."
+    )
+else:
+    st.warning(
+        "Production has no actuals yet, so its performance is unknown (estimates need a binary "
+        "model with a score column). What can be compared now: the predictions below and the "
+        "features on the Root cause page. Join the actuals on the Data page when they arrive.",
+        icon=":material/hourglass_empty:",
+    )
 
 # --- metric cards ------------------------------------------------------------------------------
 
@@ -57,28 +139,52 @@ available = {m.id: m for m in applicable_metrics(analysis.schema)}
 card_ids = [lead.id] + [
     m for m in PREFERRED[analysis.schema.model_type] if m in available and m != lead.id
 ]
-cards = st.columns(4)
-for col, metric_id in zip(cards, card_ids[:4], strict=False):
-    metric = available[metric_id]
-    r = comp.row(metric_id)
-    with col:
-        st.metric(
-            metric.name + (" (lead)" if metric_id == lead.id else ""),
-            fmt.metric_value(r["production"], metric),
-            delta=f"{fmt.metric_delta(r['delta'], metric)} vs baseline",
-            delta_color=fmt.delta_color(r["production"], r["baseline"], metric.direction),
-            help=(
-                f"{metric.description} {fmt.direction_words(metric.direction).capitalize()}. "
-                f"Baseline {fmt.metric_value(r['baseline'], metric)}; 95% interval of the "
-                f"change {fmt.metric_delta(r['ci_low'], metric)} to "
-                f"{fmt.metric_delta(r['ci_high'], metric)}."
-            ),
-            border=True,
-        )
-st.caption(
-    "Production value, and its change from the baseline: red is worse and green is better in "
-    "each metric's own direction. Hover a card for the baseline and the confidence interval."
-)
+
+
+def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
+    use_estimate = not measured
+    value = r["estimated"] if use_estimate else r["production"]
+    if use_estimate and _nan(value):
+        return
+    label = metric.name + (" (lead)" if is_lead else "")
+    delta = None if _nan(value) else float(value) - float(r["baseline"])
+    words = fmt.direction_words(metric.direction)
+    extra = (
+        f" Estimated from the scores: {fmt.metric_value(r['estimated'], metric)}."
+        if measured and not _nan(r["estimated"])
+        else ""
+    )
+    st.metric(
+        label,
+        ("≈ " if use_estimate else "") + fmt.metric_value(value, metric),
+        delta=f"{fmt.metric_delta(delta, metric)} vs baseline",
+        delta_color=fmt.delta_color(value, r["baseline"], metric.direction),
+        help=(
+            f"{metric.description} {words[0].upper()}{words[1:]}. Baseline "
+            f"{fmt.metric_value(r['baseline'], metric)}"
+            + (
+                ""
+                if use_estimate
+                else f"; 95% interval of the change {fmt.metric_delta(r['ci_low'], metric)} "
+                f"to {fmt.metric_delta(r['ci_high'], metric)}"
+            )
+            + f".{extra}"
+        ),
+        border=True,
+    )
+
+
+if measured or estimated:
+    cards = st.columns(4)
+    for col, metric_id in zip(cards, card_ids[:4], strict=False):
+        with col:
+            card(available[metric_id], comp.row(metric_id), is_lead=metric_id == lead.id)
+    st.caption(
+        ("≈ Estimated production value (no actuals yet)" if not measured else "Production value")
+        + ", and its change from the baseline: red is worse and green is better in each "
+        "metric's own direction (blue: a change where neither way is better). Hover a card "
+        "for the baseline" + (" and the confidence interval." if measured else ".")
+    )
 
 rows = comp.rows
 st.markdown(
@@ -87,21 +193,311 @@ st.markdown(
     f"Production **{analysis.names[1]}**: {fmt.count(rows.loc['production', 'rows'])} rows, "
     f"{fmt.count(rows.loc['production', 'rows_with_actuals'])} with actuals."
 )
-for note in analysis.notes:
-    st.info(note, icon=":material/info:")
+if len(analysis.notes) > 2:
+    with st.expander(f"Notes on the data ({len(analysis.notes)}): joins, rows left out"):
+        st.markdown("\n".join(f"- {n}" for n in analysis.notes))
+elif analysis.notes:
+    st.info("\n".join(f"- {n}" for n in analysis.notes), icon=":material/info:")
+
+# --- over time ---------------------------------------------------------------------------------
+
+FREQS = ["auto", "hour", "day", "week"]
+ALERTS_KEY, CHART_KEY = "alerts_table", "timeline_chart"
+ADVERB = {"hour": "hourly", "day": "daily", "week": "weekly"}
+BAND_DEFAULT = "_band_default"
+
+
+def timeline_section() -> None:
+    st.subheader("When did it change?")
+    if not analysis.schema.roles.timestamp:
+        st.caption(
+            "No timestamp column, so no time series: pick the timestamp on the Data page to see "
+            f"{lead.name} per hour, day or week."
+        )
+        return
+    found = cache.rows(view)
+    base = found.timeline_baseline
+    stamp = analysis.schema.roles.timestamp
+    bands = ["baseline", "rolling"] if base is not None and stamp in base.columns else ["rolling"]
+    if view.by_version:  # the other version served the same days, anomalies included
+        bands.reverse()
+    st.session_state[BAND_DEFAULT] = bands[0]  # a share link leaves the default out
+    c_freq, c_band, c_window, c_k = st.columns(4)
+    with c_freq:
+        # No format_func: bound selectboxes put the displayed label in the URL.
+        freq = st.selectbox(
+            "Period",
+            FREQS,
+            key="freq",
+            bind="query-params",
+            persist_state="session",
+            help="auto: hours below 3 days of data, days below 180 days, weeks beyond.",
+        )
+    with c_band:
+        band = st.selectbox(
+            "Expected range from",
+            bands,
+            key="band",
+            bind="query-params",
+            persist_state="session",
+            help="baseline: the baseline's own periods give one fixed range (its normal ups "
+            "and downs). rolling: the previous periods of production give a range that "
+            "follows slow change.",
+        )
+    with c_window:
+        window = st.number_input(
+            "Rolling window (periods)",
+            min_value=MIN_BAND_PERIODS,
+            max_value=1000,
+            value=DEFAULT_WINDOW,
+            step=1,
+            key="window",
+            bind="query-params",
+            persist_state="session",
+            disabled=band != "rolling",
+            help="How many earlier periods define the expected range (the paper suggests 30 "
+            "days). Periods that alerted are left out.",
+        )
+    with c_k:
+        k = st.number_input(
+            "Width (standard deviations)",
+            min_value=0.5,
+            max_value=10.0,
+            value=DEFAULT_K,
+            step=0.5,
+            key="k",
+            bind="query-params",
+            persist_state="session",
+            help="Expected range = mean ± k standard deviations. 3 (the default) alerts on about "
+            "1 normal period in 750, roughly once in two years of days; the paper's 1 alerts on "
+            "1 in 6, which teaches people to ignore alerts.",
+        )
+    with st.spinner("Computing the time series…"), guard("computing the time series", stop=False):
+        tl = cache.timeline(
+            key, lead.id, None if freq == "auto" else freq, band, int(window), float(k)
+        )
+        show_timeline(tl, band, int(window))
+
+
+def _traced_span(tl) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    if not view.production_window:
+        return None
+    try:
+        w = parse_window(view.production_window)
+    except DataError:
+        return None
+    tz = getattr(tl.table["start"].dtype, "tz", None)
+    first, last = tl.table["start"].iloc[0], tl.table["end"].iloc[-1]
+
+    def align(bound, default):
+        if bound is None:
+            return default
+        if tz is not None:
+            return bound.tz_localize(tz) if bound.tzinfo is None else bound.tz_convert(tz)
+        return bound.tz_localize(None) if bound.tzinfo is not None else bound
+
+    return align(w.start, first), align(w.end, last)
+
+
+def show_timeline(tl, band: str, window: int) -> None:
+    metric = tl.metric
+    neutral = metric.direction is Direction.NEUTRAL
+    frame = charts.timeline_frame(
+        tl.table, min_rows=tl.min_rows, freq=tl.freq, bounds=(0.0, 1.0) if metric.percent else None
+    )
+    chart = charts.timeline_chart(
+        frame,
+        metric_name=metric.name,
+        percent=metric.percent,
+        freq=tl.freq,
+        neutral=neutral,
+        traced=_traced_span(tl),
+    )
+    # Heights in pixels: with "content" heights Streamlit takes the legend and the axes out of
+    # the chart's own height, which leaves small charts no room.
+    st.altair_chart(
+        chart,
+        key=CHART_KEY,
+        on_select=lambda: chart_picked(frame, tl, window),
+        selection_mode=[charts.ALERT_PARAM],
+        height=340,
+    )
+    st.altair_chart(charts.volume_chart(frame, freq=tl.freq), height=190)
+    alerts = frame[frame["status"] == "alert"].reset_index(drop=True)
+    sparse = int((frame["status"] == "too few rows").sum())
+    if tl.band == "none":
+        band_text = (
+            f"No expected range yet: fewer than {MIN_BAND_PERIODS} periods with enough rows "
+            "to learn one from; choose shorter periods or the previous periods."
+        )
+    elif tl.band == "baseline":
+        low, high = frame["expected_low"].iloc[0], frame["expected_high"].iloc[0]
+        band_text = (
+            f"The grey band is the baseline's normal range, mean ± {tl.k:g} standard deviations "
+            f"of its {ADVERB[tl.freq]} values: {fmt.metric_value(low, metric)} to "
+            f"{fmt.metric_value(high, metric)}."
+        )
+    else:
+        band_text = (
+            f"The grey band is the expected range from the previous {tl.window} {tl.freq}s "
+            f"that did not alert (mean ± {tl.k:g} standard deviations)."
+        )
+    outside = "outside the band" if neutral else "outside the band on the worse side"
+    mark = "Blue" if neutral else "Red"
+    st.caption(
+        f"{metric.name} per {tl.freq} of production. {band_text} {mark} points are alerts "
+        f"({outside}); click one to trace that {tl.freq}."
+        + (
+            " The dashed purple line is estimated from the scores, measured or not: where "
+            "actuals are missing, periods are judged on it."
+            if frame["estimated_shown"].notna().any()
+            else ""
+        )
+        + (
+            f" Crosses at the bottom: {sparse} {tl.freq}s with fewer than {tl.min_rows} rows, "
+            "too few to judge."
+            if sparse
+            else ""
+        )
+        + " Below: rows per period, with and without actuals."
+    )
+    disagree = estimate_disagrees(frame)
+    if disagree:
+        st.warning(disagree, icon=":material/warning:")
+    if alerts.empty:
+        st.success(
+            f"No alert: every {tl.freq} with enough rows is inside its expected range.",
+            icon=":material/check_circle:",
+        )
+        return
+    word = "changed" if neutral else "alerting"
+    st.markdown(f"**{len(alerts)} {word} {tl.freq}s**: select one to trace it.")
+    shown = pd.DataFrame(
+        {
+            "period": alerts["label"],
+            "value": [fmt.points(v, metric) for v in alerts["judged"]],
+            "basis": alerts["basis"].map({"actual": "measured", "estimated": "estimated"}),
+            "expected": [
+                f"{fmt.metric_value(lo, metric)} to {fmt.metric_value(hi, metric)}"
+                for lo, hi in zip(alerts["expected_low"], alerts["expected_high"], strict=True)
+            ],
+            "rows": alerts["rows"],
+            "rows_with_actuals": alerts["rows_with_actuals"],
+        }
+    )
+    periods = list(zip(alerts["start"], alerts["end"], strict=True))
+    table_selection(periods, tl, window)
+    st.dataframe(
+        shown,
+        key=ALERTS_KEY,
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        column_config={
+            "period": st.column_config.TextColumn(tl.freq.capitalize(), pinned=True),
+            "value": st.column_config.NumberColumn(
+                metric.name, format="%.1f%%" if metric.percent else "%.3g"
+            ),
+            "basis": st.column_config.TextColumn(
+                "Judged on", help="Measured with actuals, or estimated from the scores."
+            ),
+            "expected": st.column_config.TextColumn("Expected range"),
+            "rows": st.column_config.NumberColumn("Rows", format="%,d"),
+            "rows_with_actuals": st.column_config.NumberColumn("With actuals", format="%,d"),
+        },
+    )
+
+
+def estimate_disagrees(frame: pd.DataFrame) -> str | None:
+    """Warn when the estimate misses the measured values by more than the band's half-width.
+
+    That is the estimate's blind spot (a new kind of row the model is confidently wrong on),
+    and exactly when users must not trust it where actuals are missing.
+    """
+    both = frame.dropna(subset=["realized", "estimated_shown", "expected_low", "expected_high"])
+    if both.empty:
+        return None
+    gap = (both["realized"] - both["estimated_shown"]).abs().median()
+    half = ((both["expected_high"] - both["expected_low"]) / 2).median()
+    if not gap > half:
+        return None
+    return (
+        "Here the estimate from the scores and the measured values disagree by more than the "
+        "normal range: the model is confidently wrong on some rows (e.g. a new kind of case), "
+        "which only actuals can show. Do not trust the estimate where actuals are missing."
+    )
+
+
+HANDLED = "_alerts_handled"  # the alerts-table selection already acted on
+
+
+def _rows_of(state) -> list[int]:
+    return list(((state or {}).get("selection") or {}).get("rows") or [])
+
+
+def table_selection(periods, tl, window: int) -> None:
+    """Trace the alert selected in the table (a new selection), or show the traced one.
+
+    The selection is read at the start of the run, not in a callback, so that it works the
+    same in a browser and in tests that set the table's state.
+    """
+    if ALERTS_KEY not in st.session_state:  # page (re)opened: select the traced alert
+        windows = [trace_period(view, s, e, tl.freq, before=window) for s, e in periods]
+        traced = [i for i, v in enumerate(windows) if view.production_window and v == view]
+        st.session_state[ALERTS_KEY] = {"selection": {"rows": traced[:1], "columns": []}}
+        st.session_state[HANDLED] = traced[:1]
+        return
+    picked = _rows_of(st.session_state[ALERTS_KEY])
+    if picked == st.session_state.get(HANDLED):
+        return
+    st.session_state[HANDLED] = picked
+    if picked and picked[0] < len(periods):
+        trace(*periods[picked[0]], tl, window)
+        st.rerun()
+
+
+def trace(start, end, tl, window: int) -> None:
+    now = current_view()
+    if REMEMBERED not in st.session_state:
+        st.session_state[REMEMBERED] = {
+            "production_window": now.production_window,
+            "baseline_window": now.baseline_window,
+        }
+    set_view(trace_period(now, start, end, tl.freq, before=window))
+
+
+def chart_picked(frame: pd.DataFrame, tl, window: int) -> None:
+    state = st.session_state[CHART_KEY]
+    picked = (state.get("selection") or {}).get(charts.ALERT_PARAM) or []
+    keys = {p.get("period") for p in picked if isinstance(p, dict)}
+    hit = frame[frame["period"].isin(keys)]
+    if len(hit):
+        trace(hit["start"].iloc[0], hit["end"].iloc[0], tl, window)
+
+
+timeline_section()
 
 # --- every metric ------------------------------------------------------------------------------
 
 st.subheader("All metrics")
-st.dataframe(tables.metric_table(table), hide_index=True, key="metric_table")
+st.dataframe(
+    tables.metric_table(table, estimated=not measured and estimated),
+    hide_index=True,
+    key="metric_table",
+)
 st.caption(
     "Change = production minus baseline (percentage points for rates). A change is "
-    "significant when its 95% interval (CI low to CI high) excludes zero."
+    "significant when its 95% interval (CI low to CI high) excludes zero; blue marks a change "
+    "in a metric where neither way is better."
+    + (" Estimated: from the production scores, calibrated on the baseline." if estimated else "")
 )
+for note in comp.notes:
+    st.caption(note[0].upper() + note[1:] + ".")
 
 # --- distributions -----------------------------------------------------------------------------
 
-if analysis.schema.model_type is not ModelType.REGRESSION and not comp.class_balance.empty:
+classifier = analysis.schema.model_type is not ModelType.REGRESSION
+if classifier and measured and not comp.class_balance.empty:
     st.subheader("Actual and predicted classes")
     positive = (
         analysis.schema.positive_class if analysis.schema.model_type is ModelType.BINARY else None
@@ -114,26 +510,25 @@ if analysis.schema.model_type is not ModelType.REGRESSION and not comp.class_bal
 
 roles = analysis.schema.roles
 columns = {
-    "prediction": roles.prediction_label
-    if analysis.schema.model_type is ModelType.REGRESSION
-    else None,
+    # Without actuals, the predicted classes (not the class balance above) show the drift.
+    "prediction": roles.prediction_label if not classifier or not measured else None,
     "score": roles.prediction_score[0] if len(roles.prediction_score) == 1 else None,
-    "actual": roles.actual_label if analysis.schema.model_type is ModelType.REGRESSION else None,
+    "actual": roles.actual_label if not classifier and measured else None,
 }
 shown = {k: c for k, c in columns.items() if c}
 if shown:
-    st.subheader("Predictions and actuals")
+    st.subheader("Predictions and actuals" if "actual" in shown else "Predictions")
     for col, (kind, column) in zip(st.columns(len(shown)), shown.items(), strict=True):
         with col, guard(f"comparing {column}", stop=False):
             st.altair_chart(charts.drift_histogram(cache.histogram(key, column), column))
             st.caption(
-                f"Share of rows per range of the {kind} ({column}). The ranges hold equal "
+                f"Share of rows per predicted class ({column}), baseline vs production: "
+                "prediction drift, visible before any actual arrives."
+                if classifier and kind == "prediction"
+                else f"Share of rows per range of the {kind} ({column}). The ranges hold equal "
                 "shares of the baseline; production bars above or below them show where the "
                 f"{kind} moved."
             )
-
-# Room for issue 7 (monitoring over time): the metric time series with its baseline band and
-# alerts goes here, between the distributions and the next-step link.
 
 st.divider()
 st.page_link(PAGE_FILES["slices"], label="Next: which slices pull performance down?", icon="➡️")

@@ -8,7 +8,7 @@ import streamlit as st
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, charts, fmt, state
-from ui.layout import PAGE_FILES, guard, header, require_analysis
+from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_banner
 
 header(
     "Why did these slices get worse?",
@@ -17,15 +17,21 @@ header(
     page="root_cause",
 )
 analysis, view, key = require_analysis()
+tracing_banner(view, analysis)
 metric = analysis.metric
 roles = analysis.schema.roles
 depth, min_size, features = state.slice_settings(roles.slice_columns())
 
+measured = analysis.has_actuals
 with st.spinner("Weighing the evidence…"), guard("ranking the suspects"):
-    suspects = cache.suspects(key, metric.id, depth, min_size, features, state.SLICE_TOP)
     drift = cache.drift(key)
     quality = cache.quality(key)
-    conflicts = cache.labels(key)
+    if measured:
+        suspects = cache.suspects(key, metric.id, depth, min_size, features, state.SLICE_TOP)
+        conflicts = cache.labels(key)
+    else:  # suspects explain slices, and slices need actuals
+        suspects = pd.DataFrame(columns=["feature", "value", "kind", "score", "slice_id"])
+        conflicts = None
 
 # --- suspects ----------------------------------------------------------------------------------
 
@@ -37,7 +43,15 @@ KIND_ICONS = {
     "slice": ":material/splitscreen:",
 }
 st.subheader("Suspects")
-if suspects.empty:
+if not measured:
+    st.info(
+        "Suspects explain the slices that cost most, and finding slices needs actuals: "
+        "production has none yet. Below is what can be checked without them: which columns "
+        "moved between the baseline and production (the predictions too), and whether the "
+        "data broke. Join the actuals on the Data page to rank suspects.",
+        icon=":material/hourglass_empty:",
+    )
+elif suspects.empty:
     st.success(
         "Nothing stands out: no slice does clearly worse, and no column drifted or broke.",
         icon=":material/check_circle:",
@@ -109,9 +123,10 @@ shown = pd.DataFrame(
         "Column": table["feature"],
         "Role": table["role"],
         "Drift": table["severity"],
-        "PSI": table["psi"],
-        "JS distance": table["js"],
-        "Wasserstein (std)": table["wasserstein"],
+        # Numbers, so that sorting works and a missing value shows as a dash.
+        "PSI": pd.to_numeric(table["psi"], errors="coerce"),
+        "JS distance": pd.to_numeric(table["js"], errors="coerce"),
+        "Wasserstein (std)": pd.to_numeric(table["wasserstein"], errors="coerce"),
         "Missing, baseline": table["missing_baseline"],
         "Missing, production": table["missing_production"],
         "Why": table["reason"],
@@ -125,7 +140,12 @@ styled = (
 )
 st.dataframe(styled, hide_index=True, key="drift_table")
 st.caption(
-    "Every feature, the prediction, the score and the actual, most drifted first. PSI from "
+    (
+        "Every feature, the prediction, the score and the actual"
+        if measured
+        else "Every feature, the prediction and the score (production has no actuals yet)"
+    )
+    + ", most drifted first. PSI from "
     "0.1 (warn) or 0.25 (alert), Jensen-Shannon distance from 0.13/0.20, Wasserstein in "
     "baseline standard deviations from 0.3/0.5."
 )
@@ -159,6 +179,10 @@ else:
         "constant columns and repeated ids, production against the baseline."
     )
 
+if conflicts is None:
+    st.divider()
+    st.page_link(PAGE_FILES["explain"], label="Next: what drives the predictions?", icon="➡️")
+    st.stop()
 summary = conflicts.summary
 deps = conflicts.dependencies
 checked = bool(summary["checked"].any()) if len(summary) else False

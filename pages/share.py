@@ -9,7 +9,7 @@ from tracing.htmlreport import to_html
 from tracing.report import SECTIONS, to_markdown
 from ui import cache
 from ui.layout import LAST_PAGE, guard, header, require_analysis
-from ui.state import app_base_url, share_url
+from ui.state import app_base_url, page_params, share_url
 
 header(
     "How do I show this to someone else?",
@@ -38,7 +38,14 @@ target = st.selectbox(
     key="w_share_page",
 )
 base = app_base_url(st.context.url or "http://localhost:8501/share", "share")
-link = share_url(view, "" if target == "overview" else target, base=base)
+settings = page_params(
+    st.session_state,
+    defaults={
+        "slice_by": list(analysis.schema.roles.slice_columns()),
+        "band": st.session_state.get("_band_default"),
+    },
+)
+link = share_url(view, "" if target == "overview" else target, base=base, extra=settings)
 st.code(link, language=None, wrap_lines=True)
 st.caption("Copy the link with the button at the right of the box.")
 
@@ -52,6 +59,8 @@ what = {
         else ""
     ),
     "metric": analysis.metric.name,
+    "rows compared": view.rows_text() or "the whole files",
+    "actuals joined from": sources.describe_source(view.actuals).name if view.actuals else "none",
     "selected slice": view.slice or "none",
 }
 st.markdown("\n".join(f"- **{k}**: {v}" for k, v in what.items()))
@@ -74,7 +83,11 @@ st.caption(
     "and JSON for tickets and pipelines."
 )
 HEAVY = {"importance", "explain"}  # SHAP: trains small models, takes longer
+NEED_ACTUALS = {"slices", "root_cause", "labels"}  # they rank what costs performance
 available = list(SECTIONS)
+if not analysis.has_actuals:
+    available = [s for s in available if s not in NEED_ACTUALS]
+    st.caption("Production has no actuals yet: the sections that rank slices are left out.")
 chosen = st.multiselect(
     "Sections",
     available,

@@ -7,7 +7,14 @@ import streamlit as st
 from tracing.errors import DataError
 from tracing.slices import slice_id
 from ui import cache, charts, controls, fmt, state, tables
-from ui.layout import PAGE_FILES, guard, header, require_analysis
+from ui.layout import (
+    PAGE_FILES,
+    guard,
+    header,
+    needs_actuals,
+    require_analysis,
+    tracing_banner,
+)
 from ui.state import current_view, set_view
 
 TOP = state.SLICE_TOP  # searched; at most SHOWN are listed after folding
@@ -22,6 +29,8 @@ header(
     page="slices",
 )
 analysis, view, key = require_analysis()
+tracing_banner(view, analysis)
+needs_actuals(analysis, "Ranking slices by how much of the metric they cost")
 metric = analysis.metric
 slice_columns = list(analysis.schema.roles.slice_columns())
 

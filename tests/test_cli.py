@@ -204,3 +204,22 @@ def test_unknown_section(files, capsys):
         "overall,magic",
     )
     assert "magic" in msg and "overall" in msg
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--top", "0", "--top on the command line) must be a whole number of 1 or more, got 0"),
+        (
+            "--max-depth",
+            "7",
+            "--max-depth on the command line) must be a whole number from 1 to 4",
+        ),
+        ("--min-size", "0", "--min-size on the command line) must be a whole number of 1 or more"),
+    ],
+)
+def test_bad_slice_limits_fail_instead_of_falling_back(files, capsys, flag, value, expected):
+    """--top 0 used to become 20 silently (``or 20``)."""
+    b, p = files
+    msg = _bad(capsys, "report", "--baseline", str(b), "--production", str(p), flag, value)
+    assert expected in msg

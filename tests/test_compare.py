@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import metrics as skm
+from sklearn.isotonic import IsotonicRegression
 
 from tests.conftest import make_binary, make_regression
 from tracing.compare import compare, metric_variance
@@ -125,3 +127,66 @@ def test_regression_standard_error_matches_a_bootstrap_whatever_the_sign(metric_
         sample = df.iloc[boot.integers(0, len(df), len(df))].reset_index(drop=True)
         reps.append(metric.compute(prepare(sample, prep.schema)))
     assert np.sqrt(var) == pytest.approx(float(np.std(reps, ddof=1)), rel=0.25)
+
+
+def _miscalibrated(n: int, seed: int) -> pd.DataFrame:
+    """Scores with P(y=1 | s) = s**1.6: calibration on the baseline matters."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(n).round(3)
+    return pd.DataFrame(
+        {
+            "state": rng.choice(["CA", "NY"], n),
+            "prediction_score": score,
+            "prediction_label": (score >= 0.5).astype(int),
+            "actual_label": (rng.random(n) < score**1.6).astype(int),
+        }
+    )
+
+
+def _weighted(metric_id: str, p, yhat, s) -> float:
+    """The expected metric as scikit-learn's weighted metric on doubled rows (a positive with
+    weight p and a negative with weight 1 - p per row)."""
+    y2 = np.r_[np.ones(len(p)), np.zeros(len(p))].astype(int)
+    h2, s2, w2 = np.r_[yhat, yhat], np.r_[s, s], np.r_[p, 1 - p]
+    return {
+        "accuracy": lambda: skm.accuracy_score(y2, h2, sample_weight=w2),
+        "precision": lambda: skm.precision_score(y2, h2, sample_weight=w2),
+        "recall": lambda: skm.recall_score(y2, h2, sample_weight=w2),
+        "roc_auc": lambda: skm.roc_auc_score(y2, s2, sample_weight=w2),
+        "brier": lambda: skm.brier_score_loss(y2, s2, sample_weight=w2),
+    }[metric_id]()
+
+
+@pytest.mark.parametrize("with_actuals", [True, False])
+def test_estimated_column_is_the_weighted_scikit_learn_metric(with_actuals):
+    base, prod = _miscalibrated(4000, 1), _miscalibrated(1500, 2)
+    seen = prod if with_actuals else prod.assign(actual_label=None)
+    pb, pp = _prep(base, seen)
+    comp = compare(pb, pp, production_frame=seen)
+    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
+    p = iso.fit(base["prediction_score"], base["actual_label"]).predict(prod["prediction_score"])
+    yhat, s = prod["prediction_label"].to_numpy(), prod["prediction_score"].to_numpy()
+    table = comp.table.set_index("metric")
+    for metric_id in ("accuracy", "precision", "recall", "roc_auc", "brier"):
+        want = _weighted(metric_id, p, yhat, s)
+        assert table.loc[metric_id, "estimated"] == pytest.approx(want, rel=1e-9)
+    assert comp.has_estimates and "4,000 baseline rows" in comp.notes[0]
+    # Realized values are untouched by the estimate: NaN without actuals.
+    assert table["production"].isna().all() != with_actuals
+    # Calibrated scores on a population like the baseline: the estimate is close to the truth.
+    truth = compare(*_prep(base, prod)).table.set_index("metric")["production"]
+    assert abs(table.loc["accuracy", "estimated"] - truth["accuracy"]) < 0.03
+
+
+def test_estimated_column_is_nan_where_no_estimate_applies():
+    base, prod = _miscalibrated(2000, 1), _miscalibrated(500, 2)
+    assert compare(*_prep(base, prod)).table["estimated"].isna().all()  # no frame given
+    labels_only = [f.drop(columns="prediction_score") for f in (base, prod)]
+    comp = compare(*_prep(*labels_only), production_frame=labels_only[1])
+    assert comp.table["estimated"].isna().all() and not comp.has_estimates
+    reg = make_regression(n=300, seed=1), make_regression(n=300, seed=2)
+    assert compare(*_prep(*reg), production_frame=reg[1]).table["estimated"].isna().all()
+    few = base.head(50)  # too few baseline rows to calibrate: a note says why
+    comp = compare(*_prep(few, prod), production_frame=prod)
+    assert comp.table["estimated"].isna().all()
+    assert comp.notes[0].startswith("no estimate:") and "100 scored rows" in comp.notes[0]

@@ -153,3 +153,76 @@ def test_known_sections_read_like_the_app(report: dict) -> None:
     assert "merchant = scam.com" in cells and "new &lt;merchant&gt;" in page
     assert '<span class="worse">alert</span>' in page and '<span class="warn">warn</span>' in page
     assert "4.0%" in cells and "missing rate" in cells
+
+
+def _row_cells(page: str, name: str) -> list[tuple[str, str]]:
+    """(class, text) of each cell of the table row whose first cell is ``name``."""
+    row = re.search(rf"<tr><td>{re.escape(name)}</td>(.*?)</tr>", page)
+    assert row, name
+    return re.findall(r'<td class="([^"]*)">([^<]*)</td>', row.group(1))
+
+
+def test_neutral_metrics_read_changed_never_worse_or_better(report: dict) -> None:
+    page = to_html(report)
+    rates = [r for r in report["overall"] if r["direction"] == "neutral"]
+    assert {r["metric"] for r in rates} == {"positive_rate", "actual_positive_rate"}
+    for r in rates:
+        assert r["status"] == "changed"  # the shift moved both rates
+        cells = _row_cells(page, r["name"])
+        classes = " ".join(c for c, _ in cells)
+        assert "changed" in classes and "worse" not in classes and "better" not in classes
+        assert cells[-1][1].startswith("changed,")
+    for r in report["overall"]:
+        if r["status"] in ("worse", "better"):
+            assert r["status"] in " ".join(c for c, _ in _row_cells(page, r["name"]))
+    assert ".changed{color:#1565c0" in page
+
+
+def test_estimated_column_appears_only_with_estimates(report: dict) -> None:
+    assert "<th>Estimated</th>" not in to_html(report)
+    rows = [{**r, "estimated": 0.5 if r["metric"] == "accuracy" else None}
+            for r in report["overall"]]  # fmt: skip
+    page = to_html({**report, "overall": rows})
+    assert "<th>Estimated</th>" in page
+    accuracy = _row_cells(page, "Accuracy")
+    assert ("num est", "50.0%") in accuracy
+    assert ("num est", "n/a") in _row_cells(page, "Recall")
+
+
+def test_timeline_lists_the_alerting_periods() -> None:
+    period = {"start": "2026-11-02T00:00:00+00:00", "end": "2026-11-03T00:00:00+00:00",
+              "rows": 2500, "rows_with_actuals": 0, "metric": None, "estimated": 0.8,
+              "expected_low": 0.86, "expected_high": 0.9, "alert": True, "sparse": False,
+              "basis": "estimated"}  # fmt: skip
+    quiet = {**period, "start": "2026-11-01T00:00:00+00:00", "alert": False, "metric": 0.88,
+             "basis": "actual"}  # fmt: skip
+    section = {"metric": "accuracy", "metric_name": "Accuracy", "direction": "higher",
+               "freq": "day", "periods": [quiet, period],
+               "notes": ["band: <b>baseline</b>"]}  # fmt: skip
+    page = to_html({"timeline": section})
+    cells = parse(page).cells
+    assert "When did it change?" in page
+    assert "2 periods" in page and "1 alerting" in page
+    assert "2026-11-02T00:00:00+00:00" in cells and "2026-11-01T00:00:00+00:00" not in cells
+    assert "80.0%" in cells and "estimated" in cells and "86.0% to 90.0%" in cells
+    assert "&lt;b&gt;baseline&lt;/b&gt;" in page  # notes are escaped
+    neutral = to_html({"timeline": {**section, "direction": "neutral"}})
+    assert "1 changed" in neutral and 'class="num worse"' not in neutral
+
+
+def test_a_broad_slice_left_out_does_not_hide_the_narrower_one_that_explains_it() -> None:
+    # The engine ranks a broad slice first and marks it explained by a narrower one below it:
+    # the narrower one must stay listed (it is the finding).
+    slices = [
+        {"slice": {"contract": "monthly"}, "slice_id": "c", "size": 1800, "share": 0.7,
+         "metric": 0.78, "delta": -0.04, "impact": 0.031, "explained_by": "c&s"},
+        {"slice": {"contract": "monthly", "calls": "1"}, "slice_id": "c&s", "size": 646,
+         "share": 0.26, "metric": 0.71, "delta": -0.11, "impact": 0.028, "explained_by": None},
+        {"slice": {"contract": "monthly", "calls": "1", "tenure": "2"}, "slice_id": "c&s&t",
+         "size": 100, "share": 0.04, "metric": 0.6, "delta": -0.2, "impact": 0.01,
+         "explained_by": None},
+    ]  # fmt: skip
+    cells = parse(to_html({"slices": slices})).cells
+    assert "contract = monthly · calls = 1" in cells  # kept
+    assert "contract = monthly" not in cells  # explained by it
+    assert "contract = monthly · calls = 1 · tenure = 2" not in cells  # narrows a listed one

@@ -42,8 +42,9 @@ def addresses(n: int, seed: int) -> pd.DataFrame:
 
 
 def brute_force_conflicts(frame: pd.DataFrame, features: list[str], actual: str) -> list[tuple]:
-    labelled = frame[frame[actual].notna()]
-    groups = labelled.groupby(features, dropna=False)[actual]
+    """Group sizes with several actuals; rows missing the actual or any feature left out."""
+    labelled = frame.dropna(subset=[actual, *features])
+    groups = labelled.groupby(features)[actual]
     sizes = groups.size()[groups.nunique() > 1]
     return sorted(sizes.tolist(), reverse=True)
 
@@ -225,3 +226,67 @@ def test_unknown_columns_are_named():
     analysis = prepare_analysis(frame, frame.copy())
     with pytest.raises(ValueError, match="'nope' is not in both datasets"):
         label_conflicts(analysis, columns=["nope"])
+
+
+def test_rows_with_a_missing_feature_are_not_identical():
+    frame = pd.DataFrame({
+        "a": [1.0, 1.0, np.nan, np.nan, 2.0, 2.0],
+        "b": ["x", "x", "y", "y", None, None],
+        "y": [0, 1, 0, 1, 0, 1],
+    })  # fmt: skip
+    found = identical_feature_conflicts(frame, features=["a", "b"], actual="y")
+    assert found["rows"].tolist() == [2]
+    assert found.iloc[0]["example"] == {"a": 1.0, "b": "x"}
+
+
+def _labelled(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return frame.assign(label=rng.integers(0, 2, len(frame)), pred=rng.integers(0, 2, len(frame)))
+
+
+def test_an_all_missing_feature_raises_no_label_conflict():
+    """The reviewer's case: a feature missing in every production row, coarse other features."""
+    rng = np.random.default_rng(0)
+    base = _labelled(
+        pd.DataFrame(
+            {
+                "state": rng.choice(["CA", "NY", "TX"], 500),
+                "amount": rng.gamma(2, 50, 500).round(2),
+                "age": rng.integers(18, 80, 500),
+            }
+        ),  # fmt: skip
+        seed=1,
+    )
+    prod = _labelled(base.sample(frac=1, random_state=2).reset_index(drop=True), seed=3)
+    prod["amount"] = np.nan
+    a = prepare_analysis(base, prod, roles={"actual_label": "label", "prediction_label": "pred"})
+    summary = label_conflicts(a).summary.set_index("dataset")
+    assert summary["groups"].tolist() == [0, 0]
+    # with the missing column dropped the rows would collide: 186 cells for 500 rows
+    assert len(prod[["state", "age"]].drop_duplicates()) < 250
+
+
+def test_a_coarse_feature_space_is_not_checked():
+    rng = np.random.default_rng(4)
+    n = 2000
+    coarse = pd.DataFrame({c: rng.choice(["u", "v"], n) for c in "pqr"})
+    frame = _labelled(coarse, seed=5)
+    a = prepare_analysis(
+        frame, frame.copy(), roles={"actual_label": "label", "prediction_label": "pred"}
+    )
+    found = label_conflicts(a)
+    assert not found.summary["checked"].any() and found.groups.empty
+    assert found.summary["rows"].tolist() == [0, 0]
+    assert "8 distinct feature rows for 2,000 rows" in found.summary["note"].iloc[0]
+    # the finder itself still sees the groups: the verdict is label_conflicts'
+    assert len(identical_feature_conflicts(frame, features=list("pqr"), actual="label")) == 8
+    # a fine feature space with a few duplicated records is checked and reported
+    fine = frame.assign(x=rng.normal(size=n))
+    fine.loc[1, ["p", "q", "r", "x"]] = fine.loc[0, ["p", "q", "r", "x"]]
+    fine.loc[[0, 1], "label"] = [0, 1]
+    b = prepare_analysis(
+        fine, fine.copy(), roles={"actual_label": "label", "prediction_label": "pred"}
+    )
+    summary = label_conflicts(b).summary
+    assert summary["checked"].all() and summary["rows"].tolist() == [2, 2]
+    assert (summary["note"] == "").all()

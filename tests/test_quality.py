@@ -159,6 +159,46 @@ def test_constant_column():
     assert only(table, "device")["values"] == ["mobile"]
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "text"),
+    [
+        ("amount", 150.39, "(150.39)"),
+        ("age", 47, "(47)"),
+        ("state", "CA", "(CA)"),
+        ("device", True, "(True)"),
+    ],
+)
+def test_constant_value_is_written_as_plain_python(column, value, text):
+    """The reviewer's case: "amount holds a single value in production (np.float64(150.39))"."""
+    base, prod = clean(seed=1), clean(seed=2, id_prefix="p")
+    prod[column] = value
+    row = only(findings(base, prod, "constant"), column)
+    assert f"{column} holds a single value in production {text};" in row["detail"]
+    assert type(row["values"][0]) is type(value)
+
+
+def test_no_finding_shows_a_numpy_type():
+    """Every check, with numpy-typed values everywhere: ids, labels, categories, extremes."""
+    base, prod = clean(seed=1), clean(seed=2)
+    for frame in (base, prod):
+        frame["prediction_id"] = np.arange(len(frame)) // 2  # integer ids, repeated
+        frame["code"] = frame["age"].astype(int) % 7
+    prod["age"] = 47.0
+    prod.loc[prod.index[:300], "amount"] = 1e6
+    prod.loc[prod.index[:200], "state"] = "OR"
+    prod["code"] = prod["code"].astype(object)
+    prod.loc[prod.index[:100], "code"] = "n/a"
+    dup = prod.loc[prod.index[:40]].assign(actual=lambda f: 1 - f["actual"])
+    prod = pd.concat([prod, dup], ignore_index=True)
+    table = quality_checks(analysis(base, prod))
+    assert {"constant", "out_of_range", "new_category", "type_mismatch", "duplicate_id"} <= set(
+        table["check"]
+    )
+    for detail in table["detail"]:
+        assert "np." not in detail and "numpy" not in detail, detail
+    assert "(e.g. 'n/a')" in only(table[table["check"] == "type_mismatch"], "code")["detail"]
+
+
 def test_duplicate_ids_within_and_across_datasets():
     base, prod = clean(seed=1), clean(seed=2, id_prefix="p")
     prod.loc[prod.index[1:4], "prediction_id"] = prod.loc[prod.index[0], "prediction_id"]

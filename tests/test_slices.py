@@ -42,6 +42,9 @@ SCAM = (
     ("merchant_category", "online pharmacy"),
     ("merchant_id", "scammeds.com"),
 )
+# Every scammeds.com row is a Californian online pharmacy: the slice is listed by its one
+# condition that removes rows (see "Ranked slices" in tracing.slices).
+SCAM_ID = "merchant_id=scammeds.com"
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +132,11 @@ def _analysis(seed: int, n: int, n_features: int, kind: str, metric: str) -> Ana
 
 
 def _oracle(a: Analysis, metric_id: str, max_depth: int, min_size: int, bins: int) -> dict:
-    """Every slice's impact by brute force: pandas group-by per combination, metric per group."""
+    """Every slice's impact by brute force: pandas group-by per combination, metric per group.
+
+    A slice with a condition that removes no row (it has as many rows as the slice without
+    that condition) is left out, as the module docstring defines.
+    """
     metric = get_metric(metric_id, a.schema)
     features = list(a.schema.roles.slice_columns())
     prod = a.production
@@ -143,11 +150,21 @@ def _oracle(a: Analysis, metric_id: str, max_depth: int, min_size: int, bins: in
     overall = metric.compute(prod)
     floor = 1e-12 * max(1.0, abs(overall))
     out = {}
+
+    def rows_of(conditions: dict) -> int:
+        return int((labels[list(conditions)] == pd.Series(conditions)).all(axis=1).sum())
+
     for depth in range(1, max_depth + 1):
         for combo in itertools.combinations(features, depth):
             for key, idx in labels.groupby(list(combo), sort=False).indices.items():
                 if len(idx) < min_size:
                     continue
+                conditions = dict(
+                    zip(combo, key if isinstance(key, tuple) else (key,), strict=True)
+                )
+                parents = [{f: v for f, v in conditions.items() if f != g} for g in combo]
+                if any(rows_of(p) == len(idx) for p in parents):
+                    continue  # a condition that removes no row
                 rows = valid[idx]
                 sub = replace(
                     prod,
@@ -395,25 +412,30 @@ def test_non_ratio_p_value_separates_signal_from_noise(eta):
 def test_explained_by_marks_parents_of_a_more_specific_child(fraud):
     res = find_slices(fraud, metric="accuracy", top=10)
     t = res.table.set_index("slice_id")
-    full = slice_id(SCAM)
-    assert t.loc[full, "explained_by"] is None
-    assert t.loc["state=CA&merchant_id=scammeds.com", "explained_by"] == full
-    assert t.loc["state=CA&merchant_category=online%20pharmacy", "explained_by"] == full
-    # CA (0.0991) is explained by its child CA & scammeds.com (0.1178 >= 0.9 * 0.0991)
+    assert t.loc[SCAM_ID, "explained_by"] is None
+    # CA & pharmacy (0.1171) is explained by its child CA & pharmacy & scammeds.com (0.1178),
+    # listed by its shorter name: the same rows
+    assert t.loc["state=CA&merchant_category=online%20pharmacy", "explained_by"] == SCAM_ID
     assert t.loc["state=CA", "explained_by"] is not None
     assert list(res.table["impact"]) == sorted(res.table["impact"], reverse=True)
     strict = find_slices(fraud, metric="accuracy", top=10, explained_ratio=1.0).table
     strict = strict.set_index("slice_id")
-    assert strict.loc["state=CA&merchant_id=scammeds.com", "explained_by"] == full  # same rows
-    assert strict.loc["state=CA&merchant_category=online%20pharmacy", "explained_by"] is not None
+    assert strict.loc["state=CA&merchant_category=online%20pharmacy", "explained_by"] == SCAM_ID
     assert strict.loc["merchant_category=online%20pharmacy", "explained_by"] is not None
-    # a child below the ratio does not explain its parent
+    # a child below the ratio does not explain its parent; a child has one condition more than
+    # its parent (under any name) and only rows of the parent
+    folded = 0
     for row in res.table.itertuples():
-        if row.explained_by is not None:
-            child = t.loc[row.explained_by]
-            assert child["impact"] >= 0.9 * row.impact
-            assert set(row.conditions) < set(child["conditions"])
-            assert child["depth"] == row.depth + 1
+        if row.explained_by is None:
+            continue
+        folded += 1
+        child = t.loc[row.explained_by]
+        assert child["impact"] >= 0.9 * row.impact
+        assert len(set(child["conditions"]) - set(row.conditions)) == 1
+        assert child["size"] < row.size
+        inside = slice_mask(fraud.production_frame, child["conditions"], res.bins)
+        assert not (inside & ~slice_mask(fraud.production_frame, row.conditions, res.bins)).any()
+    assert folded >= 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,7 +445,9 @@ def test_explained_by_marks_parents_of_a_more_specific_child(fraud):
 def test_fraud_demo_planted_slice_ranks_first(fraud):
     res = find_slices(fraud, metric="accuracy")
     top = res.table.iloc[0]
-    assert top["conditions"] == SCAM
+    assert top["slice_id"] == SCAM_ID
+    story = slice_mask(fraud.production_frame, SCAM, res.bins)
+    assert (slice_mask(fraud.production_frame, top["conditions"], res.bins) == story).all()
     assert top["size"] == 3000 and top["share"] == pytest.approx(0.15)
     assert top["metric"] == pytest.approx(0.052)
     assert top["impact"] == pytest.approx(0.1178, abs=1e-4)
@@ -438,7 +462,7 @@ def test_fraud_demo_planted_slice_ranks_first(fraud):
     assert ranked["state=CA"] == pytest.approx(0.0991, abs=1e-4)
     # the default metric of the demo (recall: fraud is rare) finds it too
     rec = find_slices(fraud)
-    assert rec.metric_id == "recall" and rec.table["conditions"].iloc[0] == SCAM
+    assert rec.metric_id == "recall" and rec.table["slice_id"].iloc[0] == SCAM_ID
     assert rec.table["metric"].iloc[0] == 0.0
 
 
@@ -466,7 +490,7 @@ def test_drilldown_children_and_breakdown_agree_with_the_parent(fraud):
     ).all()
     # children carry absolute numbers equal to find_slices' and impacts within the parent
     child = d.children.set_index("slice_id").loc["state=CA&merchant_id=scammeds.com"]
-    listed = res.table.set_index("slice_id").loc["state=CA&merchant_id=scammeds.com"]
+    listed = res.table.set_index("slice_id").loc[SCAM_ID]  # the same rows
     assert child["size"] == listed["size"] and child["metric"] == listed["metric"]
     assert child["overall_impact"] == pytest.approx(listed["impact"])
     expected = (d.stats["metric"] - child["metric"]) * child["volume"]
@@ -533,11 +557,35 @@ def test_slice_mask_selects_the_rows_of_the_slice(fraud):
     assert ((values >= lo) & (values < hi)).to_numpy().tolist() == mask.tolist()
 
 
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            {"top": 0},
+            r"top \(slices to list; --top .*\) must be a whole number of 1 or more, got 0",
+        ),
+        ({"top": -3}, r"--top .* of 1 or more, got -3"),
+        ({"top": 2.5}, r"top .* got 2.5"),
+        ({"max_depth": 0}, r"max_depth .*--max-depth.* from 1 to 4, got 0"),
+        ({"max_depth": 5}, r"max_depth .* from 1 to 4, got 5"),
+        ({"min_size": 0}, r"min_size .*--min-size.* of 1 or more, got 0"),
+        ({"min_size": np.int64(-1)}, r"min_size .* got -1\.$"),
+    ],
+)
+def test_bad_limits_name_the_option_and_its_range(fraud, limits, message):
+    with pytest.raises(DataError, match=message):
+        find_slices(fraud, **limits)
+    # the report section passes them on: --top 0 is an error, not the default 20
+    with pytest.raises(DataError, match=message):
+        report_section(fraud, {"metric": "accuracy", **limits})
+
+
+def test_whole_float_limits_are_accepted(fraud):
+    res = find_slices(fraud, metric="accuracy", top=3.0, max_depth=np.int64(1), min_size=40.0)
+    assert len(res.table) == 3 and res.max_depth == 1 and res.min_size == 40
+
+
 def test_bad_limits_raise_data_errors(fraud):
-    with pytest.raises(DataError, match="max_depth"):
-        find_slices(fraud, max_depth=5)
-    with pytest.raises(DataError, match="min_size"):
-        find_slices(fraud, min_size=0)
     with pytest.raises(DataError, match="no_such"):
         find_slices(fraud, features=["no_such"])
     with pytest.raises(DataError, match="unknown metric"):
@@ -553,8 +601,40 @@ def test_depth_four_and_default_min_size(fraud):
         features=["state", "merchant_category", "merchant_id", "device", "hour_of_day"],
     )
     assert res.min_size == 30 and res.table["depth"].max() <= 4
-    assert res.table["conditions"].iloc[0] == SCAM
+    assert res.table["slice_id"].iloc[0] == SCAM_ID
     assert list(res.table.columns) == list(TABLE_COLUMNS)
+
+
+def test_a_condition_that_removes_no_row_is_not_ranked():
+    """The reviewer's case: a feature missing in every production row doubled every slice."""
+    rng = np.random.default_rng(2)
+    frames = []
+    for n in (500, 500):
+        frame = pd.DataFrame({
+            "state": rng.choice(["CA", "NY", "TX"], n),
+            "amount": rng.gamma(2, 50, n).round(2),
+            "age": rng.integers(18, 80, n),
+            "actual": rng.random(n) < 0.3,
+        })  # fmt: skip
+        frame["prediction"] = np.where(rng.random(n) < 0.8, frame["actual"], rng.random(n) < 0.3)
+        frames.append(frame)
+    frames[1]["amount"] = np.nan
+    a = prepare_analysis(
+        *frames, roles={"actual_label": "actual", "prediction_label": "prediction"}
+    )
+    res = find_slices(a, metric="accuracy", top=50)
+    assert len(res.table) > 5
+    for conditions in res.table["conditions"]:
+        assert ("amount", "(missing)") not in conditions
+        inside = slice_mask(a.production_frame, conditions, res.bins)
+        for dropped in range(len(conditions)):
+            rest = conditions[:dropped] + conditions[dropped + 1 :]
+            assert slice_mask(a.production_frame, rest, res.bins).sum() > inside.sum()
+    d = drilldown(a, "state=NY", result=res)
+    assert "amount" not in {f for c in d.children["conditions"] for f, _ in c}
+    assert (d.children["size"] < d.stats["size"]).all()
+    amount = d.breakdown[d.breakdown["feature"] == "amount"].set_index("value")["size"]
+    assert amount["(missing)"] == amount.sum() == d.stats["size"]  # the breakdown keeps it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,7 +677,7 @@ def test_report_section_and_markdown(fraud):
         "p_value",
     }
     assert keys <= set(section[0])
-    assert section[0]["slice"] == {"state": "CA", "merchant_id": "scammeds.com"}
+    assert section[0]["slice"] == {"merchant_id": "scammeds.com"}
     assert [s["impact"] for s in section] == sorted((s["impact"] for s in section), reverse=True)
     assert section[0]["baseline_metric"] is None  # NaN -> None
     json.dumps(jsonable(section))

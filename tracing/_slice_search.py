@@ -11,6 +11,12 @@ baseline) and turns what is found here into tables. It sees nothing but
   cell, ``-inf`` for cells that must not be ranked (too small, metric undefined). A cell's
   numbers are only used when every row of that cell was selected.
 
+A cell whose rows are exactly the rows of one of its parents (the cell without one of its
+conditions) is never ranked: that condition removes no row, so it adds nothing, and the parent
+(or its own smallest such ancestor) has the same rows and impact. `TopK` checks this only for
+the cells about to enter the top-k, counting a parent's rows from the row index of its rarest
+condition.
+
 A cell of the combination ``(j1, j2, ...)`` (features in increasing order) is identified by its
 mixed-radix code ``((v1 * cards[j2]) + v2) * cards[j3] + ...``. Code spaces above
 `DENSE_LIMIT` cells are compacted with `numpy.unique`, so depth 4 and high-cardinality features
@@ -44,6 +50,7 @@ from numpy.typing import NDArray
 __all__ = [
     "DENSE_LIMIT",
     "Found",
+    "Parents",
     "Scorer",
     "SearchStats",
     "TopK",
@@ -89,14 +96,22 @@ class SearchStats:
 class TopK:
     """The k best slices so far, in final order: impact desc, then deeper first, then codes.
 
-    Only impacts above ``floor`` qualify. Ties with the k-th best are kept until the tie-break
-    decides, so the result does not depend on the visiting order.
+    Only impacts above ``floor`` qualify, and only cells that ``redundant`` (when given) does
+    not reject. Ties with the k-th best are kept until the tie-break decides, so the result
+    does not depend on the visiting order.
     """
 
-    def __init__(self, k: int, cards: Sequence[int], floor: float) -> None:
+    def __init__(
+        self,
+        k: int,
+        cards: Sequence[int],
+        floor: float,
+        redundant: Callable[[tuple[int, ...], tuple[int, ...], int], bool] | None = None,
+    ) -> None:
         self.k = k
         self.cards = [int(c) for c in cards]
         self.floor = floor
+        self.redundant = redundant
         self._items: list[tuple[float, int, tuple[int, ...], tuple[int, ...]]] = []
 
     @property
@@ -106,19 +121,32 @@ class TopK:
             return self.floor
         return -self._items[-1][0]
 
-    def offer(self, combo: tuple[int, ...], impact: FloatArray, keys: IntArray | None) -> None:
-        """Offer every cell of one combination (``keys``: cell codes when compacted)."""
-        thr = self.threshold
-        sel = np.flatnonzero((impact > self.floor) & (impact >= thr))
+    def offer(
+        self,
+        combo: tuple[int, ...],
+        impact: FloatArray,
+        keys: IntArray | None,
+        count: IntArray | None = None,
+    ) -> None:
+        """Offer every cell of one combination (``keys``: cell codes when compacted).
+
+        ``count`` (rows per cell) is needed when a ``redundant`` check was given.
+        """
+        sel = np.flatnonzero((impact > self.floor) & (impact >= self.threshold))
         if sel.size == 0:
             return
-        if sel.size > self.k:
-            cut = np.partition(impact[sel], sel.size - self.k)[sel.size - self.k]
-            sel = sel[impact[sel] >= cut]
+        sel = sel[np.argsort(-impact[sel], kind="stable")]
+        taken, last = 0, np.inf
         for cell in sel:
-            code = int(cell if keys is None else keys[cell])
-            values = decode(combo, self.cards, code)
+            if taken >= self.k and impact[cell] < last:
+                break  # k taken from this combination, and no tie with the last one
+            values = decode(combo, self.cards, int(cell if keys is None else keys[cell]))
+            if self.redundant is not None:
+                assert count is not None
+                if self.redundant(combo, values, int(count[cell])):
+                    continue
             self._items.append((-float(impact[cell]), -len(combo), combo, values))
+            taken, last = taken + 1, impact[cell]
         self._items.sort()
         del self._items[self.k :]
 
@@ -180,7 +208,7 @@ def exhaustive(
 ) -> tuple[list[Found], SearchStats]:
     """Score every combination of up to ``max_depth`` features; keep the ``top`` best cells."""
     d = len(codes)
-    topk = TopK(top, cards, floor)
+    topk = TopK(top, cards, floor, Parents(codes, cards).redundant)
     stats = SearchStats("exhaustive", combos_total=_n_combos(d, max_depth))
 
     def visit(
@@ -190,7 +218,7 @@ def exhaustive(
         count, impact = scorer(rows, group, n_groups)
         stats.combos_scored += 1
         stats.rows_scored += len(code)
-        topk.offer(combo, impact, keys)
+        topk.offer(combo, impact, keys, count)
         if len(combo) == max_depth or combo[-1] == d - 1:
             return
         big = count[group] >= min_size
@@ -248,6 +276,46 @@ class _RowIndex:
         return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
 
 
+class Parents:
+    """Row counts of cells' parents, to reject cells with a condition that removes no row."""
+
+    def __init__(
+        self, codes: Sequence[NDArray], cards: Sequence[int], index: _RowIndex | None = None
+    ) -> None:
+        self.codes = codes
+        self.n = len(codes[0]) if codes else 0
+        self.index = _RowIndex(codes, cards) if index is None else index
+        self._cache: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
+
+    def count(self, combo: tuple[int, ...], values: tuple[int, ...]) -> int:
+        """Rows of one cell (no combination: every row)."""
+        if not combo:
+            return self.n
+        if len(combo) == 1:
+            return int(self.index.counts(combo[0])[values[0]])
+        key = (combo, values)
+        if key not in self._cache:
+            sizes = [self.index.counts(j)[v] for j, v in zip(combo, values, strict=True)]
+            rarest = int(np.argmin(sizes))
+            rows = self.index.rows(combo[rarest], np.array([values[rarest]]))
+            keep = np.ones(len(rows), dtype=bool)
+            for i, (j, v) in enumerate(zip(combo, values, strict=True)):
+                if i != rarest:
+                    keep &= self.codes[j][rows] == v
+            self._cache[key] = int(keep.sum())
+        return self._cache[key]
+
+    def redundant(self, combo: tuple[int, ...], values: tuple[int, ...], count: int) -> bool:
+        """Whether some condition of the cell removes no row (a parent has ``count`` rows).
+
+        A parent holds every row of its child, so equal counts mean equal rows.
+        """
+        return any(
+            self.count(combo[:i] + combo[i + 1 :], values[:i] + values[i + 1 :]) == count
+            for i in range(len(combo))
+        )
+
+
 def branch_and_bound(
     codes: Sequence[NDArray],
     cards: Sequence[int],
@@ -271,7 +339,8 @@ def branch_and_bound(
     max_depth, top, min_size, floor : search limits; impacts must exceed ``floor``.
     """
     d, n = len(codes), len(codes[0]) if codes else 0
-    topk = TopK(top, cards, floor)
+    index = _RowIndex(codes, cards)
+    topk = TopK(top, cards, floor, Parents(codes, cards, index).redundant)
     stats = SearchStats("branch_and_bound", combos_total=_n_combos(d, max_depth))
     positive = np.maximum(excess, 0.0)
     pos_rows = np.flatnonzero(positive.max(axis=0) > 0)
@@ -279,11 +348,10 @@ def branch_and_bound(
     # Bounds are sums of the same numbers as impacts in another order: allow for rounding.
     eps = 1e-9 * float(weights.max(axis=0).sum()) + 1e-300
     pos_codes = [c[pos_rows] for c in codes]
-    index = _RowIndex(codes, cards)
 
     for j in range(d):
         count, impact = scorer(None, codes[j].astype(np.intp), int(cards[j]))
-        topk.offer((j,), impact, None)
+        topk.offer((j,), impact, None, count)
         stats.combos_scored += 1
         stats.rows_scored += n
     for level in range(2, max_depth + 1):
@@ -362,8 +430,8 @@ def _score_candidates(
     rows = np.flatnonzero(inside) if rows is None else rows[inside]
     full = full[inside]
     g, ng, k2 = group_cells(full, space)
-    _, impact = scorer(rows, g, ng)
-    topk.offer(combo, impact, k2)
+    count, impact = scorer(rows, g, ng)
+    topk.offer(combo, impact, k2, count)
     return len(rows)
 
 

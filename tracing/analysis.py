@@ -4,12 +4,19 @@
 columns) with messages that name the file and column, resolves the schema on both datasets,
 and prepares the model outputs for metrics. Every later step (overall comparison, slices,
 drift, explanations, the report) starts from an `Analysis`.
+
+**Production without actuals** (``require_actuals=False``): actuals arrive late or never, but
+prediction drift, feature drift, data quality and, for binary models with scores, estimated
+performance (`tracing.estimate`) still apply. Production may then lack the actual column or
+have it empty; the baseline still needs actuals (it defines what "normal" is and calibrates the
+estimate). Metrics on production are NaN and the steps that need actuals (slices, error model)
+say so. `Analysis.has_actuals` tells which mode an analysis is in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +58,11 @@ class Analysis:
     names: tuple[str, str]
     notes: tuple[str, ...]
 
+    @property
+    def has_actuals(self) -> bool:
+        """Whether some production row has both an actual and a prediction."""
+        return bool(self.production.valid.any())
+
 
 def prepare_analysis(
     baseline: pd.DataFrame,
@@ -62,6 +74,7 @@ def prepare_analysis(
     positive_class: Any = None,
     metric: str | None = None,
     threshold: float = 0.5,
+    require_actuals: bool = True,
 ) -> Analysis:
     """Validate a baseline/production pair and resolve roles, model type and metric.
 
@@ -81,6 +94,10 @@ def prepare_analysis(
         Metric id; default from `tracing.metrics.default_metric`.
     threshold : float, default 0.5
         Binary only: score cut-off when there is no prediction label column.
+    require_actuals : bool, default True
+        Require production rows with actuals. With False, production may lack the actual
+        column or leave it empty (the module docstring says what still works); the baseline
+        always needs actuals.
 
     Returns
     -------
@@ -90,6 +107,14 @@ def prepare_analysis(
     ------
     DataError
         With a message naming the file/column and the fix.
+
+    Examples
+    --------
+    >>> base = pd.DataFrame({"score": [0.9, 0.2, 0.7, 0.1], "label": [1, 0, 0, 0]})
+    >>> prod = base[["score"]]
+    >>> a = prepare_analysis(base, prod, require_actuals=False)
+    >>> a.has_actuals, a.schema.roles.actual_label
+    (False, 'label')
     """
     for frame, name in ((baseline, names[0]), (production, names[1])):
         if len(frame) == 0:
@@ -100,14 +125,15 @@ def prepare_analysis(
             f"{names[0]} and {names[1]} share no column names; both files need the same "
             "prediction, actual and feature columns."
         )
-    overrides = _only_known(roles, baseline, production, names)
+    overrides = _only_known(roles, baseline, production, names, require_actuals)
     if "prediction_id" not in overrides:
         unique_id = _unique_id_column(shared, baseline, production)
         if unique_id:
             overrides["prediction_id"] = unique_id
-    col_roles = detect_roles(shared, overrides=overrides)
-    notes = _one_sided_columns(baseline, production, names)
-    _check_roles(col_roles, baseline, production, names)
+    col_roles = _roles(shared, baseline, overrides, require_actuals)
+    actual_only_in_baseline = {col_roles.actual_label} - set(shared) - {None}
+    notes = _one_sided_columns(baseline, production, names, skip=actual_only_in_baseline)
+    _check_roles(col_roles, baseline, production, names, require_actuals)
     schema = resolve_schema(
         [baseline, production],
         col_roles,
@@ -116,14 +142,14 @@ def prepare_analysis(
         threshold=threshold,
     )
     prep_b = prepare(baseline, schema, name=names[0])
-    prep_p = prepare(production, schema, name=names[1])
+    prep_p = _prepare_production(production, schema, names[1])
     for p, name in ((prep_b, names[0]), (prep_p, names[1])):
-        if not p.valid.any():
+        if not p.valid.any() and (require_actuals or p is prep_b):
             raise DataError(
                 f"{name}: no row has both an actual ({col_roles.actual_label!r}) and a "
                 "prediction; check the column roles or join the actuals first."
             )
-        notes += _dropped_note(p, name)
+        notes += _dropped_note(p, name) if p.valid.any() else _no_actuals_note(p, name)
     rate = _positive_rate(prep_b, schema)
     chosen = get_metric(metric, schema) if metric else default_metric(schema, rate)
     return Analysis(
@@ -143,6 +169,7 @@ def _only_known(
     baseline: pd.DataFrame,
     production: pd.DataFrame,
     names: tuple[str, str],
+    require_actuals: bool = True,
 ) -> dict[str, Any]:
     out = dict(roles or {})
     for role, value in out.items():
@@ -151,8 +178,11 @@ def _only_known(
             cols = [c.strip() for c in value.split(",") if c.strip()]
         if role == "shap":
             cols = [s for _, s in value]
+        sides = [(baseline, names[0]), (production, names[1])]
+        if role == "actual_label" and not require_actuals:
+            sides = sides[:1]  # production may come without its actuals
         for col in cols:
-            for frame, name in ((baseline, names[0]), (production, names[1])):
+            for frame, name in sides:
                 if col not in frame.columns:
                     raise DataError(
                         f"{name}: column {col!r} (given as {role}) is not in the file; "
@@ -176,11 +206,51 @@ def _unique_id_column(
     return None
 
 
+def _roles(
+    shared: list[str],
+    baseline: pd.DataFrame,
+    overrides: dict[str, Any],
+    require_actuals: bool,
+) -> ColumnRoles:
+    """Detect roles on the shared columns.
+
+    Without required actuals, the actual column may be one only the baseline has: production
+    came without it.
+    """
+    named = "actual_label" in overrides
+    given = overrides.get("actual_label")
+    if require_actuals or (named and (given is None or given in shared)):
+        return detect_roles(shared, overrides=overrides)
+    if named:  # a column only the baseline has
+        found = detect_roles(shared, overrides={**overrides, "actual_label": None})
+        return replace(found, actual_label=given)
+    own = [c for c in map(str, baseline.columns) if c not in set(shared)]
+    found = detect_roles(shared, overrides=overrides)
+    if found.actual_label:
+        return found
+    candidate = detect_roles([*shared, *own], overrides=overrides).actual_label
+    return replace(found, actual_label=candidate) if candidate in own else found
+
+
+def _prepare_production(production: pd.DataFrame, schema: Schema, name: str) -> Prepared:
+    """Prepare production; a missing actual column means every actual is missing."""
+    actual = schema.roles.actual_label
+    if not actual or actual in production.columns:
+        return prepare(production, schema, name=name)
+    without = replace(schema, roles=replace(schema.roles, actual_label=None))
+    return replace(prepare(production, without, name=name), schema=schema)
+
+
 def _one_sided_columns(
-    baseline: pd.DataFrame, production: pd.DataFrame, names: tuple[str, str]
+    baseline: pd.DataFrame,
+    production: pd.DataFrame,
+    names: tuple[str, str],
+    *,
+    skip: set[Any] | None = None,
 ) -> tuple[str, ...]:
     notes = []
-    only_b = [c for c in baseline.columns if c not in set(production.columns)]
+    skip = skip or set()
+    only_b = [c for c in baseline.columns if c not in set(production.columns) and c not in skip]
     only_p = [c for c in production.columns if c not in set(baseline.columns)]
     if only_b:
         notes.append(f"columns only in {names[0]} are ignored: {', '.join(only_b)}")
@@ -190,7 +260,11 @@ def _one_sided_columns(
 
 
 def _check_roles(
-    roles: ColumnRoles, baseline: pd.DataFrame, production: pd.DataFrame, names: tuple[str, str]
+    roles: ColumnRoles,
+    baseline: pd.DataFrame,
+    production: pd.DataFrame,
+    names: tuple[str, str],
+    require_actuals: bool = True,
 ) -> None:
     if not roles.actual_label:
         raise DataError(
@@ -198,7 +272,8 @@ def _check_roles(
             "(or pick it on the Data page)."
         )
     for frame, name in ((baseline, names[0]), (production, names[1])):
-        if frame[roles.actual_label].notna().sum() == 0:
+        needs_actuals = require_actuals or frame is baseline
+        if needs_actuals and frame[roles.actual_label].notna().sum() == 0:
             raise DataError(
                 f"{name}: actual column {roles.actual_label!r} has no values; "
                 "choose the right column with --actual or join the actuals first."
@@ -221,6 +296,13 @@ def _dropped_note(p: Prepared, name: str) -> tuple[str, ...]:
         f"{name}: {left_out:,} of {p.n_rows:,} rows left out of metrics "
         f"({p.n_missing_actual:,} without an actual, {p.n_missing_prediction:,} without a "
         "prediction)",
+    )
+
+
+def _no_actuals_note(p: Prepared, name: str) -> tuple[str, ...]:
+    return (
+        f"{name}: no row has an actual yet, so its metrics are estimated or unknown; join "
+        "the actuals when they arrive",
     )
 
 

@@ -17,6 +17,14 @@ Confidence intervals (seeded, deterministic):
   by m / n, which keeps the cost flat at a million rows).
 
 The interval is ``delta +/- z * sqrt(var_baseline + var_production)``.
+
+**Estimated performance.** For a binary model with one score column, given the production rows
+as loaded (``production_frame``), the table also carries each metric *estimated* from the
+production scores (`tracing.estimate`: scores calibrated on the baseline's actuals, expected
+confusion matrix on production), whether or not production has actuals: without actuals it
+stands in for the realized value, with actuals it sits beside it so users learn when to trust
+it. It is NaN when no estimate applies (other model types, no score, too few baseline rows to
+calibrate on).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from tracing.errors import DataError
+from tracing.estimate import can_estimate, estimate_metrics, fit_estimator
 from tracing.metrics import (
     Direction,
     Metric,
@@ -52,6 +62,7 @@ TABLE_COLUMNS = (
     "percent",
     "baseline",
     "production",
+    "estimated",
     "delta",
     "worse_by",
     "status",
@@ -72,9 +83,11 @@ class Comparison:
     table : DataFrame
         One row per metric with columns ``metric`` (id), ``name``, ``direction``,
         ``higher_is_better`` (True/False/None), ``percent``, ``baseline``, ``production``,
-        ``delta`` (production - baseline), ``worse_by`` (positive = production is worse),
-        ``status`` ("worse", "better", "same", "undefined", or "changed" for neutral
-        metrics such as the predicted positive rate, where neither way is better),
+        ``estimated`` (production value estimated from the scores, NaN where no estimate
+        applies; see the module docstring), ``delta`` (production - baseline), ``worse_by``
+        (positive = production is worse), ``status`` ("worse", "better", "same",
+        "undefined", or "changed" for neutral metrics such as the predicted positive rate,
+        where neither way is better),
         ``ci_low``/``ci_high`` (CI of the delta), ``significant`` (the CI excludes 0), and
         the reasons for NaN values.
     rows : DataFrame
@@ -86,12 +99,20 @@ class Comparison:
         ``baseline_predicted``, ``production_predicted``). Empty for regression.
     confidence : float
         Confidence level of the intervals.
+    notes : tuple of str
+        How the estimate was made, or why there is none.
     """
 
     table: pd.DataFrame
     rows: pd.DataFrame
     class_balance: pd.DataFrame
     confidence: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def has_estimates(self) -> bool:
+        """Whether some metric has an estimated value."""
+        return bool(self.table["estimated"].notna().any())
 
     def row(self, metric_id: str) -> dict[str, Any]:
         """Return the table row of one metric as a dict."""
@@ -108,6 +129,7 @@ def compare(
     metrics: list[Metric] | None = None,
     confidence: float = 0.95,
     random_state: int = 0,
+    production_frame: pd.DataFrame | None = None,
 ) -> Comparison:
     """Compare production with the baseline on every applicable metric.
 
@@ -121,6 +143,9 @@ def compare(
         Confidence level of the delta's interval.
     random_state : int, default 0
         Seed of the bootstrap (rank metrics only).
+    production_frame : DataFrame, optional
+        The production rows as loaded (those ``production`` was prepared from). Enables the
+        ``estimated`` column for binary models with a score; without it that column is NaN.
 
     Returns
     -------
@@ -137,12 +162,33 @@ def compare(
         )
         records.append(_record(m, vb, vp, varb, varp, z))
     table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+    notes: tuple[str, ...] = ()
+    if production_frame is not None and can_estimate(schema):
+        table["estimated"], notes = _estimated(baseline, production_frame, metrics)
     return Comparison(
         table=table,
         rows=_row_counts(baseline, production),
         class_balance=_class_balance(baseline, production),
         confidence=confidence,
+        notes=notes,
     )
+
+
+def _estimated(
+    baseline: Prepared, frame: pd.DataFrame, metrics: list[Metric]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each metric estimated on ``frame`` from scores calibrated on the baseline's actuals."""
+    try:
+        estimator = fit_estimator(baseline)
+    except DataError as exc:
+        return np.full(len(metrics), np.nan), (f"no estimate: {exc}",)
+    found = estimate_metrics(estimator, frame, metrics=metrics)
+    note = (
+        f"estimated: scores calibrated (isotonic) on {estimator.n_rows:,} baseline rows with "
+        "actuals, then the expected confusion matrix of production; assumes the link between "
+        "score and outcome did not change (no concept shift)"
+    )
+    return found["estimated"].to_numpy(dtype=float), (note,)
 
 
 @dataclass(frozen=True)
@@ -190,6 +236,7 @@ def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float)
         "percent": m.percent,
         "baseline": vb,
         "production": vp,
+        "estimated": float("nan"),
         "delta": delta,
         "worse_by": worse,
         "status": status,

@@ -75,6 +75,7 @@ from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, as_float, fit_bins, is_numeric_column
 from tracing.errors import DataError
 from tracing.memo import per_analysis
+from tracing.textfmt import number
 
 __all__ = [
     "DRIFT_TESTS",
@@ -782,14 +783,8 @@ def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
     for r in value:
         lines.append(
-            f"| {r['feature']} | {r['role']} | {r['severity']} | {_num(r['psi'])} | "
-            f"{_num(r['js'])} | {_num(r['wasserstein'])} | {_num(r['ks_p_value'])} | "
-            f"{_num(r['chi2_p_value'])} |"
+            f"| {r['feature']} | {r['role']} | {r['severity']} | {number(r['psi'], digits=3)} | "
+            f"{number(r['js'], digits=3)} | {number(r['wasserstein'], digits=3)} | "
+            f"{number(r['ks_p_value'], digits=3)} | {number(r['chi2_p_value'], digits=3)} |"
         )
     return lines
-
-
-def _num(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.3g}"

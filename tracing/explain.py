@@ -68,6 +68,7 @@ from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.metrics import Prepared, row_stats
 from tracing.schema import ModelType
+from tracing.textfmt import number, quoted
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",
@@ -480,7 +481,7 @@ def _column_encoding(
     if distinct == 0:
         return None, "empty: every value is missing"
     if distinct == 1 and not has_missing:
-        return None, f"constant: every value is {both.dropna().iloc[0]!r}"
+        return None, f"constant: every value is {quoted(both.dropna().iloc[0])}"
     if is_numeric_column(both):
         return None, None
     bins = fit_bins(base, prod, min_count=min_count)
@@ -1210,10 +1211,6 @@ def explain_summary(analysis: Analysis, options: Mapping[str, Any]) -> dict[str,
     }
 
 
-def _num(value: Any) -> str:
-    return "n/a" if value is None or value != value else f"{value:.4g}"
-
-
 def markdown_section(value: Sequence[Mapping[str, Any]], *, top: int = 20) -> list[str]:
     """Render the ``importance`` section (from `report_section`, after JSON) as Markdown."""
     if not value:
@@ -1230,8 +1227,8 @@ def markdown_section(value: Sequence[Mapping[str, Any]], *, top: int = 20) -> li
     ]
     for i, r in enumerate(value[:top], start=1):
         lines.append(
-            f"| {i} | {r['feature']} | {_num(r['mean_abs_shap'])} | "
-            f"{_num(r['baseline_mean_abs_shap'])} | {_num(r['error_mean_abs_shap'])} |"
+            f"| {i} | {r['feature']} | {number(r['mean_abs_shap'])} | "
+            f"{number(r['baseline_mean_abs_shap'])} | {number(r['error_mean_abs_shap'])} |"
         )
     if len(value) > top:
         lines += ["", f"... and {len(value) - top} more features."]
@@ -1241,7 +1238,7 @@ def markdown_section(value: Sequence[Mapping[str, Any]], *, top: int = 20) -> li
 def markdown_summary(value: Mapping[str, Any]) -> list[str]:
     """Render the top-level ``explain`` key (from `explain_summary`) as Markdown lines."""
     fid = value.get("fidelity")
-    trust = f"; fidelity {value.get('fidelity_metric')} {_num(fid)}" if fid is not None else ""
+    trust = f"; fidelity {value.get('fidelity_metric')} {number(fid)}" if fid is not None else ""
     lines = [
         f"- Importance source: **{value['source']}**{trust}; "
         f"{value['sample_rows']:,} production rows explained"

@@ -4,9 +4,12 @@
 inline CSS, no scripts, no external resources, so it can be attached to a ticket or an email and
 opened anywhere. Every value from the data (file names, column names, category values) is
 escaped. The ``overall`` section is a metric table with worse/better colours in each metric's
-own direction; other sections (slices, drift, quality, ...) are rendered as tables from their
-JSON form (the known ones, such as slices, drift and quality, with their main columns and a
-caption), so sections added to the report later appear without changes here.
+own direction (blue "changed", never red or green, for metrics where neither way is better,
+such as the predicted positive rate), with an "Estimated" column when its rows carry estimates
+from the scores; the ``timeline`` section lists the alerting periods. Other sections (slices,
+drift, quality, ...) are rendered as tables from their JSON form (the known ones, such as
+slices, drift and quality, with their main columns and a caption), so sections added to the
+report later appear without changes here.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ SECTION_TITLES: dict[str, str] = {  # in the order the report shows them
     "labels": "Do the labels contradict each other?",
     "importance": "Which features drive the predictions and the errors?",
     "explain": "How the feature importance was computed",
+    "timeline": "When did it change?",
 }
 _MAX_ROWS = 200
 _HEADER_KEYS = {
@@ -47,6 +51,7 @@ table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.6rem 0}
 th,td{border:1px solid #e0e0e0;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .worse{color:#c62828;font-weight:600}.better{color:#2e7d32;font-weight:600}
+.changed{color:#1565c0;font-weight:600}.est{color:#8e24aa;font-style:italic}
 .muted{color:#757575}.cap{color:#666;font-size:.85rem}.warn{color:#e65100;font-weight:600}
 """
 
@@ -88,7 +93,10 @@ def to_html(
         value = report[key]
         heading = SECTION_TITLES.get(key, key.replace("_", " ").capitalize())
         render = _RENDERERS.get(key)
-        body = render(value, percent) if render and _records_like(value) else _generic(value)
+        if key == "timeline":
+            body = _timeline(value, percent)
+        else:
+            body = render(value, percent) if render and _records_like(value) else _generic(value)
         parts.append(f'<section id="{_e(key)}"><h2>{_e(heading)}</h2>{body}</section>')
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -141,6 +149,7 @@ def _direction(direction: Any) -> str:
         "higher": "higher is better",
         "lower": "lower is better",
         "two_sided": "closer to zero is better",
+        "neutral": "neither way is better; a change is what matters",
     }.get(str(direction), str(direction))
 
 
@@ -179,35 +188,91 @@ def _lead_percent(report: Mapping[str, Any]) -> bool:
 
 
 def _overall(rows: Sequence[Mapping[str, Any]], percent: bool = False) -> str:
+    estimated = any(not _nan(r.get("estimated")) for r in rows)
     head = (
-        "<tr><th>Metric</th><th>Baseline</th><th>Production</th><th>Change</th>"
-        "<th>95% interval of the change</th><th>Verdict</th></tr>"
+        "<tr><th>Metric</th><th>Baseline</th><th>Production</th>"
+        + ("<th>Estimated</th>" if estimated else "")
+        + "<th>Change</th><th>95% interval of the change</th><th>Verdict</th></tr>"
     )
     body = []
     for r in rows:
         metric = METRICS.get(str(r.get("metric")))
         percent = bool(metric.percent) if metric else False
         status = str(r.get("status"))
-        css = status if status in ("worse", "better") else "muted"
+        css = status if status in ("worse", "better", "changed") else "muted"
         verdict = (
             "n/a (" + str(r.get("production_reason") or r.get("baseline_reason")) + ")"
             if status == "undefined"
+            else "no change"
+            if status == "same"
             else f"{status}, {'significant' if r.get('significant') else 'within noise'}"
         )
         ci = f"{_num(r.get('ci_low'), percent, True)} to {_num(r.get('ci_high'), percent, True)}"
+        est = f'<td class="num est">{_num(r.get("estimated"), percent)}</td>' if estimated else ""
         body.append(
             f"<tr><td>{_e(r.get('name', r.get('metric')))}</td>"
             f'<td class="num">{_num(r.get("baseline"), percent)}</td>'
-            f'<td class="num">{_num(r.get("production"), percent)}</td>'
+            f'<td class="num">{_num(r.get("production"), percent)}</td>{est}'
             f'<td class="num {css}">{_num(r.get("delta"), percent, True)}</td>'
             f'<td class="num">{ci}</td><td class="{css}">{_e(verdict)}</td></tr>'
         )
     caption = (
         '<p class="cap">Change = production minus baseline (percentage points for rates); red is '
-        "worse and green better in each metric's own direction. A change is significant when "
-        "its 95% interval excludes zero.</p>"
+        "worse and green better in each metric's own direction, blue a change in a metric "
+        "where neither way is better. A change is significant when its 95% interval excludes "
+        "zero."
+        + (
+            " Estimated: production's value estimated from its scores (calibrated on the "
+            "baseline), shown beside the measured one."
+            if estimated
+            else ""
+        )
+        + "</p>"
     )
     return f"<table>{head}{''.join(body)}</table>{caption}"
+
+
+def _timeline(section: Any, percent: bool = False) -> str:
+    """Render `tracing.timeline.timeline_json`: a summary and the alerting periods."""
+    if not isinstance(section, Mapping) or "periods" not in section:
+        return _generic(section)
+    metric = METRICS.get(str(section.get("metric")))
+    pct = bool(metric.percent) if metric else percent
+    neutral = str(section.get("direction")) == "neutral"
+    periods = [p for p in section.get("periods") or () if isinstance(p, Mapping)]
+    alerts = [p for p in periods if p.get("alert")]
+    css = "changed" if neutral else "worse"
+    word = "changed" if neutral else "alerting"
+    out = (
+        f"<p>{_e(section.get('metric_name', section.get('metric')))} per "
+        f"{_e(section.get('freq'))}: {len(periods):,} periods, "
+        f'<span class="{css if alerts else "muted"}">{len(alerts):,} {word}</span>.</p>'
+    )
+    out += "".join(f'<p class="note">{_e(n)}</p>' for n in section.get("notes") or ())
+    if not alerts:
+        return out
+    rows = []
+    for p in alerts[:_MAX_ROWS]:
+        value = p.get("metric") if p.get("basis") == "actual" else p.get("estimated")
+        basis = "measured" if p.get("basis") == "actual" else "estimated"
+        rows.append(
+            f"<tr><td>{_e(p.get('start'))}</td>"
+            f'<td class="num {css}">{_num(value, pct)}</td><td>{_e(basis)}</td>'
+            f'<td class="num">{_num(p.get("expected_low"), pct)} to '
+            f"{_num(p.get('expected_high'), pct)}</td>"
+            f'<td class="num">{_count(p.get("rows"))}</td>'
+            f'<td class="num">{_count(p.get("rows_with_actuals"))}</td></tr>'
+        )
+    head = (
+        "<tr><th>Period start</th><th>Value</th><th>Judged on</th><th>Expected range</th>"
+        "<th>Rows</th><th>Rows with actuals</th></tr>"
+    )
+    caption = (
+        '<p class="cap">Periods outside the expected range'
+        + ("" if neutral else " on the worse side")
+        + "; periods without enough actuals are judged on the estimate from the scores.</p>"
+    )
+    return f"{out}<table>{head}{''.join(rows)}</table>{caption}"
 
 
 Column = tuple[str, str, Callable[[Any], str]]
@@ -254,7 +319,7 @@ def _share(value: Any) -> str:
 
 def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
     # As the app does: leave out a slice explained by a narrower listed one, and a slice that
-    # narrows one ranked above it (its drilldown lists it).
+    # narrows one listed above it (its drilldown lists it).
     kept: list[Mapping[str, Any]] = []
     above: list[frozenset[tuple[Any, Any]]] = []
     for r in rows:
@@ -262,8 +327,8 @@ def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
         conds = frozenset(spec.items()) if isinstance(spec, Mapping) else frozenset()
         if not r.get("explained_by") and not any(a <= conds for a in above):
             kept.append(r)
-        if conds:  # an empty condition set would swallow every later slice
-            above.append(conds)
+            if conds:  # an empty condition set would swallow every later slice
+                above.append(conds)
     hidden = len(rows) - len(kept)
 
     def metric(v: Any) -> str:

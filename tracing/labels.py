@@ -5,7 +5,13 @@ names"):
 
 - `identical_feature_conflicts`: groups of rows with identical features but different actuals
   (classification only: regression actuals are continuous, so they always differ). Rows are
-  grouped by a 64-bit hash of their feature values (`pandas.util.hash_pandas_object`).
+  grouped by a 64-bit hash of their feature values (`pandas.util.hash_pandas_object`). Rows
+  with a missing feature are left out: missing is not a value, so two rows missing the same
+  feature are not known to be identical.
+  `label_conflicts` runs this check only when the features tell rows apart: at least half as
+  many distinct feature rows as checked rows (on average at most two rows per feature row).
+  In a coarser feature space (a few categorical features, say) identical rows are expected,
+  and their different actuals are the noise any model faces, not a labelling issue.
 - `functional_dependencies` / `broken_dependencies`: a column A *determines* B in the baseline
   when every A value maps to exactly one B value (zip -> city); production breaks it when an A
   value carries a B value other than the baseline's, or several B values. Keys must repeat
@@ -32,6 +38,7 @@ from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.schema import ModelType
+from tracing.textfmt import plain, quoted
 
 __all__ = [
     "LabelConflicts",
@@ -46,6 +53,8 @@ Codes = NDArray[np.int64]
 _SAMPLE = 20_000
 _MAX_DENSE = 1 << 24  # combined code space counted with bincount; np.unique above it
 _MAX_KEYS_PER_PAIR = 20
+# Identical-row conflicts need a feature space that tells rows apart (module docstring).
+_MIN_DISTINCT_SHARE = 0.5
 GROUP_COLUMNS = ("group", "rows", "labels", "counts", "example")
 DEPENDENCY_COLUMNS = (
     "key",
@@ -73,7 +82,7 @@ def identical_feature_conflicts(
     frame : DataFrame
         One dataset.
     features : sequence of str
-        The model's input columns (missing values compare equal to each other).
+        The model's input columns (rows with a missing feature are left out).
     actual : str
         The actual label column (rows without an actual are left out).
     top : int or None, default 20
@@ -93,19 +102,32 @@ def identical_feature_conflicts(
        rows  labels
     0     2  [0, 1]
     """
-    return _conflicts(frame, features, actual, top)[0]
+    return _conflicts(frame, features, actual, top).groups
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Conflicting groups (the largest ``top``) and counts over all of them."""
+
+    groups: pd.DataFrame
+    n_groups: int = 0
+    rows: int = 0  # rows in conflicting groups
+    checked: int = 0  # rows with an actual and every feature
+    distinct: int = 0  # distinct feature rows among them
 
 
 def _conflicts(
     frame: pd.DataFrame, features: Sequence[str], actual: str, top: int | None
-) -> tuple[pd.DataFrame, int, int]:
-    """Return the largest conflicting groups, and the number of groups and rows over all."""
+) -> _Found:
+    """Find the conflicting groups of one dataset (see `identical_feature_conflicts`)."""
     empty = pd.DataFrame(columns=list(GROUP_COLUMNS))
     if not features:
-        return empty, 0, 0
-    rows, key = _repeated_rows(frame, features, actual)
+        return _Found(empty)
+    rows, key, checked = _repeated_rows(frame, features, actual)
+    # rows dropped along the way were unique; the repeated ones share len(unique(key)) rows
+    distinct = checked - len(rows) + len(np.unique(key))
     if not len(rows):
-        return empty, 0, 0
+        return _Found(empty, checked=checked, distinct=distinct)
     found = pd.DataFrame({"key": key, "label": frame[actual].iloc[rows].to_numpy(), "row": rows})
     per_label = found.groupby(["key", "label"], sort=False).size()
     by_key = per_label.groupby(level="key", sort=False)
@@ -118,7 +140,7 @@ def _conflicts(
         columns=[c for c in GROUP_COLUMNS if c != "group"],
     )
     out.insert(0, "group", np.arange(len(out)))
-    return out, len(sizes), int(sizes.sum())
+    return _Found(out, len(sizes), int(sizes.sum()), checked, distinct)
 
 
 def _group(
@@ -127,23 +149,27 @@ def _group(
     counts = labels.sort_values(ascending=False, kind="mergesort")
     return {
         "rows": int(counts.sum()),
-        "labels": [_plain(v) for v in counts.index],
+        "labels": [plain(v) for v in counts.index],
         "counts": [int(c) for c in counts],
-        "example": {f: _plain(v) for f, v in frame.iloc[row][list(features)].items()},
+        "example": {f: plain(v) for f, v in frame.iloc[row][list(features)].items()},
     }
 
 
 def _repeated_rows(
     frame: pd.DataFrame, features: Sequence[str], actual: str
-) -> tuple[NDArray[np.intp], NDArray[np.uint64]]:
-    """Labelled rows whose feature values all repeat elsewhere, and a hash of those values.
+) -> tuple[NDArray[np.intp], NDArray[np.uint64], int]:
+    """Find the checked rows whose feature values all repeat elsewhere.
+
+    Returns those rows, a hash of their feature values, and the number of checked rows (rows
+    with an actual and no missing feature).
 
     Columns are hashed one at a time, most selective kinds first (floats, then integers, then
     the rest), keeping only rows whose combined hash so far is duplicated: with a continuous
     feature almost nothing survives the first column, so the other columns cost nothing.
     """
-    labelled = frame[actual].notna().to_numpy()
-    rows = np.flatnonzero(labelled)
+    complete = frame[[actual, *features]].notna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(complete)
+    checked = len(rows)
     key = np.zeros(len(rows), dtype=np.uint64)
     for col in sorted(features, key=lambda c: _selectivity_rank(frame[str(c)])):
         values = frame[col] if len(rows) == len(frame) else frame[col].iloc[rows]
@@ -154,7 +180,7 @@ def _repeated_rows(
         rows, key = rows[keep], key[keep]
         if not len(rows):
             break
-    return rows, key
+    return rows, key, checked
 
 
 def _duplicated(key: NDArray[np.uint64]) -> NDArray[np.bool_]:
@@ -170,10 +196,6 @@ def _selectivity_rank(series: pd.Series) -> int:
     if pd.api.types.is_float_dtype(series.dtype):
         return 0
     return 1 if pd.api.types.is_integer_dtype(series.dtype) else 2
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,9 +391,9 @@ def _broken_row(
     return {
         "key": key,
         "dependent": dep,
-        "key_value": _plain(coded.uniques[key][a]),
-        "baseline_value": _plain(values[base_b]) if base_b >= 0 else None,
-        "values": [_plain(values[b]) for b in bs],
+        "key_value": plain(coded.uniques[key][a]),
+        "baseline_value": plain(values[base_b]) if base_b >= 0 else None,
+        "values": [plain(values[b]) for b in bs],
         "counts": [int(c) for c in counts],
         "rows": int(counts.sum()),
         "conflict_rows": int(counts[bs != reference].sum()),
@@ -391,7 +413,9 @@ class LabelConflicts:
     summary : DataFrame
         Identical features with different actuals, one row per dataset (baseline,
         production): ``dataset``, ``groups``, ``rows`` (rows in those groups), ``share`` (of
-        the dataset's rows), ``checked`` (False for regression, where it does not apply).
+        the dataset's rows), ``checked`` (whether the check ran: not for regression, nor when
+        the features cannot tell rows apart; see the module docstring) and ``note`` (why it
+        did not run, else empty).
     groups : DataFrame
         The conflicting groups (`identical_feature_conflicts`) with a ``dataset`` column.
     dependencies : DataFrame
@@ -429,27 +453,35 @@ def label_conflicts(
     unknown = [c for c in cols if any(c not in f.columns for f in frames)]
     if unknown:
         raise DataError(
-            f"column {unknown[0]!r} is not in both datasets; choose from: "
+            f"column {quoted(unknown[0])} is not in both datasets; choose from: "
             f"{', '.join(roles.slice_columns())}."
         )
-    checked = analysis.schema.model_type is not ModelType.REGRESSION and bool(roles.actual_label)
+    applies = analysis.schema.model_type is not ModelType.REGRESSION and bool(roles.actual_label)
     summary, groups = [], []
     for frame, dataset in zip(frames, ("baseline", "production"), strict=True):
-        found, n_groups, rows = (
+        found = (
             _conflicts(frame, roles.features, str(roles.actual_label), 20)
-            if checked
-            else (pd.DataFrame(columns=list(GROUP_COLUMNS)), 0, 0)
+            if applies
+            else _Found(pd.DataFrame(columns=list(GROUP_COLUMNS)))
         )
+        note = "" if applies else "regression actuals are continuous: they always differ"
+        if applies and found.distinct < _MIN_DISTINCT_SHARE * found.checked:
+            note = (
+                f"{found.distinct:,} distinct feature rows for {found.checked:,} rows: identical "
+                "rows are expected, so different actuals are noise, not a labelling issue"
+            )
+            found = _Found(found.groups.iloc[:0], checked=found.checked, distinct=found.distinct)
         summary.append(
             {
                 "dataset": dataset,
-                "groups": n_groups,
-                "rows": rows,
-                "share": rows / len(frame),
-                "checked": checked,
+                "groups": found.n_groups,
+                "rows": found.rows,
+                "share": found.rows / len(frame),
+                "checked": not note,
+                "note": note,
             }
         )
-        groups.append(found.assign(dataset=dataset))
+        groups.append(found.groups.assign(dataset=dataset))
     return LabelConflicts(
         summary=pd.DataFrame(summary),
         groups=pd.concat(groups, ignore_index=True),

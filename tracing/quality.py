@@ -40,6 +40,7 @@ from tracing.drift import drift_columns
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.memo import per_analysis
+from tracing.textfmt import percent, plain, quoted, table_cell, value_text
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -50,6 +51,7 @@ __all__ = [
     "markdown_section",
     "quality_checks",
     "report_section",
+    "share_change_p_value",
 ]
 
 QUALITY_SEVERITIES = ("info", "warn", "alert")
@@ -181,17 +183,9 @@ def _finding(
         "count": int(count),
         "share": float(share),
         "baseline_share": float(baseline_share),
-        "values": [_plain(v) for v in values],
+        "values": [plain(v) for v in values],
         "counts": [int(c) for c in counts],
     }
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _pct(share: float) -> str:
-    return f"{share:.1%}" if share >= 0.001 or share == 0 else f"{share:.2%}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,11 +199,11 @@ def _missing_rate(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         rb, rp = mb / nb, mp / np_
         change = rp - rb
         severity = check.grade(change) or ("info" if check.grade(-change) else None)
-        if severity is None or not _significant(mb, nb, mp, np_):
+        if severity is None or not share_change_p_value(mb, nb, mp, np_) < _SIGNIFICANCE:
             continue
         word = "rose" if change > 0 else "fell"
         detail = (
-            f"{col.name} is missing in {_pct(rp)} of production rows vs {_pct(rb)} in "
+            f"{col.name} is missing in {percent(rp)} of production rows vs {percent(rb)} in "
             f"the baseline (the missing rate {word} by {abs(change) * 100:.1f} points)."
         )
         out.append(
@@ -218,81 +212,89 @@ def _missing_rate(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
     return out
 
 
-def _significant(kb: int, nb: int, kp: int, np_: int) -> bool:
-    """Two-proportion chi-square test (no continuity correction) at the 1% level."""
+def share_change_p_value(kb: int, nb: int, kp: int, np_: int) -> float:
+    """P-value of a change in a share: ``kb`` of ``nb`` baseline rows vs ``kp`` of ``np_``.
+
+    Two-proportion chi-square test (no continuity correction); 1.0 when there is nothing to
+    compare (no row, or every row on both sides, is counted).
+
+    Examples
+    --------
+    >>> round(share_change_p_value(10, 100, 30, 100), 5)
+    0.00041
+    """
     table = np.array([[kb, nb - kb], [kp, np_ - kp]])
     if (table.sum(axis=0) == 0).any():
-        return False
-    return bool(stats.chi2_contingency(table, correction=False).pvalue < _SIGNIFICANCE)
+        return 1.0
+    return float(stats.chi2_contingency(table, correction=False).pvalue)
+
+
+def _new_values(col: _Column) -> pd.Series:
+    """Production values never seen in the baseline, with their production counts."""
+    base, prod = col.counts
+    return prod[~prod.index.isin(base.index)]
+
+
+def _vanished_values(col: _Column) -> pd.Series:
+    """Baseline values production should have shown but did not, with their baseline counts."""
+    base, prod = col.counts
+    expected = base / col.n[0] * col.n[1]
+    return base[~base.index.isin(prod.index) & (expected >= _MIN_EXPECTED).to_numpy()]
 
 
 def _new_category(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
-    out = []
-    for col in ctx.columns:
-        if not col.categorical or col.id_like:
-            continue
-        base, prod = col.counts
-        new = prod[~prod.index.isin(base.index)].sort_values(ascending=False, kind="mergesort")
-        if new.empty:
-            continue
-        share = new.sum() / col.n[1]
-        severity = check.grade(share)
-        if severity is None:
-            continue
-        top = new.head(_MAX_VALUES)
-        listed = ", ".join(f"{v} ({c:,} rows, {_pct(c / col.n[1])})" for v, c in top.items())
-        more = f" and {len(new) - len(top)} more" if len(new) > len(top) else ""
-        noun = "value" if len(new) == 1 else "values"
-        detail = (
-            f"{col.name} has {len(new)} {noun} never seen in the baseline, "
-            f"{_pct(share)} of production rows: {listed}{more}."
-        )
-        out.append(
-            _finding(
-                check,
-                col.name,
-                severity,
-                detail,
-                count=int(new.sum()),
-                share=share,
-                baseline_share=0.0,
-                values=top.index.tolist(),
-                counts=top.tolist(),
-            )
-        )
-    return out
+    return _category_change(ctx, check, _new_values, side=1, what="never seen in the baseline")
 
 
 def _vanished_category(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    return _category_change(
+        ctx, check, _vanished_values, side=0, what="of the baseline that never occur in production"
+    )
+
+
+def _category_change(
+    ctx: _Context,
+    check: QualityCheck,
+    find: Callable[[_Column], pd.Series],
+    *,
+    side: int,
+    what: str,
+) -> list[dict[str, Any]]:
+    """Report the values ``find`` picks per category column, graded by their share of ``side``.
+
+    ``side`` is the dataset whose rows the values occupy (1: production, for new values; 0:
+    the baseline, for vanished ones); the other side's share is 0 by definition.
+    """
+    dataset = ("baseline", "production")[side]
     out = []
     for col in ctx.columns:
         if not col.categorical or col.id_like:
             continue
-        base, prod = col.counts
-        expected = base / col.n[0] * col.n[1]
-        gone = base[~base.index.isin(prod.index) & (expected >= _MIN_EXPECTED).to_numpy()]
-        if gone.empty:
-            continue
-        gone = gone.sort_values(ascending=False, kind="mergesort")
-        share = gone.sum() / col.n[0]
-        severity = check.grade(share)
+        found = find(col).sort_values(ascending=False, kind="mergesort")
+        share = found.sum() / col.n[side]
+        severity = check.grade(share) if len(found) else None
         if severity is None:
             continue
-        top = gone.head(_MAX_VALUES)
-        listed = ", ".join(f"{v} ({_pct(c / col.n[0])})" for v, c in top.items())
-        detail = (
-            f"{col.name}: {len(gone)} baseline value(s) covering {_pct(share)} of "
-            f"baseline rows never occur in production: {listed}."
+        top = found.head(_MAX_VALUES)
+        listed = ", ".join(
+            f"{value_text(v)} ({c:,} rows, {percent(c / col.n[side])})" for v, c in top.items()
         )
+        more = f" and {len(found) - len(top)} more" if len(found) > len(top) else ""
+        noun = "value" if len(found) == 1 else "values"
+        detail = (
+            f"{col.name} has {len(found)} {noun} {what}, {percent(share)} of {dataset} rows: "
+            f"{listed}{more}."
+        )
+        shares = (share, 0.0) if side == 0 else (0.0, share)
         out.append(
             _finding(
                 check,
                 col.name,
                 severity,
                 detail,
-                count=0,
-                share=0.0,
-                baseline_share=share,
+                count=int(found.sum()) if side == 1 else 0,
+                share=shares[1],
+                baseline_share=shares[0],
                 values=top.index.tolist(),
                 counts=top.tolist(),
             )
@@ -320,7 +322,7 @@ def _out_of_range(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         seen = prod[outside]
         low, high = float(seen.min()), float(seen.max())
         detail = (
-            f"{col.name} has {count:,} production values ({_pct(share)}) outside the "
+            f"{col.name} has {count:,} production values ({percent(share)}) outside the "
             f"baseline range [{lo:.4g}, {hi:.4g}]; lowest {low:.4g}, highest {high:.4g}."
         )
         out.append(
@@ -383,11 +385,11 @@ def _text_in_numbers(col: _Column, side: int) -> tuple[int, str, list[Any]] | No
     why = (
         "is numeric in the other dataset"
         if other_numeric
-        else (f"is {_pct(numbers_share)} numbers")
+        else (f"is {percent(numbers_share)} numbers")
     )
     detail = (
         f"{col.name} {why} but has {int(words.sum()):,} text values "
-        f"(e.g. {', '.join(repr(v) for v in examples.index[:3])})."
+        f"(e.g. {', '.join(quoted(v) for v in examples.index[:3])})."
     )
     return int(words.sum()), detail, examples.index.tolist()
 
@@ -436,7 +438,7 @@ def _constant(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         value = [] if distinct[1] == 0 else [col.sides[1].dropna().iloc[0]]
         detail = (
             f"{col.name} {what} in production"
-            + (f" ({value[0]!r})" if value else "")
+            + (f" ({value_text(value[0])})" if value else "")
             + f"; {since}."
         )
         out.append(
@@ -478,8 +480,8 @@ def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
             continue
         repeated = series[dup].value_counts().head(_MAX_VALUES)
         detail = (
-            f"{dataset}: {count:,} rows ({_pct(share)}) share {series[dup].nunique():,} "
-            f"repeated {id_col} values (e.g. {repeated.index[0]!r} x{repeated.iloc[0]})."
+            f"{dataset}: {count:,} rows ({percent(share)}) share {series[dup].nunique():,} "
+            f"repeated {id_col} values (e.g. {quoted(repeated.index[0])} x{repeated.iloc[0]})."
         )
         out.append(
             _finding(
@@ -500,7 +502,7 @@ def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         severity = check.grade(share)
         if severity is not None:
             detail = (
-                f"{len(both):,} production rows ({_pct(share)}) reuse a {id_col} that is "
+                f"{len(both):,} production rows ({percent(share)}) reuse a {id_col} that is "
                 "also in the baseline (the same predictions in both datasets?)."
             )
             out.append(
@@ -528,10 +530,10 @@ def _label_conflict(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         groups = ctx.labels.groups
         top = groups[groups["dataset"] == s["dataset"]].iloc[0]
         example = ", ".join(
-            f"{c:,} x {v!r}" for v, c in zip(top["labels"], top["counts"], strict=True)
+            f"{c:,} x {quoted(v)}" for v, c in zip(top["labels"], top["counts"], strict=True)
         )
         detail = (
-            f"{s['dataset']}: {s['rows']:,} rows ({_pct(float(s['share']))}) in "
+            f"{s['dataset']}: {s['rows']:,} rows ({percent(float(s['share']))}) in "
             f"{s['groups']:,} groups have identical features but different {actual} "
             f"(largest group: {example})."
         )
@@ -672,14 +674,15 @@ def quality_checks(
     unknown = [c for c in chosen if c not in QUALITY_CHECKS]
     if unknown:
         raise DataError(
-            f"unknown quality check {unknown[0]!r}; choose from: {', '.join(QUALITY_CHECKS)}."
+            f"unknown quality check {quoted(unknown[0])}; choose from: "
+            f"{', '.join(QUALITY_CHECKS)}."
         )
     cols = checked_columns(analysis) if columns is None else list(columns)
     shared = set(analysis.baseline_frame.columns) & set(analysis.production_frame.columns)
     missing = [c for c in cols if c not in shared]
     if missing:
         raise DataError(
-            f"column {missing[0]!r} is not in both datasets; choose from: "
+            f"column {quoted(missing[0])} is not in both datasets; choose from: "
             f"{', '.join(checked_columns(analysis))}."
         )
     ctx = _Context(analysis, cols)
@@ -716,6 +719,6 @@ def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
     lines += ["| severity | check | column | finding |", "|---|---|---|---|"]
     for r in value:
         name = QUALITY_CHECKS[r["check"]].name if r["check"] in QUALITY_CHECKS else r["check"]
-        detail = str(r["detail"]).replace("|", "\\|")
+        detail = table_cell(r["detail"])
         lines.append(f"| {r['severity']} | {name} | {r['feature']} | {detail} |")
     return lines

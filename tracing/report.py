@@ -11,16 +11,15 @@ the same dict for humans (CI logs, tickets).
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import numpy as np
 
 from tracing.analysis import Analysis
 from tracing.compare import compare
 from tracing.errors import DataError
+from tracing.textfmt import jsonable, number
 
+# jsonable lives in tracing.textfmt; it stays importable from here (the app and tests use it).
 __all__ = ["SECTIONS", "build_report", "jsonable", "to_markdown"]
 
 
@@ -96,6 +95,10 @@ def build_report(
         raise DataError(
             f"unknown report section {', '.join(unknown)}; choose from: {', '.join(SECTIONS)}."
         )
+    if {"slices", "root_cause"} & set(wanted):
+        # Bad search limits (--top 0) are the user's mistake, not something this data cannot
+        # do: fail now rather than leave the sections out with a note.
+        _section("slices", "search_options")(options)
     schema = analysis.schema
     roles = schema.roles
     prep_b, prep_p = analysis.baseline, analysis.production
@@ -142,31 +145,6 @@ def build_report(
     return out
 
 
-def jsonable(value: Any) -> Any:
-    """Convert numpy/pandas scalars to plain Python and NaN/inf to None, recursively."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _fmt(value: Any, percent: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2%}" if percent else f"{value:.4g}"
-    return str(value)
-
-
 def to_markdown(report: Mapping[str, Any]) -> str:
     """Render a report dict (from `build_report`) as Markdown."""
     m = report["metric"]
@@ -199,11 +177,15 @@ def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
         "|---|---:|---:|---:|---:|---|",
     ]
     for r in value:
-        ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["ci_low"] is not None else "n/a"
+        ci = (
+            f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
+            if r["ci_low"] is not None
+            else "n/a"
+        )
         verdict = r["status"] + (" (significant)" if r["significant"] else "")
         lines.append(
-            f"| {r['name']} (`{r['metric']}`) | {_fmt(r['baseline'])} | "
-            f"{_fmt(r['production'])} | {_fmt(r['delta'])} | {ci} | {verdict} |"
+            f"| {r['name']} (`{r['metric']}`) | {number(r['baseline'])} | "
+            f"{number(r['production'])} | {number(r['delta'])} | {ci} | {verdict} |"
         )
     return lines
 

@@ -21,14 +21,39 @@ Suspects and scores
                                                                               its PSI term
     drift            another column that shifted inside the slice            0.75 alert,
                                                                               0.55 warn
-    slice            a slice value whose share did not move (the model got   0.3
-                     worse there: concept drift)
+    slice            a slice value whose share did not move, in a slice      0.3 if worse
+                     that got worse than in the baseline (concept drift)     than in the
+                                                                              baseline, else
+                                                                              0.1
     ===============  ======================================================  ===============
 
     Findings on columns outside the top slices (overall drift, quality, label conflicts) are
     listed too, with weight 0.25. Feature importance, when given, scales drift suspects by
     ``0.5 + 0.5 * importance / largest importance`` (a shift matters more in a feature the
     model leans on). A (feature, value) pair keeps its best-scoring suspect.
+
+Noise
+    The slice search looks at many slices, and a slice of 50 rows differs from the rest by
+    chance; drift inside it too (PSI's bias is about ``(k - 1)(1/n_b + 1/n_p)`` for ``k``
+    bins: 0.36 with 10 bins and 50 rows a side). So every claim is tested, and each family of
+    tests gets a Benjamini-Hochberg correction at ``alpha`` (default 0.05,
+    `scipy.stats.false_discovery_control`):
+
+    - a top slice is explained only when its ``p_value`` (slice vs rest, from the slice
+      search) passes, corrected over every slice of the table (a table without p-values, or a
+      rank metric's NaN, is not gated);
+    - a slice value's share change (new, missing, drift) is a two-proportion chi-square test
+      (`tracing.quality.share_change_p_value`), and drift inside a slice is the chi-square
+      (numeric columns: also KS, Bonferroni-combined) test of the slice vs the same slice in
+      the baseline; one family holds all these drift tests. Inside a slice, numeric columns
+      get one bin per 10 rows of the smaller side (at most 10) and rarer categories are
+      pooled, and the effect size must still reach the drift ``warn`` level;
+    - "worse than in the baseline" is a z-test of the slice's metric in production vs the
+      baseline with delta-method variances (`tracing.compare.metric_variance`), one test per
+      top slice in its own family.
+
+    A value whose share change does not pass is a "slice" suspect. On data without a planted
+    effect the summary is then empty or holds only weak suspects (tested on random data).
 """
 
 from __future__ import annotations
@@ -37,19 +62,24 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import stats
 
 from tracing.analysis import Analysis
 from tracing.binning import MISSING, fit_bins
 from tracing.drift import DriftResult, feature_drift, histogram
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
-from tracing.metrics import Metric, Prepared, get_metric
-from tracing.quality import QUALITY_CHECKS, quality_checks
+from tracing.metrics import Metric, Prepared, get_metric, row_stats, worse_by
+from tracing.quality import QUALITY_CHECKS, quality_checks, share_change_p_value
+
+# condition_text lives in tracing.textfmt; it stays importable from here (the app uses it).
+from tracing.textfmt import condition_text, number, percent
 
 __all__ = [
     "SUSPECT_COLUMNS",
@@ -66,6 +96,9 @@ Mask = NDArray[np.bool_]
 
 _UNLINKED = 0.25
 _MIN_SLICE_ROWS = 30
+_ROWS_PER_BIN = 10  # drift inside a slice: average rows per bin of the smaller side
+_MAX_BINS = 10
+_STABLE_WEAK = 0.1  # evidence of a stable value in a slice no worse than in the baseline
 _SHARE_RATIO = 1.5
 _LABEL_CHECKS = ("label_conflict", "broken_dependency")
 _MAX_CANDIDATES = 50
@@ -87,6 +120,7 @@ class _Slice:
     metric: float
     rest: float
     baseline: float
+    worse: bool = True  # significantly worse than the same slice in the baseline
 
     @property
     def text(self) -> str:
@@ -105,8 +139,10 @@ class _Evidence:
         conflicts: LabelConflicts,
         importance: Mapping[str, float],
         bins: Mapping[str, Any] | None,
+        alpha: float,
     ) -> None:
         self.analysis = analysis
+        self.alpha = alpha
         self.bins = bins  # the slice engine's bins, when known: condition labels refer to them
         self.metric = metric
         self.drift = drift
@@ -124,9 +160,12 @@ class _Evidence:
         return text
 
     def fmt(self, value: float) -> str:
-        if math.isnan(value):
-            return "n/a"
-        return f"{value:.0%}" if self.metric.percent else f"{value:.3g}"
+        return percent(value, digits=0) if self.metric.percent else number(value, digits=3)
+
+    @cached_property
+    def row_stats(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Per-row sufficient statistics of (baseline, production), for variances."""
+        return row_stats(self.analysis.baseline), row_stats(self.analysis.production)
 
     def boost(self, feature: str) -> float:
         if not self.importance:
@@ -144,6 +183,7 @@ def root_cause(
     conflicts: LabelConflicts | None = None,
     importance: pd.DataFrame | Mapping[str, float] | None = None,
     top_slices: int = 5,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Rank the suspects behind the slices that pull the metric down.
 
@@ -166,6 +206,8 @@ def root_cause(
         mapping feature -> importance). Scales drift suspects (see the module docstring).
     top_slices : int, default 5
         How many top slices to explain.
+    alpha : float, default 0.05
+        False discovery rate of each family of tests (see "Noise" in the module docstring).
 
     Returns
     -------
@@ -184,7 +226,9 @@ def root_cause(
     ['merchant_id', 'scammeds.com', 'new category']
     """
     if int(top_slices) < 0:
-        raise DataError(f"top_slices must be 0 or more, got {top_slices!r}.")
+        raise DataError(f"top_slices must be 0 or more, got {top_slices}.")
+    if not 0 < alpha < 1:
+        raise DataError(f"alpha must be between 0 and 1 (a false discovery rate), got {alpha}.")
     slices = _find_slices(analysis) if slices is None else slices
     metric_id = getattr(slices, "metric_id", None) or analysis.metric.id
     ev = _Evidence(
@@ -195,14 +239,10 @@ def root_cause(
         label_conflicts(analysis) if conflicts is None else conflicts,
         _importance(importance),
         getattr(slices, "bins", None),
+        float(alpha),
     )
     tops = _top_slices(ev, slices, int(top_slices))
-    suspects: list[dict[str, Any]] = []
-    for s in tops:
-        suspects += [_condition(ev, s, f, v) for f, v in s.conditions]
-        suspects += _inside(ev, s)
-    suspects += _findings(ev, tops)
-    return _rank(suspects)
+    return _rank(_slice_suspects(ev, tops) + _findings(ev, tops))
 
 
 def _find_slices(analysis: Analysis) -> Any:
@@ -240,11 +280,14 @@ def _importance(importance: pd.DataFrame | Mapping[str, float] | None) -> dict[s
 
 
 def _top_slices(ev: _Evidence, slices: Any, top: int) -> list[_Slice]:
-    """Pick the top slices by impact, skipping folded ones and near-copies of chosen ones."""
+    """Pick the top slices by impact: significant, not folded, not near-copies of chosen ones."""
     table = getattr(slices, "table", None)
     if table is None or table.empty or top == 0:
         return []
-    ranked = table[table["impact"] > 0].sort_values("impact", ascending=False, kind="mergesort")
+    tried = getattr(slices, "search", {}).get("single_slices", 0)
+    table = table.assign(_q=_slice_q_values(table, int(tried)))
+    ranked = table[(table["impact"] > 0) & ~(table["_q"] > ev.alpha)]
+    ranked = ranked.sort_values("impact", ascending=False, kind="mergesort")
     if "explained_by" in ranked.columns:
         ranked = ranked[ranked["explained_by"].isna()]
     if ranked.empty:
@@ -272,7 +315,54 @@ def _top_slices(ev: _Evidence, slices: Any, top: int) -> list[_Slice]:
         )
         if len(chosen) == top:
             break
-    return chosen
+    # not judged (NaN) counts as worse: the evidence the summary had before the test
+    worse = ~(_bh([_worse_p_value(ev, s) for s in chosen]) > ev.alpha)
+    return [replace(s, worse=bool(w)) for s, w in zip(chosen, worse, strict=True)]
+
+
+def _slice_q_values(table: pd.DataFrame, tried: int) -> NDArray[np.float64]:
+    """Corrected slice-vs-rest p-values of the table's slices (NaN: untested).
+
+    The search picked them among many: the family holds the table's slices and at least
+    ``tried`` (the one-condition slices it could rank), the slices not listed counting as
+    p = 1.
+    """
+    if "p_value" not in table.columns:
+        return np.full(len(table), np.nan)
+    p = table["p_value"].to_numpy(dtype=float)
+    padding = np.ones(max(0, tried - int(np.isfinite(p).sum())))
+    return _bh(np.r_[p, padding])[: len(p)]
+
+
+def _bh(p_values: Sequence[float] | NDArray[np.float64]) -> NDArray[np.float64]:
+    """Benjamini-Hochberg adjusted p-values of the finite entries; NaN stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(len(p), np.nan)
+    tested = np.isfinite(p)
+    if tested.any():
+        out[tested] = stats.false_discovery_control(np.clip(p[tested], 0.0, 1.0), method="bh")
+    return out
+
+
+def _worse_p_value(ev: _Evidence, s: _Slice) -> float:
+    """Two-sided p-value that the slice got worse than in the baseline (1.0 if it got better).
+
+    A z-test on the metric of the slice's rows on each side, with delta-method variances;
+    NaN when it cannot be computed (rank metrics, too few rows), so the slice is not judged.
+    """
+    from tracing.compare import metric_variance
+
+    m, a = ev.metric, ev.analysis
+    if not m.additive or np.isnan(s.baseline) or np.isnan(s.metric):
+        return math.nan
+    value_p, var_p = metric_variance(m, _subset(a.production, s.mask_p), ev.row_stats[1])
+    value_b, var_b = metric_variance(m, _subset(a.baseline, s.mask_b), ev.row_stats[0])
+    if worse_by(value_p, value_b, m.direction) <= 0:
+        return 1.0
+    se = math.sqrt(var_p + var_b)
+    if not math.isfinite(se):
+        return math.nan
+    return 0.0 if se == 0 else float(2 * stats.norm.sf(abs(value_p - value_b) / se))
 
 
 def _mask(ev: _Evidence, frame: pd.DataFrame, conditions: Sequence[tuple[str, str]]) -> Mask:
@@ -298,7 +388,11 @@ def _value_mask(analysis: Analysis, series: pd.Series, feature: str, label: str)
 def _metric(metric: Metric, prepared: Prepared, mask: Mask) -> float:
     if not (prepared.valid & mask).any():
         return math.nan
-    return float(metric.compute(replace(prepared, valid=prepared.valid & mask)))
+    return float(metric.compute(_subset(prepared, mask)))
+
+
+def _subset(prepared: Prepared, mask: Mask) -> Prepared:
+    return replace(prepared, valid=prepared.valid & mask)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,40 +412,75 @@ def _suspect(
     }
 
 
-def _condition(ev: _Evidence, s: _Slice, feature: str, value: str) -> dict[str, Any]:
-    """Explain a value that defines the slice: new, missing, shifted, or just worse."""
-    a = ev.analysis
-    in_b = _mask(ev, a.baseline_frame, [(feature, value)])
-    in_p = _mask(ev, a.production_frame, [(feature, value)])
-    b, p = float(in_b.mean()), float(in_p.mean())
-    perf = ev.perf(s, scope=not np.array_equal(in_p, s.mask_p))
-    head = condition_text(feature, value)
-    if value == MISSING and p > b:
-        text = f"{feature} is missing in {p:.0%} of production rows vs {b:.0%} in the baseline; "
-        return _suspect(
-            feature, value, "quality", s.weight * _EVIDENCE["alert"], f"{text}{perf}.", s
+def _slice_suspects(ev: _Evidence, tops: Sequence[_Slice]) -> list[dict[str, Any]]:
+    """Suspects of the top slices: their values, and columns that moved inside them.
+
+    Every drift claim (a value's share, a column inside a slice) is one test of one family,
+    corrected together (see "Noise" in the module docstring).
+    """
+    values = [_Share.of(ev, s, f, v) for s in tops for f, v in s.conditions]
+    inside = [t for s in tops for t in _inside_tests(ev, s)]
+    q = _bh([v.p_value for v in values] + [t.p_value for t in inside])
+    k = len(values)
+    found = [v.suspect(ev, bool(qv <= ev.alpha)) for v, qv in zip(values, q[:k], strict=True)]
+    for test, qv in zip(inside, q[k:], strict=True):
+        suspect = test.suspect(ev) if qv <= ev.alpha else None
+        if suspect is not None:
+            found.append(suspect)
+    return found
+
+
+@dataclass(frozen=True)
+class _Share:
+    """A value that defines a slice, with its share on each side and the test of the change."""
+
+    slice: _Slice
+    feature: str
+    value: str
+    counts: tuple[int, int]  # rows with the value: baseline, production
+    n: tuple[int, int]
+    p_value: float
+    alone: bool  # the value alone selects the slice's production rows
+
+    @classmethod
+    def of(cls, ev: _Evidence, s: _Slice, feature: str, value: str) -> _Share:
+        a = ev.analysis
+        in_b = _mask(ev, a.baseline_frame, [(feature, value)])
+        in_p = _mask(ev, a.production_frame, [(feature, value)])
+        kb, kp, nb, np_ = int(in_b.sum()), int(in_p.sum()), len(in_b), len(in_p)
+        p_value = share_change_p_value(kb, nb, kp, np_)
+        alone = bool(np.array_equal(in_p, s.mask_p))
+        return cls(s, feature, value, (kb, kp), (nb, np_), p_value, alone)
+
+    def suspect(self, ev: _Evidence, moved: bool) -> dict[str, Any]:
+        """Explain the value: new, missing, shifted (when ``moved`` passed), or just worse."""
+        s, feature, value = self.slice, self.feature, self.value
+        (kb, kp), (nb, np_) = self.counts, self.n
+        b, p = kb / nb, kp / np_
+        perf = ev.perf(s, scope=not self.alone)
+        head = condition_text(feature, value)
+        share = f"{percent(p, digits=0)} of production rows vs {percent(b, digits=0)}"
+        if moved and value == MISSING and p > b:
+            text = f"{feature} is missing in {share} in the baseline; {perf}."
+            return _suspect(feature, value, "quality", s.weight * _EVIDENCE["alert"], text, s)
+        if moved and kb == 0 and kp > 0:
+            text = (
+                f"{head}: {percent(p, digits=0)} of production volume, absent from the "
+                f"baseline; {perf}."
+            )
+            return _suspect(feature, value, "new category", s.weight, text, s)
+        term = _psi_term(kb, nb, kp, np_)
+        ratio = (p / b) if b > 0 else math.inf
+        if moved and (ratio >= _SHARE_RATIO or ratio <= 1 / _SHARE_RATIO) and term >= 0.01:
+            evidence = 0.5 + 0.4 * min(1.0, term / 0.25)
+            text = f"{head}: {share} in the baseline; {perf}."
+            return _suspect(feature, value, "drift", s.weight * evidence, text, s)
+        text = (
+            f"{head}: a stable share ({percent(b, digits=0)} of baseline rows, "
+            f"{percent(p, digits=0)} of production) but {perf}."
         )
-    if not in_b.any() and in_p.any():
-        text = f"{head}: {p:.0%} of production volume, absent from the baseline; {perf}."
-        return _suspect(feature, value, "new category", s.weight, text, s)
-    term = _psi_term(int(in_b.sum()), len(in_b), int(in_p.sum()), len(in_p))
-    ratio = (p / b) if b > 0 else math.inf
-    if (ratio >= _SHARE_RATIO or ratio <= 1 / _SHARE_RATIO) and term >= 0.01:
-        evidence = 0.5 + 0.4 * min(1.0, term / 0.25)
-        text = f"{head}: {p:.0%} of production rows vs {b:.0%} in the baseline; {perf}."
-        return _suspect(feature, value, "drift", s.weight * evidence, text, s)
-    text = f"{head}: a stable share ({b:.0%} of baseline rows, {p:.0%} of production) but {perf}."
-    return _suspect(feature, value, "slice", s.weight * 0.3, text, s)
-
-
-def condition_text(feature: str, label: Any) -> str:
-    """``state = CA``, ``amount >= 120``, ``amount in [10, 25)``: a condition for people."""
-    label = str(label)
-    if label.startswith(("<", ">=")):
-        return f"{feature} {label}"
-    if label.startswith("[") and label.endswith(")"):
-        return f"{feature} in {label}"
-    return f"{feature} = {label}"
+        evidence = 0.3 if s.worse else _STABLE_WEAK
+        return _suspect(feature, value, "slice", s.weight * evidence, text, s)
 
 
 def _psi_term(kb: int, nb: int, kp: int, np_: int) -> float:
@@ -360,36 +489,81 @@ def _psi_term(kb: int, nb: int, kp: int, np_: int) -> float:
     return float((p - b) * np.log(p / b))
 
 
-def _inside(ev: _Evidence, s: _Slice) -> list[dict[str, Any]]:
-    """Other columns whose distribution moved inside the slice (slice vs the same slice)."""
-    if s.mask_b.sum() < _MIN_SLICE_ROWS or s.mask_p.sum() < _MIN_SLICE_ROWS:
+@dataclass(frozen=True)
+class _Inside:
+    """Drift of one column inside a slice (the slice vs the same slice in the baseline)."""
+
+    slice: _Slice
+    row: Any  # the `feature_drift` row
+    bins: int
+    min_share: float
+    p_value: float
+
+    def suspect(self, ev: _Evidence) -> dict[str, Any] | None:
+        """Return the suspect (its test passed) if the shift is large enough to matter."""
+        s, row = self.slice, self.row
+        if not row.drifted:
+            return None
+        feature = str(row.feature)
+        value, b, p = _moved_bin(ev, feature, s.mask_b, s.mask_p, self.bins, self.min_share)
+        score = s.weight * _INSIDE[str(row.severity)] * ev.boost(feature)
+        text = (
+            f"Inside {s.text}, {feature} shifted (PSI {row.psi:.2f}): "
+            f"{condition_text(feature, value)} went from {percent(b, digits=0)} to "
+            f"{percent(p, digits=0)} of the slice's rows; {ev.perf(s)}."
+        )
+        return _suspect(feature, value, "drift", score, text, s)
+
+
+def _inside_tests(ev: _Evidence, s: _Slice) -> list[_Inside]:
+    """Test every other column inside the slice, with bins its row counts support."""
+    n = min(int(s.mask_b.sum()), int(s.mask_p.sum()))
+    if n < _MIN_SLICE_ROWS:
         return []
     own = {f for f, _ in s.conditions}
     columns = [c for c in ev.analysis.schema.roles.slice_columns() if c not in own]
     if not columns:
         return []
+    bins = max(2, min(_MAX_BINS, n // _ROWS_PER_BIN))
+    min_share = max(0.01, _ROWS_PER_BIN / n)  # rarer categories pooled into "(other)"
     table = feature_drift(
-        ev.analysis, columns=columns, mask_baseline=s.mask_b, mask_production=s.mask_p
+        ev.analysis,
+        columns=columns,
+        mask_baseline=s.mask_b,
+        mask_production=s.mask_p,
+        bins=bins,
+        min_share=min_share,
+        alpha=None,  # significance is judged here, over the whole family
     ).table
-    out = []
-    for row in table[table["drifted"]].itertuples(index=False):
-        feature = str(row.feature)
-        value, b, p = _moved_bin(ev, feature, s.mask_b, s.mask_p)
-        score = s.weight * _INSIDE[str(row.severity)] * ev.boost(feature)
-        text = (
-            f"Inside {s.text}, {feature} shifted (PSI {row.psi:.2f}): "
-            f"{condition_text(feature, value)} went from {b:.0%} to {p:.0%} of the slice's "
-            f"rows; {ev.perf(s)}."
-        )
-        out.append(_suspect(feature, value, "drift", score, text, s))
-    return out
+    return [
+        _Inside(s, row, bins, min_share, _column_p_value(row))
+        for row in table.itertuples(index=False)
+    ]
+
+
+def _column_p_value(row: Any) -> float:
+    """Combine the chi-square p-value (and KS for numeric columns) by Bonferroni."""
+    tested = [v for v in (row.chi2_p_value, row.ks_p_value) if not math.isnan(v)]
+    return min(1.0, len(tested) * min(tested)) if tested else math.nan
 
 
 def _moved_bin(
-    ev: _Evidence, feature: str, mask_b: Mask | None = None, mask_p: Mask | None = None
+    ev: _Evidence,
+    feature: str,
+    mask_b: Mask | None = None,
+    mask_p: Mask | None = None,
+    bins: int = 10,
+    min_share: float = 0.01,
 ) -> tuple[str, float, float]:
     """Find the bin whose share changed most: (label, baseline share, production share)."""
-    h = histogram(ev.analysis, feature, mask_baseline=mask_b, mask_production=mask_p)
+    h = histogram(
+        ev.analysis,
+        feature,
+        mask_baseline=mask_b,
+        mask_production=mask_p,
+        bins=bins,
+        min_share=min_share,
+    )
     moved = (h["share_production"] - h["share_baseline"]).abs().to_numpy()
     row = h.iloc[int(np.argmax(moved))]
     return str(row["bin"]), float(row["share_baseline"]), float(row["share_production"])
@@ -501,26 +675,27 @@ def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[
     """Build the ``root_cause`` report section: ranked suspects with their explanation.
 
     Options: ``top_slices`` (int, default 5: slices explained), ``top_suspects`` (int,
-    default 10: entries kept), and ``max_depth`` / ``min_size`` passed to the slice search.
+    default 10: entries kept), ``alpha`` (default 0.05: see "Noise" in the module docstring),
+    and ``max_depth`` / ``min_size`` / ``top`` passed to the slice search.
     Each entry: ``rank``, ``feature``, ``value``, ``kind``, ``score``, ``explanation``,
     ``slice_id``.
     """
     slices = None
     try:
-        from tracing.slices import find_slices
+        from tracing.slices import find_slices, search_options
     except ImportError:
         logger.warning("tracing.slices is unavailable; root cause without slices")
     else:
         # The same call as the slices section's, so a full report computes it once.
-        min_size = options.get("min_size")
         slices = find_slices(
-            analysis,
-            metric=options.get("metric") or None,
-            max_depth=int(options.get("max_depth") or 3),
-            min_size=None if min_size is None else int(min_size),
-            top=int(options.get("top") or 20),
+            analysis, metric=options.get("metric") or None, **search_options(options)
         )
-    table = root_cause(analysis, slices=slices, top_slices=int(options.get("top_slices", 5)))
+    table = root_cause(
+        analysis,
+        slices=slices,
+        top_slices=int(options.get("top_slices", 5)),
+        alpha=float(options.get("alpha", 0.05)),
+    )
     table = table.head(int(options.get("top_suspects", 10)))
     return [{str(k): v for k, v in r.items()} for r in table.to_dict(orient="records")]
 
@@ -529,7 +704,10 @@ def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
     """Render the ``root_cause`` section as Markdown lines."""
     lines = ["## Root cause: why did it get worse?", ""]
     if not value:
-        return [*lines, "No suspects: no slice pulls the metric down and nothing drifted."]
+        return [
+            *lines,
+            "No suspects: no slice pulls the metric down beyond chance, and nothing drifted.",
+        ]
     for r in value:
         lines.append(f"{r['rank']}. **{r['kind']}** ({r['score']:.2f}): {r['explanation']}")
     return lines

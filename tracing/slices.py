@@ -32,13 +32,20 @@ Impact (the white paper's *performance impact score*)
     to at least 0).
 Ranked slices
     Slices with at least ``min_size`` rows (default ``max(30, 0.1% of rows)``), a defined
-    metric and a positive impact (they pull the metric down). The top ``top`` are sorted by
-    impact, then the deeper slice first (of nested slices with the same rows and impact, the
-    most specific), then feature order.
+    metric and a positive impact (they pull the metric down), every condition of which removes
+    at least one row: a condition that removes no row adds nothing (``state = NY & amount =
+    (missing)`` when every production row misses ``amount`` is ``state = NY`` again), so such
+    a slice is left out and the slice without that condition, with the same rows and impact,
+    stands for it. Rows here are the production rows the metric uses. The top ``top`` are
+    sorted by impact, then the deeper slice first, then feature order.
 Explained by
-    When a listed child (one more condition) keeps at least ``explained_ratio`` (0.9) of its
-    parent's impact, the parent stays in the list with ``explained_by`` = the child's slice id
-    (the best such child), so a UI can fold it under the more specific slice.
+    When a listed child (one more condition, fewer rows) keeps at least ``explained_ratio``
+    (0.9) of its parent's impact, the parent stays in the list with ``explained_by`` = the
+    child's slice id (the best such child), so a UI can fold it under the more specific slice.
+    A child may be listed under a shorter name with the same rows: ``state = CA & category =
+    pharmacy & merchant = scam`` is listed as ``merchant = scam`` when every scam row is a
+    Californian pharmacy (see "Ranked slices"). So a listed slice S is a child of P when S has
+    exactly one condition P lacks and every row of S is a row of P.
 Baseline and decomposition
     The same slice in the baseline: ``baseline_size``, ``baseline_share``, ``baseline_volume``,
     ``baseline_metric`` and ``baseline_delta = metric - baseline_metric``. For ratio metrics
@@ -96,6 +103,7 @@ from tracing.binning import ColumnBins, fit_bins
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.metrics import Direction, Metric, Prepared, get_metric, row_stats, worse_by
+from tracing.textfmt import finite, number, percent, plain, table_cell, value_text
 
 __all__ = [
     "MAX_DEPTH",
@@ -107,6 +115,7 @@ __all__ = [
     "markdown_section",
     "parse_slice_id",
     "report_section",
+    "search_options",
     "slice_id",
     "slice_mask",
 ]
@@ -349,9 +358,42 @@ def _context(
 def _min_size(min_size: int | None, n_rows: int) -> int:
     if min_size is None:
         return max(_MIN_ROWS, math.ceil(_MIN_SHARE * n_rows))
-    if int(min_size) < 1:
-        raise DataError(f"min_size must be at least 1 row, got {min_size!r}.")
+    _check_limits(min_size=min_size)
     return int(min_size)
+
+
+# Option -> (lowest, highest or None, what it counts): the search limits users set.
+_LIMITS = {
+    "max_depth": (1, MAX_DEPTH, "conditions per slice"),
+    "top": (1, None, "slices to list"),
+    "min_size": (1, None, "rows of the smallest slice ranked"),
+}
+
+
+def _check_limits(**values: Any) -> None:
+    """Raise a DataError naming the option and its valid range for a bad search limit."""
+    for name, value in values.items():
+        if value is None and name == "min_size":
+            continue  # the default
+        low, high, what = _LIMITS[name]
+        whole = _whole(value)
+        if whole is not None and low <= whole and (high is None or whole <= high):
+            continue
+        valid = f"from {low} to {high}" if high else f"of {low} or more"
+        raise DataError(
+            f"{name} ({what}; --{name.replace('_', '-')} on the command line) must be a whole "
+            f"number {valid}, got {value_text(value)}."
+        )
+
+
+def _whole(value: Any) -> int | None:
+    """Return an integer value (3 or 3.0) as an int, else None."""
+    value = plain(value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, float) and value.is_integer() else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,11 +590,16 @@ def _search(ctx: _Context, max_depth: int, top: int) -> tuple[list[search.Found]
             min_size=ctx.min_size,
             floor=floor,
         )
+    singles = sum(
+        int((np.bincount(c, minlength=k) >= ctx.min_size).sum())
+        for c, k in zip(codes, cards, strict=True)
+    )
     return found, {
         "method": stats.method,
         "combos_total": stats.combos_total,
         "combos_scored": stats.combos_scored,
         "rows_scored": stats.rows_scored,
+        "single_slices": singles,
     }
 
 
@@ -708,19 +755,31 @@ def _table(records: list[dict[str, Any]], columns: Sequence[str] = TABLE_COLUMNS
     return table.astype(types)
 
 
-def _mark_explained(table: pd.DataFrame, ratio: float) -> pd.DataFrame:
+def _mark_explained(
+    ctx: _Context, table: pd.DataFrame, found: Sequence[search.Found], ratio: float
+) -> pd.DataFrame:
+    """Fill ``explained_by`` (module docstring); ``found`` are the table's slices, in order."""
     conds = [frozenset(c) for c in table["conditions"]]
     impact = table["impact"].to_numpy()
+    size = table["size"].to_numpy()
+    codes = ctx.prod.codes
+    rows = [np.flatnonzero(_inside(codes, f.combo, f.values)) for f in found]
+
+    def within(j: int, i: int) -> bool:  # every row of slice j is a row of slice i
+        f = found[i]
+        return all((codes[c][rows[j]] == v).all() for c, v in zip(f.combo, f.values, strict=True))
+
     explained: list[str | None] = []
     for i, parent in enumerate(conds):
         best = None
         for j, child in enumerate(conds):
-            keeps = impact[i] > 0 and impact[j] >= ratio * impact[i]
             if (
-                len(child) == len(parent) + 1
-                and parent < child
-                and keeps
+                impact[i] > 0
+                and impact[j] >= ratio * impact[i]
+                and size[j] < size[i]
+                and len(child - parent) == 1
                 and (best is None or impact[j] > impact[best])
+                and (parent < child or within(j, i))
             ):
                 best = j
         explained.append(None if best is None else str(table["slice_id"].iloc[best]))
@@ -762,7 +821,9 @@ class SliceResult:
     explained_ratio : float
         Threshold of ``explained_by``.
     search : dict
-        What the search did: ``method``, ``combos_total``, ``combos_scored``, ``rows_scored``.
+        What the search did: ``method``, ``combos_total``, ``combos_scored``, ``rows_scored``
+        and ``single_slices`` (one-condition slices of at least ``min_size`` rows: a lower
+        bound on the slices it could rank, for multiple-testing corrections).
     """
 
     table: pd.DataFrame
@@ -835,12 +896,9 @@ def find_slices(
     {'slice_id': 'state=CA&merchant_category=online%20pharmacy&merchant_id=scammeds.com', ...}
     """
     del random_state
-    if not 1 <= int(max_depth) <= MAX_DEPTH:
-        raise DataError(f"max_depth must be between 1 and {MAX_DEPTH}, got {max_depth!r}.")
-    if int(top) < 1:
-        raise DataError(f"top must be at least 1, got {top!r}.")
+    _check_limits(max_depth=max_depth, top=top, min_size=min_size)
     if not 0 < explained_ratio <= 1:
-        raise DataError(f"explained_ratio must be in (0, 1], got {explained_ratio!r}.")
+        raise DataError(f"explained_ratio must be in (0, 1], got {value_text(explained_ratio)}.")
     ctx = _context(analysis, metric=metric, features=features, bins=bins, min_size=min_size)
     widest = sorted(ctx.cards, reverse=True)[: int(max_depth)]
     if math.prod(widest) >= 2**62:  # cell codes are int64
@@ -852,7 +910,7 @@ def find_slices(
     found, stats = _search(ctx, int(max_depth), int(top))
     parent = _parent(ctx, None, None)
     records = [_slice_record(ctx, f.combo, f.values, parent) for f in found]
-    table = _mark_explained(_table(records), explained_ratio)
+    table = _mark_explained(ctx, _table(records), found, explained_ratio)
     return SliceResult(
         table=table,
         metric_id=ctx.metric.id,
@@ -885,8 +943,9 @@ class Drilldown:
         The slice against the whole data: the columns of `SliceResult.table` (``explained_by``
         is None).
     children : DataFrame
-        Every slice with one more condition that has at least ``min_size`` rows and a defined
-        metric, sorted by impact **within the parent**: the `SliceResult.table` columns, with
+        Every slice with one more condition that has at least ``min_size`` rows, a defined
+        metric and fewer rows than this slice (a condition that removes no row adds nothing),
+        sorted by impact **within the parent**: the `SliceResult.table` columns, with
         ``share``, ``volume``, ``delta``, ``impact``, ``baseline_share``, ``baseline_volume``,
         ``mix_effect``, ``performance_effect`` and ``p_value`` relative to this slice (its
         children's decomposition adds up to this slice's change), plus ``overall_impact``
@@ -1021,7 +1080,9 @@ def _children(
         b = _cells(ctx, ctx.base, rows_b, ctx.base.codes[j][rows_b].astype(np.intp), card)
         cols = _measure(ctx, p, b, parent)
         overall = worse_by(p.value, side.overall, m.direction) * p.volume / volume_total
-        for v in np.flatnonzero((p.count >= ctx.min_size) & np.isfinite(cols["impact"])):
+        # a child with all of the parent's rows is the parent again (see "Ranked slices")
+        shown = (p.count >= ctx.min_size) & (p.count < len(rows_p)) & np.isfinite(cols["impact"])
+        for v in np.flatnonzero(shown):
             conds = _canonical(ctx, (*conditions, (feature, ctx.bins[feature].labels[v])))
             rec = {k: float(col[v]) for k, col in cols.items()}
             if m.additive and not m.decomposable:
@@ -1047,21 +1108,9 @@ def _breakdown(ctx: _Context, rows_p: IntArray, rows_b: IntArray, parent: _Paren
     frames = []
     for j, feature in enumerate(ctx.features):
         labels = ctx.bins[feature].labels
-        p = _cells(
-            ctx,
-            ctx.prod,
-            rows_p,
-            ctx.prod.codes[j][rows_p].astype(np.intp),
-            len(labels),
-            min_count=1,
-        )
-        b = _cells(
-            ctx,
-            ctx.base,
-            rows_b,
-            ctx.base.codes[j][rows_b].astype(np.intp),
-            len(labels),
-            min_count=1,
+        p, b = (
+            _cells(ctx, side, rows, side.codes[j][rows].astype(np.intp), len(labels), min_count=1)
+            for side, rows in ((ctx.prod, rows_p), (ctx.base, rows_b))
         )
         cols = _measure(ctx, p, b, parent)
         seen = (p.count > 0) | (b.count > 0)
@@ -1105,9 +1154,7 @@ def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[
     res = find_slices(
         analysis,
         metric=options.get("metric") or None,
-        max_depth=int(options.get("max_depth") or 3),
-        min_size=None if options.get("min_size") is None else int(options["min_size"]),
-        top=int(options.get("top") or 20),
+        **search_options(options),
     )
     out = []
     for row in res.table.itertuples(index=False):
@@ -1115,15 +1162,23 @@ def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[
         item: dict[str, Any] = {"slice": dict(conditions), "slice_id": row.slice_id}
         for key in _REPORT_KEYS:
             value = getattr(row, key)
-            item[key] = int(value) if key.endswith("size") else _finite(value)
+            item[key] = int(value) if key.endswith("size") else finite(value)
         item["explained_by"] = row.explained_by
         out.append(item)
     return out
 
 
-def _finite(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
+def search_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick the `find_slices` limits from report options: ``max_depth``, ``min_size``, ``top``.
+
+    Missing or None options take the `find_slices` defaults; any other value is checked as
+    given, so a bad one (``--top 0``) is a `DataError` naming the option, never a silent
+    default.
+    """
+    defaults = {"max_depth": 3, "min_size": None, "top": 20}
+    chosen = {k: v if options.get(k) is None else options[k] for k, v in defaults.items()}
+    _check_limits(**chosen)
+    return chosen
 
 
 def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -1141,20 +1196,14 @@ def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
     rank = {item.get("slice_id"): i for i, item in enumerate(value, start=1)}
     for i, item in enumerate(value, start=1):
-        name = " & ".join(f"{k} = {v}" for k, v in item["slice"].items()).replace("|", "\\|")
+        name = table_cell(" & ".join(f"{k} = {v}" for k, v in item["slice"].items()))
         folded = item.get("explained_by")
         if folded is not None:
             name += f" (explained by #{rank.get(folded, '?')})"
         lines.append(
-            f"| {i} | {name} | {item['size']:,} | {_fmt(item['share'], pct=True)} | "
-            f"{_fmt(item['metric'])} | {_fmt(item['delta'])} | {_fmt(item['impact'])} | "
-            f"{_fmt(item['baseline_metric'])} | {_fmt(item['mix_effect'])} | "
-            f"{_fmt(item['performance_effect'])} | {_fmt(item['p_value'])} |"
+            f"| {i} | {name} | {item['size']:,} | {percent(item['share'])} | "
+            f"{number(item['metric'])} | {number(item['delta'])} | {number(item['impact'])} | "
+            f"{number(item['baseline_metric'])} | {number(item['mix_effect'])} | "
+            f"{number(item['performance_effect'])} | {number(item['p_value'])} |"
         )
     return lines
-
-
-def _fmt(value: Any, *, pct: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.1%}" if pct else f"{value:.4g}"

@@ -74,6 +74,7 @@ from tracing.metrics import (
     worse_by,
 )
 from tracing.schema import ModelType, Schema, detect_roles, resolve_schema
+from tracing.textfmt import jsonable, number
 from tracing.windows import parse_timestamps, timestamp_column
 
 __all__ = [
@@ -325,6 +326,17 @@ class _Periods:
     est_rows: NDArray[np.int64]
 
 
+def _period_columns(periods: _Periods, freq: str) -> dict[str, Any]:
+    """Return the columns every period table starts with: span, rows, realized metric."""
+    return {
+        "start": periods.starts,
+        "end": periods.starts + pd.Timedelta(nanoseconds=_NS[freq]),
+        "rows": periods.rows,
+        "rows_with_actuals": periods.with_actuals,
+        "metric": periods.metric,
+    }
+
+
 def _sums(stats: Mapping[str, Array], codes: NDArray[np.int64], n: int) -> dict[str, Array]:
     ok = codes >= 0
     c = codes[ok]
@@ -546,11 +558,7 @@ def metric_timeline(
         )
     table = pd.DataFrame(
         {
-            "start": periods.starts,
-            "end": periods.starts + pd.Timedelta(nanoseconds=_NS[freq]),
-            "rows": periods.rows,
-            "rows_with_actuals": periods.with_actuals,
-            "metric": periods.metric,
+            **_period_columns(periods, freq),
             "estimated": periods.estimated,
             "expected_low": low,
             "expected_high": high,
@@ -631,16 +639,7 @@ def _baseline_periods(
     _, times = _times(baseline, schema, name)
     periods, _ = _measure(baseline, times, schema, metric, freq, None, name)
     sparse = periods.with_actuals < min_rows
-    table = pd.DataFrame(
-        {
-            "start": periods.starts,
-            "end": periods.starts + pd.Timedelta(nanoseconds=_NS[freq]),
-            "rows": periods.rows,
-            "rows_with_actuals": periods.with_actuals,
-            "metric": periods.metric,
-            "sparse": sparse,
-        }
-    )
+    table = pd.DataFrame({**_period_columns(periods, freq), "sparse": sparse})
     return np.where(sparse, np.nan, periods.metric), table
 
 
@@ -710,7 +709,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
     for row in timeline.table.itertuples(index=False):
         rec = {}
         for key, value in zip(_JSON_PERIOD_KEYS, row, strict=True):
-            rec[key] = _plain(value)
+            rec[key] = jsonable(value)
         periods.append(rec)
     return {
         "metric": timeline.metric.id,
@@ -725,16 +724,6 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
         "periods": periods,
         "alerts": [p["start"] for p in periods if p["alert"]],
     }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def timeline_section(analysis: Analysis, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -774,11 +763,7 @@ def timeline_markdown(section: Mapping[str, Any]) -> list[str]:
             value = p["metric"] if p["basis"] == "actual" else p["estimated"]
             lines.append(
                 f"| {p['start']} | {p['rows']:,} | {p['rows_with_actuals']:,} | "
-                f"{_num(value)} | {p['basis']} | "
-                f"[{_num(p['expected_low'])}, {_num(p['expected_high'])}] |"
+                f"{number(value)} | {p['basis']} | "
+                f"[{number(p['expected_low'])}, {number(p['expected_high'])}] |"
             )
     return lines
-
-
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.4g}"

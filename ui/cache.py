@@ -1,8 +1,9 @@
 """Every cached engine call of the app, keyed by dataset references and parameters.
 
 Nothing here hashes a DataFrame: tables are cached by their reference plus a stamp that changes
-with the file (`tracing.sources.source_stamp`), analyses by the view's data key, and engine
-results by that key plus their parameters. Results are cached with ``st.cache_resource`` (one
+with the file (`tracing.sources.source_stamp`), the compared rows (actuals joined, versions and
+windows cut) and analyses by the view's data key plus the stamps, and engine results by that
+key plus their parameters. Results are cached with ``st.cache_resource`` (one
 shared, read-only object; no per-rerun unpickling of large frames): callers must not mutate
 them. Engine errors (`tracing.errors.DataError`) propagate to the page, which shows them.
 """
@@ -15,15 +16,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
+from tracing.actuals import JoinReport
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.compare import Comparison, compare
 from tracing.drift import DriftResult, feature_drift
 from tracing.drift import histogram as drift_histogram
+from tracing.errors import DataError
 from tracing.io import read_table
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.metrics import get_metric
@@ -32,6 +36,9 @@ from tracing.report import build_report
 from tracing.rootcause import root_cause
 from tracing.slices import Drilldown, SliceResult, drilldown, find_slices
 from tracing.sources import resolve_source, source_stamp
+from tracing.timeline import Timeline, metric_timeline
+from tracing.timeline_cli import resolve_inputs
+from tracing.windows import VERSION_COLUMN, parse_timestamps, split_by_version
 from ui.state import View
 
 if TYPE_CHECKING:  # shap and lightgbm load on first use only: they slow the app's start
@@ -40,6 +47,7 @@ if TYPE_CHECKING:  # shap and lightgbm load on first use only: they slow the app
 __all__ = [
     "Key",
     "Loaded",
+    "Rows",
     "analysis",
     "comparison",
     "drift",
@@ -51,9 +59,12 @@ __all__ = [
     "prefetch_drilldowns",
     "quality",
     "report",
+    "rows",
     "slice_drilldown",
     "slices",
     "suspects",
+    "time_span",
+    "timeline",
 ]
 
 _TTL = "6h"
@@ -79,13 +90,159 @@ def load_table(ref: str) -> Loaded:
     return _load(ref, source_stamp(ref))
 
 
-def load_pair(view: View) -> tuple[Loaded, Loaded]:
-    """Load the view's baseline and production tables."""
-    return load_table(view.baseline), load_table(view.production)
+def load_pair(view: View) -> tuple[Loaded | None, Loaded]:
+    """Load the view's baseline (None: cut from production) and production tables."""
+    base = load_table(view.baseline) if view.baseline else None
+    return base, load_table(view.production)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+def _span(ref: str, stamp: str, column: str) -> tuple[date, date] | None:
+    frame = _load(ref, stamp).frame
+    if column not in frame.columns:
+        return None
+    times = parse_timestamps(frame[column], name=_load(ref, stamp).name).dropna()
+    if times.empty:
+        return None
+    return times.min().date(), times.max().date()
+
+
+def time_span(ref: str, column: str | None) -> tuple[date, date] | None:
+    """First and last day of a table's timestamp column (None: no such column or no dates).
+
+    Raises
+    ------
+    DataError
+        If the column holds values that are not dates.
+    """
+    return _span(ref, source_stamp(ref), column) if ref and column else None
 
 
 Key = tuple[Any, ...]
 """Hashable identity of an analysis: the view's data key plus the files' stamps."""
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows a view compares: actuals joined, then model versions and windows cut.
+
+    Attributes
+    ----------
+    baseline, production : DataFrame
+        What the analysis compares.
+    names : (str, str)
+        Their display names (file names with the window or version).
+    notes : tuple of str
+        What the join, the versions and the windows did.
+    join : JoinReport or None
+        The delayed-actuals join, when the view has an actuals file.
+    timeline_production : DataFrame
+        Production before any window: the time series shows all of it.
+    timeline_baseline : DataFrame or None
+        The baseline for the time series' band and the estimate's calibration: the baseline
+        file (cut by its own window) or the baseline model version; None when the baseline is
+        a window of production (the band is then a rolling one).
+    """
+
+    baseline: pd.DataFrame
+    production: pd.DataFrame
+    names: tuple[str, str]
+    notes: tuple[str, ...]
+    join: JoinReport | None
+    timeline_production: pd.DataFrame
+    timeline_baseline: pd.DataFrame | None
+
+
+def _stamp(ref: str | None) -> str:
+    return source_stamp(ref) if ref else ""
+
+
+def _key(view: View) -> Key:
+    return (
+        view.data_key(),
+        _stamp(view.baseline),
+        _stamp(view.production),
+        _stamp(view.actuals),
+    )
+
+
+def rows(view: View) -> Rows:
+    """Return the rows the view compares (cached; see `Rows`).
+
+    Raises
+    ------
+    DataError
+        Unreadable files, an actuals file that cannot be joined, bad or empty windows,
+        unknown model versions, or no baseline at all.
+    """
+    return _rows(_key(view))
+
+
+@st.cache_resource(show_spinner=False, max_entries=6, ttl=_TTL)
+def _rows(key: Key) -> Rows:
+    view: View = key[0]
+    roles = view.overrides()
+    base, prod = load_pair(view)
+    actuals = load_table(view.actuals) if view.actuals else None
+    joined = resolve_inputs(
+        prod.frame,
+        names=("baseline", prod.name),
+        actuals=actuals.frame if actuals else None,
+        actuals_name=actuals.name if actuals else "actuals",
+        roles=roles,
+    )
+    production, notes = joined.production, joined.notes
+    if view.by_version:
+        split = split_by_version(
+            production,
+            baseline=view.version_baseline,
+            production=view.version_production,
+            name=prod.name,
+        )
+        cut = resolve_inputs(
+            split.production,
+            split.baseline,
+            names=split.names,
+            production_window=view.production_window,
+            baseline_window=view.production_window,  # the same days for both versions
+            roles=roles,
+        )
+        timeline_baseline: pd.DataFrame | None = split.baseline
+        timeline_production = split.production
+    elif base is None:
+        if not (view.production_window or view.baseline_window):
+            raise DataError(
+                "no baseline: choose a baseline file, a baseline window of the production "
+                f"file, or two model versions (a {VERSION_COLUMN!r} column) on the Data page."
+            )
+        cut = resolve_inputs(
+            production,
+            names=("baseline", prod.name),
+            production_window=view.production_window,
+            baseline_window=view.baseline_window,
+            roles=roles,
+        )
+        timeline_baseline, timeline_production = None, production
+    else:
+        cut = resolve_inputs(
+            production,
+            base.frame,
+            names=(base.name, prod.name),
+            production_window=view.production_window,
+            baseline_window=view.baseline_window,
+            roles=roles,
+        )
+        timeline_baseline, timeline_production = cut.baseline, production
+    assert cut.baseline is not None
+    return Rows(
+        baseline=cut.baseline,
+        production=cut.production,
+        names=cut.names,
+        notes=(*notes, *cut.notes),
+        join=joined.join,
+        timeline_production=timeline_production,
+        timeline_baseline=timeline_baseline,
+    )
 
 
 class _LRU:
@@ -116,10 +273,6 @@ def _analyses() -> _LRU:
     return _LRU(6)
 
 
-def _key(view: View) -> Key:
-    return (*view.data_key(), source_stamp(view.baseline), source_stamp(view.production))
-
-
 def analysis(view: View) -> tuple[Analysis, View, Key]:
     """Prepare (or fetch) the analysis of a view.
 
@@ -137,15 +290,17 @@ def analysis(view: View) -> tuple[Analysis, View, Key]:
     key = _key(view)
     base = _analyses().get(key)
     if base is None:
-        b, p = load_pair(view)
+        found = rows(view)
         base = prepare_analysis(
-            b.frame,
-            p.frame,
-            names=(b.name, p.name),
+            found.baseline,
+            found.production,
+            names=found.names,
             roles=view.overrides(),
             model_type=view.model_type,
             positive_class=view.positive_class,
+            require_actuals=False,  # production without actuals: drift and estimates still work
         )
+        base = replace(base, notes=(*found.notes, *base.notes))
         _analyses().put(key, base)
     schema = base.schema
     pinned = view.pinned(
@@ -161,16 +316,56 @@ def analysis(view: View) -> tuple[Analysis, View, Key]:
 
 def _from_key(key: Key, metric: str | None) -> Analysis:
     """Rebuild (or fetch) an analysis from its key, for cached engine wrappers."""
-    baseline, production, roles, model_type, positive_class = key[:5]
-    view = View(baseline, production, roles, model_type, positive_class, metric)
-    return analysis(view)[0]
+    view: View = key[0]
+    return analysis(replace(view, metric=metric))[0]
+
+
+def _without_actuals(a: Analysis) -> Analysis:
+    """Drop the actual role, for drift and quality when production has no actuals.
+
+    An actual column missing or empty in production is the normal state of "no actuals yet",
+    not a drifted or broken column.
+    """
+    if a.has_actuals:
+        return a
+    roles = replace(a.schema.roles, actual_label=None)
+    return replace(a, schema=replace(a.schema, roles=roles))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
 def comparison(key: Key) -> Comparison:
-    """Return every metric, production vs baseline, with confidence intervals."""
+    """Return every metric, production vs baseline, with confidence intervals.
+
+    For binary models with scores, each metric is also estimated from the scores.
+    """
     a = _from_key(key, None)
-    return compare(a.baseline, a.production, random_state=0)
+    # Two model versions: one model's calibration says nothing about the other's scores.
+    frame = None if key[0].by_version else a.production_frame
+    return compare(a.baseline, a.production, random_state=0, production_frame=frame)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+def timeline(
+    key: Key, metric: str | None, freq: str | None, band: str, window: int, k: float
+) -> Timeline:
+    """Return the metric per period of the whole production (`tracing.timeline`).
+
+    ``band`` is ``"baseline"`` (the baseline's periods; needs `Rows.timeline_baseline` with a
+    timestamp) or ``"rolling"`` (the previous ``window`` periods of production).
+    """
+    a = _from_key(key, metric)
+    found = rows(key[0])
+    return metric_timeline(
+        found.timeline_production,
+        found.timeline_baseline,
+        schema=a.schema,
+        metric=a.metric,
+        freq=freq,
+        window=None if band == "baseline" else window,
+        k=k,
+        estimate=not key[0].by_version,  # see `comparison`
+        names=a.names,
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=8, ttl=_TTL)
@@ -178,7 +373,8 @@ def report(
     key: Key, metric: str | None, sections: tuple[str, ...], options: tuple[tuple[str, Any], ...]
 ) -> dict[str, Any]:
     """Return the JSON-ready report (`tracing.report.build_report`) of an analysis."""
-    return build_report(_from_key(key, metric), sections=list(sections), options=dict(options))
+    analysis = _without_actuals(_from_key(key, metric))
+    return build_report(analysis, sections=list(sections), options=dict(options))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
@@ -219,19 +415,19 @@ def slice_drilldown(
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
 def drift(key: Key) -> DriftResult:
     """Return the drift of every column (`tracing.drift.feature_drift`)."""
-    return feature_drift(_from_key(key, None))
+    return feature_drift(_without_actuals(_from_key(key, None)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64, ttl=_TTL)
 def histogram(key: Key, column: str) -> pd.DataFrame:
     """Return one column's shares per shared bin (`tracing.drift.histogram`)."""
-    return drift_histogram(_from_key(key, None), column)
+    return drift_histogram(_without_actuals(_from_key(key, None)), column)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
 def quality(key: Key) -> pd.DataFrame:
     """Return the data-quality findings (`tracing.quality.quality_checks`)."""
-    return quality_checks(_from_key(key, None))
+    return quality_checks(_without_actuals(_from_key(key, None)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)

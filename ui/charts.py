@@ -21,6 +21,10 @@ __all__ = [
     "grouped_bars",
     "importance_bars",
     "side_histogram",
+    "timeline_chart",
+    "timeline_frame",
+    "period_key",
+    "volume_chart",
 ]
 
 SIDE_SCALE = alt.Scale(domain=["baseline", "production"], range=[fmt.BASELINE, fmt.PRODUCTION])
@@ -256,4 +260,240 @@ def importance_bars(
             ],
         )
         .properties(height=alt.Step(12 if len(groups) > 1 else 18))
+    )
+
+
+# -- monitoring over time -------------------------------------------------------------------
+
+ALERT_PARAM = "period"  # the Altair selection on alerting periods: {"period": [{"period": ...}]}
+_AXIS_FORMAT = {"hour": "%b %d %H:%M", "day": "%b %d", "week": "%b %d"}
+_Y_AXIS_WIDTH = 44  # the same on the metric and the volume charts, so their time axes align
+
+
+def period_key(start: pd.Timestamp) -> str:
+    """Return the text that identifies a period in chart selections (its start, ISO 8601)."""
+    return pd.Timestamp(start).isoformat()
+
+
+def timeline_frame(
+    table: pd.DataFrame, *, min_rows: int, freq: str, bounds: tuple[float, float] | None = None
+) -> pd.DataFrame:
+    """One row per period of `tracing.timeline.Timeline.table`, ready to chart.
+
+    Adds ``period`` (`period_key`), ``label`` (for tooltips), ``realized`` (the metric where
+    enough rows have actuals, else NaN: a handful of rows is noise, not a value), ``judged``
+    (the value the period was judged on) and ``status`` ("alert", "normal" or "too few rows").
+    With ``bounds`` (a rate's 0 to 1), the expected range is clipped to the values the metric
+    can take: "42% to 122%" would only confuse.
+    """
+    out = table.copy()
+    if bounds is not None:
+        for col in ("expected_low", "expected_high"):
+            out[col] = out[col].clip(*bounds)
+    out["period"] = [period_key(s) for s in out["start"]]
+    out["label"] = [fmt.window_label(s, freq) for s in out["start"]]
+    enough = out["rows_with_actuals"] >= min_rows
+    out["realized"] = out["metric"].where(enough)
+    out["estimated_shown"] = out["estimated"].where(~out["sparse"])
+    out["judged"] = out["metric"].where(out["basis"] == "actual", out["estimated"])
+    out.loc[out["basis"] == "none", "judged"] = float("nan")
+    out["status"] = "normal"
+    out.loc[out["alert"].astype(bool), "status"] = "alert"
+    out.loc[out["sparse"].astype(bool), "status"] = "too few rows"
+    out["without_actuals"] = out["rows"] - out["rows_with_actuals"]
+    out["mid"] = out["start"] + (out["end"] - out["start"]) / 2
+    return out
+
+
+def _time_axis(frame: pd.DataFrame, freq: str, field: str = "start") -> alt.X:
+    """Return the shared time axis: one domain for every chart, about ten labelled ticks.
+
+    Periods span ``[start, end)``; values are drawn at their middle (``mid``).
+    """
+    steps = max(1, round(len(frame) / 10))
+    interval = {"hour": "hour", "day": "day", "week": "week"}.get(freq, "day")
+    domain = [frame["start"].iloc[0].isoformat(), frame["end"].iloc[-1].isoformat()]
+    return alt.X(
+        f"{field}:T",
+        title=None,
+        scale=alt.Scale(domain=domain),
+        axis=alt.Axis(
+            format=_AXIS_FORMAT.get(freq, "%b %d"),
+            tickCount={"interval": interval, "step": steps},
+            labelOverlap=True,
+        ),
+    )
+
+
+def timeline_chart(
+    frame: pd.DataFrame,
+    *,
+    metric_name: str,
+    percent: bool,
+    freq: str,
+    neutral: bool = False,
+    traced: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+) -> alt.LayerChart:
+    """Chart the metric per period with its expected band and alerts.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        `timeline_frame` output.
+    metric_name : str
+        The metric's display name (axis title).
+    percent : bool
+        Format values as percentages.
+    freq : {"hour", "day", "week"}
+        The period length (axis labels).
+    neutral : bool, default False
+        The metric has no better direction: alerts are "changed" (blue), never red.
+    traced : (Timestamp, Timestamp), optional
+        The production window being traced, shaded.
+
+    Returns
+    -------
+    alt.LayerChart
+        Clicking an alert point selects it (selection parameter `ALERT_PARAM`, field
+        ``period``).
+    """
+    value_fmt = ".1%" if percent else ".3~g"
+    x = _time_axis(frame, freq, "mid")
+    domain = [frame["start"].iloc[0].isoformat(), frame["end"].iloc[-1].isoformat()]
+    tooltip = [
+        alt.Tooltip("label:N", title="Period"),
+        alt.Tooltip("rows:Q", title="Rows", format=","),
+        alt.Tooltip("rows_with_actuals:Q", title="Rows with actuals", format=","),
+        alt.Tooltip("realized:Q", title=f"{metric_name} (measured)", format=value_fmt),
+        alt.Tooltip("estimated_shown:Q", title=f"{metric_name} (estimated)", format=value_fmt),
+        alt.Tooltip("expected_low:Q", title="Expected from", format=value_fmt),
+        alt.Tooltip("expected_high:Q", title="Expected to", format=value_fmt),
+        alt.Tooltip("status:N", title="Status"),
+    ]
+    y_axis = alt.Axis(format=".0%" if percent else "~g", minExtent=_Y_AXIS_WIDTH)
+    layers: list[alt.Chart] = []
+    if traced is not None:
+        span = pd.DataFrame({"start": [traced[0]], "end": [traced[1]]})
+        layers.append(
+            alt.Chart(span)
+            .mark_rect(color=fmt.PRODUCTION, opacity=0.12)
+            .encode(x=alt.X("start:T", scale=alt.Scale(domain=domain)), x2="end:T")
+        )
+    # The band as steps over each period [start, end): one more point closes the last one.
+    band = frame[["start", "expected_low", "expected_high"]]
+    closing = band.tail(1).assign(start=frame["end"].iloc[-1])
+    layers.append(
+        alt.Chart(pd.concat([band, closing], ignore_index=True))
+        .mark_area(color=fmt.BASELINE, opacity=0.30, interpolate="step-after")
+        .encode(
+            x=_time_axis(frame, freq),
+            y=alt.Y("expected_low:Q", title=metric_name, axis=y_axis, scale=alt.Scale(zero=False)),
+            y2="expected_high:Q",
+        )
+    )
+    series = frame.melt(
+        id_vars=["mid"],
+        value_vars=["realized", "estimated_shown"],
+        var_name="series",
+        value_name="value",
+    )
+    names = {"realized": "Measured (with actuals)", "estimated_shown": "Estimated from scores"}
+    series["series"] = series["series"].map(names)
+    shown = [n for n in names.values() if series.loc[series["series"] == n, "value"].notna().any()]
+    colors = {names["realized"]: fmt.PRODUCTION, names["estimated_shown"]: fmt.ESTIMATED}
+    dashes = {names["realized"]: [1, 0], names["estimated_shown"]: [5, 3]}
+    layers.append(
+        alt.Chart(series[series["series"].isin(shown)])
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q"),
+            color=alt.Color(
+                "series:N",
+                scale=alt.Scale(domain=shown, range=[colors[n] for n in shown]),
+                title=None,
+                legend=alt.Legend(orient="top"),
+            ),
+            strokeDash=alt.StrokeDash(
+                "series:N",
+                scale=alt.Scale(domain=shown, range=[dashes[n] for n in shown]),
+                legend=None,
+            ),
+        )
+    )
+    judged = frame[frame["status"] != "too few rows"]
+    layers.append(
+        alt.Chart(judged[judged["status"] == "normal"])
+        .mark_circle(size=28, color=fmt.PRODUCTION, opacity=0.8)
+        .encode(x=x, y="judged:Q", tooltip=tooltip)
+    )
+    pick = alt.selection_point(name=ALERT_PARAM, fields=["period"], on="click", empty=False)
+    alert_color = fmt.CHANGED if neutral else fmt.WORSE
+    layers.append(
+        alt.Chart(judged[judged["status"] == "alert"])
+        .mark_point(size=140, filled=True, color=alert_color, cursor="pointer")
+        .encode(
+            x=x,
+            y="judged:Q",
+            tooltip=tooltip,
+            stroke=alt.condition(pick, alt.value("#111"), alt.value(alert_color)),
+            strokeWidth=alt.condition(pick, alt.value(3), alt.value(1)),
+        )
+        .add_params(pick)
+    )
+    sparse = frame[frame["status"] == "too few rows"]
+    if len(sparse):
+        layers.append(
+            alt.Chart(sparse)
+            .mark_point(shape="cross", size=60, color=fmt.NEUTRAL, filled=True)
+            .encode(x=x, y=alt.value(232), tooltip=tooltip)
+        )
+    return alt.layer(*layers).properties(height=240)
+
+
+def volume_chart(frame: pd.DataFrame, *, freq: str) -> alt.Chart:
+    """Rows per period (`timeline_frame`), with and without actuals, on the same time axis."""
+    x = _time_axis(frame, freq)
+    # Stacked by hand (bottom and top of each part): bars span their period exactly.
+    parts = {
+        "with actuals": (0, frame["rows_with_actuals"]),
+        "without actuals": (frame["rows_with_actuals"], frame["rows"]),
+    }
+    volume = pd.concat(
+        [
+            pd.DataFrame({"start": frame["start"], "end": frame["end"], "kind": kind,
+                          "bottom": bottom, "top": top, "rows": top - bottom,
+                          "label": frame["label"]})
+            for kind, (bottom, top) in parts.items()
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    return (
+        alt.Chart(volume)
+        .mark_rect(opacity=0.9, stroke="white", strokeWidth=0.5)
+        .encode(
+            x=x,
+            x2="end:T",
+            y=alt.Y(
+                "bottom:Q",
+                title="Rows",
+                axis=alt.Axis(format="~s", tickCount=3, minExtent=_Y_AXIS_WIDTH),
+            ),
+            y2="top:Q",
+            color=alt.Color(
+                "kind:N",
+                scale=alt.Scale(
+                    domain=["with actuals", "without actuals"],
+                    range=[fmt.BASELINE, "#dde3e8"],
+                ),
+                title=None,
+                legend=alt.Legend(orient="top"),
+            ),
+            tooltip=[
+                alt.Tooltip("label:N", title="Period"),
+                alt.Tooltip("kind:N", title="Rows"),
+                alt.Tooltip("rows:Q", title="Count", format=","),
+            ],
+        )
+        .properties(height=90)
     )

@@ -2,7 +2,9 @@
 
 Percent metrics show as percentages and their changes as percentage points ("pts"); other
 metrics show 3-4 significant digits in the target's own units. Worse is red and better is
-green, decided by `tracing.metrics.worse_by` in each metric's own direction.
+green, decided by `tracing.metrics.worse_by` in each metric's own direction. Metrics where
+neither way is better (`Direction.NEUTRAL`, e.g. the predicted positive rate) never get red or
+green: their changes are blue and read "changed".
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from tracing.rootcause import condition_text
 __all__ = [
     "BASELINE",
     "BETTER",
+    "CHANGED",
+    "ESTIMATED",
     "NEUTRAL",
     "PRODUCTION",
     "WORSE",
@@ -29,11 +33,15 @@ __all__ = [
     "pct",
     "points",
     "status_color",
+    "status_colour_of",
+    "window_label",
 ]
 
 WORSE = "#c62828"
 BETTER = "#2e7d32"
 NEUTRAL = "#757575"
+CHANGED = "#1565c0"  # a change where neither way is better: worth a look, not a verdict
+ESTIMATED = "#8e24aa"  # values estimated from the scores, not measured
 BASELINE = "#9aa7b4"
 PRODUCTION = "#1f5fa8"
 
@@ -92,6 +100,8 @@ def delta_color(value: Any, reference: Any, direction: Direction) -> str:
     delta = float(value) - float(reference)
     if worse == 0 or delta == 0:
         return "off"
+    if direction is Direction.NEUTRAL:
+        return "blue"  # neither way is better: never red or green
     return "inverse" if (worse > 0) == (delta > 0) else "normal"
 
 
@@ -102,13 +112,28 @@ def status_color(worse: Any) -> str:
     return WORSE if float(worse) > 0 else BETTER
 
 
+def status_colour_of(status: str) -> str:
+    """Return the colour of a `tracing.compare` status (worse, better, changed, same...)."""
+    return {"worse": WORSE, "better": BETTER, "changed": CHANGED}.get(status, NEUTRAL)
+
+
 def direction_words(direction: Direction) -> str:
     """Say which way is better."""
     return {
         Direction.HIGHER: "higher is better",
         Direction.LOWER: "lower is better",
         Direction.TWO_SIDED: "closer to zero is better",
+        Direction.NEUTRAL: "neither way is better; any change is worth a look",
     }[direction]
+
+
+def window_label(start: Any, freq: str) -> str:
+    """Name a period by its start: ``Mon 2026-11-02``, ``week of 2026-11-02``, ``... 14:00``."""
+    if freq == "hour":
+        return f"{start:%Y-%m-%d %H:%M}"
+    if freq == "week":
+        return f"week of {start:%Y-%m-%d}"
+    return f"{start:%a %Y-%m-%d}"
 
 
 def conditions_text(conditions: Sequence[tuple[str, str]]) -> str:

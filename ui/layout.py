@@ -19,9 +19,19 @@ from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, fmt
-from ui.state import View, current_view, set_view
+from ui.state import View, current_view, set_view, window_text
 
-__all__ = ["LAST_PAGE", "PAGE_FILES", "guard", "header", "require_analysis", "sidebar_summary"]
+__all__ = [
+    "LAST_PAGE",
+    "PAGE_FILES",
+    "guard",
+    "header",
+    "needs_actuals",
+    "require_analysis",
+    "sidebar_summary",
+    "tracing_banner",
+    "tracing_text",
+]
 
 log = logging.getLogger("tracing.app")
 
@@ -112,6 +122,52 @@ def require_analysis() -> tuple[Analysis, View, cache.Key]:
     return analysis, pinned, key
 
 
+def tracing_text(view: View, analysis: Analysis) -> str | None:
+    """Say which period or version is traced against what (None: the whole files)."""
+    if not (view.production_window or view.by_version):
+        return None
+    what = (
+        f"model {view.version_production}"
+        if view.by_version
+        else window_text(view.production_window or "")
+    )
+    if view.by_version:
+        days = f", {window_text(view.production_window)}" if view.production_window else ""
+        against = f"against model {view.version_baseline} on the same traffic{days}"
+    elif view.one_file:
+        against = (
+            f"against {window_text(view.baseline_window)}"
+            if view.baseline_window
+            else "against every earlier day"
+        )
+    else:
+        against = f"against the baseline {analysis.names[0]}"
+    return f"Tracing **{what}** {against}."
+
+
+def tracing_banner(view: View, analysis: Analysis) -> None:
+    """Remind, on the tracing pages, which period or version is being traced."""
+    text = tracing_text(view, analysis)
+    if text:
+        st.markdown(f":material/target: {text} Change it on the Overview or the Data page.")
+
+
+def needs_actuals(analysis: Analysis, what: str) -> None:
+    """Explain that ``what`` needs production actuals and stop the page when there are none."""
+    if analysis.has_actuals:
+        return
+    st.info(
+        f"{what} needs actuals (what really happened), and production has none yet. "
+        "To trace without waiting: join a file of delayed actuals on the Data page, choose "
+        "another column as a proxy actual there, or trace an earlier period whose actuals have "
+        "arrived (Overview). Meanwhile the Overview estimates performance from the scores and "
+        "the Root cause page shows what drifted.",
+        icon=":material/hourglass_empty:",
+    )
+    st.page_link(PAGE_FILES["data"], label="Join actuals on the Data page", icon="➡️")
+    st.stop()
+
+
 def sidebar_summary() -> None:
     """Show what is being compared, so a reader of a shared link knows at a glance."""
     view = current_view()
@@ -125,9 +181,17 @@ def sidebar_summary() -> None:
         if pinned != view:
             set_view(pinned)
         b, p = analysis.baseline, analysis.production
+        with_actuals = int(p.valid.sum())
+        actuals = (
+            "no actuals yet"
+            if not with_actuals
+            else f"{fmt.pct(with_actuals / max(p.n_rows, 1), 0)} with actuals"
+            if with_actuals < p.n_rows
+            else "all with actuals"
+        )
         st.caption(
             f"Baseline: **{analysis.names[0]}** ({fmt.count(b.n_rows)} rows)  \n"
-            f"Production: **{analysis.names[1]}** ({fmt.count(p.n_rows)} rows)  \n"
+            f"Production: **{analysis.names[1]}** ({fmt.count(p.n_rows)} rows, {actuals})  \n"
             f"Model: {analysis.schema.model_type.value}; metric: **{analysis.metric.name}** "
             f"({fmt.direction_words(analysis.metric.direction)})"
         )

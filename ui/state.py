@@ -7,24 +7,43 @@ address bar is always a link to the current view. The page is the URL path (``/s
 
 Query parameters (all optional; the app opens on the fraud demo without them):
 
-==================  ==========================================================================
-``baseline``        dataset id (``ds-...``), path under an allowed folder, or URL (if enabled)
-``production``      same, for the production data
-``id``              prediction id column
-``timestamp``       timestamp column
-``prediction``      predicted label / value column
-``score``           score column(s), comma-separated (binary: probability of the positive class)
-``actual``          actual label / value column
-``features``        feature columns, comma-separated (default: every other column)
-``model_type``      ``binary``, ``multiclass`` or ``regression``
-``positive_class``  binary: the positive label
-``metric``          lead metric id (``recall``, ``mae``, ...)
-``slice``           selected slice id (from the Slices page)
-==================  ==========================================================================
+======================  ======================================================================
+``baseline``            dataset id (``ds-...``), path under an allowed folder, or URL (if
+                        enabled); absent: the baseline is cut from the production file (by
+                        ``baseline_window``/``production_window`` or by model versions)
+``production``          same, for the production data
+``actuals``             delayed actuals (same kinds of reference): prediction id, actual and an
+                        optional ``actual_timestamp``, joined to production by prediction id
+                        (`tracing.actuals`); later actuals replace earlier ones
+``production_window``   ``START,END``: only production rows in this range (ISO dates inclusive,
+                        or exact date-times with END exclusive; `tracing.windows`)
+``baseline_window``     ``START,END``: only baseline rows in this range; without a baseline file
+                        it cuts the production file (absent: every row before the production
+                        window)
+``version_baseline``    model version (``model_version`` column of the production file) whose
+``version_production``  rows are the baseline / production: two versions on the same traffic
+``id``                  prediction id column
+``timestamp``           timestamp column
+``prediction``          predicted label / value column
+``score``               score column(s), comma-separated (binary: probability of the positive
+                        class)
+``actual``              actual label / value column (any column can stand in as a proxy)
+``features``            feature columns, comma-separated (default: every other column)
+``model_type``          ``binary``, ``multiclass`` or ``regression``
+``positive_class``      binary: the positive label
+``metric``              lead metric id (``recall``, ``mae``, ...)
+``slice``               selected slice id (from the Slices page)
+======================  ======================================================================
+
+Page-local controls are widgets bound to their own query parameters (``bind="query-params"``):
+the Slices page's ``depth``, ``min_size``, ``slice_by``, ``fold``, and the Overview's time
+series ``freq`` (``hour``/``day``/``week``; absent: automatic), ``band`` (``baseline`` or
+``rolling``), ``window`` (rolling band length in periods) and ``k`` (band half-width in
+standard deviations). `share_url` carries them too.
 
 A role parameter that is present but empty (``timestamp=``) means "no such column"; an absent
-one means "detect it". Page-local controls (slice depth, minimum size...) are widgets bound to
-their own query parameters with ``bind="query-params"``; this module never touches those.
+one means "detect it". Production without actuals is accepted: the pages that need actuals say
+so, and binary models with scores get estimated performance instead.
 """
 
 from __future__ import annotations
@@ -35,6 +54,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 
 from tracing.schema import ColumnRoles
@@ -47,18 +67,26 @@ __all__ = [
     "FOLD_KEY",
     "GLOBAL_PARAMS",
     "MIN_SIZE_KEY",
+    "PAGE_DEFAULTS",
+    "PAGE_PARAMS",
+    "ROW_PARAMS",
     "ROLE_PARAMS",
     "SLICE_BY_KEY",
     "SLICE_TOP",
     "Demo",
     "View",
     "current_view",
+    "demo_of",
     "demo_view",
+    "page_params",
     "set_view",
     "share_url",
     "slice_settings",
     "sync_url",
     "app_base_url",
+    "period_text",
+    "trace_period",
+    "window_text",
 ]
 
 # URL parameter -> ColumnRoles field.
@@ -71,27 +99,50 @@ ROLE_PARAMS: dict[str, str] = {
     "features": "features",
 }
 _LIST_ROLES = {"score", "features"}
+# The rows compared: view fields that cut or complete the files, in URL order.
+ROW_PARAMS: tuple[str, ...] = (
+    "actuals",
+    "production_window",
+    "baseline_window",
+    "version_baseline",
+    "version_production",
+)
 GLOBAL_PARAMS: tuple[str, ...] = (
     "baseline",
     "production",
+    *ROW_PARAMS,
     *ROLE_PARAMS,
     "model_type",
     "positive_class",
     "metric",
     "slice",
 )
+# Page-local widgets bound to the URL (their keys are the parameter names) and their defaults;
+# a share link carries the ones set to something else in the session.
+PAGE_DEFAULTS: dict[str, Any] = {
+    "depth": 3,
+    "min_size": None,
+    "slice_by": None,
+    "fold": True,
+    "freq": "auto",
+    "band": None,
+    "window": 30,
+    "k": 3.0,
+}
+PAGE_PARAMS: tuple[str, ...] = tuple(PAGE_DEFAULTS)
 _SESSION_KEY = "_view"
 
 
 @dataclass(frozen=True)
 class Demo:
-    """A bundled demo: two files and a one-line story."""
+    """A bundled demo: two files (and optionally delayed actuals) and a one-line story."""
 
     key: str
     label: str
     baseline: str
     production: str
     story: str
+    actuals: str | None = None
 
 
 def _demo_ref(name: str) -> str:
@@ -118,6 +169,23 @@ DEMOS: dict[str, Demo] = {
         _demo_ref("eta_production.parquet"),
         "Arrival-time predictions became too optimistic in production: find out where.",
     ),
+    "monitoring": Demo(
+        "monitoring",
+        "Customer churn over 60 days (monitoring)",
+        _demo_ref("monitoring_training.parquet"),
+        _demo_ref("monitoring_production.parquet"),
+        "A churn model's daily accuracy dipped for ten days in the autumn: find the days on "
+        "the Overview, then trace one of them.",
+    ),
+    "delayed": Demo(
+        "delayed",
+        "Customer churn with delayed actuals",
+        _demo_ref("monitoring_training.parquet"),
+        _demo_ref("monitoring_production.parquet"),
+        "The same churn predictions, with actuals that arrive weeks late from a separate file: "
+        "the last ten days have none yet, so their accuracy is estimated from the scores.",
+        actuals=_demo_ref("monitoring_actuals.parquet"),
+    ),
 }
 
 
@@ -128,7 +196,14 @@ class View:
     Attributes
     ----------
     baseline, production : str
-        Dataset references (see `tracing.sources`).
+        Dataset references (see `tracing.sources`); an empty baseline means "cut the baseline
+        from the production file" (by windows or model versions).
+    actuals : str or None
+        Delayed actuals joined to production by prediction id.
+    production_window, baseline_window : str or None
+        ``START,END`` windows (`tracing.windows`).
+    version_baseline, version_production : str or None
+        Model versions of the production file to compare.
     roles : tuple of (str, str)
         Explicit column roles as (URL parameter, value) pairs; value ``""`` means "none";
         roles not listed are detected.
@@ -138,6 +213,11 @@ class View:
 
     baseline: str
     production: str
+    actuals: str | None = None
+    production_window: str | None = None
+    baseline_window: str | None = None
+    version_baseline: str | None = None
+    version_production: str | None = None
     roles: tuple[tuple[str, str], ...] = ()
     model_type: str | None = None
     positive_class: str | None = None
@@ -162,6 +242,7 @@ class View:
         return cls(
             baseline=baseline.strip(),
             production=production.strip(),
+            **{p: _opt(params.get(p)) for p in ROW_PARAMS},
             roles=roles,
             model_type=_opt(params.get("model_type")),
             positive_class=_opt(params.get("positive_class"), strip=False),
@@ -180,15 +261,47 @@ class View:
                 out[role] = value or None
         return out
 
-    def data_key(self) -> tuple[Any, ...]:
-        """Return a hashable key of everything the analysis (not the metric) depends on."""
-        return (self.baseline, self.production, self.roles, self.model_type, self.positive_class)
+    def data_key(self) -> View:
+        """Return the view without what the analysis does not depend on (metric, slice).
+
+        It is hashable, so it keys the caches, and it is a view, so a cache can rebuild the
+        analysis from it.
+        """
+        return replace(self, metric=None, slice=None)
+
+    @property
+    def one_file(self) -> bool:
+        """Whether baseline and production are both cut from the production file."""
+        return not self.baseline
+
+    @property
+    def by_version(self) -> bool:
+        """Whether two model versions of the production file are compared."""
+        return bool(self.version_baseline and self.version_production)
+
+    def rows_text(self) -> str | None:
+        """Say which rows are compared beyond the files, for captions (None: whole files)."""
+        parts = []
+        if self.by_version:
+            parts.append(f"model {self.version_production} vs {self.version_baseline}")
+        if self.production_window:
+            parts.append(f"production {window_text(self.production_window)}")
+        if self.baseline_window:
+            parts.append(f"baseline {window_text(self.baseline_window)}")
+        elif self.one_file and self.production_window and not self.by_version:
+            parts.append("baseline every row before it")
+        return "; ".join(parts) or None
 
     # -- writing ----------------------------------------------------------------------------
 
     def to_params(self) -> dict[str, str]:
         """Return the URL parameters of this view (only what is set)."""
-        out = {"baseline": self.baseline, "production": self.production}
+        out = {"baseline": self.baseline} if self.baseline else {}
+        out["production"] = self.production
+        for name in ROW_PARAMS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         out.update(dict(self.roles))
         for name in ("model_type", "positive_class", "metric", "slice"):
             value = getattr(self, name)
@@ -196,9 +309,22 @@ class View:
                 out[name] = value
         return out
 
-    def with_data(self, baseline: str, production: str) -> View:
-        """Return a view on other data: roles, settings and slice start over."""
-        return View(baseline=baseline.strip(), production=production.strip())
+    def with_data(self, baseline: str, production: str, actuals: str | None = None) -> View:
+        """Return a view on other data: windows, roles, settings and slice start over."""
+        return View(baseline=baseline.strip(), production=production.strip(), actuals=actuals)
+
+    def with_rows(self, **changes: str | None) -> View:
+        """Return the view with other windows, versions or actuals (`ROW_PARAMS`).
+
+        The slice starts over: it was found on other rows.
+        """
+        unknown = set(changes) - set(ROW_PARAMS)
+        if unknown:
+            raise ValueError(f"not a row parameter: {', '.join(sorted(unknown))}")
+        cleaned = {
+            k: (v.strip() or None) if isinstance(v, str) else None for k, v in changes.items()
+        }
+        return replace(self, **cleaned, slice=None)
 
     def with_role(self, param: str, value: str | None) -> View:
         """Return the view with one role set (None = detect, "" = none); clears the slice."""
@@ -254,7 +380,40 @@ def _clean_list(value: str) -> str:
 def demo_view(key: str) -> View:
     """Return the view of a bundled demo."""
     demo = DEMOS[key]
-    return View(baseline=demo.baseline, production=demo.production)
+    return View(baseline=demo.baseline, production=demo.production, actuals=demo.actuals)
+
+
+def demo_of(view: View) -> str | None:
+    """Return the key of the demo whose files the view shows (None: not a demo)."""
+    for key, demo in DEMOS.items():
+        if (demo.baseline, demo.production, demo.actuals) == (
+            view.baseline,
+            view.production,
+            view.actuals,
+        ):
+            return key
+    return None
+
+
+def window_text(window: str) -> str:
+    """Write a ``START,END`` window for people: ``2026-11-02 to 2026-11-08``.
+
+    Date-only bounds are inclusive days; bounds with a time are shown to the minute (END is
+    then exclusive).
+    """
+    start, _, end = window.partition(",")
+    start, end = _bound_text(start), _bound_text(end)
+    if start and end:
+        return start if start == end else f"{start} to {end}"
+    return f"from {start}" if start else f"until {end}"
+
+
+def _bound_text(bound: str) -> str:
+    bound = bound.strip()
+    if "T" not in bound:
+        return bound
+    day, _, clock = bound.partition("T")
+    return f"{day} {clock[:5]}"
 
 
 def _url_params() -> dict[str, str]:
@@ -288,7 +447,40 @@ def sync_url(view: View) -> None:
             del st.query_params[key]
 
 
-def share_url(view: View, page_path: str, *, base: str) -> str:
+def page_params(
+    values: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None
+) -> dict[str, str | list[str]]:
+    """Return the page-local settings of ``values`` (session state) that are not defaults.
+
+    They are written as ``bind="query-params"`` writes them: true/false, 3 not 3.0, lists as
+    repeated parameters. ``defaults`` overrides `PAGE_DEFAULTS` where the default depends on
+    the data (``slice_by``: every slice column, in any order).
+    """
+    out: dict[str, str | list[str]] = {}
+    for name, default in {**PAGE_DEFAULTS, **(defaults or {})}.items():
+        value = values.get(name)
+        if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+            value = None if set(value) == set(default) else value
+        if value is None or value == default:
+            continue
+        if isinstance(value, bool):
+            out[name] = str(value).lower()
+        elif isinstance(value, float) and value.is_integer():
+            out[name] = str(int(value))
+        elif isinstance(value, list | tuple):
+            out[name] = [str(v) for v in value]
+        else:
+            out[name] = str(value)
+    return out
+
+
+def share_url(
+    view: View,
+    page_path: str,
+    *,
+    base: str,
+    extra: Mapping[str, str | list[str]] | None = None,
+) -> str:
     """Return an absolute link that opens ``page_path`` on ``view``.
 
     Parameters
@@ -299,8 +491,12 @@ def share_url(view: View, page_path: str, *, base: str) -> str:
         The page's URL path ("" for the default page).
     base : str
         The app's root URL (scheme, host, port and base path, ending with "/").
+    extra : mapping, optional
+        Page-local parameters to carry too (`PAGE_PARAMS`, e.g. the time series settings).
     """
-    query = urlencode(view.to_params(), safe=",/:")
+    params: dict[str, str | list[str]] = dict(view.to_params())
+    params.update({k: v for k, v in (extra or {}).items() if k not in params})
+    query = urlencode(params, safe=",/:", doseq=True)
     return f"{base}{page_path}?{query}"
 
 
@@ -329,3 +525,35 @@ def slice_settings(
     chosen = ss.get(SLICE_BY_KEY)
     features = None if not chosen or set(chosen) == set(slice_columns) else tuple(chosen)
     return depth, (int(min_size) if min_size else None), features
+
+
+def period_text(start: Any, end: Any, freq: str) -> str:
+    """Return the ``START,END`` window of one timeline period ``[start, end)``.
+
+    Days and weeks are written as inclusive dates (``2026-11-02,2026-11-02``), which read well
+    in a link and select the same rows as the exact bounds (`tracing.windows` reads dates in
+    the timestamp column's own zone, where periods start at midnight); hours keep their exact
+    bounds.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if freq == "hour":
+        return f"{start.isoformat()},{end.isoformat()}"
+    last = (end - pd.Timedelta(hours=12)).normalize()  # the period's last day, DST-proof
+    return f"{start:%Y-%m-%d},{last:%Y-%m-%d}"
+
+
+def trace_period(view: View, start: Any, end: Any, freq: str, *, before: int) -> View:
+    """Return the view that traces one period (an alert) of the time series.
+
+    Production becomes that period. The baseline stays the baseline file, or the other model
+    version (on the same period); when the baseline is cut from the production file, it becomes
+    the ``before`` periods just before the traced one (the rolling band's window).
+    """
+    production = period_text(start, end, freq)
+    if view.one_file and not view.by_version:
+        start, end = pd.Timestamp(start), pd.Timestamp(end)
+        earlier = start - before * (end - start)
+        return view.with_rows(
+            production_window=production, baseline_window=period_text(earlier, start, freq)
+        )
+    return view.with_rows(production_window=production)

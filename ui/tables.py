@@ -12,10 +12,10 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
-from tracing.metrics import METRICS, Metric
+from tracing.metrics import METRICS, Direction, Metric, worse_by
 from ui import fmt
 
-__all__ = ["children_table", "fold", "metric_table", "slice_table"]
+__all__ = ["children_table", "estimated_view", "fold", "metric_table", "slice_table"]
 
 
 def _metric(row: pd.Series) -> Metric:
@@ -32,38 +32,93 @@ def _metric(row: pd.Series) -> Metric:
     )
 
 
-def metric_table(table: pd.DataFrame) -> Styler:
+def estimated_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the comparison table with the estimate in place of the unknown production values.
+
+    For production without actuals: ``production`` becomes the estimate, ``delta``,
+    ``worse_by`` and ``status`` follow it (`tracing.metrics.worse_by`, each metric's own
+    direction), and the confidence interval is unknown (NaN).
+    """
+    out = table.copy()
+    out["production"] = out["estimated"]
+    out["delta"] = out["estimated"] - out["baseline"]
+    directions = [Direction(d) for d in out["direction"]]
+    out["worse_by"] = [
+        float(worse_by(v, b, d))
+        for v, b, d in zip(out["estimated"], out["baseline"], directions, strict=True)
+    ]
+    out["status"] = [_status(w, d) for w, d in zip(out["worse_by"], directions, strict=True)]
+    out["ci_low"] = out["ci_high"] = float("nan")
+    out["significant"] = False
+    out["production_reason"] = pd.Series(
+        [
+            reason if pd.isna(est) else None
+            for reason, est in zip(out["production_reason"], out["estimated"], strict=True)
+        ],
+        index=out.index,
+        dtype=object,
+    )
+    return out
+
+
+def _status(worse: float, direction: Direction) -> str:
+    if worse != worse:  # NaN
+        return "undefined"
+    if abs(worse) <= 1e-12:
+        return "same"
+    if direction is Direction.NEUTRAL:
+        return "changed"
+    return "worse" if worse > 0 else "better"
+
+
+def metric_table(table: pd.DataFrame, *, estimated: bool = False) -> Styler:
     """Style `tracing.compare.Comparison.table` for display.
 
-    Columns: Metric, Baseline, Production, Change, 95% CI low/high, Verdict. Percent metrics
-    read as percentages and their changes as points; the change and verdict are red when worse
-    and green when better, in each metric's own direction.
+    Columns: Metric, Baseline, Production, Estimated (when some metric has an estimate from
+    the scores), Change, 95% CI low/high, Verdict. Percent metrics read as percentages and
+    their changes as points; the change and verdict are red when worse and green when better,
+    in each metric's own direction, and blue ("changed") for metrics where neither way is
+    better.
+
+    With ``estimated`` (production without actuals, see `estimated_view`), the production
+    column is the estimate and the verdicts say "estimated".
     """
-    shown = pd.DataFrame(
+    if estimated:
+        table = estimated_view(table)
+    columns = {
+        "Metric": table["name"],
+        "Baseline": table["baseline"],
+        "Estimated in production" if estimated else "Production": table["production"],
+    }
+    values = ["Baseline", "Estimated in production" if estimated else "Production"]
+    if not estimated and "estimated" in table and table["estimated"].notna().any():
+        columns["Estimated"] = table["estimated"]
+        values.append("Estimated")
+    columns.update(
         {
-            "Metric": table["name"],
-            "Baseline": table["baseline"],
-            "Production": table["production"],
             "Change": table["delta"],
             "CI low": table["ci_low"],
             "CI high": table["ci_high"],
-            "Verdict": [_verdict(r) for _, r in table.iterrows()],
+            "Verdict": [_verdict(r, estimated=estimated) for _, r in table.iterrows()],
         }
     )
+    if estimated:
+        del columns["CI low"], columns["CI high"]
+    shown = pd.DataFrame(columns)
     styler = shown.style.hide(axis="index")
     for i, (_, row) in enumerate(table.iterrows()):
         metric = _metric(row)
         value = _value_formatter(metric)
         delta = _delta_formatter(metric)
-        styler = styler.format(value, subset=pd.IndexSlice[[i], ["Baseline", "Production"]])
-        styler = styler.format(delta, subset=pd.IndexSlice[[i], ["Change", "CI low", "CI high"]])
-    colors = [
-        fmt.status_color(w) if s in ("worse", "better") else fmt.NEUTRAL
-        for w, s in zip(table["worse_by"], table["status"], strict=True)
-    ]
+        styler = styler.format(value, subset=pd.IndexSlice[[i], values])
+        amounts = [c for c in ("Change", "CI low", "CI high") if c in shown]
+        styler = styler.format(delta, subset=pd.IndexSlice[[i], amounts])
+    colors = [fmt.status_colour_of(str(s)) for s in table["status"]]
     css = pd.DataFrame("", index=shown.index, columns=shown.columns)
     css["Change"] = [f"color: {c}; font-weight: 600" for c in colors]
     css["Verdict"] = [f"color: {c}" for c in colors]
+    if "Estimated" in css:
+        css["Estimated"] = f"color: {fmt.ESTIMATED}; font-style: italic"
     return styler.apply(lambda _: css, axis=None)
 
 
@@ -75,13 +130,16 @@ def _delta_formatter(metric: Metric) -> Any:
     return lambda v: fmt.metric_delta(v, metric)
 
 
-def _verdict(row: pd.Series) -> str:
+def _verdict(row: pd.Series, *, estimated: bool = False) -> str:
     status = str(row["status"])
     if status == "undefined":
-        reason = row["production_reason"] or row["baseline_reason"] or "undefined"
+        reasons = (row["production_reason"], row["baseline_reason"])
+        reason = next((r for r in reasons if not _missing(r) and r), "no estimate")
         return f"n/a ({reason})"
     if status == "same":
         return "no change"
+    if estimated:
+        return f"{status} (estimated)"
     return f"{status}, significant" if row["significant"] else f"{status}, within noise"
 
 
@@ -207,18 +265,26 @@ def children_table(
     return shown, config
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def fold(table: pd.DataFrame) -> pd.DataFrame:
     """Keep the slices that add information to the ones ranked above them.
 
     Drops a broader slice explained by a narrower listed one (``explained_by`` of
     `SliceResult.table`), and a slice that narrows any slice ranked above it (its conditions
     include all of the other's): that one already accounts for it, and the drilldown of it
-    lists it. The table is sorted by impact, so what remains are distinct findings.
+    lists it. Only listed slices hide narrower ones: a broad slice left out because a narrower
+    one explains it does not hide that narrower one. The table is sorted by impact, so what
+    remains are distinct findings.
     """
     above: list[frozenset[tuple[str, str]]] = []
     keep = []
     for conditions, explained in zip(table["conditions"], table["explained_by"], strict=True):
         conds = frozenset(conditions)
-        keep.append(explained is None and not any(a <= conds for a in above))
-        above.append(conds)
+        kept = _missing(explained) and not any(a <= conds for a in above)
+        keep.append(kept)
+        if kept:  # a slice left out (explained by a narrower one) must not hide that one
+            above.append(conds)
     return table[keep]

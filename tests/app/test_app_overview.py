@@ -10,7 +10,7 @@ from tracing.compare import compare
 from tracing.metrics import Direction
 from ui import fmt
 
-from .conftest import DEMO
+from .conftest import DEMO, frame_with
 
 
 def test_fraud_demo_cards_match_the_engine(app, no_errors) -> None:
@@ -34,7 +34,7 @@ def test_fraud_demo_cards_match_the_engine(app, no_errors) -> None:
         "Precision": "GREEN",
         "False positive rate": "GREEN",
     }
-    table = at.dataframe[0].value
+    table = frame_with(at, "Metric")
     assert "Recall" in set(table["Metric"])
     assert "got worse" in at.markdown[0].value
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .conftest import frame_with
-from .test_app_slices import PLANTED
 
 
 def test_suspects_drift_and_quality(app, no_errors) -> None:
@@ -23,6 +22,6 @@ def test_suspects_drift_and_quality(app, no_errors) -> None:
 
 
 def test_selected_slice_is_marked(app, no_errors) -> None:
-    at = app("root_cause", slice=PLANTED)
+    at = app("root_cause", slice="merchant_id=scammeds.com")
     no_errors(at)
     assert "selected slice" in at.markdown[0].value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from ui.state import GLOBAL_PARAMS
+from ui.state import GLOBAL_PARAMS, PAGE_PARAMS
 
 from .test_app_slices import PLANTED
 
@@ -17,7 +17,7 @@ def test_link_reproduces_the_view_and_nothing_else(app, no_errors) -> None:
     parts = urlsplit(link)
     assert parts.path.endswith("/slices")  # the last page looked at
     params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    assert set(params) <= set(GLOBAL_PARAMS)
+    assert set(params) <= set(GLOBAL_PARAMS)  # page settings left at their defaults
     assert params["slice"] == PLANTED and params["metric"] == "accuracy"
     assert params["baseline"].endswith("fraud_training.parquet")
     assert params["prediction"] == "prediction_label"
@@ -38,3 +38,21 @@ def test_report_downloads(app, no_errors) -> None:
     no_errors(at)
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download HTML", "Download Markdown", "Download JSON"]
+
+
+def test_link_carries_the_windows_and_changed_page_settings(app, no_errors) -> None:
+    at = app(
+        baseline="demo_data/monitoring_training.parquet",
+        production="demo_data/monitoring_production.parquet",
+        production_window="2026-11-02,2026-11-02",
+        k="2.5",
+        freq="day",
+    )
+    no_errors(at)
+    at.switch_page("pages/share.py").run()
+    no_errors(at)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(at.code[0].value).query).items()}
+    assert params["production_window"] == "2026-11-02,2026-11-02"
+    assert params["k"] == "2.5" and params["freq"] == "day"
+    assert set(params) <= set(GLOBAL_PARAMS) | set(PAGE_PARAMS)
+    assert "window" not in params and "band" not in params  # defaults stay out

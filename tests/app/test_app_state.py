@@ -8,24 +8,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracing.schema import ColumnRoles
-from ui.state import DEMOS, ROLE_PARAMS, View, app_base_url, share_url
+from ui.state import DEMOS, ROLE_PARAMS, ROW_PARAMS, View, app_base_url, share_url
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20)
 column = text.filter(lambda s: "," not in s and s.strip() == s)
 
 
 @given(
-    baseline=text.map(str.strip).filter(bool),
+    baseline=st.just("") | text.map(str.strip).filter(bool),
     production=text.map(str.strip).filter(bool),
+    rows=st.dictionaries(st.sampled_from(ROW_PARAMS), column, max_size=5),
     roles=st.dictionaries(st.sampled_from(sorted(ROLE_PARAMS)), column, max_size=6),
     metric=st.none() | column,
     slice_=st.none() | text,
 )
-def test_share_link_round_trips_the_view(baseline, production, roles, metric, slice_) -> None:
+def test_share_link_round_trips_the_view(
+    baseline, production, rows, roles, metric, slice_
+) -> None:
     order = list(ROLE_PARAMS)
     view = View(
         baseline=baseline,
         production=production,
+        **rows,
         roles=tuple(sorted(roles.items(), key=lambda kv: order.index(kv[0]))),
         metric=metric,
         slice=slice_,
@@ -40,6 +44,9 @@ def test_share_link_round_trips_the_view(baseline, production, roles, metric, sl
 def test_no_data_in_the_url_means_the_fraud_demo() -> None:
     view = View.from_params({})
     assert (view.baseline, view.production) == (DEMOS["fraud"].baseline, DEMOS["fraud"].production)
+    one = View.from_params({"production": "p.csv", "production_window": " 2026-11-02, "})
+    assert one.one_file and one.production_window == "2026-11-02,"
+    assert "baseline" not in one.to_params()
 
 
 def test_empty_role_means_none_and_absent_means_detect() -> None:

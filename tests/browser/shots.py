@@ -1,6 +1,11 @@
-"""Screenshots of every page on the fraud demo (or the ETA demo), for a human to read.
+"""Screenshots of every page on a demo, for a human to read.
 
-Run from the project folder: ``python tests/browser/shots.py [--eta] [page ...]``. Files go to
+Run from the project folder: ``python tests/browser/shots.py [--DEMO] [page ...]`` with DEMO
+one of `DEMOS` (default ``fraud``): ``eta``; ``monitoring`` (the churn time series with its
+alerts); ``traced`` (one alerting day of it being traced); ``delayed`` (delayed actuals joined;
+the last ten days, which have none yet: the no-actuals mode); ``onefile`` (two date ranges of
+one file); ``versions`` (two model versions); ``neutral`` (the fraud demo led by the predicted
+positive rate, where neither way is better). Files go to
 ``artifacts/screenshots/<demo>_<page>.png`` (git-ignored).
 """
 
@@ -29,9 +34,19 @@ def full_screenshot(page, path) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": width, "height": 1000})
 
 
+_CHURN = "production=demo_data/monitoring_production.parquet"
 DEMOS = {
     "fraud": "",
     "eta": "?baseline=demo_data/eta_training.parquet&production=demo_data/eta_production.parquet",
+    "monitoring": f"?baseline=demo_data/monitoring_training.parquet&{_CHURN}",
+    "traced": f"?baseline=demo_data/monitoring_training.parquet&{_CHURN}"
+    "&production_window=2026-11-02,2026-11-02",
+    "delayed": f"?baseline=demo_data/monitoring_training.parquet&{_CHURN}"
+    "&actuals=demo_data/monitoring_actuals.parquet&production_window=2026-11-13,2026-11-22",
+    "onefile": f"?{_CHURN}&production_window=2026-11-02,2026-11-08"
+    "&baseline_window=2026-10-03,2026-11-01",
+    "versions": f"?{_CHURN}&version_baseline=v1&version_production=v2",
+    "neutral": "?metric=positive_rate",
 }
 
 
@@ -46,7 +61,7 @@ def main(wanted: list[str], demo: str = "fraud") -> None:
             # The default page is the root URL.
             page.goto(url + ("" if name == "overview" else name) + DEMOS[demo])
             settle(page, timeout=180_000)
-            if name == "slices":
+            if name == "slices" and page.get_by_text("costs most").count():
                 box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
                 page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
                 page.get_by_role("heading", name="Inside the slice").wait_for(timeout=60_000)
@@ -60,5 +75,8 @@ def main(wanted: list[str], demo: str = "fraud") -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    chosen = "eta" if "--eta" in args else "fraud"
+    flags = [a[2:] for a in args if a.startswith("--")]
+    chosen = flags[0] if flags else "fraud"
+    if chosen not in DEMOS:
+        raise SystemExit(f"unknown demo --{chosen}; choose one of: {', '.join(DEMOS)}")
     main([a for a in args if not a.startswith("--")], chosen)

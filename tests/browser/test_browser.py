@@ -143,3 +143,43 @@ def test_link_to_files_opens_on_a_fresh_server(
             no_traceback(page)
         finally:
             context.close()
+
+
+MONITORING = (
+    "baseline=demo_data/monitoring_training.parquet"
+    "&production=demo_data/monitoring_production.parquet"
+)
+
+
+def test_pick_an_alerting_day_on_the_overview_and_trace_it(page: Page, server: str) -> None:
+    page.goto(f"{server}?{MONITORING}")
+    settle(page)
+    expect(page.get_by_text("10 alerting days")).to_be_visible()
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    point = chart.locator(
+        "path[role='graphics-symbol'][aria-label*='Period: Mon 2026-11-02']"
+        "[aria-label*='Status: alert']"
+    )
+    point.scroll_into_view_if_needed()
+    box = point.bounding_box()
+    assert box is not None
+    # The <svg> takes the pointer events: click the point by its position.
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    banner = page.get_by_text("Tracing 2026-11-02")  # the traced day, against the baseline
+    expect(banner).to_be_visible(timeout=60_000)
+    expect(banner).to_contain_text("against the baseline monitoring_training.parquet")
+    settle(page)
+    assert parse_qs(urlsplit(page.url).query)["production_window"] == ["2026-11-02,2026-11-02"]
+    no_traceback(page)
+    shot(page, "browser_alert_traced")
+
+    page.get_by_role("link", name="2 · Slices").click()
+    expect(page.get_by_text("The slice that costs most is")).to_be_visible(timeout=60_000)
+    settle(page)
+    expect(page.get_by_text("Tracing 2026-11-02")).to_contain_text("against the baseline")
+    query = parse_qs(urlsplit(page.url).query)
+    assert urlsplit(page.url).path == "/slices"
+    assert query["production_window"] == ["2026-11-02,2026-11-02"]
+    assert query["baseline"] == ["demo_data/monitoring_training.parquet"]
+    no_traceback(page)
+    shot(page, "browser_alert_slices")
