@@ -29,6 +29,8 @@ calibrate on).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,7 @@ from tracing.metrics import (
     applicable_metrics,
     row_stat_columns,
     row_stats,
+    score_groups,
     worse_by,
 )
 from tracing.schema import ModelType
@@ -153,7 +156,7 @@ def compare(
     """
     schema = production.schema
     metrics = applicable_metrics(schema) if metrics is None else metrics
-    sides = [_StatMatrix.of(baseline), _StatMatrix.of(production)]
+    sides = [_StatMatrix.of(baseline, random_state), _StatMatrix.of(production, random_state + 1)]
     z = float(norm.ppf(0.5 + confidence / 2))
     records = []
     for i, m in enumerate(metrics):
@@ -193,26 +196,34 @@ def _estimated(
 
 @dataclass(frozen=True)
 class _StatMatrix:
-    """One dataset's valid-row stats as a matrix, extracted once for all metrics."""
+    """One dataset's valid-row stats and score order, extracted once for all metrics."""
 
     data: Prepared
-    names: list[str]
-    x: np.ndarray
+    cols: dict[str, np.ndarray]
+    seed: int
 
     @classmethod
-    def of(cls, data: Prepared) -> _StatMatrix:
+    def of(cls, data: Prepared, seed: int) -> _StatMatrix:
         cols = row_stat_columns(data)
-        x = np.column_stack(list(cols.values()))
-        return cls(data, list(cols), x if data.valid.all() else x[data.valid])
+        if not data.valid.all():
+            cols = {k: v[data.valid] for k, v in cols.items()}
+        return cls(data, cols, seed)
+
+    @functools.cached_property
+    def rank_sample(self) -> _RankSample | None:
+        """Scores sorted once, shared by every rank metric and its bootstrap."""
+        return _RankSample.of(self.data, seed=self.seed)
 
     def variance(self, metric: Metric, *, random_state: int) -> tuple[float, float]:
         if not metric.additive:
-            return _bootstrap_variance(metric, self.data, random_state)
-        if metric.numerator is None:
-            return _delta_method(metric, self.names, self.x)
-        wanted = (metric.numerator, metric.denominator, "zero_actual")
-        idx = [i for i, c in enumerate(self.names) if c in wanted]
-        return _delta_method(metric, [self.names[i] for i in idx], self.x[:, idx])
+            sample = self.rank_sample
+            if sample is None or metric.from_groups is None:
+                return metric.compute(self.data), float("nan")
+            return sample.variance(metric.from_groups, seed=random_state)
+        if metric.numerator is None:  # a function of every stat
+            return _delta_method(metric, self.cols)
+        needed = (metric.numerator, metric.denominator, "zero_actual")
+        return _delta_method(metric, {c: self.cols[c] for c in needed if c in self.cols})
 
 
 def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float) -> dict:
@@ -279,18 +290,21 @@ def metric_variance(
     used = list(stats.columns)
     if metric.numerator is not None:
         used = [c for c in used if c in (metric.numerator, metric.denominator, "zero_actual")]
-    x = stats[used].to_numpy()[data.valid]
-    return _delta_method(metric, used, x)
+    return _delta_method(metric, {c: stats[c].to_numpy()[data.valid] for c in used})
 
 
-def _delta_method(metric: Metric, names: list[str], x: np.ndarray) -> tuple[float, float]:
-    sums = dict(zip(names, x.sum(axis=0), strict=True))
+def _delta_method(metric: Metric, cols: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """Value and delta-method variance from per-row stat columns (valid rows only)."""
+    sums = {k: float(v.sum()) for k, v in cols.items()}
     value = float(metric.from_stats(sums))
-    n = len(x)
+    n = len(next(iter(cols.values()))) if cols else 0
     if np.isnan(value) or n < 2:
         return value, float("nan")  # one row says nothing about the spread
     grad = _gradient(metric, sums)
-    proj = x @ grad
+    proj = np.zeros(n)
+    for g, column in zip(grad, cols.values(), strict=True):
+        if g:  # most stats do not move a given metric
+            proj += g * column
     return value, float(n * proj.var(ddof=1))
 
 
@@ -310,32 +324,63 @@ def _gradient(metric: Metric, sums: dict[str, float]) -> np.ndarray:
 
 
 def _bootstrap_variance(metric: Metric, data: Prepared, seed: int) -> tuple[float, float]:
-    value = metric.compute(data)
-    if np.isnan(value) or data.score is None or metric.from_groups is None:
-        return value, float("nan")
-    keep = data.valid & ~np.isnan(data.score)
-    y, s = data.y_true[keep], data.score[keep]
-    n = len(y)
-    rng = np.random.default_rng(seed)
-    m = min(n, _BOOT_MAX_ROWS)
-    if m < n:
-        pick = rng.choice(n, size=m, replace=False)
-        y, s = y[pick], s[pick]
-    # Sort once; each replicate re-weights rows (Poisson bootstrap) and re-sums per score.
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    reps = np.empty(_BOOT_REPS)
-    for b in range(_BOOT_REPS):
-        w = rng.poisson(1.0, m).astype(float)
-        pos = np.add.reduceat(np.where(y, w, 0.0), starts)
-        neg = np.add.reduceat(w, starts) - pos
-        reps[b] = metric.from_groups(pos, neg)
-    reps = reps[~np.isnan(reps)]
-    if len(reps) < 2:
-        return value, float("nan")
-    # m-out-of-n bootstrap: the spread of size-m resamples, rescaled to size n.
-    return value, float(reps.var(ddof=1) * m / n)
+    sample = _RankSample.of(data, seed=seed)
+    if sample is None or metric.from_groups is None:
+        return metric.compute(data), float("nan")
+    return sample.variance(metric.from_groups, seed=seed)
+
+
+@dataclass(frozen=True)
+class _RankSample:
+    """Scored rows grouped by distinct score, for rank metrics and their bootstrap.
+
+    ``pos``/``neg`` are the full data's per-score counts (the exact value); ``y``/``starts``
+    describe a sorted subsample of at most ``_BOOT_MAX_ROWS`` rows for the bootstrap.
+    """
+
+    pos: np.ndarray
+    neg: np.ndarray
+    y: np.ndarray
+    starts: np.ndarray
+    n: int
+
+    @classmethod
+    def of(cls, data: Prepared, *, seed: int) -> _RankSample | None:
+        if data.score is None:
+            return None
+        keep = data.valid & ~np.isnan(data.score)
+        y, s = data.y_true[keep], data.score[keep]
+        pos, neg = score_groups(y, s)
+        n = len(y)
+        m = min(n, _BOOT_MAX_ROWS)
+        if m < n:
+            pick = np.random.default_rng(seed).choice(n, size=m, replace=False)
+            y, s = y[pick], s[pick]
+        order = np.argsort(-s, kind="mergesort")
+        y, s = y[order], s[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1] if m else np.zeros(0, dtype=int)
+        return cls(pos, neg, y, starts, n)
+
+    def variance(
+        self, from_groups: Callable[[np.ndarray, np.ndarray], float], *, seed: int
+    ) -> tuple[float, float]:
+        value = from_groups(self.pos, self.neg)
+        if np.isnan(value) or len(self.y) < 2:
+            return value, float("nan")
+        # Each replicate re-weights rows (Poisson bootstrap) and re-sums per score: no re-sort.
+        rng = np.random.default_rng(seed)
+        m = len(self.y)
+        reps = np.empty(_BOOT_REPS)
+        for b in range(_BOOT_REPS):
+            w = rng.poisson(1.0, m).astype(float)
+            pos = np.add.reduceat(np.where(self.y, w, 0.0), self.starts)
+            neg = np.add.reduceat(w, self.starts) - pos
+            reps[b] = from_groups(pos, neg)
+        reps = reps[~np.isnan(reps)]
+        if len(reps) < 2:
+            return value, float("nan")
+        # m-out-of-n bootstrap: the spread of size-m resamples, rescaled to size n.
+        return value, float(reps.var(ddof=1) * m / self.n)
 
 
 def _row_counts(baseline: Prepared, production: Prepared) -> pd.DataFrame:

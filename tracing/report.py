@@ -26,13 +26,17 @@ __all__ = ["SECTIONS", "build_report", "jsonable", "to_markdown"]
 def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Report section ``overall``: every applicable metric, production vs baseline."""
     comp = compare(
-        analysis.baseline, analysis.production, random_state=int(options.get("random_state", 0))
+        analysis.baseline,
+        analysis.production,
+        random_state=int(options.get("random_state", 0)),
+        production_frame=analysis.production_frame,  # estimated beside realized, when possible
     )
     keep = [
         "metric",
         "name",
         "baseline",
         "production",
+        "estimated",
         "delta",
         "higher_is_better",
         "direction",
@@ -169,12 +173,14 @@ def to_markdown(report: Mapping[str, Any]) -> str:
 
 
 def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Render the ``overall`` section as a Markdown table."""
+    """Render the ``overall`` section as a Markdown table (estimates shown when present)."""
+    estimated = any(r.get("estimated") is not None for r in value)
+    est_head, est_rule = (" estimated from scores |", "---:|") if estimated else ("", "")
     lines = [
         "## Overall: production vs baseline",
         "",
-        "| metric | baseline | production | delta | 95% CI of delta | verdict |",
-        "|---|---:|---:|---:|---:|---|",
+        f"| metric | baseline | production |{est_head} delta | 95% CI of delta | verdict |",
+        f"|---|---:|---:|{est_rule}---:|---:|---|",
     ]
     for r in value:
         ci = (
@@ -183,9 +189,10 @@ def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
             else "n/a"
         )
         verdict = r["status"] + (" (significant)" if r["significant"] else "")
+        est = f" {number(r.get('estimated'))} |" if estimated else ""
         lines.append(
             f"| {r['name']} (`{r['metric']}`) | {number(r['baseline'])} | "
-            f"{number(r['production'])} | {number(r['delta'])} | {ci} | {verdict} |"
+            f"{number(r['production'])} |{est} {number(r['delta'])} | {ci} | {verdict} |"
         )
     return lines
 
