@@ -159,14 +159,13 @@ def _fit_categorical(
     name: str, baseline: pd.Series, production: pd.Series | None, min_count: int
 ) -> ColumnBins:
     counts_b = baseline.value_counts(dropna=True)
-    counts = (
-        counts_b
-        if production is None
-        else counts_b.add(production.value_counts(dropna=True), fill_value=0)
-    )
-    per_side_max = counts_b.reindex(counts.index, fill_value=0)
+    counts = counts_b
+    per_side_max = counts_b
     if production is not None:
-        counts_p = production.value_counts(dropna=True).reindex(counts.index, fill_value=0)
+        counts_p = production.value_counts(dropna=True)  # counted once: the costly step
+        counts = counts_b.add(counts_p, fill_value=0)
+        per_side_max = counts_b.reindex(counts.index, fill_value=0)
+        counts_p = counts_p.reindex(counts.index, fill_value=0)
         per_side_max = per_side_max.where(per_side_max >= counts_p, counts_p)
     keep = per_side_max[per_side_max >= min_count]
     # Order: most frequent first, so charts and tables read naturally.

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tracing.metrics import METRICS
+from tracing.metrics import DIRECTION_WORDS, METRICS, Direction
 
 __all__ = ["SECTION_TITLES", "to_html"]
 
@@ -145,12 +145,10 @@ def _summary(report: Mapping[str, Any], link: str | None) -> str:
 
 
 def _direction(direction: Any) -> str:
-    return {
-        "higher": "higher is better",
-        "lower": "lower is better",
-        "two_sided": "closer to zero is better",
-        "neutral": "neither way is better; a change is what matters",
-    }.get(str(direction), str(direction))
+    try:
+        return DIRECTION_WORDS[Direction(str(direction))]
+    except ValueError:
+        return str(direction)
 
 
 def _count(value: Any) -> str:

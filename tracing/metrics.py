@@ -29,6 +29,7 @@ from tracing.errors import DataError
 from tracing.schema import ModelType, Schema, score_column_class, unify_labels
 
 __all__ = [
+    "DIRECTION_WORDS",
     "METRICS",
     "Direction",
     "Metric",
@@ -52,6 +53,14 @@ class Direction(StrEnum):
     LOWER = "lower"  # error rates, losses
     TWO_SIDED = "two_sided"  # closer to zero is better: mean error (bias)
     NEUTRAL = "neutral"  # neither way is better, any change matters: predicted positive rate
+
+
+DIRECTION_WORDS: dict[Direction, str] = {
+    Direction.HIGHER: "higher is better",
+    Direction.LOWER: "lower is better",
+    Direction.TWO_SIDED: "closer to zero is better",
+    Direction.NEUTRAL: "neither way is better; a change is what matters",
+}
 
 
 def worse_by(value: Any, reference: Any, direction: Direction) -> Any:

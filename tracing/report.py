@@ -17,6 +17,7 @@ from typing import Any
 from tracing.analysis import Analysis
 from tracing.compare import compare
 from tracing.errors import DataError
+from tracing.metrics import DIRECTION_WORDS, Direction
 from tracing.textfmt import jsonable, number
 
 # jsonable lives in tracing.textfmt; it stays importable from here (the app and tests use it).
@@ -198,9 +199,4 @@ def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _direction_words(direction: str) -> str:
-    return {
-        "higher": "higher is better",
-        "lower": "lower is better",
-        "two_sided": "closer to zero is better",
-        "neutral": "neither way is better; a change is what matters",
-    }[direction]
+    return DIRECTION_WORDS[Direction(direction)]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from tracing.metrics import Direction, Metric, worse_by
+from tracing.metrics import DIRECTION_WORDS, Direction, Metric, worse_by
 from tracing.rootcause import condition_text
 
 __all__ = [
@@ -119,12 +119,7 @@ def status_colour_of(status: str) -> str:
 
 def direction_words(direction: Direction) -> str:
     """Say which way is better."""
-    return {
-        Direction.HIGHER: "higher is better",
-        Direction.LOWER: "lower is better",
-        Direction.TWO_SIDED: "closer to zero is better",
-        Direction.NEUTRAL: "neither way is better; any change is worth a look",
-    }[direction]
+    return DIRECTION_WORDS[direction]
 
 
 def window_label(start: Any, freq: str) -> str:
