@@ -234,6 +234,16 @@ def period_codes(times: pd.Series, freq: str) -> tuple[NDArray[np.int64], pd.Dat
     return codes, starts
 
 
+def _period_ends(starts: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
+    """End of each period on the wall clock: the next midnight, even across a DST change."""
+    step = pd.Timedelta(nanoseconds=_NS[freq])
+    if starts.tz is None or freq == "hour":
+        return starts + step
+    wall = starts.tz_localize(None) + step
+    keep_standard = np.zeros(len(wall), dtype=bool)
+    return wall.tz_localize(starts.tz, ambiguous=keep_standard, nonexistent="shift_forward")
+
+
 def _check_freq(freq: str) -> str:
     if freq not in FREQS:
         raise DataError(f"unknown period {freq!r}; choose one of: {', '.join(FREQS)}.")
@@ -330,7 +340,7 @@ def _period_columns(periods: _Periods, freq: str) -> dict[str, Any]:
     """Return the columns every period table starts with: span, rows, realized metric."""
     return {
         "start": periods.starts,
-        "end": periods.starts + pd.Timedelta(nanoseconds=_NS[freq]),
+        "end": _period_ends(periods.starts, freq),
         "rows": periods.rows,
         "rows_with_actuals": periods.with_actuals,
         "metric": periods.metric,
