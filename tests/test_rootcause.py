@@ -356,3 +356,26 @@ def test_a_real_shift_inside_a_small_slice_is_still_found():
     table = root_cause(a, slices=slices)
     inside = table[table["explanation"].str.startswith("Inside device = tablet, x shifted")]
     assert len(inside) == 1 and inside.iloc[0]["kind"] == "drift"
+
+
+@pytest.mark.parametrize("how", ["dropped", "empty"])
+def test_without_production_actuals_drift_and_quality_still_name_the_cause(how):
+    """No actuals yet: no label drift, no label conflicts, no slices; the data still speaks."""
+    from tracing.drift import feature_drift
+    from tracing.labels import label_conflicts
+
+    base = read_table(DEMO / "fraud_training.parquet")
+    prod = read_table(DEMO / "fraud_production.parquet")
+    prod = (
+        prod.drop(columns="actual_label") if how == "dropped" else prod.assign(actual_label=pd.NA)
+    )
+    analysis = prepare_analysis(base, prod, require_actuals=False)
+    assert not analysis.has_actuals
+    assert "actual_label" not in set(feature_drift(analysis).table["feature"])
+    assert label_conflicts(analysis).groups.empty
+    table = root_cause(analysis)
+    assert (
+        table.iloc[0]["feature"] == "merchant_id"
+        and "scammeds.com" in table.iloc[0]["explanation"]
+    )
+    assert table["slice_id"].isna().all()

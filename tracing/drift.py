@@ -535,7 +535,12 @@ def drift_columns(analysis: Analysis) -> dict[str, str]:
         *((t, "tag") for t in roles.tags),
         *(((roles.prediction_label, "prediction"),) if roles.prediction_label else ()),
         *((s, "score") for s in roles.prediction_score),
-        *(((roles.actual_label, "actual"),) if roles.actual_label else ()),
+        # Without production actuals (not joined yet) there is no label drift to measure.
+        *(
+            ((roles.actual_label, "actual"),)
+            if roles.actual_label and analysis.has_actuals
+            else ()
+        ),
     ):
         out.setdefault(name, role)
     return out

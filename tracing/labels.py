@@ -456,7 +456,11 @@ def label_conflicts(
             f"column {quoted(unknown[0])} is not in both datasets; choose from: "
             f"{', '.join(roles.slice_columns())}."
         )
-    applies = analysis.schema.model_type is not ModelType.REGRESSION and bool(roles.actual_label)
+    applies = (
+        analysis.schema.model_type is not ModelType.REGRESSION
+        and bool(roles.actual_label)
+        and analysis.has_actuals
+    )
     summary, groups = [], []
     for frame, dataset in zip(frames, ("baseline", "production"), strict=True):
         found = (
@@ -464,7 +468,13 @@ def label_conflicts(
             if applies
             else _Found(pd.DataFrame(columns=list(GROUP_COLUMNS)))
         )
-        note = "" if applies else "regression actuals are continuous: they always differ"
+        note = (
+            ""
+            if applies
+            else "production has no actuals yet"
+            if not analysis.has_actuals
+            else "regression actuals are continuous: they always differ"
+        )
         if applies and found.distinct < _MIN_DISTINCT_SHARE * found.checked:
             note = (
                 f"{found.distinct:,} distinct feature rows for {found.checked:,} rows: identical "

@@ -229,7 +229,8 @@ def root_cause(
         raise DataError(f"top_slices must be 0 or more, got {top_slices}.")
     if not 0 < alpha < 1:
         raise DataError(f"alpha must be between 0 and 1 (a false discovery rate), got {alpha}.")
-    slices = _find_slices(analysis) if slices is None else slices
+    if slices is None and analysis.has_actuals:  # slices rank performance: they need actuals
+        slices = _find_slices(analysis)
     metric_id = getattr(slices, "metric_id", None) or analysis.metric.id
     ev = _Evidence(
         analysis,
@@ -687,8 +688,12 @@ def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[
         logger.warning("tracing.slices is unavailable; root cause without slices")
     else:
         # The same call as the slices section's, so a full report computes it once.
-        slices = find_slices(
-            analysis, metric=options.get("metric") or None, **search_options(options)
+        slices = (
+            None
+            if not analysis.has_actuals
+            else find_slices(
+                analysis, metric=options.get("metric") or None, **search_options(options)
+            )
         )
     table = root_cause(
         analysis,
