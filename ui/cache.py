@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -245,22 +245,25 @@ def _rows(key: Key) -> Rows:
     )
 
 
-class _LRU:
+V = TypeVar("V")
+
+
+class _LRU(Generic[V]):
     """A small thread-safe LRU map (sessions run in parallel threads)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[Key, Analysis] = OrderedDict()
+        self._items: OrderedDict[Key, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Key) -> Analysis | None:
+    def get(self, key: Key) -> V | None:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
             return None
 
-    def put(self, key: Key, value: Analysis) -> None:
+    def put(self, key: Key, value: V) -> None:
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
@@ -269,7 +272,7 @@ class _LRU:
 
 
 @st.cache_resource(show_spinner=False)
-def _analyses() -> _LRU:
+def _analyses() -> _LRU[Analysis]:
     return _LRU(6)
 
 
@@ -320,18 +323,6 @@ def _from_key(key: Key, metric: str | None) -> Analysis:
     return analysis(replace(view, metric=metric))[0]
 
 
-def _without_actuals(a: Analysis) -> Analysis:
-    """Drop the actual role, for drift and quality when production has no actuals.
-
-    An actual column missing or empty in production is the normal state of "no actuals yet",
-    not a drifted or broken column.
-    """
-    if a.has_actuals:
-        return a
-    roles = replace(a.schema.roles, actual_label=None)
-    return replace(a, schema=replace(a.schema, roles=roles))
-
-
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
 def comparison(key: Key) -> Comparison:
     """Return every metric, production vs baseline, with confidence intervals.
@@ -373,7 +364,7 @@ def report(
     key: Key, metric: str | None, sections: tuple[str, ...], options: tuple[tuple[str, Any], ...]
 ) -> dict[str, Any]:
     """Return the JSON-ready report (`tracing.report.build_report`) of an analysis."""
-    analysis = _without_actuals(_from_key(key, metric))
+    analysis = _from_key(key, metric)
     return build_report(analysis, sections=list(sections), options=dict(options))
 
 
@@ -415,19 +406,19 @@ def slice_drilldown(
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
 def drift(key: Key) -> DriftResult:
     """Return the drift of every column (`tracing.drift.feature_drift`)."""
-    return feature_drift(_without_actuals(_from_key(key, None)))
+    return feature_drift(_from_key(key, None))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64, ttl=_TTL)
 def histogram(key: Key, column: str) -> pd.DataFrame:
     """Return one column's shares per shared bin (`tracing.drift.histogram`)."""
-    return drift_histogram(_without_actuals(_from_key(key, None)), column)
+    return drift_histogram(_from_key(key, None), column)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
 def quality(key: Key) -> pd.DataFrame:
     """Return the data-quality findings (`tracing.quality.quality_checks`)."""
-    return quality_checks(_without_actuals(_from_key(key, None)))
+    return quality_checks(_from_key(key, None))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
@@ -459,13 +450,10 @@ class _Explanations:
     """Finished explanations by key; a miss is computed by the page, with a progress bar."""
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Key, Explanation] = OrderedDict()
-        self._lock = threading.Lock()
+        self._done: _LRU[Explanation] = _LRU(size)
 
     def get(self, key: Key) -> Explanation | None:
-        with self._lock:
-            return self._items.get(key)
+        return self._done.get(key)
 
     def compute(
         self, key: Key, analysis: Analysis, mask: Any, progress: Callable[[float, str], None]
@@ -476,10 +464,7 @@ class _Explanations:
         from tracing.explain import explain
 
         result = explain(analysis, slice_mask=mask, random_state=0, progress=progress)
-        with self._lock:
-            self._items[key] = result
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+        self._done.put(key, result)
         return result
 
 
