@@ -1,11 +1,10 @@
 """Choose the data: files, which rows are compared, delayed actuals, and the column roles."""
 
-import os
 from dataclasses import replace
 
 import streamlit as st
 
-from tracing import sources
+from tracing import settings, sources
 from tracing.errors import DataError
 from tracing.schema import detect_roles
 from ui import cache, controls, fmt, rows
@@ -125,7 +124,7 @@ with tab_path:
         right.text_input("Production path or URL", key="w_path_production")
         submitted = st.form_submit_button("Open these files")
     roots = ", ".join(f"`{r}`" for r in sources.data_roots())
-    urls = "allowed" if os.environ.get(sources.ENV_ALLOW_URLS) == "1" else "disabled"
+    urls = "allowed" if settings.get(sources.ENV_ALLOW_URLS) else "disabled"
     st.caption(
         f"The server reads files only inside {roots} (set `{sources.ENV_DATA_ROOTS}` to change "
         f"this); http(s) URLs are {urls} (`{sources.ENV_ALLOW_URLS}=1` allows them)."

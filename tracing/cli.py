@@ -10,13 +10,12 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tracing import timeline_cli
+from tracing import settings, timeline_cli
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
 from tracing.report import SECTIONS, build_report, to_markdown
@@ -169,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc}; please report it with the command "
             "line (set TRACING_DEBUG=1 for the traceback).\n"
         )
-        if os.environ.get("TRACING_DEBUG"):
+        if settings.get("TRACING_DEBUG"):
             raise
         return EXIT_INTERNAL
     return 0

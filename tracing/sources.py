@@ -34,6 +34,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracing import settings
 from tracing.errors import DataError
 from tracing.io import table_format
 
@@ -61,7 +62,6 @@ ENV_MAX_URL_MB = "TRACING_MAX_URL_MB"
 ENV_STORE_SECRET = "TRACING_STORE_SECRET"
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo_data"
-_DEFAULT_STORE = "dataset_store"
 _SECRET_FILE = ".secret"
 # Longest first, so ".csv.gz" wins over ".csv"... and ".gz" alone is never a suffix.
 _SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".csv", ".tsv", ".txt", ".pq")
@@ -94,7 +94,7 @@ class Source:
 
 def store_dir() -> Path:
     """Return the dataset store folder (``TRACING_STORE_DIR`` or ``./dataset_store``)."""
-    return Path(os.environ.get(ENV_STORE_DIR) or _DEFAULT_STORE).resolve()
+    return Path(settings.get(ENV_STORE_DIR)).resolve()
 
 
 def data_roots() -> tuple[Path, ...]:
@@ -103,7 +103,7 @@ def data_roots() -> tuple[Path, ...]:
     ``TRACING_DATA_ROOTS`` (``os.pathsep``-separated) when set, else the bundled demo folder and
     the dataset store.
     """
-    raw = os.environ.get(ENV_DATA_ROOTS)
+    raw = settings.get(ENV_DATA_ROOTS)
     if raw:
         parts = [p for p in raw.split(os.pathsep) if p.strip()]
         return tuple(Path(p.strip()).expanduser().resolve() for p in parts)
@@ -126,7 +126,7 @@ def _suffix(name: str) -> str:
 
 def _secret() -> bytes:
     """Return the store's secret salt: from the environment, else a random file in the store."""
-    env = os.environ.get(ENV_STORE_SECRET)
+    env = str(settings.get(ENV_STORE_SECRET))
     if env:
         return env.encode()
     folder = store_dir()
@@ -258,7 +258,7 @@ def _describe_dataset(ref: str) -> Source:
 
 
 def _describe_url(ref: str) -> Source:
-    if os.environ.get(ENV_ALLOW_URLS, "").strip() != "1":
+    if not settings.get(ENV_ALLOW_URLS):
         raise DataError(
             f"{ref}: reading URLs is disabled on this server; download the file and upload it, "
             f"or ask the operator to set {ENV_ALLOW_URLS}=1."
@@ -345,11 +345,7 @@ def resolve_source(ref: str) -> tuple[str, bytes]:
 
 
 def _url_cap() -> int:
-    raw = os.environ.get(ENV_MAX_URL_MB, "1024")
-    try:
-        return int(float(raw) * 1024 * 1024)
-    except ValueError:
-        raise DataError(f"{ENV_MAX_URL_MB}={raw!r} is not a number of megabytes.") from None
+    return int(settings.get(ENV_MAX_URL_MB) * 1024 * 1024)
 
 
 def _fetch(url: str) -> bytes:

@@ -1,0 +1,172 @@
+"""Every environment variable the app and the CLI read: name, default, parser and meaning.
+
+This module is the single home of server settings. Code never calls ``os.environ`` for a
+``TRACING_*`` variable itself: it asks `get` for the parsed value, so each setting is parsed and
+checked in one place, a bad value is a `tracing.errors.DataError` that names the variable and
+what it accepts, and the README's configuration table is generated from `SETTINGS`
+(`markdown_table`; a test keeps the two equal).
+
+Examples
+--------
+>>> get("TRACING_ALLOW_URLS", environ={"TRACING_ALLOW_URLS": "1"})
+True
+>>> get("TRACING_MAX_URL_MB", environ={})
+1024.0
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tracing.errors import DataError
+
+__all__ = ["SETTINGS", "Setting", "get", "markdown_table", "raw"]
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("use 1 (on) or 0 (off)")
+
+
+def _positive_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("use a finite number above 0")
+    return value
+
+
+def _text(text: str) -> str:
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable.
+
+    Attributes
+    ----------
+    name : str
+        The variable, e.g. ``TRACING_STORE_DIR``.
+    default : str
+        The value used when the variable is unset or empty, as text (parsed like a set value);
+        ``""`` means "none", and ``default_text`` then says what happens.
+    parse : callable
+        Text to value; raises ``ValueError`` with what the setting accepts.
+    meaning : str
+        One line for the README table.
+    default_text : str, optional
+        How the README shows the default, when the raw default says little.
+    """
+
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    meaning: str
+    default_text: str = ""
+
+    def shown_default(self) -> str:
+        """Return the default as the README shows it."""
+        if self.default_text:
+            return self.default_text
+        return f"`{self.default}`" if self.default else "unset"
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "TRACING_DATA_ROOTS",
+            "",
+            _text,
+            "folders whose files the app may read, separated by `:` (`os.pathsep`); paths are "
+            "resolved with symlinks, so `../` and symlinks out of a root are refused",
+            default_text="the bundled `demo_data/` folder and the dataset store",
+        ),
+        Setting(
+            "TRACING_STORE_DIR",
+            "dataset_store",
+            _text,
+            "where uploads are kept",
+            default_text="`./dataset_store`",
+        ),
+        Setting(
+            "TRACING_STORE_SECRET",
+            "",
+            _text,
+            "key of the dataset ids (set it to share one store between servers)",
+            default_text="a random secret created in the store",
+        ),
+        Setting(
+            "TRACING_ALLOW_URLS",
+            "0",
+            _flag,
+            "`1` lets the app read `http(s)` URLs",
+            default_text="off",
+        ),
+        Setting(
+            "TRACING_MAX_URL_MB",
+            "1024",
+            _positive_number,
+            "size cap of a URL download, in megabytes",
+        ),
+        Setting(
+            "TRACING_DEBUG",
+            "0",
+            _flag,
+            "`1` makes the CLI re-raise an internal error with its traceback",
+            default_text="off",
+        ),
+    )
+}
+
+
+def raw(name: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """Return a setting's text: the environment's non-empty value, else its default."""
+    setting = SETTINGS[name]
+    env = os.environ if environ is None else environ
+    value = env.get(name, "")
+    return value if value.strip() else setting.default
+
+
+def get(name: str, *, environ: Mapping[str, str] | None = None) -> Any:
+    """Return a setting's parsed value.
+
+    Parameters
+    ----------
+    name : str
+        A key of `SETTINGS`.
+    environ : mapping, optional
+        Where to read (default ``os.environ``); tests pass their own.
+
+    Raises
+    ------
+    KeyError
+        ``name`` is not a known setting (a programming error).
+    DataError
+        The variable is set to a value its parser refuses; the message names it.
+    """
+    setting = SETTINGS[name]
+    text = raw(name, environ=environ)
+    try:
+        return setting.parse(text)
+    except ValueError as exc:
+        raise DataError(f"{name}={text!r} is not valid: {exc}; fix or unset it.") from None
+
+
+def markdown_table() -> str:
+    """Return the README's table of settings (variable, default, meaning)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{s.name}` | {s.shown_default()} | {s.meaning} |" for s in SETTINGS.values()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m tracing.settings: print the README table
+    print(markdown_table())
