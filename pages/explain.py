@@ -15,14 +15,12 @@ header(
 analysis, view, key = require_analysis()
 tracing_banner(view, analysis)
 metric = analysis.metric
-depth, min_size, features = state.slice_settings(analysis.schema.roles.slice_columns())
+search = state.slice_settings(analysis.schema.roles.slice_columns())
 
 mask, slice_text = None, None
 if view.slice:
     try:
-        drill = cache.slice_drilldown(
-            key, metric.id, depth, min_size, features, state.SLICE_TOP, view.slice
-        )
+        drill = cache.slice_drilldown(key, metric.id, search, view.slice)
     except DataError as exc:
         st.warning(f"The selected slice cannot be opened here ({exc}); explaining all rows.")
     else:

@@ -20,14 +20,14 @@ analysis, view, key = require_analysis()
 tracing_banner(view, analysis)
 metric = analysis.metric
 roles = analysis.schema.roles
-depth, min_size, features = state.slice_settings(roles.slice_columns())
+search = state.slice_settings(roles.slice_columns())
 
 measured = analysis.has_actuals
 with st.spinner("Weighing the evidence…"), guard("ranking the suspects"):
     drift = cache.drift(key)
     quality = cache.quality(key)
     if measured:
-        suspects = cache.suspects(key, metric.id, depth, min_size, features, state.SLICE_TOP)
+        suspects = cache.suspects(key, metric.id, search)
         conflicts = cache.labels(key)
     else:  # suspects explain slices, and slices need actuals
         suspects = pd.DataFrame(columns=["feature", "value", "kind", "score", "slice_id"])

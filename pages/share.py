@@ -5,9 +5,11 @@ import json
 import streamlit as st
 
 from tracing import sources
-from tracing.htmlreport import to_html
-from tracing.report import SECTIONS, to_markdown
-from ui import cache
+from tracing.options import ReportOptions
+from tracing.render.html import to_html
+from tracing.render.markdown import to_markdown
+from tracing.report import SECTIONS
+from ui import cache, state
 from ui.layout import LAST_PAGE, guard, header, require_analysis
 from ui.state import app_base_url, page_params, share_url
 
@@ -82,37 +84,33 @@ st.caption(
     "The analysis as one standalone HTML page (no scripts, opens anywhere), or as Markdown "
     "and JSON for tickets and pipelines."
 )
-HEAVY = {"importance", "explain"}  # SHAP: trains small models, takes longer
-NEED_ACTUALS = {"slices", "root_cause", "labels"}  # they rank what costs performance
-available = list(SECTIONS)
+available = [
+    str(s) for s, spec in SECTIONS.items() if analysis.has_actuals or not spec.needs_actuals
+]
 if not analysis.has_actuals:
-    available = [s for s in available if s not in NEED_ACTUALS]
     st.caption("Production has no actuals yet: the sections that rank slices are left out.")
 chosen = st.multiselect(
     "Sections",
     available,
-    default=[s for s in available if s not in HEAVY],
+    default=[s for s in available if SECTIONS[s].share_default and not SECTIONS[s].slow],
     key="w_share_sections",
     help="Feature importance (SHAP) trains small models and takes longer.",
 )
-options = tuple(
-    sorted(
-        (name, st.session_state[k])
-        for name, k in (("max_depth", "depth"), ("min_size", "min_size"))
-        if st.session_state.get(k) is not None
-    )
+# The report ranks the slices of the Slices page: the same depth, size, features and folding.
+options = ReportOptions(
+    metric=analysis.metric.id, slices=state.slice_settings(analysis.schema.roles.slice_columns())
 )
 built = st.session_state.setdefault("_built_reports", set())
-ident = (key, analysis.metric.id, tuple(chosen), options)
+ident = (key, tuple(chosen), options)
 if ident not in built and st.button(
     "Build the report", type="primary", disabled=not chosen, key="w_build_report"
 ):
     with st.spinner("Building the report…"), guard("building the report"):
-        cache.report(key, analysis.metric.id, tuple(chosen), options)
+        cache.report(key, tuple(chosen), options)
     built.add(ident)
 if ident in built:
     with guard("building the report"):
-        rep = cache.report(key, analysis.metric.id, tuple(chosen), options)
+        rep = cache.report(key, tuple(chosen), options)
     stem = f"tracing_{analysis.names[1].split('.')[0]}"
     left, mid, right = st.columns(3)
     left.download_button(

@@ -5,6 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from tracing.errors import DataError
+from tracing.options import SliceSearch
 from tracing.slices import slice_id
 from ui import cache, charts, controls, fmt, state, tables
 from ui.layout import (
@@ -17,8 +18,7 @@ from ui.layout import (
 )
 from ui.state import current_view, set_view
 
-TOP = state.SLICE_TOP  # searched; at most SHOWN are listed after folding
-SHOWN = 20
+SHOWN = 20  # listed, of the state.SLICE_TOP ranked (fewer once repeats are folded)
 TABLE_KEY = "slice_table"
 CHILDREN_KEY = "children_table"
 
@@ -40,17 +40,17 @@ c_metric, c_depth, c_size = st.columns([2, 1, 1])
 with c_metric:
     controls.metric_picker(analysis, key="w_metric_slices")
 with c_depth:
-    depth = st.selectbox(
+    st.selectbox(
         "Conditions per slice",
         [1, 2, 3, 4],
-        index=state.DEFAULT_DEPTH - 1,
+        index=SliceSearch.max_depth - 1,
         key=state.DEPTH_KEY,
         bind="query-params",
         persist_state="session",
         help="Most feature = value conditions combined in one slice.",
     )
 with c_size:
-    min_size = st.number_input(
+    st.number_input(
         "Minimum rows",
         min_value=1,
         value=None,
@@ -70,9 +70,9 @@ chosen = st.multiselect(
     persist_state="session",
     help="Features (and tags) whose values define slices.",
 )
-fold = st.toggle(
+st.toggle(
     "Hide slices that repeat one listed above (broader or narrower versions of it)",
-    value=True,
+    value=SliceSearch.distinct,
     key=state.FOLD_KEY,
     bind="query-params",
     persist_state="session",
@@ -80,17 +80,17 @@ fold = st.toggle(
 if not chosen:
     st.warning("Choose at least one feature to slice by.")
     st.stop()
-features = None if set(chosen) == set(slice_columns) else tuple(chosen)
+search = state.slice_settings(tuple(slice_columns))
 if metric.id in ("roc_auc", "pr_auc"):
     st.caption(f"{metric.name} is not additive: the search is exact but slower on big data.")
 
 # --- the ranked slices -------------------------------------------------------------------------
 
 with st.spinner("Searching every slice…"), guard("searching the slices"):
-    result = cache.slices(key, metric.id, int(depth), min_size, features, TOP)
+    result = cache.slices(key, metric.id, search)
 table = result.table
-visible = tables.fold(table) if fold else table
-visible = visible.head(SHOWN).reset_index(drop=True)
+listed = result.listed(distinct=search.distinct)
+visible = listed.head(SHOWN).reset_index(drop=True)
 overall = fmt.metric_value(result.overall_metric, metric)
 baseline_overall = fmt.metric_value(result.baseline_overall_metric, metric)
 
@@ -130,7 +130,7 @@ st.dataframe(
     hide_index=True,
     column_config=config,
 )
-folded = len(table) - len(tables.fold(table)) if fold else 0
+folded = len(table) - len(listed)
 st.caption(
     f"Slices of at least {fmt.count(result.min_size)} rows that do worse than average, most "
     f"costly first. Impact = how much worse than the overall {metric.name} × the slice's share "
@@ -147,18 +147,14 @@ st.caption(
 # --- drilldown ---------------------------------------------------------------------------------
 
 view = current_view()
-cache.prefetch_drilldowns(
-    key, metric.id, int(depth), min_size, features, TOP, [i for i in ids[:3] if i != view.slice]
-)
+cache.prefetch_drilldowns(key, metric.id, search, [i for i in ids[:3] if i != view.slice])
 if not view.slice:
     st.info("Select a row to see what is inside the slice.", icon=":material/touch_app:")
     st.stop()
 
 try:
     with st.spinner("Opening the slice…"):
-        drill = cache.slice_drilldown(
-            key, metric.id, int(depth), min_size, features, TOP, view.slice
-        )
+        drill = cache.slice_drilldown(key, metric.id, search, view.slice)
 except DataError as exc:
     st.warning(f"The selected slice cannot be opened here: {exc}", icon=":material/warning:")
     if st.button("Clear the selection"):
@@ -232,9 +228,8 @@ if perf == perf and mix == mix:  # not NaN: ratio metrics decompose
 # The next clicks are the breadcrumbs and the narrower slices: open them in the background.
 parents = [slice_id(conditions[:i]) for i in range(1, len(conditions))]
 cache.prefetch_drilldowns(
-    key, metric.id, int(depth), min_size, features, TOP,
-    parents[::-1] + list(drill.children["slice_id"].head(3)),
-)  # fmt: skip
+    key, metric.id, search, parents[::-1] + list(drill.children["slice_id"].head(3))
+)
 
 # Only the open tab is drawn: a click on a slice then draws one table, not three plus charts.
 tab_children, tab_features, tab_rows = st.tabs(

@@ -23,11 +23,10 @@ from tracing.drift import (
     drift_between,
     feature_drift,
     histogram,
-    markdown_section,
-    report_section,
 )
 from tracing.errors import DataError
-from tracing.report import jsonable
+from tracing.render.markdown import drift_section as markdown_section
+from tracing.report import build_section, jsonable
 
 RESULT_COLUMNS = [
     "feature", "role", "kind", "n_baseline", "n_production", "missing_baseline",
@@ -435,7 +434,7 @@ def test_histogram_inside_a_slice_and_errors(fraud):
 
 
 def test_report_section_is_json_ready_and_renders(fraud):
-    section = report_section(fraud, {"bins": 10})
+    section = build_section("drift", fraud, {"bins": 10})
     keys = {
         "feature",
         "kind",

@@ -27,14 +27,13 @@ from tracing.explain import (
     Explanation,
     explain,
     explain_cached,
-    explain_summary,
     load_model,
-    markdown_section,
-    markdown_summary,
-    report_section,
 )
 from tracing.io import read_table
-from tracing.report import jsonable
+from tracing.options import ExplainOptions
+from tracing.render.markdown import explain_summary as markdown_summary
+from tracing.render.markdown import importance_section as markdown_section
+from tracing.report import build_report, build_section, jsonable
 
 KINDS = ["regression", "binary_score", "binary_label", "multiclass"]
 DEMO = Path(__file__).resolve().parents[1] / "demo_data"
@@ -411,10 +410,11 @@ def test_model_source_needs_a_model():
 def test_report_section_and_summary_share_one_computation():
     analysis = _analysis("binary_score", 1000)
     options = {"random_state": 3, "shap_sample_size": 100}
-    section = report_section(analysis, options)
-    first = explain_cached(analysis, options)
-    assert explain_cached(analysis, options) is first
-    assert explain_cached(analysis, {**options, "random_state": 4}) is not first
+    section = build_section("importance", analysis, options)
+    explain_options = ExplainOptions(shap_sample_size=100)
+    first = explain_cached(analysis, explain_options, random_state=3)
+    assert explain_cached(analysis, explain_options, random_state=3) is first
+    assert explain_cached(analysis, explain_options, random_state=4) is not first
     assert [r["feature"] for r in section] == first.importance["feature"].tolist()
     assert set(section[0]) == {
         "feature",
@@ -423,7 +423,7 @@ def test_report_section_and_summary_share_one_computation():
         "error_mean_abs_shap",
         "source",
     }
-    summary = explain_summary(analysis, options)
+    summary = build_report(analysis, sections=["importance"], options=options)["explain"]
     assert summary["source"] == "surrogate"
     assert summary["sample_rows"] == 100
     assert summary["fidelity"] == first.fidelity

@@ -15,11 +15,10 @@ from tracing.quality import (
     FINDING_COLUMNS,
     QUALITY_CHECKS,
     QUALITY_SEVERITIES,
-    markdown_section,
     quality_checks,
-    report_section,
 )
-from tracing.report import jsonable
+from tracing.render.markdown import quality_section as markdown_section
+from tracing.report import build_section, jsonable
 
 N = 4000
 
@@ -311,7 +310,7 @@ def test_eta_demo_is_clean():
 
 
 def test_report_section(fraud):
-    section = report_section(fraud, {})
+    section = build_section("quality", fraud, {})
     assert {"check", "feature", "severity", "detail"} <= set(section[0])
     json.dumps(jsonable(section), allow_nan=False)
     lines = markdown_section(jsonable(section))

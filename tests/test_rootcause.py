@@ -15,12 +15,11 @@ import pytest
 from tests.conftest import DEMO
 from tracing import prepare_analysis, read_table
 from tracing.metrics import get_metric
-from tracing.report import jsonable
+from tracing.render.markdown import root_cause_section as markdown_section
+from tracing.report import build_section, jsonable
 from tracing.rootcause import (
     SUSPECT_COLUMNS,
     condition_text,
-    markdown_section,
-    report_section,
     root_cause,
 )
 
@@ -228,7 +227,7 @@ def test_eta_demo_end_to_end(eta):
 
 @pytest.mark.skipif(not HAS_SLICES, reason="tracing.slices is not available")
 def test_report_section(fraud):
-    section = report_section(fraud, {"top_suspects": 3})
+    section = build_section("root_cause", fraud, {"top_suspects": 3})
     assert len(section) <= 3 and section[0]["rank"] == 1
     assert {"rank", "feature", "value", "kind", "score", "explanation"} <= set(section[0])
     json.dumps(jsonable(section), allow_nan=False)

@@ -22,16 +22,16 @@ from tracing.binning import fit_bins
 from tracing.errors import DataError
 from tracing.io import read_table
 from tracing.metrics import Direction, get_metric, row_stats, worse_by
-from tracing.report import jsonable
+from tracing.render.markdown import slices_section as markdown_section
+from tracing.report import build_section, jsonable
 from tracing.slices import (
     TABLE_COLUMNS,
     _grouped_pr_auc,
     _grouped_roc_auc,
+    distinct_mask,
     drilldown,
     find_slices,
-    markdown_section,
     parse_slice_id,
-    report_section,
     slice_id,
     slice_mask,
 )
@@ -577,7 +577,7 @@ def test_bad_limits_name_the_option_and_its_range(fraud, limits, message):
         find_slices(fraud, **limits)
     # the report section passes them on: --top 0 is an error, not the default 20
     with pytest.raises(DataError, match=message):
-        report_section(fraud, {"metric": "accuracy", **limits})
+        build_section("slices", fraud, {"metric": "accuracy", **limits})
 
 
 def test_whole_float_limits_are_accepted(fraud):
@@ -660,7 +660,9 @@ def test_grouped_rank_metrics_match_scikit_learn():
 
 
 def test_report_section_and_markdown(fraud):
-    section = report_section(fraud, {"metric": "accuracy", "max_depth": 2, "top": 5})
+    # every ranked slice (``distinct`` off), so the folding marks show in the Markdown
+    options = {"metric": "accuracy", "max_depth": 2, "top": 5, "distinct": False}
+    section = build_section("slices", fraud, options)
     assert len(section) == 5
     keys = {
         "slice",
@@ -681,7 +683,7 @@ def test_report_section_and_markdown(fraud):
     assert [s["impact"] for s in section] == sorted((s["impact"] for s in section), reverse=True)
     assert section[0]["baseline_metric"] is None  # NaN -> None
     json.dumps(jsonable(section))
-    small = report_section(fraud, {"metric": "accuracy", "min_size": 3001, "top": 3})
+    small = build_section("slices", fraud, {"metric": "accuracy", "min_size": 3001, "top": 3})
     assert all(s["size"] >= 3001 for s in small)
     lines = markdown_section(section)
     assert lines[0] == "## Slices" and len([x for x in lines if x.startswith("| ")]) == 6
@@ -702,3 +704,39 @@ def test_too_many_cells_to_code_is_a_data_error():
     a = prepare_analysis(frame, frame, roles={"features": tuple(ids)}, positive_class=1)
     with pytest.raises(DataError, match="raise min_size"):
         find_slices(a, metric="accuracy", max_depth=4, min_size=1)
+
+
+def test_distinct_keeps_the_narrow_slice_that_explains_a_broad_one() -> None:
+    # Moved from the UI helpers: the rule is the engine's (SliceResult.distinct).
+    def row(conds, explained=None):
+        return {"conditions": tuple(conds), "explained_by": explained}
+
+    table = pd.DataFrame(
+        [
+            row([("contract", "monthly")], explained="c&s"),  # ranked first, explained
+            row([("contract", "monthly"), ("calls", "1")]),  # the finding
+            row([("contract", "monthly"), ("calls", "1"), ("tenure", "2")]),  # narrows it
+            row([("region", "south")]),
+        ]
+    )
+    kept = table[distinct_mask(table["conditions"], table["explained_by"])]
+    assert [len(c) for c in kept["conditions"]] == [2, 1]
+
+
+def test_distinct_is_the_fold_rule_by_brute_force(fraud) -> None:
+    # Oracle: a slice is distinct iff it is not explained and no distinct slice ranked above
+    # it has a subset of its conditions.
+    res = find_slices(fraud, metric="accuracy", top=40)
+    table = res.table
+    kept: list[frozenset] = []
+    expected = []
+    for conds, explained in zip(table["conditions"], table["explained_by"], strict=True):
+        ok = explained is None and not any(k <= frozenset(conds) for k in kept)
+        expected.append(ok)
+        if ok:
+            kept.append(frozenset(conds))
+    assert list(res.distinct().index) == [
+        i for i, ok in zip(table.index, expected, strict=True) if ok
+    ]
+    assert res.listed(distinct=False) is table
+    assert 0 < len(res.distinct()) < len(table)

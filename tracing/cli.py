@@ -18,7 +18,8 @@ from typing import Any
 from tracing import settings, timeline_cli
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
-from tracing.report import SECTIONS, build_report, to_markdown
+from tracing.render.markdown import to_markdown
+from tracing.report import SECTIONS, build_report
 
 __all__ = ["main"]
 

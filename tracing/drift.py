@@ -75,7 +75,6 @@ from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, as_float, fit_bins, is_numeric_column
 from tracing.errors import DataError
 from tracing.memo import per_analysis
-from tracing.textfmt import number
 
 __all__ = [
     "DRIFT_TESTS",
@@ -87,8 +86,6 @@ __all__ = [
     "drift_columns",
     "feature_drift",
     "histogram",
-    "markdown_section",
-    "report_section",
 ]
 
 Array = NDArray[np.float64]
@@ -729,67 +726,3 @@ def _histogram_frame(pair: _Pair) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------
 # Report section
-
-
-_SECTION_KEYS = (
-    "feature",
-    "role",
-    "kind",
-    "psi",
-    "js",
-    "kl",
-    "ks",
-    "ks_p_value",
-    "chi2",
-    "chi2_p_value",
-    "wasserstein",
-    "missing_baseline",
-    "missing_production",
-    "severity",
-    "drifted",
-    "reason",
-)
-
-
-def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Build the ``drift`` report section: one entry per column, most drifted first.
-
-    Options: ``bins`` (int, default 10), ``min_share`` (float, default 0.01), ``alpha``
-    (float, default 0.05). Each entry: ``feature``, ``role``, ``kind``, ``psi``, ``js``,
-    ``kl``, ``ks``, ``ks_p_value``, ``chi2``, ``chi2_p_value``, ``wasserstein``,
-    ``missing_baseline``, ``missing_production``, ``severity``, ``drifted``, ``reason``.
-    """
-    result = feature_drift(
-        analysis,
-        bins=int(options.get("bins", 10)),
-        min_share=float(options.get("min_share", 0.01)),
-        alpha=float(options.get("alpha", 0.05)),
-    )
-    records = result.table[list(_SECTION_KEYS)].to_dict(orient="records")
-    return [{str(k): v for k, v in r.items()} for r in records]
-
-
-def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Render the ``drift`` section as Markdown lines."""
-    lines = ["## Drift: which columns changed?", ""]
-    drifted = [r for r in value if r["drifted"]]
-    lines.append(
-        f"{len(drifted)} of {len(value)} columns drifted (PSI >= 0.1, JS >= 0.13 or "
-        "Wasserstein >= 0.3 baseline std)."
-        if value
-        else "No columns to compare."
-    )
-    if not value:
-        return lines
-    lines += [
-        "",
-        "| column | role | severity | PSI | JS | Wasserstein | KS p | chi² p |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in value:
-        lines.append(
-            f"| {r['feature']} | {r['role']} | {r['severity']} | {number(r['psi'], digits=3)} | "
-            f"{number(r['js'], digits=3)} | {number(r['wasserstein'], digits=3)} | "
-            f"{number(r['ks_p_value'], digits=3)} | {number(r['chi2_p_value'], digits=3)} |"
-        )
-    return lines

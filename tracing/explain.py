@@ -67,8 +67,9 @@ from tracing.binning import ColumnBins, fit_bins, is_numeric_column
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.metrics import Prepared, row_stats
+from tracing.options import ExplainOptions
 from tracing.schema import ModelType
-from tracing.textfmt import number, quoted
+from tracing.textfmt import quoted
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",
@@ -81,18 +82,14 @@ __all__ = [
     "Explanation",
     "explain",
     "explain_cached",
-    "explain_summary",
     "load_model",
-    "markdown_section",
-    "markdown_summary",
-    "report_section",
 ]
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "model", "logged", "surrogate")
-DEFAULT_SAMPLE_SIZE = 20_000
-DEFAULT_SHAP_SAMPLE_SIZE = 2_000
+DEFAULT_SAMPLE_SIZE = ExplainOptions.sample_size
+DEFAULT_SHAP_SAMPLE_SIZE = ExplainOptions.shap_sample_size
 FALLBACK_SAMPLE_SIZE = 200  # rows per group for the (slow) permutation explainer
 FIDELITY_R2_MIN = 0.7
 FIDELITY_AGREEMENT_MIN = 0.9
@@ -204,7 +201,7 @@ class _Source:
 def explain(
     analysis: Analysis,
     *,
-    source: str = "auto",
+    source: str = ExplainOptions.source,
     model_path: str | os.PathLike[str] | bytes | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     shap_sample_size: int = DEFAULT_SHAP_SAMPLE_SIZE,
@@ -1130,15 +1127,6 @@ def _normalised(series: pd.Series) -> Array:
 # Report wiring
 
 
-_OPTION_DEFAULTS: dict[str, Any] = {
-    "random_state": 0,
-    "explain_source": "auto",
-    "model_path": None,
-    "explain_sample_size": DEFAULT_SAMPLE_SIZE,
-    "shap_sample_size": DEFAULT_SHAP_SAMPLE_SIZE,
-}
-
-
 @per_analysis
 def _explain_once(
     analysis: Analysis,
@@ -1159,91 +1147,26 @@ def _explain_once(
     )
 
 
-def explain_cached(analysis: Analysis, options: Mapping[str, Any]) -> Explanation:
-    """`explain` with report options, reusing the last result for the same analysis/options.
+def explain_cached(
+    analysis: Analysis, options: ExplainOptions | None = None, *, random_state: int = 0
+) -> Explanation:
+    """`explain` with the report's options, reusing the last result for the same inputs.
 
-    Options (all optional): ``random_state`` (int, 0), ``explain_source`` ("auto"),
-    ``model_path`` (skops file, None), ``explain_sample_size`` (20,000), ``shap_sample_size``
-    (2,000).
+    Parameters
+    ----------
+    analysis : Analysis
+        The baseline/production pair.
+    options : ExplainOptions, optional
+        Source, model file and sample sizes (defaults: `ExplainOptions`).
+    random_state : int, default 0
+        Seed of the samples.
     """
-    opts = {k: options.get(k, default) for k, default in _OPTION_DEFAULTS.items()}
-    path = opts["model_path"]
+    opts = options or ExplainOptions()
     return _explain_once(
         analysis,
-        source=str(opts["explain_source"]),
-        model_path=str(path) if isinstance(path, os.PathLike) else path,
-        sample_size=int(opts["explain_sample_size"]),
-        shap_sample_size=int(opts["shap_sample_size"]),
-        random_state=int(opts["random_state"]),
+        source=opts.source,
+        model_path=opts.model_path,
+        sample_size=opts.sample_size,
+        shap_sample_size=opts.shap_sample_size,
+        random_state=int(random_state),
     )
-
-
-def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Report section ``importance``: one entry per feature, most important first.
-
-    Each entry: ``feature``, ``mean_abs_shap``, ``baseline_mean_abs_shap``,
-    ``error_mean_abs_shap`` (None without an error model), ``source``. Options: see
-    `explain_cached`.
-    """
-    exp = explain_cached(analysis, options)
-    keep = ["feature", "mean_abs_shap", "baseline_mean_abs_shap", "error_mean_abs_shap"]
-    rows = exp.importance[keep].to_dict(orient="records")
-    return [{**{str(k): v for k, v in r.items()}, "source": exp.source} for r in rows]
-
-
-def explain_summary(analysis: Analysis, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Top-level report key ``explain``: where the importance comes from and how far to trust it.
-
-    Keys: ``source``, ``fidelity``, ``sample_rows`` (as asked), plus ``fidelity_metric``,
-    ``fidelity_warning``, ``train_rows``, ``error_target`` and ``notes``. Options: see
-    `explain_cached`.
-    """
-    exp = explain_cached(analysis, options)
-    return {
-        "source": exp.source,
-        "fidelity": exp.fidelity,
-        "sample_rows": exp.sample_rows,
-        "fidelity_metric": exp.fidelity_metric,
-        "fidelity_warning": exp.fidelity_warning,
-        "train_rows": exp.train_rows,
-        "error_target": exp.error_target,
-        "notes": list(exp.notes),
-    }
-
-
-def markdown_section(value: Sequence[Mapping[str, Any]], *, top: int = 20) -> list[str]:
-    """Render the ``importance`` section (from `report_section`, after JSON) as Markdown."""
-    if not value:
-        return ["## Which features matter most?", "", "No feature to rank."]
-    source = value[0]["source"]
-    lines = [
-        "## Which features matter most?",
-        "",
-        f"Mean |SHAP| per feature (source: {source}); the error model shows which features "
-        "drive production errors.",
-        "",
-        "| rank | feature | production | baseline | error model |",
-        "|---:|---|---:|---:|---:|",
-    ]
-    for i, r in enumerate(value[:top], start=1):
-        lines.append(
-            f"| {i} | {r['feature']} | {number(r['mean_abs_shap'])} | "
-            f"{number(r['baseline_mean_abs_shap'])} | {number(r['error_mean_abs_shap'])} |"
-        )
-    if len(value) > top:
-        lines += ["", f"... and {len(value) - top} more features."]
-    return lines
-
-
-def markdown_summary(value: Mapping[str, Any]) -> list[str]:
-    """Render the top-level ``explain`` key (from `explain_summary`) as Markdown lines."""
-    fid = value.get("fidelity")
-    trust = f"; fidelity {value.get('fidelity_metric')} {number(fid)}" if fid is not None else ""
-    lines = [
-        f"- Importance source: **{value['source']}**{trust}; "
-        f"{value['sample_rows']:,} production rows explained"
-    ]
-    if value.get("fidelity_warning"):
-        lines.append(f"- Warning: {value['fidelity_warning']}")
-    lines += [f"- Note: {n}" for n in value.get("notes", [])]
-    return lines

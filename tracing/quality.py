@@ -25,7 +25,7 @@ category checks: every value of an id is new.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -40,7 +40,7 @@ from tracing.drift import drift_columns
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.memo import per_analysis
-from tracing.textfmt import percent, plain, quoted, table_cell, value_text
+from tracing.textfmt import percent, plain, quoted, value_text
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -48,9 +48,7 @@ __all__ = [
     "QUALITY_SEVERITIES",
     "QualityCheck",
     "checked_columns",
-    "markdown_section",
     "quality_checks",
-    "report_section",
     "share_change_p_value",
 ]
 
@@ -693,32 +691,3 @@ def quality_checks(
     rank = -table["severity"].map(QUALITY_SEVERITIES.index)
     order = np.lexsort((-table["share"].fillna(0).to_numpy(), rank.to_numpy()))
     return table.iloc[order].reset_index(drop=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Report section
-
-
-def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Build the ``quality`` report section: every finding, most severe first.
-
-    Includes the label checks (``label_conflict``, ``broken_dependency``). No options. Each
-    entry: ``check``, ``feature``, ``dataset``, ``severity``, ``detail``, ``count``,
-    ``share``, ``baseline_share``, ``values``, ``counts``.
-    """
-    table = quality_checks(analysis)
-    records = table.to_dict(orient="records")
-    return [{str(k): v for k, v in r.items()} for r in records]
-
-
-def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Render the ``quality`` section as Markdown lines."""
-    lines = ["## Data quality: what broke in the data?", ""]
-    if not value:
-        return [*lines, "No data-quality findings."]
-    lines += ["| severity | check | column | finding |", "|---|---|---|---|"]
-    for r in value:
-        name = QUALITY_CHECKS[r["check"]].name if r["check"] in QUALITY_CHECKS else r["check"]
-        detail = table_cell(r["detail"])
-        lines.append(f"| {r['severity']} | {name} | {r['feature']} | {detail} |")
-    return lines

@@ -1,126 +1,331 @@
-"""The analysis as one JSON-ready report, and its Markdown rendering.
+"""The analysis as one JSON-ready report: which sections exist and how each is built.
 
 `build_report` runs the requested sections over an `Analysis` and returns a plain dict (the
-CLI's JSON; key reference in the README). Sections are a registry: each name maps to the module
-that owns the step, which exposes ``report_section(analysis, options) -> JSON-ready value`` and
-``markdown_section(value) -> list of lines``. Modules are imported only when their section is
-asked for, so a quick ``--sections overall`` never pays for SHAP's import. `to_markdown` renders
-the same dict for humans (CI logs, tickets).
+CLI's JSON; key reference in the README, shape in ``tracing/schemas/report.schema.json``). Each
+section is a `SectionSpec` in `SECTIONS`: its name, the question it answers, and the typed
+callable that builds its JSON from a `ReportRun`. A run computes each engine result once (the
+slice search, drift, quality, label conflicts, the explanation) and hands the same object to
+every section that needs it, so the root-cause section ranks the very slices the slices section
+lists. Renderers live beside each other in `tracing.render` (Markdown, HTML); nothing here
+formats text for people.
+
+Heavy modules (SHAP, LightGBM) are imported inside the builders that need them, so a quick
+``--sections overall`` never pays for their import.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from tracing.analysis import Analysis
 from tracing.compare import compare
+from tracing.drift import DriftResult, feature_drift
 from tracing.errors import DataError
-from tracing.metrics import DIRECTION_WORDS, Direction
-from tracing.textfmt import jsonable, number
+from tracing.labels import LabelConflicts, label_conflicts
+from tracing.options import ReportOptions
+from tracing.quality import quality_checks
+from tracing.slices import SliceResult, find_slices
+from tracing.textfmt import finite, jsonable
 
-# jsonable lives in tracing.textfmt; it stays importable from here (the app and tests use it).
-__all__ = ["SECTIONS", "build_report", "jsonable", "to_markdown"]
+if TYPE_CHECKING:
+    import pandas as pd
 
+    from tracing.explain import Explanation
 
-def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Report section ``overall``: every applicable metric, production vs baseline."""
-    comp = compare(
-        analysis.baseline,
-        analysis.production,
-        random_state=int(options.get("random_state", 0)),
-        production_frame=analysis.production_frame,  # estimated beside realized, when possible
-    )
-    keep = [
-        "metric",
-        "name",
-        "baseline",
-        "production",
-        "estimated",
-        "delta",
-        "higher_is_better",
-        "direction",
-        "status",
-        "ci_low",
-        "ci_high",
-        "significant",
-        "baseline_reason",
-        "production_reason",
-    ]
-    return [{str(k): v for k, v in r.items()} for r in comp.table[keep].to_dict(orient="records")]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SECTIONS",
+    "ReportRun",
+    "Section",
+    "SectionSpec",
+    "build_report",
+    "build_section",
+    "jsonable",
+]
+
+SCHEMA_VERSION = "1.1"
+"""Version of the report's JSON shape: the minor part grows when keys are added."""
 
 
-# Section name -> the module that computes and renders it (see the module docstring).
-SECTIONS: dict[str, str] = {
-    "overall": "tracing.report",
-    "slices": "tracing.slices",
-    "drift": "tracing.drift",
-    "quality": "tracing.quality",
-    "root_cause": "tracing.rootcause",
-    "importance": "tracing.explain",
-}
-# Extra top-level keys that come with a section: section -> (key, builder, markdown renderer).
-_COMPANIONS: dict[str, tuple[str, str, str]] = {
-    "importance": ("explain", "explain_summary", "markdown_summary"),
-}
+class Section(StrEnum):
+    """The report's sections, in the order the report shows them."""
+
+    OVERALL = "overall"
+    SLICES = "slices"
+    ROOT_CAUSE = "root_cause"
+    DRIFT = "drift"
+    QUALITY = "quality"
+    IMPORTANCE = "importance"
+    TIMELINE = "timeline"
 
 
-def _section(name: str, attr: str) -> Any:
-    return getattr(importlib.import_module(SECTIONS[name]), attr)
-
-
-def build_report(
-    analysis: Analysis,
-    *,
-    sections: Sequence[str] | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Build the report dict for an analysis.
+class ReportRun:
+    """One report's shared engine results, each computed at most once, on first use.
 
     Parameters
     ----------
     analysis : Analysis
-        The validated baseline/production pair.
-    sections : sequence of str, optional
-        Section names (default: every registered section; a section that cannot run on this
-        data, e.g. importance without usable features, is then left out with a note).
-    options : mapping, optional
-        Section options (e.g. ``random_state``, ``max_depth``, ``min_size``, ``top``).
+        The baseline/production pair.
+    options : ReportOptions
+        Validated options of every step.
+    """
+
+    def __init__(self, analysis: Analysis, options: ReportOptions) -> None:
+        self.analysis = analysis
+        self.options = options
+
+    @functools.cached_property
+    def metric_id(self) -> str:
+        """The lead metric's id: the option's, else the analysis' own."""
+        return self.options.metric or self.analysis.metric.id
+
+    @functools.cached_property
+    def slices(self) -> SliceResult | None:
+        """The slice search (None when production has no actuals: nothing to rank)."""
+        if not self.analysis.has_actuals:
+            return None
+        return find_slices(
+            self.analysis, metric=self.metric_id, **self.options.slices.search_kwargs()
+        )
+
+    @functools.cached_property
+    def drift(self) -> DriftResult:
+        """Drift of every column on the shared bins."""
+        d = self.options.drift
+        return feature_drift(self.analysis, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
+
+    @functools.cached_property
+    def quality(self) -> pd.DataFrame:
+        """Every data-quality finding (label checks included)."""
+        return quality_checks(self.analysis)
+
+    @functools.cached_property
+    def conflicts(self) -> LabelConflicts:
+        """Label conflicts and broken dependencies."""
+        return label_conflicts(self.analysis)
+
+    @functools.cached_property
+    def explanation(self) -> Explanation:
+        """SHAP importance as the explain options say."""
+        from tracing.explain import explain_cached
+
+        return explain_cached(
+            self.analysis, self.options.explain, random_state=self.options.random_state
+        )
+
+
+SectionBuilder = Callable[[ReportRun], dict[str, Any]]
+"""Builds a section: returns the top-level report keys it adds (its own name at least)."""
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """One report section.
+
+    Attributes
+    ----------
+    section : Section
+        Its name (the JSON key).
+    title : str
+        The question it answers, as the renderers title it.
+    build : callable
+        ``build(run) -> {key: JSON-ready value}``.
+    needs_actuals : bool
+        Whether it ranks what costs performance (so needs production actuals).
+    slow : bool
+        Whether it trains models (SHAP): the app asks before building it.
+    share_default : bool
+        Whether the app's Share page offers it pre-selected.
+    """
+
+    section: Section
+    title: str
+    build: SectionBuilder
+    needs_actuals: bool = False
+    slow: bool = False
+    share_default: bool = True
+
+
+def _overall(run: ReportRun) -> dict[str, Any]:
+    a = run.analysis
+    comp = compare(
+        a.baseline,
+        a.production,
+        random_state=run.options.random_state,
+        production_frame=a.production_frame,  # estimated beside realized, when possible
+    )
+    table = comp.table.assign(id=comp.table["metric"])
+    # ``name`` is the display name; ``metric`` stays the id for one release (see README).
+    keep = [
+        "id", "metric", "name", "baseline", "production", "estimated", "delta",
+        "higher_is_better", "direction", "status", "ci_low", "ci_high", "significant",
+        "baseline_reason", "production_reason",
+    ]  # fmt: skip
+    return {"overall": [{str(k): v for k, v in r.items()} for r in table[keep].to_dict("records")]}
+
+
+_SLICE_KEYS = (
+    "size", "share", "metric", "delta", "impact", "baseline_size", "baseline_metric",
+    "baseline_delta", "mix_effect", "performance_effect", "p_value",
+)  # fmt: skip
+
+
+def slices_json(result: SliceResult, *, distinct: bool = True) -> list[dict[str, Any]]:
+    """Return the listed slices as JSON-ready dicts, most costly first.
+
+    Parameters
+    ----------
+    result : SliceResult
+        A slice search.
+    distinct : bool, default True
+        Only the distinct findings (`SliceResult.distinct`, as the app lists them).
 
     Returns
     -------
-    dict
-        JSON-ready: plain str/int/float/bool/None, lists and dicts; NaN becomes None.
+    list of dict
+        ``slice`` ({feature: value label}), ``slice_id``, ``size``, ``share``, ``metric``,
+        ``delta``, ``impact``, ``baseline_size``, ``baseline_metric``, ``baseline_delta``,
+        ``mix_effect``, ``performance_effect``, ``p_value``, ``explained_by``.
     """
-    options = dict(options or {})
-    wanted = list(SECTIONS) if not sections else list(sections)
-    unknown = [s for s in wanted if s not in SECTIONS]
+    out = []
+    for row in result.listed(distinct=distinct).itertuples(index=False):
+        item: dict[str, Any] = {"slice": dict(row.conditions), "slice_id": row.slice_id}  # type: ignore[arg-type]
+        for key in _SLICE_KEYS:
+            value = getattr(row, key)
+            item[key] = int(value) if key.endswith("size") else finite(value)
+        item["explained_by"] = row.explained_by
+        out.append(item)
+    return out
+
+
+def _slices(run: ReportRun) -> dict[str, Any]:
+    if run.slices is None:
+        raise DataError(
+            f"{run.analysis.names[1]}: no production row has an actual, so no slice can be "
+            "ranked by what it costs; join the actuals first."
+        )
+    return {"slices": slices_json(run.slices, distinct=run.options.slices.distinct)}
+
+
+_DRIFT_KEYS = (
+    "feature", "role", "kind", "psi", "js", "kl", "ks", "ks_p_value", "chi2", "chi2_p_value",
+    "wasserstein", "missing_baseline", "missing_production", "severity", "drifted", "reason",
+)  # fmt: skip
+
+
+def _drift(run: ReportRun) -> dict[str, Any]:
+    records = run.drift.table[list(_DRIFT_KEYS)].to_dict(orient="records")
+    return {"drift": [{str(k): v for k, v in r.items()} for r in records]}
+
+
+def _quality(run: ReportRun) -> dict[str, Any]:
+    records = run.quality.to_dict(orient="records")
+    return {"quality": [{str(k): v for k, v in r.items()} for r in records]}
+
+
+def _root_cause(run: ReportRun) -> dict[str, Any]:
+    from tracing.rootcause import root_cause
+
+    opts = run.options.root_cause
+    table = root_cause(
+        run.analysis,
+        slices=run.slices,
+        drift=run.drift,
+        quality=run.quality,
+        conflicts=run.conflicts,
+        top_slices=opts.top_slices,
+        alpha=opts.alpha,
+    ).head(opts.top_suspects)
+    return {"root_cause": [{str(k): v for k, v in r.items()} for r in table.to_dict("records")]}
+
+
+def _importance(run: ReportRun) -> dict[str, Any]:
+    exp = run.explanation
+    keep = ["feature", "mean_abs_shap", "baseline_mean_abs_shap", "error_mean_abs_shap"]
+    rows = exp.importance[keep].to_dict(orient="records")
+    return {
+        "importance": [{**{str(k): v for k, v in r.items()}, "source": exp.source} for r in rows],
+        "explain": {
+            "source": exp.source,
+            "fidelity": exp.fidelity,
+            "sample_rows": exp.sample_rows,
+            "fidelity_metric": exp.fidelity_metric,
+            "fidelity_warning": exp.fidelity_warning,
+            "train_rows": exp.train_rows,
+            "error_target": exp.error_target,
+            "notes": list(exp.notes),
+        },
+    }
+
+
+def _timeline(run: ReportRun) -> dict[str, Any]:
+    from tracing.timeline import timeline_for, timeline_json
+
+    return {"timeline": timeline_json(timeline_for(run.analysis, metric=run.metric_id))}
+
+
+SECTIONS: dict[Section, SectionSpec] = {
+    spec.section: spec
+    for spec in (
+        SectionSpec(Section.OVERALL, "Did the model get worse, and by how much?", _overall),
+        SectionSpec(
+            Section.SLICES, "Which slices pull performance down?", _slices, needs_actuals=True
+        ),
+        SectionSpec(
+            Section.ROOT_CAUSE, "Why did they get worse?", _root_cause, needs_actuals=True
+        ),
+        SectionSpec(Section.DRIFT, "Which columns changed?", _drift),
+        SectionSpec(Section.QUALITY, "What broke in the data?", _quality),
+        SectionSpec(
+            Section.IMPORTANCE,
+            "Which features drive the predictions and the errors?",
+            _importance,
+            slow=True,
+        ),
+        SectionSpec(Section.TIMELINE, "When did it change?", _timeline, share_default=False),
+    )
+}
+
+
+def _sections(names: Sequence[str] | None) -> list[Section]:
+    if not names:
+        return list(SECTIONS)
+    unknown = [s for s in names if s not in set(Section)]
     if unknown:
         raise DataError(
             f"unknown report section {', '.join(unknown)}; choose from: {', '.join(SECTIONS)}."
         )
-    if {"slices", "root_cause"} & set(wanted):
-        # Bad search limits (--top 0) are the user's mistake, not something this data cannot
-        # do: fail now rather than leave the sections out with a note.
-        _section("slices", "search_options")(options)
-    schema = analysis.schema
-    roles = schema.roles
-    prep_b, prep_p = analysis.baseline, analysis.production
-    report: dict[str, Any] = {
+    return [Section(s) for s in names]
+
+
+def _header(run: ReportRun) -> dict[str, Any]:
+    a = run.analysis
+    schema, roles = a.schema, a.schema.roles
+    metric = a.metric
+    if run.options.metric and run.options.metric != metric.id:
+        from tracing.metrics import get_metric
+
+        metric = get_metric(run.options.metric, schema)
+    return {
+        "schema_version": SCHEMA_VERSION,
         "model_type": schema.model_type.value,
         "metric": {
-            "name": analysis.metric.id,
-            "display_name": analysis.metric.name,
-            "higher_is_better": analysis.metric.higher_is_better,
-            "direction": analysis.metric.direction.value,
+            "id": metric.id,
+            "name": metric.id,  # alias of ``id`` for one release (see README)
+            "display_name": metric.name,
+            "higher_is_better": metric.higher_is_better,
+            "direction": metric.direction.value,
         },
-        "rows": {"baseline": prep_b.n_rows, "production": prep_p.n_rows},
+        "rows": {"baseline": a.baseline.n_rows, "production": a.production.n_rows},
         "rows_with_actuals": {
-            "baseline": int(prep_b.valid.sum()),
-            "production": int(prep_p.valid.sum()),
+            "baseline": int(a.baseline.valid.sum()),
+            "production": int(a.production.valid.sum()),
         },
-        "datasets": {"baseline": analysis.names[0], "production": analysis.names[1]},
+        "datasets": {"baseline": a.names[0], "production": a.names[1]},
         "positive_class": schema.positive_class,
         "classes": list(schema.classes),
         "columns": {
@@ -133,14 +338,79 @@ def build_report(
             "features": list(roles.features),
             "tags": list(roles.tags),
         },
-        "notes": list(analysis.notes),
+        "options": {
+            "random_state": run.options.random_state,
+            "slices": {
+                "max_depth": run.options.slices.max_depth,
+                "min_size": run.options.slices.min_size,
+                "top": run.options.slices.top,
+                "features": None
+                if run.options.slices.features is None
+                else list(run.options.slices.features),
+                "bins": run.options.slices.bins,
+                "distinct": run.options.slices.distinct,
+            },
+        },
+        "notes": list(a.notes),
     }
+
+
+def _options(options: ReportOptions | Mapping[str, Any] | None) -> ReportOptions:
+    return options if isinstance(options, ReportOptions) else ReportOptions.from_mapping(options)
+
+
+def build_section(
+    section: str,
+    analysis: Analysis,
+    options: ReportOptions | Mapping[str, Any] | None = None,
+) -> Any:
+    """Build one section's JSON-ready value (``build_report(...)[section]``, uncleaned).
+
+    Raises
+    ------
+    DataError
+        Unknown section, bad options, or data the section cannot run on.
+    """
+    (name,) = _sections([section])
+    return SECTIONS[name].build(ReportRun(analysis, _options(options)))[name]
+
+
+def build_report(
+    analysis: Analysis,
+    *,
+    sections: Sequence[str] | None = None,
+    options: ReportOptions | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the report dict for an analysis.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The validated baseline/production pair.
+    sections : sequence of str, optional
+        Section names (default: every section; one that cannot run on this data, e.g.
+        importance without usable features, is then left out with a note).
+    options : ReportOptions or mapping, optional
+        Validated options, or flat option names (`ReportOptions.from_mapping`).
+
+    Returns
+    -------
+    dict
+        JSON-ready: plain str/int/float/bool/None, lists and dicts; NaN becomes None. Starts
+        with ``schema_version``.
+
+    Raises
+    ------
+    DataError
+        Unknown section or bad options (always), or a section asked for by name that cannot
+        run on this data.
+    """
+    wanted = _sections(sections)
+    run = ReportRun(analysis, _options(options))  # bad options fail here, before any work
+    report = _header(run)
     for name in wanted:
         try:
-            report[name] = _section(name, "report_section")(analysis, options)
-            if name in _COMPANIONS:
-                key, builder, _ = _COMPANIONS[name]
-                report[key] = _section(name, builder)(analysis, options)
+            report.update(SECTIONS[name].build(run))
         except DataError as exc:
             if sections:  # asked for by name: the user must hear why it failed
                 raise
@@ -148,55 +418,3 @@ def build_report(
             report["notes"].append(f"section {name} left out: {exc}")
     out: dict[str, Any] = jsonable(report)
     return out
-
-
-def to_markdown(report: Mapping[str, Any]) -> str:
-    """Render a report dict (from `build_report`) as Markdown."""
-    m = report["metric"]
-    lines = [
-        "# Model performance report",
-        "",
-        f"- Model type: **{report['model_type']}**; lead metric: **{m['display_name']}** "
-        f"(`{m['name']}`, {_direction_words(m['direction'])})",
-        f"- Baseline: `{report['datasets']['baseline']}`, {report['rows']['baseline']:,} rows; "
-        f"production: `{report['datasets']['production']}`, "
-        f"{report['rows']['production']:,} rows",
-    ]
-    lines += [f"- Note: {n}" for n in report.get("notes", [])]
-    for name in SECTIONS:
-        if name not in report:
-            continue
-        lines += ["", *_section(name, "markdown_section")(report[name])]
-        if name in _COMPANIONS and _COMPANIONS[name][0] in report:
-            key, _, renderer = _COMPANIONS[name]
-            lines += ["", *_section(name, renderer)(report[key])]
-    return "\n".join(lines) + "\n"
-
-
-def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Render the ``overall`` section as a Markdown table (estimates shown when present)."""
-    estimated = any(r.get("estimated") is not None for r in value)
-    est_head, est_rule = (" estimated from scores |", "---:|") if estimated else ("", "")
-    lines = [
-        "## Overall: production vs baseline",
-        "",
-        f"| metric | baseline | production |{est_head} delta | 95% CI of delta | verdict |",
-        f"|---|---:|---:|{est_rule}---:|---:|---|",
-    ]
-    for r in value:
-        ci = (
-            f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
-            if r["ci_low"] is not None
-            else "n/a"
-        )
-        verdict = r["status"] + (" (significant)" if r["significant"] else "")
-        est = f" {number(r.get('estimated'))} |" if estimated else ""
-        lines.append(
-            f"| {r['name']} (`{r['metric']}`) | {number(r['baseline'])} | "
-            f"{number(r['production'])} |{est} {number(r['delta'])} | {ci} | {verdict} |"
-        )
-    return lines
-
-
-def _direction_words(direction: str) -> str:
-    return DIRECTION_WORDS[Direction(direction)]

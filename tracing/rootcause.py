@@ -77,6 +77,7 @@ from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.metrics import Metric, Prepared, get_metric, row_stats, worse_by
 from tracing.quality import QUALITY_CHECKS, quality_checks, share_change_p_value
+from tracing.slices import distinct_mask
 
 # condition_text lives in tracing.textfmt; it stays importable from here (the app uses it).
 from tracing.textfmt import condition_text, number, percent
@@ -84,8 +85,6 @@ from tracing.textfmt import condition_text, number, percent
 __all__ = [
     "SUSPECT_COLUMNS",
     "condition_text",
-    "markdown_section",
-    "report_section",
     "root_cause",
 ]
 
@@ -286,11 +285,13 @@ def _top_slices(ev: _Evidence, slices: Any, top: int) -> list[_Slice]:
     if table is None or table.empty or top == 0:
         return []
     tried = getattr(slices, "search", {}).get("single_slices", 0)
+    # q-values over every ranked slice (the family tested), then only the distinct findings:
+    # the same slices the Slices page and the reports list.
     table = table.assign(_q=_slice_q_values(table, int(tried)))
+    if "explained_by" in table.columns:
+        table = table[distinct_mask(table["conditions"], table["explained_by"])]
     ranked = table[(table["impact"] > 0) & ~(table["_q"] > ev.alpha)]
     ranked = ranked.sort_values("impact", ascending=False, kind="mergesort")
-    if "explained_by" in ranked.columns:
-        ranked = ranked[ranked["explained_by"].isna()]
     if ranked.empty:
         return []
     largest = float(ranked["impact"].iloc[0])
@@ -666,53 +667,3 @@ def _rank(suspects: list[dict[str, Any]]) -> pd.DataFrame:
     table = table.drop(columns=["_kind", "_value"]).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
-
-
-# ---------------------------------------------------------------------------------------------
-# Report section
-
-
-def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Build the ``root_cause`` report section: ranked suspects with their explanation.
-
-    Options: ``top_slices`` (int, default 5: slices explained), ``top_suspects`` (int,
-    default 10: entries kept), ``alpha`` (default 0.05: see "Noise" in the module docstring),
-    and ``max_depth`` / ``min_size`` / ``top`` passed to the slice search.
-    Each entry: ``rank``, ``feature``, ``value``, ``kind``, ``score``, ``explanation``,
-    ``slice_id``.
-    """
-    slices = None
-    try:
-        from tracing.slices import find_slices, search_options
-    except ImportError:
-        logger.warning("tracing.slices is unavailable; root cause without slices")
-    else:
-        # The same call as the slices section's, so a full report computes it once.
-        slices = (
-            None
-            if not analysis.has_actuals
-            else find_slices(
-                analysis, metric=options.get("metric") or None, **search_options(options)
-            )
-        )
-    table = root_cause(
-        analysis,
-        slices=slices,
-        top_slices=int(options.get("top_slices", 5)),
-        alpha=float(options.get("alpha", 0.05)),
-    )
-    table = table.head(int(options.get("top_suspects", 10)))
-    return [{str(k): v for k, v in r.items()} for r in table.to_dict(orient="records")]
-
-
-def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Render the ``root_cause`` section as Markdown lines."""
-    lines = ["## Root cause: why did it get worse?", ""]
-    if not value:
-        return [
-            *lines,
-            "No suspects: no slice pulls the metric down beyond chance, and nothing drifted.",
-        ]
-    for r in value:
-        lines.append(f"{r['rank']}. **{r['kind']}** ({r['score']:.2f}): {r['explanation']}")
-    return lines

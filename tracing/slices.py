@@ -88,7 +88,7 @@ rows and depth 3. Every path equals brute-force enumeration (tested).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, unquote
@@ -103,19 +103,17 @@ from tracing.binning import ColumnBins, fit_bins
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.metrics import Direction, Metric, Prepared, get_metric, row_stats, worse_by
-from tracing.textfmt import finite, number, percent, plain, table_cell, value_text
+from tracing.options import MAX_DEPTH, SliceSearch, whole_number
 
 __all__ = [
     "MAX_DEPTH",
     "TABLE_COLUMNS",
     "Drilldown",
     "SliceResult",
+    "distinct_mask",
     "drilldown",
     "find_slices",
-    "markdown_section",
     "parse_slice_id",
-    "report_section",
-    "search_options",
     "slice_id",
     "slice_mask",
 ]
@@ -124,7 +122,6 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 Conditions = tuple[tuple[str, str], ...]
 
-MAX_DEPTH = 4
 _MIN_ROWS = 30
 _MIN_SHARE = 0.001
 
@@ -358,42 +355,7 @@ def _context(
 def _min_size(min_size: int | None, n_rows: int) -> int:
     if min_size is None:
         return max(_MIN_ROWS, math.ceil(_MIN_SHARE * n_rows))
-    _check_limits(min_size=min_size)
-    return int(min_size)
-
-
-# Option -> (lowest, highest or None, what it counts): the search limits users set.
-_LIMITS = {
-    "max_depth": (1, MAX_DEPTH, "conditions per slice"),
-    "top": (1, None, "slices to list"),
-    "min_size": (1, None, "rows of the smallest slice ranked"),
-}
-
-
-def _check_limits(**values: Any) -> None:
-    """Raise a DataError naming the option and its valid range for a bad search limit."""
-    for name, value in values.items():
-        if value is None and name == "min_size":
-            continue  # the default
-        low, high, what = _LIMITS[name]
-        whole = _whole(value)
-        if whole is not None and low <= whole and (high is None or whole <= high):
-            continue
-        valid = f"from {low} to {high}" if high else f"of {low} or more"
-        raise DataError(
-            f"{name} ({what}; --{name.replace('_', '-')} on the command line) must be a whole "
-            f"number {valid}, got {value_text(value)}."
-        )
-
-
-def _whole(value: Any) -> int | None:
-    """Return an integer value (3 or 3.0) as an int, else None."""
-    value = plain(value)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    return int(value) if isinstance(value, float) and value.is_integer() else None
+    return whole_number("min_size", min_size, 1, None, "rows of the smallest slice ranked")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -839,18 +801,66 @@ class SliceResult:
     explained_ratio: float
     search: dict[str, Any] = field(default_factory=dict)
 
+    def distinct(self) -> pd.DataFrame:
+        """Return the ranked slices that are distinct findings (the rows of `table` to list).
+
+        The one rule by which the Slices page, every report format and the root-cause summary
+        decide which slices repeat another: a slice is left out when it is explained by a
+        narrower listed slice (``explained_by``: that one keeps most of its impact), or when it
+        narrows a slice listed above it (its conditions include all of the other's, which
+        already accounts for it, and whose drilldown lists it). Only listed slices hide
+        narrower ones: a broad slice left out because a narrower one explains it does not hide
+        that narrower one. Order (by impact) and columns are those of `table`.
+        """
+        keep = distinct_mask(self.table["conditions"], self.table["explained_by"])
+        return self.table[keep]
+
+    def listed(self, *, distinct: bool = SliceSearch.distinct) -> pd.DataFrame:
+        """Return the slices to list: `distinct` ones, or every ranked slice."""
+        return self.distinct() if distinct else self.table
+
+
+def distinct_mask(conditions: Iterable[Iterable[Any]], explained_by: Iterable[Any]) -> list[bool]:
+    """Return which slices of a ranked list are distinct findings (`SliceResult.distinct`).
+
+    Parameters
+    ----------
+    conditions : iterable of iterables of (feature, value label)
+        Each slice's conditions, most costly slice first.
+    explained_by : iterable
+        Each slice's ``explained_by`` (None or NaN: not explained).
+
+    Examples
+    --------
+    >>> distinct_mask([[("a", "1")], [("a", "1"), ("b", "2")], [("c", "3")]], ["x", None, None])
+    [False, True, True]
+    """
+    above: list[frozenset[Any]] = []
+    keep = []
+    for conds_in, explained in zip(conditions, explained_by, strict=True):
+        conds = frozenset(tuple(c) for c in conds_in)
+        kept = _no_value(explained) and not any(a <= conds for a in above)
+        keep.append(kept)
+        if kept and conds:  # an empty slice (all rows) would swallow every later one
+            above.append(conds)
+    return keep
+
+
+def _no_value(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
 
 @per_analysis
 def find_slices(
     analysis: Analysis,
     *,
     metric: str | None = None,
-    max_depth: int = 3,
-    min_size: int | None = None,
-    top: int = 20,
-    features: Sequence[str] | None = None,
-    bins: int = 10,
-    explained_ratio: float = 0.9,
+    max_depth: int = SliceSearch.max_depth,
+    min_size: int | None = SliceSearch.min_size,
+    top: int = SliceSearch.top,
+    features: Sequence[str] | None = SliceSearch.features,
+    bins: int = SliceSearch.bins,
+    explained_ratio: float = SliceSearch.explained_ratio,
     random_state: int = 0,
 ) -> SliceResult:
     """Find the slices with the largest performance impact (exact top-k).
@@ -896,10 +906,18 @@ def find_slices(
     {'slice_id': 'state=CA&merchant_category=online%20pharmacy&merchant_id=scammeds.com', ...}
     """
     del random_state
-    _check_limits(max_depth=max_depth, top=top, min_size=min_size)
-    if not 0 < explained_ratio <= 1:
-        raise DataError(f"explained_ratio must be in (0, 1], got {value_text(explained_ratio)}.")
-    ctx = _context(analysis, metric=metric, features=features, bins=bins, min_size=min_size)
+    opts = SliceSearch(
+        max_depth=max_depth,
+        min_size=min_size,
+        top=top,
+        features=None if features is None else tuple(features),
+        bins=bins,
+        explained_ratio=explained_ratio,
+    )
+    max_depth, top, explained_ratio = opts.max_depth, opts.top, opts.explained_ratio
+    ctx = _context(
+        analysis, metric=metric, features=opts.features, bins=opts.bins, min_size=opts.min_size
+    )
     widest = sorted(ctx.cards, reverse=True)[: int(max_depth)]
     if math.prod(widest) >= 2**62:  # cell codes are int64
         raise DataError(
@@ -1120,90 +1138,3 @@ def _breakdown(ctx: _Context, rows_p: IntArray, rows_b: IntArray, parent: _Paren
         frames.append(part)
     table = pd.concat(frames, ignore_index=True)
     return table.astype({"size": np.int64, "baseline_size": np.int64})
-
-
-# ---------------------------------------------------------------------------------------------
-# Report section (CLI JSON / Markdown)
-
-_REPORT_KEYS = (
-    "size", "share", "metric", "delta", "impact", "baseline_size", "baseline_metric",
-    "baseline_delta", "mix_effect", "performance_effect", "p_value",
-)  # fmt: skip
-
-
-def report_section(analysis: Analysis, options: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Build the ``slices`` section of the report: the ranked slices as JSON-ready dicts.
-
-    Parameters
-    ----------
-    analysis : Analysis
-        The baseline/production pair.
-    options : mapping
-        Optional keys ``metric`` (id), ``max_depth`` (default 3), ``min_size`` (default
-        ``max(30, 0.1% of rows)``), ``top`` (default 20); CLI flags ``--max-depth``,
-        ``--min-size``, ``--top``.
-
-    Returns
-    -------
-    list of dict
-        Sorted by impact (descending): ``slice`` ({feature: value label}), ``slice_id``,
-        ``size``, ``share``, ``metric``, ``delta``, ``impact``, ``baseline_size``,
-        ``baseline_metric``, ``baseline_delta``, ``mix_effect``, ``performance_effect``,
-        ``p_value``, ``explained_by``. NaN becomes None.
-    """
-    res = find_slices(
-        analysis,
-        metric=options.get("metric") or None,
-        **search_options(options),
-    )
-    out = []
-    for row in res.table.itertuples(index=False):
-        conditions: Conditions = row.conditions  # type: ignore[assignment]
-        item: dict[str, Any] = {"slice": dict(conditions), "slice_id": row.slice_id}
-        for key in _REPORT_KEYS:
-            value = getattr(row, key)
-            item[key] = int(value) if key.endswith("size") else finite(value)
-        item["explained_by"] = row.explained_by
-        out.append(item)
-    return out
-
-
-def search_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Pick the `find_slices` limits from report options: ``max_depth``, ``min_size``, ``top``.
-
-    Missing or None options take the `find_slices` defaults; any other value is checked as
-    given, so a bad one (``--top 0``) is a `DataError` naming the option, never a silent
-    default.
-    """
-    defaults = {"max_depth": 3, "min_size": None, "top": 20}
-    chosen = {k: v if options.get(k) is None else options[k] for k, v in defaults.items()}
-    _check_limits(**chosen)
-    return chosen
-
-
-def markdown_section(value: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Render the ``slices`` report section as Markdown lines (a "## Slices" table)."""
-    lines = ["## Slices", ""]
-    if not value:
-        return [*lines, "No slice pulls the metric down (none with a positive impact)."]
-    lines += [
-        "Ranked by impact: how much of the overall metric each slice costs "
-        "(worse-by x volume). Mix / performance split the change vs baseline.",
-        "",
-        "| # | slice | rows | share | metric | delta | impact | baseline metric | mix | "
-        "performance | p-value |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    rank = {item.get("slice_id"): i for i, item in enumerate(value, start=1)}
-    for i, item in enumerate(value, start=1):
-        name = table_cell(" & ".join(f"{k} = {v}" for k, v in item["slice"].items()))
-        folded = item.get("explained_by")
-        if folded is not None:
-            name += f" (explained by #{rank.get(folded, '?')})"
-        lines.append(
-            f"| {i} | {name} | {item['size']:,} | {percent(item['share'])} | "
-            f"{number(item['metric'])} | {number(item['delta'])} | {number(item['impact'])} | "
-            f"{number(item['baseline_metric'])} | {number(item['mix_effect'])} | "
-            f"{number(item['performance_effect'])} | {number(item['p_value'])} |"
-        )
-    return lines

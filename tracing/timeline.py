@@ -74,7 +74,7 @@ from tracing.metrics import (
     worse_by,
 )
 from tracing.schema import ModelType, Schema, detect_roles, resolve_schema
-from tracing.textfmt import jsonable, number
+from tracing.textfmt import jsonable
 from tracing.windows import parse_timestamps, timestamp_column
 
 __all__ = [
@@ -92,8 +92,6 @@ __all__ = [
     "period_window",
     "timeline_for",
     "timeline_json",
-    "timeline_markdown",
-    "timeline_section",
 ]
 
 Array = NDArray[np.float64]
@@ -734,46 +732,3 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
         "periods": periods,
         "alerts": [p["start"] for p in periods if p["alert"]],
     }
-
-
-def timeline_section(analysis: Analysis, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Report section ``timeline``: `timeline_json` of the analysis, or why it is skipped.
-
-    Options (all optional): ``freq``, ``window``, ``k``, ``min_rows``, ``metric``. Data without
-    a timestamp gives ``{"skipped": reason}`` instead of failing the whole report.
-    """
-    keys = ("freq", "window", "k", "min_rows", "metric")
-    kwargs = {k: options[k] for k in keys if options.get(k) is not None}
-    try:
-        return timeline_json(timeline_for(analysis, **kwargs))
-    except DataError as exc:
-        return {"skipped": str(exc)}
-
-
-def timeline_markdown(section: Mapping[str, Any]) -> list[str]:
-    """Markdown lines for the ``timeline`` report section."""
-    if "skipped" in section:
-        return ["## Over time", "", f"Skipped: {section['skipped']}"]
-    alerts = [p for p in section["periods"] if p["alert"]]
-    lines = [
-        "## Over time",
-        "",
-        f"`{section['metric']}` per {section['freq']}, {len(section['periods'])} periods; "
-        f"{len(alerts)} alerting.",
-        "",
-    ]
-    lines += [f"- {n}" for n in section["notes"]]
-    if alerts:
-        lines += [
-            "",
-            "| period start | rows | rows with actuals | value | basis | expected range |",
-            "|---|---:|---:|---:|---|---|",
-        ]
-        for p in alerts:
-            value = p["metric"] if p["basis"] == "actual" else p["estimated"]
-            lines.append(
-                f"| {p['start']} | {p['rows']:,} | {p['rows_with_actuals']:,} | "
-                f"{number(value)} | {p['basis']} | "
-                f"[{number(p['expected_low'])}, {number(p['expected_high'])}] |"
-            )
-    return lines

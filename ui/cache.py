@@ -31,6 +31,7 @@ from tracing.errors import DataError
 from tracing.io import read_table
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.metrics import get_metric
+from tracing.options import ReportOptions, SliceSearch
 from tracing.quality import quality_checks
 from tracing.report import build_report
 from tracing.rootcause import root_cause
@@ -360,46 +361,27 @@ def timeline(
 
 
 @st.cache_resource(show_spinner=False, max_entries=8, ttl=_TTL)
-def report(
-    key: Key, metric: str | None, sections: tuple[str, ...], options: tuple[tuple[str, Any], ...]
-) -> dict[str, Any]:
+def report(key: Key, sections: tuple[str, ...], options: ReportOptions) -> dict[str, Any]:
     """Return the JSON-ready report (`tracing.report.build_report`) of an analysis."""
-    analysis = _from_key(key, metric)
-    return build_report(analysis, sections=list(sections), options=dict(options))
+    analysis = _from_key(key, options.metric)
+    return build_report(analysis, sections=list(sections), options=options)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
-def slices(
-    key: Key,
-    metric: str | None,
-    max_depth: int,
-    min_size: int | None,
-    features: tuple[str, ...] | None,
-    top: int,
-) -> SliceResult:
-    """Return the top slices by impact (`tracing.slices.find_slices`)."""
-    return find_slices(
-        _from_key(key, metric),
-        metric=metric,
-        max_depth=max_depth,
-        min_size=min_size,
-        features=features,
-        top=top,
-    )
+def slices(key: Key, metric: str | None, search: SliceSearch) -> SliceResult:
+    """Return the top slices by impact (`tracing.slices.find_slices`).
+
+    ``search.distinct`` only decides what is listed, so it is not part of the search's key.
+    """
+    if not search.distinct:
+        return slices(key, metric, search.searched())
+    return find_slices(_from_key(key, metric), metric=metric, **search.search_kwargs())
 
 
 @st.cache_resource(show_spinner=False, max_entries=64, ttl=_TTL)
-def slice_drilldown(
-    key: Key,
-    metric: str | None,
-    max_depth: int,
-    min_size: int | None,
-    features: tuple[str, ...] | None,
-    top: int,
-    target: str,
-) -> Drilldown:
+def slice_drilldown(key: Key, metric: str | None, search: SliceSearch, target: str) -> Drilldown:
     """Open one slice with the bins of the matching slice search (`tracing.slices.drilldown`)."""
-    result = slices(key, metric, max_depth, min_size, features, top)
+    result = slices(key, metric, search)
     return drilldown(_from_key(key, metric), target, result=result)
 
 
@@ -428,18 +410,11 @@ def labels(key: Key) -> LabelConflicts:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
-def suspects(
-    key: Key,
-    metric: str | None,
-    max_depth: int,
-    min_size: int | None,
-    features: tuple[str, ...] | None,
-    top: int,
-) -> pd.DataFrame:
+def suspects(key: Key, metric: str | None, search: SliceSearch) -> pd.DataFrame:
     """Return the ranked root-cause suspects (`tracing.rootcause.root_cause`)."""
     return root_cause(
         _from_key(key, metric),
-        slices=slices(key, metric, max_depth, min_size, features, top),
+        slices=slices(key, metric, search),
         drift=drift(key),
         quality=quality(key),
         conflicts=labels(key),
@@ -481,13 +456,7 @@ def _background() -> tuple[ThreadPoolExecutor, set[tuple[Any, ...]]]:
 
 
 def prefetch_drilldowns(
-    key: Key,
-    metric: str | None,
-    max_depth: int,
-    min_size: int | None,
-    features: tuple[str, ...] | None,
-    top: int,
-    targets: list[str],
+    key: Key, metric: str | None, search: SliceSearch, targets: list[str]
 ) -> None:
     """Open the given slices in the background, so the click that opens one is a cache hit.
 
@@ -496,7 +465,7 @@ def prefetch_drilldowns(
     """
     executor, submitted = _background()
     for target in targets:
-        job = (key, metric, max_depth, min_size, features, top, target)
+        job = (key, metric, search, target)
         if job in submitted:
             continue
         submitted.add(job)

@@ -57,11 +57,12 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from tracing.options import SliceSearch
 from tracing.schema import ColumnRoles
 from tracing.sources import DEMO_DIR
+from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW
 
 __all__ = [
-    "DEFAULT_DEPTH",
     "DEMOS",
     "DEPTH_KEY",
     "FOLD_KEY",
@@ -120,14 +121,14 @@ GLOBAL_PARAMS: tuple[str, ...] = (
 # Page-local widgets bound to the URL (their keys are the parameter names) and their defaults;
 # a share link carries the ones set to something else in the session.
 PAGE_DEFAULTS: dict[str, Any] = {
-    "depth": 3,
-    "min_size": None,
-    "slice_by": None,
-    "fold": True,
+    "depth": SliceSearch.max_depth,
+    "min_size": SliceSearch.min_size,
+    "slice_by": SliceSearch.features,
+    "fold": SliceSearch.distinct,
     "freq": "auto",
     "band": None,
-    "window": 30,
-    "k": 3.0,
+    "window": DEFAULT_WINDOW,
+    "k": DEFAULT_K,
 }
 PAGE_PARAMS: tuple[str, ...] = tuple(PAGE_DEFAULTS)
 _SESSION_KEY = "_view"
@@ -511,20 +512,28 @@ def app_base_url(current_url: str, page_path: str) -> str:
 # Slice-search settings: widgets of the Slices page bound to their own URL parameters; other
 # pages (root cause, explain, share) reuse the same search through `slice_settings`.
 DEPTH_KEY, MIN_SIZE_KEY, SLICE_BY_KEY, FOLD_KEY = "depth", "min_size", "slice_by", "fold"
-DEFAULT_DEPTH = 3
+# The page ranks more slices than the report's default, since folding leaves fewer to list.
 SLICE_TOP = 40
 
 
-def slice_settings(
-    slice_columns: tuple[str, ...],
-) -> tuple[int, int | None, tuple[str, ...] | None]:
-    """Return (max_depth, min_size, features) as last set on the Slices page (or defaults)."""
+def slice_settings(slice_columns: tuple[str, ...]) -> SliceSearch:
+    """Return the slice search as last set on the Slices page (its defaults otherwise).
+
+    The Slices, Root cause, Explain and Share pages all use this one object, so the report
+    a PM downloads ranks the slices they saw.
+    """
     ss = st.session_state
-    depth = int(ss.get(DEPTH_KEY) or DEFAULT_DEPTH)
     min_size = ss.get(MIN_SIZE_KEY)
     chosen = ss.get(SLICE_BY_KEY)
     features = None if not chosen or set(chosen) == set(slice_columns) else tuple(chosen)
-    return depth, (int(min_size) if min_size else None), features
+    fold = ss.get(FOLD_KEY)
+    return SliceSearch(
+        max_depth=int(ss.get(DEPTH_KEY) or SliceSearch.max_depth),
+        min_size=int(min_size) if min_size else None,
+        top=SLICE_TOP,
+        features=features,
+        distinct=SliceSearch.distinct if fold is None else bool(fold),
+    )
 
 
 def period_text(start: Any, end: Any, freq: str) -> str:

@@ -15,7 +15,7 @@ from pandas.io.formats.style import Styler
 from tracing.metrics import METRICS, Direction, Metric, worse_by
 from ui import fmt
 
-__all__ = ["children_table", "estimated_view", "fold", "metric_table", "slice_table"]
+__all__ = ["children_table", "estimated_view", "metric_table", "slice_table"]
 
 
 def _metric(row: pd.Series) -> Metric:
@@ -267,24 +267,3 @@ def children_table(
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
-
-
-def fold(table: pd.DataFrame) -> pd.DataFrame:
-    """Keep the slices that add information to the ones ranked above them.
-
-    Drops a broader slice explained by a narrower listed one (``explained_by`` of
-    `SliceResult.table`), and a slice that narrows any slice ranked above it (its conditions
-    include all of the other's): that one already accounts for it, and the drilldown of it
-    lists it. Only listed slices hide narrower ones: a broad slice left out because a narrower
-    one explains it does not hide that narrower one. The table is sorted by impact, so what
-    remains are distinct findings.
-    """
-    above: list[frozenset[tuple[str, str]]] = []
-    keep = []
-    for conditions, explained in zip(table["conditions"], table["explained_by"], strict=True):
-        conds = frozenset(conditions)
-        kept = _missing(explained) and not any(a <= conds for a in above)
-        keep.append(kept)
-        if kept:  # a slice left out (explained by a narrower one) must not hide that one
-            above.append(conds)
-    return table[keep]

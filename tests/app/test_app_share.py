@@ -56,3 +56,30 @@ def test_link_carries_the_windows_and_changed_page_settings(app, no_errors) -> N
     assert params["k"] == "2.5" and params["freq"] == "day"
     assert set(params) <= set(GLOBAL_PARAMS) | set(PAGE_PARAMS)
     assert "window" not in params and "band" not in params  # defaults stay out
+
+
+def test_report_ranks_the_slices_the_page_showed(app, no_errors) -> None:
+    from tracing import prepare_analysis, read_table
+    from tracing.options import SliceSearch
+    from tracing.report import build_report
+    from ui import fmt
+
+    from .conftest import DEMO
+
+    at = app("slices", depth="2", metric="accuracy")
+    at.multiselect(key="slice_by").set_value(["state", "merchant_category", "amount"]).run()
+    no_errors(at)
+    shown = list(at.dataframe[0].value["slice"])
+    at.switch_page("pages/share.py").run()
+    at.button(key="w_build_report").click().run()
+    no_errors(at)
+    ((_, _, options),) = at.session_state["_built_reports"]
+    assert options.slices == SliceSearch(
+        max_depth=2, top=40, features=("state", "merchant_category", "amount")
+    )
+    a = prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
+    )
+    report = build_report(a, sections=["slices"], options=options)
+    listed = [fmt.conditions_text(tuple(s["slice"].items())) for s in report["slices"]]
+    assert listed[: len(shown)] == shown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tracing import prepare_analysis, read_table
 from tracing.slices import find_slices
-from ui import fmt, tables
+from ui import fmt
 
 from .conftest import DEMO
 
@@ -19,7 +19,7 @@ def test_planted_slice_is_first_and_matches_the_engine(app, no_errors) -> None:
     a = prepare_analysis(
         read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
     )
-    top = tables.fold(find_slices(a, top=40).table).iloc[0]
+    top = find_slices(a, top=40).distinct().iloc[0]
     assert shown.iloc[0]["slice"] == fmt.conditions_text(top["conditions"])
     assert "merchant_id = scammeds.com" in shown.iloc[0]["slice"]  # the planted merchant
     assert shown.iloc[0]["rows"] == top["size"] == 3000

@@ -184,22 +184,6 @@ def test_estimated_view_judges_the_estimate_in_each_direction() -> None:
     assert ("color", fmt.WORSE) in css[(0, change)]
 
 
-def test_fold_keeps_the_narrow_slice_that_explains_a_broad_one() -> None:
-    def row(conds, explained=None):
-        return {"conditions": tuple(conds), "explained_by": explained}
-
-    table = pd.DataFrame(
-        [
-            row([("contract", "monthly")], explained="c&s"),  # ranked first, explained
-            row([("contract", "monthly"), ("calls", "1")]),  # the finding
-            row([("contract", "monthly"), ("calls", "1"), ("tenure", "2")]),  # narrows it
-            row([("region", "south")]),
-        ]
-    )
-    kept = tables.fold(table)
-    assert [len(c) for c in kept["conditions"]] == [2, 1]
-
-
 def test_timeline_frame_and_charts() -> None:
     times = pd.date_range(pd.Timestamp("2026-10-01", tz="UTC"), periods=40 * 24, freq="h")
     frame = _log(times)

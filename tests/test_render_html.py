@@ -9,8 +9,8 @@ import pytest
 from conftest import make_binary
 
 from tracing import prepare_analysis
-from tracing.htmlreport import to_html
 from tracing.metrics import METRICS
+from tracing.render.html import to_html
 from tracing.report import build_report
 
 

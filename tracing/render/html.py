@@ -21,24 +21,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tracing.metrics import DIRECTION_WORDS, METRICS, Direction
+from tracing.report import SECTIONS
+from tracing.slices import distinct_mask
+from tracing.textfmt import condition_text
 
 __all__ = ["SECTION_TITLES", "to_html"]
 
 SECTION_TITLES: dict[str, str] = {  # in the order the report shows them
-    "overall": "Did the model get worse, and by how much?",
-    "slices": "Which slices pull performance down?",
-    "root_cause": "Why did they get worse?",
-    "drift": "Which columns changed?",
-    "quality": "What broke in the data?",
-    "labels": "Do the labels contradict each other?",
-    "importance": "Which features drive the predictions and the errors?",
-    "explain": "How the feature importance was computed",
-    "timeline": "When did it change?",
+    **{str(name): spec.title for name, spec in SECTIONS.items()},
+    "explain": "How the feature importance was computed",  # comes with importance
 }
 _MAX_ROWS = 200
 _HEADER_KEYS = {
-    "model_type", "metric", "rows", "rows_with_actuals", "datasets", "positive_class",
-    "classes", "columns", "notes",
+    "schema_version", "model_type", "metric", "rows", "rows_with_actuals", "datasets",
+    "positive_class", "classes", "columns", "options", "notes",
 }  # fmt: skip
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
@@ -291,18 +287,9 @@ def _cell_td(value: Any, render: Callable[[Any], str]) -> str:
     return f'<td class="num">{render(value)}</td>' if numeric else f"<td>{render(value)}</td>"
 
 
-def _condition(feature: Any, value: Any) -> str:
-    label = str(value)
-    if label.startswith(("<", ">=")):
-        return f"{feature} {label}"
-    if label.startswith("[") and label.endswith(")"):
-        return f"{feature} in {label}"
-    return f"{feature} = {label}"
-
-
 def _slice_text(value: Any) -> str:
     if isinstance(value, Mapping):
-        return _e(" · ".join(_condition(f, v) for f, v in value.items()) or "All data")
+        return _e(" · ".join(condition_text(f, v) for f, v in value.items()) or "All data")
     return _cell(value)
 
 
@@ -316,17 +303,14 @@ def _share(value: Any) -> str:
 
 
 def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
-    # As the app does: leave out a slice explained by a narrower listed one, and a slice that
-    # narrows one listed above it (its drilldown lists it).
-    kept: list[Mapping[str, Any]] = []
-    above: list[frozenset[tuple[Any, Any]]] = []
-    for r in rows:
-        spec = r.get("slice")
-        conds = frozenset(spec.items()) if isinstance(spec, Mapping) else frozenset()
-        if not r.get("explained_by") and not any(a <= conds for a in above):
-            kept.append(r)
-            if conds:  # an empty condition set would swallow every later slice
-                above.append(conds)
+    # The engine's one rule of distinct slices (the report lists only those already; a
+    # hand-made or older report may list every ranked slice).
+    specs = [r.get("slice") for r in rows]
+    keep = distinct_mask(
+        [s.items() if isinstance(s, Mapping) else () for s in specs],
+        [r.get("explained_by") for r in rows],
+    )
+    kept = [r for r, k in zip(rows, keep, strict=True) if k]
     hidden = len(rows) - len(kept)
 
     def metric(v: Any) -> str:
@@ -361,7 +345,9 @@ def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
 
 def _root_cause(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
     def suspect(r: Mapping[str, Any]) -> str:
-        return _e(r["feature"] if r.get("value") is None else _condition(r["feature"], r["value"]))
+        return _e(
+            r["feature"] if r.get("value") is None else condition_text(r["feature"], r["value"])
+        )
 
     records = [{**r, "_suspect": suspect(r)} for r in rows]
     columns: list[Column] = [

@@ -1,0 +1,256 @@
+"""The report as Markdown, for CI logs and tickets.
+
+`to_markdown` renders the dict of `tracing.report.build_report`; one function per section
+renders that section's JSON form (``overall``, ``slices``...), so a renderer never calls the
+engine and a report saved as JSON renders the same later. Every value from the data (file,
+column and category names, explanations) goes through `tracing.textfmt.table_cell` or `cell`,
+so a name cannot break a table or inject markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tracing.drift import DRIFT_TESTS
+from tracing.metrics import DIRECTION_WORDS, Direction
+from tracing.quality import QUALITY_CHECKS
+from tracing.textfmt import number, percent, table_cell
+
+__all__ = [
+    "drift_section",
+    "explain_summary",
+    "importance_section",
+    "overall_section",
+    "quality_section",
+    "root_cause_section",
+    "slices_section",
+    "timeline_section",
+    "to_markdown",
+]
+
+Records = Sequence[Mapping[str, Any]]
+
+
+def overall_section(value: Records) -> list[str]:
+    """Render ``overall`` as a table (an estimate column when rows carry estimates)."""
+    estimated = any(r.get("estimated") is not None for r in value)
+    est_head, est_rule = (" estimated from scores |", "---:|") if estimated else ("", "")
+    lines = [
+        "## Overall: production vs baseline",
+        "",
+        f"| metric | baseline | production |{est_head} delta | 95% CI of delta | verdict |",
+        f"|---|---:|---:|{est_rule}---:|---:|---|",
+    ]
+    for r in value:
+        ci = (
+            f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
+            if r["ci_low"] is not None
+            else "n/a"
+        )
+        verdict = r["status"] + (" (significant)" if r["significant"] else "")
+        est = f" {number(r.get('estimated'))} |" if estimated else ""
+        metric_id = r.get("id", r.get("metric"))
+        lines.append(
+            f"| {table_cell(r['name'])} (`{metric_id}`) | {number(r['baseline'])} | "
+            f"{number(r['production'])} |{est} {number(r['delta'])} | {ci} | {verdict} |"
+        )
+    return lines
+
+
+def slices_section(value: Records) -> list[str]:
+    """Render ``slices`` as a ranked table."""
+    lines = ["## Slices", ""]
+    if not value:
+        return [*lines, "No slice pulls the metric down (none with a positive impact)."]
+    lines += [
+        "Ranked by impact: how much of the overall metric each slice costs "
+        "(worse-by x volume). Mix / performance split the change vs baseline.",
+        "",
+        "| # | slice | rows | share | metric | delta | impact | baseline metric | mix | "
+        "performance | p-value |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rank = {item.get("slice_id"): i for i, item in enumerate(value, start=1)}
+    for i, item in enumerate(value, start=1):
+        name = table_cell(" & ".join(f"{k} = {v}" for k, v in item["slice"].items()))
+        folded = item.get("explained_by")
+        if folded is not None:
+            name += f" (explained by #{rank.get(folded, '?')})"
+        lines.append(
+            f"| {i} | {name} | {item['size']:,} | {percent(item['share'])} | "
+            f"{number(item['metric'])} | {number(item['delta'])} | {number(item['impact'])} | "
+            f"{number(item['baseline_metric'])} | {number(item['mix_effect'])} | "
+            f"{number(item['performance_effect'])} | {number(item['p_value'])} |"
+        )
+    return lines
+
+
+def _drift_rule() -> str:
+    """Write the default drift verdict in words, from the drift registry's thresholds."""
+    deciding = [t for t in DRIFT_TESTS.values() if t.decides]
+    return ", ".join(
+        f"{t.id.upper() if len(t.id) <= 3 else t.name} >= {t.warn:g}" for t in deciding
+    )
+
+
+def drift_section(value: Records) -> list[str]:
+    """Render ``drift`` as a table, most drifted first."""
+    lines = ["## Drift: which columns changed?", ""]
+    drifted = [r for r in value if r["drifted"]]
+    lines.append(
+        f"{len(drifted)} of {len(value)} columns drifted ({_drift_rule()}, in baseline "
+        "standard deviations for Wasserstein)."
+        if value
+        else "No columns to compare."
+    )
+    if not value:
+        return lines
+    lines += [
+        "",
+        "| column | role | severity | PSI | JS | Wasserstein | KS p | chi² p |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in value:
+        lines.append(
+            f"| {table_cell(r['feature'])} | {r['role']} | {r['severity']} | "
+            f"{number(r['psi'], digits=3)} | {number(r['js'], digits=3)} | "
+            f"{number(r['wasserstein'], digits=3)} | {number(r['ks_p_value'], digits=3)} | "
+            f"{number(r['chi2_p_value'], digits=3)} |"
+        )
+    return lines
+
+
+def quality_section(value: Records) -> list[str]:
+    """Render ``quality`` as a table, most severe first."""
+    lines = ["## Data quality: what broke in the data?", ""]
+    if not value:
+        return [*lines, "No data-quality findings."]
+    lines += ["| severity | check | column | finding |", "|---|---|---|---|"]
+    for r in value:
+        name = QUALITY_CHECKS[r["check"]].name if r["check"] in QUALITY_CHECKS else r["check"]
+        lines.append(
+            f"| {r['severity']} | {name} | {table_cell(r['feature'])} | "
+            f"{table_cell(r['detail'])} |"
+        )
+    return lines
+
+
+def root_cause_section(value: Records) -> list[str]:
+    """Render ``root_cause`` as a numbered list of suspects."""
+    lines = ["## Root cause: why did it get worse?", ""]
+    if not value:
+        return [
+            *lines,
+            "No suspects: no slice pulls the metric down beyond chance, and nothing drifted.",
+        ]
+    for r in value:
+        lines.append(
+            f"{r['rank']}. **{r['kind']}** ({r['score']:.2f}): {table_cell(r['explanation'])}"
+        )
+    return lines
+
+
+def importance_section(value: Records, *, top: int = 20) -> list[str]:
+    """Render ``importance`` as a table of the ``top`` features."""
+    if not value:
+        return ["## Which features matter most?", "", "No feature to rank."]
+    source = value[0]["source"]
+    lines = [
+        "## Which features matter most?",
+        "",
+        f"Mean |SHAP| per feature (source: {source}); the error model shows which features "
+        "drive production errors.",
+        "",
+        "| rank | feature | production | baseline | error model |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for i, r in enumerate(value[:top], start=1):
+        lines.append(
+            f"| {i} | {table_cell(r['feature'])} | {number(r['mean_abs_shap'])} | "
+            f"{number(r['baseline_mean_abs_shap'])} | {number(r['error_mean_abs_shap'])} |"
+        )
+    if len(value) > top:
+        lines += ["", f"... and {len(value) - top} more features."]
+    return lines
+
+
+def explain_summary(value: Mapping[str, Any]) -> list[str]:
+    """Render the top-level ``explain`` key: where importance comes from, how far to trust it."""
+    fid = value.get("fidelity")
+    trust = f"; fidelity {value.get('fidelity_metric')} {number(fid)}" if fid is not None else ""
+    lines = [
+        f"- Importance source: **{value['source']}**{trust}; "
+        f"{value['sample_rows']:,} production rows explained"
+    ]
+    if value.get("fidelity_warning"):
+        lines.append(f"- Warning: {value['fidelity_warning']}")
+    lines += [f"- Note: {n}" for n in value.get("notes", [])]
+    return lines
+
+
+def timeline_section(section: Mapping[str, Any]) -> list[str]:
+    """Render ``timeline``: the period count and the alerting periods."""
+    if "skipped" in section:
+        return ["## Over time", "", f"Skipped: {section['skipped']}"]
+    alerts = [p for p in section["periods"] if p["alert"]]
+    lines = [
+        "## Over time",
+        "",
+        f"`{section['metric']}` per {section['freq']}, {len(section['periods'])} periods; "
+        f"{len(alerts)} alerting.",
+        "",
+    ]
+    lines += [f"- {n}" for n in section["notes"]]
+    if alerts:
+        lines += [
+            "",
+            "| period start | rows | rows with actuals | value | basis | expected range |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        for p in alerts:
+            value = p["metric"] if p["basis"] == "actual" else p["estimated"]
+            lines.append(
+                f"| {p['start']} | {p['rows']:,} | {p['rows_with_actuals']:,} | "
+                f"{number(value)} | {p['basis']} | "
+                f"[{number(p['expected_low'])}, {number(p['expected_high'])}] |"
+            )
+    return lines
+
+
+# Section name -> renderer, in the report's order; ``explain`` comes with ``importance``.
+RENDERERS: dict[str, Callable[[Any], list[str]]] = {
+    "overall": overall_section,
+    "slices": slices_section,
+    "root_cause": root_cause_section,
+    "drift": drift_section,
+    "quality": quality_section,
+    "importance": importance_section,
+    "explain": explain_summary,
+    "timeline": timeline_section,
+}
+
+
+def _direction_words(direction: str) -> str:
+    return DIRECTION_WORDS[Direction(direction)]
+
+
+def to_markdown(report: Mapping[str, Any]) -> str:
+    """Render a report dict (from `tracing.report.build_report`) as Markdown."""
+    m = report["metric"]
+    lines = [
+        "# Model performance report",
+        "",
+        f"- Model type: **{report['model_type']}**; lead metric: "
+        f"**{table_cell(m['display_name'])}** (`{m.get('id', m.get('name'))}`, "
+        f"{_direction_words(m['direction'])})",
+        f"- Baseline: `{table_cell(report['datasets']['baseline'])}`, "
+        f"{report['rows']['baseline']:,} rows; production: "
+        f"`{table_cell(report['datasets']['production'])}`, "
+        f"{report['rows']['production']:,} rows",
+    ]
+    lines += [f"- Note: {table_cell(n)}" for n in report.get("notes", [])]
+    for name, render in RENDERERS.items():
+        if name in report:
+            lines += ["", *render(report[name])]
+    return "\n".join(lines) + "\n"
