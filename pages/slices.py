@@ -266,16 +266,8 @@ def show_children() -> None:
 
 
 def show_features() -> None:
-    fixed = {f for f, _ in conditions}
-    free = [f for f in result.features if f not in fixed]
     bd = drill.breakdown
-    ranked = (
-        bd[bd["feature"].isin(free)]
-        .groupby("feature")["impact"]
-        .max()
-        .sort_values(ascending=False)
-    )
-    order = list(ranked.index) + [f for f in free if f not in ranked.index]
+    order = drill.feature_order()
     if not order:
         st.caption("Every feature is fixed by the slice's conditions.")
     else:

@@ -740,3 +740,14 @@ def test_distinct_is_the_fold_rule_by_brute_force(fraud) -> None:
     ]
     assert res.listed(distinct=False) is table
     assert 0 < len(res.distinct()) < len(table)
+
+
+def test_drilldown_feature_order_ranks_free_features_by_their_largest_impact(fraud) -> None:
+    drill = drilldown(fraud, "state=CA", metric="accuracy")
+    bd = drill.breakdown[drill.breakdown["feature"] != "state"]
+    best = bd.groupby("feature")["impact"].max()
+    order = drill.feature_order()
+    assert "state" not in order and set(order) == set(bd["feature"])
+    values = [best[f] for f in order]
+    finite = [v for v in values if v == v]
+    assert finite == sorted(finite, reverse=True)

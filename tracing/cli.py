@@ -18,11 +18,19 @@ from typing import Any
 from tracing import settings, timeline_cli
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
+from tracing.options import (
+    EXPLAIN_SOURCES,
+    MAX_DEPTH,
+    ExplainOptions,
+    ReportOptions,
+    SliceSearch,
+)
 from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS, build_report
 
 __all__ = ["main"]
 
+_SLICES, _EXPLAIN = SliceSearch(), ExplainOptions()  # the defaults, from one place
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 
@@ -80,22 +88,32 @@ def _parser() -> argparse.ArgumentParser:
         "--sections", metavar="A,B", help=f"report sections (default: all of {','.join(SECTIONS)})"
     )
     g = rep.add_argument_group("slices")
-    g.add_argument("--max-depth", type=int, default=3, help="conditions per slice, 1-4 (3)")
+    g.add_argument(
+        "--max-depth",
+        type=int,
+        default=_SLICES.max_depth,
+        help=f"conditions per slice, 1-{MAX_DEPTH} ({_SLICES.max_depth})",
+    )
     g.add_argument("--min-size", type=int, help="smallest slice ranked (max(30, 0.1%% of rows))")
-    g.add_argument("--top", type=int, default=20, help="slices listed (20)")
+    g.add_argument("--top", type=int, default=_SLICES.top, help=f"slices ranked ({_SLICES.top})")
     g = rep.add_argument_group("importance (SHAP)")
     g.add_argument(
         "--explain-source",
-        choices=["auto", "logged", "surrogate", "model"],
-        default="auto",
+        choices=EXPLAIN_SOURCES,
+        default=_EXPLAIN.source,
         help="logged <feature>_shap columns, a surrogate tree, or a skops model file (auto)",
     )
     g.add_argument("--model", metavar="PATH", help="a model saved with skops (never a pickle)")
-    g.add_argument("--explain-sample-size", type=int, default=20_000, metavar="N")
-    g.add_argument("--shap-sample-size", type=int, default=2_000, metavar="N")
+    g.add_argument("--explain-sample-size", type=int, default=_EXPLAIN.sample_size, metavar="N")
+    g.add_argument("--shap-sample-size", type=int, default=_EXPLAIN.shap_sample_size, metavar="N")
     rep.add_argument("--format", choices=["json", "markdown"], default="json")
     rep.add_argument("--output", metavar="PATH", help="write here instead of stdout")
-    rep.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, sampling)")
+    rep.add_argument(
+        "--seed",
+        type=int,
+        default=ReportOptions.random_state,
+        help="random seed (bootstrap, sampling)",
+    )
     timeline_cli.add_input_options(rep)
     timeline_cli.add_parser(sub)
     return parser

@@ -992,6 +992,19 @@ class Drilldown:
     baseline_mask: NDArray[np.bool_] = field(repr=False)
     _frames: tuple[pd.DataFrame, pd.DataFrame] = field(repr=False)
 
+    def feature_order(self) -> list[str]:
+        """Return the features the slice leaves free, most telling first.
+
+        Ordered by the largest impact of any of a feature's values inside the slice (where
+        the slice's rows differ most), then the rest in feature order.
+        """
+        fixed = {f for f, _ in self.conditions}
+        free = [f for f in dict.fromkeys(self.breakdown["feature"]) if f not in fixed]
+        bd = self.breakdown[self.breakdown["feature"].isin(free)]
+        ranked = bd.groupby("feature", sort=False)["impact"].max().dropna()
+        ranked = ranked.sort_values(ascending=False, kind="mergesort")
+        return [*map(str, ranked.index), *(f for f in free if f not in ranked.index)]
+
     def rows(self, which: str = "production") -> pd.DataFrame:
         """Return the slice's rows of ``"production"`` or ``"baseline"`` (all columns)."""
         if which not in ("production", "baseline"):

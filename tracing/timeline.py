@@ -97,6 +97,8 @@ __all__ = [
 Array = NDArray[np.float64]
 
 FREQS = ("hour", "day", "week")
+SCHEMA_VERSION = "1.0"
+"""Version of `timeline_json`'s shape (``tracing/schemas/timeline.schema.json``)."""
 DEFAULT_K = 3.0
 DEFAULT_WINDOW = 30
 DEFAULT_MIN_ROWS = 30
@@ -709,7 +711,7 @@ _JSON_PERIOD_KEYS = (*TABLE_COLUMNS,)
 def timeline_json(timeline: Timeline) -> dict[str, Any]:
     """Return the timeline as a JSON-ready dict (NaN becomes None, timestamps ISO 8601).
 
-    Keys: ``metric`` (id), ``metric_name``, ``direction``, ``freq``, ``band``, ``k``,
+    Keys: ``schema_version``, ``metric`` (id), ``metric_name``, ``direction``, ``freq``, ``band``, ``k``,
     ``window``, ``min_rows``, ``notes``, ``periods`` (one dict per period with the keys of
     `TABLE_COLUMNS`), ``alerts`` (the starts of the alerting periods).
     """
@@ -720,6 +722,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
             rec[key] = jsonable(value)
         periods.append(rec)
     return {
+        "schema_version": SCHEMA_VERSION,
         "metric": timeline.metric.id,
         "metric_name": timeline.metric.name,
         "direction": timeline.metric.direction.value,

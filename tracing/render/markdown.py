@@ -151,8 +151,8 @@ def root_cause_section(value: Records) -> list[str]:
     return lines
 
 
-def importance_section(value: Records, *, top: int = 20) -> list[str]:
-    """Render ``importance`` as a table of the ``top`` features."""
+def importance_section(value: Records, *, limit: int = 20) -> list[str]:
+    """Render ``importance`` as a table of the first ``limit`` features."""
     if not value:
         return ["## Which features matter most?", "", "No feature to rank."]
     source = value[0]["source"]
@@ -165,13 +165,13 @@ def importance_section(value: Records, *, top: int = 20) -> list[str]:
         "| rank | feature | production | baseline | error model |",
         "|---:|---|---:|---:|---:|",
     ]
-    for i, r in enumerate(value[:top], start=1):
+    for i, r in enumerate(value[:limit], start=1):
         lines.append(
             f"| {i} | {table_cell(r['feature'])} | {number(r['mean_abs_shap'])} | "
             f"{number(r['baseline_mean_abs_shap'])} | {number(r['error_mean_abs_shap'])} |"
         )
-    if len(value) > top:
-        lines += ["", f"... and {len(value) - top} more features."]
+    if len(value) > limit:
+        lines += ["", f"... and {len(value) - limit} more features."]
     return lines
 
 
