@@ -1,4 +1,4 @@
-"""Every JSON output validates against its JSON Schema in tracing/schemas/, which names every key."""
+"""Every JSON output validates against its schema in tracing/schemas/, which names every key."""
 
 from __future__ import annotations
 
