@@ -712,8 +712,8 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
     """Return the timeline as a JSON-ready dict (NaN becomes None, timestamps ISO 8601).
 
     Keys: ``schema_version``, ``metric`` (id), ``metric_name``, ``direction``, ``freq``,
-    ``band``, ``k``, ``window``, ``min_rows``, ``notes``, ``periods`` (one dict per period with the keys of
-    `TABLE_COLUMNS`), ``alerts`` (the starts of the alerting periods).
+    ``band``, ``k``, ``window``, ``min_rows``, ``notes``, ``periods`` (one dict per period
+    with the keys of `TABLE_COLUMNS`), ``alerts`` (the starts of the alerting periods).
     """
     periods = []
     for row in timeline.table.itertuples(index=False):
