@@ -6,7 +6,7 @@ import streamlit as st
 
 from tracing.errors import DataError
 from tracing.options import SliceSearch
-from tracing.slices import slice_id
+from tracing.slices import ChangeCause, slice_id
 from ui import cache, charts, controls, fmt, state, tables
 from ui.layout import (
     PAGE_FILES,
@@ -210,19 +210,18 @@ cards[3].metric(
     border=True,
     help=f"How much of the overall {metric.name} this slice costs.",
 )
-perf, mix = stats["performance_effect"], stats["mix_effect"]
-if perf == perf and mix == mix:  # not NaN: ratio metrics decompose
-    why = (
-        "it is new in production"
-        if not stats["baseline_size"]
-        else "it got worse"
-        if abs(perf) >= abs(mix)
-        else "it grew"
-    )
+cause = drill.cause
+if cause is not None:
+    why = {
+        ChangeCause.NEW: "it is new in production",
+        ChangeCause.WORSE: "it got worse",
+        ChangeCause.GREW: "it grew",
+    }[cause]
     st.caption(
         f"Since the baseline, this slice moved the overall {metric.name} by "
-        f"{fmt.metric_delta(perf, metric)} through its own performance and "
-        f"{fmt.metric_delta(mix, metric)} through its change in volume: mostly because {why}."
+        f"{fmt.metric_delta(stats['performance_effect'], metric)} through its own performance "
+        f"and {fmt.metric_delta(stats['mix_effect'], metric)} through its change in volume: "
+        f"mostly because {why}."
     )
 
 # The next clicks are the breadcrumbs and the narrower slices: open them in the background.

@@ -751,3 +751,14 @@ def test_drilldown_feature_order_ranks_free_features_by_their_largest_impact(fra
     values = [best[f] for f in order]
     finite = [v for v in values if v == v]
     assert finite == sorted(finite, reverse=True)
+
+
+def test_drilldown_cause_says_why_the_slice_moved(fraud) -> None:
+    from tracing.slices import ChangeCause
+
+    new = drilldown(fraud, "merchant_id=scammeds.com", metric="accuracy")
+    assert new.stats["baseline_size"] == 0 and new.cause is ChangeCause.NEW
+    ca = drilldown(fraud, "state=CA", metric="accuracy")
+    perf, mix = ca.stats["performance_effect"], ca.stats["mix_effect"]
+    assert ca.cause is (ChangeCause.WORSE if abs(perf) >= abs(mix) else ChangeCause.GREW)
+    assert drilldown(fraud, "state=CA", metric="f1").cause is None  # F1 does not decompose

@@ -90,6 +90,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -107,6 +108,7 @@ from tracing.options import MAX_DEPTH, SliceSearch, whole_number
 
 __all__ = [
     "MAX_DEPTH",
+    "ChangeCause",
     "TABLE_COLUMNS",
     "Drilldown",
     "SliceResult",
@@ -945,6 +947,14 @@ def find_slices(
     )
 
 
+class ChangeCause(StrEnum):
+    """Why a slice moved the overall metric since the baseline (`Drilldown.cause`)."""
+
+    NEW = "new in production"
+    WORSE = "got worse"
+    GREW = "grew"
+
+
 @dataclass(frozen=True, eq=False)
 class Drilldown:
     """One slice up close: its numbers, its children and its per-feature breakdown.
@@ -991,6 +1001,20 @@ class Drilldown:
     production_mask: NDArray[np.bool_] = field(repr=False)
     baseline_mask: NDArray[np.bool_] = field(repr=False)
     _frames: tuple[pd.DataFrame, pd.DataFrame] = field(repr=False)
+
+    @property
+    def cause(self) -> ChangeCause | None:
+        """Why the slice moved the overall metric since the baseline (None: no decomposition).
+
+        ``NEW`` when the slice has no baseline rows, else ``WORSE`` when its own performance
+        moved the metric at least as much as its change in volume, else ``GREW``.
+        """
+        perf, mix = self.stats["performance_effect"], self.stats["mix_effect"]
+        if not (np.isfinite(perf) and np.isfinite(mix)):  # only ratio metrics decompose
+            return None
+        if not self.stats["baseline_size"]:
+            return ChangeCause.NEW
+        return ChangeCause.WORSE if abs(perf) >= abs(mix) else ChangeCause.GREW
 
     def feature_order(self) -> list[str]:
         """Return the features the slice leaves free, most telling first.
