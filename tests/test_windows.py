@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import DEMO, make_binary
+from tests.conftest import DEMO, make_binary, make_scored_log
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
 from tracing.io import read_table
@@ -22,6 +22,7 @@ from tracing.windows import (
     period_text,
     split_by_version,
     split_by_windows,
+    trace_windows,
     window_mask,
 )
 
@@ -284,19 +285,6 @@ def test_parse_timestamps_forms():
 # selects (the timeline's periods, `last_days`).
 
 
-def _scored_log(times: pd.DatetimeIndex, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    score = rng.random(len(times))
-    return pd.DataFrame(
-        {
-            "timestamp": times,
-            "prediction_score": score,
-            "prediction_label": (score >= 0.5).astype(int),
-            "actual_label": (rng.random(len(times)) < score).astype(int),
-        }
-    )
-
-
 def _selects(frame: pd.DataFrame, window: str) -> np.ndarray:
     return window_mask(parse_timestamps(frame["timestamp"]), parse_window(window))
 
@@ -314,7 +302,7 @@ def _selects(frame: pd.DataFrame, window: str) -> np.ndarray:
 def test_a_traced_period_selects_exactly_the_period(tz, freq, step) -> None:
     start = pd.Timestamp("2026-10-20", tz=tz)
     span = {"day": "12D", "hour": "30h", "week": "60D"}[freq]
-    frame = _scored_log(pd.date_range(start, start + pd.Timedelta(span), freq=step))
+    frame = make_scored_log(pd.date_range(start, start + pd.Timedelta(span), freq=step))
     tl = metric_timeline(frame, schema=monitoring_schema(frame), freq=freq, estimate=False)
     codes, _ = period_codes(parse_timestamps(frame["timestamp"]), freq)
     for i in range(len(tl.table)):
@@ -331,7 +319,7 @@ def test_a_traced_period_selects_exactly_the_period(tz, freq, step) -> None:
 
 @pytest.mark.parametrize("tz", ["UTC", None])
 def test_last_days_windows_cut_like_the_engine(tz) -> None:
-    frame = _scored_log(
+    frame = make_scored_log(
         pd.date_range(pd.Timestamp("2026-09-01 05:00", tz=tz), periods=2000, freq="41min")
     )
     split = last_days(frame, days=7, before=30)
@@ -340,3 +328,24 @@ def test_last_days_windows_cut_like_the_engine(tz) -> None:
     assert _selects(frame, prod).sum() == len(split.production)
     assert _selects(frame, base).sum() == len(split.baseline)
     assert split.names == (f"data [{base}]", f"data [{prod}]")
+
+
+def test_trace_windows_take_the_period_and_the_periods_just_before() -> None:
+    start, end = pd.Timestamp("2026-11-02", tz="UTC"), pd.Timestamp("2026-11-03", tz="UTC")
+    assert trace_windows(start, end, "day", before=30) == (
+        "2026-11-02,2026-11-02",
+        "2026-10-03,2026-11-01",
+    )
+    assert trace_windows(start, start + pd.Timedelta(hours=1), "hour", before=24) == (
+        "2026-11-02T00:00:00+00:00,2026-11-02T01:00:00+00:00",
+        "2026-11-01T00:00:00+00:00,2026-11-02T00:00:00+00:00",
+    )
+    week = trace_windows("2026-11-02", "2026-11-09", "week", before=2)
+    assert week == ("2026-11-02,2026-11-08", "2026-10-19,2026-11-01")
+    for text in week:
+        parse_window(text)  # valid windows
+
+
+def test_last_days_windows_reject_empty_ranges() -> None:
+    with pytest.raises(DataError, match="days >= 1 and before >= 1"):
+        last_days_windows(pd.Timestamp("2026-11-30").date(), days=0)

@@ -13,24 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import make_scored_log
 from tracing.metrics import METRICS, Direction, worse_by
 from tracing.timeline import metric_timeline, monitoring_schema
 from ui import charts, fmt, tables
 from ui.rows import dates_window, window_dates
 from ui.state import PAGE_DEFAULTS, View, page_params, trace_period
-
-
-def _log(times: pd.DatetimeIndex, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    score = rng.random(len(times))
-    return pd.DataFrame(
-        {
-            "timestamp": times,
-            "prediction_score": score,
-            "prediction_label": (score >= 0.5).astype(int),
-            "actual_label": (rng.random(len(times)) < score).astype(int),
-        }
-    )
 
 
 def test_tracing_keeps_the_baseline_file_or_takes_the_periods_before() -> None:
@@ -157,7 +145,7 @@ def test_fold_keeps_the_narrow_slice_that_explains_a_broad_one() -> None:
 
 def test_timeline_frame_and_charts() -> None:
     times = pd.date_range(pd.Timestamp("2026-10-01", tz="UTC"), periods=40 * 24, freq="h")
-    frame = _log(times)
+    frame = make_scored_log(times)
     frame.loc[frame.index[:20], "actual_label"] = None  # a sparse first day
     frame = frame.drop(frame.index[24 : 24 * 2 - 10])  # and a second day with 10 rows
     tl = metric_timeline(frame, schema=monitoring_schema(frame), freq="day", min_rows=12)
