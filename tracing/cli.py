@@ -161,7 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--baseline",
         metavar="PATH",
-        help="baseline CSV/Parquet (or cut one file with --baseline-window/--production-window)",
+        help="baseline CSV/Parquet (or cut one file with --baseline-window/--production-window, "
+        "or compare --baseline-version/--production-version)",
     )
     rep.add_argument("--production", required=True, metavar="PATH", help="production CSV/Parquet")
     _role_args(rep)

@@ -687,7 +687,7 @@ def period_window(timeline: Timeline, position: int) -> str:
 
     Pass it as ``production=`` to `tracing.windows.split_by_windows` (or to
     ``--production-window``): the bounds carry a time, so the window is exactly
-    ``[start, end)``.
+    ``[start, end)`` (`tracing.windows.period_text` without ``freq``).
 
     Examples
     --------
