@@ -61,6 +61,11 @@ __all__ = [
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+_DESCRIPTION = (
+    "Compare production with a baseline (report) or follow a metric over time (timeline). "
+    "Bad input exits with code 2 and one line on stderr that names the file/column and the fix; "
+    "never a traceback."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,7 +160,7 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m tracing", description=__doc__)
+    parser = _Parser(prog="python -m tracing", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser("report", help="compare production with a baseline")
     rep.add_argument(
