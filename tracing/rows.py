@@ -98,11 +98,14 @@ class RowsSpec:
     _baseline: Window | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
-        for name in ("production_window", "baseline_window", "version_baseline"):
-            if not getattr(self, name):
+        for name in (
+            "production_window",
+            "baseline_window",
+            "version_baseline",
+            "version_production",
+        ):
+            if not getattr(self, name):  # "" (an empty option or URL parameter): not given
                 object.__setattr__(self, name, None)
-        if not self.version_production:
-            object.__setattr__(self, "version_production", None)
         if self.production_window is not None:
             window = parse_window(self.production_window, option=_PRODUCTION_WINDOW)
             object.__setattr__(self, "_production", window)
@@ -132,7 +135,8 @@ class RowsSpec:
 
         Without a baseline file and with ``one_file`` False there is no baseline.
         """
-        return self.by_version or self.production_window is not None or self._baseline is not None
+        windows = self.production_window is not None or self.baseline_window is not None
+        return self.by_version or windows
 
 
 @dataclass(frozen=True)

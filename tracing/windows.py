@@ -433,6 +433,23 @@ def last_days_windows(last: date, *, days: int = 7, before: int = 30) -> tuple[s
     The same cut as `last_days` on a file whose latest timestamp falls on day ``last``, as two
     windows a link (or ``--production-window``/``--baseline-window``) can carry.
 
+    Parameters
+    ----------
+    last : date
+        The day of the latest timestamp.
+    days, before : int, default 7 and 30
+        Lengths of the production and baseline windows, in days.
+
+    Returns
+    -------
+    (str, str)
+        The production window and the baseline window (inclusive dates).
+
+    Raises
+    ------
+    DataError
+        If ``days`` or ``before`` is below 1.
+
     Examples
     --------
     >>> last_days_windows(date(2026, 11, 30))
@@ -495,6 +512,20 @@ def trace_windows(start: Any, end: Any, freq: str, *, before: int) -> tuple[str,
     Production is the period (`period_text`); the baseline is the ``before`` periods of the
     same length just before it (a rolling band's window), for a baseline cut from the same
     file. A baseline file or a baseline model version stays as it is instead.
+
+    Parameters
+    ----------
+    start, end : Timestamp or str
+        The period ``[start, end)``.
+    freq : {"day", "week", "hour"}
+        The period length (see `period_text` for how each is written).
+    before : int
+        How many periods of the same length the baseline spans.
+
+    Returns
+    -------
+    (str, str)
+        The production window and the baseline window.
 
     Examples
     --------
