@@ -7,6 +7,7 @@ import streamlit as st
 from tracing import settings, sources
 from tracing.errors import DataError
 from tracing.schema import detect_roles
+from tracing.windows import last_days_windows
 from ui import cache, controls, fmt, rows
 from ui.layout import PAGE_FILES, guard, header
 from ui.state import DEMOS, current_view, demo_of, demo_view, set_view
@@ -194,7 +195,7 @@ if view.one_file and not (view.production_window or view.baseline_window or view
         stamp = detect_roles(shared, overrides=view.overrides()).timestamp
         span = cache.time_span(view.production, stamp)
         if span:
-            prod_window, base_window = rows.last_days_windows(span[1])
+            prod_window, base_window = last_days_windows(span[1])
             view = view.with_rows(production_window=prod_window, baseline_window=base_window)
             set_view(view)
 analysis = None

@@ -49,6 +49,20 @@ def make_regression(n: int = 400, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def make_scored_log(times: pd.DatetimeIndex, seed: int = 0) -> pd.DataFrame:
+    """A binary prediction log at ``times``: calibrated scores, labels and actuals."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(len(times))
+    return pd.DataFrame(
+        {
+            "timestamp": times,
+            "prediction_score": score,
+            "prediction_label": (score >= 0.5).astype(int),
+            "actual_label": (rng.random(len(times)) < score).astype(int),
+        }
+    )
+
+
 @pytest.fixture
 def binary_pair() -> tuple[pd.DataFrame, pd.DataFrame]:
     return make_binary(seed=1), make_binary(seed=2, shift=0.1)

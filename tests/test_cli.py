@@ -241,3 +241,89 @@ def test_overall_shows_the_estimate_beside_the_realized_value(capsys):
     # Covariate shift only (the monitoring demo): the calibrated estimate tracks the truth.
     assert acc["estimated"] == pytest.approx(acc["production"], abs=0.02)
     assert acc["estimated"] != acc["production"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Two model versions of one file (the app's "Two model versions, same days")
+
+MONITORING = DEMO / "monitoring_production.parquet"
+VERSIONS = ["--baseline-version", "v1", "--production-version", "v2"]
+
+
+def _accuracy(frame: pd.DataFrame) -> float:
+    return float((frame["prediction_label"] == frame["actual_label"]).mean())
+
+
+@pytest.mark.parametrize("window", [None, "2026-11-01,2026-11-07"])
+def test_report_compares_two_model_versions_on_the_same_days(capsys, window):
+    argv = ["report", "--production", str(MONITORING), "--sections", "overall"]
+    argv += ["--baseline-version", "v1", "--production-version", "v2"]
+    if window:
+        argv += ["--production-window", window]
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    report = json.loads(out)
+    # Oracle: boolean masks on the raw file.
+    raw = pd.read_parquet(MONITORING)
+    days = pd.Series(True, index=raw.index)
+    if window:
+        first, end = pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-11-08", tz="UTC")
+        days = raw["timestamp"].between(first, end, inclusive="left")
+    base = raw[days & (raw["model_version"] == "v1")]
+    prod = raw[days & (raw["model_version"] == "v2")]
+    assert report["rows"] == {"baseline": len(base), "production": len(prod)}
+    acc = next(r for r in report["overall"] if r["metric"] == "accuracy")
+    assert acc["baseline"] == pytest.approx(_accuracy(base))
+    assert acc["production"] == pytest.approx(_accuracy(prod))
+    suffix = f" [{window}]" if window else ""
+    assert report["datasets"] == {
+        "baseline": f"monitoring_production.parquet [model_version=v1]{suffix}",
+        "production": f"monitoring_production.parquet [model_version=v2]{suffix}",
+    }
+    assert "model_version" not in report["columns"]["features"]  # constant in each part
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--baseline-version", "v1"], "--baseline-version and --production-version go together"),
+        (
+            ["--baseline-version", "v1", "--production-version", "v9"],
+            "model version 'v9' is not in 'model_version'; choose from: v1, v2",
+        ),
+        (
+            ["--baseline-version", "v1", "--production-version", "v1"],
+            "baseline and production are the same version 'v1'",
+        ),
+        (
+            ["--baseline-version", "v1", "--production-version", "v2", "--baseline-window", "a,"],
+            "--baseline-window 'a,': 'a' is not a date",
+        ),
+        (
+            [
+                "--baseline-version",
+                "v1",
+                "--production-version",
+                "v2",
+                "--baseline-window",
+                "2026-10-01,",
+            ],
+            "does not apply to two model versions",
+        ),
+        (
+            [
+                "--baseline-version",
+                "v1",
+                "--production-version",
+                "v2",
+                "--baseline",
+                str(MONITORING),
+            ],
+            "drop the baseline file (--baseline), or the versions",
+        ),
+        ([], "or compare two model versions with --baseline-version V --production-version V"),
+    ],
+)
+def test_bad_model_versions_exit_2_with_one_line(capsys, extra, message):
+    msg = _bad(capsys, "report", "--production", str(MONITORING), *extra)
+    assert message in msg

@@ -18,10 +18,13 @@ import pytest
 
 from tests.conftest import DEMO, ROOT
 from tracing import cli
+from tracing.cli import add_timeline_parser as add_parser
+from tracing.cli import load_inputs
+from tracing.cli import run_timeline as run
 from tracing.errors import DataError
 from tracing.io import read_table
+from tracing.rows import compared_rows
 from tracing.timeline import metric_timeline, monitoring_schema
-from tracing.timeline_cli import add_parser, load_inputs, resolve_inputs, run
 
 TRAIN = str(DEMO / "monitoring_training.parquet")
 PROD = str(DEMO / "monitoring_production.parquet")
@@ -260,7 +263,53 @@ def test_load_inputs_requires_a_baseline_for_report():
     assert load_inputs(_args()).baseline is None
 
 
-def test_resolve_inputs_without_windows_keeps_the_frames():
+def test_compared_rows_without_windows_keeps_the_frames():
     frame = read_table(TRAIN).head(10)
-    inputs = resolve_inputs(frame, frame, names=("a", "b"))
+    inputs = compared_rows(frame, frame, names=("a", "b"))
     assert inputs.production is frame and inputs.baseline is frame and inputs.notes == ()
+
+
+def test_two_model_versions_on_the_same_days(capsys):
+    code, out, err = _run(
+        capsys,
+        "--production",
+        PROD,
+        "--baseline-version",
+        "v1",
+        "--production-version",
+        "v2",
+        "--production-window",
+        "2026-11-01,2026-11-14",
+        "--freq",
+        "day",
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    # Oracle: the v2 rows of those days, per day, straight from the file.
+    raw = read_table(PROD)
+    days = raw["timestamp"].between(
+        pd.Timestamp("2026-11-01", tz="UTC"),
+        pd.Timestamp("2026-11-15", tz="UTC"),
+        inclusive="left",
+    )
+    v2 = raw[days & (raw["model_version"] == "v2")]
+    per_day = v2.groupby(v2["timestamp"].dt.floor("D"))
+    assert [p["start"][:10] for p in doc["periods"]] == [f"2026-11-{d:02d}" for d in range(1, 15)]
+    assert [p["rows"] for p in doc["periods"]] == per_day.size().tolist()
+    accuracy = per_day.apply(lambda f: (f["prediction_label"] == f["actual_label"]).mean())
+    assert [p["metric"] for p in doc["periods"]] == pytest.approx(accuracy.tolist())
+    # The band comes from the baseline version's days; no estimate across two models.
+    assert doc["band"] == "baseline"
+    assert all(p["estimated"] is None for p in doc["periods"])
+    assert doc["datasets"] == {
+        "baseline": "monitoring_production.parquet [model_version=v1] [2026-11-01,2026-11-14]",
+        "production": "monitoring_production.parquet [model_version=v2] [2026-11-01,2026-11-14]",
+    }
+
+
+def test_load_inputs_two_model_versions():
+    inputs = load_inputs(_args(baseline_version="v1", production_version="v2"))
+    raw = read_table(PROD)
+    assert len(inputs.baseline) == int((raw["model_version"] == "v1").sum())
+    assert len(inputs.production) == int((raw["model_version"] == "v2").sum())
+    assert inputs.timeline_baseline is not None and inputs.timeline_production is not None

@@ -8,17 +8,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import DEMO, make_binary
+from tests.conftest import DEMO, make_binary, make_scored_log
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
 from tracing.io import read_table
+from tracing.timeline import metric_timeline, monitoring_schema, period_codes, period_window
 from tracing.windows import (
     last_days,
+    last_days_windows,
     model_versions,
     parse_timestamps,
     parse_window,
+    period_text,
     split_by_version,
     split_by_windows,
+    trace_windows,
     window_mask,
 )
 
@@ -273,3 +277,75 @@ def test_parse_timestamps_forms():
     assert partly.isna().tolist() == [False, True]
     with pytest.raises(DataError, match="column 'when' has no date/time values"):
         parse_timestamps(pd.Series(["soon", "later"], name="when"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows as text: a traced period, the last days (the app writes them into links).
+# The engine is the oracle: such a window must select exactly the rows the engine's own cut
+# selects (the timeline's periods, `last_days`).
+
+
+def _selects(frame: pd.DataFrame, window: str) -> np.ndarray:
+    return window_mask(parse_timestamps(frame["timestamp"]), parse_window(window))
+
+
+@pytest.mark.parametrize(
+    ("tz", "freq", "step"),
+    [
+        ("UTC", "day", "37min"),
+        (None, "day", "37min"),
+        ("Europe/Berlin", "day", "23min"),  # spans the end of daylight saving time
+        ("Europe/Berlin", "hour", "7min"),
+        ("UTC", "week", "3h"),
+    ],
+)
+def test_a_traced_period_selects_exactly_the_period(tz, freq, step) -> None:
+    start = pd.Timestamp("2026-10-20", tz=tz)
+    span = {"day": "12D", "hour": "30h", "week": "60D"}[freq]
+    frame = make_scored_log(pd.date_range(start, start + pd.Timedelta(span), freq=step))
+    tl = metric_timeline(frame, schema=monitoring_schema(frame), freq=freq, estimate=False)
+    codes, _ = period_codes(parse_timestamps(frame["timestamp"]), freq)
+    for i in range(len(tl.table)):
+        row = tl.table.iloc[i]
+        text = period_text(row["start"], row["end"], freq)
+        mine = _selects(frame, text)
+        np.testing.assert_array_equal(mine, codes == i)  # the rows the timeline counted
+        assert mine.sum() == row["rows"]
+        # period_window ends at the next wall-clock midnight, across DST changes too.
+        np.testing.assert_array_equal(mine, _selects(frame, period_window(tl, i)))
+        if freq != "hour":
+            assert "T" not in text  # whole days read as dates in a link
+
+
+@pytest.mark.parametrize("tz", ["UTC", None])
+def test_last_days_windows_cut_like_the_engine(tz) -> None:
+    frame = make_scored_log(
+        pd.date_range(pd.Timestamp("2026-09-01 05:00", tz=tz), periods=2000, freq="41min")
+    )
+    split = last_days(frame, days=7, before=30)
+    last = parse_timestamps(frame["timestamp"]).max().date()
+    prod, base = last_days_windows(last)
+    assert _selects(frame, prod).sum() == len(split.production)
+    assert _selects(frame, base).sum() == len(split.baseline)
+    assert split.names == (f"data [{base}]", f"data [{prod}]")
+
+
+def test_trace_windows_take_the_period_and_the_periods_just_before() -> None:
+    start, end = pd.Timestamp("2026-11-02", tz="UTC"), pd.Timestamp("2026-11-03", tz="UTC")
+    assert trace_windows(start, end, "day", before=30) == (
+        "2026-11-02,2026-11-02",
+        "2026-10-03,2026-11-01",
+    )
+    assert trace_windows(start, start + pd.Timedelta(hours=1), "hour", before=24) == (
+        "2026-11-02T00:00:00+00:00,2026-11-02T01:00:00+00:00",
+        "2026-11-01T00:00:00+00:00,2026-11-02T00:00:00+00:00",
+    )
+    week = trace_windows("2026-11-02", "2026-11-09", "week", before=2)
+    assert week == ("2026-11-02,2026-11-08", "2026-10-19,2026-11-01")
+    for text in week:
+        parse_window(text)  # valid windows
+
+
+def test_last_days_windows_reject_empty_ranges() -> None:
+    with pytest.raises(DataError, match="days >= 1 and before >= 1"):
+        last_days_windows(pd.Timestamp("2026-11-30").date(), days=0)

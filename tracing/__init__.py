@@ -6,6 +6,8 @@ The engine behind the app and the CLI. Pure Python, no UI imports:
 - `tracing.schema`: column roles (Arize-compatible names) and model type.
 - `tracing.metrics`: the metric registry, with additive per-row sufficient statistics.
 - `tracing.compare`: production vs baseline for every metric, with confidence intervals.
+- `tracing.rows`: which rows are compared (a baseline file, windows of one file, two model
+  versions; delayed actuals joined first), for the CLI and the app alike.
 - `tracing.analysis`: a validated baseline/production pair.
 - `tracing.slices`: exact impact-ranked slice search, drilldown and baseline decomposition.
 - `tracing.drift`, `tracing.quality`, `tracing.labels`, `tracing.rootcause`: drift tests and

@@ -1,13 +1,31 @@
-"""Headless entry point: ``python -m tracing report ...`` for scripts and CI.
+"""Headless entry point: ``python -m tracing report ...`` and ``python -m tracing timeline ...``.
+
+``report`` compares production with a baseline (`tracing.report`); ``timeline``
+(``--production PATH [--baseline PATH] [role flags] [--metric ID] [--freq hour|day|week]
+[--window N] [--k K] [--min-rows N] [--format json|csv] [--output PATH]``) prints the metric per
+period with its expected band and alerts (`tracing.timeline`).
+
+Options shared by both (`add_input_options`, `load_inputs`) say which rows are compared; they
+become a `tracing.rows.RowsSpec` and the files go through `tracing.rows.compared_rows`:
+
+- ``--production-window START,END`` and ``--baseline-window START,END`` (`tracing.windows`):
+  with ``--baseline PATH`` they cut each file; without it both windows cut the production file,
+  and a missing baseline window means "every row before the production window".
+- ``--baseline-version V --production-version V``: two model versions of the production file
+  (its ``model_version`` column), on the same days when ``--production-window`` is given.
+- ``--actuals PATH``: a delayed-actuals file joined to production by prediction id before
+  anything else (`tracing.actuals.join_actuals_file`).
 
 Bad input exits with code 2 and one line on stderr that names the file/column and the fix;
-never a traceback. The report goes to stdout or ``--output`` as JSON or Markdown.
+never a traceback. The output goes to stdout or ``--output`` (report: JSON or Markdown;
+timeline: JSON or CSV).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import logging
 import sys
@@ -15,9 +33,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tracing import settings, timeline_cli
+from tracing import settings
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
+from tracing.io import read_table
 from tracing.options import (
     EXPLAIN_SOURCES,
     MAX_DEPTH,
@@ -27,12 +46,35 @@ from tracing.options import (
 )
 from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS, build_report
+from tracing.rows import ComparedRows, RowsSpec, compared_rows
+from tracing.timeline import (
+    DEFAULT_K,
+    DEFAULT_MIN_ROWS,
+    DEFAULT_WINDOW,
+    FREQS,
+    metric_timeline,
+    monitoring_schema,
+    timeline_json,
+)
+from tracing.windows import VERSION_COLUMN
 
-__all__ = ["main"]
+__all__ = [
+    "add_input_options",
+    "add_timeline_parser",
+    "load_inputs",
+    "main",
+    "run_timeline",
+    "rows_spec",
+]
 
 _SLICES, _EXPLAIN = SliceSearch(), ExplainOptions()  # the defaults, from one place
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+_DESCRIPTION = (
+    "Compare production with a baseline (report) or follow a metric over time (timeline). "
+    "Bad input exits with code 2 and one line on stderr that names the file/column and the fix; "
+    "never a traceback."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,14 +115,68 @@ def _role_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", metavar="ID", help="lead metric id (default: see README)")
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _int_at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose the rows compared (windows, versions, actuals)."""
+    g = parser.add_argument_group("windows, model versions and delayed actuals")
+    g.add_argument(
+        "--production-window",
+        metavar="START,END",
+        help="production rows in this date range (dates inclusive, e.g. 2026-11-16,2026-11-22)",
+    )
+    g.add_argument(
+        "--baseline-window",
+        metavar="START,END",
+        help="baseline rows in this range; without --baseline both windows cut the production "
+        "file (default: the rows before the production window)",
+    )
+    g.add_argument(
+        "--baseline-version",
+        metavar="V",
+        help=f"compare two model versions of the production file ({VERSION_COLUMN!r} column): "
+        "the baseline's version (with --production-version; --production-window then cuts "
+        "both to the same days)",
+    )
+    g.add_argument("--production-version", metavar="V", help="the production rows' model version")
+    g.add_argument(
+        "--actuals",
+        metavar="PATH",
+        help="delayed actuals (prediction id, actual, optional actual_timestamp) joined to "
+        "production by id; later actuals replace earlier ones",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m tracing", description=__doc__)
+    parser = _Parser(prog="python -m tracing", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser("report", help="compare production with a baseline")
     rep.add_argument(
         "--baseline",
         metavar="PATH",
-        help="baseline CSV/Parquet (or cut one file with --baseline-window/--production-window)",
+        help="baseline CSV/Parquet (or cut one file with --baseline-window/--production-window, "
+        "or compare --baseline-version/--production-version)",
     )
     rep.add_argument("--production", required=True, metavar="PATH", help="production CSV/Parquet")
     _role_args(rep)
@@ -114,9 +210,58 @@ def _parser() -> argparse.ArgumentParser:
         default=ReportOptions.random_state,
         help="random seed (bootstrap, sampling)",
     )
-    timeline_cli.add_input_options(rep)
-    timeline_cli.add_parser(sub)
+    add_input_options(rep)
+    add_timeline_parser(sub)
     return parser
+
+
+def add_timeline_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``timeline`` on the argparse subparsers object."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "timeline",
+        help="a metric per hour/day/week with its expected band and alerts",
+        description="A metric per hour, day or week of production with its expected band (the "
+        "baseline's periods, or a rolling window of production) and alerts on the worse side; "
+        "for binary models with scores also the metric estimated from the scores.",
+    )
+    p.add_argument("--production", required=True, metavar="PATH", help="production CSV/Parquet")
+    p.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="baseline CSV/Parquet with actuals: its periods give the band and it calibrates "
+        "the estimate",
+    )
+    _role_args(p)
+    g = p.add_argument_group("periods and band")
+    g.add_argument("--freq", choices=FREQS, help="period length (default: from the time span)")
+    g.add_argument(
+        "--window",
+        type=_int_at_least(2),
+        metavar="N",
+        help=f"rolling band over the previous N periods (default without --baseline: "
+        f"{DEFAULT_WINDOW})",
+    )
+    g.add_argument(
+        "--k",
+        type=_positive_float,
+        default=DEFAULT_K,
+        metavar="K",
+        help=f"band half-width in standard deviations (default {DEFAULT_K:g})",
+    )
+    g.add_argument(
+        "--min-rows",
+        type=_int_at_least(1),
+        default=DEFAULT_MIN_ROWS,
+        metavar="N",
+        help=f"fewest rows to judge a period (default {DEFAULT_MIN_ROWS})",
+    )
+    g.add_argument(
+        "--no-estimate", action="store_true", help="do not estimate the metric from the scores"
+    )
+    add_input_options(p)
+    p.add_argument("--format", choices=["json", "csv"], default="json")
+    p.add_argument("--output", metavar="PATH", help="write here instead of stdout")
+    return p
 
 
 def _roles(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,8 +276,112 @@ def _roles(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def rows_spec(args: argparse.Namespace) -> RowsSpec:
+    """Return the windows and model versions of parsed options (validated; see `RowsSpec`)."""
+    return RowsSpec(
+        production_window=getattr(args, "production_window", None),
+        baseline_window=getattr(args, "baseline_window", None),
+        version_baseline=getattr(args, "baseline_version", None),
+        version_production=getattr(args, "production_version", None),
+    )
+
+
+def load_inputs(
+    args: argparse.Namespace, *, require_baseline: bool = False, spec: RowsSpec | None = None
+) -> ComparedRows:
+    """Read ``--production`` (and ``--baseline``, ``--actuals``) and cut the rows compared.
+
+    Parameters
+    ----------
+    args : Namespace
+        Parsed options: ``production`` and optionally ``baseline``, ``actuals``,
+        ``production_window``, ``baseline_window``, ``baseline_version``,
+        ``production_version`` and the role flags.
+    require_baseline : bool, default False
+        For ``report``: raise a `DataError` when neither ``--baseline``, a window nor two model
+        versions give a baseline.
+    spec : RowsSpec, optional
+        ``rows_spec(args)``, when the caller already made it.
+
+    Returns
+    -------
+    ComparedRows
+        See `tracing.rows.compared_rows`.
+    """
+    production = read_table(args.production)
+    baseline_path = getattr(args, "baseline", None)
+    baseline = read_table(baseline_path) if baseline_path else None
+    spec = spec or rows_spec(args)
+    if require_baseline and not baseline_path and not spec.one_file:
+        raise DataError(
+            "no baseline: give --baseline PATH, or cut one file with --production-window "
+            "START,END (the baseline is then the rows before it) or --baseline-window START,END, "
+            "or compare two model versions with --baseline-version V --production-version V."
+        )
+    actuals_path = getattr(args, "actuals", None)
+    return compared_rows(
+        production,
+        baseline,
+        spec=spec,
+        names=(
+            Path(baseline_path).name if baseline_path else "baseline",
+            Path(args.production).name,
+        ),
+        actuals=read_table(actuals_path) if actuals_path else None,
+        actuals_name=Path(actuals_path).name if actuals_path else "actuals",
+        roles=_roles(args),
+    )
+
+
+def run_timeline(args: argparse.Namespace) -> str:
+    """Run ``timeline`` and return the output text (JSON or CSV).
+
+    Raises
+    ------
+    DataError
+        On bad input (unreadable files, unknown columns, bad windows, a metric that does not
+        fit...).
+    """
+    spec = rows_spec(args)
+    inputs = load_inputs(args, spec=spec)
+    roles = _roles(args)
+    schema = monitoring_schema(
+        inputs.production,
+        inputs.baseline,
+        roles=roles,
+        model_type=args.model_type,
+        positive_class=args.positive_class,
+        threshold=args.threshold,
+        names=inputs.names,
+    )
+    timeline = metric_timeline(
+        inputs.production,
+        inputs.baseline,
+        schema=schema,
+        metric=args.metric,
+        freq=args.freq,
+        window=args.window,
+        k=args.k,
+        min_rows=args.min_rows,
+        # Two model versions: one model's calibration says nothing about the other's scores.
+        estimate=not args.no_estimate and not spec.by_version,
+        names=inputs.names,
+    )
+    if args.format == "csv":
+        buf = io.StringIO()
+        timeline.table.to_csv(buf, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        return buf.getvalue()
+    out = timeline_json(timeline)
+    out["notes"] = [*inputs.notes, *out["notes"]]
+    out["datasets"] = {
+        "baseline": inputs.names[0] if inputs.baseline is not None else None,
+        "production": inputs.names[1],
+    }
+    return json.dumps(out, indent=2) + "\n"
+
+
 def _report(args: argparse.Namespace) -> str:
-    inputs = timeline_cli.load_inputs(args, require_baseline=True)
+    inputs = load_inputs(args, require_baseline=True)
     assert inputs.baseline is not None  # require_baseline guarantees one
     analysis = prepare_analysis(
         inputs.baseline,
@@ -170,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
         return int(exc.code or 0)
     try:
-        text = timeline_cli.run(args) if args.command == "timeline" else _report(args)
+        text = run_timeline(args) if args.command == "timeline" else _report(args)
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
         else:

@@ -75,7 +75,7 @@ from tracing.metrics import (
 )
 from tracing.schema import ModelType, Schema, detect_roles, resolve_schema
 from tracing.textfmt import jsonable
-from tracing.windows import parse_timestamps, timestamp_column
+from tracing.windows import parse_timestamps, period_text, timestamp_column
 
 __all__ = [
     "DEFAULT_K",
@@ -687,7 +687,7 @@ def period_window(timeline: Timeline, position: int) -> str:
 
     Pass it as ``production=`` to `tracing.windows.split_by_windows` (or to
     ``--production-window``): the bounds carry a time, so the window is exactly
-    ``[start, end)``.
+    ``[start, end)`` (`tracing.windows.period_text` without ``freq``).
 
     Examples
     --------
@@ -698,7 +698,7 @@ def period_window(timeline: Timeline, position: int) -> str:
     '2026-11-17T00:00:00+00:00,2026-11-18T00:00:00+00:00'
     """
     row = timeline.table.iloc[position]
-    return f"{row['start'].isoformat()},{row['end'].isoformat()}"
+    return period_text(row["start"], row["end"])
 
 
 # ---------------------------------------------------------------------------------------------

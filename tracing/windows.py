@@ -6,7 +6,10 @@ prediction log into a baseline and a production part, and the parsing of its tim
 - `split_by_windows`: two date ranges of one file (``--production-window START,END`` and
   ``--baseline-window START,END``). Without a baseline window the baseline is every row
   *before* the production window.
-- `last_days`: the last ``days`` whole days against the ``before`` whole days just before them.
+- `last_days`: the last ``days`` whole days against the ``before`` whole days just before them
+  (`last_days_windows`: the same two windows as text, for a link or ``--production-window``).
+- `period_text` and `trace_windows`: the window of one period of a time series
+  (`tracing.timeline`), and the periods just before it, to trace that period.
 - `split_by_version`: rows of model version A against rows of version B (a ``model_version``
   column), e.g. a champion and a challenger that served the same traffic.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -43,12 +47,15 @@ __all__ = [
     "Window",
     "WindowSplit",
     "last_days",
+    "last_days_windows",
     "model_versions",
     "parse_timestamps",
     "parse_window",
+    "period_text",
     "split_by_version",
     "split_by_windows",
     "timestamp_column",
+    "trace_windows",
     "window_mask",
 ]
 
@@ -408,22 +415,126 @@ def last_days(
     >>> s.names
     ('data [2026-10-25,2026-11-23]', 'data [2026-11-24,2026-11-30]')
     """
-    if days < 1 or before < 1:
-        raise DataError(f"last_days needs days >= 1 and before >= 1 (got {days}, {before}).")
+    _check_days(days, before)
     col = timestamp_column(frame, timestamp, name=name)
     times = parse_timestamps(frame[col], name=name)
     if times.isna().all():
         raise DataError(f"{name}: column {col!r} has no timestamps.")
-    last = times.max().floor("D")
+    prod, base = _last_days(times.max().floor("D"), days, before)
+    in_prod, in_base = window_mask(times, prod), window_mask(times, base)
+    _check_windows(in_base, in_prod, times, col, name, base.text, prod.text)
+    names = (f"{name} [{base.text}]", f"{name} [{prod.text}]")
+    return _split(frame, in_base, in_prod, names, times, col, name)
+
+
+def last_days_windows(last: date, *, days: int = 7, before: int = 30) -> tuple[str, str]:
+    """Return the (production, baseline) windows of `last_days` as ``START,END`` text.
+
+    The same cut as `last_days` on a file whose latest timestamp falls on day ``last``, as two
+    windows a link (or ``--production-window``/``--baseline-window``) can carry.
+
+    Parameters
+    ----------
+    last : date
+        The day of the latest timestamp.
+    days, before : int, default 7 and 30
+        Lengths of the production and baseline windows, in days.
+
+    Returns
+    -------
+    (str, str)
+        The production window and the baseline window (inclusive dates).
+
+    Raises
+    ------
+    DataError
+        If ``days`` or ``before`` is below 1.
+
+    Examples
+    --------
+    >>> last_days_windows(date(2026, 11, 30))
+    ('2026-11-24,2026-11-30', '2026-10-25,2026-11-23')
+    """
+    _check_days(days, before)
+    prod, base = _last_days(pd.Timestamp(last).floor("D"), days, before)
+    return prod.text, base.text
+
+
+def _check_days(days: int, before: int) -> None:
+    if days < 1 or before < 1:
+        raise DataError(f"last_days needs days >= 1 and before >= 1 (got {days}, {before}).")
+
+
+def _last_days(last: pd.Timestamp, days: int, before: int) -> tuple[Window, Window]:
+    """Return the production and baseline windows ending on day ``last`` (a midnight)."""
     prod_start = last - pd.Timedelta(days=days - 1)
     base_start = prod_start - pd.Timedelta(days=before)
     prod = Window(prod_start, last + _DAY, f"{prod_start:%Y-%m-%d},{last:%Y-%m-%d}")
     base_end = prod_start - _DAY
     base = Window(base_start, prod_start, f"{base_start:%Y-%m-%d},{base_end:%Y-%m-%d}")
-    in_prod, in_base = window_mask(times, prod), window_mask(times, base)
-    _check_windows(in_base, in_prod, times, col, name, base.text, prod.text)
-    names = (f"{name} [{base.text}]", f"{name} [{prod.text}]")
-    return _split(frame, in_base, in_prod, names, times, col, name)
+    return prod, base
+
+
+def period_text(start: Any, end: Any, freq: str | None = None) -> str:
+    """Return the ``START,END`` window of one time-series period ``[start, end)``.
+
+    Parameters
+    ----------
+    start, end : Timestamp or str
+        The period's bounds (`tracing.timeline.Timeline.table`'s ``start`` and ``end``).
+    freq : {"day", "week", "hour"}, optional
+        Days and weeks are written as inclusive dates (``2026-11-02,2026-11-02``), which read
+        well in a link and select the same rows as the exact bounds (dates are read in the
+        timestamp column's own zone, where periods start at midnight). Hours, and no ``freq``,
+        keep the exact bounds (END exclusive).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> period_text("2026-11-02T00:00+01:00", "2026-11-03T00:00+01:00", "day")
+    '2026-11-02,2026-11-02'
+    >>> period_text("2026-11-02T00:00+01:00", "2026-11-03T00:00+01:00")
+    '2026-11-02T00:00:00+01:00,2026-11-03T00:00:00+01:00'
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if freq in (None, "hour"):
+        return f"{start.isoformat()},{end.isoformat()}"
+    last = (end - pd.Timedelta(hours=12)).normalize()  # the period's last day, DST-proof
+    return f"{start:%Y-%m-%d},{last:%Y-%m-%d}"
+
+
+def trace_windows(start: Any, end: Any, freq: str, *, before: int) -> tuple[str, str]:
+    """Return the (production, baseline) windows that trace one period of a time series.
+
+    Production is the period (`period_text`); the baseline is the ``before`` periods of the
+    same length just before it (a rolling band's window), for a baseline cut from the same
+    file. A baseline file or a baseline model version stays as it is instead.
+
+    Parameters
+    ----------
+    start, end : Timestamp or str
+        The period ``[start, end)``.
+    freq : {"day", "week", "hour"}
+        The period length (see `period_text` for how each is written).
+    before : int
+        How many periods of the same length the baseline spans.
+
+    Returns
+    -------
+    (str, str)
+        The production window and the baseline window.
+
+    Examples
+    --------
+    >>> trace_windows("2026-11-02", "2026-11-03", "day", before=30)
+    ('2026-11-02,2026-11-02', '2026-10-03,2026-11-01')
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    earlier = start - before * (end - start)
+    return period_text(start, end, freq), period_text(earlier, start, freq)
 
 
 def model_versions(frame: pd.DataFrame, *, column: str = VERSION_COLUMN) -> list[Any]:

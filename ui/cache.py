@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pandas as pd
 import streamlit as st
 
-from tracing.actuals import JoinReport
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.compare import Comparison, compare
 from tracing.drift import DriftResult, feature_drift
@@ -35,11 +34,11 @@ from tracing.options import ReportOptions, SliceSearch
 from tracing.quality import quality_checks
 from tracing.report import build_report
 from tracing.rootcause import root_cause
+from tracing.rows import ComparedRows, RowsSpec, compared_rows
 from tracing.slices import Drilldown, SliceResult, drilldown, find_slices
 from tracing.sources import resolve_source, source_stamp
 from tracing.timeline import Timeline, metric_timeline
-from tracing.timeline_cli import resolve_inputs
-from tracing.windows import VERSION_COLUMN, parse_timestamps, split_by_version
+from tracing.windows import VERSION_COLUMN, parse_timestamps
 from ui.state import View
 
 if TYPE_CHECKING:  # shap and lightgbm load on first use only: they slow the app's start
@@ -123,35 +122,8 @@ Key = tuple[Any, ...]
 """Hashable identity of an analysis: the view's data key plus the files' stamps."""
 
 
-@dataclass(frozen=True)
-class Rows:
-    """The rows a view compares: actuals joined, then model versions and windows cut.
-
-    Attributes
-    ----------
-    baseline, production : DataFrame
-        What the analysis compares.
-    names : (str, str)
-        Their display names (file names with the window or version).
-    notes : tuple of str
-        What the join, the versions and the windows did.
-    join : JoinReport or None
-        The delayed-actuals join, when the view has an actuals file.
-    timeline_production : DataFrame
-        Production before any window: the time series shows all of it.
-    timeline_baseline : DataFrame or None
-        The baseline for the time series' band and the estimate's calibration: the baseline
-        file (cut by its own window) or the baseline model version; None when the baseline is
-        a window of production (the band is then a rolling one).
-    """
-
-    baseline: pd.DataFrame
-    production: pd.DataFrame
-    names: tuple[str, str]
-    notes: tuple[str, ...]
-    join: JoinReport | None
-    timeline_production: pd.DataFrame
-    timeline_baseline: pd.DataFrame | None
+Rows = ComparedRows
+"""The rows a view compares (`tracing.rows.ComparedRows`); the baseline is never None here."""
 
 
 def _stamp(ref: str | None) -> str:
@@ -179,71 +151,40 @@ def rows(view: View) -> Rows:
     return _rows(_key(view))
 
 
+def _spec(view: View) -> RowsSpec:
+    """Return the windows and versions of a view; two versions share the production window."""
+    if view.by_version:
+        return RowsSpec(
+            production_window=view.production_window,
+            version_baseline=view.version_baseline,
+            version_production=view.version_production,
+        )
+    return RowsSpec(production_window=view.production_window, baseline_window=view.baseline_window)
+
+
 @st.cache_resource(show_spinner=False, max_entries=6, ttl=_TTL)
 def _rows(key: Key) -> Rows:
     view: View = key[0]
-    roles = view.overrides()
+    spec = _spec(view)  # bad windows fail here, before any file is read
     base, prod = load_pair(view)
+    if spec.by_version:
+        base = None  # two versions of the production file: a baseline file does not apply
     actuals = load_table(view.actuals) if view.actuals else None
-    joined = resolve_inputs(
+    found = compared_rows(
         prod.frame,
-        names=("baseline", prod.name),
+        base.frame if base else None,
+        spec=spec,
+        names=(base.name if base else "baseline", prod.name),
         actuals=actuals.frame if actuals else None,
         actuals_name=actuals.name if actuals else "actuals",
-        roles=roles,
+        roles=view.overrides(),
     )
-    production, notes = joined.production, joined.notes
-    if view.by_version:
-        split = split_by_version(
-            production,
-            baseline=view.version_baseline,
-            production=view.version_production,
-            name=prod.name,
+    if found.baseline is None:
+        raise DataError(
+            "no baseline: choose a baseline file, a baseline window of the production "
+            f"file, or two model versions (a {VERSION_COLUMN!r} column) on the Data page."
         )
-        cut = resolve_inputs(
-            split.production,
-            split.baseline,
-            names=split.names,
-            production_window=view.production_window,
-            baseline_window=view.production_window,  # the same days for both versions
-            roles=roles,
-        )
-        timeline_baseline: pd.DataFrame | None = split.baseline
-        timeline_production = split.production
-    elif base is None:
-        if not (view.production_window or view.baseline_window):
-            raise DataError(
-                "no baseline: choose a baseline file, a baseline window of the production "
-                f"file, or two model versions (a {VERSION_COLUMN!r} column) on the Data page."
-            )
-        cut = resolve_inputs(
-            production,
-            names=("baseline", prod.name),
-            production_window=view.production_window,
-            baseline_window=view.baseline_window,
-            roles=roles,
-        )
-        timeline_baseline, timeline_production = None, production
-    else:
-        cut = resolve_inputs(
-            production,
-            base.frame,
-            names=(base.name, prod.name),
-            production_window=view.production_window,
-            baseline_window=view.baseline_window,
-            roles=roles,
-        )
-        timeline_baseline, timeline_production = cut.baseline, production
-    assert cut.baseline is not None
-    return Rows(
-        baseline=cut.baseline,
-        production=cut.production,
-        names=cut.names,
-        notes=(*notes, *cut.notes),
-        join=joined.join,
-        timeline_production=timeline_production,
-        timeline_baseline=timeline_baseline,
-    )
+    return found
 
 
 V = TypeVar("V")

@@ -20,7 +20,7 @@ import streamlit as st
 from tracing import sources
 from tracing.actuals import JoinReport
 from tracing.errors import DataError
-from tracing.windows import VERSION_COLUMN, model_versions, parse_window
+from tracing.windows import VERSION_COLUMN, last_days_windows, model_versions, parse_window
 from ui import cache, fmt
 from ui.layout import guard
 from ui.state import View, current_view, set_view, window_text
@@ -29,7 +29,6 @@ __all__ = [
     "MODES",
     "actuals_section",
     "dates_window",
-    "last_days_windows",
     "rows_section",
     "window_dates",
 ]
@@ -48,18 +47,6 @@ _LAST_BASELINE = "_baseline_file"  # the baseline file, while one-file modes are
 def dates_window(start: date, end: date) -> str:
     """Return the ``START,END`` window of whole days ``start`` to ``end`` (inclusive)."""
     return f"{start:%Y-%m-%d},{end:%Y-%m-%d}"
-
-
-def last_days_windows(last: date, *, days: int = 7, before: int = 30) -> tuple[str, str]:
-    """Return (production, baseline) windows: the last days and the days just before them.
-
-    The same cut as `tracing.windows.last_days`, as two windows a link can carry.
-    """
-    first = last - timedelta(days=days - 1)
-    return (
-        dates_window(first, last),
-        dates_window(first - timedelta(days=before), first - timedelta(days=1)),
-    )
 
 
 def window_dates(window: str | None, span: tuple[date, date]) -> tuple[date, date]:

@@ -54,13 +54,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pandas as pd
 import streamlit as st
 
 from tracing.options import SliceSearch
 from tracing.schema import ColumnRoles
 from tracing.sources import DEMO_DIR
 from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW
+from tracing.windows import trace_windows
 
 __all__ = [
     "DEMOS",
@@ -85,7 +85,6 @@ __all__ = [
     "slice_settings",
     "sync_url",
     "app_base_url",
-    "period_text",
     "trace_period",
     "window_text",
 ]
@@ -536,21 +535,6 @@ def slice_settings(slice_columns: tuple[str, ...]) -> SliceSearch:
     )
 
 
-def period_text(start: Any, end: Any, freq: str) -> str:
-    """Return the ``START,END`` window of one timeline period ``[start, end)``.
-
-    Days and weeks are written as inclusive dates (``2026-11-02,2026-11-02``), which read well
-    in a link and select the same rows as the exact bounds (`tracing.windows` reads dates in
-    the timestamp column's own zone, where periods start at midnight); hours keep their exact
-    bounds.
-    """
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
-    if freq == "hour":
-        return f"{start.isoformat()},{end.isoformat()}"
-    last = (end - pd.Timedelta(hours=12)).normalize()  # the period's last day, DST-proof
-    return f"{start:%Y-%m-%d},{last:%Y-%m-%d}"
-
-
 def trace_period(view: View, start: Any, end: Any, freq: str, *, before: int) -> View:
     """Return the view that traces one period (an alert) of the time series.
 
@@ -558,11 +542,7 @@ def trace_period(view: View, start: Any, end: Any, freq: str, *, before: int) ->
     version (on the same period); when the baseline is cut from the production file, it becomes
     the ``before`` periods just before the traced one (the rolling band's window).
     """
-    production = period_text(start, end, freq)
+    production, baseline = trace_windows(start, end, freq, before=before)
     if view.one_file and not view.by_version:
-        start, end = pd.Timestamp(start), pd.Timestamp(end)
-        earlier = start - before * (end - start)
-        return view.with_rows(
-            production_window=production, baseline_window=period_text(earlier, start, freq)
-        )
+        return view.with_rows(production_window=production, baseline_window=baseline)
     return view.with_rows(production_window=production)

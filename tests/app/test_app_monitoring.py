@@ -13,8 +13,8 @@ from tracing import read_table
 from tracing.actuals import join_actuals_file
 from tracing.analysis import prepare_analysis
 from tracing.compare import compare
+from tracing.rows import RowsSpec, compared_rows
 from tracing.timeline import metric_timeline
-from tracing.timeline_cli import resolve_inputs
 from ui import fmt
 
 from .conftest import DEMO, frame_with
@@ -60,7 +60,8 @@ def test_picking_an_alert_traces_that_day(app, no_errors, frames) -> None:
     assert at.query_params["production_window"] == "2026-11-02,2026-11-02"
     assert at.query_params["baseline"] == TRAIN  # the baseline file stays the baseline
     assert "Tracing **2026-11-02** against the baseline" in at.markdown[0].value
-    cut = resolve_inputs(frames["prod"], frames["train"], production_window="2026-11-02,")
+    spec = RowsSpec(production_window="2026-11-02,")
+    cut = compared_rows(frames["prod"], frames["train"], spec=spec)
     day = cut.production[cut.production["timestamp"] < "2026-11-03"]
     a = prepare_analysis(frames["train"], day)
     want = compare(a.baseline, a.production).row("accuracy")["production"]

@@ -1,7 +1,8 @@
-"""Pure helpers of the UI: traced periods as windows, window pickers, colours, tables, charts.
+"""Pure helpers of the UI: traced views, window pickers, colours, tables, charts.
 
-The engine is the oracle: a window the app writes must select exactly the rows the engine's own
-window selects (`tracing.timeline.period_window`, `tracing.windows.last_days`).
+The windows a traced period or "the last 7 days" write are the engine's
+(`tracing.windows.trace_windows`, `tracing.windows.last_days_windows`), tested in
+tests/test_windows.py.
 """
 
 from __future__ import annotations
@@ -12,57 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import make_scored_log
 from tracing.metrics import METRICS, Direction, worse_by
-from tracing.timeline import metric_timeline, monitoring_schema, period_codes, period_window
-from tracing.windows import last_days, parse_timestamps, parse_window, window_mask
+from tracing.timeline import metric_timeline, monitoring_schema
 from ui import charts, fmt, tables
-from ui.rows import dates_window, last_days_windows, window_dates
-from ui.state import PAGE_DEFAULTS, View, page_params, period_text, trace_period
-
-
-def _log(times: pd.DatetimeIndex, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    score = rng.random(len(times))
-    return pd.DataFrame(
-        {
-            "timestamp": times,
-            "prediction_score": score,
-            "prediction_label": (score >= 0.5).astype(int),
-            "actual_label": (rng.random(len(times)) < score).astype(int),
-        }
-    )
-
-
-def _selects(frame: pd.DataFrame, window: str) -> np.ndarray:
-    return window_mask(parse_timestamps(frame["timestamp"]), parse_window(window))
-
-
-@pytest.mark.parametrize(
-    ("tz", "freq", "step"),
-    [
-        ("UTC", "day", "37min"),
-        (None, "day", "37min"),
-        ("Europe/Berlin", "day", "23min"),  # spans the end of daylight saving time
-        ("Europe/Berlin", "hour", "7min"),
-        ("UTC", "week", "3h"),
-    ],
-)
-def test_a_traced_period_selects_exactly_the_period(tz, freq, step) -> None:
-    start = pd.Timestamp("2026-10-20", tz=tz)
-    span = {"day": "12D", "hour": "30h", "week": "60D"}[freq]
-    frame = _log(pd.date_range(start, start + pd.Timedelta(span), freq=step))
-    tl = metric_timeline(frame, schema=monitoring_schema(frame), freq=freq, estimate=False)
-    codes, _ = period_codes(parse_timestamps(frame["timestamp"]), freq)
-    for i in range(len(tl.table)):
-        row = tl.table.iloc[i]
-        text = period_text(row["start"], row["end"], freq)
-        mine = _selects(frame, text)
-        np.testing.assert_array_equal(mine, codes == i)  # the rows the timeline counted
-        assert mine.sum() == row["rows"]
-        # period_window ends at the next wall-clock midnight, across DST changes too.
-        np.testing.assert_array_equal(mine, _selects(frame, period_window(tl, i)))
-        if freq != "hour":
-            assert "T" not in text  # whole days read as dates in a link
+from ui.rows import dates_window, window_dates
+from ui.state import PAGE_DEFAULTS, View, page_params, trace_period
 
 
 def test_tracing_keeps_the_baseline_file_or_takes_the_periods_before() -> None:
@@ -82,19 +38,6 @@ def test_tracing_keeps_the_baseline_file_or_takes_the_periods_before() -> None:
     assert hours.production_window == "2026-11-02T00:00:00+00:00,2026-11-02T01:00:00+00:00"
     assert hours.baseline_window == "2026-11-01T00:00:00+00:00,2026-11-02T00:00:00+00:00"
     assert View("a", "b", slice="x=1").with_rows(production_window="2026-11-02,").slice is None
-
-
-@pytest.mark.parametrize("tz", ["UTC", None])
-def test_last_days_windows_cut_like_the_engine(tz) -> None:
-    frame = _log(
-        pd.date_range(pd.Timestamp("2026-09-01 05:00", tz=tz), periods=2000, freq="41min")
-    )
-    split = last_days(frame, days=7, before=30)
-    last = parse_timestamps(frame["timestamp"]).max().date()
-    prod, base = last_days_windows(last)
-    assert _selects(frame, prod).sum() == len(split.production)
-    assert _selects(frame, base).sum() == len(split.baseline)
-    assert split.names == (f"data [{base}]", f"data [{prod}]")
 
 
 def test_window_dates_for_the_date_pickers() -> None:
@@ -186,7 +129,7 @@ def test_estimated_view_judges_the_estimate_in_each_direction() -> None:
 
 def test_timeline_frame_and_charts() -> None:
     times = pd.date_range(pd.Timestamp("2026-10-01", tz="UTC"), periods=40 * 24, freq="h")
-    frame = _log(times)
+    frame = make_scored_log(times)
     frame.loc[frame.index[:20], "actual_label"] = None  # a sparse first day
     frame = frame.drop(frame.index[24 : 24 * 2 - 10])  # and a second day with 10 rows
     tl = metric_timeline(frame, schema=monitoring_schema(frame), freq="day", min_rows=12)
