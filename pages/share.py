@@ -98,7 +98,9 @@ chosen = st.multiselect(
 )
 # The report ranks the slices of the Slices page: the same depth, size, features and folding.
 options = ReportOptions(
-    metric=analysis.metric.id, slices=state.slice_settings(analysis.schema.roles.slice_columns())
+    metric=analysis.metric.id,
+    estimate=not view.by_version,  # as the Overview: no estimate across model versions
+    slices=state.slice_settings(analysis.schema.roles.slice_columns()),
 )
 built = st.session_state.setdefault("_built_reports", set())
 ident = (key, tuple(chosen), options)

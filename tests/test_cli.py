@@ -281,6 +281,9 @@ def test_report_compares_two_model_versions_on_the_same_days(capsys, window):
         "production": f"monitoring_production.parquet [model_version=v2]{suffix}",
     }
     assert "model_version" not in report["columns"]["features"]  # constant in each part
+    # as in the app: one model's calibration says nothing about the other's scores
+    assert report["options"]["estimate"] is False
+    assert all(r["estimated"] is None for r in report["overall"])
 
 
 @pytest.mark.parametrize(

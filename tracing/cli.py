@@ -405,6 +405,8 @@ def _report(args: argparse.Namespace) -> str:
         "model_path": args.model,
         "explain_sample_size": args.explain_sample_size,
         "shap_sample_size": args.shap_sample_size,
+        # two model versions: one model's calibration says nothing about the other's scores
+        "estimate": not rows_spec(args).by_version,
     }
     report = build_report(analysis, sections=sections, options=options)
     if args.format == "markdown":

@@ -310,12 +310,17 @@ class ReportOptions:
         Seed of bootstraps and samples.
     metric : str or None, default None
         Lead metric id; None means the analysis' own.
+    estimate : bool, default True
+        Estimate each metric from the scores beside the realized value (binary models with
+        scores). Off when comparing two model versions: one model's calibration says nothing
+        about the other's scores.
     slices, drift, explain, root_cause
         The options of each step. Slice bins are the drift bins (one shared binning).
     """
 
     random_state: int = 0
     metric: str | None = None
+    estimate: bool = True
     slices: SliceSearch = field(default_factory=SliceSearch)
     drift: DriftOptions = field(default_factory=DriftOptions)
     explain: ExplainOptions = field(default_factory=ExplainOptions)
@@ -347,10 +352,10 @@ class ReportOptions:
                 steps[step][attr] = value
             elif name == "alpha":
                 steps["drift"]["alpha"] = steps["root_cause"]["alpha"] = value
-            elif name in ("random_state", "metric"):
+            elif name in ("random_state", "metric", "estimate"):
                 top[name] = value
             else:
-                known = sorted([*_FLAT, "alpha", "random_state", "metric"])
+                known = sorted([*_FLAT, "alpha", "random_state", "metric", "estimate"])
                 raise DataError(f"unknown report option {name!r}; known: {', '.join(known)}.")
         if "bins" in steps["slices"]:
             steps["drift"]["bins"] = steps["slices"]["bins"]

@@ -156,7 +156,8 @@ def _overall(run: ReportRun) -> dict[str, Any]:
         a.baseline,
         a.production,
         random_state=run.options.random_state,
-        production_frame=a.production_frame,  # estimated beside realized, when possible
+        # estimated beside realized, when possible and wanted
+        production_frame=a.production_frame if run.options.estimate else None,
     )
     table = comp.table.assign(id=comp.table["metric"])
     # ``name`` is the display name; ``metric`` stays the id for one release (see README).
@@ -340,6 +341,7 @@ def _header(run: ReportRun) -> dict[str, Any]:
         },
         "options": {
             "random_state": run.options.random_state,
+            "estimate": run.options.estimate,
             "slices": {
                 "max_depth": run.options.slices.max_depth,
                 "min_size": run.options.slices.min_size,
