@@ -5,6 +5,7 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
+from tracing.drift import DRIFT_TESTS
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, charts, fmt, state
@@ -117,7 +118,6 @@ for i, column in enumerate(picked):
             + ("drifted (" + str(row["reason"]) + ")." if row["drifted"] else "no drift.")
         )
 
-SEVERITY = {"alert": fmt.WORSE, "warn": "#e65100", "none": fmt.NEUTRAL}
 shown = pd.DataFrame(
     {
         "Column": table["feature"],
@@ -136,18 +136,19 @@ styled = (
     shown.style.hide(axis="index")
     .format({"PSI": "{:.3f}", "JS distance": "{:.3f}", "Wasserstein (std)": "{:.2f}"}, na_rep="–")
     .format({"Missing, baseline": "{:.1%}", "Missing, production": "{:.1%}"})
-    .map(lambda v: f"color: {SEVERITY.get(v, fmt.NEUTRAL)}; font-weight: 600", subset=["Drift"])
+    .map(lambda v: f"color: {fmt.severity_colour(v)}; font-weight: 600", subset=["Drift"])
 )
 st.dataframe(styled, hide_index=True, key="drift_table")
+psi, js, wasserstein = (DRIFT_TESTS[t] for t in ("psi", "js", "wasserstein"))
 st.caption(
     (
         "Every feature, the prediction, the score and the actual"
         if measured
         else "Every feature, the prediction and the score (production has no actuals yet)"
     )
-    + ", most drifted first. PSI from "
-    "0.1 (warn) or 0.25 (alert), Jensen-Shannon distance from 0.13/0.20, Wasserstein in "
-    "baseline standard deviations from 0.3/0.5."
+    + f", most drifted first. PSI from {psi.warn:g} (warn) or {psi.alert:g} (alert), "
+    f"Jensen-Shannon distance from {js.warn:.2f}/{js.alert:.2f}, Wasserstein in baseline "
+    f"standard deviations from {wasserstein.warn:g}/{wasserstein.alert:g}."
 )
 
 # --- data quality and labels -------------------------------------------------------------------
@@ -167,7 +168,7 @@ else:
     )
     st.dataframe(
         q.style.hide(axis="index").map(
-            lambda v: f"color: {SEVERITY.get(v, fmt.NEUTRAL)}; font-weight: 600",
+            lambda v: f"color: {fmt.severity_colour(v)}; font-weight: 600",
             subset=["Severity"],
         ),
         hide_index=True,

@@ -121,7 +121,7 @@ def test_lower_is_better_metrics_alert_on_increases(metric):
     base, prod = _pair(7)
     schema = _schema(prod, base)
     tl = metric_timeline(prod, base, schema=schema, metric=metric)
-    assert get_metric(metric, schema).direction is Direction.LOWER
+    assert get_metric(metric, schema).direction is Direction.LOWER_IS_BETTER
     assert sorted(tl.alerts.index) == sorted(PLANTED)
 
 

@@ -41,6 +41,7 @@ from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.memo import per_analysis
 from tracing.textfmt import percent, plain, quoted, table_cell, value_text
+from tracing.vocab import Severity
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -54,7 +55,7 @@ __all__ = [
     "share_change_p_value",
 ]
 
-QUALITY_SEVERITIES = ("info", "warn", "alert")
+QUALITY_SEVERITIES = (Severity.INFO, Severity.WARN, Severity.ALERT)  # the quality part
 FINDING_COLUMNS = (
     "check",
     "feature",
@@ -103,9 +104,14 @@ class QualityCheck:
     run: Callable[[_Context, QualityCheck], list[dict[str, Any]]]
     description: str = ""
 
-    def grade(self, value: float) -> str | None:
+    def grade(self, value: float) -> Severity | None:
         """Grade a measured value: its severity, or None below every threshold."""
-        for severity, cut in (("alert", self.alert), ("warn", self.warn), ("info", self.info)):
+        grades = (
+            (Severity.ALERT, self.alert),
+            (Severity.WARN, self.warn),
+            (Severity.INFO, self.info),
+        )
+        for severity, cut in grades:
             if cut is not None and value >= cut:
                 return severity
         return None
@@ -164,7 +170,7 @@ class _Context:
 def _finding(
     check: QualityCheck,
     feature: str,
-    severity: str,
+    severity: Severity,
     detail: str,
     *,
     dataset: str = "production",
@@ -198,7 +204,7 @@ def _missing_rate(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         (mb, mp), (nb, np_) = col.missing, col.n
         rb, rp = mb / nb, mp / np_
         change = rp - rb
-        severity = check.grade(change) or ("info" if check.grade(-change) else None)
+        severity = check.grade(change) or (Severity.INFO if check.grade(-change) else None)
         if severity is None or not share_change_p_value(mb, nb, mp, np_) < _SIGNIFICANCE:
             continue
         word = "rose" if change > 0 else "fell"
@@ -690,7 +696,7 @@ def quality_checks(
     table = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
     if table.empty:
         return table.astype({"count": "int64", "share": float, "baseline_share": float})
-    rank = -table["severity"].map(QUALITY_SEVERITIES.index)
+    rank = -table["severity"].map(lambda s: Severity(s).rank)
     order = np.lexsort((-table["share"].fillna(0).to_numpy(), rank.to_numpy()))
     return table.iloc[order].reset_index(drop=True)
 
