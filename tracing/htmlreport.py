@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tracing.metrics import DIRECTION_WORDS, METRICS, Direction
+from tracing.metrics import DIRECTION_WORDS, Direction, metric_of
 
 __all__ = ["SECTION_TITLES", "to_html"]
 
@@ -180,8 +180,9 @@ def _records_like(value: Any) -> bool:
 
 
 def _lead_percent(report: Mapping[str, Any]) -> bool:
-    lead = (report.get("metric") or {}).get("name")
-    metric = METRICS.get(str(lead)) if lead is not None else None
+    block = report.get("metric") or {}
+    lead = block.get("id", block.get("name"))  # "name": the id's alias in older reports
+    metric = metric_of(str(lead)) if lead is not None else None
     return bool(metric.percent) if metric else False
 
 
@@ -194,7 +195,7 @@ def _overall(rows: Sequence[Mapping[str, Any]], percent: bool = False) -> str:
     )
     body = []
     for r in rows:
-        metric = METRICS.get(str(r.get("metric")))
+        metric = metric_of(str(r.get("metric")))
         percent = bool(metric.percent) if metric else False
         status = str(r.get("status"))
         css = status if status in ("worse", "better", "changed") else "muted"
@@ -234,7 +235,7 @@ def _timeline(section: Any, percent: bool = False) -> str:
     """Render `tracing.timeline.timeline_json`: a summary and the alerting periods."""
     if not isinstance(section, Mapping) or "periods" not in section:
         return _generic(section)
-    metric = METRICS.get(str(section.get("metric")))
+    metric = metric_of(str(section.get("metric")))
     pct = bool(metric.percent) if metric else percent
     neutral = str(section.get("direction")) == "neutral"
     periods = [p for p in section.get("periods") or () if isinstance(p, Mapping)]

@@ -110,6 +110,7 @@ def build_report(
     report: dict[str, Any] = {
         "model_type": schema.model_type.value,
         "metric": {
+            "id": analysis.metric.id,
             "name": analysis.metric.id,
             "display_name": analysis.metric.name,
             "higher_is_better": analysis.metric.higher_is_better,
