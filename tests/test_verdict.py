@@ -1,8 +1,7 @@
 """The one verdict and the vocabularies: status, the verdicts the engine carries, the enums.
 
-Engine logic the Overview and Root cause pages used to hold lives here now: the estimated
-verdict, when the estimate disagrees with the measured values, which metrics lead the cards,
-and the drift thresholds the page quotes.
+Engine logic the Overview page used to hold is tested here now: the estimated verdict, when the
+estimate disagrees with the measured values, and which metrics lead the cards.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import make_binary, make_multiclass, make_regression
 from tests.test_timeline import START, binary_log
+from tracing.analysis import prepare_analysis
 from tracing.compare import compare
 from tracing.drift import DRIFT_TESTS, SEVERITIES, DriftDirection, drift_between
 from tracing.metrics import (
@@ -28,6 +28,7 @@ from tracing.metrics import (
     worse_by,
 )
 from tracing.quality import QUALITY_SEVERITIES
+from tracing.report import build_report
 from tracing.schema import ModelType, detect_roles, resolve_schema
 from tracing.timeline import (
     TABLE_COLUMNS,
@@ -281,14 +282,8 @@ def test_one_severity_scale_across_drift_and_quality():
     assert row["severity"] is Severity.ALERT and row["severity"] == "alert"
 
 
-def test_drift_thresholds_quoted_by_the_root_cause_page_come_from_the_registry():
-    psi, js, wasserstein = (DRIFT_TESTS[t] for t in ("psi", "js", "wasserstein"))
-    text = (
-        f"PSI from {psi.warn:g} (warn) or {psi.alert:g} (alert), Jensen-Shannon distance from "
-        f"{js.warn:.2f}/{js.alert:.2f}, Wasserstein in baseline standard deviations from "
-        f"{wasserstein.warn:g}/{wasserstein.alert:g}"
-    )
-    assert text == (
-        "PSI from 0.1 (warn) or 0.25 (alert), Jensen-Shannon distance from 0.13/0.20, "
-        "Wasserstein in baseline standard deviations from 0.3/0.5"
-    )
+def test_the_report_names_the_lead_metric_by_id_with_name_as_its_alias():
+    analysis = prepare_analysis(make_binary(seed=1), make_binary(seed=2, shift=0.1))
+    block = build_report(analysis, sections=["overall"])["metric"]
+    assert block["id"] == analysis.metric.id == block["name"]
+    assert block["direction"] == "higher" and block["display_name"] == analysis.metric.name

@@ -317,32 +317,93 @@ class DriftTest:
 
 _BOTH = frozenset({NUMERIC, CATEGORICAL})
 _NUM = frozenset({NUMERIC})
-_UP, _DOWN = DriftDirection.LARGER_IS_MORE_DRIFT, DriftDirection.SMALLER_IS_MORE_DRIFT
 
-# fmt: off
 _REGISTRY: tuple[DriftTest, ...] = (
-    DriftTest("psi", "Population stability index", _BOTH, 0.1, 0.25, _UP, "effect_size",
-              decides=True, symmetric=True, compute=_psi,
-              description="Sum over bins of (p - b) ln(p / b), smoothed shares."),
-    DriftTest("js", "Jensen-Shannon distance", _BOTH, 0.13, 0.2, _UP, "effect_size",
-              decides=True, symmetric=True, compute=_js,
-              description="Square root of the JS divergence, base 2: 0 same, 1 disjoint."),
-    DriftTest("kl", "Kullback-Leibler divergence", _BOTH, 0.05, 0.125, _UP, "effect_size",
-              decides=False, symmetric=False, compute=_kl,
-              description="KL(production || baseline) in nats, smoothed shares (~ PSI / 2)."),
-    DriftTest("ks", "Kolmogorov-Smirnov", _NUM, 0.05, 0.01, _DOWN, "p_value",
-              decides=False, symmetric=True, compute=_ks,
-              description="Largest gap between the two CDFs, with its two-sided p-value."),
-    DriftTest("chi2", "Chi-square", _BOTH, 0.05, 0.01, _DOWN, "p_value",
-              decides=False, symmetric=True, compute=_chi2,
-              description="Chi-square test of homogeneity on the bin counts (numeric: the "
-                          "quantile bins), with its p-value."),
-    DriftTest("wasserstein", "Wasserstein (normalised)", _NUM, 0.3, 0.5, _UP, "effect_size",
-              decides=True, symmetric=False, compute=_wasserstein,
-              description="Earth mover's distance divided by the baseline's standard "
-                          "deviation (population std; NaN for a constant baseline)."),
+    DriftTest(
+        id="psi",
+        name="Population stability index",
+        kinds=_BOTH,
+        warn=0.1,
+        alert=0.25,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=True,
+        symmetric=True,
+        compute=_psi,
+        description="Sum over bins of (p - b) ln(p / b), smoothed shares.",
+    ),
+    DriftTest(
+        id="js",
+        name="Jensen-Shannon distance",
+        kinds=_BOTH,
+        warn=0.13,
+        alert=0.2,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=True,
+        symmetric=True,
+        compute=_js,
+        description="Square root of the JS divergence, base 2: 0 same, 1 disjoint.",
+    ),
+    DriftTest(
+        id="kl",
+        name="Kullback-Leibler divergence",
+        kinds=_BOTH,
+        warn=0.05,
+        alert=0.125,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=False,
+        symmetric=False,
+        compute=_kl,
+        description="KL(production || baseline) in nats, smoothed shares (~ PSI / 2).",
+    ),
+    DriftTest(
+        id="ks",
+        name="Kolmogorov-Smirnov",
+        kinds=_NUM,
+        warn=0.05,
+        alert=0.01,
+        direction=DriftDirection.SMALLER_IS_MORE_DRIFT,
+        measure="p_value",
+        decides=False,
+        symmetric=True,
+        compute=_ks,
+        description="Largest gap between the two CDFs, with its two-sided p-value.",
+    ),
+    DriftTest(
+        id="chi2",
+        name="Chi-square",
+        kinds=_BOTH,
+        warn=0.05,
+        alert=0.01,
+        direction=DriftDirection.SMALLER_IS_MORE_DRIFT,
+        measure="p_value",
+        decides=False,
+        symmetric=True,
+        compute=_chi2,
+        description=(
+            "Chi-square test of homogeneity on the bin counts (numeric: the quantile bins), "
+            "with its p-value."
+        ),
+    ),
+    DriftTest(
+        id="wasserstein",
+        name="Wasserstein (normalised)",
+        kinds=_NUM,
+        warn=0.3,
+        alert=0.5,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=True,
+        symmetric=False,
+        compute=_wasserstein,
+        description=(
+            "Earth mover's distance divided by the baseline's standard deviation (population "
+            "std; NaN for a constant baseline)."
+        ),
+    ),
 )
-# fmt: on
 
 DRIFT_TESTS: dict[str, DriftTest] = {t.id: t for t in _REGISTRY}
 

@@ -935,12 +935,22 @@ def applicable_metrics(schema: Schema) -> list[Metric]:
     return out
 
 
-def get_metric(metric_id: str, schema: Schema) -> Metric:
-    """Look up a metric id for a schema, with a message listing the valid ids if it fails."""
-    for m in applicable_metrics(schema):
+def get_metric(metric_id: str | Metric, schema: Schema) -> Metric:
+    """Resolve a metric id for a schema, with a message listing the valid ids if it fails.
+
+    This is where an id from the user (CLI, URL, JSON) becomes a `Metric`, once; pass the
+    `Metric` on from there. A `Metric` given here is returned as is when it applies to the
+    schema (no second lookup by id), so code that accepts either stays cheap.
+    """
+    applicable = applicable_metrics(schema)
+    if isinstance(metric_id, Metric):
+        if metric_id in applicable:
+            return metric_id
+        metric_id = metric_id.id
+    for m in applicable:
         if m.id == metric_id:
             return m
-    valid = ", ".join(m.id for m in applicable_metrics(schema))
+    valid = ", ".join(m.id for m in applicable)
     if metric_id in METRICS:
         m = METRICS[metric_id]
         why = (

@@ -593,37 +593,100 @@ def _broken_dependency(ctx: _Context, check: QualityCheck) -> list[dict[str, Any
     return out
 
 
-# fmt: off
 _REGISTRY: tuple[QualityCheck, ...] = (
-    QualityCheck("missing_rate", "Missing values", "rise in the share of missing values "
-                 "(points)", None, 0.01, 0.1, _missing_rate,
-                 "The share of missing values changed (significant at 1%)."),
-    QualityCheck("new_category", "New categories", "share of production rows with values "
-                 "absent from the baseline", 0.0, 0.01, 0.05, _new_category,
-                 "Production has values the model never saw in the baseline."),
-    QualityCheck("vanished_category", "Vanished categories", "share of baseline rows whose "
-                 "value never occurs in production", 0.0, 0.05, 0.2, _vanished_category,
-                 "A frequent baseline value disappeared from production."),
-    QualityCheck("out_of_range", "Out of range", "share of production rows outside the "
-                 "baseline's [min, max]", 0.001, 0.01, 0.05, _out_of_range,
-                 "Numbers outside anything the model saw in the baseline."),
-    QualityCheck("type_mismatch", "Type mismatch", "share of rows of the odd type", 0.0, 0.001,
-                 0.05, _type_mismatch, "Text in a numeric column, or mixed value types."),
-    QualityCheck("constant", "Constant column", "1 if the column varied in the baseline, else "
-                 "0", 0.0, 1.0, None, _constant, "A single value (or none) in production."),
-    QualityCheck("duplicate_id", "Duplicate prediction ids", "share of rows with a repeated "
-                 "id", None, 0.0, 0.01, _duplicate_id,
-                 "Prediction ids repeated in a dataset or shared by both."),
-    QualityCheck("label_conflict", "Conflicting labels", "share of rows in groups of identical "
-                 "features with different actuals", 0.0, 0.005, 0.02, _label_conflict,
-                 "Identical feature rows with different actuals (classification)."),
-    QualityCheck("broken_dependency", "Broken dependency", "share of production rows whose "
-                 "value breaks a baseline dependency", 0.0, 0.0, 0.01,
-                 _broken_dependency,
-                 "A column determined another in the baseline (zip -> city) but not in "
-                 "production."),
+    QualityCheck(
+        id="missing_rate",
+        name="Missing values",
+        measure="rise in the share of missing values (points)",
+        info=None,
+        warn=0.01,
+        alert=0.1,
+        run=_missing_rate,
+        description="The share of missing values changed (significant at 1%).",
+    ),
+    QualityCheck(
+        id="new_category",
+        name="New categories",
+        measure="share of production rows with values absent from the baseline",
+        info=0.0,
+        warn=0.01,
+        alert=0.05,
+        run=_new_category,
+        description="Production has values the model never saw in the baseline.",
+    ),
+    QualityCheck(
+        id="vanished_category",
+        name="Vanished categories",
+        measure="share of baseline rows whose value never occurs in production",
+        info=0.0,
+        warn=0.05,
+        alert=0.2,
+        run=_vanished_category,
+        description="A frequent baseline value disappeared from production.",
+    ),
+    QualityCheck(
+        id="out_of_range",
+        name="Out of range",
+        measure="share of production rows outside the baseline's [min, max]",
+        info=0.001,
+        warn=0.01,
+        alert=0.05,
+        run=_out_of_range,
+        description="Numbers outside anything the model saw in the baseline.",
+    ),
+    QualityCheck(
+        id="type_mismatch",
+        name="Type mismatch",
+        measure="share of rows of the odd type",
+        info=0.0,
+        warn=0.001,
+        alert=0.05,
+        run=_type_mismatch,
+        description="Text in a numeric column, or mixed value types.",
+    ),
+    QualityCheck(
+        id="constant",
+        name="Constant column",
+        measure="1 if the column varied in the baseline, else 0",
+        info=0.0,
+        warn=1.0,
+        alert=None,
+        run=_constant,
+        description="A single value (or none) in production.",
+    ),
+    QualityCheck(
+        id="duplicate_id",
+        name="Duplicate prediction ids",
+        measure="share of rows with a repeated id",
+        info=None,
+        warn=0.0,
+        alert=0.01,
+        run=_duplicate_id,
+        description="Prediction ids repeated in a dataset or shared by both.",
+    ),
+    QualityCheck(
+        id="label_conflict",
+        name="Conflicting labels",
+        measure="share of rows in groups of identical features with different actuals",
+        info=0.0,
+        warn=0.005,
+        alert=0.02,
+        run=_label_conflict,
+        description="Identical feature rows with different actuals (classification).",
+    ),
+    QualityCheck(
+        id="broken_dependency",
+        name="Broken dependency",
+        measure="share of production rows whose value breaks a baseline dependency",
+        info=0.0,
+        warn=0.0,
+        alert=0.01,
+        run=_broken_dependency,
+        description=(
+            "A column determined another in the baseline (zip -> city) but not in production."
+        ),
+    ),
 )
-# fmt: on
 
 QUALITY_CHECKS: dict[str, QualityCheck] = {c.id: c for c in _REGISTRY}
 

@@ -609,10 +609,8 @@ def _metric(
     baseline: pd.DataFrame | None,
     names: tuple[str, str],
 ) -> Metric:
-    if isinstance(metric, Metric):
-        return get_metric(metric.id, schema)
-    if metric:
-        return get_metric(metric, schema)
+    if isinstance(metric, Metric) or metric:
+        return get_metric(metric, schema)  # a Metric passes through when it applies
     rate = None
     if schema.model_type is ModelType.BINARY:
         frame, name = (baseline, names[0]) if baseline is not None else (production, names[1])

@@ -37,7 +37,6 @@ __all__ = [
     "pct",
     "points",
     "severity_colour",
-    "status_color",
     "status_colour_of",
     "window_label",
 ]
@@ -106,13 +105,6 @@ def delta_color(value: Any, reference: Any, direction: Direction) -> str:
         return "blue"  # neither way is better: never red or green
     rising = float(value) > float(reference)
     return "inverse" if (verdict is Status.WORSE) == rising else "normal"
-
-
-def status_color(worse: Any) -> str:
-    """Return the colour of a change given its `worse_by` value (positive = worse)."""
-    if _missing(worse) or worse == 0:
-        return NEUTRAL
-    return WORSE if float(worse) > 0 else BETTER
 
 
 STATUS_COLOURS: dict[str, str] = {  # a Status is its string: plain keys match too
