@@ -10,7 +10,7 @@ from tracing.metrics import Direction, Metric, headline_metrics
 from tracing.schema import ModelType
 from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS, estimate_disagrees
 from tracing.verdict import Status
-from tracing.vocab import Freq
+from tracing.vocab import Basis, Freq
 from tracing.windows import parse_window
 from ui import cache, charts, fmt, tables
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_text
@@ -358,7 +358,7 @@ def show_timeline(tl, band: str, window: int) -> None:
         {
             "period": alerts["label"],
             "value": [fmt.points(v, metric) for v in alerts["judged_value"]],
-            "basis": alerts["basis"].map({"actual": "measured", "estimated": "estimated"}),
+            "basis": alerts["basis"].map({Basis.ACTUAL: "measured", Basis.ESTIMATED: "estimated"}),
             "expected": [
                 f"{fmt.metric_value(lo, metric)} to {fmt.metric_value(hi, metric)}"
                 for lo, hi in zip(alerts["expected_low"], alerts["expected_high"], strict=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
+from tracing.vocab import Basis
 from ui import fmt
 
 __all__ = [
@@ -295,8 +296,8 @@ def timeline_frame(
     enough = out["rows_with_actuals"] >= min_rows
     out["realized"] = out["metric"].where(enough)
     out["estimated_shown"] = out["estimated"].where(~out["sparse"])
-    out["judged_value"] = out["metric"].where(out["basis"] == "actual", out["estimated"])
-    out.loc[out["basis"] == "none", "judged_value"] = float("nan")
+    out["judged_value"] = out["metric"].where(out["basis"] == Basis.ACTUAL, out["estimated"])
+    out.loc[out["basis"] == Basis.NONE, "judged_value"] = float("nan")
     out["status"] = "normal"
     out.loc[out["alert"].astype(bool), "status"] = "alert"
     out.loc[out["sparse"].astype(bool), "status"] = "too few rows"

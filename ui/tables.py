@@ -13,7 +13,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from tracing.metrics import Direction, Metric, metric_of, worse_by
-from tracing.verdict import status
+from tracing.verdict import Status, status
 from ui import fmt
 
 __all__ = ["children_table", "estimated_view", "fold", "metric_table", "slice_table"]
@@ -130,11 +130,11 @@ def _delta_formatter(metric: Metric) -> Any:
 
 def _verdict(row: pd.Series, *, estimated: bool = False) -> str:
     status = str(row["status"])
-    if status == "undefined":
+    if status == Status.UNDEFINED:
         reasons = (row["production_reason"], row["baseline_reason"])
         reason = next((r for r in reasons if not _missing(r) and r), "no estimate")
         return f"n/a ({reason})"
-    if status == "same":
+    if status == Status.SAME:
         return "no change"
     if estimated:
         return f"{status} (estimated)"
