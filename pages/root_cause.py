@@ -5,7 +5,7 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
-from tracing.drift import DRIFT_TESTS
+from tracing.drift import thresholds_text
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, charts, fmt, state
@@ -139,16 +139,13 @@ styled = (
     .map(lambda v: f"color: {fmt.severity_colour(v)}; font-weight: 600", subset=["Drift"])
 )
 st.dataframe(styled, hide_index=True, key="drift_table")
-psi, js, wasserstein = (DRIFT_TESTS[t] for t in ("psi", "js", "wasserstein"))
 st.caption(
     (
         "Every feature, the prediction, the score and the actual"
         if measured
         else "Every feature, the prediction and the score (production has no actuals yet)"
     )
-    + f", most drifted first. PSI from {psi.warn:g} (warn) or {psi.alert:g} (alert), "
-    f"Jensen-Shannon distance from {js.warn:.2f}/{js.alert:.2f}, Wasserstein in baseline "
-    f"standard deviations from {wasserstein.warn:g}/{wasserstein.alert:g}."
+    + f", most drifted first. {thresholds_text()}."
 )
 
 # --- data quality and labels -------------------------------------------------------------------

@@ -89,6 +89,7 @@ __all__ = [
     "histogram",
     "markdown_section",
     "report_section",
+    "thresholds_text",
 ]
 
 Array = NDArray[np.float64]
@@ -406,6 +407,25 @@ _REGISTRY: tuple[DriftTest, ...] = (
 )
 
 DRIFT_TESTS: dict[str, DriftTest] = {t.id: t for t in _REGISTRY}
+
+
+def thresholds_text() -> str:
+    """Say the default thresholds of the deciding tests, from `DRIFT_TESTS` (for captions).
+
+    Examples
+    --------
+    >>> for part in thresholds_text().split(", "):
+    ...     print(part)
+    PSI from 0.1 (warn) or 0.25 (alert)
+    Jensen-Shannon distance from 0.13/0.20
+    Wasserstein in baseline standard deviations from 0.3/0.5
+    """
+    psi, js, wasserstein = (DRIFT_TESTS[t] for t in ("psi", "js", "wasserstein"))
+    return (
+        f"PSI from {psi.warn:g} (warn) or {psi.alert:g} (alert), Jensen-Shannon distance from "
+        f"{js.warn:.2f}/{js.alert:.2f}, Wasserstein in baseline standard deviations from "
+        f"{wasserstein.warn:g}/{wasserstein.alert:g}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tracing.drift import thresholds_text
 from tracing.metrics import DIRECTION_WORDS, Direction, metric_of
 
 __all__ = ["SECTION_TITLES", "to_html"]
@@ -390,10 +391,7 @@ def _drift(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
         ("missing_baseline", "Missing, baseline", _share),
         ("missing_production", "Missing, production", _share),
     ]
-    caption = (
-        "Every column, most drifted first: PSI from 0.1 (warn) or 0.25 (alert), Jensen-Shannon "
-        "distance from 0.13/0.20, Wasserstein in baseline standard deviations from 0.3/0.5."
-    )
+    caption = f"Every column, most drifted first: {thresholds_text()}."
     return _table(rows, columns, caption)
 
 
