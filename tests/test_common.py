@@ -4,7 +4,8 @@ The cases are built from the registry itself (`tracing.metrics.METRICS`, one cas
 model type it applies to, plus the per-class recalls of multiclass models), never from a
 hand-picked list, so a metric added to the registry is checked without touching this file:
 
-- **oracle**: it equals scikit-learn (or the textbook formula where scikit-learn has none);
+- **oracle**: it equals scikit-learn (or the textbook formula where scikit-learn has none),
+  through the oracles of `tests/test_metrics.py`: a new metric fails here until it has one;
 - **row order**: shuffling the rows leaves it unchanged;
 - **label encoding**: the same labels written as ``1``, ``"1"`` or ``True`` (binary), ``0`` or
   ``"0"`` (multiclass), in both columns or mixed across them (numbers beside text or booleans),
