@@ -40,7 +40,9 @@ rows have actuals (and, when an estimate exists, they cover at least half of its
 the estimate when the estimate covers at least ``min_rows`` rows; otherwise it is **sparse**:
 listed, never judged, and left out of bands. It **alerts** when the judged value is outside the
 band on the *worse* side (`tracing.metrics.worse_by`); two-sided metrics (mean error, predicted
-positive rate) alert outside either side.
+positive rate) alert outside either side. The table's ``judged`` column says which periods were
+judged: a value to judge (``basis`` is not ``"none"`` and the metric is defined) and a band to
+judge it against; ``alert`` is only ever true for judged periods.
 """
 
 from __future__ import annotations
