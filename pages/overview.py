@@ -6,9 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from tracing.errors import DataError
-from tracing.metrics import Direction, Metric, applicable_metrics
+from tracing.metrics import Direction, Metric, headline_metrics
 from tracing.schema import ModelType
-from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS
+from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS, estimate_disagrees
+from tracing.verdict import Status
+from tracing.vocab import Basis, Freq
 from tracing.windows import parse_window
 from ui import cache, charts, fmt, tables
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_text
@@ -60,17 +62,17 @@ if traced:
 # --- the headline ------------------------------------------------------------------------------
 
 VERBS = {
-    "worse": "got worse",
-    "better": "improved",
-    "same": "did not change",
-    "changed": "changed",
+    Status.WORSE: "got worse",
+    Status.BETTER: "improved",
+    Status.SAME: "did not change",
+    Status.CHANGED: "changed",
 }
-COLOURS = {"worse": "red", "better": "green", "changed": "blue"}
+COLOURS = {Status.WORSE: "red", Status.BETTER: "green", Status.CHANGED: "blue"}
 
 
 def headline(metric: Metric, r: dict) -> str:
     b, p = fmt.metric_value(r["baseline"], metric), fmt.metric_value(r["production"], metric)
-    if r["status"] == "undefined":
+    if r["status"] == Status.UNDEFINED:
         reason = r["production_reason"] or r["baseline_reason"]
         return f"**{metric.name}** cannot be computed here ({reason})."
     colour = COLOURS.get(r["status"], "gray")
@@ -88,19 +90,9 @@ def headline(metric: Metric, r: dict) -> str:
     )
 
 
-def estimated_status(value: float, reference: float, metric: Metric) -> str:
-    mode = fmt.delta_color(value, reference, metric.direction)
-    if mode == "off":
-        return "same"
-    if mode == "blue":
-        return "changed"
-    worse = (mode == "inverse") == (value > reference)
-    return "worse" if worse else "better"
-
-
 def estimated_headline(metric: Metric, r: dict) -> str:
     est, base = r["estimated"], r["baseline"]
-    status = estimated_status(est, base, metric)
+    status = r["estimated_status"]  # the engine's verdict on the estimate
     colour = COLOURS.get(status, "gray")
     return (
         f"Production has **no actuals yet**, so its performance is **estimated** from the "
@@ -130,15 +122,7 @@ else:
 
 # --- metric cards ------------------------------------------------------------------------------
 
-PREFERRED = {
-    ModelType.BINARY: ["accuracy", "precision", "fpr", "roc_auc", "f1"],
-    ModelType.MULTICLASS: ["macro_f1", "macro_recall", "weighted_f1", "macro_precision"],
-    ModelType.REGRESSION: ["me", "rmse", "mape", "r2"],
-}
-available = {m.id: m for m in applicable_metrics(analysis.schema)}
-card_ids = [lead.id] + [
-    m for m in PREFERRED[analysis.schema.model_type] if m in available and m != lead.id
-]
+card_metrics = headline_metrics(analysis.schema, lead)
 
 
 def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
@@ -176,9 +160,9 @@ def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
 
 if measured or estimated:
     cards = st.columns(4)
-    for col, metric_id in zip(cards, card_ids[:4], strict=False):
+    for col, metric in zip(cards, card_metrics[:4], strict=False):
         with col:
-            card(available[metric_id], comp.row(metric_id), is_lead=metric_id == lead.id)
+            card(metric, comp.row(metric.id), is_lead=metric.id == lead.id)
     st.caption(
         ("≈ Estimated production value (no actuals yet)" if not measured else "Production value")
         + ", and its change from the baseline: red is worse and green is better in each "
@@ -201,9 +185,9 @@ elif analysis.notes:
 
 # --- over time ---------------------------------------------------------------------------------
 
-FREQS = ["auto", "hour", "day", "week"]
+FREQS = ["auto", *(str(f) for f in Freq)]
 ALERTS_KEY, CHART_KEY = "alerts_table", "timeline_chart"
-ADVERB = {"hour": "hourly", "day": "daily", "week": "weekly"}
+ADVERB = {Freq.HOUR: "hourly", Freq.DAY: "daily", Freq.WEEK: "weekly"}
 BAND_DEFAULT = "_band_default"
 
 
@@ -302,9 +286,8 @@ def _traced_span(tl) -> tuple[pd.Timestamp, pd.Timestamp] | None:
 def show_timeline(tl, band: str, window: int) -> None:
     metric = tl.metric
     neutral = metric.direction is Direction.NEUTRAL
-    frame = charts.timeline_frame(
-        tl.table, min_rows=tl.min_rows, freq=tl.freq, bounds=(0.0, 1.0) if metric.percent else None
-    )
+    bounds = (0.0, 1.0) if metric.percent else None
+    frame = charts.timeline_frame(tl.table, min_rows=tl.min_rows, freq=tl.freq, bounds=bounds)
     chart = charts.timeline_chart(
         frame,
         metric_name=metric.name,
@@ -361,9 +344,8 @@ def show_timeline(tl, band: str, window: int) -> None:
         )
         + " Below: rows per period, with and without actuals."
     )
-    disagree = estimate_disagrees(frame)
-    if disagree:
-        st.warning(disagree, icon=":material/warning:")
+    if estimate_disagrees(tl, bounds=bounds):
+        st.warning(DISAGREE, icon=":material/warning:")
     if alerts.empty:
         st.success(
             f"No alert: every {tl.freq} with enough rows is inside its expected range.",
@@ -375,8 +357,8 @@ def show_timeline(tl, band: str, window: int) -> None:
     shown = pd.DataFrame(
         {
             "period": alerts["label"],
-            "value": [fmt.points(v, metric) for v in alerts["judged"]],
-            "basis": alerts["basis"].map({"actual": "measured", "estimated": "estimated"}),
+            "value": [fmt.points(v, metric) for v in alerts["judged_value"]],
+            "basis": alerts["basis"].map({Basis.ACTUAL: "measured", Basis.ESTIMATED: "estimated"}),
             "expected": [
                 f"{fmt.metric_value(lo, metric)} to {fmt.metric_value(hi, metric)}"
                 for lo, hi in zip(alerts["expected_low"], alerts["expected_high"], strict=True)
@@ -408,24 +390,11 @@ def show_timeline(tl, band: str, window: int) -> None:
     )
 
 
-def estimate_disagrees(frame: pd.DataFrame) -> str | None:
-    """Warn when the estimate misses the measured values by more than the band's half-width.
-
-    That is the estimate's blind spot (a new kind of row the model is confidently wrong on),
-    and exactly when users must not trust it where actuals are missing.
-    """
-    both = frame.dropna(subset=["realized", "estimated_shown", "expected_low", "expected_high"])
-    if both.empty:
-        return None
-    gap = (both["realized"] - both["estimated_shown"]).abs().median()
-    half = ((both["expected_high"] - both["expected_low"]) / 2).median()
-    if not gap > half:
-        return None
-    return (
-        "Here the estimate from the scores and the measured values disagree by more than the "
-        "normal range: the model is confidently wrong on some rows (e.g. a new kind of case), "
-        "which only actuals can show. Do not trust the estimate where actuals are missing."
-    )
+DISAGREE = (
+    "Here the estimate from the scores and the measured values disagree by more than the "
+    "normal range: the model is confidently wrong on some rows (e.g. a new kind of case), "
+    "which only actuals can show. Do not trust the estimate where actuals are missing."
+)
 
 
 HANDLED = "_alerts_handled"  # the alerts-table selection already acted on

@@ -5,6 +5,7 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
+from tracing.drift import thresholds_text
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, charts, fmt, state
@@ -117,7 +118,6 @@ for i, column in enumerate(picked):
             + ("drifted (" + str(row["reason"]) + ")." if row["drifted"] else "no drift.")
         )
 
-SEVERITY = {"alert": fmt.WORSE, "warn": "#e65100", "none": fmt.NEUTRAL}
 shown = pd.DataFrame(
     {
         "Column": table["feature"],
@@ -136,7 +136,7 @@ styled = (
     shown.style.hide(axis="index")
     .format({"PSI": "{:.3f}", "JS distance": "{:.3f}", "Wasserstein (std)": "{:.2f}"}, na_rep="–")
     .format({"Missing, baseline": "{:.1%}", "Missing, production": "{:.1%}"})
-    .map(lambda v: f"color: {SEVERITY.get(v, fmt.NEUTRAL)}; font-weight: 600", subset=["Drift"])
+    .map(lambda v: f"color: {fmt.severity_colour(v)}; font-weight: 600", subset=["Drift"])
 )
 st.dataframe(styled, hide_index=True, key="drift_table")
 st.caption(
@@ -145,9 +145,7 @@ st.caption(
         if measured
         else "Every feature, the prediction and the score (production has no actuals yet)"
     )
-    + ", most drifted first. PSI from "
-    "0.1 (warn) or 0.25 (alert), Jensen-Shannon distance from 0.13/0.20, Wasserstein in "
-    "baseline standard deviations from 0.3/0.5."
+    + f", most drifted first. {thresholds_text()}."
 )
 
 # --- data quality and labels -------------------------------------------------------------------
@@ -167,7 +165,7 @@ else:
     )
     st.dataframe(
         q.style.hide(axis="index").map(
-            lambda v: f"color: {SEVERITY.get(v, fmt.NEUTRAL)}; font-weight: 600",
+            lambda v: f"color: {fmt.severity_colour(v)}; font-weight: 600",
             subset=["Severity"],
         ),
         hide_index=True,

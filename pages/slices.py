@@ -81,7 +81,7 @@ if not chosen:
     st.warning("Choose at least one feature to slice by.")
     st.stop()
 search = state.slice_settings(tuple(slice_columns))
-if metric.id in ("roc_auc", "pr_auc"):
+if not metric.additive:
     st.caption(f"{metric.name} is not additive: the search is exact but slower on big data.")
 
 # --- the ranked slices -------------------------------------------------------------------------

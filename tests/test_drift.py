@@ -229,11 +229,15 @@ def test_registry_entries_are_consistent():
         assert test.kinds <= {"numeric", "categorical"} and test.kinds
         assert test.measure in ("effect_size", "p_value")
         # p-values mean drift when small; distances when large.
-        expected = DriftDirection.LOWER if test.has_p_value else DriftDirection.HIGHER
+        expected = (
+            DriftDirection.SMALLER_IS_MORE_DRIFT
+            if test.has_p_value
+            else DriftDirection.LARGER_IS_MORE_DRIFT
+        )
         assert test.direction is expected
         worse, better = (
             (test.alert, test.warn)
-            if expected is DriftDirection.HIGHER
+            if expected is DriftDirection.LARGER_IS_MORE_DRIFT
             else (test.warn, test.alert)
         )
         assert worse >= better  # alert is the stronger level

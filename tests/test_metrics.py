@@ -224,8 +224,10 @@ def test_every_metric_declares_what_the_engine_needs(metric: Metric):
     assert metric.additive != (metric.exact is not None)
     if metric.decomposable:
         assert metric.denominator is not None and metric.volume_stat == metric.denominator
-    one_way = metric.direction in (Direction.HIGHER, Direction.LOWER)
-    assert metric.higher_is_better is (metric.direction is Direction.HIGHER if one_way else None)
+    one_way = metric.direction in (Direction.HIGHER_IS_BETTER, Direction.LOWER_IS_BETTER)
+    assert metric.higher_is_better is (
+        metric.direction is Direction.HIGHER_IS_BETTER if one_way else None
+    )
 
 
 @given(
@@ -234,8 +236,8 @@ def test_every_metric_declares_what_the_engine_needs(metric: Metric):
 )
 @settings(max_examples=200, deadline=None)
 def test_worse_by_orients_every_direction(value, reference):
-    assert worse_by(value, reference, Direction.HIGHER) == -worse_by(
-        value, reference, Direction.LOWER
+    assert worse_by(value, reference, Direction.HIGHER_IS_BETTER) == -worse_by(
+        value, reference, Direction.LOWER_IS_BETTER
     )
     assert worse_by(value, reference, Direction.TWO_SIDED) == abs(value) - abs(reference)
     assert worse_by(value, reference, Direction.NEUTRAL) == abs(value - reference)

@@ -693,7 +693,7 @@ def test_report_section_and_markdown(fraud):
 
 def test_direction_of_worse_by_is_the_metrics(fraud):
     res = find_slices(fraud, metric="fpr", top=5)
-    assert res.direction is Direction.LOWER
+    assert res.direction is Direction.LOWER_IS_BETTER
     assert (res.table["metric"] > res.overall_metric).all()
 
 

@@ -12,6 +12,8 @@ from sklearn import metrics as skm
 from tests.conftest import make_multiclass, make_regression
 from tracing.errors import DataError
 from tracing.metrics import Direction, applicable_metrics, get_metric, prepare
+from tracing.render.markdown import timeline_section as timeline_markdown
+from tracing.report import build_section
 from tracing.schema import detect_roles, resolve_schema
 from tracing.timeline import (
     DEFAULT_K,
@@ -23,8 +25,6 @@ from tracing.timeline import (
     period_codes,
     period_window,
     timeline_json,
-    timeline_markdown,
-    timeline_section,
 )
 
 START = pd.Timestamp("2026-09-01", tz="UTC")
@@ -121,7 +121,7 @@ def test_lower_is_better_metrics_alert_on_increases(metric):
     base, prod = _pair(7)
     schema = _schema(prod, base)
     tl = metric_timeline(prod, base, schema=schema, metric=metric)
-    assert get_metric(metric, schema).direction is Direction.LOWER
+    assert get_metric(metric, schema).direction is Direction.LOWER_IS_BETTER
     assert sorted(tl.alerts.index) == sorted(PLANTED)
 
 
@@ -421,7 +421,7 @@ def test_report_section_skips_data_without_timestamps(binary_pair):
     from tracing.analysis import prepare_analysis
 
     analysis = prepare_analysis(*binary_pair)
-    section = timeline_section(analysis, {})
+    section = build_section("timeline", analysis)
     assert "skipped" in section and "timestamp" in section["skipped"]
     assert timeline_markdown(section)[-1].startswith("Skipped:")
 

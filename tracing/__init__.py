@@ -4,7 +4,10 @@ The engine behind the app and the CLI. Pure Python, no UI imports:
 
 - `tracing.io`: read CSV/Parquet files or uploaded bytes.
 - `tracing.schema`: column roles (Arize-compatible names) and model type.
+- `tracing.vocab`: the shared vocabularies as enums (directions, statuses, severities, bases,
+  period lengths, explanation sources, suspect kinds).
 - `tracing.metrics`: the metric registry, with additive per-row sufficient statistics.
+- `tracing.verdict`: the one worse/better/same verdict (`status`) and its tolerance rule.
 - `tracing.compare`: production vs baseline for every metric, with confidence intervals.
 - `tracing.rows`: which rows are compared (a baseline file, windows of one file, two model
   versions; delayed actuals joined first), for the CLI and the app alike.
@@ -24,6 +27,8 @@ from tracing.errors import DataError
 from tracing.io import read_table
 from tracing.metrics import METRICS, Direction, Metric, applicable_metrics, worse_by
 from tracing.schema import ColumnRoles, ModelType, Schema, detect_roles
+from tracing.verdict import status
+from tracing.vocab import Severity, Status
 
 __all__ = [
     "METRICS",
@@ -35,11 +40,14 @@ __all__ = [
     "Metric",
     "ModelType",
     "Schema",
+    "Severity",
+    "Status",
     "applicable_metrics",
     "compare",
     "detect_roles",
     "prepare_analysis",
     "read_table",
+    "status",
     "worse_by",
 ]
 

@@ -41,7 +41,6 @@ from scipy.stats import norm
 from tracing.errors import DataError
 from tracing.estimate import can_estimate, estimate_metrics, fit_estimator
 from tracing.metrics import (
-    Direction,
     Metric,
     Prepared,
     applicable_metrics,
@@ -51,6 +50,7 @@ from tracing.metrics import (
     worse_by,
 )
 from tracing.schema import ModelType
+from tracing.verdict import Status, status
 
 __all__ = ["Comparison", "compare", "metric_variance"]
 
@@ -66,6 +66,7 @@ TABLE_COLUMNS = (
     "baseline",
     "production",
     "estimated",
+    "estimated_status",
     "delta",
     "worse_by",
     "status",
@@ -87,10 +88,11 @@ class Comparison:
         One row per metric with columns ``metric`` (id), ``name``, ``direction``,
         ``higher_is_better`` (True/False/None), ``percent``, ``baseline``, ``production``,
         ``estimated`` (production value estimated from the scores, NaN where no estimate
-        applies; see the module docstring), ``delta`` (production - baseline), ``worse_by``
-        (positive = production is worse), ``status`` ("worse", "better", "same",
-        "undefined", or "changed" for neutral metrics such as the predicted positive rate,
-        where neither way is better),
+        applies; see the module docstring), ``estimated_status`` (the verdict on the
+        estimate against the baseline, ``undefined`` without one), ``delta`` (production -
+        baseline), ``worse_by`` (positive = production is worse), ``status`` (a
+        `tracing.verdict.Status`: "worse", "better", "same", "undefined", or "changed" for
+        neutral metrics such as the predicted positive rate, where neither way is better),
         ``ci_low``/``ci_high`` (CI of the delta), ``significant`` (the CI excludes 0), and
         the reasons for NaN values.
     rows : DataFrame
@@ -168,6 +170,12 @@ def compare(
     notes: tuple[str, ...] = ()
     if production_frame is not None and can_estimate(schema):
         table["estimated"], notes = _estimated(baseline, production_frame, metrics)
+        table["estimated_status"] = [
+            status(e, b, d)
+            for e, b, d in zip(
+                table["estimated"], table["baseline"], table["direction"], strict=True
+            )
+        ]
     return Comparison(
         table=table,
         rows=_row_counts(baseline, production),
@@ -222,22 +230,13 @@ class _StatMatrix:
             return sample.variance(metric.from_groups, seed=random_state)
         if metric.numerator is None:  # a function of every stat
             return _delta_method(metric, self.cols)
-        needed = (metric.numerator, metric.denominator, "zero_actual")
-        return _delta_method(metric, {c: self.cols[c] for c in needed if c in self.cols})
+        return _delta_method(metric, {c: self.cols[c] for c in metric.ratio_stats})
 
 
 def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float) -> dict:
     delta = vp - vb
     worse = float(worse_by(vp, vb, m.direction))
     half = z * float(np.sqrt(varb + varp))
-    if np.isnan(delta):
-        status = "undefined"
-    elif abs(worse) <= 1e-12 * max(1.0, abs(vb)):
-        status = "same"
-    elif m.direction is Direction.NEUTRAL:
-        status = "changed"  # neither way is better: a change to look at, not a verdict
-    else:
-        status = "worse" if worse > 0 else "better"
     low, high = delta - half, delta + half
     return {
         "metric": m.id,
@@ -248,9 +247,10 @@ def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float)
         "baseline": vb,
         "production": vp,
         "estimated": float("nan"),
+        "estimated_status": Status.UNDEFINED,
         "delta": delta,
         "worse_by": worse,
-        "status": status,
+        "status": status(vp, vb, m.direction),
         "ci_low": low,
         "ci_high": high,
         "significant": bool(not np.isnan(delta) and (low > 0 or high < 0)),
@@ -289,7 +289,7 @@ def metric_variance(
     stats = row_stats(data) if stats is None else stats
     used = list(stats.columns)
     if metric.numerator is not None:
-        used = [c for c in used if c in (metric.numerator, metric.denominator, "zero_actual")]
+        used = [c for c in used if c in metric.ratio_stats]
     return _delta_method(metric, {c: stats[c].to_numpy()[data.valid] for c in used})
 
 
@@ -413,10 +413,3 @@ def _class_balance(baseline: Prepared, production: Prepared) -> pd.DataFrame:
                 shares = list(counts / counts.sum()) if counts.sum() else [np.nan] * len(counts)
             out[f"{side}_{kind}"] = shares
     return pd.DataFrame(out)
-
-
-def direction_of(metric_id: str) -> Direction:
-    """Return the direction of a registered metric id (helper for renderers)."""
-    from tracing.metrics import METRICS
-
-    return METRICS[metric_id].direction

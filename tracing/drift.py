@@ -61,7 +61,6 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -75,6 +74,7 @@ from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, as_float, fit_bins, is_numeric_column
 from tracing.errors import DataError
 from tracing.memo import per_analysis
+from tracing.vocab import DriftDirection, Severity
 
 __all__ = [
     "DRIFT_TESTS",
@@ -86,22 +86,16 @@ __all__ = [
     "drift_columns",
     "feature_drift",
     "histogram",
+    "thresholds_text",
 ]
 
 Array = NDArray[np.float64]
-SEVERITIES = ("none", "warn", "alert")
+SEVERITIES = (Severity.NONE, Severity.WARN, Severity.ALERT)  # the drift part of the scale
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 _SMOOTHING = 0.5
 _EXACT_KS_MAX_N = 10_000  # scipy's own limit for the exact KS distribution
 _EXACT_CDF_MAX_N = 100_000
 _CDF_GRID = 16_384
-
-
-class DriftDirection(StrEnum):
-    """Which way of a test's thresholded value means more drift."""
-
-    HIGHER = "higher"  # distances and divergences
-    LOWER = "lower"  # p-values
 
 
 class _Pair:
@@ -277,7 +271,7 @@ class DriftTest:
     warn, alert : float
         Default thresholds on the thresholded value (see ``measure``).
     direction : DriftDirection
-        ``HIGHER``: a larger value means more drift; ``LOWER``: a smaller one (p-values).
+        ``LARGER_IS_MORE_DRIFT`` (distances) or ``SMALLER_IS_MORE_DRIFT`` (p-values).
     measure : {"effect_size", "p_value"}
         What the thresholds apply to: the statistic itself, or the test's p-value.
     decides : bool
@@ -307,46 +301,128 @@ class DriftTest:
         """Whether the test reports a p-value (``<id>_p_value``)."""
         return self.measure == "p_value"
 
-    def level(self, value: float, thresholds: tuple[float, float] | None = None) -> str:
-        """Severity of a thresholded value: ``"none"``, ``"warn"`` or ``"alert"``."""
+    def level(self, value: float, thresholds: tuple[float, float] | None = None) -> Severity:
+        """Severity of a thresholded value: ``none``, ``warn`` or ``alert``."""
         warn, alert = thresholds or (self.warn, self.alert)
         if value is None or math.isnan(value):
-            return "none"
-        if self.direction is DriftDirection.LOWER:
+            return Severity.NONE
+        if self.direction is DriftDirection.SMALLER_IS_MORE_DRIFT:
             value, warn, alert = -value, -warn, -alert
-        return "alert" if value >= alert else "warn" if value >= warn else "none"
+        if value >= alert:
+            return Severity.ALERT
+        return Severity.WARN if value >= warn else Severity.NONE
 
 
 _BOTH = frozenset({NUMERIC, CATEGORICAL})
 _NUM = frozenset({NUMERIC})
-_UP, _DOWN = DriftDirection.HIGHER, DriftDirection.LOWER
 
-# fmt: off
 _REGISTRY: tuple[DriftTest, ...] = (
-    DriftTest("psi", "Population stability index", _BOTH, 0.1, 0.25, _UP, "effect_size",
-              decides=True, symmetric=True, compute=_psi,
-              description="Sum over bins of (p - b) ln(p / b), smoothed shares."),
-    DriftTest("js", "Jensen-Shannon distance", _BOTH, 0.13, 0.2, _UP, "effect_size",
-              decides=True, symmetric=True, compute=_js,
-              description="Square root of the JS divergence, base 2: 0 same, 1 disjoint."),
-    DriftTest("kl", "Kullback-Leibler divergence", _BOTH, 0.05, 0.125, _UP, "effect_size",
-              decides=False, symmetric=False, compute=_kl,
-              description="KL(production || baseline) in nats, smoothed shares (~ PSI / 2)."),
-    DriftTest("ks", "Kolmogorov-Smirnov", _NUM, 0.05, 0.01, _DOWN, "p_value",
-              decides=False, symmetric=True, compute=_ks,
-              description="Largest gap between the two CDFs, with its two-sided p-value."),
-    DriftTest("chi2", "Chi-square", _BOTH, 0.05, 0.01, _DOWN, "p_value",
-              decides=False, symmetric=True, compute=_chi2,
-              description="Chi-square test of homogeneity on the bin counts (numeric: the "
-                          "quantile bins), with its p-value."),
-    DriftTest("wasserstein", "Wasserstein (normalised)", _NUM, 0.3, 0.5, _UP, "effect_size",
-              decides=True, symmetric=False, compute=_wasserstein,
-              description="Earth mover's distance divided by the baseline's standard "
-                          "deviation (population std; NaN for a constant baseline)."),
+    DriftTest(
+        id="psi",
+        name="Population stability index",
+        kinds=_BOTH,
+        warn=0.1,
+        alert=0.25,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=True,
+        symmetric=True,
+        compute=_psi,
+        description="Sum over bins of (p - b) ln(p / b), smoothed shares.",
+    ),
+    DriftTest(
+        id="js",
+        name="Jensen-Shannon distance",
+        kinds=_BOTH,
+        warn=0.13,
+        alert=0.2,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=True,
+        symmetric=True,
+        compute=_js,
+        description="Square root of the JS divergence, base 2: 0 same, 1 disjoint.",
+    ),
+    DriftTest(
+        id="kl",
+        name="Kullback-Leibler divergence",
+        kinds=_BOTH,
+        warn=0.05,
+        alert=0.125,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=False,
+        symmetric=False,
+        compute=_kl,
+        description="KL(production || baseline) in nats, smoothed shares (~ PSI / 2).",
+    ),
+    DriftTest(
+        id="ks",
+        name="Kolmogorov-Smirnov",
+        kinds=_NUM,
+        warn=0.05,
+        alert=0.01,
+        direction=DriftDirection.SMALLER_IS_MORE_DRIFT,
+        measure="p_value",
+        decides=False,
+        symmetric=True,
+        compute=_ks,
+        description="Largest gap between the two CDFs, with its two-sided p-value.",
+    ),
+    DriftTest(
+        id="chi2",
+        name="Chi-square",
+        kinds=_BOTH,
+        warn=0.05,
+        alert=0.01,
+        direction=DriftDirection.SMALLER_IS_MORE_DRIFT,
+        measure="p_value",
+        decides=False,
+        symmetric=True,
+        compute=_chi2,
+        description=(
+            "Chi-square test of homogeneity on the bin counts (numeric: the quantile bins), "
+            "with its p-value."
+        ),
+    ),
+    DriftTest(
+        id="wasserstein",
+        name="Wasserstein (normalised)",
+        kinds=_NUM,
+        warn=0.3,
+        alert=0.5,
+        direction=DriftDirection.LARGER_IS_MORE_DRIFT,
+        measure="effect_size",
+        decides=True,
+        symmetric=False,
+        compute=_wasserstein,
+        description=(
+            "Earth mover's distance divided by the baseline's standard deviation (population "
+            "std; NaN for a constant baseline)."
+        ),
+    ),
 )
-# fmt: on
 
 DRIFT_TESTS: dict[str, DriftTest] = {t.id: t for t in _REGISTRY}
+
+
+def thresholds_text() -> str:
+    """Say the default thresholds of the deciding tests, from `DRIFT_TESTS` (for captions).
+
+    Examples
+    --------
+    >>> for part in thresholds_text().split(", "):
+    ...     print(part)
+    PSI from 0.1 (warn) or 0.25 (alert)
+    Jensen-Shannon distance from 0.13/0.20
+    Wasserstein in baseline standard deviations from 0.3/0.5
+    """
+    psi, js, wasserstein = (DRIFT_TESTS[t] for t in ("psi", "js", "wasserstein"))
+    return (
+        f"PSI from {psi.warn:g} (warn) or {psi.alert:g} (alert), Jensen-Shannon distance from "
+        f"{js.warn:.2f}/{js.alert:.2f}, Wasserstein in baseline standard deviations from "
+        f"{wasserstein.warn:g}/{wasserstein.alert:g}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +520,7 @@ def _drift_row(
         if test.has_p_value:
             row[f"{test.id}_p_value"] = math.nan if p is None else p
     row["severity"], row["reason"] = _verdict(row, deciding, thresholds, alpha)
-    row["drifted"] = row["severity"] != "none"
+    row["drifted"] = row["severity"] is not Severity.NONE
     return row
 
 
@@ -466,22 +542,22 @@ def _verdict(
     deciding: Sequence[DriftTest],
     thresholds: Mapping[str, tuple[float, float]],
     alpha: float | None,
-) -> tuple[str, str]:
-    best, reason = "none", ""
+) -> tuple[Severity, str]:
+    best, reason = Severity.NONE, ""
     for test in deciding:
         value = row[f"{test.id}_p_value"] if test.has_p_value else row[test.id]
         level = test.level(value, thresholds.get(test.id))
-        if SEVERITIES.index(level) > SEVERITIES.index(best):
+        if level > best:
             warn, alert = thresholds.get(test.id, (test.warn, test.alert))
-            cut = alert if level == "alert" else warn
-            sign = "<=" if test.direction is DriftDirection.LOWER else ">="
+            cut = alert if level is Severity.ALERT else warn
+            sign = "<=" if test.direction is DriftDirection.SMALLER_IS_MORE_DRIFT else ">="
             best, reason = level, f"{test.id} {value:.3g} {sign} {cut:g} ({level})"
-    if best == "none" or alpha is None:
+    if best is Severity.NONE or alpha is None:
         return best, reason
     p_values = [row.get("chi2_p_value", math.nan), row.get("ks_p_value", math.nan)]
     p = min((v for v in p_values if not math.isnan(v)), default=math.nan)
     if not p < alpha:
-        return "none", f"{reason} but not significant (p = {p:.2g} >= {alpha:g})"
+        return Severity.NONE, f"{reason} but not significant (p = {p:.2g} >= {alpha:g})"
     return best, reason
 
 
@@ -599,7 +675,7 @@ def feature_drift(
         row = _drift_row(pair, name, alpha=alpha, thresholds=thresholds, verdict=verdict)
         rows.append({"feature": name, "role": role, **row})
     table = pd.DataFrame(rows)
-    rank = table["severity"].map(SEVERITIES.index)
+    rank = table["severity"].map(lambda s: Severity(s).rank)
     table = (
         table.assign(_rank=-rank, _psi=-table["psi"].fillna(-np.inf))
         .sort_values(["_rank", "_psi"], kind="mergesort")

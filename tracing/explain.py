@@ -70,6 +70,7 @@ from tracing.metrics import Prepared, row_stats
 from tracing.options import ExplainOptions
 from tracing.schema import ModelType
 from tracing.textfmt import quoted
+from tracing.vocab import ExplainSource
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",
@@ -87,7 +88,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("auto", "model", "logged", "surrogate")
+SOURCES = tuple(ExplainSource)
 DEFAULT_SAMPLE_SIZE = ExplainOptions.sample_size
 DEFAULT_SHAP_SAMPLE_SIZE = ExplainOptions.shap_sample_size
 FALLBACK_SAMPLE_SIZE = 200  # rows per group for the (slow) permutation explainer
@@ -138,8 +139,8 @@ class Explanation:
         ``error_mean_abs_shap`` (error model on production; NaN without one), then
         ``slice_mean_abs_shap`` and ``rest_mean_abs_shap`` when a slice mask was given; ``rank``
         (1 = largest production mean |SHAP|). Features only the error model uses come last.
-    source : {"model", "logged", "surrogate"}
-        Where the SHAP values come from.
+    source : ExplainSource
+        Where the SHAP values come from: ``"model"``, ``"logged"`` or ``"surrogate"``.
     fidelity : float or None
         Surrogate: R² or agreement with the model's output on held-out rows. Model file: the
         same against the logged predictions. None for logged SHAP values.
@@ -167,7 +168,7 @@ class Explanation:
     """
 
     importance: pd.DataFrame
-    source: str
+    source: ExplainSource
     fidelity: float | None
     fidelity_metric: str | None
     fidelity_warning: str | None
@@ -260,9 +261,9 @@ def explain(
     train = _train_rows(analysis, sample_size, rng)
     encoder, dropped = _fit_encoder(analysis, *train)
     report(0.1, f"preparing the {chosen} explanation")
-    if chosen == "logged":
+    if chosen is ExplainSource.LOGGED:
         src = _logged_source(analysis)
-    elif chosen == "model":
+    elif chosen is ExplainSource.MODEL:
         assert model_path is not None
         src = _model_source(analysis, load_model(model_path), shap_sample_size, rng)
     else:
@@ -303,7 +304,7 @@ def _assemble(
         )
     return Explanation(
         importance=_importance(src, groups, err.src if err else None, mask),
-        source=src.name,
+        source=ExplainSource(src.name),
         fidelity=src.fidelity,
         fidelity_metric=src.fidelity_metric,
         fidelity_warning=src.fidelity_warning,
@@ -327,7 +328,7 @@ def _check_sizes(sample_size: int, shap_sample_size: int) -> None:
         raise DataError(f"shap_sample_size must be at least 1; got {shap_sample_size}.")
 
 
-def _choose(source: str, analysis: Analysis, model_path: object) -> str:
+def _choose(source: str, analysis: Analysis, model_path: object) -> ExplainSource:
     if source not in SOURCES:
         raise DataError(
             f"unknown explanation source {source!r}; choose one of: {', '.join(SOURCES)}."
@@ -339,11 +340,11 @@ def _choose(source: str, analysis: Analysis, model_path: object) -> str:
             "source 'logged' needs per-row SHAP columns named <feature>_shap (e.g. "
             "'amount_shap'); none were found. Use source 'surrogate' instead."
         )
-    if source != "auto":
-        return source
+    if source != ExplainSource.AUTO:
+        return ExplainSource(source)
     if model_path is not None:
-        return "model"
-    return "logged" if analysis.schema.roles.shap else "surrogate"
+        return ExplainSource.MODEL
+    return ExplainSource.LOGGED if analysis.schema.roles.shap else ExplainSource.SURROGATE
 
 
 def _mask(mask: Any, analysis: Analysis) -> NDArray[np.bool_] | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,11 @@ from numpy.typing import NDArray
 
 from tracing.errors import DataError
 from tracing.schema import ModelType, Schema, score_column_class, unify_labels
+from tracing.vocab import Direction
 
 __all__ = [
     "DIRECTION_WORDS",
+    "HEADLINE_METRICS",
     "METRICS",
     "Direction",
     "Metric",
@@ -37,6 +38,8 @@ __all__ = [
     "applicable_metrics",
     "default_metric",
     "get_metric",
+    "headline_metrics",
+    "metric_of",
     "prepare",
     "row_stats",
     "worse_by",
@@ -46,18 +49,9 @@ Array = NDArray[np.float64]
 Sums = Mapping[str, Any]  # stat name -> float or array (one value per group)
 
 
-class Direction(StrEnum):
-    """Which way is better for a metric."""
-
-    HIGHER = "higher"  # accuracy, recall, r2
-    LOWER = "lower"  # error rates, losses
-    TWO_SIDED = "two_sided"  # closer to zero is better: mean error (bias)
-    NEUTRAL = "neutral"  # neither way is better, any change matters: predicted positive rate
-
-
 DIRECTION_WORDS: dict[Direction, str] = {
-    Direction.HIGHER: "higher is better",
-    Direction.LOWER: "lower is better",
+    Direction.HIGHER_IS_BETTER: "higher is better",
+    Direction.LOWER_IS_BETTER: "lower is better",
     Direction.TWO_SIDED: "closer to zero is better",
     Direction.NEUTRAL: "neither way is better; a change is what matters",
 }
@@ -84,14 +78,14 @@ def worse_by(value: Any, reference: Any, direction: Direction) -> Any:
 
     Examples
     --------
-    >>> round(worse_by(0.90, 0.95, Direction.HIGHER), 6)  # accuracy fell by 5 points
+    >>> round(worse_by(0.90, 0.95, Direction.HIGHER_IS_BETTER), 6)  # accuracy fell by 5 points
     0.05
     >>> float(worse_by(-3.0, 1.0, Direction.TWO_SIDED))  # bias grew from 1 to 3
     2.0
     """
-    if direction is Direction.HIGHER:
+    if direction is Direction.HIGHER_IS_BETTER:
         return reference - value
-    if direction is Direction.LOWER:
+    if direction is Direction.LOWER_IS_BETTER:
         return value - reference
     if direction is Direction.NEUTRAL:
         return np.abs(value - reference)
@@ -153,6 +147,9 @@ class Metric:
     from_groups : callable or None
         Rank metrics: the value from per-distinct-score positive/negative counts
         (`score_groups`), which lets a bootstrap re-weight rows without re-sorting.
+    undefined_if : str or None
+        A stat whose positive sum makes the value undefined (NaN) even with a positive
+        denominator: MAPE with a zero actual (``"zero_actual"``).
     undefined : str
         Why the value is NaN when it is (shown to the user).
     best : float or None
@@ -171,6 +168,7 @@ class Metric:
     combine: Callable[[Sums], Any] | None = None
     exact: Callable[[Prepared], float] | None = None
     from_groups: Callable[[Array, Array], float] | None = None
+    undefined_if: str | None = None
     undefined: str = ""
     best: float | None = None
     percent: bool = False
@@ -181,7 +179,7 @@ class Metric:
         """True/False for one-directional metrics, None for two-sided and neutral ones."""
         if self.direction in (Direction.TWO_SIDED, Direction.NEUTRAL):
             return None
-        return self.direction is Direction.HIGHER
+        return self.direction is Direction.HIGHER_IS_BETTER
 
     @property
     def additive(self) -> bool:
@@ -192,6 +190,14 @@ class Metric:
     def decomposable(self) -> bool:
         """Whether the metric is a ratio of sums (a weighted mean over any partition)."""
         return self.numerator is not None
+
+    @property
+    def ratio_stats(self) -> tuple[str, ...]:
+        """The stats a ratio metric reads (numerator, denominator, `undefined_if`); () if none."""
+        if self.numerator is None or self.denominator is None:
+            return ()
+        extra = () if self.undefined_if is None else (self.undefined_if,)
+        return (self.numerator, self.denominator, *extra)
 
     @property
     def volume_stat(self) -> str:
@@ -210,8 +216,8 @@ class Metric:
                 den = np.asarray(sums[self.denominator], dtype=float)
                 out = np.asarray(sums[self.numerator], dtype=float) / den
                 out = np.where(den > 0, out, np.nan)
-                if self.id == "mape":
-                    out = np.where(np.asarray(sums["zero_actual"]) > 0, np.nan, out)
+                if self.undefined_if is not None:
+                    out = np.where(np.asarray(sums[self.undefined_if]) > 0, np.nan, out)
             else:
                 assert self.combine is not None
                 out = np.asarray(self.combine(sums), dtype=float)
@@ -590,15 +596,14 @@ _B = frozenset({ModelType.BINARY})
 _M = frozenset({ModelType.MULTICLASS})
 _R = frozenset({ModelType.REGRESSION})
 _BM = _B | _M
-_H, _L, _T, _N = Direction.HIGHER, Direction.LOWER, Direction.TWO_SIDED, Direction.NEUTRAL
 _SCORE = frozenset({"score"})
 
 _REGISTRY: tuple[Metric, ...] = (
     Metric(
-        "accuracy",
-        "Accuracy",
-        _BM,
-        _H,
+        id="accuracy",
+        name="Accuracy",
+        model_types=_BM,
+        direction=Direction.HIGHER_IS_BETTER,
         numerator="correct",
         denominator="n",
         undefined="no rows with both an actual and a prediction",
@@ -607,10 +612,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Share of predictions equal to the actual.",
     ),
     Metric(
-        "precision",
-        "Precision",
-        _B,
-        _H,
+        id="precision",
+        name="Precision",
+        model_types=_B,
+        direction=Direction.HIGHER_IS_BETTER,
         numerator="tp",
         denominator="pred_pos",
         undefined="no predicted positives",
@@ -619,10 +624,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Of the rows predicted positive, the share that are positive.",
     ),
     Metric(
-        "recall",
-        "Recall",
-        _B,
-        _H,
+        id="recall",
+        name="Recall",
+        model_types=_B,
+        direction=Direction.HIGHER_IS_BETTER,
         numerator="tp",
         denominator="pos",
         undefined="no actual positives",
@@ -631,10 +636,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Of the actual positives, the share the model caught.",
     ),
     Metric(
-        "f1",
-        "F1",
-        _B,
-        _H,
+        id="f1",
+        name="F1",
+        model_types=_B,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_f1,
         undefined="no positives predicted or actual",
         best=1.0,
@@ -642,10 +647,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Harmonic mean of precision and recall.",
     ),
     Metric(
-        "fpr",
-        "False positive rate",
-        _B,
-        _L,
+        id="fpr",
+        name="False positive rate",
+        model_types=_B,
+        direction=Direction.LOWER_IS_BETTER,
         numerator="fp",
         denominator="neg",
         undefined="no actual negatives",
@@ -654,10 +659,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Of the actual negatives, the share wrongly flagged positive.",
     ),
     Metric(
-        "fnr",
-        "False negative rate",
-        _B,
-        _L,
+        id="fnr",
+        name="False negative rate",
+        model_types=_B,
+        direction=Direction.LOWER_IS_BETTER,
         numerator="fn",
         denominator="pos",
         undefined="no actual positives",
@@ -666,10 +671,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Of the actual positives, the share the model missed.",
     ),
     Metric(
-        "specificity",
-        "Specificity",
-        _B,
-        _H,
+        id="specificity",
+        name="Specificity",
+        model_types=_B,
+        direction=Direction.HIGHER_IS_BETTER,
         numerator="tn",
         denominator="neg",
         undefined="no actual negatives",
@@ -678,10 +683,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Of the actual negatives, the share correctly left negative.",
     ),
     Metric(
-        "positive_rate",
-        "Predicted positive rate",
-        _B,
-        _N,
+        id="positive_rate",
+        name="Predicted positive rate",
+        model_types=_B,
+        direction=Direction.NEUTRAL,
         numerator="pred_pos",
         denominator="n",
         undefined="no rows",
@@ -689,10 +694,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Share of rows predicted positive (compare it with the actual rate).",
     ),
     Metric(
-        "actual_positive_rate",
-        "Actual positive rate",
-        _B,
-        _N,
+        id="actual_positive_rate",
+        name="Actual positive rate",
+        model_types=_B,
+        direction=Direction.NEUTRAL,
         numerator="pos",
         denominator="n",
         undefined="no rows",
@@ -700,10 +705,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Share of rows whose actual is positive (label drift).",
     ),
     Metric(
-        "roc_auc",
-        "ROC AUC",
-        _B,
-        _H,
+        id="roc_auc",
+        name="ROC AUC",
+        model_types=_B,
+        direction=Direction.HIGHER_IS_BETTER,
         needs=_SCORE,
         exact=_roc_auc,
         from_groups=roc_auc_from_groups,
@@ -712,10 +717,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Probability that a positive scores above a negative.",
     ),
     Metric(
-        "pr_auc",
-        "PR AUC (average precision)",
-        _B,
-        _H,
+        id="pr_auc",
+        name="PR AUC (average precision)",
+        model_types=_B,
+        direction=Direction.HIGHER_IS_BETTER,
         needs=_SCORE,
         exact=_pr_auc,
         from_groups=pr_auc_from_groups,
@@ -724,10 +729,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Area under the precision-recall curve (average precision).",
     ),
     Metric(
-        "log_loss",
-        "Log loss",
-        _B,
-        _L,
+        id="log_loss",
+        name="Log loss",
+        model_types=_B,
+        direction=Direction.LOWER_IS_BETTER,
         needs=_SCORE,
         numerator="logloss",
         denominator="n_scored",
@@ -736,10 +741,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Mean negative log-likelihood of the actual under the score.",
     ),
     Metric(
-        "brier",
-        "Brier score",
-        _B,
-        _L,
+        id="brier",
+        name="Brier score",
+        model_types=_B,
+        direction=Direction.LOWER_IS_BETTER,
         needs=_SCORE,
         numerator="sq_err",
         denominator="n_scored",
@@ -748,10 +753,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Mean squared difference between score and actual (0/1).",
     ),
     Metric(
-        "macro_precision",
-        "Macro precision",
-        _M,
-        _H,
+        id="macro_precision",
+        name="Macro precision",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_macro("precision"),
         undefined="no rows",
         best=1.0,
@@ -759,10 +764,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Unweighted mean of per-class precision.",
     ),
     Metric(
-        "macro_recall",
-        "Macro recall",
-        _M,
-        _H,
+        id="macro_recall",
+        name="Macro recall",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_macro("recall"),
         undefined="no rows",
         best=1.0,
@@ -770,10 +775,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Unweighted mean of per-class recall (balanced accuracy).",
     ),
     Metric(
-        "macro_f1",
-        "Macro F1",
-        _M,
-        _H,
+        id="macro_f1",
+        name="Macro F1",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_macro("f1"),
         undefined="no rows",
         best=1.0,
@@ -781,10 +786,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Unweighted mean of per-class F1.",
     ),
     Metric(
-        "weighted_precision",
-        "Weighted precision",
-        _M,
-        _H,
+        id="weighted_precision",
+        name="Weighted precision",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_weighted("precision"),
         undefined="no actuals",
         best=1.0,
@@ -792,10 +797,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Per-class precision weighted by class support.",
     ),
     Metric(
-        "weighted_recall",
-        "Weighted recall",
-        _M,
-        _H,
+        id="weighted_recall",
+        name="Weighted recall",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_weighted("recall"),
         undefined="no actuals",
         best=1.0,
@@ -803,10 +808,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Per-class recall weighted by class support.",
     ),
     Metric(
-        "weighted_f1",
-        "Weighted F1",
-        _M,
-        _H,
+        id="weighted_f1",
+        name="Weighted F1",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_weighted("f1"),
         undefined="no actuals",
         best=1.0,
@@ -814,10 +819,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Per-class F1 weighted by class support.",
     ),
     Metric(
-        "me",
-        "Mean error (bias)",
-        _R,
-        _T,
+        id="me",
+        name="Mean error (bias)",
+        model_types=_R,
+        direction=Direction.TWO_SIDED,
         numerator="err",
         denominator="n",
         undefined="no rows",
@@ -825,10 +830,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Mean of prediction minus actual: > 0 over-predicts, < 0 under-predicts.",
     ),
     Metric(
-        "mae",
-        "Mean absolute error",
-        _R,
-        _L,
+        id="mae",
+        name="Mean absolute error",
+        model_types=_R,
+        direction=Direction.LOWER_IS_BETTER,
         numerator="abs_err",
         denominator="n",
         undefined="no rows",
@@ -836,22 +841,23 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Mean of |prediction - actual|.",
     ),
     Metric(
-        "mape",
-        "Mean absolute percentage error",
-        _R,
-        _L,
+        id="mape",
+        name="Mean absolute percentage error",
+        model_types=_R,
+        direction=Direction.LOWER_IS_BETTER,
         numerator="ape",
         denominator="n",
+        undefined_if="zero_actual",
         undefined="an actual is 0 (percentage error undefined)",
         best=0.0,
         percent=True,
         description="Mean of |prediction - actual| / |actual|.",
     ),
     Metric(
-        "smape",
-        "Symmetric MAPE",
-        _R,
-        _L,
+        id="smape",
+        name="Symmetric MAPE",
+        model_types=_R,
+        direction=Direction.LOWER_IS_BETTER,
         numerator="smape",
         denominator="n",
         undefined="no rows",
@@ -860,10 +866,10 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Mean of 2|prediction - actual| / (|actual| + |prediction|).",
     ),
     Metric(
-        "mse",
-        "Mean squared error",
-        _R,
-        _L,
+        id="mse",
+        name="Mean squared error",
+        model_types=_R,
+        direction=Direction.LOWER_IS_BETTER,
         numerator="sq_err",
         denominator="n",
         undefined="no rows",
@@ -871,20 +877,20 @@ _REGISTRY: tuple[Metric, ...] = (
         description="Mean of (prediction - actual)^2.",
     ),
     Metric(
-        "rmse",
-        "Root mean squared error",
-        _R,
-        _L,
+        id="rmse",
+        name="Root mean squared error",
+        model_types=_R,
+        direction=Direction.LOWER_IS_BETTER,
         combine=_rmse,
         undefined="no rows",
         best=0.0,
         description="Square root of the MSE, in the target's units.",
     ),
     Metric(
-        "r2",
-        "R²",
-        _R,
-        _H,
+        id="r2",
+        name="R²",
+        model_types=_R,
+        direction=Direction.HIGHER_IS_BETTER,
         combine=_r2,
         undefined="needs at least 2 rows with actuals that are not all equal",
         best=1.0,
@@ -899,10 +905,10 @@ _CLASS_RECALL = "recall:"
 def _class_recall(schema: Schema, k: int) -> Metric:
     label = schema.classes[k]
     return Metric(
-        f"{_CLASS_RECALL}{label}",
-        f"Recall of class {label}",
-        _M,
-        _H,
+        id=f"{_CLASS_RECALL}{label}",
+        name=f"Recall of class {label}",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
         numerator=f"tp:{k}",
         denominator=f"pos:{k}",
         combine=None,
@@ -929,12 +935,22 @@ def applicable_metrics(schema: Schema) -> list[Metric]:
     return out
 
 
-def get_metric(metric_id: str, schema: Schema) -> Metric:
-    """Look up a metric id for a schema, with a message listing the valid ids if it fails."""
-    for m in applicable_metrics(schema):
+def get_metric(metric_id: str | Metric, schema: Schema) -> Metric:
+    """Resolve a metric id for a schema, with a message listing the valid ids if it fails.
+
+    This is where an id from the user (CLI, URL, JSON) becomes a `Metric`, once; pass the
+    `Metric` on from there. A `Metric` given here is returned as is when it applies to the
+    schema (no second lookup by id), so code that accepts either stays cheap.
+    """
+    applicable = applicable_metrics(schema)
+    if isinstance(metric_id, Metric):
+        if metric_id in applicable:
+            return metric_id
+        metric_id = metric_id.id
+    for m in applicable:
         if m.id == metric_id:
             return m
-    valid = ", ".join(m.id for m in applicable_metrics(schema))
+    valid = ", ".join(m.id for m in applicable)
     if metric_id in METRICS:
         m = METRICS[metric_id]
         why = (
@@ -947,6 +963,66 @@ def get_metric(metric_id: str, schema: Schema) -> Metric:
             f"choose one of: {valid}."
         )
     raise DataError(f"unknown metric {metric_id!r}; choose one of: {valid}.")
+
+
+# The metrics to show first for each model type (the app's metric cards), after the lead one.
+HEADLINE_METRICS: Mapping[ModelType, tuple[str, ...]] = {
+    ModelType.BINARY: ("accuracy", "precision", "fpr", "roc_auc", "f1"),
+    ModelType.MULTICLASS: ("macro_f1", "macro_recall", "weighted_f1", "macro_precision"),
+    ModelType.REGRESSION: ("me", "rmse", "mape", "r2"),
+}
+
+
+def headline_metrics(schema: Schema, lead: Metric | None = None) -> list[Metric]:
+    """Return the metrics to show first: ``lead``, then the model type's `HEADLINE_METRICS`.
+
+    Only metrics that apply to the schema (`applicable_metrics`: e.g. ``roc_auc`` needs a
+    score column) are listed, each once.
+
+    Examples
+    --------
+    >>> from tracing.schema import ColumnRoles
+    >>> schema = Schema(ColumnRoles(prediction_label="p", actual_label="a"), ModelType.BINARY,
+    ...                 classes=(0, 1), positive_class=1)
+    >>> [m.id for m in headline_metrics(schema, METRICS["recall"])]
+    ['recall', 'accuracy', 'precision', 'fpr', 'f1']
+    """
+    available = {m.id: m for m in applicable_metrics(schema)}
+    ids = ([lead.id] if lead is not None else []) + list(HEADLINE_METRICS[schema.model_type])
+    out: list[Metric] = []
+    for metric_id in ids:
+        if metric_id in available and available[metric_id] not in out:
+            out.append(available[metric_id])
+    return out
+
+
+def metric_of(metric_id: str) -> Metric | None:
+    """Return the metric an id names, for readers that hold only the id (tables, JSON).
+
+    Registered ids resolve to their `METRICS` entry. A per-class id (``recall:<class>``)
+    resolves to a display-only metric (name, direction, percent) without stats: computing it
+    needs the schema's class index, so use `get_metric` for that. Unknown ids give None.
+
+    Examples
+    --------
+    >>> metric_of("fpr").direction, metric_of("recall:cat").name, metric_of("nope")
+    ('lower', 'Recall of class cat', None)
+    """
+    if metric_id in METRICS:
+        return METRICS[metric_id]
+    if not metric_id.startswith(_CLASS_RECALL):
+        return None
+    label = metric_id[len(_CLASS_RECALL) :]
+    return Metric(
+        id=metric_id,
+        name=f"Recall of class {label}",
+        model_types=_M,
+        direction=Direction.HIGHER_IS_BETTER,
+        undefined=f"no actuals of class {label}",
+        best=1.0,
+        percent=True,
+        description=f"Of the rows whose actual is {label}, the share predicted {label}.",
+    )
 
 
 RARE_POSITIVE = 0.2

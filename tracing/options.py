@@ -33,6 +33,7 @@ from typing import Any
 
 from tracing.errors import DataError
 from tracing.textfmt import plain, value_text
+from tracing.vocab import ExplainSource
 
 __all__ = [
     "EXPLAIN_SOURCES",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 MAX_DEPTH = 4
-EXPLAIN_SOURCES = ("auto", "logged", "surrogate", "model")
+EXPLAIN_SOURCES = tuple(str(s) for s in ExplainSource)
 
 
 def _whole(value: Any) -> int | None:
@@ -224,7 +225,7 @@ class ExplainOptions:
         Rows explained with SHAP.
     """
 
-    source: str = "auto"
+    source: str = ExplainSource.AUTO
     model_path: str | None = None
     sample_size: int = 20_000
     shap_sample_size: int = 2_000

@@ -41,6 +41,7 @@ from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.memo import per_analysis
 from tracing.textfmt import percent, plain, quoted, value_text
+from tracing.vocab import Severity
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -52,7 +53,7 @@ __all__ = [
     "share_change_p_value",
 ]
 
-QUALITY_SEVERITIES = ("info", "warn", "alert")
+QUALITY_SEVERITIES = (Severity.INFO, Severity.WARN, Severity.ALERT)  # the quality part
 FINDING_COLUMNS = (
     "check",
     "feature",
@@ -101,9 +102,14 @@ class QualityCheck:
     run: Callable[[_Context, QualityCheck], list[dict[str, Any]]]
     description: str = ""
 
-    def grade(self, value: float) -> str | None:
+    def grade(self, value: float) -> Severity | None:
         """Grade a measured value: its severity, or None below every threshold."""
-        for severity, cut in (("alert", self.alert), ("warn", self.warn), ("info", self.info)):
+        grades = (
+            (Severity.ALERT, self.alert),
+            (Severity.WARN, self.warn),
+            (Severity.INFO, self.info),
+        )
+        for severity, cut in grades:
             if cut is not None and value >= cut:
                 return severity
         return None
@@ -162,7 +168,7 @@ class _Context:
 def _finding(
     check: QualityCheck,
     feature: str,
-    severity: str,
+    severity: Severity,
     detail: str,
     *,
     dataset: str = "production",
@@ -196,7 +202,7 @@ def _missing_rate(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         (mb, mp), (nb, np_) = col.missing, col.n
         rb, rp = mb / nb, mp / np_
         change = rp - rb
-        severity = check.grade(change) or ("info" if check.grade(-change) else None)
+        severity = check.grade(change) or (Severity.INFO if check.grade(-change) else None)
         if severity is None or not share_change_p_value(mb, nb, mp, np_) < _SIGNIFICANCE:
             continue
         word = "rose" if change > 0 else "fell"
@@ -585,37 +591,100 @@ def _broken_dependency(ctx: _Context, check: QualityCheck) -> list[dict[str, Any
     return out
 
 
-# fmt: off
 _REGISTRY: tuple[QualityCheck, ...] = (
-    QualityCheck("missing_rate", "Missing values", "rise in the share of missing values "
-                 "(points)", None, 0.01, 0.1, _missing_rate,
-                 "The share of missing values changed (significant at 1%)."),
-    QualityCheck("new_category", "New categories", "share of production rows with values "
-                 "absent from the baseline", 0.0, 0.01, 0.05, _new_category,
-                 "Production has values the model never saw in the baseline."),
-    QualityCheck("vanished_category", "Vanished categories", "share of baseline rows whose "
-                 "value never occurs in production", 0.0, 0.05, 0.2, _vanished_category,
-                 "A frequent baseline value disappeared from production."),
-    QualityCheck("out_of_range", "Out of range", "share of production rows outside the "
-                 "baseline's [min, max]", 0.001, 0.01, 0.05, _out_of_range,
-                 "Numbers outside anything the model saw in the baseline."),
-    QualityCheck("type_mismatch", "Type mismatch", "share of rows of the odd type", 0.0, 0.001,
-                 0.05, _type_mismatch, "Text in a numeric column, or mixed value types."),
-    QualityCheck("constant", "Constant column", "1 if the column varied in the baseline, else "
-                 "0", 0.0, 1.0, None, _constant, "A single value (or none) in production."),
-    QualityCheck("duplicate_id", "Duplicate prediction ids", "share of rows with a repeated "
-                 "id", None, 0.0, 0.01, _duplicate_id,
-                 "Prediction ids repeated in a dataset or shared by both."),
-    QualityCheck("label_conflict", "Conflicting labels", "share of rows in groups of identical "
-                 "features with different actuals", 0.0, 0.005, 0.02, _label_conflict,
-                 "Identical feature rows with different actuals (classification)."),
-    QualityCheck("broken_dependency", "Broken dependency", "share of production rows whose "
-                 "value breaks a baseline dependency", 0.0, 0.0, 0.01,
-                 _broken_dependency,
-                 "A column determined another in the baseline (zip -> city) but not in "
-                 "production."),
+    QualityCheck(
+        id="missing_rate",
+        name="Missing values",
+        measure="rise in the share of missing values (points)",
+        info=None,
+        warn=0.01,
+        alert=0.1,
+        run=_missing_rate,
+        description="The share of missing values changed (significant at 1%).",
+    ),
+    QualityCheck(
+        id="new_category",
+        name="New categories",
+        measure="share of production rows with values absent from the baseline",
+        info=0.0,
+        warn=0.01,
+        alert=0.05,
+        run=_new_category,
+        description="Production has values the model never saw in the baseline.",
+    ),
+    QualityCheck(
+        id="vanished_category",
+        name="Vanished categories",
+        measure="share of baseline rows whose value never occurs in production",
+        info=0.0,
+        warn=0.05,
+        alert=0.2,
+        run=_vanished_category,
+        description="A frequent baseline value disappeared from production.",
+    ),
+    QualityCheck(
+        id="out_of_range",
+        name="Out of range",
+        measure="share of production rows outside the baseline's [min, max]",
+        info=0.001,
+        warn=0.01,
+        alert=0.05,
+        run=_out_of_range,
+        description="Numbers outside anything the model saw in the baseline.",
+    ),
+    QualityCheck(
+        id="type_mismatch",
+        name="Type mismatch",
+        measure="share of rows of the odd type",
+        info=0.0,
+        warn=0.001,
+        alert=0.05,
+        run=_type_mismatch,
+        description="Text in a numeric column, or mixed value types.",
+    ),
+    QualityCheck(
+        id="constant",
+        name="Constant column",
+        measure="1 if the column varied in the baseline, else 0",
+        info=0.0,
+        warn=1.0,
+        alert=None,
+        run=_constant,
+        description="A single value (or none) in production.",
+    ),
+    QualityCheck(
+        id="duplicate_id",
+        name="Duplicate prediction ids",
+        measure="share of rows with a repeated id",
+        info=None,
+        warn=0.0,
+        alert=0.01,
+        run=_duplicate_id,
+        description="Prediction ids repeated in a dataset or shared by both.",
+    ),
+    QualityCheck(
+        id="label_conflict",
+        name="Conflicting labels",
+        measure="share of rows in groups of identical features with different actuals",
+        info=0.0,
+        warn=0.005,
+        alert=0.02,
+        run=_label_conflict,
+        description="Identical feature rows with different actuals (classification).",
+    ),
+    QualityCheck(
+        id="broken_dependency",
+        name="Broken dependency",
+        measure="share of production rows whose value breaks a baseline dependency",
+        info=0.0,
+        warn=0.0,
+        alert=0.01,
+        run=_broken_dependency,
+        description=(
+            "A column determined another in the baseline (zip -> city) but not in production."
+        ),
+    ),
 )
-# fmt: on
 
 QUALITY_CHECKS: dict[str, QualityCheck] = {c.id: c for c in _REGISTRY}
 
@@ -688,6 +757,6 @@ def quality_checks(
     table = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
     if table.empty:
         return table.astype({"count": "int64", "share": float, "baseline_share": float})
-    rank = -table["severity"].map(QUALITY_SEVERITIES.index)
+    rank = -table["severity"].map(lambda s: Severity(s).rank)
     order = np.lexsort((-table["share"].fillna(0).to_numpy(), rank.to_numpy()))
     return table.iloc[order].reset_index(drop=True)

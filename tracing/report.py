@@ -266,7 +266,10 @@ def _importance(run: ReportRun) -> dict[str, Any]:
 def _timeline(run: ReportRun) -> dict[str, Any]:
     from tracing.timeline import timeline_for, timeline_json
 
-    return {"timeline": timeline_json(timeline_for(run.analysis, metric=run.metric_id))}
+    try:
+        return {"timeline": timeline_json(timeline_for(run.analysis, metric=run.metric_id))}
+    except DataError as exc:  # no timestamp: say so in the section, as the app does
+        return {"timeline": {"skipped": str(exc)}}
 
 
 SECTIONS: dict[Section, SectionSpec] = {

@@ -81,6 +81,7 @@ from tracing.slices import distinct_mask
 
 # condition_text lives in tracing.textfmt; it stays importable from here (the app uses it).
 from tracing.textfmt import condition_text, number, percent
+from tracing.vocab import Severity, SuspectKind
 
 __all__ = [
     "SUSPECT_COLUMNS",
@@ -102,9 +103,9 @@ _SHARE_RATIO = 1.5
 _LABEL_CHECKS = ("label_conflict", "broken_dependency")
 _MAX_CANDIDATES = 50
 _NESTED = 0.8
-_EVIDENCE = {"alert": 0.8, "warn": 0.6}
-_INSIDE = {"alert": 0.75, "warn": 0.55}
-_OVERALL = {"alert": 0.7, "warn": 0.5}
+_EVIDENCE = {Severity.ALERT: 0.8, Severity.WARN: 0.6}
+_INSIDE = {Severity.ALERT: 0.75, Severity.WARN: 0.55}
+_OVERALL = {Severity.ALERT: 0.7, Severity.WARN: 0.5}
 
 
 @dataclass(frozen=True)
@@ -402,7 +403,7 @@ def _subset(prepared: Prepared, mask: Mask) -> Prepared:
 
 
 def _suspect(
-    feature: str, value: Any, kind: str, score: float, explanation: str, s: _Slice | None
+    feature: str, value: Any, kind: SuspectKind, score: float, explanation: str, s: _Slice | None
 ) -> dict[str, Any]:
     return {
         "feature": feature,
@@ -464,25 +465,27 @@ class _Share:
         share = f"{percent(p, digits=0)} of production rows vs {percent(b, digits=0)}"
         if moved and value == MISSING and p > b:
             text = f"{feature} is missing in {share} in the baseline; {perf}."
-            return _suspect(feature, value, "quality", s.weight * _EVIDENCE["alert"], text, s)
+            return _suspect(
+                feature, value, SuspectKind.QUALITY, s.weight * _EVIDENCE[Severity.ALERT], text, s
+            )
         if moved and kb == 0 and kp > 0:
             text = (
                 f"{head}: {percent(p, digits=0)} of production volume, absent from the "
                 f"baseline; {perf}."
             )
-            return _suspect(feature, value, "new category", s.weight, text, s)
+            return _suspect(feature, value, SuspectKind.NEW_CATEGORY, s.weight, text, s)
         term = _psi_term(kb, nb, kp, np_)
         ratio = (p / b) if b > 0 else math.inf
         if moved and (ratio >= _SHARE_RATIO or ratio <= 1 / _SHARE_RATIO) and term >= 0.01:
             evidence = 0.5 + 0.4 * min(1.0, term / 0.25)
             text = f"{head}: {share} in the baseline; {perf}."
-            return _suspect(feature, value, "drift", s.weight * evidence, text, s)
+            return _suspect(feature, value, SuspectKind.DRIFT, s.weight * evidence, text, s)
         text = (
             f"{head}: a stable share ({percent(b, digits=0)} of baseline rows, "
             f"{percent(p, digits=0)} of production) but {perf}."
         )
         evidence = 0.3 if s.worse else _STABLE_WEAK
-        return _suspect(feature, value, "slice", s.weight * evidence, text, s)
+        return _suspect(feature, value, SuspectKind.SLICE, s.weight * evidence, text, s)
 
 
 def _psi_term(kb: int, nb: int, kp: int, np_: int) -> float:
@@ -508,13 +511,13 @@ class _Inside:
             return None
         feature = str(row.feature)
         value, b, p = _moved_bin(ev, feature, s.mask_b, s.mask_p, self.bins, self.min_share)
-        score = s.weight * _INSIDE[str(row.severity)] * ev.boost(feature)
+        score = s.weight * _INSIDE[Severity(str(row.severity))] * ev.boost(feature)
         text = (
             f"Inside {s.text}, {feature} shifted (PSI {row.psi:.2f}): "
             f"{condition_text(feature, value)} went from {percent(b, digits=0)} to "
             f"{percent(p, digits=0)} of the slice's rows; {ev.perf(s)}."
         )
-        return _suspect(feature, value, "drift", score, text, s)
+        return _suspect(feature, value, SuspectKind.DRIFT, score, text, s)
 
 
 def _inside_tests(ev: _Evidence, s: _Slice) -> list[_Inside]:
@@ -593,13 +596,13 @@ def _findings(ev: _Evidence, tops: Sequence[_Slice]) -> list[dict[str, Any]]:
             f"{feature} drifted (PSI {row.psi:.2f}): {condition_text(feature, value)} went "
             f"from {b:.0%} of baseline rows to {p:.0%} of production rows."
         )
-        score = weight * _OVERALL[str(row.severity)] * ev.boost(feature)
-        out.append(_suspect(feature, value, "drift", score, text, s))
+        score = weight * _OVERALL[Severity(str(row.severity))] * ev.boost(feature)
+        out.append(_suspect(feature, value, SuspectKind.DRIFT, score, text, s))
     serious = ev.quality[ev.quality["severity"].isin(list(_EVIDENCE))]
     for q in map(_str_keys, serious.to_dict(orient="records")):
         weight, s = link(str(q["feature"]))
-        score = weight * _EVIDENCE[str(q["severity"])]
-        kind = "new category" if q["check"] == "new_category" else "quality"
+        score = weight * _EVIDENCE[Severity(str(q["severity"]))]
+        kind = SuspectKind.NEW_CATEGORY if q["check"] == "new_category" else SuspectKind.QUALITY
         out.append(_suspect(str(q["feature"]), _finding_value(q), kind, score, q["detail"], s))
     return out + _label_suspects(ev, link)
 
@@ -627,7 +630,9 @@ def _label_suspects(ev: _Evidence, link: Any) -> list[dict[str, Any]]:
             f"features but have different {actual} values, in {row['groups']:,} groups."
         )
         evidence = 0.7 if row["share"] >= 0.005 else 0.4
-        out.append(_suspect(actual, None, "label conflict", _UNLINKED * evidence, text, None))
+        out.append(
+            _suspect(actual, None, SuspectKind.LABEL_CONFLICT, _UNLINKED * evidence, text, None)
+        )
     for dep in ev.conflicts.dependencies.to_dict(orient="records"):
         weight, s = link(str(dep["key"]), str(dep["dependent"]))
         pairs = zip(dep["values"], dep["counts"], strict=True)
@@ -643,13 +648,18 @@ def _label_suspects(ev: _Evidence, link: Any) -> list[dict[str, Any]]:
         )
         out.append(
             _suspect(
-                str(dep["dependent"]), dep["key_value"], "label conflict", weight * 0.9, text, s
+                str(dep["dependent"]),
+                dep["key_value"],
+                SuspectKind.LABEL_CONFLICT,
+                weight * 0.9,
+                text,
+                s,
             )
         )
     return out
 
 
-_KIND_ORDER = ("new category", "label conflict", "quality", "drift", "slice")
+_KIND_ORDER = tuple(SuspectKind)  # display order of equal scores
 
 
 def _rank(suspects: list[dict[str, Any]]) -> pd.DataFrame:

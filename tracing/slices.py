@@ -507,9 +507,9 @@ def _excess(ctx: _Context) -> FloatArray:
     assert m.numerator is not None and m.denominator is not None
     u, v = side.stats[m.numerator], side.stats[m.denominator]
     total, overall = float(v.sum()), side.overall
-    if m.direction is Direction.HIGHER:
+    if m.direction is Direction.HIGHER_IS_BETTER:
         return ((overall * v - u) / total)[None, :]
-    if m.direction is Direction.LOWER:
+    if m.direction is Direction.LOWER_IS_BETTER:
         return ((u - overall * v) / total)[None, :]
     if m.direction is Direction.NEUTRAL:  # |m_S - M| * volume: a deviation either way
         return np.stack([(u - overall * v) / total, (overall * v - u) / total])

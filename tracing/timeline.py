@@ -40,7 +40,9 @@ rows have actuals (and, when an estimate exists, they cover at least half of its
 the estimate when the estimate covers at least ``min_rows`` rows; otherwise it is **sparse**:
 listed, never judged, and left out of bands. It **alerts** when the judged value is outside the
 band on the *worse* side (`tracing.metrics.worse_by`); two-sided metrics (mean error, predicted
-positive rate) alert outside either side.
+positive rate) alert outside either side. The table's ``judged`` column says which periods were
+judged: a value to judge (``basis`` is not ``"none"`` and the metric is defined) and a band to
+judge it against; ``alert`` is only ever true for judged periods.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ from tracing.metrics import (
 )
 from tracing.schema import ModelType, Schema, detect_roles, resolve_schema
 from tracing.textfmt import jsonable
+from tracing.vocab import Basis, Freq
 from tracing.windows import parse_timestamps, period_text, timestamp_column
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "Timeline",
     "auto_freq",
+    "estimate_disagrees",
     "metric_timeline",
     "monitoring_schema",
     "period_codes",
@@ -96,7 +100,7 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-FREQS = ("hour", "day", "week")
+FREQS = tuple(Freq)
 SCHEMA_VERSION = "1.0"
 """Version of `timeline_json`'s shape (``tracing/schemas/timeline.schema.json``)."""
 DEFAULT_K = 3.0
@@ -122,6 +126,7 @@ TABLE_COLUMNS = (
     "alert",
     "sparse",
     "basis",
+    "judged",
 )
 
 
@@ -141,11 +146,15 @@ class Timeline:
           with or without an actual (NaN where no estimate applies);
         - ``expected_low``, ``expected_high``: the band (NaN when there is none yet);
         - ``alert``: outside the band on the worse side; ``sparse``: too few rows to judge;
-        - ``basis``: what the period was judged on, ``"actual"``, ``"estimated"`` or ``"none"``.
+        - ``basis``: what the period was judged on, a `tracing.vocab.Basis`: ``"actual"``,
+          ``"estimated"`` or ``"none"``;
+        - ``judged``: whether the period was judged, i.e. it had a value (``basis`` not
+          ``"none"`` and the metric defined) and a band to judge it against; ``alert`` is
+          only ever true for judged periods.
     metric : Metric
         The metric.
-    freq : {"hour", "day", "week"}
-        The period length.
+    freq : Freq
+        The period length (``"hour"``, ``"day"`` or ``"week"``).
     band : {"baseline", "rolling", "none"}
         Where the band comes from (``"none"``: not enough periods for one).
     k : float
@@ -163,7 +172,7 @@ class Timeline:
 
     table: pd.DataFrame
     metric: Metric
-    freq: str
+    freq: Freq
     band: str
     k: float
     window: int | None
@@ -181,7 +190,7 @@ class Timeline:
 # Periods
 
 
-def auto_freq(times: pd.Series) -> str:
+def auto_freq(times: pd.Series) -> Freq:
     """Granularity for a timestamp column: hour below 3 days of span, day below 180, else week.
 
     Examples
@@ -191,11 +200,11 @@ def auto_freq(times: pd.Series) -> str:
     """
     known = times.dropna()
     if known.empty:
-        return "day"
+        return Freq.DAY
     span = known.max() - known.min()
     if span < _HOUR_SPAN:
-        return "hour"
-    return "day" if span < _DAY_SPAN else "week"
+        return Freq.HOUR
+    return Freq.DAY if span < _DAY_SPAN else Freq.WEEK
 
 
 def period_codes(times: pd.Series, freq: str) -> tuple[NDArray[np.int64], pd.DatetimeIndex]:
@@ -244,10 +253,10 @@ def _period_ends(starts: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
     return wall.tz_localize(starts.tz, ambiguous=keep_standard, nonexistent="shift_forward")
 
 
-def _check_freq(freq: str) -> str:
+def _check_freq(freq: str) -> Freq:
     if freq not in FREQS:
         raise DataError(f"unknown period {freq!r}; choose one of: {', '.join(FREQS)}.")
-    return freq
+    return Freq(freq)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,11 +440,14 @@ def _measure(
     return periods, int((~ok).sum())
 
 
-def _judged(p: _Periods, min_rows: int, has_estimate: bool) -> tuple[Array, NDArray[np.str_]]:
+def _judged(p: _Periods, min_rows: int, has_estimate: bool) -> tuple[Array, list[Basis]]:
     enough_est = has_estimate & (p.est_rows >= min_rows)
     covers = p.with_actuals >= ACTUAL_COVERAGE * np.maximum(p.est_rows, 1)
     use_actual = (p.with_actuals >= min_rows) & (covers | ~enough_est)
-    basis = np.where(use_actual, "actual", np.where(enough_est, "estimated", "none"))
+    basis = [
+        Basis.ACTUAL if a else Basis.ESTIMATED if e else Basis.NONE
+        for a, e in zip(use_actual, enough_est, strict=True)
+    ]
     value = np.where(use_actual, p.metric, np.where(enough_est, p.estimated, np.nan))
     return value, basis
 
@@ -479,7 +491,7 @@ def _alerts(value: Array, low: Array, high: Array, direction: Direction) -> NDAr
         if direction in (Direction.TWO_SIDED, Direction.NEUTRAL):
             out = (value < low) | (value > high)
         else:
-            edge = low if direction is Direction.HIGHER else high
+            edge = low if direction is Direction.HIGHER_IS_BETTER else high
             out = np.asarray(worse_by(value, edge, direction)) > 0
     return out & np.isfinite(value) & np.isfinite(low) & np.isfinite(high)
 
@@ -573,8 +585,9 @@ def metric_timeline(
             "expected_low": low,
             "expected_high": high,
             "alert": _alerts(value, low, high, chosen.direction),
-            "sparse": basis == "none",
+            "sparse": [b is Basis.NONE for b in basis],
             "basis": basis,
+            "judged": np.isfinite(value) & np.isfinite(low) & np.isfinite(high),
         },
         columns=list(TABLE_COLUMNS),
     )
@@ -598,10 +611,8 @@ def _metric(
     baseline: pd.DataFrame | None,
     names: tuple[str, str],
 ) -> Metric:
-    if isinstance(metric, Metric):
-        return get_metric(metric.id, schema)
-    if metric:
-        return get_metric(metric, schema)
+    if isinstance(metric, Metric) or metric:
+        return get_metric(metric, schema)  # a Metric passes through when it applies
     rate = None
     if schema.model_type is ModelType.BINARY:
         frame, name = (baseline, names[0]) if baseline is not None else (production, names[1])
@@ -699,6 +710,47 @@ def period_window(timeline: Timeline, position: int) -> str:
     """
     row = timeline.table.iloc[position]
     return period_text(row["start"], row["end"])
+
+
+def estimate_disagrees(timeline: Timeline, *, bounds: tuple[float, float] | None = None) -> bool:
+    """Whether the estimate misses the measured values by more than the band's half-width.
+
+    Over the periods with both a measured value (at least ``min_rows`` rows with actuals) and
+    an estimate (the period not sparse) and a band: the median gap between the two exceeds the
+    median half-width of the band. That is the estimate's blind spot (a new kind of row the
+    model is confidently wrong on), and exactly when it must not be trusted where actuals are
+    missing.
+
+    Parameters
+    ----------
+    timeline : Timeline
+        The timeline.
+    bounds : (float, float), optional
+        Clip the band to the values the metric can take first (e.g. ``(0, 1)`` for a rate), as
+        a chart of it does.
+
+    Returns
+    -------
+    bool
+        False when no period has both values and a band.
+    """
+    t = timeline.table
+    low, high = t["expected_low"], t["expected_high"]
+    if bounds is not None:
+        low, high = low.clip(*bounds), high.clip(*bounds)
+    both = pd.DataFrame(
+        {
+            "realized": t["metric"].where(t["rows_with_actuals"] >= timeline.min_rows),
+            "estimated": t["estimated"].where(~t["sparse"].astype(bool)),
+            "low": low,
+            "high": high,
+        }
+    ).dropna()
+    if both.empty:
+        return False
+    gap = (both["realized"] - both["estimated"]).abs().median()
+    half = ((both["high"] - both["low"]) / 2).median()
+    return bool(gap > half)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
+from tracing.vocab import Basis
 from ui import fmt
 
 __all__ = [
@@ -281,7 +282,7 @@ def timeline_frame(
     """One row per period of `tracing.timeline.Timeline.table`, ready to chart.
 
     Adds ``period`` (`period_key`), ``label`` (for tooltips), ``realized`` (the metric where
-    enough rows have actuals, else NaN: a handful of rows is noise, not a value), ``judged``
+    enough rows have actuals, else NaN: a handful of rows is noise, not a value), ``judged_value``
     (the value the period was judged on) and ``status`` ("alert", "normal" or "too few rows").
     With ``bounds`` (a rate's 0 to 1), the expected range is clipped to the values the metric
     can take: "42% to 122%" would only confuse.
@@ -295,8 +296,8 @@ def timeline_frame(
     enough = out["rows_with_actuals"] >= min_rows
     out["realized"] = out["metric"].where(enough)
     out["estimated_shown"] = out["estimated"].where(~out["sparse"])
-    out["judged"] = out["metric"].where(out["basis"] == "actual", out["estimated"])
-    out.loc[out["basis"] == "none", "judged"] = float("nan")
+    out["judged_value"] = out["metric"].where(out["basis"] == Basis.ACTUAL, out["estimated"])
+    out.loc[out["basis"] == Basis.NONE, "judged_value"] = float("nan")
     out["status"] = "normal"
     out.loc[out["alert"].astype(bool), "status"] = "alert"
     out.loc[out["sparse"].astype(bool), "status"] = "too few rows"
@@ -425,7 +426,7 @@ def timeline_chart(
     layers.append(
         alt.Chart(judged[judged["status"] == "normal"])
         .mark_circle(size=28, color=fmt.PRODUCTION, opacity=0.8)
-        .encode(x=x, y="judged:Q", tooltip=tooltip)
+        .encode(x=x, y="judged_value:Q", tooltip=tooltip)
     )
     pick = alt.selection_point(name=ALERT_PARAM, fields=["period"], on="click", empty=False)
     alert_color = fmt.CHANGED if neutral else fmt.WORSE
@@ -434,7 +435,7 @@ def timeline_chart(
         .mark_point(size=140, filled=True, color=alert_color, cursor="pointer")
         .encode(
             x=x,
-            y="judged:Q",
+            y="judged_value:Q",
             tooltip=tooltip,
             stroke=alt.condition(pick, alt.value("#111"), alt.value(alert_color)),
             strokeWidth=alt.condition(pick, alt.value(3), alt.value(1)),

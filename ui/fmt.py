@@ -2,7 +2,7 @@
 
 Percent metrics show as percentages and their changes as percentage points ("pts"); other
 metrics show 3-4 significant digits in the target's own units. Worse is red and better is
-green, decided by `tracing.metrics.worse_by` in each metric's own direction. Metrics where
+green, decided by `tracing.verdict.status` in each metric's own direction. Metrics where
 neither way is better (`Direction.NEUTRAL`, e.g. the predicted positive rate) never get red or
 green: their changes are blue and read "changed".
 """
@@ -13,8 +13,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from tracing.metrics import DIRECTION_WORDS, Direction, Metric, worse_by
+from tracing.metrics import DIRECTION_WORDS, Direction, Metric
 from tracing.rootcause import condition_text
+from tracing.verdict import status
+from tracing.vocab import Severity, Status
 
 __all__ = [
     "BASELINE",
@@ -23,6 +25,8 @@ __all__ = [
     "ESTIMATED",
     "NEUTRAL",
     "PRODUCTION",
+    "SEVERITY_COLOURS",
+    "STATUS_COLOURS",
     "WORSE",
     "conditions_text",
     "count",
@@ -32,7 +36,7 @@ __all__ = [
     "metric_value",
     "pct",
     "points",
-    "status_color",
+    "severity_colour",
     "status_colour_of",
     "window_label",
 ]
@@ -92,29 +96,40 @@ def delta_color(value: Any, reference: Any, direction: Direction) -> str:
     """Return ``st.metric``'s ``delta_color`` so that worse shows red and better green.
 
     ``st.metric`` colours a positive delta green ("normal") or red ("inverse"); which one is
-    right depends on whether the change is worse in the metric's own direction.
+    right depends on the verdict (`tracing.verdict.status`) in the metric's own direction.
     """
-    if _missing(value) or _missing(reference):
+    verdict = status(value, reference, direction)
+    if verdict in (Status.SAME, Status.UNDEFINED):
         return "off"
-    worse = float(worse_by(float(value), float(reference), direction))
-    delta = float(value) - float(reference)
-    if worse == 0 or delta == 0:
-        return "off"
-    if direction is Direction.NEUTRAL:
+    if verdict is Status.CHANGED:
         return "blue"  # neither way is better: never red or green
-    return "inverse" if (worse > 0) == (delta > 0) else "normal"
+    rising = float(value) > float(reference)
+    return "inverse" if (verdict is Status.WORSE) == rising else "normal"
 
 
-def status_color(worse: Any) -> str:
-    """Return the colour of a change given its `worse_by` value (positive = worse)."""
-    if _missing(worse) or worse == 0:
-        return NEUTRAL
-    return WORSE if float(worse) > 0 else BETTER
+STATUS_COLOURS: dict[str, str] = {  # a Status is its string: plain keys match too
+    Status.WORSE: WORSE,
+    Status.BETTER: BETTER,
+    Status.CHANGED: CHANGED,
+    Status.SAME: NEUTRAL,
+    Status.UNDEFINED: NEUTRAL,
+}
+SEVERITY_COLOURS: dict[str, str] = {
+    Severity.ALERT: WORSE,
+    Severity.WARN: "#e65100",
+    Severity.INFO: NEUTRAL,
+    Severity.NONE: NEUTRAL,
+}
 
 
 def status_colour_of(status: str) -> str:
-    """Return the colour of a `tracing.compare` status (worse, better, changed, same...)."""
-    return {"worse": WORSE, "better": BETTER, "changed": CHANGED}.get(status, NEUTRAL)
+    """Return the colour of a `tracing.verdict.Status` (worse, better, changed, same...)."""
+    return STATUS_COLOURS.get(status, NEUTRAL)
+
+
+def severity_colour(severity: str) -> str:
+    """Return the colour of a drift or data-quality `tracing.vocab.Severity`."""
+    return SEVERITY_COLOURS.get(severity, NEUTRAL)
 
 
 def direction_words(direction: Direction) -> str:

@@ -12,22 +12,23 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
-from tracing.metrics import METRICS, Direction, Metric, worse_by
+from tracing.metrics import Direction, Metric, metric_of, worse_by
+from tracing.verdict import Status, status
 from ui import fmt
 
 __all__ = ["children_table", "estimated_view", "metric_table", "slice_table"]
 
 
 def _metric(row: pd.Series) -> Metric:
-    found = METRICS.get(str(row["metric"]))
+    found = metric_of(str(row["metric"]))
     if found is not None:
         return found
-    # Per-class metrics (recall:<class>) are not in the registry; they are percentages.
+    # Not a metric id the engine knows: display it as the table describes it.
     return Metric(
-        str(row["metric"]),
-        str(row["name"]),
-        frozenset(),
-        METRICS["recall"].direction,
+        id=str(row["metric"]),
+        name=str(row["name"]),
+        model_types=frozenset(),
+        direction=Direction(row["direction"]),
         percent=bool(row["percent"]),
     )
 
@@ -36,8 +37,9 @@ def estimated_view(table: pd.DataFrame) -> pd.DataFrame:
     """Return the comparison table with the estimate in place of the unknown production values.
 
     For production without actuals: ``production`` becomes the estimate, ``delta``,
-    ``worse_by`` and ``status`` follow it (`tracing.metrics.worse_by`, each metric's own
-    direction), and the confidence interval is unknown (NaN).
+    ``worse_by`` and ``status`` follow it (the engine's verdict on the estimate,
+    ``estimated_status``, or `tracing.verdict.status` for a table without it), and the
+    confidence interval is unknown (NaN).
     """
     out = table.copy()
     out["production"] = out["estimated"]
@@ -47,7 +49,13 @@ def estimated_view(table: pd.DataFrame) -> pd.DataFrame:
         float(worse_by(v, b, d))
         for v, b, d in zip(out["estimated"], out["baseline"], directions, strict=True)
     ]
-    out["status"] = [_status(w, d) for w, d in zip(out["worse_by"], directions, strict=True)]
+    if "estimated_status" in out:
+        out["status"] = out["estimated_status"]
+    else:
+        out["status"] = [
+            status(v, b, d)
+            for v, b, d in zip(out["estimated"], out["baseline"], directions, strict=True)
+        ]
     out["ci_low"] = out["ci_high"] = float("nan")
     out["significant"] = False
     out["production_reason"] = pd.Series(
@@ -59,16 +67,6 @@ def estimated_view(table: pd.DataFrame) -> pd.DataFrame:
         dtype=object,
     )
     return out
-
-
-def _status(worse: float, direction: Direction) -> str:
-    if worse != worse:  # NaN
-        return "undefined"
-    if abs(worse) <= 1e-12:
-        return "same"
-    if direction is Direction.NEUTRAL:
-        return "changed"
-    return "worse" if worse > 0 else "better"
 
 
 def metric_table(table: pd.DataFrame, *, estimated: bool = False) -> Styler:
@@ -132,11 +130,11 @@ def _delta_formatter(metric: Metric) -> Any:
 
 def _verdict(row: pd.Series, *, estimated: bool = False) -> str:
     status = str(row["status"])
-    if status == "undefined":
+    if status == Status.UNDEFINED:
         reasons = (row["production_reason"], row["baseline_reason"])
         reason = next((r for r in reasons if not _missing(r) and r), "no estimate")
         return f"n/a ({reason})"
-    if status == "same":
+    if status == Status.SAME:
         return "no change"
     if estimated:
         return f"{status} (estimated)"

@@ -42,13 +42,13 @@ def test_fraud_demo_cards_match_the_engine(app, no_errors) -> None:
 @pytest.mark.parametrize(
     ("value", "reference", "direction", "colour"),
     [
-        (0.018, 0.020, Direction.LOWER, "green"),  # FPR fell: better
-        (0.030, 0.020, Direction.LOWER, "red"),
-        (0.9, 0.8, Direction.HIGHER, "green"),
-        (0.7, 0.8, Direction.HIGHER, "red"),
+        (0.018, 0.020, Direction.LOWER_IS_BETTER, "green"),  # FPR fell: better
+        (0.030, 0.020, Direction.LOWER_IS_BETTER, "red"),
+        (0.9, 0.8, Direction.HIGHER_IS_BETTER, "green"),
+        (0.7, 0.8, Direction.HIGHER_IS_BETTER, "red"),
         (-3.0, 1.0, Direction.TWO_SIDED, "red"),  # |bias| grew from 1 to 3
         (0.5, -2.0, Direction.TWO_SIDED, "green"),  # |bias| shrank, delta positive
-        (0.5, 0.5, Direction.HIGHER, None),
+        (0.5, 0.5, Direction.HIGHER_IS_BETTER, None),
     ],
 )
 def test_delta_colour_follows_the_metric_direction(value, reference, direction, colour) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tracing.drift import DRIFT_TESTS
+
 from .conftest import frame_with
 
 
@@ -19,6 +21,11 @@ def test_suspects_drift_and_quality(app, no_errors) -> None:
     quality = frame_with(at, "Finding")
     assert "customer_age" in set(quality["Column"])  # the planted missing values
     assert any("No label conflict" in s.value for s in at.success)
+    # The thresholds the caption quotes are the drift registry's.
+    psi, js = DRIFT_TESTS["psi"], DRIFT_TESTS["js"]
+    quoted = f"PSI from {psi.warn:g} (warn) or {psi.alert:g} (alert), Jensen-Shannon distance"
+    js_cuts = f"{js.warn:.2f}/{js.alert:.2f}"
+    assert any(quoted in c.value and js_cuts in c.value for c in at.caption)
 
 
 def test_selected_slice_is_marked(app, no_errors) -> None:

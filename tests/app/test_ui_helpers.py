@@ -134,7 +134,7 @@ def test_timeline_frame_and_charts() -> None:
     frame = frame.drop(frame.index[24 : 24 * 2 - 10])  # and a second day with 10 rows
     tl = metric_timeline(frame, schema=monitoring_schema(frame), freq="day", min_rows=12)
     shown = charts.timeline_frame(tl.table, min_rows=tl.min_rows, freq=tl.freq)
-    assert shown.loc[1, "status"] == "too few rows" and np.isnan(shown.loc[1, "judged"])
+    assert shown.loc[1, "status"] == "too few rows" and np.isnan(shown.loc[1, "judged_value"])
     assert np.isnan(shown.loc[1, "realized"])  # ten rows are noise, not a value
     assert (shown["status"] == "alert").sum() == tl.table["alert"].sum()
     assert shown.loc[0, "label"] == "Thu 2026-10-01"

@@ -20,7 +20,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tracing.metrics import DIRECTION_WORDS, METRICS, Direction
+from tracing.drift import thresholds_text
+from tracing.metrics import DIRECTION_WORDS, Direction, metric_of
 from tracing.report import SECTIONS
 from tracing.slices import distinct_mask
 from tracing.textfmt import condition_text
@@ -176,8 +177,9 @@ def _records_like(value: Any) -> bool:
 
 
 def _lead_percent(report: Mapping[str, Any]) -> bool:
-    lead = (report.get("metric") or {}).get("name")
-    metric = METRICS.get(str(lead)) if lead is not None else None
+    block = report.get("metric") or {}
+    lead = block.get("id", block.get("name"))  # "name": the id's alias in older reports
+    metric = metric_of(str(lead)) if lead is not None else None
     return bool(metric.percent) if metric else False
 
 
@@ -190,7 +192,7 @@ def _overall(rows: Sequence[Mapping[str, Any]], percent: bool = False) -> str:
     )
     body = []
     for r in rows:
-        metric = METRICS.get(str(r.get("metric")))
+        metric = metric_of(str(r.get("metric")))
         percent = bool(metric.percent) if metric else False
         status = str(r.get("status"))
         css = status if status in ("worse", "better", "changed") else "muted"
@@ -230,7 +232,7 @@ def _timeline(section: Any, percent: bool = False) -> str:
     """Render `tracing.timeline.timeline_json`: a summary and the alerting periods."""
     if not isinstance(section, Mapping) or "periods" not in section:
         return _generic(section)
-    metric = METRICS.get(str(section.get("metric")))
+    metric = metric_of(str(section.get("metric")))
     pct = bool(metric.percent) if metric else percent
     neutral = str(section.get("direction")) == "neutral"
     periods = [p for p in section.get("periods") or () if isinstance(p, Mapping)]
@@ -375,10 +377,7 @@ def _drift(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
         ("missing_baseline", "Missing, baseline", _share),
         ("missing_production", "Missing, production", _share),
     ]
-    caption = (
-        "Every column, most drifted first: PSI from 0.1 (warn) or 0.25 (alert), Jensen-Shannon "
-        "distance from 0.13/0.20, Wasserstein in baseline standard deviations from 0.3/0.5."
-    )
+    caption = f"Every column, most drifted first: {thresholds_text()}."
     return _table(rows, columns, caption)
 
 
