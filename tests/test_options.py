@@ -59,7 +59,9 @@ def test_bad_slice_options_name_the_option_and_range(kwargs, message) -> None:
 
 
 def test_other_steps_validate_too() -> None:
-    with pytest.raises(DataError, match="explain_source must be one of auto, logged"):
+    with pytest.raises(
+        DataError, match="explain_source must be one of auto, model, logged, surrogate"
+    ):
         ExplainOptions(source="pickle")
     with pytest.raises(DataError, match="shap_sample_size"):
         ExplainOptions(shap_sample_size=0)

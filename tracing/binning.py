@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tracing.options import SliceSearch
+
 __all__ = ["MISSING", "OTHER", "ColumnBins", "as_float", "fit_bins", "is_numeric_column"]
 
 MISSING = "(missing)"
@@ -115,7 +117,7 @@ def fit_bins(
     baseline: pd.Series,
     production: pd.Series | None = None,
     *,
-    bins: int = 10,
+    bins: int = SliceSearch.bins,
     min_count: int = 1,
 ) -> ColumnBins:
     """Fit the bins of one column on the baseline (categories on both sides).

@@ -74,6 +74,7 @@ from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, as_float, fit_bins, is_numeric_column
 from tracing.errors import DataError
 from tracing.memo import per_analysis
+from tracing.options import DriftOptions
 from tracing.vocab import DriftDirection, Severity
 
 __all__ = [
@@ -433,9 +434,9 @@ def drift_between(
     baseline: pd.Series,
     production: pd.Series,
     *,
-    bins: int = 10,
-    min_share: float = 0.01,
-    alpha: float | None = 0.05,
+    bins: int = DriftOptions.bins,
+    min_share: float = DriftOptions.min_share,
+    alpha: float | None = DriftOptions.alpha,
     thresholds: Mapping[str, tuple[float, float]] | None = None,
     verdict: Sequence[str] | None = None,
 ) -> dict[str, Any]:
@@ -624,11 +625,11 @@ def feature_drift(
     analysis: Analysis,
     *,
     columns: Sequence[str] | None = None,
-    bins: int = 10,
-    min_share: float = 0.01,
+    bins: int = DriftOptions.bins,
+    min_share: float = DriftOptions.min_share,
     mask_baseline: Any = None,
     mask_production: Any = None,
-    alpha: float | None = 0.05,
+    alpha: float | None = DriftOptions.alpha,
     thresholds: Mapping[str, tuple[float, float]] | None = None,
     verdict: Sequence[str] | None = None,
 ) -> DriftResult:
@@ -723,8 +724,8 @@ def histogram(
     data: Analysis | tuple[pd.Series, pd.Series],
     column: str | None = None,
     *,
-    bins: int = 10,
-    min_share: float = 0.01,
+    bins: int = DriftOptions.bins,
+    min_share: float = DriftOptions.min_share,
     mask_baseline: Any = None,
     mask_production: Any = None,
 ) -> pd.DataFrame:

@@ -76,6 +76,7 @@ from tracing.drift import DriftResult, feature_drift, histogram
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.metrics import Metric, Prepared, get_metric, row_stats, worse_by
+from tracing.options import DriftOptions, RootCauseOptions
 from tracing.quality import QUALITY_CHECKS, quality_checks, share_change_p_value
 from tracing.slices import distinct_mask
 
@@ -182,8 +183,8 @@ def root_cause(
     quality: pd.DataFrame | None = None,
     conflicts: LabelConflicts | None = None,
     importance: pd.DataFrame | Mapping[str, float] | None = None,
-    top_slices: int = 5,
-    alpha: float = 0.05,
+    top_slices: int = RootCauseOptions.top_slices,
+    alpha: float = RootCauseOptions.alpha,
 ) -> pd.DataFrame:
     """Rank the suspects behind the slices that pull the metric down.
 
@@ -557,8 +558,8 @@ def _moved_bin(
     feature: str,
     mask_b: Mask | None = None,
     mask_p: Mask | None = None,
-    bins: int = 10,
-    min_share: float = 0.01,
+    bins: int = DriftOptions.bins,
+    min_share: float = DriftOptions.min_share,
 ) -> tuple[str, float, float]:
     """Find the bin whose share changed most: (label, baseline share, production share)."""
     h = histogram(

@@ -1047,7 +1047,7 @@ def drilldown(
     *,
     metric: str | None = None,
     features: Sequence[str] | None = None,
-    bins: int = 10,
+    bins: int = SliceSearch.bins,
     min_size: int | None = None,
     result: SliceResult | None = None,
 ) -> Drilldown:
