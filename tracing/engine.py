@@ -235,6 +235,21 @@ class CodedTable(Protocol):
         """
         ...
 
+    def grouping_sets(
+        self,
+        key_sets: Sequence[Sequence[str]],
+        stats: Sequence[str],
+        *,
+        side: Side,
+        where: Filter | None = None,
+    ) -> list[GroupSums]:
+        """`group_sums` for several key sets over the same rows, in order (one scan, ideally).
+
+        A whole search level (every single feature, every candidate pair) is one call, so an
+        engine answers it with one ``GROUP BY GROUPING SETS`` query instead of one scan per set.
+        """
+        ...
+
     def sample(
         self, side: Side, n: int, *, random_state: int = 0, where: Filter | None = None
     ) -> IntArray:
@@ -447,6 +462,17 @@ class MemoryTable:
                 np.float64, copy=False
             )
         return GroupSums(tuple(keys), cards, cells, count, sums)
+
+    def grouping_sets(
+        self,
+        key_sets: Sequence[Sequence[str]],
+        stats: Sequence[str],
+        *,
+        side: Side,
+        where: Filter | None = None,
+    ) -> list[GroupSums]:
+        """`group_sums` per key set (see `CodedTable.grouping_sets`): in memory, one by one."""
+        return [self.group_sums(keys, stats, side=side, where=where) for keys in key_sets]
 
     def sample(
         self, side: Side, n: int, *, random_state: int = 0, where: Filter | None = None
