@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tracing.binning import ColumnBins, fit_bins
+from tracing.binning import ColumnBins, as_float, fit_bins
 
 __all__ = [
     "DENSE_LIMIT",
@@ -65,7 +65,9 @@ __all__ = [
     "GroupSums",
     "MemoryTable",
     "Side",
+    "bin_counts",
     "fit_frame_bins",
+    "sorted_values",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -279,18 +281,61 @@ def fit_frame_bins(
     }
 
 
+def sorted_values(series: pd.Series) -> FloatArray:
+    """Return the non-missing values of a numeric or datetime column as sorted floats."""
+    values = as_float(series)
+    return np.sort(values[~np.isnan(values)])
+
+
+def bin_counts(
+    bins: ColumnBins, series: pd.Series, sorted_floats: FloatArray | None = None
+) -> NDArray[np.int64]:
+    """Rows per bin of one column without coding every row (equal to a bincount of the codes).
+
+    Numeric bins cut the sorted values (``sorted_floats``, from `sorted_values`, computed when
+    not given) at the edges; categorical bins count values once (`pandas.Series.value_counts`)
+    and pool the rest into ``"(other)"``. Missing values fill the last bin.
+    """
+    out = np.zeros(len(bins.labels), dtype=np.int64)
+    if bins.kind == "numeric":
+        values = sorted_values(series) if sorted_floats is None else sorted_floats
+        cuts = np.searchsorted(values, np.asarray(bins.edges), side="left")
+        out[:-1] = np.diff(np.r_[0, cuts, len(values)])
+    else:
+        counts = series.value_counts(dropna=True)
+        kept = counts.reindex(list(bins.categories), fill_value=0).to_numpy()
+        out[: len(kept)] = kept
+        if bins.other_code is not None:
+            out[bins.other_code] = int(counts.sum()) - int(kept.sum())
+    out[-1] = len(series) - int(out[:-1].sum())
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class _Rows:
-    """One side in memory: source frame, kept rows, key codes and statistics over those rows."""
+    """One side in memory: source frame, kept rows, key codes and statistics over those rows.
+
+    Keys in ``lazy`` are coded on first use (and kept); until then a count per bin over every
+    row is answered by `bin_counts`, from ``sorted`` values for numeric bins.
+    """
 
     frame: pd.DataFrame | None
     rows: IntArray  # positions in ``frame`` (or in the caller's source) of the kept rows
-    keys: dict[str, NDArray[np.int32]]
+    keys: dict[str, NDArray[np.integer]]
     stats: dict[str, FloatArray]
+    lazy: dict[str, ColumnBins] = field(default_factory=dict)
+    sorted: dict[str, FloatArray] = field(default_factory=dict)
 
     @property
     def every(self) -> bool:
         return self.frame is not None and len(self.rows) == len(self.frame)
+
+    def codes(self, key: str) -> NDArray[np.integer]:
+        if key not in self.keys:
+            assert self.frame is not None
+            codes = self.lazy[key].codes(self.frame[key])
+            self.keys[key] = codes if self.every else codes[self.rows]
+        return self.keys[key]
 
 
 class MemoryTable:
@@ -387,18 +432,26 @@ class MemoryTable:
         base, prod = (self._frame(s) for s in (Side.BASELINE, Side.PRODUCTION))
         return fit_frame_bins(base, prod, columns, bins=bins, min_count=min_count)
 
-    def with_keys(self, bins: Mapping[str, ColumnBins]) -> MemoryTable:
-        """Return a table that also holds the codes of these raw columns (computed once)."""
+    def with_keys(self, bins: Mapping[str, ColumnBins], *, lazy: bool = False) -> MemoryTable:
+        """Return a table that also holds the codes of these raw columns (computed once).
+
+        With ``lazy``, each column is coded when a grouping first needs its codes; a row count
+        per bin of one column over every row (a histogram) never needs them.
+        """
         if not bins:
             return self
         sides = {}
         for side, data in self._sides.items():
             frame = self._frame(side)
             keys = dict(data.keys)
+            later = dict(data.lazy)
             for name, fitted in bins.items():
+                if lazy:
+                    later[name] = fitted
+                    continue
                 codes = fitted.codes(frame[name])
                 keys[name] = codes if data.every else codes[data.rows]
-            sides[side] = _Rows(data.frame, data.rows, keys, data.stats)
+            sides[side] = _Rows(data.frame, data.rows, keys, data.stats, later, data.sorted)
         cards = {**self._cards, **{k: len(b.labels) for k, b in bins.items()}}
         return MemoryTable(sides, cards, {**self.bins, **bins})
 
@@ -408,7 +461,9 @@ class MemoryTable:
         added = {k: np.asarray(v, dtype=np.float64) for k, v in stats.items()}
         sides = {
             **self._sides,
-            side: _Rows(data.frame, data.rows, data.keys, {**data.stats, **added}),
+            side: _Rows(
+                data.frame, data.rows, data.keys, {**data.stats, **added}, data.lazy, data.sorted
+            ),
         }
         return MemoryTable(sides, self._cards, self.bins)
 
@@ -445,6 +500,14 @@ class MemoryTable:
         """
         data = self._sides[side]
         cards = tuple(self._cards[k] for k in keys)
+        if len(keys) == 1 and not stats and not where and data.every:
+            key = keys[0]
+            if key in data.lazy and key not in data.keys:  # a histogram: no codes needed
+                fitted = data.lazy[key]
+                numeric = fitted.kind == "numeric"
+                floats = self.sorted_values(side, key) if numeric else None
+                count = bin_counts(fitted, self._frame(side)[key], floats)
+                return GroupSums(tuple(keys), cards, None, count, {})
         selected, code = self.cell_codes(side, keys, where)
         space = math.prod(cards)
         cells = None
@@ -492,7 +555,7 @@ class MemoryTable:
         data = self._sides[side]
         out = np.ones(len(data.rows), dtype=bool)
         for cond in where.conditions if where else ():
-            out &= data.keys[cond.key] == cond.code
+            out &= data.codes(cond.key) == cond.code
         return out
 
     def rows(self, side: Side) -> IntArray:
@@ -501,11 +564,18 @@ class MemoryTable:
 
     def key_codes(self, side: Side, key: str) -> NDArray[np.integer]:
         """Codes of one key column (one per row of the table)."""
-        return self._sides[side].keys[key]
+        return self._sides[side].codes(key)
 
     def stat(self, side: Side, name: str) -> FloatArray:
         """Per-row values of one statistic (one per row of the table)."""
         return self._sides[side].stats[name]
+
+    def sorted_values(self, side: Side, column: str) -> FloatArray:
+        """Sorted non-missing values of a numeric raw column over every row (computed once)."""
+        data = self._sides[side]
+        if column not in data.sorted:
+            data.sorted[column] = sorted_values(self._frame(side)[column])
+        return data.sorted[column]
 
     def stat_names(self, side: Side) -> tuple[str, ...]:
         """Return the names of the statistics held on one side."""
@@ -525,7 +595,7 @@ class MemoryTable:
             return selected, np.zeros(n, dtype=np.intp)
         code: NDArray | None = None
         for key in keys:
-            col = data.keys[key] if selected is None else data.keys[key][selected]
+            col = data.codes(key) if selected is None else data.codes(key)[selected]
             code = col.astype(np.int64) if code is None else code * self._cards[key] + col
         assert code is not None
         return selected, code
