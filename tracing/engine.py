@@ -14,10 +14,13 @@ What this module owns
 ---------------------
 - `Side`, `Condition`, `Filter`: which side, and which rows (a conjunction of ``key == code``);
 - `GroupSums`: the result of one grouping, dense over the keys' mixed-radix code space;
-- `CodedTable`: the protocol an engine implements;
+- `CodedTable`: the protocol an engine implements: `CodedTable.fit_bins`,
+  `CodedTable.with_keys`, `CodedTable.cardinality`, `CodedTable.count`,
+  `CodedTable.group_sums`, `CodedTable.grouping_sets` (several groupings over the same rows:
+  one scan per search level) and `CodedTable.sample`;
 - `MemoryTable`: the first implementation, numpy arrays in memory (today's code paths: each key
   column coded once with `tracing.binning.ColumnBins.codes`, each statistic held as one float64
-  array, grouped with `numpy.bincount`).
+  array, grouped with `numpy.bincount`), plus the kernel accessors the in-memory search reads.
 
 The contract an engine must meet
 --------------------------------
@@ -37,10 +40,29 @@ The contract an engine must meet
 - **Filters** select the rows whose keys equal the given codes (all conditions at once); an
   empty filter (or None) selects every row of the side.
 
-Not (yet) behind the seam: rank metrics (ROC AUC, PR AUC) need per-group score orders, and the
-in-memory slice search (`tracing._slice_search`) reads `MemoryTable.key_codes` and
-`MemoryTable.stat` directly for its inner loop (row subsets of candidate cells, bounds from a
-derived per-row statistic); `bench/duckdb_spike.py` says what a pushed-down search needs.
+Who talks to it
+---------------
+- `tracing.slices`: every per-slice number (slice records, a drilldown's children and
+  breakdown inside the parent slice, the parents' totals) is `group_sums` with a `Filter`; the
+  explained-by containment check is a `count`; bins are fitted with `fit_bins`.
+- `tracing.timeline`: rows, rows with actuals, realized and estimated sums per period are
+  `group_sums` over a derived ``period`` key (and a ``has_actual`` key for the filter).
+- `tracing.drift`: the histograms are row counts per bin, `group_sums` over a key added with
+  ``with_keys(..., lazy=True)``: `MemoryTable` answers such a count from the sorted values the
+  KS and Wasserstein tests need anyway (`bin_counts`), so no column is coded for it.
+
+Not (yet) behind the seam, and why:
+
+- the in-memory slice search (`tracing._slice_search`) reads `MemoryTable.key_codes` and
+  `MemoryTable.stat` for its inner loop: row subsets of *candidate* cells and bounds from a
+  derived per-row statistic (the positive excess). Pushing it down needs an ``IN``-set filter
+  and statistic expressions (see ``bench/duckdb_spike.py``);
+- rank metrics (ROC AUC, PR AUC per slice or period) need per-group score orders (a grouping by
+  ``(keys..., score)`` would do), and the delta-method p-values of non-ratio metrics read rows;
+- KS and Wasserstein read the sorted values (an out-of-core engine would use a fine quantile
+  grid, the histogram of a derived key, as `tracing.drift` already does above 100,000 rows);
+- `tracing.quality` counts raw values (new, vanished categories, types), not bins: its counts
+  are `pandas.Series.value_counts` per column, left as they are.
 """
 
 from __future__ import annotations

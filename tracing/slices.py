@@ -74,7 +74,11 @@ p-value
 
 Search
 ------
-Every feature is integer-coded once; a combination's cells are counted with `numpy.bincount`.
+Every feature is integer-coded once, by the engine seam (`tracing.engine.MemoryTable`), which
+also holds the per-row statistics; every per-slice number (slice records, drilldown children and
+breakdowns inside the parent slice) is a `tracing.engine.CodedTable.group_sums` with a filter.
+Inside the search, a combination's cells are counted with `numpy.bincount` over the table's
+codes.
 Ratio metrics use an exact branch and bound (`tracing._slice_search.branch_and_bound`): a
 child's impact can never exceed the sum of the positive per-row excesses inside its parent, so
 most pairs and triples are never counted. Other additive metrics (F1, RMSE, R², macro/weighted
@@ -297,11 +301,13 @@ class _Stats:
     prepared: Prepared
     needed: list[str]
     stats: dict[str, FloatArray]
-    stats_all: pd.DataFrame
+    stats_frame: pd.DataFrame | None  # every stat: only for the delta-method p-values
     overall: float
 
 
-def _side_stats(frame: pd.DataFrame, prepared: Prepared, metric: Metric) -> _Stats:
+def _side_stats(
+    frame: pd.DataFrame, prepared: Prepared, metric: Metric, *, welch: bool = False
+) -> _Stats:
     rows = np.flatnonzero(prepared.valid).astype(np.intp)
     every = len(rows) == len(frame)  # no copies when every row has an actual and a prediction
     kept = prepared if every else _take(prepared, rows)
@@ -310,11 +316,14 @@ def _side_stats(frame: pd.DataFrame, prepared: Prepared, metric: Metric) -> _Sta
         stats_all = stats_all.iloc[rows].reset_index(drop=True)
     needed = _needed_stats(metric, list(stats_all.columns))
     stats = {c: stats_all[c].to_numpy(dtype=float) for c in needed}
-    if metric.decomposable:
+    if welch and metric.decomposable:  # p-values: production only
         assert metric.numerator is not None and metric.denominator is not None
         u, inden = stats[metric.numerator], (stats[metric.denominator] > 0) * 1.0
         stats.update(zip(_WELCH, (inden, u * inden, u * u * inden), strict=True))
-    return _Stats(rows, kept, needed, stats, stats_all, float(metric.compute(kept, stats_all)))
+    overall = float(metric.compute(kept, stats_all))
+    # every stat is only needed for the delta-method p-values of non-ratio metrics
+    frame_kept = stats_all if metric.additive and not metric.decomposable else None
+    return _Stats(rows, kept, needed, stats, frame_kept, overall)
 
 
 def _side(
@@ -333,8 +342,7 @@ def _side(
         which=which,
         codes=[table.key_codes(which, f) for f in features],  # type: ignore[misc]
         stats={c: table.stat(which, c) for c in data.needed},
-        # every stat is only needed for the delta-method p-values of non-ratio metrics
-        stats_frame=data.stats_all if metric.additive and not metric.decomposable else None,
+        stats_frame=data.stats_frame,
         overall=data.overall,
     )
 
@@ -368,7 +376,9 @@ def _context(
     size = _min_size(min_size, n_valid)
     frames = {Side.BASELINE: analysis.baseline_frame, Side.PRODUCTION: analysis.production_frame}
     data = {
-        Side.PRODUCTION: _side_stats(analysis.production_frame, analysis.production, m),
+        Side.PRODUCTION: _side_stats(
+            analysis.production_frame, analysis.production, m, welch=True
+        ),
         Side.BASELINE: _side_stats(analysis.baseline_frame, analysis.baseline, m),
     }
     table = MemoryTable.from_frames(
