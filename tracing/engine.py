@@ -618,6 +618,8 @@ class MemoryTable:
         code: NDArray | None = None
         for key in keys:
             col = data.codes(key) if selected is None else data.codes(key)[selected]
-            code = col.astype(np.int64) if code is None else code * self._cards[key] + col
+            # never modified in place, so the first key's codes need no copy
+            first = col.astype(np.int64, copy=False)
+            code = first if code is None else code * self._cards[key] + col
         assert code is not None
         return selected, code

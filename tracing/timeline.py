@@ -362,9 +362,17 @@ def _period_table(
 ) -> MemoryTable:
     """Build the table of the rows with a period (code >= 0): period, has-actual, ``stats``."""
     ok = codes >= 0
-    keys: dict[str, NDArray[np.integer]] = {_PERIOD: codes[ok], _ACTUAL: valid[ok].astype(np.int8)}
+    every = bool(ok.all())  # no copies when every row has a period
+
+    def kept(values: NDArray[Any]) -> NDArray[Any]:
+        return values if every else values[ok]
+
+    keys: dict[str, NDArray[np.integer]] = {
+        _PERIOD: kept(codes),
+        _ACTUAL: kept(valid).view(np.int8),
+    }
     return MemoryTable.from_arrays(
-        {side: (keys, {k: v[ok] for k, v in stats.items()})},
+        {side: (keys, {k: kept(v) for k, v in stats.items()})},
         cards={_PERIOD: n, _ACTUAL: 2},
         rows={side: np.flatnonzero(ok)},
     )
