@@ -112,19 +112,19 @@ class DuckTable:
         raw: Mapping[Side, str],
         cards: Mapping[str, int],
         keys: Mapping[str, str],
-        stats: Sequence[str],
+        stats: Mapping[Side, Sequence[str]],
         bins: Mapping[str, ColumnBins] | None = None,
     ) -> None:
         self.con = con
         self._raw = dict(raw)  # side -> registered relation name
         self._cards = dict(cards)
         self._keys = dict(keys)  # key -> SQL expression over the raw relation
-        self._stats = list(stats)
+        self._stats = {side: list(names) for side, names in stats.items()}  # may differ per side
         self.bins = dict(bins or {})
         self._views: dict[Side, str] = {}
         for side, rel in self._raw.items():
             view = f"coded_{side.value}_{id(self)}"
-            cols = [ROW, *(_stat(s) for s in self._stats)]
+            cols = [ROW, *(_stat(s) for s in self._stats[side])]
             cols += [f"{expr} AS {_key(k)}" for k, expr in self._keys.items()]
             # A table, not a view: the CASE expressions run once, not on every scan.
             con.execute(
@@ -148,12 +148,12 @@ class DuckTable:
         con = duckdb.connect() if con is None else con
         con.execute("SET threads TO 2")
         raw = {}
-        names: list[str] = []
+        names: dict[Side, list[str]] = {}
         for side, frame in frames.items():
             kept = np.arange(len(frame)) if rows is None else np.asarray(rows[side])
             part = frame.iloc[kept][list(columns)].reset_index(drop=True)
             part[ROW] = kept.astype(np.int64)
-            names = list(stats[side])
+            names[side] = list(stats[side])
             for name, values in stats[side].items():
                 part["s:" + name] = np.asarray(values, dtype=np.float64)
             rel = f"raw_{side.value}_{id(part)}"
@@ -172,12 +172,13 @@ class DuckTable:
     ) -> DuckTable:
         """Upload derived key codes and statistics (as `tracing.engine.MemoryTable`)."""
         con = duckdb.connect() if con is None else con
-        raw, names = {}, []
+        raw: dict[Side, str] = {}
+        names: dict[Side, list[str]] = {}
         for side, (keys, stats) in sides.items():
             n = len(next(iter(keys.values())))
             part = pd.DataFrame({"c:" + k: np.asarray(v, dtype=np.int64) for k, v in keys.items()})
             part[ROW] = np.arange(n) if rows is None else np.asarray(rows[side], dtype=np.int64)
-            names = list(stats)
+            names[side] = list(stats)
             for name, values in stats.items():
                 part["s:" + name] = np.asarray(values, dtype=np.float64)
             rel = f"raw_{side.value}_{id(part)}"
