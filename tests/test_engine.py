@@ -252,3 +252,36 @@ def test_group_sums_equal_pandas_groupby_on_random_tables(case):
         np.testing.assert_allclose(got.sums[name], want.to_numpy(), rtol=1e-12, atol=1e-12)
     tidy = got.to_frame()
     assert tidy["count"].tolist() == want_count[want_count > 0].tolist()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(st.none(), st.floats(allow_nan=True), st.integers(-3, 3).map(float)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.one_of(st.none(), st.sampled_from(list("abcde"))), min_size=1, max_size=40),
+    st.integers(1, 5),
+    st.integers(1, 3),
+)
+def test_histograms_without_codes_equal_a_bincount_of_the_codes(floats, texts, bins, min_count):
+    """The drift histograms' count-only path (lazy keys) is a bincount of the bin codes."""
+    num = pd.Series(floats, dtype=float, name="x")
+    cat = pd.Series(texts, dtype=object, name="c")
+    half = len(num) // 2
+    for series in (num, cat):
+        base, prod = series.iloc[:half].rename("v"), series.iloc[half:].rename("v")
+        if len(base) == 0:
+            base = prod
+        frames = {Side.BASELINE: base.to_frame(), Side.PRODUCTION: prod.to_frame()}
+        table = MemoryTable.from_frames(frames, stats={})
+        fitted = table.fit_bins(["v"], bins=bins, min_count=min_count)
+        lazy = table.with_keys(fitted, lazy=True)
+        for side, frame in frames.items():
+            got = lazy.group_sums(("v",), (), side=side).count
+            want = np.bincount(fitted["v"].codes(frame["v"]), minlength=len(fitted["v"].labels))
+            assert got.tolist() == want.tolist()
+            # once coded (a filter needs the codes), the same counts come from the codes
+            coded = lazy.group_sums(("v",), (), side=side, where=Filter.of([("v", 0)]))
+            assert coded.count.sum() == want[0]
