@@ -71,7 +71,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from tracing.analysis import Analysis
-from tracing.binning import ColumnBins, as_float, fit_bins, is_numeric_column
+from tracing.binning import ColumnBins, fit_bins, is_numeric_column
+from tracing.engine import MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.options import DriftOptions
@@ -99,6 +100,10 @@ _EXACT_CDF_MAX_N = 100_000
 _CDF_GRID = 16_384
 
 
+_KEY = "values"
+_SIDES = (Side.BASELINE, Side.PRODUCTION)
+
+
 class _Pair:
     """One column on both sides, binned once; every test reads from here."""
 
@@ -114,24 +119,15 @@ class _Pair:
         self.n = (len(baseline), len(production))
         min_count = max(1, math.ceil(min_share * min(self.n)))
         self.bins = fit_bins(baseline, production, bins=bins, min_count=min_count)
+        # The histograms are row counts per bin, asked of the engine seam (codes never built).
+        frames = {
+            Side.BASELINE: baseline.to_frame(_KEY),
+            Side.PRODUCTION: production.to_frame(_KEY),
+        }
+        table = MemoryTable.from_frames(frames, stats={}).with_keys({_KEY: self.bins}, lazy=True)
         if self.kind == NUMERIC:
-            self.sorted = (_sorted_values(baseline), _sorted_values(production))
-        self.counts = (self._count(baseline, 0), self._count(production, 1))
-
-    def _count(self, series: pd.Series, side: int) -> NDArray[np.int64]:
-        out = np.zeros(len(self.bins.labels), dtype=np.int64)
-        if self.bins.kind == NUMERIC:
-            values = self.sorted[side]
-            cuts = np.searchsorted(values, np.asarray(self.bins.edges), side="left")
-            out[:-1] = np.diff(np.r_[0, cuts, len(values)])
-        else:
-            counts = series.value_counts(dropna=True)
-            kept = counts.reindex(list(self.bins.categories), fill_value=0).to_numpy()
-            out[: len(kept)] = kept
-            if self.bins.other_code is not None:
-                out[self.bins.other_code] = int(counts.sum()) - int(kept.sum())
-        out[-1] = len(series) - int(out[:-1].sum())
-        return out
+            self.sorted = tuple(table.sorted_values(s, _KEY) for s in _SIDES)
+        self.counts = tuple(table.group_sums((_KEY,), (), side=s).count for s in _SIDES)
 
     @cached_property
     def used(self) -> NDArray[np.bool_]:
@@ -190,11 +186,6 @@ def _grid_gaps(xb: Array, xp: Array) -> tuple[Array, Array]:
     in_b = np.searchsorted(xb, grid, side="right") / len(xb)
     in_p = np.searchsorted(xp, grid, side="right") / len(xp)
     return grid, in_b - in_p
-
-
-def _sorted_values(series: pd.Series) -> Array:
-    values = as_float(series)
-    return np.sort(values[~np.isnan(values)])
 
 
 # ---------------------------------------------------------------------------------------------

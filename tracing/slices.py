@@ -74,7 +74,11 @@ p-value
 
 Search
 ------
-Every feature is integer-coded once; a combination's cells are counted with `numpy.bincount`.
+Every feature is integer-coded once, by the engine seam (`tracing.engine.MemoryTable`), which
+also holds the per-row statistics; every per-slice number (slice records, drilldown children and
+breakdowns inside the parent slice) is a `tracing.engine.CodedTable.group_sums` with a filter.
+Inside the search, a combination's cells are counted with `numpy.bincount` over the table's
+codes.
 Ratio metrics use an exact branch and bound (`tracing._slice_search.branch_and_bound`): a
 child's impact can never exceed the sum of the positive per-row excesses inside its parent, so
 most pairs and triples are never counted. Other additive metrics (F1, RMSE, R², macro/weighted
@@ -100,7 +104,8 @@ from numpy.typing import NDArray
 
 from tracing import _slice_search as search
 from tracing.analysis import Analysis
-from tracing.binning import ColumnBins, fit_bins
+from tracing.binning import ColumnBins
+from tracing.engine import Filter, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.metrics import Direction, Metric, Prepared, get_metric, row_stats, worse_by
@@ -225,7 +230,9 @@ class _Side:
     frame: pd.DataFrame
     rows: IntArray  # positions (in frame) of the rows with an actual and a prediction
     prepared: Prepared  # those rows only
-    codes: list[NDArray[np.int32]]  # per feature, over those rows
+    table: MemoryTable  # those rows, coded: what the per-slice numbers are summed from
+    which: Side
+    codes: list[NDArray[np.int32]]  # per feature, over those rows (the table's, for the search)
     stats: dict[str, FloatArray]  # the metric's sufficient statistics, over those rows
     stats_frame: pd.DataFrame | None
     overall: float
@@ -280,13 +287,26 @@ def _take(data: Prepared, idx: IntArray) -> Prepared:
     )
 
 
-def _side(
-    frame: pd.DataFrame,
-    prepared: Prepared,
-    metric: Metric,
-    features: Sequence[str],
-    bins: Mapping[str, ColumnBins],
-) -> _Side:
+# Welch sums of ratio metrics, held in the table as statistics: rows in the denominator, and
+# the numerator's sum and sum of squares over them.
+_WELCH = ("welch:k", "welch:s", "welch:q")
+
+
+@dataclass(frozen=True, eq=False)
+class _Stats:
+    """One side's rows with an actual and a prediction, and their statistics."""
+
+    rows: IntArray
+    prepared: Prepared
+    needed: list[str]
+    stats: dict[str, FloatArray]
+    stats_frame: pd.DataFrame | None  # every stat: only for the delta-method p-values
+    overall: float
+
+
+def _side_stats(
+    frame: pd.DataFrame, prepared: Prepared, metric: Metric, *, welch: bool = False
+) -> _Stats:
     rows = np.flatnonzero(prepared.valid).astype(np.intp)
     every = len(rows) == len(frame)  # no copies when every row has an actual and a prediction
     kept = prepared if every else _take(prepared, rows)
@@ -295,16 +315,34 @@ def _side(
         stats_all = stats_all.iloc[rows].reset_index(drop=True)
     needed = _needed_stats(metric, list(stats_all.columns))
     stats = {c: stats_all[c].to_numpy(dtype=float) for c in needed}
-    codes = [bins[f].codes(frame[f]) if every else bins[f].codes(frame[f])[rows] for f in features]
+    if welch and metric.decomposable:  # p-values: production only
+        assert metric.numerator is not None and metric.denominator is not None
+        u, inden = stats[metric.numerator], (stats[metric.denominator] > 0) * 1.0
+        stats.update(zip(_WELCH, (inden, u * inden, u * u * inden), strict=True))
+    overall = float(metric.compute(kept, stats_all))
+    # every stat is only needed for the delta-method p-values of non-ratio metrics
+    frame_kept = stats_all if metric.additive and not metric.decomposable else None
+    return _Stats(rows, kept, needed, stats, frame_kept, overall)
+
+
+def _side(
+    frame: pd.DataFrame,
+    data: _Stats,
+    metric: Metric,
+    features: Sequence[str],
+    table: MemoryTable,
+    which: Side,
+) -> _Side:
     return _Side(
         frame=frame,
-        rows=rows,
-        prepared=kept,
-        codes=codes,
-        stats=stats,
-        # every stat is only needed for the delta-method p-values of non-ratio metrics
-        stats_frame=stats_all if metric.additive and not metric.decomposable else None,
-        overall=float(metric.compute(kept, stats_all)),
+        rows=data.rows,
+        prepared=data.prepared,
+        table=table,
+        which=which,
+        codes=[table.key_codes(which, f) for f in features],  # type: ignore[misc]
+        stats={c: table.stat(which, c) for c in data.needed},
+        stats_frame=data.stats_frame,
+        overall=data.overall,
     )
 
 
@@ -335,22 +373,32 @@ def _context(
                 )
     n_valid = int(analysis.production.valid.sum())
     size = _min_size(min_size, n_valid)
+    frames = {Side.BASELINE: analysis.baseline_frame, Side.PRODUCTION: analysis.production_frame}
+    data = {
+        Side.PRODUCTION: _side_stats(
+            analysis.production_frame, analysis.production, m, welch=True
+        ),
+        Side.BASELINE: _side_stats(analysis.baseline_frame, analysis.baseline, m),
+    }
+    table = MemoryTable.from_frames(
+        frames,
+        rows={k: v.rows for k, v in data.items()},
+        stats={k: v.stats for k, v in data.items()},
+    )
     if isinstance(bins, Mapping):
         fitted = {f: bins[f] for f in feats}
     else:
-        fitted = {
-            f: fit_bins(
-                analysis.baseline_frame[f], analysis.production_frame[f], bins=bins, min_count=size
-            )
-            for f in feats
-        }
-    prod = _side(analysis.production_frame, analysis.production, m, feats, fitted)
-    if math.isnan(prod.overall):
+        fitted = table.fit_bins(feats, bins=bins, min_count=size)
+    overall = data[Side.PRODUCTION].overall
+    if math.isnan(overall):
         raise DataError(
-            f"{m.id} is undefined on {analysis.names[1]} ({m.reason(prod.overall)}); "
+            f"{m.id} is undefined on {analysis.names[1]} ({m.reason(overall)}); "
             "choose another metric."
         )
-    base = _side(analysis.baseline_frame, analysis.baseline, m, feats, fitted)
+    table = table.with_keys(fitted)
+    prod, base = (
+        _side(frames[w], data[w], m, feats, table, w) for w in (Side.PRODUCTION, Side.BASELINE)
+    )
     return _Context(m, feats, fitted, size, prod, base)
 
 
@@ -381,9 +429,9 @@ def _cells(
     group: IntArray,
     n_groups: int,
     *,
-    welch: bool = False,
     min_count: int = 0,
 ) -> _Cells:
+    """Cells of the search's own groupings (``rows``, ``group``: see `tracing._slice_search`)."""
     m = ctx.metric
     count = np.bincount(group, minlength=n_groups)
 
@@ -399,12 +447,40 @@ def _cells(
             volume = np.asarray(sums[m.volume_stat], dtype=np.float64)
     else:
         value = _grouped_exact(m, side.prepared, rows, group, n_groups, count >= min_count)
-    sums3 = None
-    if welch and m.decomposable:
-        assert m.numerator is not None and m.denominator is not None
-        u, inden = side.stats[m.numerator], (side.stats[m.denominator] > 0) * 1.0
-        sums3 = (total(inden), total(u * inden), total(u * u * inden))
-    return _Cells(count, volume, value, sums3)
+    return _Cells(count, volume, value)
+
+
+def _group(
+    ctx: _Context,
+    side: _Side,
+    keys: Sequence[str],
+    where: Filter | None,
+    *,
+    welch: bool = False,
+    min_count: int = 0,
+) -> _Cells:
+    """Cells of ``keys`` over the side's rows meeting ``where``, from the table's group sums."""
+    m = ctx.metric
+    names = [k for k in side.stats if k != "n"] if m.additive else []
+    extra = list(_WELCH) if welch and m.decomposable else []
+    sums_by_cell = side.table.group_sums(keys, names + extra, side=side.which, where=where)
+    count = sums_by_cell.count
+    n_groups = len(count)
+    volume: FloatArray = count.astype(float)
+    if m.additive:
+        sums = {k: count if k == "n" else sums_by_cell.sums[k] for k in side.stats}
+        value = np.asarray(m.from_stats(sums), dtype=float).reshape(n_groups)
+        if m.decomposable:
+            volume = np.asarray(sums[m.volume_stat], dtype=np.float64)
+    else:  # rank metrics need the rows themselves
+        rows, code = side.table.cell_codes(side.which, keys, where)
+        group = code.astype(np.intp, copy=False)
+        value = _grouped_exact(m, side.prepared, rows, group, n_groups, count >= min_count)
+    welch_sums = None
+    if extra:
+        k, u, q = (sums_by_cell.sums[name] for name in _WELCH)
+        welch_sums = (k, u, q)
+    return _Cells(count, volume, value, welch_sums)
 
 
 def _grouped_exact(
@@ -554,9 +630,10 @@ def _search(ctx: _Context, max_depth: int, top: int) -> tuple[list[search.Found]
             min_size=ctx.min_size,
             floor=floor,
         )
+    table = ctx.prod.table
     singles = sum(
-        int((np.bincount(c, minlength=k) >= ctx.min_size).sum())
-        for c, k in zip(codes, cards, strict=True)
+        int((table.group_sums((f,), (), side=Side.PRODUCTION).count >= ctx.min_size).sum())
+        for f in ctx.features
     )
     return found, {
         "method": stats.method,
@@ -578,11 +655,9 @@ class _Parent:
     base_metric: float  # the parent's baseline metric, with the documented fallback
 
 
-def _parent(ctx: _Context, rows_p: IntArray | None, rows_b: IntArray | None) -> _Parent:
-    n_p = ctx.prod.n if rows_p is None else len(rows_p)
-    n_b = ctx.base.n if rows_b is None else len(rows_b)
-    prod = _cells(ctx, ctx.prod, rows_p, np.zeros(n_p, np.intp), 1, welch=True)
-    base = _cells(ctx, ctx.base, rows_b, np.zeros(n_b, np.intp), 1)
+def _parent(ctx: _Context, where: Filter | None) -> _Parent:
+    prod = _group(ctx, ctx.prod, (), where, welch=True)
+    base = _group(ctx, ctx.base, (), where)
     mb = float(base.value[0]) if base.volume[0] > 0 else math.nan
     return _Parent(prod, base, mb if np.isfinite(mb) else ctx.base.overall)
 
@@ -672,26 +747,24 @@ def _delta_p_value(ctx: _Context, inside: IntArray, rest: IntArray) -> float:
     return float(2 * norm.sf(abs(va - vb) / se))
 
 
-def _inside(codes: Sequence[NDArray], combo: Sequence[int], values: Sequence[int]) -> NDArray:
-    mask = np.ones(len(codes[0]), dtype=bool) if codes else np.ones(0, dtype=bool)
-    for j, v in zip(combo, values, strict=True):
-        mask &= codes[j] == v
-    return mask
+def _where(ctx: _Context, combo: Sequence[int], values: Sequence[int]) -> Filter:
+    """Return the rows of a slice (feature indices, bin codes) as a table filter."""
+    return Filter.of((ctx.features[j], int(v)) for j, v in zip(combo, values, strict=True))
 
 
 def _slice_record(
     ctx: _Context, combo: Sequence[int], values: Sequence[int], parent: _Parent
 ) -> dict[str, Any]:
     """One slice against the whole data: every table column but ``explained_by``."""
-    in_p = np.flatnonzero(_inside(ctx.prod.codes, combo, values))
-    in_b = np.flatnonzero(_inside(ctx.base.codes, combo, values))
+    where = _where(ctx, combo, values)
     # Only the slice's own rows are counted: the rest is the parent's totals minus the slice.
-    p = _cells(ctx, ctx.prod, in_p, np.zeros(len(in_p), np.intp), 1, welch=True)
-    b = _cells(ctx, ctx.base, in_b, np.zeros(len(in_b), np.intp), 1)
+    p = _group(ctx, ctx.prod, (), where, welch=True)
+    b = _group(ctx, ctx.base, (), where)
     cols = _measure(ctx, p, b, parent)
     record: dict[str, Any] = {k: float(v[0]) for k, v in cols.items()}
     record["size"], record["baseline_size"] = int(p.count[0]), int(b.count[0])
     if ctx.metric.additive and not ctx.metric.decomposable:
+        in_p = np.flatnonzero(ctx.prod.table.mask(Side.PRODUCTION, where))
         rest = np.setdiff1d(np.arange(ctx.prod.n), in_p, assume_unique=True)
         record["p_value"] = _delta_p_value(ctx, in_p, rest)
     conditions = tuple(
@@ -726,12 +799,11 @@ def _mark_explained(
     conds = [frozenset(c) for c in table["conditions"]]
     impact = table["impact"].to_numpy()
     size = table["size"].to_numpy()
-    codes = ctx.prod.codes
-    rows = [np.flatnonzero(_inside(codes, f.combo, f.values)) for f in found]
+    wheres = [_where(ctx, f.combo, f.values) for f in found]
 
     def within(j: int, i: int) -> bool:  # every row of slice j is a row of slice i
-        f = found[i]
-        return all((codes[c][rows[j]] == v).all() for c, v in zip(f.combo, f.values, strict=True))
+        both = Filter(wheres[j].conditions + wheres[i].conditions)
+        return bool(ctx.prod.table.count(Side.PRODUCTION, both) == size[j])
 
     explained: list[str | None] = []
     for i, parent in enumerate(conds):
@@ -928,7 +1000,7 @@ def find_slices(
             "or lower max_depth."
         )
     found, stats = _search(ctx, int(max_depth), int(top))
-    parent = _parent(ctx, None, None)
+    parent = _parent(ctx, None)
     records = [_slice_record(ctx, f.combo, f.values, parent) for f in found]
     table = _mark_explained(ctx, _table(records), found, explained_ratio)
     return SliceResult(
@@ -1080,20 +1152,18 @@ def drilldown(
     conditions = _canonical(ctx, parse_slice_id(target) if isinstance(target, str) else target)
     combo = [ctx.features.index(f) for f, _ in conditions]
     values = [_label_code(ctx.bins, f, v) for f, v in conditions]
-    whole = _parent(ctx, None, None)
+    whole = _parent(ctx, None)
     own = _slice_record(ctx, combo, values, whole)
     own["explained_by"] = None
-    in_p = _inside(ctx.prod.codes, combo, values)
-    in_b = _inside(ctx.base.codes, combo, values)
-    rows_p, rows_b = np.flatnonzero(in_p), np.flatnonzero(in_b)
-    parent = _parent(ctx, rows_p, rows_b)
+    where = _where(ctx, combo, values)
+    parent = _parent(ctx, where)
     return Drilldown(
         conditions=conditions,
         slice_id=slice_id(conditions),
         metric_id=ctx.metric.id,
         stats=own,
-        children=_children(ctx, conditions, rows_p, rows_b, parent),
-        breakdown=_breakdown(ctx, rows_p, rows_b, parent),
+        children=_children(ctx, conditions, where, parent),
+        breakdown=_breakdown(ctx, where, parent),
         bins=ctx.bins,
         min_size=ctx.min_size,
         production_mask=slice_mask(analysis.production_frame, conditions, ctx.bins),
@@ -1113,34 +1183,28 @@ def _canonical(ctx: _Context, conditions: Sequence[tuple[str, str]]) -> Conditio
 
 
 def _children(
-    ctx: _Context, conditions: Conditions, rows_p: IntArray, rows_b: IntArray, parent: _Parent
+    ctx: _Context, conditions: Conditions, where: Filter, parent: _Parent
 ) -> pd.DataFrame:
     used = {f for f, _ in conditions}
     m, side = ctx.metric, ctx.prod
     volume_total = float(side.stats[m.volume_stat].sum()) if m.decomposable else float(side.n)
     records = []
+    n_parent = int(parent.prod.count[0])
+    delta = m.additive and not m.decomposable  # p-values from the rows themselves
+    rows_p = np.flatnonzero(side.table.mask(Side.PRODUCTION, where)) if delta else None
     for j, feature in enumerate(ctx.features):
         if feature in used:
             continue
-        card = len(ctx.bins[feature].labels)
-        p = _cells(
-            ctx,
-            side,
-            rows_p,
-            side.codes[j][rows_p].astype(np.intp),
-            card,
-            welch=True,
-            min_count=ctx.min_size,
-        )
-        b = _cells(ctx, ctx.base, rows_b, ctx.base.codes[j][rows_b].astype(np.intp), card)
+        p = _group(ctx, side, (feature,), where, welch=True, min_count=ctx.min_size)
+        b = _group(ctx, ctx.base, (feature,), where)
         cols = _measure(ctx, p, b, parent)
         overall = worse_by(p.value, side.overall, m.direction) * p.volume / volume_total
         # a child with all of the parent's rows is the parent again (see "Ranked slices")
-        shown = (p.count >= ctx.min_size) & (p.count < len(rows_p)) & np.isfinite(cols["impact"])
+        shown = (p.count >= ctx.min_size) & (p.count < n_parent) & np.isfinite(cols["impact"])
         for v in np.flatnonzero(shown):
             conds = _canonical(ctx, (*conditions, (feature, ctx.bins[feature].labels[v])))
             rec = {k: float(col[v]) for k, col in cols.items()}
-            if m.additive and not m.decomposable:
+            if rows_p is not None:
                 hit = side.codes[j][rows_p] == v
                 rec["p_value"] = _delta_p_value(ctx, rows_p[hit], rows_p[~hit])
             records.append(
@@ -1159,14 +1223,11 @@ def _children(
     return table.drop(columns="order").reset_index(drop=True)
 
 
-def _breakdown(ctx: _Context, rows_p: IntArray, rows_b: IntArray, parent: _Parent) -> pd.DataFrame:
+def _breakdown(ctx: _Context, where: Filter, parent: _Parent) -> pd.DataFrame:
     frames = []
-    for j, feature in enumerate(ctx.features):
+    for feature in ctx.features:
         labels = ctx.bins[feature].labels
-        p, b = (
-            _cells(ctx, side, rows, side.codes[j][rows].astype(np.intp), len(labels), min_count=1)
-            for side, rows in ((ctx.prod, rows_p), (ctx.base, rows_b))
-        )
+        p, b = (_group(ctx, side, (feature,), where, min_count=1) for side in (ctx.prod, ctx.base))
         cols = _measure(ctx, p, b, parent)
         seen = (p.count > 0) | (b.count > 0)
         part = pd.DataFrame({k: cols[k][seen] for k in BREAKDOWN_COLUMNS[2:]})

@@ -56,6 +56,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing.analysis import Analysis
+from tracing.engine import Filter, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.estimate import (
     ScoreEstimator,
@@ -356,14 +357,43 @@ def _period_columns(periods: _Periods, freq: str) -> dict[str, Any]:
     }
 
 
-def _sums(stats: Mapping[str, Array], codes: NDArray[np.int64], n: int) -> dict[str, Array]:
+# Statistic names in a period table: realized stats as they are, estimated ones prefixed.
+_EST = "estimated:"
+_PERIOD, _ACTUAL = "period", "has_actual"
+
+
+def _period_table(
+    codes: NDArray[np.int64],
+    n: int,
+    valid: NDArray[np.bool_],
+    stats: Mapping[str, Array],
+    side: Side,
+) -> MemoryTable:
+    """Build the table of the rows with a period (code >= 0): period, has-actual, ``stats``."""
     ok = codes >= 0
-    c = codes[ok]
-    return {
-        k: np.asarray(np.bincount(c, weights=v[ok], minlength=n), dtype=float)
-        for k, v in stats.items()
-        if k != "p"
+    every = bool(ok.all())  # no copies when every row has a period
+
+    def kept(values: NDArray[Any]) -> NDArray[Any]:
+        return values if every else values[ok]
+
+    keys: dict[str, NDArray[np.integer]] = {
+        _PERIOD: kept(codes),
+        _ACTUAL: kept(valid).view(np.int8),
     }
+    return MemoryTable.from_arrays(
+        {side: (keys, {k: kept(v) for k, v in stats.items()})},
+        cards={_PERIOD: n, _ACTUAL: 2},
+        rows={side: np.flatnonzero(ok)},
+    )
+
+
+def _sums(table: MemoryTable, side: Side, prefix: str = "") -> dict[str, Array]:
+    """Per-period sums of the table's statistics named ``prefix...`` (prefix dropped)."""
+    names = [k for k in table.stat_names(side) if k.startswith(prefix)]
+    if not prefix:
+        names = [k for k in names if not k.startswith(_EST)]
+    sums = table.group_sums((_PERIOD,), names, side=side).sums
+    return {k[len(prefix) :]: sums[k] for k in names}
 
 
 def _split_rows(codes: NDArray[np.int64], n: int) -> list[NDArray[np.intp]]:
@@ -373,9 +403,16 @@ def _split_rows(codes: NDArray[np.int64], n: int) -> list[NDArray[np.intp]]:
     return [order[bounds[i] : bounds[i + 1]] for i in range(n)]
 
 
-def _realized(metric: Metric, data: Prepared, codes: NDArray[np.int64], n: int) -> Array:
+def _realized(
+    metric: Metric,
+    data: Prepared,
+    codes: NDArray[np.int64],
+    n: int,
+    table: MemoryTable,
+    side: Side,
+) -> Array:
     if metric.exact is None:
-        return np.asarray(metric.from_stats(_sums(row_stat_columns(data), codes, n)), dtype=float)
+        return np.asarray(metric.from_stats(_sums(table, side)), dtype=float)
     assert metric.from_groups is not None and data.score is not None
     keep = data.valid & ~np.isnan(data.score)
     out = np.full(n, np.nan)
@@ -391,9 +428,9 @@ def _estimated(
     frame: pd.DataFrame,
     codes: NDArray[np.int64],
     n: int,
+    stats: Mapping[str, Array],
+    sums: Mapping[str, Array],
 ) -> tuple[Array, NDArray[np.int64]]:
-    stats = estimated_row_stats(estimator, frame)
-    sums = _sums(stats, codes, n)
     covered = sums["n"].round().astype(np.int64)
     if metric.exact is None:
         values = np.asarray(metric.from_stats(sums), dtype=float)
@@ -419,21 +456,36 @@ def _measure(
     freq: str,
     estimator: ScoreEstimator | None,
     name: str,
+    side: Side = Side.PRODUCTION,
 ) -> tuple[_Periods, int]:
+    """Per-period rows, rows with actuals, realized and estimated metric of one side."""
     codes, starts = period_codes(times, freq)
     n = len(starts)
     ok = codes >= 0
     data = prediction_rows(frame, schema, name=name)
+    realized = data.valid.any()
+    stats: dict[str, Array] = {}
+    if realized and metric.exact is None:
+        stats.update(row_stat_columns(data))
+    est_stats = estimated_row_stats(estimator, frame) if estimator is not None else {}
+    stats.update((_EST + k, v) for k, v in est_stats.items() if k != "p")
+    table = _period_table(codes, n, data.valid, stats, side)
     if estimator is not None:
-        estimated, est_rows = _estimated(metric, estimator, frame, codes, n)
+        estimated, est_rows = _estimated(
+            metric, estimator, frame, codes, n, est_stats, _sums(table, side, _EST)
+        )
     else:
         estimated, est_rows = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    by_period = (_PERIOD,)
+    with_actual = Filter.of([(_ACTUAL, 1)])
     periods = _Periods(
         starts=starts,
         codes=codes,
-        rows=np.bincount(codes[ok], minlength=n).astype(np.int64),
-        with_actuals=np.bincount(codes[ok & data.valid], minlength=n).astype(np.int64),
-        metric=_realized(metric, data, codes, n) if data.valid.any() else np.full(n, np.nan),
+        rows=table.group_sums(by_period, (), side=side).count,
+        with_actuals=table.group_sums(by_period, (), side=side, where=with_actual).count,
+        metric=(
+            _realized(metric, data, codes, n, table, side) if realized else np.full(n, np.nan)
+        ),
         estimated=estimated,
         est_rows=est_rows,
     )
@@ -658,7 +710,7 @@ def _baseline_periods(
             "add one, or use a rolling band over production (--window N)."
         )
     _, times = _times(baseline, schema, name)
-    periods, _ = _measure(baseline, times, schema, metric, freq, None, name)
+    periods, _ = _measure(baseline, times, schema, metric, freq, None, name, Side.BASELINE)
     sparse = periods.with_actuals < min_rows
     table = pd.DataFrame({**_period_columns(periods, freq), "sparse": sparse})
     return np.where(sparse, np.nan, periods.metric), table

@@ -54,7 +54,7 @@ def main(wanted: list[str], demo: str = "fraud") -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with streamlit_server() as url, sync_playwright() as p:
         browser = launch(p)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
         page = context.new_page()
         for name in wanted or PAGES:
             t0 = time.monotonic()
