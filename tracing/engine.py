@@ -78,6 +78,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing.binning import ColumnBins, as_float, fit_bins
+from tracing.options import SliceSearch
 
 __all__ = [
     "DENSE_LIMIT",
@@ -200,7 +201,7 @@ class CodedTable(Protocol):
     """What every analysis step asks of an engine (see the module docstring's contract)."""
 
     def fit_bins(
-        self, columns: Sequence[str], *, bins: int = 10, min_count: int = 1
+        self, columns: Sequence[str], *, bins: int = SliceSearch.bins, min_count: int = 1
     ) -> dict[str, ColumnBins]:
         """Fit `tracing.binning.fit_bins` per raw column: baseline quantiles, both sides' values.
 
@@ -294,7 +295,7 @@ def fit_frame_bins(
     production: pd.DataFrame,
     columns: Sequence[str],
     *,
-    bins: int = 10,
+    bins: int = SliceSearch.bins,
     min_count: int = 1,
 ) -> dict[str, ColumnBins]:
     """`tracing.binning.fit_bins` for each column of a baseline/production pair of frames."""
@@ -448,7 +449,7 @@ class MemoryTable:
         return cls(out, cards)
 
     def fit_bins(
-        self, columns: Sequence[str], *, bins: int = 10, min_count: int = 1
+        self, columns: Sequence[str], *, bins: int = SliceSearch.bins, min_count: int = 1
     ) -> dict[str, ColumnBins]:
         """Fit bins per raw column on the sides' frames (see `CodedTable.fit_bins`)."""
         base, prod = (self._frame(s) for s in (Side.BASELINE, Side.PRODUCTION))
