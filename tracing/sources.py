@@ -14,7 +14,10 @@ what a reference may point at. This module owns that decision and nothing else:
   Relative paths are resolved against the server's working directory. Only table files
   (CSV/Parquet suffixes) are served, and no hidden file or folder.
 - **URLs** (``http``/``https``) only when ``TRACING_ALLOW_URLS=1``, capped at
-  ``TRACING_MAX_URL_MB`` megabytes (default 1024, the upload limit).
+  ``TRACING_MAX_URL_MB`` megabytes (default 1024, the upload limit) of decoded body, within
+  ``TRACING_URL_TIMEOUT_S`` seconds overall, and never to the server's own network (loopback,
+  private, link-local... addresses, checked on every redirect) unless the operator lists the
+  host in ``TRACING_URL_ALLOW_HOSTS`` (see `tracing.fetch`).
 
 `resolve_source` turns any reference into ``(display name, bytes)``; `store_upload` keeps an
 upload and returns its id. Every refusal is a `DataError` that says what to do instead.
@@ -28,14 +31,13 @@ import json
 import os
 import re
 import secrets
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracing import settings
 from tracing.errors import DataError
+from tracing.fetch import FetchLimits, fetch_url
 from tracing.io import table_format
 
 __all__ = [
@@ -43,6 +45,8 @@ __all__ = [
     "ENV_DATA_ROOTS",
     "ENV_MAX_URL_MB",
     "ENV_STORE_DIR",
+    "ENV_URL_ALLOW_HOSTS",
+    "ENV_URL_TIMEOUT_S",
     "DEMO_DIR",
     "Source",
     "data_roots",
@@ -53,6 +57,7 @@ __all__ = [
     "source_stamp",
     "store_dir",
     "store_upload",
+    "url_limits",
 ]
 
 ENV_DATA_ROOTS = "TRACING_DATA_ROOTS"
@@ -60,14 +65,14 @@ ENV_STORE_DIR = "TRACING_STORE_DIR"
 ENV_ALLOW_URLS = "TRACING_ALLOW_URLS"
 ENV_MAX_URL_MB = "TRACING_MAX_URL_MB"
 ENV_STORE_SECRET = "TRACING_STORE_SECRET"
+ENV_URL_TIMEOUT_S = "TRACING_URL_TIMEOUT_S"
+ENV_URL_ALLOW_HOSTS = "TRACING_URL_ALLOW_HOSTS"
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo_data"
 _SECRET_FILE = ".secret"
 # Longest first, so ".csv.gz" wins over ".csv"... and ".gz" alone is never a suffix.
 _SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".csv", ".tsv", ".txt", ".pq")
 _ID_RE = re.compile(r"^ds-[0-9a-f]{32}(" + "|".join(map(re.escape, _SUFFIXES)) + r")$")
-_URL_TIMEOUT_S = 30
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -348,33 +353,21 @@ def _url_cap() -> int:
     return int(settings.get(ENV_MAX_URL_MB) * 1024 * 1024)
 
 
-def _fetch(url: str) -> bytes:
-    cap = _url_cap()
-    too_big = DataError(
-        f"{url}: larger than the {cap / 2**20:,.0f} MB limit for URLs; use a smaller file or "
-        f"raise {ENV_MAX_URL_MB}."
+def url_limits() -> FetchLimits:
+    """Return the bounds of a visitor's URL download, from the settings.
+
+    ``TRACING_MAX_URL_MB`` (decoded body), ``TRACING_URL_TIMEOUT_S`` (overall deadline) and
+    ``TRACING_URL_ALLOW_HOSTS`` (internal hosts permitted on purpose).
+    """
+    return FetchLimits(
+        max_bytes=_url_cap(),
+        deadline_s=float(settings.get(ENV_URL_TIMEOUT_S)),
+        allow=tuple(settings.get(ENV_URL_ALLOW_HOSTS)),
+        setting_bytes=ENV_MAX_URL_MB,
+        setting_allow=ENV_URL_ALLOW_HOSTS,
     )
-    request = urllib.request.Request(url, headers={"User-Agent": "tracing"})
-    try:
-        with urllib.request.urlopen(request, timeout=_URL_TIMEOUT_S) as response:
-            final = urllib.parse.urlsplit(response.geturl()).scheme.lower()
-            if final not in ("http", "https"):  # a redirect must not leave http(s)
-                raise DataError(f"{url}: redirected to a {final}:// address; use a direct link.")
-            length = response.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > cap:
-                raise too_big
-            chunks: list[bytes] = []
-            total = 0
-            while chunk := response.read(_CHUNK):
-                total += len(chunk)
-                if total > cap:
-                    raise too_big
-                chunks.append(chunk)
-    except urllib.error.HTTPError as exc:
-        raise DataError(
-            f"{url}: the server answered {exc.code} {exc.reason}; check the URL."
-        ) from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DataError(f"{url}: could not be downloaded ({reason}); check the URL.") from exc
-    return b"".join(chunks)
+
+
+def _fetch(url: str) -> bytes:
+    # Internal addresses, redirects, deadline, decoded-size cap: see tracing.fetch.
+    return fetch_url(url, url_limits())
