@@ -274,11 +274,13 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
             if cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype):
                 safe = [_formula_safe(c) for c in cats]
                 if len(set(safe)) == len(safe):
-                    out.isetitem(i, column.cat.rename_categories(safe))
+                    out.isetitem(i, column.cat.rename_categories(safe).array)
                 else:
-                    out.isetitem(i, column.astype(object).map(_formula_safe, na_action="ignore"))
+                    out.isetitem(
+                        i, column.astype(object).map(_formula_safe, na_action="ignore").array
+                    )
         elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
-            out.isetitem(i, column.map(_formula_safe, na_action="ignore"))
+            out.isetitem(i, column.map(_formula_safe, na_action="ignore").array)
     return out
 
 
