@@ -156,3 +156,30 @@ def test_decimal_comma_csv_is_read_as_numbers() -> None:
     assert frame["label"].dtype == "int64"
     assert frame["city"].tolist() == ["Bonn", "Köln", "Ulm"]
     assert pd.api.types.is_float_dtype(frame["score"].dtype)
+
+
+def test_ten_thousand_columns_prepare_in_seconds() -> None:
+    import time
+
+    import numpy as np
+
+    from tracing import prepare_analysis
+    from tracing.schema import only_columns, shared_columns
+
+    rng = np.random.default_rng(0)
+    n, k = 200, 10_000
+
+    def frame() -> pd.DataFrame:
+        data = {f"f{i}": rng.normal(size=n) for i in range(k)}
+        data["score"] = rng.uniform(size=n)
+        data["label"] = (data["score"] > 0.5).astype(int)
+        return pd.DataFrame(data)
+
+    base, prod = frame(), frame()
+    start = time.perf_counter()
+    analysis = prepare_analysis(base, prod.drop(columns=["f0"]))
+    assert time.perf_counter() - start < 10
+    assert "f1" in analysis.schema.roles.features
+    assert any("f0" in note for note in analysis.notes)
+    assert shared_columns(["a", "b", "c"], ["c", "a"]) == ["a", "c"]
+    assert only_columns(["a", "b", "c"], ["c", "a"]) == ["b"]
