@@ -69,6 +69,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        elif path == "/host":
+            self._send(200, str(self.headers.get("Host")).encode())
         elif path == "/gzip":
             self._send(200, gzip.compress(CSV), encoding="gzip")
         elif path == "/chunked":
@@ -196,6 +198,32 @@ def test_ftp_redirect_does_not_connect(base: str, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(DataError, match="ftp://"):
         fetch_url(f"{base}/redirect/ftp", OPEN)
     assert len(calls) == 1  # only the first hop
+
+
+def test_connects_to_the_vetted_ip_and_sends_the_host_name(
+    base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    port = int(base.rsplit(":", 1)[1])
+    lookups: list[str] = []
+
+    def resolver(host: str, *args: object, **kwargs: object) -> list:
+        try:
+            ipaddress.ip_address(host)  # an IP literal needs no DNS: itself
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (host, port))]
+        except ValueError:
+            lookups.append(host)
+        # A rebinding resolver would answer differently the second time; there is none.
+        answer = "127.0.0.1" if len(lookups) == 1 else "10.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    limits = FetchLimits(max_bytes=1 << 20, deadline_s=2.0, allow=("files.example",))
+    assert (
+        fetch_url(f"http://files.example:{port}/host", limits) == f"files.example:{port}".encode()
+    )
+    assert lookups == ["files.example"]  # resolved once, then connected to that IP
 
 
 def test_slow_drip_is_cut_at_the_overall_deadline(base: str) -> None:
