@@ -155,7 +155,8 @@ SETTINGS: dict[str, Setting] = {
             "TRACING_MAX_URL_MB",
             "1024",
             _positive_number,
-            "size cap of a URL download, in megabytes",
+            "size cap of a URL download (the decoded body, counted while downloading), in "
+            "megabytes",
         ),
         Setting(
             "TRACING_URL_TIMEOUT_S",
@@ -196,8 +197,8 @@ SETTINGS: dict[str, Setting] = {
             "TRACING_STORE_QUOTA_MB",
             "10240",
             _optional_positive_number,
-            "total size of the dataset store's files; an upload beyond it is refused; `0` means "
-            "no quota",
+            "total size of the dataset store's files; an upload beyond it first sweeps expired "
+            "uploads, then is refused; `0` means no quota",
         ),
         Setting(
             "TRACING_STORE_RETENTION_DAYS",
