@@ -260,16 +260,15 @@ def _read_parquet(data: bytes, label: str, lim: ReadLimits) -> pa.Table:
         raise _over(label, f"{declared:,} bytes uncompressed are over", cap, _ENV_BYTES)
     if meta.num_row_groups == 0:
         return pq.read_table(io.BytesIO(data))
-    # Row group by row group, so a file whose metadata understates its size stops at the cap.
-    groups: list[pa.Table] = []
+    # Batch by batch, so a file whose metadata understates its size stops at the cap.
+    batches: list[pa.RecordBatch] = []
     total = 0
-    for i in range(meta.num_row_groups):
-        group = parquet.read_row_group(i, use_pandas_metadata=True)
-        total += group.nbytes
+    for batch in parquet.iter_batches(batch_size=64 * 1024, use_pandas_metadata=True):
+        total += batch.nbytes
         if cap is not None and total > cap:
             raise _over(label, "its data expands past", cap, _ENV_BYTES)
-        groups.append(group)
-    return pa.concat_tables(groups)
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=parquet.schema_arrow)
 
 
 def _gunzip(data: bytes, label: str, cap: int | None) -> bytes:
