@@ -183,3 +183,9 @@ def test_ten_thousand_columns_prepare_in_seconds() -> None:
     assert any("f0" in note for note in analysis.notes)
     assert shared_columns(["a", "b", "c"], ["c", "a"]) == ["a", "c"]
     assert only_columns(["a", "b", "c"], ["c", "a"]) == ["b"]
+
+
+def test_quoted_decimal_commas_in_a_comma_csv() -> None:
+    frame = read_table(b'id,score,total\n1,"0,73","1,234"\n2,"0,2","2,500"\n', name="q.csv")
+    assert frame["score"].tolist() == [0.73, 0.2]
+    assert frame["total"].tolist() == ["1,234", "2,500"]  # thousands or decimals: ambiguous

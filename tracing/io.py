@@ -310,9 +310,7 @@ def _read_csv(data: bytes, label: str, lim: ReadLimits) -> pa.Table:
         encoding = "latin1"
         table = _parse_csv(data, delimiter, encoding)
     table = _exact_big_integers(table, data, delimiter, encoding, label)
-    if delimiter != ",":
-        table = _decimal_commas(table, label)
-    return table
+    return _decimal_commas(table, label, comma_delimited=delimiter == ",")
 
 
 def _parse_csv(
@@ -358,8 +356,13 @@ def _exact_big_integers(
     return table
 
 
-def _decimal_commas(table: pa.Table, label: str) -> pa.Table:
-    """Read text columns of decimal-comma numbers (``0,73``, ``1.234,5``) as numbers."""
+def _decimal_commas(table: pa.Table, label: str, *, comma_delimited: bool) -> pa.Table:
+    """Read text columns of decimal-comma numbers (``0,73``, ``1.234,5``) as numbers.
+
+    In a comma-delimited file such values are quoted, and ``"1,234"`` may be a thousands
+    separator: there a column is converted only when some value has other than three digits
+    after its comma (``"0,73"``), which a thousands separator cannot.
+    """
     for index, field in enumerate(table.schema):
         if not pa.types.is_string(field.type) and not pa.types.is_large_string(field.type):
             continue
@@ -371,6 +374,11 @@ def _decimal_commas(table: pa.Table, label: str) -> pa.Table:
         commas = pc.match_substring_regex(trimmed, _DECIMAL_COMMA.pattern)
         plain = pc.match_substring_regex(trimmed, r"^[+-]?\d+$")
         if not pc.all(pc.or_(commas, plain)).as_py() or not pc.any(commas).as_py():
+            continue
+        if (
+            comma_delimited
+            and not pc.any(pc.match_substring_regex(trimmed, r",(\d{1,2}|\d{4,})$")).as_py()
+        ):
             continue
         log.info("%s: column %r uses decimal commas; read as numbers", label, field.name)
         text = pc.utf8_trim_whitespace(column)
