@@ -74,3 +74,23 @@ def test_big_integer_ids_stay_distinct_through_the_analysis() -> None:
     assert analysis.schema.roles.prediction_id == "prediction_id"
     assert base["prediction_id"].nunique() == 20
     assert not any("repeated" in note for note in analysis.notes)
+
+
+@pytest.mark.parametrize("bad", ["nan", "7", "-1"])
+def test_cli_refuses_a_bad_threshold(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import DEMO
+    from tracing.cli import main
+
+    code = main(
+        [
+            "report",
+            "--baseline",
+            str(DEMO / "fraud_training.parquet"),
+            "--production",
+            str(DEMO / "fraud_production.parquet"),
+            "--threshold",
+            bad,
+        ]
+    )
+    assert code == 2
+    assert "threshold" in capsys.readouterr().err
