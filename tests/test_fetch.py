@@ -308,3 +308,12 @@ def test_allow_hosts_parsing() -> None:
     assert parsed == ("minio.internal", "10.0.0.0/8", "::1")
     assert settings.get(name, environ={}) == ()
     assert os.environ.get("PATH")  # the real environment is untouched
+
+
+def test_every_bad_setting_is_listed_at_start_up() -> None:
+    found = settings.problems(
+        environ={"TRACING_MAX_URL_MB": "inf", "TRACING_URL_TIMEOUT_S": "-1", "TRACING_DEBUG": "1"}
+    )
+    assert len(found) == 2
+    assert "TRACING_MAX_URL_MB" in found[0] and "TRACING_URL_TIMEOUT_S" in found[1]
+    assert settings.problems(environ={}) == []

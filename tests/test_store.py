@@ -168,3 +168,11 @@ def test_legacy_metadata_still_names_the_file(folder: Path) -> None:
     (folder / f"{ref}.json").write_text('{"name": "legacy.csv"}')
     assert store.dataset_name(ref) == "legacy.csv"
     assert store.dataset_name(ref, uploader="someone") == ref
+
+
+def test_records_pins_and_secret_are_not_served_as_paths(folder: Path) -> None:
+    ref = store.store_upload(CSV, "a.csv", uploader="alice")
+    store.pin(ref, "share:1")
+    for hidden in [".secret", *(str(p.relative_to(folder)) for p in folder.rglob("*.json"))]:
+        with pytest.raises(DataError, match="hidden|unsupported"):
+            sources.resolve_source(str(folder / hidden))

@@ -24,7 +24,7 @@ from typing import Any
 
 from tracing.errors import DataError
 
-__all__ = ["SETTINGS", "Setting", "get", "is_set", "markdown_table", "raw"]
+__all__ = ["SETTINGS", "Setting", "get", "is_set", "markdown_table", "problems", "raw"]
 
 
 def _flag(text: str) -> bool:
@@ -256,6 +256,28 @@ def get(name: str, *, environ: Mapping[str, str] | None = None) -> Any:
         return setting.parse(text)
     except ValueError as exc:
         raise DataError(f"{name}={text!r} is not valid: {exc}; fix or unset it.") from None
+
+
+def problems(*, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return one message per setting whose value is refused (empty when all are valid).
+
+    For start-up: the app and the CLI can refuse to start with every bad value named at once,
+    instead of failing later on the first request that reads it.
+
+    Examples
+    --------
+    >>> for line in problems(environ={"TRACING_MAX_URL_MB": "inf", "TRACING_MAX_CELLS": "-1"}):
+    ...     print(line.split(" is not valid")[0])
+    TRACING_MAX_URL_MB='inf'
+    TRACING_MAX_CELLS='-1'
+    """
+    found = []
+    for name in SETTINGS:
+        try:
+            get(name, environ=environ)
+        except DataError as exc:
+            found.append(str(exc))
+    return found
 
 
 def markdown_table() -> str:
