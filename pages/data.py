@@ -6,7 +6,7 @@ import streamlit as st
 
 from tracing import settings, sources
 from tracing.errors import DataError
-from tracing.schema import detect_roles
+from tracing.schema import detect_roles, shared_columns
 from tracing.windows import last_days_windows
 from ui import cache, controls, fmt, rows
 from ui.layout import PAGE_FILES, guard, header
@@ -188,7 +188,7 @@ st.caption(
 )
 frame_p = loaded["production"].frame
 frame_b = loaded["baseline"].frame if "baseline" in loaded else frame_p
-shared = [c for c in frame_p.columns if c in set(frame_b.columns)]
+shared = shared_columns(frame_p.columns, frame_b.columns)
 if view.one_file and not (view.production_window or view.baseline_window or view.by_version):
     # One file and nothing chosen yet: start from "the last 7 days vs the 30 days before".
     with guard("reading the timestamps", stop=False):

@@ -195,6 +195,7 @@ def test_urls_when_enabled(
     env: dict[str, Path], http_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(sources.ENV_ALLOW_URLS, "1")
+    monkeypatch.setenv(sources.ENV_URL_ALLOW_HOSTS, "127.0.0.1")  # the test server
     assert sources.resolve_source(f"{http_url}/preds.csv") == ("preds.csv", CSV)
     refused(f"{http_url}/missing.csv", "answered 404")
 
@@ -203,10 +204,12 @@ def test_url_size_cap(
     env: dict[str, Path], http_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(sources.ENV_ALLOW_URLS, "1")
+    monkeypatch.setenv(sources.ENV_URL_ALLOW_HOSTS, "127.0.0.1")  # the test server
     monkeypatch.setenv(sources.ENV_MAX_URL_MB, str(10 / 2**20))  # 10 bytes
     refused(f"{http_url}/preds.csv", "larger than the")
 
 
 def test_unreachable_url(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(sources.ENV_ALLOW_URLS, "1")
+    monkeypatch.setenv(sources.ENV_URL_ALLOW_HOSTS, "127.0.0.1")  # the test server
     refused("http://127.0.0.1:9/preds.csv", "could not be downloaded")

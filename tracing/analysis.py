@@ -24,7 +24,15 @@ import pandas as pd
 
 from tracing.errors import DataError
 from tracing.metrics import Metric, Prepared, default_metric, get_metric, prepare
-from tracing.schema import ColumnRoles, ModelType, Schema, detect_roles, resolve_schema
+from tracing.schema import (
+    ColumnRoles,
+    ModelType,
+    Schema,
+    detect_roles,
+    only_columns,
+    resolve_schema,
+    shared_columns,
+)
 
 __all__ = ["Analysis", "prepare_analysis"]
 
@@ -119,7 +127,7 @@ def prepare_analysis(
     for frame, name in ((baseline, names[0]), (production, names[1])):
         if len(frame) == 0:
             raise DataError(f"{name}: the file has no data rows; export the predictions again.")
-    shared = [c for c in production.columns if c in set(baseline.columns)]
+    shared = shared_columns(production.columns, baseline.columns)
     if not shared:
         raise DataError(
             f"{names[0]} and {names[1]} share no column names; both files need the same "
@@ -224,7 +232,7 @@ def _roles(
     if named:  # a column only the baseline has
         found = detect_roles(shared, overrides={**overrides, "actual_label": None})
         return replace(found, actual_label=given)
-    own = [c for c in map(str, baseline.columns) if c not in set(shared)]
+    own = only_columns(map(str, baseline.columns), shared)
     found = detect_roles(shared, overrides=overrides)
     if found.actual_label:
         return found
@@ -250,8 +258,8 @@ def _one_sided_columns(
 ) -> tuple[str, ...]:
     notes = []
     skip = skip or set()
-    only_b = [c for c in baseline.columns if c not in set(production.columns) and c not in skip]
-    only_p = [c for c in production.columns if c not in set(baseline.columns)]
+    only_b = [c for c in only_columns(baseline.columns, production.columns) if c not in skip]
+    only_p = only_columns(production.columns, baseline.columns)
     if only_b:
         notes.append(f"columns only in {names[0]} are ignored: {', '.join(only_b)}")
     if only_p:

@@ -4,6 +4,21 @@ Parsing is pyarrow's (multi-threaded, typed); this module only chooses options: 
 CSV delimiter, falls back from UTF-8 to Latin-1 when the bytes are not UTF-8, and converts to
 pandas so that column types survive: integers stay integers (nullable ``Int64`` only when a
 value is missing), booleans stay booleans, timestamps stay timestamps.
+
+Exactness:
+
+- Integers too large for int64 (ids above 2**63, ``10**30 + k``), which pyarrow's CSV reader
+  would turn into float64 and collapse, are kept exactly as text (Parquet keeps its own
+  ``uint64``/decimal types, which pandas holds exactly).
+- A CSV delimited by something other than ``,`` whose text columns hold decimal-comma numbers
+  (``0,73``, ``1.234,5``) has those columns read as numbers, so numbers are never silently
+  read as text.
+
+Bounded reading (`ReadLimits`): a cap on the bytes a file expands to (counted while gunzipping,
+so a gzip bomb stops at the cap instead of filling memory), on its cells (rows x columns,
+estimated from the line count before parsing) and on its columns. The engine applies no cap by
+default; the app passes `visitor_limits` for what a visitor can reach, the CLI `cli_limits`
+(caps only where the operator set the setting).
 """
 
 from __future__ import annotations
@@ -12,16 +27,27 @@ import csv
 import gzip
 import io
 import logging
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from tracing import settings
 from tracing.errors import DataError
 
-__all__ = ["SUPPORTED_SUFFIXES", "read_table", "table_format"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "ReadLimits",
+    "cli_limits",
+    "read_table",
+    "table_format",
+    "visitor_limits",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +56,77 @@ _SNIFF_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
+_CHUNK = 1 << 20
+_ENV_BYTES = "TRACING_MAX_DECOMPRESSED_MB"
+_ENV_CELLS = "TRACING_MAX_CELLS"
+_ENV_COLUMNS = "TRACING_MAX_COLUMNS"
+_INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?(\d{1,3}(\.\d{3})+|\d+)?,\d+\s*$")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Caps on what one file may cost to read; ``None`` means no cap.
+
+    Attributes
+    ----------
+    max_decompressed_bytes : int or None
+        Bytes the file may expand to (after gzip; for Parquet, the uncompressed data).
+    max_cells : int or None
+        Rows x columns.
+    max_columns : int or None
+        Columns.
+    """
+
+    max_decompressed_bytes: int | None = None
+    max_cells: int | None = None
+    max_columns: int | None = None
+
+
+def _limits(*, explicit_only: bool) -> ReadLimits:
+    def value(name: str) -> float | int | None:
+        if explicit_only and not settings.is_set(name):
+            return None
+        parsed: float | int | None = settings.get(name)
+        return parsed
+
+    mb = value(_ENV_BYTES)
+    cells = value(_ENV_CELLS)
+    columns = value(_ENV_COLUMNS)
+    return ReadLimits(
+        max_decompressed_bytes=None if mb is None else int(mb * 2**20),
+        max_cells=None if cells is None else int(cells),
+        max_columns=None if columns is None else int(columns),
+    )
+
+
+def visitor_limits() -> ReadLimits:
+    """Return the caps for files a visitor can reach (uploads, URLs, link sources).
+
+    From ``TRACING_MAX_DECOMPRESSED_MB``, ``TRACING_MAX_CELLS`` and ``TRACING_MAX_COLUMNS``,
+    their defaults when unset (``0`` turns a cap off).
+
+    Raises
+    ------
+    DataError
+        A setting has a bad value; the message names it.
+    """
+    return _limits(explicit_only=False)
+
+
+def cli_limits() -> ReadLimits:
+    """Return the caps for the CLI: only the settings the operator set explicitly.
+
+    Operators read 10M-100M-row files from their own disks, so no cap applies by default.
+    """
+    return _limits(explicit_only=True)
+
+
+def _over(label: str, what: str, cap: float, setting: str) -> DataError:
+    return DataError(
+        f"{label}: {what} the limit of {cap:,.0f}; use a smaller file (fewer rows or columns) "
+        f"or ask the operator to raise {setting}."
+    )
 
 
 def table_format(name: str) -> str:
@@ -61,7 +158,9 @@ def table_format(name: str) -> str:
     )
 
 
-def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.DataFrame:
+def read_table(
+    source: str | Path | bytes, *, name: str | None = None, limits: ReadLimits | None = None
+) -> pd.DataFrame:
     r"""Read a CSV or Parquet table into a pandas DataFrame.
 
     Parameters
@@ -71,6 +170,9 @@ def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
     name : str, optional
         The file name, used to pick the format for bytes and in error messages. Defaults to
         the path. For bytes without a name the format is taken from the content.
+    limits : ReadLimits, optional
+        Caps on decompressed bytes, cells and columns (default: none). Pass `visitor_limits`
+        for a visitor's file.
 
     Returns
     -------
@@ -80,7 +182,8 @@ def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
     Raises
     ------
     DataError
-        If the file is missing, unreadable, of an unknown type, or has no columns.
+        If the file is missing, unreadable, of an unknown type, has no columns, or is over
+        one of ``limits`` (the message names the file, the cap and its setting).
 
     Examples
     --------
@@ -97,9 +200,12 @@ def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
         if not path.is_file():
             raise DataError(f"{label}: file not found; check the path.")
         data = path.read_bytes()
+    lim = limits or ReadLimits()
     fmt = _sniff_format(data, label)
     try:
-        table = _read_parquet(data) if fmt == "parquet" else _read_csv(data, label)
+        table = (
+            _read_parquet(data, label, lim) if fmt == "parquet" else _read_csv(data, label, lim)
+        )
     except DataError:
         raise
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
@@ -118,7 +224,17 @@ def read_table(source: str | Path | bytes, *, name: str | None = None) -> pd.Dat
                 "rename one of them so every column name is unique."
             )
         seen.add(column)
+    _check_shape(label, table.num_rows, table.num_columns, lim)
     return _to_pandas(table)
+
+
+def _check_shape(label: str, rows: int, columns: int, lim: ReadLimits) -> None:
+    if lim.max_columns is not None and columns > lim.max_columns:
+        raise _over(label, f"{columns:,} columns are over", lim.max_columns, _ENV_COLUMNS)
+    if lim.max_cells is not None and rows * columns > lim.max_cells:
+        raise _over(
+            label, f"{rows:,} rows x {columns:,} columns are over", lim.max_cells, _ENV_CELLS
+        )
 
 
 def _sniff_format(data: bytes, label: str) -> str:
@@ -132,33 +248,144 @@ def _sniff_format(data: bytes, label: str) -> str:
     return table_format(label)
 
 
-def _read_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data))
+def _read_parquet(data: bytes, label: str, lim: ReadLimits) -> pa.Table:
+    if lim == ReadLimits():
+        return pq.read_table(io.BytesIO(data))
+    parquet = pq.ParquetFile(io.BytesIO(data))
+    meta = parquet.metadata
+    _check_shape(label, meta.num_rows, meta.num_columns, lim)
+    cap = lim.max_decompressed_bytes
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if cap is not None and declared > cap:
+        raise _over(label, f"{declared:,} bytes uncompressed are over", cap, _ENV_BYTES)
+    if meta.num_row_groups == 0:
+        return pq.read_table(io.BytesIO(data))
+    # Batch by batch, so a file whose metadata understates its size stops at the cap.
+    batches: list[pa.RecordBatch] = []
+    total = 0
+    for batch in parquet.iter_batches(batch_size=64 * 1024, use_pandas_metadata=True):
+        total += batch.nbytes
+        if cap is not None and total > cap:
+            raise _over(label, "its data expands past", cap, _ENV_BYTES)
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=parquet.schema_arrow)
 
 
-def _read_csv(data: bytes, label: str) -> pa.Table:
+def _gunzip(data: bytes, label: str, cap: int | None) -> bytes:
+    """Decompress, stopping as soon as the output passes ``cap`` (a gzip bomb stops there)."""
+    chunks: list[bytes] = []
+    total = 0
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        while chunk := stream.read(_CHUNK):
+            total += len(chunk)
+            if cap is not None and total > cap:
+                raise _over(
+                    label, "it expands past the decompressed-size limit, over", cap, _ENV_BYTES
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _read_csv(data: bytes, label: str, lim: ReadLimits) -> pa.Table:
+    cap = lim.max_decompressed_bytes
     if data[:2] == _GZIP_MAGIC:
-        data = gzip.decompress(data)
+        data = _gunzip(data, label, cap)
+    elif cap is not None and len(data) > cap:
+        raise _over(label, f"{len(data):,} bytes are over", cap, _ENV_BYTES)
     if not data.strip():
         raise DataError(f"{label}: the file is empty; it needs a header row and data.")
     sample = data[:_SNIFF_BYTES]
     encoding = "utf8" if _is_utf8(sample) else "latin1"
-    delimiter = _sniff_delimiter(sample.decode(encoding, errors="replace"))
+    text = sample.decode(encoding, errors="replace")
+    delimiter = _sniff_delimiter(text)
+    if lim.max_cells is not None or lim.max_columns is not None:
+        # Before parsing: the header's columns and the line count (an upper bound on rows).
+        header = next(csv.reader([text.lstrip("\ufeff").splitlines()[0]], delimiter=delimiter))
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        _check_shape(label, max(lines - 1, 0), len(header), lim)
     table = _parse_csv(data, delimiter, encoding)
     if encoding == "utf8" and any(pa.types.is_binary(f.type) for f in table.schema):
         # Invalid UTF-8 beyond the sniffed sample: pyarrow leaves such columns as raw bytes.
         log.info("%s: not UTF-8, re-reading as Latin-1", label)
-        table = _parse_csv(data, delimiter, "latin1")
-    return table
+        encoding = "latin1"
+        table = _parse_csv(data, delimiter, encoding)
+    table = _exact_big_integers(table, data, delimiter, encoding, label)
+    return _decimal_commas(table, label, comma_delimited=delimiter == ",")
 
 
-def _parse_csv(data: bytes, delimiter: str, encoding: str) -> pa.Table:
+def _parse_csv(
+    data: bytes,
+    delimiter: str,
+    encoding: str,
+    column_types: dict[str, pa.DataType] | None = None,
+) -> pa.Table:
     return pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(encoding=encoding),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+        convert_options=pacsv.ConvertOptions(
+            strings_can_be_null=True, column_types=column_types or {}
+        ),
     )
+
+
+def _exact_big_integers(
+    table: pa.Table, data: bytes, delimiter: str, encoding: str, label: str
+) -> pa.Table:
+    """Keep integer columns too large for int64 exact (as text) instead of float64."""
+    candidates = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if not pa.types.is_floating(field.type) or column.null_count == len(column):
+            continue
+        biggest = pc.max(pc.abs(column)).as_py()
+        # Only values past 2**63 make pyarrow choose float64 for an integer column; below 2**53
+        # a float64 holds integers exactly anyway.
+        if biggest is not None and biggest >= 2**63:
+            candidates.append(field.name)
+    if not candidates:
+        return table
+    texts = _parse_csv(data, delimiter, encoding, {c: pa.string() for c in candidates})
+    for name in candidates:
+        values = [v for v in texts.column(name).to_pylist() if v is not None]
+        if values and all(_INT_TEXT.match(v) for v in values):
+            log.info(
+                "%s: column %r holds integers beyond int64; kept exactly as text", label, name
+            )
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.utf8_trim_whitespace(texts.column(name)))
+    return table
+
+
+def _decimal_commas(table: pa.Table, label: str, *, comma_delimited: bool) -> pa.Table:
+    """Read text columns of decimal-comma numbers (``0,73``, ``1.234,5``) as numbers.
+
+    In a comma-delimited file such values are quoted, and ``"1,234"`` may be a thousands
+    separator: there a column is converted only when some value has other than three digits
+    after its comma (``"0,73"``), which a thousands separator cannot.
+    """
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_string(field.type) and not pa.types.is_large_string(field.type):
+            continue
+        column = table.column(index)
+        values = pc.drop_null(column)
+        if len(values) == 0:
+            continue
+        trimmed = pc.utf8_trim_whitespace(values)
+        commas = pc.match_substring_regex(trimmed, _DECIMAL_COMMA.pattern)
+        plain = pc.match_substring_regex(trimmed, r"^[+-]?\d+$")
+        if not pc.all(pc.or_(commas, plain)).as_py() or not pc.any(commas).as_py():
+            continue
+        if (
+            comma_delimited
+            and not pc.any(pc.match_substring_regex(trimmed, r",(\d{1,2}|\d{4,})$")).as_py()
+        ):
+            continue
+        log.info("%s: column %r uses decimal commas; read as numbers", label, field.name)
+        text = pc.utf8_trim_whitespace(column)
+        text = pc.replace_substring(text, ".", "")
+        text = pc.replace_substring(text, ",", ".")
+        table = table.set_column(index, field.name, pc.cast(text, pa.float64()))
+    return table
 
 
 def _is_utf8(sample: bytes) -> bool:

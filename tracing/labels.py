@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.memo import per_analysis
-from tracing.schema import ModelType
+from tracing.schema import ModelType, shared_columns
 from tracing.textfmt import plain, quoted
 
 __all__ = [
@@ -353,7 +353,7 @@ def broken_dependencies(
     >>> broken_dependencies(base, prod)[["key_value", "values", "counts"]].values.tolist()
     [['a', ['X', 'W'], [2, 1]]]
     """
-    shared = [c for c in baseline.columns if c in set(production.columns)]
+    shared = shared_columns(baseline.columns, production.columns)
     cols = candidate_columns(baseline, shared if columns is None else columns)
     deps, coded = _dependencies(baseline, production, cols, min_keys)
     rows = []

@@ -28,10 +28,40 @@ __all__ = [
     "ColumnRoles",
     "ModelType",
     "Schema",
+    "check_threshold",
+    "only_columns",
+    "shared_columns",
     "detect_roles",
     "infer_model_type",
     "resolve_schema",
 ]
+
+
+def shared_columns(first: Iterable[Any], second: Iterable[Any]) -> list[Any]:
+    """Return the columns of ``first`` that ``second`` also has, in ``first``'s order.
+
+    Linear time: ``second`` is made a set once (10,000 columns take milliseconds, where a set
+    rebuilt per column took minutes).
+
+    Examples
+    --------
+    >>> shared_columns(["a", "b", "c"], ["c", "a"])
+    ['a', 'c']
+    """
+    other = set(second)
+    return [c for c in first if c in other]
+
+
+def only_columns(first: Iterable[Any], second: Iterable[Any]) -> list[Any]:
+    """Return the columns of ``first`` that ``second`` lacks, in ``first``'s order (linear).
+
+    Examples
+    --------
+    >>> only_columns(["a", "b", "c"], ["c", "a"])
+    ['b']
+    """
+    other = set(second)
+    return [c for c in first if c not in other]
 
 
 class ModelType(StrEnum):
@@ -397,8 +427,12 @@ def resolve_schema(
             mtype = infer_model_type(actual, pred)
     else:
         mtype = _parse_model_type(model_type)
+    check_threshold(threshold)
     if mtype is ModelType.REGRESSION:
         return Schema(roles=roles, model_type=mtype)
+    if len(frames) == 2:
+        for column in (roles.actual_label, roles.prediction_label):
+            _check_label_sets(frames[0], frames[1], column)
     classes = _classes(actual, pred, roles)
     if mtype is ModelType.BINARY and len(classes) > 2:
         raise DataError(
@@ -413,6 +447,73 @@ def resolve_schema(
     pos = _positive_class(classes, actual, positive_class) if mtype is ModelType.BINARY else None
     return Schema(
         roles=roles, model_type=mtype, positive_class=pos, classes=classes, threshold=threshold
+    )
+
+
+def check_threshold(threshold: Any, *, option: str = "threshold") -> float:
+    """Return ``threshold`` as a float, or refuse one outside [0, 1] or not a number.
+
+    Parameters
+    ----------
+    threshold : object
+        The score cut-off of a binary model.
+    option : str, default "threshold"
+        The option's name in the message (``--threshold`` in the CLI).
+
+    Raises
+    ------
+    DataError
+        NaN, infinite, below 0, above 1, or not a number.
+
+    Examples
+    --------
+    >>> check_threshold(0.3)
+    0.3
+    """
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # also false for NaN
+        raise DataError(
+            f"{option} {threshold!r} is not valid: use a number between 0 and 1 (the score "
+            "at or above which a prediction counts as positive)."
+        )
+    return value
+
+
+def _label_kind(series: pd.Series) -> str:
+    kinds = {"text" if isinstance(v, str) else "number" for v in _sample(series)}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _check_label_sets(
+    baseline: pd.DataFrame, production: pd.DataFrame, column: str | None
+) -> None:
+    """Refuse labels of different types in the two files unless they mean the same values.
+
+    ``1``, ``1.0``, ``"1"`` and ``True`` are one label (they share a text form, see
+    `unify_labels`); ``"yes"``/``"no"`` against ``1``/``0`` are not, and comparing them would
+    make a binary model look multiclass with every prediction wrong.
+    """
+    if not column or column not in baseline.columns or column not in production.columns:
+        return
+    b, p = baseline[column].dropna(), production[column].dropna()
+    if b.empty or p.empty or _label_kind(b) == _label_kind(p):
+        return
+    keys_b = {_label_text(v) for v in b.unique()[:1000]}
+    keys_p = {_label_text(v) for v in p.unique()[:1000]}
+    if keys_p <= keys_b or keys_b <= keys_p:
+        return
+
+    def shown(keys: set[str]) -> str:
+        items = sorted(keys)
+        return ", ".join(map(repr, items[:10])) + (", ..." if len(items) > 10 else "")
+
+    raise DataError(
+        f"column {column!r} holds different labels in the baseline ({shown(keys_b)}) and in "
+        f"production ({shown(keys_p)}); recode one file so both use the same labels (e.g. "
+        "1/0 in both, or yes/no in both)."
     )
 
 
@@ -455,6 +556,8 @@ def _sample(series: pd.Series) -> list[Any]:
 
 
 def _label_text(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"  # True, 1 and "1" are the same label
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))  # 1.0 and 1 are the same label
     return str(value)

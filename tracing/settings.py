@@ -24,7 +24,7 @@ from typing import Any
 
 from tracing.errors import DataError
 
-__all__ = ["SETTINGS", "Setting", "get", "markdown_table", "raw"]
+__all__ = ["SETTINGS", "Setting", "get", "is_set", "markdown_table", "problems", "raw"]
 
 
 def _flag(text: str) -> bool:
@@ -45,6 +45,46 @@ def _positive_number(text: str) -> float:
 
 def _text(text: str) -> str:
     return text.strip()
+
+
+def _optional_positive_number(text: str) -> float | None:
+    """Parse a finite number above 0, or ``""``/``0`` for "no limit" (``None``)."""
+    if text.strip() in ("", "0"):
+        return None
+    return _positive_number(text)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text.strip().replace("_", ""))
+    if value <= 0:
+        raise ValueError("use a whole number above 0")
+    return value
+
+
+def _optional_positive_int(text: str) -> int | None:
+    if text.strip() in ("", "0"):
+        return None
+    return _positive_int(text)
+
+
+def _host_list(text: str) -> tuple[str, ...]:
+    """Parse ``TRACING_URL_ALLOW_HOSTS``: comma-separated host names, IP addresses or CIDRs."""
+    import ipaddress
+
+    items: list[str] = []
+    for part in text.split(","):
+        item = part.strip().lower().strip("[]")
+        if not item:
+            continue
+        if "/" in item or item.replace(".", "").isdigit() or ":" in item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not an IP address or CIDR") from None
+        elif not all(c.isalnum() or c in "-._" for c in item):
+            raise ValueError(f"{part.strip()!r} is not a host name")
+        items.append(item)
+    return tuple(items)
 
 
 @dataclass(frozen=True)
@@ -115,7 +155,57 @@ SETTINGS: dict[str, Setting] = {
             "TRACING_MAX_URL_MB",
             "1024",
             _positive_number,
-            "size cap of a URL download, in megabytes",
+            "size cap of a URL download (the decoded body, counted while downloading), in "
+            "megabytes",
+        ),
+        Setting(
+            "TRACING_URL_TIMEOUT_S",
+            "30",
+            _positive_number,
+            "overall deadline of a URL download (connect, redirects and body), in seconds",
+        ),
+        Setting(
+            "TRACING_URL_ALLOW_HOSTS",
+            "",
+            _host_list,
+            "comma-separated host names, IP addresses or CIDRs that URLs may reach although they "
+            "are loopback, private or otherwise internal (e.g. `minio.internal,10.0.0.0/8`)",
+            default_text="none: internal addresses are refused",
+        ),
+        Setting(
+            "TRACING_MAX_DECOMPRESSED_MB",
+            "2048",
+            _optional_positive_number,
+            "cap on the bytes a visitor's file may expand to when read (after gzip), in "
+            "megabytes; the CLI applies it only when set; `0` means no cap",
+        ),
+        Setting(
+            "TRACING_MAX_CELLS",
+            "200000000",
+            _optional_positive_int,
+            "cap on rows × columns of a visitor's file; the CLI applies it only when set; `0` "
+            "means no cap",
+        ),
+        Setting(
+            "TRACING_MAX_COLUMNS",
+            "5000",
+            _optional_positive_int,
+            "cap on the columns of a visitor's file; the CLI applies it only when set; `0` means "
+            "no cap",
+        ),
+        Setting(
+            "TRACING_STORE_QUOTA_MB",
+            "10240",
+            _optional_positive_number,
+            "total size of the dataset store's files; an upload beyond it first sweeps expired "
+            "uploads, then is refused; `0` means no quota",
+        ),
+        Setting(
+            "TRACING_STORE_RETENTION_DAYS",
+            "90",
+            _optional_positive_number,
+            "uploads not uploaded again for this many days are removed by a sweep, unless pinned "
+            "(e.g. by a share link); `0` keeps them forever",
         ),
         Setting(
             "TRACING_DEBUG",
@@ -134,6 +224,13 @@ def raw(name: str, *, environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     value = env.get(name, "")
     return value if value.strip() else setting.default
+
+
+def is_set(name: str, *, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the variable is set to a non-empty value (the CLI applies some caps only then)."""
+    SETTINGS[name]  # a KeyError for an unknown name, as `get`
+    env = os.environ if environ is None else environ
+    return bool(env.get(name, "").strip())
 
 
 def get(name: str, *, environ: Mapping[str, str] | None = None) -> Any:
@@ -159,6 +256,28 @@ def get(name: str, *, environ: Mapping[str, str] | None = None) -> Any:
         return setting.parse(text)
     except ValueError as exc:
         raise DataError(f"{name}={text!r} is not valid: {exc}; fix or unset it.") from None
+
+
+def problems(*, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return one message per setting whose value is refused (empty when all are valid).
+
+    For start-up: the app and the CLI can refuse to start with every bad value named at once,
+    instead of failing later on the first request that reads it.
+
+    Examples
+    --------
+    >>> for line in problems(environ={"TRACING_MAX_URL_MB": "inf", "TRACING_MAX_CELLS": "-1"}):
+    ...     print(line.split(" is not valid")[0])
+    TRACING_MAX_URL_MB='inf'
+    TRACING_MAX_CELLS='-1'
+    """
+    found = []
+    for name in SETTINGS:
+        try:
+            get(name, environ=environ)
+        except DataError as exc:
+            found.append(str(exc))
+    return found
 
 
 def markdown_table() -> str:

@@ -7,14 +7,18 @@ what a reference may point at. This module owns that decision and nothing else:
   set by ``TRACING_STORE_DIR`` (default ``./dataset_store``, relative to the server's working
   directory). Uploads are stored under an id derived from their content and a server-side
   secret, so the same file always gets the same id and links stay stable, yet nobody can derive
-  or enumerate an id without the secret (see `dataset_id`).
+  or enumerate an id without the secret. The store itself (upload records, verification,
+  quota, retention, pins) is `tracing.store`; this module re-exports what callers use.
 - **Paths** are allowed only inside the folders listed in ``TRACING_DATA_ROOTS`` (separated by
   ``os.pathsep``; default: the bundled ``demo_data`` folder and the dataset store). Paths are
   resolved with symlinks first, so ``../`` tricks and symlinks that leave a root are refused.
   Relative paths are resolved against the server's working directory. Only table files
   (CSV/Parquet suffixes) are served, and no hidden file or folder.
 - **URLs** (``http``/``https``) only when ``TRACING_ALLOW_URLS=1``, capped at
-  ``TRACING_MAX_URL_MB`` megabytes (default 1024, the upload limit).
+  ``TRACING_MAX_URL_MB`` megabytes (default 1024, the upload limit) of decoded body, within
+  ``TRACING_URL_TIMEOUT_S`` seconds overall, and never to the server's own network (loopback,
+  private, link-local... addresses, checked on every redirect) unless the operator lists the
+  host in ``TRACING_URL_ALLOW_HOSTS`` (see `tracing.fetch`).
 
 `resolve_source` turns any reference into ``(display name, bytes)``; `store_upload` keeps an
 upload and returns its id. Every refusal is a `DataError` that says what to do instead.
@@ -22,27 +26,35 @@ upload and returns its id. Every refusal is a `DataError` that says what to do i
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
-import re
-import secrets
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracing import settings
 from tracing.errors import DataError
-from tracing.io import table_format
+from tracing.fetch import FetchLimits, fetch_url
+from tracing.store import (
+    ANONYMOUS,
+    ENV_STORE_DIR,
+    ENV_STORE_SECRET,
+    dataset_id,
+    dataset_name,
+    is_dataset_id,
+    read_dataset,
+    store_dir,
+    store_upload,
+    table_suffix,
+)
 
 __all__ = [
     "ENV_ALLOW_URLS",
     "ENV_DATA_ROOTS",
     "ENV_MAX_URL_MB",
     "ENV_STORE_DIR",
+    "ENV_STORE_SECRET",
+    "ENV_URL_ALLOW_HOSTS",
+    "ENV_URL_TIMEOUT_S",
     "DEMO_DIR",
     "Source",
     "data_roots",
@@ -53,21 +65,16 @@ __all__ = [
     "source_stamp",
     "store_dir",
     "store_upload",
+    "url_limits",
 ]
 
 ENV_DATA_ROOTS = "TRACING_DATA_ROOTS"
-ENV_STORE_DIR = "TRACING_STORE_DIR"
 ENV_ALLOW_URLS = "TRACING_ALLOW_URLS"
 ENV_MAX_URL_MB = "TRACING_MAX_URL_MB"
-ENV_STORE_SECRET = "TRACING_STORE_SECRET"
+ENV_URL_TIMEOUT_S = "TRACING_URL_TIMEOUT_S"
+ENV_URL_ALLOW_HOSTS = "TRACING_URL_ALLOW_HOSTS"
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo_data"
-_SECRET_FILE = ".secret"
-# Longest first, so ".csv.gz" wins over ".csv"... and ".gz" alone is never a suffix.
-_SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".csv", ".tsv", ".txt", ".pq")
-_ID_RE = re.compile(r"^ds-[0-9a-f]{32}(" + "|".join(map(re.escape, _SUFFIXES)) + r")$")
-_URL_TIMEOUT_S = 30
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,6 @@ class Source:
     location: str
 
 
-def store_dir() -> Path:
-    """Return the dataset store folder (``TRACING_STORE_DIR`` or ``./dataset_store``)."""
-    return Path(settings.get(ENV_STORE_DIR)).resolve()
-
-
 def data_roots() -> tuple[Path, ...]:
     """Return the folders paths may point into, resolved (symlinks followed).
 
@@ -110,103 +112,7 @@ def data_roots() -> tuple[Path, ...]:
     return (DEMO_DIR.resolve(), store_dir())
 
 
-def is_dataset_id(ref: str) -> bool:
-    """Whether ``ref`` has the form of a dataset id (``ds-<32 hex>.<suffix>``)."""
-    return bool(_ID_RE.match(ref))
-
-
-def _suffix(name: str) -> str:
-    lower = name.lower()
-    for suffix in _SUFFIXES:
-        if lower.endswith(suffix):
-            return suffix
-    table_format(name)  # raises the standard "unsupported file type" DataError
-    return ""
-
-
-def _secret() -> bytes:
-    """Return the store's secret salt: from the environment, else a random file in the store."""
-    env = str(settings.get(ENV_STORE_SECRET))
-    if env:
-        return env.encode()
-    folder = store_dir()
-    path = folder / _SECRET_FILE
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another server process created it first
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
-    return path.read_bytes()
-
-
-def dataset_id(data: bytes, name: str) -> str:
-    """Return the id an upload is stored under.
-
-    The id is an HMAC-SHA256 of the content keyed by the server's secret (truncated to 128 bits),
-    plus the original suffix. Content-addressing makes the id stable (re-uploading the same file
-    gives the same id, so links keep working and the store does not fill with copies); the secret
-    makes it unguessable: knowing or guessing a file's content (a public dataset, a small file)
-    is not enough to compute its id, and ids cannot be enumerated. A plain sha256 of the content
-    would let anyone who holds the file check whether it was uploaded and open its analysis.
-
-    Parameters
-    ----------
-    data : bytes
-        The uploaded file's content.
-    name : str
-        The uploaded file's name; only its suffix is used.
-
-    Returns
-    -------
-    str
-        ``ds-<32 hex>.<suffix>``.
-    """
-    digest = hmac.new(_secret(), data, hashlib.sha256).hexdigest()[:32]
-    return f"ds-{digest}{_suffix(name)}"
-
-
-def store_upload(data: bytes, name: str) -> str:
-    """Keep an uploaded file in the dataset store and return its id.
-
-    Parameters
-    ----------
-    data : bytes
-        The file's content.
-    name : str
-        The original file name (kept for display; the suffix picks the format).
-
-    Returns
-    -------
-    str
-        The dataset id, usable as a ``baseline``/``production`` reference.
-
-    Raises
-    ------
-    DataError
-        If the file type is not CSV or Parquet, or the file is empty.
-    """
-    if not data:
-        raise DataError(f"{name}: the file is empty; it needs a header row and data.")
-    ref = dataset_id(data, name)
-    folder = store_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / ref
-    if not target.exists():
-        # Write then rename: a concurrent reader never sees a half-written file.
-        tmp = folder / f".{ref}.{secrets.token_hex(4)}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    meta = folder / f"{ref}.json"
-    if not meta.exists():
-        meta.write_text(json.dumps({"name": Path(name).name}), encoding="utf-8")
-    return ref
-
-
-def describe_source(ref: str) -> Source:
+def describe_source(ref: str, *, uploader: str = ANONYMOUS) -> Source:
     """Check a reference against the rules and say what it points at, without reading it.
 
     Parameters
@@ -214,6 +120,9 @@ def describe_source(ref: str) -> Source:
     ref : str
         A dataset id, a path (absolute, or relative to the server's working directory) or an
         ``http``/``https`` URL.
+    uploader : str, optional
+        Whose upload record names a dataset (`tracing.store.dataset_name`); default
+        ``"anonymous"``. Without a record of theirs the name is the id.
 
     Returns
     -------
@@ -228,7 +137,7 @@ def describe_source(ref: str) -> Source:
     if not ref:
         raise DataError("no dataset given; upload a file, pick a demo or enter a path.")
     if is_dataset_id(ref):
-        return _describe_dataset(ref)
+        return _describe_dataset(ref, uploader)
     scheme = urllib.parse.urlsplit(ref).scheme.lower()
     if scheme in ("http", "https"):
         return _describe_url(ref)
@@ -240,20 +149,14 @@ def describe_source(ref: str) -> Source:
     return _describe_path(ref)
 
 
-def _describe_dataset(ref: str) -> Source:
+def _describe_dataset(ref: str, uploader: str) -> Source:
     path = store_dir() / ref
     if not path.is_file():
         raise DataError(
             f"dataset {ref} is not in this server's dataset store (it may have been deleted or "
             "the link comes from another server); upload the file again."
         )
-    name = ref
-    meta = path.with_name(f"{ref}.json")
-    if meta.is_file():
-        try:
-            name = str(json.loads(meta.read_text(encoding="utf-8"))["name"]) or ref
-        except (ValueError, KeyError, TypeError):
-            name = ref
+    name = dataset_name(ref, uploader=uploader)
     return Source(ref=ref, kind="dataset", name=name, location=str(path))
 
 
@@ -285,7 +188,7 @@ def _describe_path(ref: str) -> Source:
         raise DataError(f"{ref}: hidden files and folders are not served; use a visible file.")
     if not resolved.is_file():
         raise DataError(f"{ref}: file not found in {root}; check the path.")
-    _suffix(resolved.name)
+    table_suffix(resolved.name)
     return Source(ref=ref, kind="path", name=resolved.name, location=str(resolved))
 
 
@@ -311,12 +214,14 @@ def source_stamp(ref: str) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def resolve_source(ref: str) -> tuple[str, bytes]:
+def resolve_source(ref: str, *, uploader: str = ANONYMOUS) -> tuple[str, bytes]:
     """Read the data behind a dataset id, an allowed path or an allowed URL.
 
     Parameters
     ----------
     ref : str
+        See `describe_source`.
+    uploader : str, optional
         See `describe_source`.
 
     Returns
@@ -327,7 +232,8 @@ def resolve_source(ref: str) -> tuple[str, bytes]:
     Raises
     ------
     DataError
-        If the reference is refused, missing, unreadable, or (URLs) larger than the cap.
+        If the reference is refused, missing, unreadable, (datasets) damaged, or (URLs)
+        larger than the cap.
 
     Examples
     --------
@@ -335,9 +241,11 @@ def resolve_source(ref: str) -> tuple[str, bytes]:
     >>> name, data[:4]
     ('fraud_training.parquet', b'PAR1')
     """
-    source = describe_source(ref)
+    source = describe_source(ref, uploader=uploader)
     if source.kind == "url":
         return source.name, _fetch(source.location)
+    if source.kind == "dataset":
+        return source.name, read_dataset(ref)
     try:
         return source.name, Path(source.location).read_bytes()
     except OSError as exc:
@@ -348,33 +256,21 @@ def _url_cap() -> int:
     return int(settings.get(ENV_MAX_URL_MB) * 1024 * 1024)
 
 
-def _fetch(url: str) -> bytes:
-    cap = _url_cap()
-    too_big = DataError(
-        f"{url}: larger than the {cap / 2**20:,.0f} MB limit for URLs; use a smaller file or "
-        f"raise {ENV_MAX_URL_MB}."
+def url_limits() -> FetchLimits:
+    """Return the bounds of a visitor's URL download, from the settings.
+
+    ``TRACING_MAX_URL_MB`` (decoded body), ``TRACING_URL_TIMEOUT_S`` (overall deadline) and
+    ``TRACING_URL_ALLOW_HOSTS`` (internal hosts permitted on purpose).
+    """
+    return FetchLimits(
+        max_bytes=_url_cap(),
+        deadline_s=float(settings.get(ENV_URL_TIMEOUT_S)),
+        allow=tuple(settings.get(ENV_URL_ALLOW_HOSTS)),
+        setting_bytes=ENV_MAX_URL_MB,
+        setting_allow=ENV_URL_ALLOW_HOSTS,
     )
-    request = urllib.request.Request(url, headers={"User-Agent": "tracing"})
-    try:
-        with urllib.request.urlopen(request, timeout=_URL_TIMEOUT_S) as response:
-            final = urllib.parse.urlsplit(response.geturl()).scheme.lower()
-            if final not in ("http", "https"):  # a redirect must not leave http(s)
-                raise DataError(f"{url}: redirected to a {final}:// address; use a direct link.")
-            length = response.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > cap:
-                raise too_big
-            chunks: list[bytes] = []
-            total = 0
-            while chunk := response.read(_CHUNK):
-                total += len(chunk)
-                if total > cap:
-                    raise too_big
-                chunks.append(chunk)
-    except urllib.error.HTTPError as exc:
-        raise DataError(
-            f"{url}: the server answered {exc.code} {exc.reason}; check the URL."
-        ) from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DataError(f"{url}: could not be downloaded ({reason}); check the URL.") from exc
-    return b"".join(chunks)
+
+
+def _fetch(url: str) -> bytes:
+    # Internal addresses, redirects, deadline, decoded-size cap: see tracing.fetch.
+    return fetch_url(url, url_limits())

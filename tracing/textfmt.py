@@ -9,7 +9,9 @@ explanations, Markdown tables of the report) and how it makes a result JSON-read
   adds quotes to text, ``'CA'``, where a value must stand out from the words around it);
 - `number` and `percent`: a measured number in a table or sentence (``n/a`` when missing);
 - `condition_text`: a slice condition for people (``state = CA``, ``amount in [10, 25)``);
-- `table_cell`: text made safe for a Markdown table cell;
+- `escape_markdown`: text from the data made inert in Markdown/HTML (no link, image, HTML tag
+  or emphasis can come out of it); `table_cell` does the same for a Markdown table cell;
+- `csv_safe`: a table made safe to open in a spreadsheet (formula cells neutralised);
 - `finite` and `jsonable`: NaN/inf to None and numpy/pandas values to plain Python (JSON).
 
 Rules: missing values (None, NaN, pandas NA/NaT) read ``n/a`` as numbers and ``(missing)`` as
@@ -20,6 +22,7 @@ point; floats use ``digits`` significant digits.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +31,8 @@ import pandas as pd
 
 __all__ = [
     "condition_text",
+    "csv_safe",
+    "escape_markdown",
     "finite",
     "jsonable",
     "number",
@@ -150,15 +155,133 @@ def condition_text(feature: Any, label: Any) -> str:
     return f"{feature} = {label}"
 
 
+# What makes Markdown/HTML markup out of text: a link or image needs "](" or "][" (or "]:" for a
+# reference definition), a Streamlit directive ``:red[...]`` a "[" right after a word; emphasis
+# and code need * _ ` ~; an HTML tag or autolink needs "<"; tables "|", math "$"; quotes,
+# headings and lists a marker at a line's start. Those are backslash-escaped (CommonMark allows
+# it before any punctuation), and the backslash itself; brackets of an interval such as
+# ``[9.89, 12.91)`` and an underscore inside a word (``vehicle_type``) stay as they are.
+_MARKDOWN_SPECIAL = re.compile(
+    r"[\\`*<|~$]|(?<=[0-9A-Za-z_-])\[|\](?=[(\[:])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])"
+    r"|^(\s*)([>#+\-=])",
+    re.M,
+)
+# GFM turns bare URLs, www. names and e-mail addresses into links: break those patterns too.
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@)")
+
+
+def escape_markdown(text: Any) -> str:
+    r"""Return ``text`` with every Markdown/HTML special character backslash-escaped.
+
+    What a file contains (column names, category values, file names) is shown as the literal
+    text: ``![x](http://host/p.png)`` cannot fetch an image, ``[click](...)`` cannot make a
+    link, ``<script>`` or ``<img onerror=...>`` cannot become HTML, and a bare
+    ``http://host`` or ``www.host`` is not turned into a link. Use it for every data value that
+    goes into ``st.markdown`` or a Markdown report.
+
+    Parameters
+    ----------
+    text : object
+        Any value; converted with ``str``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(escape_markdown("![px](http://h/p.png)"))
+    ![px\](http:\/\/h/p.png)
+    >>> print(escape_markdown("<b>_a_b_</b> # x > y"))
+    \<b>\_a_b\_\<\/b> # x > y
+    """
+    escaped = _MARKDOWN_SPECIAL.sub(_escape_one, str(text))
+    escaped = escaped.replace("</", "<\\/")
+    return _AUTOLINK.sub(lambda m: _break_autolink(m.group(0)), escaped)
+
+
+def _escape_one(found: re.Match[str]) -> str:
+    if found.group(2):  # a block marker at the start of a line
+        return f"{found.group(1)}\\{found.group(2)}"
+    return "\\" + found.group(0)
+
+
+def _break_autolink(found: str) -> str:
+    if found == "://":
+        return ":\\/\\/"
+    if found == "@":
+        return "\\@"
+    return found[:3] + "\\."
+
+
 def table_cell(text: Any) -> str:
-    r"""Make text safe inside a Markdown table cell (pipes escaped, one line).
+    r"""Make text safe inside a Markdown table cell: one line, markup escaped.
+
+    Line breaks become spaces, and `escape_markdown` escapes pipes and every other markup
+    character, so a value cannot break the table or render as a link, image or HTML.
 
     Examples
     --------
     >>> print(table_cell("a | b"))
     a \| b
     """
-    return " ".join(str(text).split("\n")).replace("|", "\\|")
+    return escape_markdown(" ".join(str(text).splitlines()))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _formula_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        if _PLAIN_NUMBER.match(value):
+            return value  # "-3" or "+1.5": a spreadsheet reads a number, not a formula
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` safe to offer as a CSV download (no formula injection).
+
+    As OWASP recommends for CSV injection, a text cell or column name that starts with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so a spreadsheet shows
+    it as text instead of running it (``=HYPERLINK(...)``, ``=cmd|' /C calc'!A0``). Numbers
+    are never changed: numeric, boolean and datetime columns are left as they are, and a text
+    cell that is a plain number (``-3``, ``+1.5``, ``-2e5``) is kept too, since a spreadsheet
+    reads it as that number and cannot run it.
+
+    Parameters
+    ----------
+    frame : DataFrame
+
+    Returns
+    -------
+    DataFrame
+        A copy; the input is not modified.
+
+    Examples
+    --------
+    >>> out = csv_safe(pd.DataFrame({"=x": ["=1+1", "-3", "ok"], "n": [-1, 2, 3]}))
+    >>> list(out.columns), out["'=x"].tolist(), out["n"].tolist()
+    (["'=x", 'n'], ["'=1+1", '-3', 'ok'], [-1, 2, 3])
+    """
+    out = frame.copy()
+    out.columns = pd.Index([_formula_safe(c) for c in out.columns])
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            cats = column.cat.categories
+            if cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype):
+                safe = [_formula_safe(c) for c in cats]
+                if len(set(safe)) == len(safe):
+                    out.isetitem(i, column.cat.rename_categories(safe).array)
+                else:
+                    out.isetitem(
+                        i, column.astype(object).map(_formula_safe, na_action="ignore").array
+                    )
+        elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            out.isetitem(i, column.map(_formula_safe, na_action="ignore").array)
+    return out
 
 
 def finite(value: Any) -> float | None:

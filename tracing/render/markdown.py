@@ -3,8 +3,10 @@
 `to_markdown` renders the dict of `tracing.report.build_report`; one function per section
 renders that section's JSON form (``overall``, ``slices``...), so a renderer never calls the
 engine and a report saved as JSON renders the same later. Every value from the data (file,
-column and category names, explanations) goes through `tracing.textfmt.table_cell` or `cell`,
-so a name cannot break a table or inject markup.
+column and category names, explanations, notes) goes through `tracing.textfmt.table_cell`,
+which escapes every Markdown/HTML markup character (`tracing.textfmt.escape_markdown`), so a
+name cannot break a table or make a link, an image or HTML render. (Data names are not put in
+code spans: an escape does not work inside backticks.)
 """
 
 from __future__ import annotations
@@ -184,8 +186,8 @@ def explain_summary(value: Mapping[str, Any]) -> list[str]:
         f"{value['sample_rows']:,} production rows explained"
     ]
     if value.get("fidelity_warning"):
-        lines.append(f"- Warning: {value['fidelity_warning']}")
-    lines += [f"- Note: {n}" for n in value.get("notes", [])]
+        lines.append(f"- Warning: {table_cell(value['fidelity_warning'])}")
+    lines += [f"- Note: {table_cell(n)}" for n in value.get("notes", [])]
     return lines
 
 
@@ -201,7 +203,7 @@ def timeline_section(section: Mapping[str, Any]) -> list[str]:
         f"{len(alerts)} alerting.",
         "",
     ]
-    lines += [f"- {n}" for n in section["notes"]]
+    lines += [f"- {table_cell(n)}" for n in section["notes"]]
     if alerts:
         lines += [
             "",
@@ -244,9 +246,9 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         f"- Model type: **{report['model_type']}**; lead metric: "
         f"**{table_cell(m['display_name'])}** (`{m.get('id', m.get('name'))}`, "
         f"{_direction_words(m['direction'])})",
-        f"- Baseline: `{table_cell(report['datasets']['baseline'])}`, "
+        f"- Baseline: {table_cell(report['datasets']['baseline'])}, "
         f"{report['rows']['baseline']:,} rows; production: "
-        f"`{table_cell(report['datasets']['production'])}`, "
+        f"{table_cell(report['datasets']['production'])}, "
         f"{report['rows']['production']:,} rows",
     ]
     lines += [f"- Note: {table_cell(n)}" for n in report.get("notes", [])]
