@@ -8,6 +8,7 @@ paper's tracing workflow; see ``ui/state.py`` for the URL parameters.
 
 import streamlit as st
 
+from tracing import settings
 from ui import layout
 from ui.state import current_view, sync_url
 
@@ -47,6 +48,13 @@ pages = {
         st.Page(files["share"], title="Share", icon=":material/share:", url_path="share"),
     ],
 }
+
+# Bad server settings are the operator's to fix: name every one, serve nothing else.
+bad_settings = settings.problems()
+if bad_settings:
+    for line in bad_settings:
+        st.error(line, icon=":material/settings_alert:")
+    st.stop()
 
 page = st.navigation(pages)
 # Re-write the view to the URL on every run: sidebar navigation drops query parameters.

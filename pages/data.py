@@ -173,7 +173,7 @@ for col, (side, ref) in zip(st.columns(3), refs.items(), strict=True):
         loaded[side] = table
         n_rows, n_columns = table.frame.shape
         st.markdown(
-            f"**{side.capitalize()}**: {table.name}  \n"
+            f"**{side.capitalize()}**: {fmt.md(table.name)}  \n"
             f"{fmt.count(n_rows)} rows × {n_columns} columns"
         )
 if "production" not in loaded or (view.baseline and "baseline" not in loaded):
@@ -255,4 +255,4 @@ st.success(
 st.page_link(PAGE_FILES["overview"], label="Next: did the model get worse?", icon="➡️")
 with st.expander("Preview the first rows"):
     st.dataframe(analysis.production_frame.head(50), hide_index=True)
-    st.caption(f"The first 50 rows of {analysis.names[1]}.")
+    st.caption(f"The first 50 rows of {fmt.md(analysis.names[1])}.")

@@ -24,7 +24,7 @@ if view.slice:
     except DataError as exc:
         st.warning(f"The selected slice cannot be opened here ({exc}); explaining all rows.")
     else:
-        mask, slice_text = drill.production_mask, fmt.conditions_text(drill.conditions)
+        mask, slice_text = drill.production_mask, fmt.md_conditions(drill.conditions)
 
 store = cache.explanations()
 ident = (key, view.slice if mask is not None else "")
@@ -113,7 +113,7 @@ elif not view.slice:
 with st.expander("All features"):
     st.dataframe(imp, hide_index=True, key="importance_table")
 for note in explanation.notes:
-    st.caption(note)
+    st.caption(fmt.md(note))  # notes name columns from the data
 
 st.divider()
 st.page_link(PAGE_FILES["share"], label="Next: share what you found", icon="➡️")

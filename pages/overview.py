@@ -172,9 +172,10 @@ if measured or estimated:
 
 rows = comp.rows
 st.markdown(
-    f"Baseline **{analysis.names[0]}**: {fmt.count(rows.loc['baseline', 'rows'])} rows, "
+    f"Baseline **{fmt.md(analysis.names[0])}**: {fmt.count(rows.loc['baseline', 'rows'])} rows, "
     f"{fmt.count(rows.loc['baseline', 'rows_with_actuals'])} with actuals. "
-    f"Production **{analysis.names[1]}**: {fmt.count(rows.loc['production', 'rows'])} rows, "
+    f"Production **{fmt.md(analysis.names[1])}**: "
+    f"{fmt.count(rows.loc['production', 'rows'])} rows, "
     f"{fmt.count(rows.loc['production', 'rows_with_actuals'])} with actuals."
 )
 if len(analysis.notes) > 2:
@@ -491,12 +492,12 @@ if shown:
         with col, guard(f"comparing {column}", stop=False):
             st.altair_chart(charts.drift_histogram(cache.histogram(key, column), column))
             st.caption(
-                f"Share of rows per predicted class ({column}), baseline vs production: "
+                f"Share of rows per predicted class ({fmt.md(column)}), baseline vs production: "
                 "prediction drift, visible before any actual arrives."
                 if classifier and kind == "prediction"
-                else f"Share of rows per range of the {kind} ({column}). The ranges hold equal "
-                "shares of the baseline; production bars above or below them show where the "
-                f"{kind} moved."
+                else f"Share of rows per range of the {kind} ({fmt.md(column)}). The ranges "
+                "hold equal shares of the baseline; production bars above or below them show "
+                f"where the {kind} moved."
             )
 
 st.divider()

@@ -67,7 +67,7 @@ else:
                 f"**{int(s['rank'])}. {what}** · {s['kind']}"
                 + (" · :blue-badge[selected slice]" if mine else "")
             )
-            st.markdown(s["explanation"])
+            st.markdown(fmt.md(s["explanation"]))
             st.progress(float(s["score"]), text=f"Strength of evidence {s['score']:.0%}")
     st.caption(
         "Ranked by how strongly the evidence points at each suspect, weighted by the impact of "
@@ -113,8 +113,8 @@ for i, column in enumerate(picked):
         st.altair_chart(charts.drift_histogram(cache.histogram(key, column), column))
         row = table[table["feature"] == column].iloc[0]
         st.caption(
-            f"Share of rows per value of {column} on the baseline's bins, baseline (grey) vs "
-            f"production (blue). PSI {row['psi']:.3f}: "
+            f"Share of rows per value of {fmt.md(column)} on the baseline's bins, baseline "
+            f"(grey) vs production (blue). PSI {row['psi']:.3f}: "
             + ("drifted (" + str(row["reason"]) + ")." if row["drifted"] else "no drift.")
         )
 

@@ -9,7 +9,7 @@ from tracing.options import ReportOptions
 from tracing.render.html import to_html
 from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS
-from ui import cache, state
+from ui import cache, fmt, state
 from ui.layout import LAST_PAGE, guard, header, require_analysis
 from ui.state import app_base_url, page_params, share_url
 
@@ -52,18 +52,20 @@ st.code(link, language=None, wrap_lines=True)
 st.caption("Copy the link with the button at the right of the box.")
 
 what = {
-    "baseline / production": f"{analysis.names[0]} / {analysis.names[1]}",
-    "columns": ", ".join(f"{p}={v or '(none)'}" for p, v in view.roles) or "detected",
+    "baseline / production": f"{fmt.md(analysis.names[0])} / {fmt.md(analysis.names[1])}",
+    "columns": ", ".join(f"{p}={fmt.md(v or '(none)')}" for p, v in view.roles) or "detected",
     "model": f"{analysis.schema.model_type.value}"
     + (
-        f", positive class {analysis.schema.positive_class}"
+        f", positive class {fmt.md(analysis.schema.positive_class)}"
         if analysis.schema.positive_class is not None
         else ""
     ),
     "metric": analysis.metric.name,
     "rows compared": view.rows_text() or "the whole files",
-    "actuals joined from": sources.describe_source(view.actuals).name if view.actuals else "none",
-    "selected slice": view.slice or "none",
+    "actuals joined from": fmt.md(sources.describe_source(view.actuals).name)
+    if view.actuals
+    else "none",
+    "selected slice": fmt.md(view.slice) if view.slice else "none",
 }
 st.markdown("\n".join(f"- **{k}**: {v}" for k, v in what.items()))
 uploaded = [ref for ref in (view.baseline, view.production) if sources.is_dataset_id(ref)]

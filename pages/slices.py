@@ -7,6 +7,7 @@ import streamlit as st
 from tracing.errors import DataError
 from tracing.options import SliceSearch
 from tracing.slices import ChangeCause, slice_id
+from tracing.textfmt import csv_safe
 from ui import cache, charts, controls, fmt, state, tables
 from ui.layout import (
     PAGE_FILES,
@@ -105,7 +106,7 @@ if visible.empty:
 top = visible.iloc[0]
 st.markdown(
     f"Overall {metric.name} in production is **{overall}** (baseline {baseline_overall}). "
-    f"The slice that costs most is **{fmt.conditions_text(top['conditions'])}**: "
+    f"The slice that costs most is **{fmt.md_conditions(top['conditions'])}**: "
     f"{fmt.pct(top['share'])} of the rows, {metric.name} "
     f":red[{fmt.metric_value(top['metric'], metric)}], costing "
     f"{fmt.metric_delta(top['impact'], metric).lstrip('+')} of {metric.name}."
@@ -174,7 +175,7 @@ with crumbs:
         feature, value = conditions[i - 1]
         st.markdown("›")
         last = i == len(conditions)
-        label = fmt.conditions_text([(feature, value)])
+        label = fmt.md_conditions([(feature, value)])
         kind = "secondary" if last else "tertiary"
         if st.button(label, type=kind, key=f"crumb_{i}", disabled=last):
             set_view(replace(view, slice=slice_id(conditions[:i])))
@@ -289,7 +290,7 @@ def show_features() -> None:
                 )
             )
             st.caption(
-                f"{metric.name} per value of {feature} inside the slice, baseline vs "
+                f"{metric.name} per value of {fmt.md(feature)} inside the slice, baseline vs "
                 "production; the dashed line is the slice's production value."
             )
         with right:
@@ -304,8 +305,8 @@ def show_features() -> None:
                 )
             )
             st.caption(
-                f"How the slice's rows spread over the values of {feature}: a bar that grew "
-                "in production is a change of mix."
+                f"How the slice's rows spread over the values of {fmt.md(feature)}: a bar that "
+                "grew in production is a change of mix."
             )
 
 
@@ -318,7 +319,8 @@ def show_rows() -> None:
     )
     st.download_button(
         "Download the slice's rows (CSV)",
-        lambda: rows.to_csv(index=False).encode(),
+        # cells like =HYPERLINK(...) must not run as formulas in a spreadsheet (OWASP)
+        lambda: csv_safe(rows).to_csv(index=False).encode(),
         file_name="slice_rows.csv",
         mime="text/csv",
         icon=":material/download:",

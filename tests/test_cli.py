@@ -330,3 +330,19 @@ def test_report_compares_two_model_versions_on_the_same_days(capsys, window):
 def test_bad_model_versions_exit_2_with_one_line(capsys, extra, message):
     msg = _bad(capsys, "report", "--production", str(MONITORING), *extra)
     assert message in msg
+
+
+def test_store_commands_run_from_the_cli(capsys, tmp_path, monkeypatch):
+    from tracing import sources
+
+    monkeypatch.setenv("TRACING_STORE_DIR", str(tmp_path))
+    ref = sources.store_upload(b"a,b\n1,2\n", "tiny.csv")
+    code, out, err = _run(capsys, "store", "list")
+    assert code == 0, err
+    assert ref in out and out.endswith("\n")
+    code, out, err = _run(capsys, "store", "delete", ref)
+    assert code == 0, err
+    code, out, _ = _run(capsys, "store", "list")
+    assert ref not in out
+    code, _, err = _run(capsys, "store", "delete", "ds-" + "0" * 32 + ".csv")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1

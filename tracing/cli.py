@@ -36,7 +36,7 @@ from typing import Any
 from tracing import settings
 from tracing.analysis import prepare_analysis
 from tracing.errors import DataError
-from tracing.io import read_table
+from tracing.io import cli_limits, read_table
 from tracing.options import (
     EXPLAIN_SOURCES,
     MAX_DEPTH,
@@ -47,6 +47,7 @@ from tracing.options import (
 from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS, build_report
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
+from tracing.store import add_store_parser, run_store
 from tracing.timeline import (
     DEFAULT_K,
     DEFAULT_MIN_ROWS,
@@ -212,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_input_options(rep)
     add_timeline_parser(sub)
+    add_store_parser(sub)
     return parser
 
 
@@ -308,9 +310,10 @@ def load_inputs(
     ComparedRows
         See `tracing.rows.compared_rows`.
     """
-    production = read_table(args.production)
+    limits = cli_limits()  # only the caps the operator set: big files are theirs to read
+    production = read_table(args.production, limits=limits)
     baseline_path = getattr(args, "baseline", None)
-    baseline = read_table(baseline_path) if baseline_path else None
+    baseline = read_table(baseline_path, limits=limits) if baseline_path else None
     spec = spec or rows_spec(args)
     if require_baseline and not baseline_path and not spec.one_file:
         raise DataError(
@@ -327,7 +330,7 @@ def load_inputs(
             Path(baseline_path).name if baseline_path else "baseline",
             Path(args.production).name,
         ),
-        actuals=read_table(actuals_path) if actuals_path else None,
+        actuals=read_table(actuals_path, limits=limits) if actuals_path else None,
         actuals_name=Path(actuals_path).name if actuals_path else "actuals",
         roles=_roles(args),
     )
@@ -421,8 +424,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
         return int(exc.code or 0)
     try:
-        text = run_timeline(args) if args.command == "timeline" else _report(args)
-        if args.output:
+        commands = {"timeline": run_timeline, "store": run_store, "report": _report}
+        text = commands[args.command](args)
+        text = text if text.endswith("\n") else text + "\n"
+        if getattr(args, "output", None):
             Path(args.output).write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)

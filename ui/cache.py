@@ -27,7 +27,7 @@ from tracing.compare import Comparison, compare
 from tracing.drift import DriftResult, feature_drift
 from tracing.drift import histogram as drift_histogram
 from tracing.errors import DataError
-from tracing.io import read_table
+from tracing.io import read_table, visitor_limits
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.metrics import get_metric
 from tracing.options import ReportOptions, SliceSearch
@@ -82,7 +82,8 @@ class Loaded:
 @st.cache_resource(show_spinner=False, max_entries=8, ttl=_TTL)
 def _load(ref: str, stamp: str) -> Loaded:
     name, data = resolve_source(ref)
-    return Loaded(name, read_table(data, name=name))
+    # Visitors reach these files (uploads, URLs, link sources): the server's caps apply.
+    return Loaded(name, read_table(data, name=name, limits=visitor_limits()))
 
 
 def load_table(ref: str) -> Loaded:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tracing.metrics import DIRECTION_WORDS, Direction, Metric
 from tracing.rootcause import condition_text
+from tracing.textfmt import escape_markdown
 from tracing.verdict import status
 from tracing.vocab import Severity, Status
 
@@ -144,6 +145,20 @@ def window_label(start: Any, freq: str) -> str:
     if freq == "week":
         return f"week of {start:%Y-%m-%d}"
     return f"{start:%a %Y-%m-%d}"
+
+
+def md(value: Any) -> str:
+    """Escape a value from the data (a name, a category, a file name) for Streamlit Markdown.
+
+    Every data value that goes into ``st.markdown``, a caption, an alert or a button label goes
+    through here, so a file's contents can never render a link or fetch an image.
+    """
+    return escape_markdown(value)
+
+
+def md_conditions(conditions: Sequence[tuple[str, str]]) -> str:
+    """Write a slice's conditions for people, escaped for Markdown (see `md`)."""
+    return md(conditions_text(conditions))
 
 
 def conditions_text(conditions: Sequence[tuple[str, str]]) -> str:

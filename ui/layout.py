@@ -105,7 +105,8 @@ def guard(what: str, *, stop: bool = True, fix_link: bool = False) -> Iterator[N
 
 
 def _failed(message: str, *, stop: bool, fix_link: bool) -> None:
-    st.error(message, icon=":material/error:")
+    # Engine messages quote file and column names: shown as text, never as Markdown.
+    st.error(fmt.md(message), icon=":material/error:")
     if fix_link:
         st.page_link(PAGE_FILES["data"], label="Fix the data or the columns", icon="🛠️")
     if stop:
@@ -141,7 +142,7 @@ def tracing_text(view: View, analysis: Analysis) -> str | None:
             else "against every earlier day"
         )
     else:
-        against = f"against the baseline {analysis.names[0]}"
+        against = f"against the baseline {fmt.md(analysis.names[0])}"
     return f"Tracing **{what}** {against}."
 
 
@@ -190,14 +191,15 @@ def sidebar_summary() -> None:
             else "all with actuals"
         )
         st.caption(
-            f"Baseline: **{analysis.names[0]}** ({fmt.count(b.n_rows)} rows)  \n"
-            f"Production: **{analysis.names[1]}** ({fmt.count(p.n_rows)} rows, {actuals})  \n"
+            f"Baseline: **{fmt.md(analysis.names[0])}** ({fmt.count(b.n_rows)} rows)  \n"
+            f"Production: **{fmt.md(analysis.names[1])}** ({fmt.count(p.n_rows)} rows, "
+            f"{actuals})  \n"
             f"Model: {analysis.schema.model_type.value}; metric: **{analysis.metric.name}** "
             f"({fmt.direction_words(analysis.metric.direction)})"
         )
         if pinned.slice:
             try:
-                text = fmt.conditions_text(parse_slice_id(pinned.slice))
+                text = fmt.md_conditions(parse_slice_id(pinned.slice))
             except DataError:
-                text = pinned.slice
+                text = fmt.md(pinned.slice)
             st.caption(f"Selected slice: **{text}**")
