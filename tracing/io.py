@@ -292,7 +292,7 @@ def _read_csv(data: bytes, label: str, lim: ReadLimits) -> pa.Table:
         data = _gunzip(data, label, cap)
     elif cap is not None and len(data) > cap:
         raise _over(label, f"{len(data):,} bytes are over", cap, _ENV_BYTES)
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first character; strip would copy
         raise DataError(f"{label}: the file is empty; it needs a header row and data.")
     sample = data[:_SNIFF_BYTES]
     encoding = "utf8" if _is_utf8(sample) else "latin1"
@@ -368,7 +368,7 @@ def _decimal_commas(table: pa.Table, label: str, *, comma_delimited: bool) -> pa
             continue
         column = table.column(index)
         values = pc.drop_null(column)
-        if len(values) == 0:
+        if len(values) == 0 or not _may_be_decimal_commas(values.slice(0, _PEEK)):
             continue
         trimmed = pc.utf8_trim_whitespace(values)
         commas = pc.match_substring_regex(trimmed, _DECIMAL_COMMA.pattern)
@@ -386,6 +386,23 @@ def _decimal_commas(table: pa.Table, label: str, *, comma_delimited: bool) -> pa
         text = pc.replace_substring(text, ",", ".")
         table = table.set_column(index, field.name, pc.cast(text, pa.float64()))
     return table
+
+
+_PEEK = 1_000
+
+
+def _may_be_decimal_commas(head: pa.ChunkedArray) -> bool:
+    """Whether the first values of a text column are all plain or decimal-comma numbers.
+
+    A necessary condition checked on a few values: an ordinary text column (``"CA"``) fails
+    at once, so the full-column regexes run only on columns that may be numbers.
+    """
+    trimmed = pc.utf8_trim_whitespace(head)
+    ok = pc.or_(
+        pc.match_substring_regex(trimmed, _DECIMAL_COMMA.pattern),
+        pc.match_substring_regex(trimmed, r"^[+-]?\d+$"),
+    )
+    return bool(pc.all(ok).as_py())
 
 
 def _is_utf8(sample: bytes) -> bool:
