@@ -194,7 +194,7 @@ def explain_summary(value: Mapping[str, Any]) -> list[str]:
 def timeline_section(section: Mapping[str, Any]) -> list[str]:
     """Render ``timeline``: the period count and the alerting periods."""
     if "skipped" in section:
-        return ["## Over time", "", f"Skipped: {section['skipped']}"]
+        return ["## Over time", "", f"Skipped: {table_cell(section['skipped'])}"]
     alerts = [p for p in section["periods"] if p["alert"]]
     lines = [
         "## Over time",
