@@ -213,3 +213,18 @@ def test_unreachable_url(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(sources.ENV_ALLOW_URLS, "1")
     monkeypatch.setenv(sources.ENV_URL_ALLOW_HOSTS, "127.0.0.1")  # the test server
     refused("http://127.0.0.1:9/preds.csv", "could not be downloaded")
+
+
+@pytest.mark.parametrize("kind", ["loop", "long", "nul"])
+def test_unusable_paths_are_bad_input_not_crashes(env, kind):
+    root = env["root"]
+    if kind == "loop":
+        (root / "a.csv").symlink_to(root / "b.csv")
+        (root / "b.csv").symlink_to(root / "a.csv")
+        ref = str(root / "a.csv")
+    elif kind == "long":
+        ref = str(root / ("x" * 300 + ".csv"))
+    else:
+        ref = str(root / "bad\x00name.csv")
+    with pytest.raises(DataError, match=r"check the path\.$"):
+        sources.describe_source(ref)

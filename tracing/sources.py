@@ -171,6 +171,23 @@ def _describe_url(ref: str) -> Source:
 
 
 def _describe_path(ref: str) -> Source:
+    try:
+        return _vet_path(ref)
+    except (OSError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        # A symlink loop (RuntimeError), a name too long (OSError), a NUL byte (ValueError):
+        # the user's path is unusable, which is bad input, never a crash.
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise DataError(f"{_short(ref)}: not a usable path ({reason}); check the path.") from exc
+
+
+def _short(ref: str, limit: int = 120) -> str:
+    """Quote a reference in a message, cut when it is absurdly long."""
+    return ref if len(ref) <= limit else ref[:limit] + "…"
+
+
+def _vet_path(ref: str) -> Source:
     roots = data_roots()
     allowed = ", ".join(str(r) for r in roots)
     candidate = Path(ref).expanduser()
