@@ -124,11 +124,12 @@ with tab_path:
         )
         right.text_input("Production path or URL", key="w_path_production")
         submitted = st.form_submit_button("Open these files")
-    roots = ", ".join(f"`{r}`" for r in sources.data_roots())
     urls = "allowed" if settings.get(sources.ENV_ALLOW_URLS) else "disabled"
+    # The folders themselves are the operator's business: visitors are not shown them.
     st.caption(
-        f"The server reads files only inside {roots} (set `{sources.ENV_DATA_ROOTS}` to change "
-        f"this); http(s) URLs are {urls} (`{sources.ENV_ALLOW_URLS}=1` allows them)."
+        "The server reads files only inside the folders its operator allows (e.g. "
+        f"`demo_data/…`; `{sources.ENV_DATA_ROOTS}`); http(s) URLs are {urls} "
+        f"(`{sources.ENV_ALLOW_URLS}=1` allows them)."
     )
     if submitted:
         refs = st.session_state["w_path_baseline"], st.session_state["w_path_production"]

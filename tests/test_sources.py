@@ -72,11 +72,27 @@ def test_symlink_within_root_is_followed(env: dict[str, Path]) -> None:
     assert sources.resolve_source("alias.csv") == ("preds.csv", CSV)
 
 
-def test_refusal_names_the_allowed_folders_and_the_fix(env: dict[str, Path]) -> None:
+def test_refusal_names_the_fix_but_no_server_folder(env: dict[str, Path]) -> None:
+    # Issue 11: a visitor must not learn the server's folders from a refusal.
     with pytest.raises(DataError) as err:
         sources.resolve_source("/etc/passwd")
     message = str(err.value)
-    assert str(env["root"]) in message and sources.ENV_DATA_ROOTS in message
+    assert sources.ENV_DATA_ROOTS in message and "upload the file" in message
+    assert str(env["root"]) not in message and str(env["store"]) not in message
+
+
+def test_missing_and_not_allowed_read_alike(env: dict[str, Path]) -> None:
+    def message(ref: str) -> str:
+        with pytest.raises(DataError) as err:
+            sources.describe_source(ref)
+        return str(err.value).removeprefix(ref)
+
+    outside = message(str(env["outside"] / "secret.csv"))  # exists, outside the roots
+    assert outside == message(str(env["outside"] / "nothing.csv"))  # does not exist
+    assert outside == message(str(env["root"] / "nothing.csv"))  # missing inside a root
+    # The type is judged from the name, so it does not tell whether the file exists.
+    (env["root"] / "notes.json").write_text("{}")
+    assert message("notes.json") == message("other.json")
 
 
 def test_missing_file_directory_and_wrong_type(env: dict[str, Path]) -> None:

@@ -26,6 +26,7 @@ upload and returns its id. Every refusal is a `DataError` that says what to do i
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.parse
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ __all__ = [
     "url_limits",
 ]
 
+log = logging.getLogger(__name__)
 ENV_DATA_ROOTS = "TRACING_DATA_ROOTS"
 ENV_ALLOW_URLS = "TRACING_ALLOW_URLS"
 ENV_MAX_URL_MB = "TRACING_MAX_URL_MB"
@@ -189,22 +191,31 @@ def _short(ref: str, limit: int = 120) -> str:
 
 def _vet_path(ref: str) -> Source:
     roots = data_roots()
-    allowed = ", ".join(str(r) for r in roots)
     candidate = Path(ref).expanduser()
     if not candidate.is_absolute():
         candidate = Path.cwd() / candidate
     # resolve() follows symlinks and removes "..", so the check below sees the real target.
     resolved = candidate.resolve()
     root = next((r for r in roots if resolved.is_relative_to(r)), None)
+    # A visitor learns nothing about the server's disk: a file outside the roots and a file
+    # that does not exist get the same message, which names no folder (the log has the
+    # details), and a name's type is checked before whether it exists.
+    unavailable = DataError(
+        f"{_short(ref)}: file not found, or not inside an allowed data folder; upload the "
+        f"file instead, or ask the operator to add its folder to {ENV_DATA_ROOTS}."
+    )
     if root is None:
-        raise DataError(
-            f"{ref}: not inside an allowed data folder ({allowed}); copy the file into one of "
-            f"them, upload it, or add its folder to {ENV_DATA_ROOTS}."
-        )
+        log.info("refused %r: %s is outside the data roots %s", ref, resolved, roots)
+        raise unavailable
     if any(part.startswith(".") for part in resolved.relative_to(root).parts):
-        raise DataError(f"{ref}: hidden files and folders are not served; use a visible file.")
+        raise DataError(
+            f"{_short(ref)}: hidden files and folders are not served; use a visible file."
+        )
+    if "." in resolved.name:
+        table_suffix(resolved.name)  # "unsupported file type" whether or not it exists
     if not resolved.is_file():
-        raise DataError(f"{ref}: file not found in {root}; check the path.")
+        log.info("refused %r: %s is not a file", ref, resolved)
+        raise unavailable
     table_suffix(resolved.name)
     return Source(ref=ref, kind="path", name=resolved.name, location=str(resolved))
 
