@@ -2,7 +2,11 @@
 
 The engine behind the app and the CLI. Pure Python, no UI imports:
 
-- `tracing.io`: read CSV/Parquet files or uploaded bytes.
+- `tracing.settings`: every environment variable, its default and parser.
+- `tracing.options`: the options of each step, validated once; the home of every default.
+- `tracing.sources`, `tracing.fetch`, `tracing.store`: where data may come from (allowed
+  folders, guarded URLs, the dataset store).
+- `tracing.io`: read CSV/Parquet files or uploaded bytes, under optional caps.
 - `tracing.schema`: column roles (Arize-compatible names) and model type.
 - `tracing.vocab`: the shared vocabularies as enums (directions, statuses, severities, bases,
   period lengths, explanation sources, suspect kinds).
@@ -12,13 +16,16 @@ The engine behind the app and the CLI. Pure Python, no UI imports:
 - `tracing.rows`: which rows are compared (a baseline file, windows of one file, two model
   versions; delayed actuals joined first), for the CLI and the app alike.
 - `tracing.analysis`: a validated baseline/production pair.
-- `tracing.slices`: exact impact-ranked slice search, drilldown and baseline decomposition.
+- `tracing.engine`: the seam every engine implements: group sums over a coded table.
+- `tracing.slices`: exact impact-ranked slice search, drilldown, baseline decomposition and
+  which slices are distinct.
 - `tracing.drift`, `tracing.quality`, `tracing.labels`, `tracing.rootcause`: drift tests and
   histograms, data-quality checks, label conflicts, and the ranked root-cause summary.
 - `tracing.explain`: SHAP importance (logged, surrogate, error model, skops model).
 - `tracing.timeline`, `tracing.windows`, `tracing.actuals`, `tracing.estimate`: monitoring over
   time, production windows as baselines, delayed actuals, estimated performance without actuals.
-- `tracing.report`: the report dict (JSON) and its Markdown; `tracing.cli` the command line.
+- `tracing.report`: the report's sections and its JSON (schemas in ``tracing/schemas/``);
+  `tracing.render` its Markdown and HTML; `tracing.cli` the command line.
 """
 
 from tracing.analysis import Analysis, prepare_analysis
