@@ -96,6 +96,8 @@ def test_valid_values_survive_every_entry_point(depth, top, size, features) -> N
 def test_slice_bins_are_the_drift_bins() -> None:
     assert ReportOptions.from_mapping({"bins": 7}).drift.bins == 7
     assert ReportOptions(slices=SliceSearch(bins=5)).drift.bins == 5
+    with pytest.raises(DataError, match="one binning serves both"):
+        ReportOptions(slices=SliceSearch(bins=5), drift=DriftOptions(bins=7))
 
 
 def test_engine_functions_take_their_defaults_from_the_options() -> None:

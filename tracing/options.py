@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -334,6 +334,11 @@ class ReportOptions:
             whole_number("seed", self.random_state, 0, None, "random seed"),
         )
         if self.drift.bins != self.slices.bins:  # one binning serves slices and drift
+            if self.drift.bins != DriftOptions.bins:  # both chosen, differently: say so
+                raise DataError(
+                    f"bins: slices use {self.slices.bins} and drift {self.drift.bins}, but one "
+                    "binning serves both; give the same number (or set it once, as bins)."
+                )
             object.__setattr__(self, "drift", replace(self.drift, bins=self.slices.bins))
 
     @classmethod
@@ -375,8 +380,3 @@ def defaults(cls: type[Any]) -> dict[str, Any]:
     for f in fields(cls):
         out[f.name] = f.default_factory() if callable(f.default_factory) else f.default
     return out
-
-
-def as_sequence(value: Sequence[str] | None) -> list[str] | None:
-    """Return a column tuple as a list for JSON (None stays None)."""
-    return None if value is None else list(value)

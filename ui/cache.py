@@ -47,7 +47,6 @@ if TYPE_CHECKING:  # shap and lightgbm load on first use only: they slow the app
 __all__ = [
     "Key",
     "Loaded",
-    "Rows",
     "analysis",
     "comparison",
     "drift",
@@ -123,10 +122,6 @@ Key = tuple[Any, ...]
 """Hashable identity of an analysis: the view's data key plus the files' stamps."""
 
 
-Rows = ComparedRows
-"""The rows a view compares (`tracing.rows.ComparedRows`); the baseline is never None here."""
-
-
 def _stamp(ref: str | None) -> str:
     return source_stamp(ref) if ref else ""
 
@@ -140,8 +135,8 @@ def _key(view: View) -> Key:
     )
 
 
-def rows(view: View) -> Rows:
-    """Return the rows the view compares (cached; see `Rows`).
+def rows(view: View) -> ComparedRows:
+    """Return the rows the view compares (cached; see `tracing.rows.ComparedRows`).
 
     Raises
     ------
@@ -164,7 +159,7 @@ def _spec(view: View) -> RowsSpec:
 
 
 @st.cache_resource(show_spinner=False, max_entries=6, ttl=_TTL)
-def _rows(key: Key) -> Rows:
+def _rows(key: Key) -> ComparedRows:
     view: View = key[0]
     spec = _spec(view)  # bad windows fail here, before any file is read
     base, prod = load_pair(view)
@@ -284,8 +279,9 @@ def timeline(
 ) -> Timeline:
     """Return the metric per period of the whole production (`tracing.timeline`).
 
-    ``band`` is ``"baseline"`` (the baseline's periods; needs `Rows.timeline_baseline` with a
-    timestamp) or ``"rolling"`` (the previous ``window`` periods of production).
+    ``band`` is ``"baseline"`` (the baseline's periods; needs
+    `ComparedRows.timeline_baseline` with a timestamp) or ``"rolling"`` (the previous
+    ``window`` periods of production).
     """
     a = _from_key(key, metric)
     found = rows(key[0])
