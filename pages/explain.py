@@ -19,12 +19,16 @@ search = state.slice_settings(analysis.schema.roles.slice_columns())
 
 mask, slice_text = None, None
 if view.slice:
-    try:
-        drill = cache.slice_drilldown(key, metric.id, search, view.slice)
-    except DataError as exc:
-        st.warning(f"The selected slice cannot be opened here ({exc}); explaining all rows.")
-    else:
-        mask, slice_text = drill.production_mask, fmt.md_conditions(drill.conditions)
+    with guard("opening the slice"):
+        try:
+            drill = cache.slice_drilldown(key, metric.id, search, view.slice)
+        except DataError as exc:  # a slice id that does not fit this data: explain all rows
+            st.warning(
+                f"The selected slice cannot be opened here ({fmt.md(str(exc))}); "
+                "explaining all rows."
+            )
+        else:
+            mask, slice_text = drill.production_mask, fmt.md_conditions(drill.conditions)
 
 store = cache.explanations()
 ident = (key, view.slice if mask is not None else "")

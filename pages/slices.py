@@ -153,11 +153,16 @@ if not view.slice:
     st.info("Select a row to see what is inside the slice.", icon=":material/touch_app:")
     st.stop()
 
-try:
-    with st.spinner("Opening the slice…"):
+bad: DataError | None = None
+with st.spinner("Opening the slice…"), guard("opening the slice"):
+    try:
         drill = cache.slice_drilldown(key, metric.id, search, view.slice)
-except DataError as exc:
-    st.warning(f"The selected slice cannot be opened here: {exc}", icon=":material/warning:")
+    except DataError as exc:  # a slice id that does not fit this data: offer to clear it
+        bad = exc
+if bad is not None:
+    st.warning(
+        f"The selected slice cannot be opened here: {fmt.md(str(bad))}", icon=":material/warning:"
+    )
     if st.button("Clear the selection"):
         set_view(replace(view, slice=None))
         st.rerun()

@@ -67,8 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
+from scipy import special, stats
 
 from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, fit_bins, is_numeric_column
@@ -200,21 +199,28 @@ def _psi(pair: _Pair) -> Outcome:
 
 
 def _kl(pair: _Pair) -> Outcome:
-    b, p = pair.smoothed
-    return float(stats.entropy(p, b)), None
+    b, p = pair.smoothed  # both sum to 1 and are > 0: scipy.stats.entropy(p, b) in one line
+    return float(np.sum(p * np.log(p / b))), None
 
 
 def _js(pair: _Pair) -> Outcome:
     b, p = (c / c.sum() for c in pair.counts)
-    return float(jensenshannon(b, p, base=2)), None
+    # scipy.spatial.distance.jensenshannon(b, p, base=2) without its per-call overhead.
+    m = (b + p) / 2
+    divergence = (special.rel_entr(b, m).sum() + special.rel_entr(p, m).sum()) / 2
+    return math.sqrt(max(float(divergence), 0.0) / math.log(2)), None
 
 
 def _chi2(pair: _Pair) -> Outcome:
     table = np.vstack(pair.counts)[:, pair.used]
     if table.shape[1] < 2:
         return 0.0, 1.0
-    res = stats.chi2_contingency(table, correction=False)
-    return float(res.statistic), float(res.pvalue)
+    # scipy.stats.chi2_contingency(table, correction=False) in closed form: its per-call
+    # overhead (~2 ms) dominated drift on files with thousands of columns.
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = (table.shape[0] - 1) * (table.shape[1] - 1)
+    return statistic, float(special.chdtrc(dof, statistic))
 
 
 def _ks(pair: _Pair) -> Outcome:
