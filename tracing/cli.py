@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tracing import settings
-from tracing.analysis import prepare_analysis
+from tracing import alerts, settings
+from tracing.analysis import Analysis, prepare_analysis
 from tracing.errors import DataError
 from tracing.io import cli_limits, read_table
 from tracing.options import (
@@ -53,10 +53,13 @@ from tracing.timeline import (
     DEFAULT_MIN_ROWS,
     DEFAULT_WINDOW,
     FREQS,
+    Timeline,
     metric_timeline,
     monitoring_schema,
+    period_window,
     timeline_json,
 )
+from tracing.vocab import NotifyFormat
 from tracing.windows import VERSION_COLUMN
 
 __all__ = [
@@ -71,6 +74,8 @@ __all__ = [
 _SLICES, _EXPLAIN = SliceSearch(), ExplainOptions()  # the defaults, from one place
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_ALERT = 3  # --fail-on-alert: the latest complete period alerts
+EXIT_UNDELIVERED = 4  # --notify: a message still failed after its retries
 _DESCRIPTION = (
     "Compare production with a baseline (report) or follow a metric over time (timeline). "
     "Bad input exits with code 2 and one line on stderr that names the file/column and the fix; "
@@ -261,6 +266,37 @@ def add_timeline_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--no-estimate", action="store_true", help="do not estimate the metric from the scores"
     )
     add_input_options(p)
+    a = p.add_argument_group(
+        "alerts (for cron or CI: exit 3 on an alert, 4 when a message cannot be delivered)"
+    )
+    a.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help="exit with status 3 when the latest complete period alerts",
+    )
+    a.add_argument(
+        "--notify",
+        metavar="URL",
+        help="POST one JSON message per new alert to this webhook (Slack, PagerDuty, any)",
+    )
+    a.add_argument(
+        "--notify-format",
+        choices=[f.value for f in NotifyFormat],
+        default=NotifyFormat.SLACK.value,
+        help="message body: slack (text + fields, the default), json, or pagerduty (Events v2, "
+        "routing key from TRACING_PAGERDUTY_KEY)",
+    )
+    a.add_argument(
+        "--app-url",
+        metavar="URL",
+        help="the app's address for the message's deep link (default TRACING_PUBLIC_URL)",
+    )
+    a.add_argument(
+        "--state",
+        metavar="PATH",
+        help="JSON file remembering what was sent (default: one per production file and "
+        "metric in the user's cache folder)",
+    )
     p.add_argument("--format", choices=["json", "csv"], default="json")
     p.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     return p
@@ -345,6 +381,12 @@ def run_timeline(args: argparse.Namespace) -> str:
         On bad input (unreadable files, unknown columns, bad windows, a metric that does not
         fit...).
     """
+    return _timeline(args)[0]
+
+
+def _timeline(args: argparse.Namespace) -> tuple[str, int]:
+    """Run ``timeline``: the output text and the exit code (alerts, delivery)."""
+    app_url = _alert_target(args)
     spec = rows_spec(args)
     inputs = load_inputs(args, spec=spec)
     roles = _roles(args)
@@ -370,32 +412,130 @@ def run_timeline(args: argparse.Namespace) -> str:
         estimate=not args.no_estimate and not spec.by_version,
         names=inputs.names,
     )
+    code = _alerts(args, inputs, timeline, app_url) if args.notify or args.fail_on_alert else 0
     if args.format == "csv":
         buf = io.StringIO()
         timeline.table.to_csv(buf, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
-        return buf.getvalue()
+        return buf.getvalue(), code
     out = timeline_json(timeline)
     out["notes"] = [*inputs.notes, *out["notes"]]
     out["datasets"] = {
         "baseline": inputs.names[0] if inputs.baseline is not None else None,
         "production": inputs.names[1],
     }
-    return json.dumps(out, indent=2) + "\n"
+    return json.dumps(out, indent=2) + "\n", code
+
+
+def _alert_target(args: argparse.Namespace) -> str | None:
+    """Check the alert options before any work; return the deep links' base URL."""
+    if not args.notify:
+        return None
+    if NotifyFormat(args.notify_format) is NotifyFormat.PAGERDUTY and not settings.get(
+        "TRACING_PAGERDUTY_KEY"
+    ):
+        raise DataError(
+            "--notify-format pagerduty needs the integration's routing key in "
+            "TRACING_PAGERDUTY_KEY."
+        )
+    base = args.app_url or settings.get("TRACING_PUBLIC_URL")
+    if not base:
+        raise DataError(
+            "--notify needs the app's address for the message's link: give --app-url URL or "
+            "set TRACING_PUBLIC_URL."
+        )
+    return str(base)
+
+
+def _alerts(
+    args: argparse.Namespace, inputs: ComparedRows, timeline: Timeline, app_url: str | None
+) -> int:
+    """Send the new alerts (``--notify``) and judge the latest period (``--fail-on-alert``)."""
+    last = alerts.latest_complete(timeline)
+    alerting = last is not None and bool(timeline.table["alert"].iloc[last])
+    if args.notify and app_url is not None:
+        state_path = args.state or alerts.default_state_path(args.production, timeline.metric.id)
+        state = alerts.AlertState.load(state_path)
+        positions = alerts.new_alerts(timeline, state)
+        fmt = NotifyFormat(args.notify_format)
+        key = settings.get("TRACING_PAGERDUTY_KEY") or None
+        try:
+            for i in positions:
+                alert = _alert(args, inputs, timeline, i, app_url)
+                alerts.deliver(args.notify, alerts.body(alert, fmt, routing_key=key))
+        except alerts.DeliveryError as exc:
+            sys.stderr.write(
+                f"error: alert not delivered to {exc}; the state file is unchanged, so the next "
+                "run sends it again.\n"
+            )
+            return EXIT_UNDELIVERED
+        state.record(timeline, positions, now=None)
+    return EXIT_ALERT if args.fail_on_alert and alerting else 0
+
+
+def _alert(
+    args: argparse.Namespace, inputs: ComparedRows, timeline: Timeline, i: int, app_url: str
+) -> alerts.Alert:
+    """Build one alerting period's message: its top suspect slice and a link tracing it."""
+    window = period_window(timeline, i)
+    spec = dataclasses.replace(rows_spec(args), production_window=window)
+    try:
+        rows = compared_rows(
+            inputs.production, inputs.baseline, spec=spec, names=inputs.names, roles=_roles(args)
+        )
+        analysis = _analysis(args, rows, metric=timeline.metric.id)
+        suspect = alerts.suspect_text(analysis, metric=timeline.metric.id)
+    except DataError as exc:
+        suspect = f"No suspect slice: {exc}"
+    link = alerts.app_link(app_url, _link_params(args, window, timeline.metric.id))
+    return alerts.make_alert(
+        timeline, i, model=Path(args.production).name, suspect=suspect, link=link
+    )
+
+
+def _link_params(args: argparse.Namespace, window: str, metric: str) -> dict[str, str | None]:
+    """Return the app's URL parameters for tracing one period of these files."""
+
+    def where(path: str | None) -> str | None:
+        return str(Path(path).resolve()) if path else None
+
+    roles = {
+        "id": args.prediction_id,
+        "timestamp": args.timestamp,
+        "prediction": args.prediction_label,
+        "score": args.prediction_score,
+        "actual": args.actual_label,
+        "features": args.features,
+    }
+    return {
+        "baseline": where(getattr(args, "baseline", None)),
+        "production": where(args.production),
+        "actuals": where(getattr(args, "actuals", None)),
+        "production_window": window,
+        **roles,
+        "model_type": args.model_type,
+        "positive_class": args.positive_class,
+        "metric": metric,
+    }
+
+
+def _analysis(args: argparse.Namespace, rows: ComparedRows, *, metric: str | None) -> Analysis:
+    """Prepare the analysis of compared rows with the command line's roles and options."""
+    assert rows.baseline is not None  # a report needs one; a production window always leaves one
+    return prepare_analysis(
+        rows.baseline,
+        rows.production,
+        names=rows.names,
+        roles=_roles(args),
+        model_type=args.model_type,
+        positive_class=args.positive_class,
+        metric=metric,
+        threshold=args.threshold,
+    )
 
 
 def _report(args: argparse.Namespace) -> str:
     inputs = load_inputs(args, require_baseline=True)
-    assert inputs.baseline is not None  # require_baseline guarantees one
-    analysis = prepare_analysis(
-        inputs.baseline,
-        inputs.production,
-        names=inputs.names,
-        roles=_roles(args),
-        model_type=args.model_type,
-        positive_class=args.positive_class,
-        metric=args.metric,
-        threshold=args.threshold,
-    )
+    analysis = _analysis(args, inputs, metric=args.metric)
     analysis = dataclasses.replace(analysis, notes=inputs.notes + analysis.notes)
     sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
     options = {
@@ -424,8 +564,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
         return int(exc.code or 0)
     try:
-        commands = {"timeline": run_timeline, "store": run_store, "report": _report}
-        text = commands[args.command](args)
+        commands = {"store": run_store, "report": _report}
+        text, code = (
+            _timeline(args) if args.command == "timeline" else (commands[args.command](args), 0)
+        )
         text = text if text.endswith("\n") else text + "\n"
         if getattr(args, "output", None):
             Path(args.output).write_text(text, encoding="utf-8")
@@ -446,4 +588,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.get("TRACING_DEBUG"):
             raise
         return EXIT_INTERNAL
-    return 0
+    return code

@@ -67,6 +67,19 @@ def _optional_positive_int(text: str) -> int | None:
     return _positive_int(text)
 
 
+def _public_url(text: str) -> str:
+    """Parse ``TRACING_PUBLIC_URL``: an http(s) URL without query or fragment (or empty)."""
+    from urllib.parse import urlsplit
+
+    value = text.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("use an http(s) address such as https://tracing.example.com (no ?, #)")
+    return value.rstrip("/")
+
+
 def _host_list(text: str) -> tuple[str, ...]:
     """Parse ``TRACING_URL_ALLOW_HOSTS``: comma-separated host names, IP addresses or CIDRs."""
     import ipaddress
@@ -206,6 +219,22 @@ SETTINGS: dict[str, Setting] = {
             _optional_positive_number,
             "uploads not uploaded again for this many days are removed by a sweep, unless pinned "
             "(e.g. by a share link); `0` keeps them forever",
+        ),
+        Setting(
+            "TRACING_PUBLIC_URL",
+            "",
+            _public_url,
+            "the app's address as its users reach it (`https://tracing.example.com`): the base "
+            "of share links and of the deep links in alert messages",
+            default_text="the address the request came to (app); none (CLI: give `--app-url`)",
+        ),
+        Setting(
+            "TRACING_PAGERDUTY_KEY",
+            "",
+            _text,
+            "routing key of a PagerDuty Events API v2 integration, for "
+            "`timeline --notify-format pagerduty`",
+            default_text="none",
         ),
         Setting(
             "TRACING_DEBUG",

@@ -41,6 +41,7 @@ __all__ = [
     "DriftDirection",
     "ExplainSource",
     "Freq",
+    "NotifyFormat",
     "Severity",
     "Status",
     "SuspectKind",
@@ -177,3 +178,11 @@ class SuspectKind(_Word):
     QUALITY = "quality"
     DRIFT = "drift"
     SLICE = "slice"
+
+
+class NotifyFormat(_Word):
+    """Body shape of an alert message (`tracing.alerts.body`)."""
+
+    SLACK = "slack"  # ``text`` for Slack incoming webhooks plus the structured fields
+    JSON = "json"  # the structured fields only
+    PAGERDUTY = "pagerduty"  # a PagerDuty Events API v2 trigger
