@@ -16,7 +16,9 @@ below its lowest threshold. The checks:
   mostly numeric text column with some words), or several Python types in one object column;
 - ``constant``: one value (or none) in production;
 - ``duplicate_id``: prediction ids repeated within a dataset, or present in both;
-- ``label_conflict`` and ``broken_dependency``: labelling issues from `tracing.labels`.
+- ``label_conflict`` and ``broken_dependency``: labelling issues from `tracing.labels`;
+- ``biased_actuals``: the production rows with actuals are a selected subset (by predicted
+  class, or along a column), so the metrics describe that subset (`tracing.selection`).
 
 Identifier-like text columns (more than half the baseline rows distinct) are skipped by the
 category checks: every value of an id is new.
@@ -591,6 +593,31 @@ def _broken_dependency(ctx: _Context, check: QualityCheck) -> list[dict[str, Any
     return out
 
 
+def _biased_actuals(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+    from tracing.selection import actuals_coverage  # drift tests run only with partial actuals
+
+    coverage = actuals_coverage(ctx.analysis)
+    actual = ctx.analysis.schema.roles.actual_label
+    if coverage is None or not coverage.biased or not actual:
+        return []
+    # The measure: 2 for a class without actuals or an alerting column, 1 for the rest.
+    severity = check.grade(2.0 if coverage.severity is Severity.ALERT else 1.0)
+    if severity is None:
+        return []
+    values = [*coverage.uncovered, *coverage.undercovered, *coverage.drifted["feature"]]
+    return [
+        _finding(
+            check,
+            actual,
+            severity,
+            coverage.sentence(),
+            count=coverage.with_actuals,
+            share=coverage.share,
+            values=values[:_MAX_VALUES],
+        )
+    ]
+
+
 _REGISTRY: tuple[QualityCheck, ...] = (
     QualityCheck(
         id="missing_rate",
@@ -671,6 +698,20 @@ _REGISTRY: tuple[QualityCheck, ...] = (
         alert=0.02,
         run=_label_conflict,
         description="Identical feature rows with different actuals (classification).",
+    ),
+    QualityCheck(
+        id="biased_actuals",
+        name="Biased actuals",
+        measure="1 when the rows with actuals differ from the rest, 2 when a predicted class "
+        "has none or a column differs at the alert level",
+        info=None,
+        warn=1.0,
+        alert=2.0,
+        run=_biased_actuals,
+        description=(
+            "Only part of production has actuals, and those rows are a selected subset "
+            "(by predicted class or along a column): the metrics describe that subset."
+        ),
     ),
     QualityCheck(
         id="broken_dependency",
