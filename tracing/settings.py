@@ -80,6 +80,13 @@ def _public_url(text: str) -> str:
     return value.rstrip("/")
 
 
+def _allow_list(text: str) -> Any:
+    """Parse ``TRACING_ALLOWED_EMAILS`` into a `tracing.access.AllowList`."""
+    from tracing.access import AllowList
+
+    return AllowList.parse(text)
+
+
 def _host_list(text: str) -> tuple[str, ...]:
     """Parse ``TRACING_URL_ALLOW_HOSTS``: comma-separated host names, IP addresses or CIDRs."""
     import ipaddress
@@ -235,6 +242,37 @@ SETTINGS: dict[str, Setting] = {
             "routing key of a PagerDuty Events API v2 integration, for "
             "`timeline --notify-format pagerduty`",
             default_text="none",
+        ),
+        Setting(
+            "TRACING_ALLOWED_EMAILS",
+            "",
+            _allow_list,
+            "with sign-in configured: who may enter, comma-separated addresses "
+            "(`pm@acme.example`) and domains (`@acme.example`), or `*` for everyone the identity "
+            "provider signs in; only verified emails count when the provider says",
+            default_text="nobody",
+        ),
+        Setting(
+            "TRACING_ALLOW_ANONYMOUS",
+            "0",
+            _flag,
+            "`1` lets the app serve without sign-in on an address other than loopback (anyone who "
+            "reaches it can read every allowed file)",
+            default_text="off",
+        ),
+        Setting(
+            "TRACING_LINK_DAYS",
+            "",
+            _optional_positive_number,
+            "share links stop opening after this many days; empty or `0`: never",
+            default_text="never",
+        ),
+        Setting(
+            "TRACING_MAX_CONCURRENT",
+            "2",
+            _positive_int,
+            "heavy steps (reading an upload, slice search, SHAP) that run at once; the others "
+            "wait in a visible queue",
         ),
         Setting(
             "TRACING_DEBUG",
