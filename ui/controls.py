@@ -89,7 +89,7 @@ def role_pickers(
             for text in problems.get(param, ()):
                 st.error(fmt.md(text), icon=":material/error:")
             if param in guesses:
-                st.caption(f":material/help: Guessed: {fmt.md(guesses[param])}.")
+                st.caption(f":material/help: {fmt.md(guesses[param])}")
     key = prefix + "features"
     _mirror(key, [c for c in roles.features if c in cols])
     st.multiselect(
