@@ -284,6 +284,9 @@ def test_the_cli_report_detects_every_flight_role_with_no_flags(tmp_path, capsys
     assert columns["prediction_label"] == "delayed_pred"
     assert columns["prediction_score"] == ["delay_proba"]
     assert columns["actual_label"] == "delayed"
+    # One file cut by date needs the timestamp, found from the values alone.
+    assert main(["timeline", "--production", str(p), "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["freq"] == "day"
 
 
 _SEPARATED = {
