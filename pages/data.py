@@ -211,10 +211,12 @@ st.caption(
 frame_p = loaded["production"].frame
 frame_b = loaded["baseline"].frame if "baseline" in loaded else frame_p
 shared = shared_columns(frame_p.columns, frame_b.columns)
+# The values roles are detected from: each file once (one file twice would hide its ids).
+data = (frame_b, frame_p) if "baseline" in loaded else (frame_p,)
 if view.one_file and not (view.production_window or view.baseline_window or view.by_version):
     # One file and nothing chosen yet: start from "the last 7 days vs the 30 days before".
     with guard("reading the timestamps", stop=False):
-        stamp = detect_roles(shared, overrides=view.overrides()).timestamp
+        stamp = detect_roles(shared, overrides=view.overrides(), data=data).timestamp
         span = cache.time_span(view.production, stamp)
         if span:
             prod_window, base_window = last_days_windows(span[1])
@@ -262,14 +264,14 @@ except DataError as exc:
         roles = (
             analysis.schema.roles
             if analysis
-            else detect_roles(shared, overrides=view.overrides(), data=(frame_b, frame_p))
+            else detect_roles(shared, overrides=view.overrides(), data=data)
         )
     except DataError:
-        roles = detect_roles(shared, data=(frame_b, frame_p))
+        roles = detect_roles(shared, data=data)
 except Exception as exc:  # the user never sees a traceback
     message = f"The data could not be analysed ({type(exc).__name__}); check the columns."
     problems = (DataError(message),)
-    roles = detect_roles(shared, data=(frame_b, frame_p))
+    roles = detect_roles(shared, data=data)
 
 # Messages about a role go next to its picker, all at once; the rest below the pickers.
 by_picker: dict[str, list[str]] = {}
@@ -278,7 +280,7 @@ for problem in problems:
     if param:
         by_picker.setdefault(param, []).append(problem.app_message)
 others = [p.app_message for p in problems if not controls.ROLE_OF_FIELD.get(p.role or "")]
-guesses = role_guesses(suggest_roles(shared, data=(frame_b, frame_p)), roles)
+guesses = role_guesses(suggest_roles(shared, data=data), roles)
 controls.role_pickers(shared, roles, problems=by_picker, guesses=guesses)
 if guesses:
     left, right = st.columns([3, 1])

@@ -260,3 +260,16 @@ def test_one_picker_for_the_actual_and_no_dates_between_two_files(app, no_errors
     assert not any("actual" in label.lower() and label != "Actual" for label in labels)
     assert at.radio(key="w_rows_mode").value == "files"
     assert len(at.date_input) == 0
+
+
+def test_one_realistic_file_is_cut_by_its_detected_timestamp(app, no_errors) -> None:
+    at = app("data")
+    data = _bytes(_flights(900, 1), "parquet")
+    at.file_uploader(key="w_upload_production").set_value(("flights.parquet", data, "x")).run()
+    at.button(key="w_use_one_file").click().run()
+    no_errors(at)
+    assert at.selectbox(key="w_role_timestamp").value == "sched_departure"
+    assert at.selectbox(key="w_role_id").value == "flight_id"  # each row once: still unique
+    assert at.radio(key="w_rows_mode").value == "windows"
+    assert at.query_params["production_window"] and at.query_params["baseline_window"]
+    assert "Ready:" in at.success[0].value
