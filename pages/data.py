@@ -283,13 +283,13 @@ others = [p.app_message for p in problems if not controls.ROLE_OF_FIELD.get(p.ro
 guesses = role_guesses(suggest_roles(shared, data=data), roles)
 controls.role_pickers(shared, roles, problems=by_picker, guesses=guesses)
 if guesses:
-    left, right = st.columns([3, 1])
+    left, right = st.columns([2, 1], vertical_alignment="center")
     left.info(
         "Some columns were guessed from their names and values (marked above): check them, "
         "or pick others.",
         icon=":material/help:",
     )
-    if right.button("The guessed columns are right", key="w_confirm_roles"):
+    if right.button("Confirm the guesses", key="w_confirm_roles", icon=":material/check:"):
         st.session_state[controls.CONFIRMED].update(guesses)
         st.rerun()
 if analysis is not None:

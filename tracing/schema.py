@@ -438,7 +438,7 @@ def _pick(role: str, ranked: list[_Candidate]) -> tuple[str | None, RoleGuess | 
     if not ranked:
         return None, None
     best, others = ranked[0], tuple(c.column for c in ranked[1:])
-    if best.certain and not others:
+    if best.certain and all(c.offered for c in ranked[1:]):  # a name beats values alone
         return best.column, None
     if best.offered:
         return None, RoleGuess(role, None, best.reason, tuple(c.column for c in ranked))
