@@ -344,7 +344,7 @@ def test_two_candidate_actuals_are_a_guess_not_a_silent_pick():
     n = 30
     df = pd.DataFrame(
         {
-            "booking_ref": [f"B{i}" for i in range(n)],
+            "booking_uuid": [f"B{i}" for i in range(n)],
             "user_id": range(n),
             "created": pd.date_range("2024-01-01", periods=n, freq="D"),
             "departs": pd.date_range("2024-02-01", periods=n, freq="D"),
@@ -355,7 +355,7 @@ def test_two_candidate_actuals_are_a_guess_not_a_silent_pick():
     found = suggest_roles(df.columns, data=df)
     assert found.roles.timestamp == "created"
     assert found.guess("timestamp").alternatives == ("departs",)
-    assert found.roles.prediction_id == "booking_ref"
+    assert found.roles.prediction_id == "booking_uuid"
     assert found.guess("prediction_id").alternatives == ("user_id",)
 
 
@@ -368,6 +368,7 @@ def test_values_that_cannot_play_a_role_are_left_out_and_said_why():
             "label": [0, 1] * (n // 2),  # no label in common with the prediction
             "churn": ["no", "yes"] * (n // 2),
             "seq": np.arange(n),  # unique, but nothing says it is an id
+            "order_ref": [f"R{i}" for i in range(n)],  # nor here: a business reference
         }
     )
     found = suggest_roles(df.columns, data=df)
@@ -378,7 +379,8 @@ def test_values_that_cannot_play_a_role_are_left_out_and_said_why():
     reasons = {g.role: g for g in found.guesses if g.column is None}
     assert "from 300 to 850" in reasons["prediction_score"].reason
     assert "shares no label with the prediction" in reasons["actual_label"].reason
-    assert r.prediction_id is None and reasons["prediction_id"].alternatives == ("seq",)
+    assert r.prediction_id is None
+    assert reasons["prediction_id"].alternatives == ("seq", "order_ref")
     # By name alone the same columns are taken at their word.
     assert detect_roles(df.columns).prediction_score == ("credit_score",)
 

@@ -291,7 +291,9 @@ _PRED_SUFFIXES = ("prediction", "predicted", "pred", "label")
 _SCORE_SUFFIXES = ("probability", "proba", "prob", "score")
 # "<stem>_label" names the actual when the stem says "truth" ("true_label", "target_label").
 _ACTUAL_STEMS = frozenset({"actual", "true", "y", "truth", "groundtruth", "target", "observed"})
-_ID_TOKENS = frozenset({"id", "uuid", "guid", "key", "ref"})
+# Not "ref" or "key": a booking reference is unique too, but names the business record rather
+# than the prediction; it is offered, not filled in (and left to slicing's id-like rule).
+_ID_TOKENS = frozenset({"id", "uuid", "guid"})
 _MIN_ID_ROWS = 20  # fewer rows are unique by accident too often to call a column an id
 _MAX_CONTENT_COLUMNS = 200  # columns checked by value (ids, timestamps) in a very wide file
 _ISO_DATE = re.compile(
@@ -364,8 +366,8 @@ def suggest_roles(
       labels that overlap the prediction's qualify;
     - **timestamp**: a common name, then (``data``) a datetime column or ISO date text;
     - **id** ``prediction_id``: a common name, then (``data``) a column named ``..._id``
-      (``key``, ``ref``, ``uuid``) whose values are unique on every row; a unique integer or
-      text column with another name is only offered.
+      (or ``_uuid``, ``_guid``) whose values are unique on every row; a unique integer or text
+      column with another name (``booking_ref``) is only offered.
 
     A role is certain only when its column has the exact Arize name (``actual_label``...) and
     no other column could play it; every other detected role is returned as a `RoleGuess`
