@@ -6,7 +6,7 @@ import streamlit as st
 
 from tracing import settings, sources
 from tracing.errors import DataError
-from tracing.schema import detect_roles, shared_columns
+from tracing.schema import ColumnRoles, RoleDetection, detect_roles, shared_columns, suggest_roles
 from tracing.windows import last_days_windows
 from ui import cache, controls, fmt, rows
 from ui.layout import PAGE_FILES, guard, header
@@ -25,12 +25,26 @@ tab_demo, tab_upload, tab_path = st.tabs(list(TABS.values()), default=TABS[kind]
 
 # --- demo --------------------------------------------------------------------------------------
 
+UPLOADERS = ("w_upload_baseline", "w_upload_production")
+
+
+def uploader_pair() -> tuple[str | None, ...]:
+    """The file ids in the two uploaders now (None: empty)."""
+    return tuple(getattr(st.session_state.get(k), "file_id", None) for k in UPLOADERS)
+
+
+def uploads_settled() -> None:
+    """Other data was chosen: a file left in one uploader is no longer waiting for its pair."""
+    st.session_state["_applied_uploads"] = uploader_pair()
+
+
 with tab_demo:
     st.session_state["w_demo"] = current
 
     def demo_changed() -> None:
         chosen = st.session_state["w_demo"]
         if chosen:
+            uploads_settled()
             set_view(demo_view(chosen))
 
     st.selectbox(
@@ -84,11 +98,12 @@ with tab_upload:
             with guard(f"storing {upload.name}", stop=False):
                 ids[side] = stored_id(upload)
     pair = tuple(u.file_id if u else None for u in (up_b, up_p))
+    waiting = len(ids) == 1 and st.session_state.get("_applied_uploads") != pair
     if len(ids) == 2 and st.session_state.get("_applied_uploads") != pair:
         st.session_state["_applied_uploads"] = pair
         set_view(view.with_data(ids["baseline"], ids["production"]))
         st.rerun()
-    elif len(ids) == 1:
+    elif waiting:
         side = next(iter(ids))
         other = "production" if side == "baseline" else "baseline"
         keep = view.production if other == "production" else view.baseline
@@ -141,8 +156,14 @@ with tab_path:
             st.error(str(exc), icon=":material/error:")
         else:
             if refs != (view.baseline, view.production):
+                uploads_settled()
                 set_view(view.with_data(*refs))
                 st.rerun()
+
+if waiting:
+    # Half an upload: the page says nothing about the data still loaded, which would read as if
+    # it were the new file ("Ready: 20,000 rows" of the demo after uploading a baseline).
+    st.stop()
 
 # --- what is loaded ----------------------------------------------------------------------------
 
@@ -190,17 +211,41 @@ st.caption(
 frame_p = loaded["production"].frame
 frame_b = loaded["baseline"].frame if "baseline" in loaded else frame_p
 shared = shared_columns(frame_p.columns, frame_b.columns)
+# The values roles are detected from: each file once (one file twice would hide its ids).
+data = (frame_b, frame_p) if "baseline" in loaded else (frame_p,)
 if view.one_file and not (view.production_window or view.baseline_window or view.by_version):
     # One file and nothing chosen yet: start from "the last 7 days vs the 30 days before".
     with guard("reading the timestamps", stop=False):
-        stamp = detect_roles(shared, overrides=view.overrides()).timestamp
+        stamp = detect_roles(shared, overrides=view.overrides(), data=data).timestamp
         span = cache.time_span(view.production, stamp)
         if span:
             prod_window, base_window = last_days_windows(span[1])
             view = view.with_rows(production_window=prod_window, baseline_window=base_window)
             set_view(view)
+
+
+def role_guesses(detection: RoleDetection, roles: ColumnRoles) -> dict[str, str]:
+    """Say, next to each picker, which of its columns the detection guessed and why."""
+    if st.session_state.get("_confirmed_for") != (view.baseline, view.production):
+        st.session_state["_confirmed_for"] = (view.baseline, view.production)
+        st.session_state[controls.CONFIRMED] = set()
+    confirmed = st.session_state[controls.CONFIRMED]
+    out: dict[str, list[str]] = {}
+    for guess in detection.guesses:
+        param = controls.ROLE_OF_FIELD.get(guess.role)
+        if param is None or param in confirmed:
+            continue
+        now = getattr(roles, guess.role)
+        now = (now,) if isinstance(now, str) or now is None else tuple(now)
+        if guess.column and guess.column in now:
+            out.setdefault(param, []).append(f"Guessed: {guess.reason}.")
+        elif guess.column is None and not any(now):
+            out.setdefault(param, []).append(f"Not filled in: {guess.reason}.")
+    return {param: " ".join(texts) for param, texts in out.items()}
+
+
 analysis = None
-error = None
+problems: tuple[DataError, ...] = ()
 try:
     with st.spinner("Checking the columns…"):
         analysis, pinned, _ = cache.analysis(view)
@@ -209,7 +254,7 @@ try:
         view = pinned
     roles = analysis.schema.roles
 except DataError as exc:
-    error = str(exc)
+    problems = exc.each()
     try:
         # A metric that does not fit (from an edited link) must stay fixable here.
         analysis = cache.analysis(replace(view, metric=None))[0] if view.metric else None
@@ -217,15 +262,36 @@ except DataError as exc:
         analysis = None
     try:
         roles = (
-            analysis.schema.roles if analysis else detect_roles(shared, overrides=view.overrides())
+            analysis.schema.roles
+            if analysis
+            else detect_roles(shared, overrides=view.overrides(), data=data)
         )
     except DataError:
-        roles = detect_roles(shared)
+        roles = detect_roles(shared, data=data)
 except Exception as exc:  # the user never sees a traceback
-    error = f"The data could not be analysed ({type(exc).__name__}); check the columns."
-    roles = detect_roles(shared)
+    message = f"The data could not be analysed ({type(exc).__name__}); check the columns."
+    problems = (DataError(message),)
+    roles = detect_roles(shared, data=data)
 
-controls.role_pickers(shared, roles)
+# Messages about a role go next to its picker, all at once; the rest below the pickers.
+by_picker: dict[str, list[str]] = {}
+for problem in problems:
+    param = controls.ROLE_OF_FIELD.get(problem.role or "")
+    if param:
+        by_picker.setdefault(param, []).append(problem.app_message)
+others = [p.app_message for p in problems if not controls.ROLE_OF_FIELD.get(p.role or "")]
+guesses = role_guesses(suggest_roles(shared, data=data), roles)
+controls.role_pickers(shared, roles, problems=by_picker, guesses=guesses)
+if guesses:
+    left, right = st.columns([2, 1], vertical_alignment="center")
+    left.info(
+        "Some columns were guessed from their names and values (marked above): check them, "
+        "or pick others.",
+        icon=":material/help:",
+    )
+    if right.button("Confirm the guesses", key="w_confirm_roles", icon=":material/check:"):
+        st.session_state[controls.CONFIRMED].update(guesses)
+        st.rerun()
 if analysis is not None:
     controls.model_pickers(analysis)
     controls.metric_picker(analysis, key="w_metric_data", label="Lead metric")
@@ -234,10 +300,16 @@ if analysis is not None:
 
 with guard("reading the timestamps", stop=False):
     rows.rows_section(view, frame_p, roles.timestamp)
-rows.actuals_section(view, shared, roles.actual_label)
+rows.actuals_section(view)
 
-if error:
-    st.error(error, icon=":material/error:")
+if problems:
+    for text in others:
+        st.error(fmt.md(text), icon=":material/error:")
+    if by_picker:
+        st.error(
+            "Some columns need a choice: see the messages under their pickers above.",
+            icon=":material/error:",
+        )
     st.stop()
 
 # --- ready -------------------------------------------------------------------------------------

@@ -101,9 +101,7 @@ def _bool(a: np.ndarray) -> np.ndarray:
     return a.astype(bool)
 
 
-# Mixed across the two columns too (numbers in one, text in the other...), except text with
-# booleans: "1" beside True is not unified into one class today (nor "True" beside 1).
-MIXED_UNSUPPORTED = {"str", "bool"}
+# Mixed across the two columns too (numbers in one, text or booleans in the other...).
 ENCODINGS: dict[ModelType, dict[str, Callable[[np.ndarray], np.ndarray]]] = {
     ModelType.BINARY: {"int": np.asarray, "str": _text, "bool": _bool},
     ModelType.MULTICLASS: {"int": np.asarray, "str": _text},
@@ -145,8 +143,6 @@ def test_metric_is_invariant_to_label_encoding(metric_id, model_type):
     want = _values(metric_id, _frame(labels), model_type)
     for name, encode in encodings.items():
         for other_name, other in encodings.items():
-            if MIXED_UNSUPPORTED & {name, other_name} == MIXED_UNSUPPORTED:
-                continue
             got = _values(metric_id, _frame(labels, encode, other), model_type)
             # Per-class ids name the class as written; compare them in registry order.
             assert list(got.values()) == pytest.approx(

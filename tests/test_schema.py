@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracing.errors import DataError
-from tracing.schema import ModelType, detect_roles, infer_model_type, resolve_schema
+from tracing.schema import (
+    ModelType,
+    check_roles,
+    check_threshold,
+    detect_roles,
+    infer_model_type,
+    resolve_schema,
+    role_problems,
+    suggest_roles,
+)
 
 
 @pytest.mark.parametrize(
@@ -186,3 +198,259 @@ def test_float_labels_one_and_zero_take_one_as_positive():
     df = pd.DataFrame({"pred": [1.0, 1.0, 0.0], "actual": [1.0, 1.0, 1.0]})
     schema = resolve_schema([df], detect_roles(df.columns))
     assert schema.model_type is ModelType.BINARY and schema.positive_class == 1.0
+
+
+# -- roles from names and values together (issue 12) -------------------------------------------
+
+FLIGHT_COLUMNS = [
+    "flight_id",
+    "sched_departure",
+    "carrier",
+    "origin",
+    "dest",
+    "tailnum",
+    "hour",
+    "temp",
+    "visib",
+    "delay_proba",
+    "delayed_pred",
+    "delayed",
+]
+
+
+def _flights(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    delayed = (rng.random(n) < 0.25).astype(int)
+    proba = np.clip(0.3 + 0.4 * delayed + rng.normal(0, 0.2, n), 0, 1)
+    return pd.DataFrame(
+        {
+            "flight_id": np.arange(n) + 10_000 * seed,
+            "sched_departure": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 4000, n), unit="h"),
+            "carrier": rng.choice(["AA", "DL", "UA"], n),
+            "origin": rng.choice(["JFK", "LGA"], n),
+            "dest": rng.choice(["ATL", "ORD", "LAX"], n),
+            "tailnum": rng.choice([f"N{i}" for i in range(40)], n),
+            "hour": rng.integers(5, 23, n),
+            "temp": rng.normal(60, 15, n),
+            "visib": rng.choice([10.0, 5.0], n),
+            "delay_proba": proba,
+            "delayed_pred": (proba >= 0.5).astype(int),
+            "delayed": delayed,
+        }
+    )[FLIGHT_COLUMNS]
+
+
+def test_realistic_flight_names_and_values_give_every_role_with_reasons():
+    frames = [_flights(seed=0), _flights(seed=1)]
+    found = suggest_roles(FLIGHT_COLUMNS, data=frames)
+    r = found.roles
+    assert (r.prediction_id, r.timestamp) == ("flight_id", "sched_departure")
+    assert (r.prediction_label, r.prediction_score, r.actual_label) == (
+        "delayed_pred",
+        ("delay_proba",),
+        "delayed",
+    )
+    assert r.features == ("carrier", "origin", "dest", "tailnum", "hour", "temp", "visib")
+    # None of these names is an exact Arize name: every role is a guess with its reason.
+    assert {g.role for g in found.guesses} == {
+        "prediction_id",
+        "timestamp",
+        "prediction_label",
+        "prediction_score",
+        "actual_label",
+    }
+    assert "'delayed' is what 'delayed_pred' predicts" in found.guess("actual_label").reason
+    assert "dates and times" in found.guess("timestamp").reason
+    # Names alone: no timestamp or id (those need the values), the rest the same.
+    by_name = detect_roles(FLIGHT_COLUMNS)
+    assert (by_name.prediction_label, by_name.actual_label) == ("delayed_pred", "delayed")
+    assert by_name.timestamp is None and by_name.prediction_id is None
+
+
+def test_the_cli_report_detects_every_flight_role_with_no_flags(tmp_path, capsys):
+    import json
+
+    from tracing.cli import main
+
+    b, p, out = tmp_path / "jan_jun.csv", tmp_path / "jul_dec.parquet", tmp_path / "r.json"
+    _flights(seed=0).to_csv(b, index=False)  # timestamps as ISO text
+    _flights(seed=1).to_parquet(p, index=False)  # timestamps typed
+    args = ["report", "--baseline", str(b), "--production", str(p), "--sections", "overall"]
+    assert main([*args, "--output", str(out)]) == 0, capsys.readouterr().err
+    columns = json.loads(out.read_text())["columns"]
+    assert columns["prediction_id"] == "flight_id"
+    assert columns["timestamp"] == "sched_departure"
+    assert columns["prediction_label"] == "delayed_pred"
+    assert columns["prediction_score"] == ["delay_proba"]
+    assert columns["actual_label"] == "delayed"
+    # One file cut by date needs the timestamp, found from the values alone.
+    assert main(["timeline", "--production", str(p), "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["freq"] == "day"
+
+
+_SEPARATED = {
+    "snake": lambda words: "_".join(words),
+    "kebab": lambda words: "-".join(words),
+    "space": lambda words: " ".join(w.capitalize() for w in words),
+    "camel": lambda words: words[0] + "".join(w.capitalize() for w in words[1:]),
+    "upper": lambda words: "_".join(words).upper(),
+}
+# Target words that are not themselves a role's name or rule ("label", "y", "predicted"...).
+_WORD = st.from_regex(r"[a-z]{3,9}", fullmatch=True).filter(
+    lambda w: (
+        not any(
+            w.startswith(x) or w.endswith(x)
+            for x in ("pred", "prob", "score", "label", "actual", "true", "target", "time", "date")
+        )
+        and w not in {"outcome", "truth", "forecast", "yhat", "value", "class", "observed"}
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    target=st.lists(_WORD, min_size=1, max_size=3),
+    style=st.sampled_from(sorted(_SEPARATED)),
+    pred_suffix=st.sampled_from(["pred", "prediction", "predicted", "label"]),
+    score_suffix=st.sampled_from(["proba", "prob", "probability", "score"]),
+    with_score=st.booleans(),
+    order=st.randoms(use_true_random=False),
+)
+def test_target_pred_proba_names_in_any_spelling(
+    target, style, pred_suffix, score_suffix, with_score, order
+):
+    name = _SEPARATED[style]
+    actual, pred, score = name(target), name([*target, pred_suffix]), name([*target, score_suffix])
+    columns = ["carrier", "origin", "hour", actual, pred] + ([score] if with_score else [])
+    order.shuffle(columns)
+    roles = detect_roles(columns)
+    assert roles.prediction_label == pred
+    assert roles.actual_label == actual
+    assert roles.prediction_score == ((score,) if with_score else ())
+    assert set(roles.features) == {"carrier", "origin", "hour"}
+
+
+def test_two_candidate_actuals_are_a_guess_not_a_silent_pick():
+    found = suggest_roles(["pred", "label", "target", "x"])
+    guess = found.guess("actual_label")
+    assert found.roles.actual_label == "label"  # filled in, but flagged
+    assert guess is not None and guess.column == "label" and guess.alternatives == ("target",)
+    assert "'target' could also be it" in guess.reason
+    # The exact Arize names alone are certain: nothing to confirm.
+    sure = suggest_roles(["prediction_label", "actual_label", "prediction_score", "x"])
+    assert sure.guesses == ()
+    # Two datetime columns, two unique ids: both guesses name the other one.
+    n = 30
+    df = pd.DataFrame(
+        {
+            "booking_uuid": [f"B{i}" for i in range(n)],
+            "user_id": range(n),
+            "created": pd.date_range("2024-01-01", periods=n, freq="D"),
+            "departs": pd.date_range("2024-02-01", periods=n, freq="D"),
+            "pred": [0, 1] * 15,
+            "actual": [1, 0] * 15,
+        }
+    )
+    found = suggest_roles(df.columns, data=df)
+    assert found.roles.timestamp == "created"
+    assert found.guess("timestamp").alternatives == ("departs",)
+    assert found.roles.prediction_id == "booking_uuid"
+    assert found.guess("prediction_id").alternatives == ("user_id",)
+
+
+def test_values_that_cannot_play_a_role_are_left_out_and_said_why():
+    n = 40
+    df = pd.DataFrame(
+        {
+            "credit_score": np.linspace(300, 850, n),  # named like a score, not a probability
+            "churn_pred": ["yes", "no"] * (n // 2),
+            "label": [0, 1] * (n // 2),  # no label in common with the prediction
+            "churn": ["no", "yes"] * (n // 2),
+            "seq": np.arange(n),  # unique, but nothing says it is an id
+            "order_ref": [f"R{i}" for i in range(n)],  # nor here: a business reference
+        }
+    )
+    found = suggest_roles(df.columns, data=df)
+    r = found.roles
+    assert r.prediction_score == ()
+    assert "credit_score" in r.features and "label" in r.features
+    assert r.actual_label == "churn" and r.prediction_label == "churn_pred"
+    reasons = {g.role: g for g in found.guesses if g.column is None}
+    assert "from 300 to 850" in reasons["prediction_score"].reason
+    assert "shares no label with the prediction" in reasons["actual_label"].reason
+    assert r.prediction_id is None
+    assert reasons["prediction_id"].alternatives == ("seq", "order_ref")
+    # By name alone the same columns are taken at their word.
+    assert detect_roles(df.columns).prediction_score == ("credit_score",)
+
+
+def test_explicit_roles_are_never_guessed_or_checked():
+    df = _flights(50)
+    given = {"actual_label": "visib", "prediction_score": ("temp",), "timestamp": None}
+    found = suggest_roles(df.columns, overrides=given, data=df)
+    assert found.roles.actual_label == "visib" and found.roles.prediction_score == ("temp",)
+    assert found.roles.timestamp is None
+    assert not {"actual_label", "prediction_score", "timestamp"} & {g.role for g in found.guesses}
+
+
+def test_every_missing_role_is_reported_at_once_with_its_role():
+    df = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
+    roles = detect_roles(df.columns)
+    problems = role_problems(roles, [df, df], names=("b.csv", "p.csv"))
+    assert [p.role for p in problems] == ["actual_label", "prediction_label"]
+    with pytest.raises(DataError) as info:
+        check_roles(roles, [df, df], names=("b.csv", "p.csv"))
+    exc = info.value
+    assert isinstance(exc, ValueError) and str(exc) == exc.message
+    assert [p.role for p in exc.each()] == ["actual_label", "prediction_label"]
+    # The CLI's words name its flags; the app's words name none.
+    assert "--actual" in str(exc) and "--prediction" in str(exc)
+    assert "--" not in exc.app_message and "b.csv/p.csv" in exc.app_message
+    empty = pd.DataFrame({"pred": [0, 1], "actual": [None, None]})
+    (problem,) = role_problems(detect_roles(empty.columns), [df.assign(pred=1, actual=1), empty])
+    assert problem.role == "actual_label" and "has no values" in str(problem)
+
+
+def test_data_error_keeps_its_fields_through_pickling():
+    import pickle
+
+    exc = DataError("threshold 2 is not valid", option="threshold", app_message="bad")
+    copy = pickle.loads(pickle.dumps(DataError.combine([exc, DataError("x", role="timestamp")])))
+    assert [(p.option, p.role) for p in copy.each()] == [("threshold", None), (None, "timestamp")]
+    assert copy.each()[0].app_message == "bad"
+    with pytest.raises(DataError) as info:
+        check_threshold(float("nan"))
+    assert info.value.option == "threshold"
+
+
+@pytest.mark.parametrize(
+    ("actual", "prediction"),
+    [
+        (["1", "0", "1", "1"], [True, False, False, True]),
+        ([1, 0, 1, 1], ["True", "False", "False", "True"]),
+        ([1.0, 0.0, 1.0, 1.0], ["1", "0", "0", "1"]),
+        ([True, False, True, True], [1, 0, 0, 1]),
+    ],
+)
+def test_one_true_and_one_in_text_are_one_class(actual, prediction):
+    from sklearn.metrics import recall_score
+
+    from tracing.metrics import get_metric, prepare
+
+    df = pd.DataFrame({"actual": actual, "pred": prediction})
+    schema = resolve_schema([df], detect_roles(df.columns))
+    assert schema.model_type is ModelType.BINARY and len(schema.classes) == 2
+    recall = get_metric("recall", schema).compute(prepare(df, schema))
+    assert recall == recall_score([1, 0, 1, 1], [1, 0, 0, 1])
+
+
+def test_labels_that_mean_different_things_are_refused_listing_both_sets():
+    df = pd.DataFrame({"actual": ["yes", "no", "no"], "pred": [1, 0, 1]})
+    with pytest.raises(DataError, match=r"'no', 'yes'.*'0', '1'") as info:
+        resolve_schema([df], detect_roles(df.columns))
+    assert "the actual" in str(info.value) and "the prediction" in str(info.value)
+    base = pd.DataFrame({"actual": [1, 0], "pred": [1, 0]})
+    prod = pd.DataFrame({"actual": ["cat", "dog"], "pred": ["cat", "dog"]})
+    with pytest.raises(DataError, match=r"production \(.cat., .dog.\).*baseline \(.0., .1.\)"):
+        resolve_schema([base, prod], detect_roles(base.columns))

@@ -28,6 +28,7 @@ from tracing.schema import (
     ColumnRoles,
     ModelType,
     Schema,
+    check_roles,
     detect_roles,
     only_columns,
     resolve_schema,
@@ -138,7 +139,7 @@ def prepare_analysis(
         unique_id = _unique_id_column(shared, baseline, production)
         if unique_id:
             overrides["prediction_id"] = unique_id
-    col_roles = _roles(shared, baseline, overrides, require_actuals)
+    col_roles = _roles(shared, (baseline, production), overrides, require_actuals)
     actual_only_in_baseline = {col_roles.actual_label} - set(shared) - {None}
     notes = _one_sided_columns(baseline, production, names, skip=actual_only_in_baseline)
     _check_roles(col_roles, baseline, production, names, require_actuals)
@@ -216,7 +217,7 @@ def _unique_id_column(
 
 def _roles(
     shared: list[str],
-    baseline: pd.DataFrame,
+    data: tuple[pd.DataFrame, pd.DataFrame],
     overrides: dict[str, Any],
     require_actuals: bool,
 ) -> ColumnRoles:
@@ -227,16 +228,17 @@ def _roles(
     """
     named = "actual_label" in overrides
     given = overrides.get("actual_label")
+    # Names and values together (`tracing.schema.suggest_roles`).
     if require_actuals or (named and (given is None or given in shared)):
-        return detect_roles(shared, overrides=overrides)
+        return detect_roles(shared, overrides=overrides, data=data)
     if named:  # a column only the baseline has
-        found = detect_roles(shared, overrides={**overrides, "actual_label": None})
+        found = detect_roles(shared, overrides={**overrides, "actual_label": None}, data=data)
         return replace(found, actual_label=given)
-    own = only_columns(map(str, baseline.columns), shared)
-    found = detect_roles(shared, overrides=overrides)
+    own = only_columns(map(str, data[0].columns), shared)
+    found = detect_roles(shared, overrides=overrides, data=data)
     if found.actual_label:
         return found
-    candidate = detect_roles([*shared, *own], overrides=overrides).actual_label
+    candidate = detect_roles([*shared, *own], overrides=overrides, data=data).actual_label
     return replace(found, actual_label=candidate) if candidate in own else found
 
 
@@ -274,26 +276,8 @@ def _check_roles(
     names: tuple[str, str],
     require_actuals: bool = True,
 ) -> None:
-    if not roles.actual_label:
-        raise DataError(
-            f"no actual column found in {names[0]}/{names[1]}; name it with --actual "
-            "(or pick it on the Data page)."
-        )
-    for frame, name in ((baseline, names[0]), (production, names[1])):
-        needs_actuals = require_actuals or frame is baseline
-        if needs_actuals and frame[roles.actual_label].notna().sum() == 0:
-            raise DataError(
-                f"{name}: actual column {roles.actual_label!r} has no values; "
-                "choose the right column with --actual or join the actuals first."
-            )
-        pred = roles.prediction_label or (
-            roles.prediction_score[0] if roles.prediction_score else None
-        )
-        if pred and frame[pred].notna().sum() == 0:
-            raise DataError(
-                f"{name}: prediction column {pred!r} has no values; "
-                "choose the right column with --prediction/--score."
-            )
+    # Every missing or empty role at once, each carrying its role for the Data page's pickers.
+    check_roles(roles, (baseline, production), names=names, require_actuals=require_actuals)
 
 
 def _dropped_note(p: Prepared, name: str) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing.errors import DataError
-from tracing.schema import ModelType, Schema, score_column_class, unify_labels
+from tracing.schema import ModelType, Schema, label_text, score_column_class
 from tracing.vocab import Direction
 
 __all__ = [
@@ -338,7 +338,8 @@ def _binary(
     is_pos = (col == schema.positive_class).fillna(False).to_numpy(dtype=bool)
     if not is_pos.any() and known.any():
         # Same label written differently across files (1 vs "1" vs True).
-        is_pos = (col.astype(str) == str(schema.positive_class)).to_numpy(dtype=bool) & known
+        text = col.map(label_text, na_action="ignore")
+        is_pos = (text == label_text(schema.positive_class)).to_numpy(dtype=bool) & known
     return known, is_pos
 
 
@@ -350,7 +351,7 @@ def _codes(frame: pd.DataFrame, column: str | None, schema: Schema) -> NDArray[n
     if any(isinstance(c, str) for c in schema.classes) and not pd.api.types.is_string_dtype(
         col.dtype
     ):
-        col = unify_labels([col, pd.Series(["text"])])[0]  # same text form as the classes
+        col = col.map(label_text, na_action="ignore")  # same text form as the classes
     index = pd.Index(list(schema.classes), dtype=object)
     return np.asarray(index.get_indexer(col.astype(object)), dtype=np.int64)
 

@@ -14,7 +14,7 @@ of the actuals (ties: the larger value in sort order).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -27,7 +27,14 @@ from tracing.errors import DataError
 __all__ = [
     "ColumnRoles",
     "ModelType",
+    "RoleDetection",
+    "RoleGuess",
     "Schema",
+    "check_roles",
+    "label_text",
+    "role_problems",
+    "suggest_roles",
+    "unify_labels",
     "check_threshold",
     "only_columns",
     "shared_columns",
@@ -125,10 +132,6 @@ _NAMES: dict[str, tuple[str, ...]] = {
     ),
     "actual_score": ("actualscore",),
 }
-_PREFIXES: dict[str, tuple[str, ...]] = {
-    "prediction_label": ("predicted", "prediction"),
-    "actual_label": ("actual",),
-}
 _SHAP_SUFFIX = "_shap"
 _TRUTHY_TEXT = ("1", "true", "yes")
 _MAX_CLASSES = 200
@@ -212,12 +215,101 @@ class Schema:
     threshold: float = 0.5
 
 
+@dataclass(frozen=True)
+class RoleGuess:
+    """A role the detection is not sure of: shown to the user to confirm, never silently final.
+
+    Attributes
+    ----------
+    role : str
+        The `ColumnRoles` field (``"actual_label"``, ``"timestamp"``...).
+    column : str or None
+        The column the detection filled in; ``None`` when it only offers ``alternatives``
+        (e.g. a column that looks like an id by its values alone).
+    reason : str
+        Why, in plain words ("'delayed' is what 'delayed_pred' predicts").
+    alternatives : tuple of str
+        Other columns that could play the role.
+    """
+
+    role: str
+    column: str | None
+    reason: str
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoleDetection:
+    """Detected roles plus the guesses among them the user should confirm.
+
+    Attributes
+    ----------
+    roles : ColumnRoles
+        The roles, explicit ones as given.
+    guesses : tuple of RoleGuess
+        One per role that was detected without certainty (not an exact Arize name, several
+        candidates, or found from the values), or offered without being filled in.
+    """
+
+    roles: ColumnRoles
+    guesses: tuple[RoleGuess, ...] = ()
+
+    def guess(self, role: str) -> RoleGuess | None:
+        """Return the guess about ``role`` (a `ColumnRoles` field), if any."""
+        return next((g for g in self.guesses if g.role == role), None)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    column: str
+    reason: str
+    certain: bool = False  # the exact Arize name: no need to confirm
+    offered: bool = False  # found by its values alone: offered, not filled in
+    stem: str = ""  # normalised name of the target a prediction/score column is named after
+
+
+# Roles in the order they are detected: scores before labels, so that the label rules
+# ("...prediction", "actual...") cannot take "prediction_score" or "actual_score"; the actual
+# last, since it may be named after the prediction ("delayed" for "delayed_pred").
+_ORDER = (
+    "prediction_id",
+    "timestamp",
+    "actual_score",
+    "prediction_score",
+    "prediction_label",
+    "actual_label",
+)
+_EXACT = {
+    "prediction_id": "predictionid",
+    "timestamp": "timestamp",
+    "prediction_label": "predictionlabel",
+    "prediction_score": "predictionscore",
+    "actual_label": "actuallabel",
+    "actual_score": "actualscore",
+}
+_PRED_SUFFIXES = ("prediction", "predicted", "pred", "label")
+_SCORE_SUFFIXES = ("probability", "proba", "prob", "score")
+# "<stem>_label" names the actual when the stem says "truth" ("true_label", "target_label").
+_ACTUAL_STEMS = frozenset({"actual", "true", "y", "truth", "groundtruth", "target", "observed"})
+# Not "ref" or "key": a booking reference is unique too, but names the business record rather
+# than the prediction; it is offered, not filled in (and left to slicing's id-like rule).
+_ID_TOKENS = frozenset({"id", "uuid", "guid"})
+_MIN_ID_ROWS = 20  # fewer rows are unique by accident too often to call a column an id
+_MAX_CONTENT_COLUMNS = 200  # columns checked by value (ids, timestamps) in a very wide file
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+
+
 def detect_roles(
     columns: Iterable[str],
     *,
     overrides: Mapping[str, Any] | None = None,
+    data: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
 ) -> ColumnRoles:
-    """Guess column roles from column names; explicit ``overrides`` always win.
+    """Guess column roles from column names (and values, with ``data``); explicit ones win.
+
+    This is `suggest_roles` without the guesses; see there for the rules.
 
     Parameters
     ----------
@@ -226,6 +318,9 @@ def detect_roles(
     overrides : mapping, optional
         Role name -> column (or tuple of columns for ``prediction_score``, ``features``,
         ``tags``). A role set to ``None`` or ``()`` explicitly means "no such column".
+    data : DataFrame or sequence of DataFrame, optional
+        The data (baseline and production): checks candidates by their values and finds
+        timestamps and ids by their values when no name matches.
 
     Returns
     -------
@@ -242,43 +337,360 @@ def detect_roles(
     >>> r = detect_roles(["id", "state", "pred", "label", "score"])
     >>> (r.prediction_id, r.prediction_label, r.actual_label, r.prediction_score, r.features)
     ('id', 'pred', 'label', ('score',), ('state',))
+    >>> r = detect_roles(["flight_id", "carrier", "delay_proba", "delayed_pred", "delayed"])
+    >>> (r.prediction_label, r.prediction_score, r.actual_label)
+    ('delayed_pred', ('delay_proba',), 'delayed')
+    """
+    return suggest_roles(columns, overrides=overrides, data=data).roles
+
+
+def suggest_roles(
+    columns: Iterable[str],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    data: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+) -> RoleDetection:
+    """Detect column roles and say which of them are guesses, and why.
+
+    Rules, per role, best first (names compare case-insensitively without separators):
+
+    - **prediction** ``prediction_label``: a common name (``prediction``, ``pred``,
+      ``y_pred``...), then ``<target>_pred``/``_prediction``/``_predicted``/``_label``, then
+      ``predicted...``/``prediction...``;
+    - **score**: a common name (``score``, ``proba``...), then ``<target>_proba``/``_prob``/
+      ``_probability``/``_score``, then one ``score_<class>`` column per class; with ``data``
+      only numbers within [0, 1] (a probability) qualify;
+    - **actual**: ``actual_label``/``actual``, then the ``<target>`` a prediction or score
+      column is named after (``delayed`` for ``delayed_pred``), then a common name (``label``,
+      ``target``, ``y_true``...), then ``actual...``; with ``data``, for classification, only
+      labels that overlap the prediction's qualify;
+    - **timestamp**: a common name, then (``data``) a datetime column or ISO date text;
+    - **id** ``prediction_id``: a common name, then (``data``) a column named ``..._id``
+      (or ``_uuid``, ``_guid``) whose values are unique on every row; a unique integer or text
+      column with another name (``booking_ref``) is only offered.
+
+    A role is certain only when its column has the exact Arize name (``actual_label``...) and
+    no other column could play it; every other detected role is returned as a `RoleGuess`
+    with its reason and alternatives. Explicit ``overrides`` always win and are never guessed.
+
+    Parameters
+    ----------
+    columns, overrides, data
+        As in `detect_roles`.
+
+    Returns
+    -------
+    RoleDetection
+
+    Examples
+    --------
+    >>> found = suggest_roles(["pred", "label", "target", "x"])
+    >>> found.roles.actual_label, found.guess("actual_label").alternatives
+    ('label', ('target',))
     """
     cols = list(columns)
-    overrides = dict(overrides or {})
-    _check_overrides(cols, overrides)
-    taken: set[str] = set()
-    for value in overrides.values():
-        taken.update(_as_tuple(value))
+    given = dict(overrides or {})
+    _check_overrides(cols, given)
+    frames = _as_frames(data)
+    taken: set[str] = {c for v in given.values() for c in _as_tuple(v)}
     found: dict[str, Any] = {}
-    # Scores first, so that the prefix rules for labels ("prediction...", "actual...") cannot
-    # take "prediction_score" or "actual_score".
-    for role in (
-        "prediction_id",
-        "timestamp",
-        "prediction_score",
-        "actual_score",
-        "prediction_label",
-        "actual_label",
-    ):
-        if role in overrides:
-            found[role] = overrides[role]
+    guesses: list[RoleGuess] = []
+    for role in _ORDER:
+        if role in given:
+            found[role] = given[role]
             continue
-        hit: str | tuple[str, ...] | None = _match(cols, role, taken)
-        if hit is None and role == "prediction_score":
-            hit = _class_score_columns(cols, taken) or None
-        taken.update(_as_tuple(hit))
+        free = [c for c in cols if c not in taken and not c.endswith(_SHAP_SUFFIX)]
+        ranked = _candidates(role, free, frames, found)
+        checked, rejected = _content_checked(role, ranked, frames, found, cols)
+        guesses.extend(rejected)
+        if role == "prediction_score" and not checked:
+            per_class = _class_score_columns(free, taken)
+            if per_class:
+                found[role] = per_class
+                taken.update(per_class)
+                reason = "one score column per class (named score_<class>, proba_<class>...)"
+                guesses.append(RoleGuess(role, per_class[0], reason, per_class[1:]))
+                continue
+        hit, guess = _pick(role, checked)
         found[role] = hit
+        if hit:
+            taken.add(hit)
+        if guess:
+            guesses.append(guess)
     found["prediction_score"] = _as_tuple(found.get("prediction_score"))
-    shap = _shap_pairs(cols)
-    found["shap"] = tuple(overrides.get("shap", shap))
-    found["tags"] = _as_tuple(overrides.get("tags"))
-    roles = ColumnRoles(**{k: v for k, v in found.items() if k != "features"})
-    if "features" in overrides and overrides["features"]:
-        features = _as_tuple(overrides["features"])
+    found["shap"] = tuple(given.get("shap", _shap_pairs(cols)))
+    found["tags"] = _as_tuple(given.get("tags"))
+    roles = ColumnRoles(**found)
+    if given.get("features"):
+        features = _as_tuple(given["features"])
     else:
         used = roles.assigned()
         features = tuple(c for c in cols if c not in used)
-    return replace(roles, features=features)
+    return RoleDetection(replace(roles, features=features), tuple(guesses))
+
+
+def _as_frames(data: pd.DataFrame | Sequence[pd.DataFrame] | None) -> tuple[pd.DataFrame, ...]:
+    if data is None:
+        return ()
+    return (data,) if isinstance(data, pd.DataFrame) else tuple(data)
+
+
+def _pick(role: str, ranked: list[_Candidate]) -> tuple[str | None, RoleGuess | None]:
+    """Take the best candidate; anything short of one certain name is a guess to confirm."""
+    if not ranked:
+        return None, None
+    best, others = ranked[0], tuple(c.column for c in ranked[1:])
+    if best.certain and all(c.offered for c in ranked[1:]):  # a name beats values alone
+        return best.column, None
+    if best.offered:
+        return None, RoleGuess(role, None, best.reason, tuple(c.column for c in ranked))
+    reason = best.reason
+    if others:
+        reason += f"; {_quoted(others)} could also be it"
+    return best.column, RoleGuess(role, best.column, reason, others)
+
+
+def _quoted(columns: Sequence[str]) -> str:
+    return ", ".join(repr(c) for c in columns)
+
+
+def _candidates(
+    role: str, free: list[str], frames: tuple[pd.DataFrame, ...], found: Mapping[str, Any]
+) -> list[_Candidate]:
+    by_norm: dict[str, str] = {}
+    for c in free:
+        by_norm.setdefault(_norm(c), c)
+    out = [
+        _Candidate(
+            by_norm[name],
+            f"{by_norm[name]!r} is a usual name for the {_ROLE_WORDS[role]}",
+            certain=name == _EXACT[role],
+        )
+        for name in _NAMES[role]
+        if name in by_norm
+    ]
+    if role == "actual_label":
+        out[1 if out and out[0].certain else 0 : 0] = _named_after_target(by_norm, found)
+    out += _RULES[role](free, frames)
+    seen: set[str] = set()
+    return [c for c in out if not (c.column in seen or seen.add(c.column))]  # type: ignore[func-returns-value]
+
+
+_ROLE_WORDS = {
+    "prediction_id": "prediction id",
+    "timestamp": "timestamp",
+    "prediction_label": "prediction",
+    "prediction_score": "score",
+    "actual_label": "actual",
+    "actual_score": "actual score",
+}
+
+
+_Rule = Callable[[list[str], tuple[pd.DataFrame, ...]], list[_Candidate]]
+
+
+def _suffix_rule(suffixes: Sequence[str], what: str, *, actual_stems: bool) -> _Rule:
+    def rule(free: list[str], frames: tuple[pd.DataFrame, ...]) -> list[_Candidate]:
+        out = []
+        for c in free:
+            n = _norm(c)
+            for suffix in suffixes:
+                stem = n.removesuffix(suffix)
+                if stem != n and stem and (stem in _ACTUAL_STEMS) is actual_stems:
+                    out.append(_Candidate(c, f"{c!r} ends in {suffix!r}, like {what}", stem=stem))
+                    break
+        return out
+
+    return rule
+
+
+def _prediction_rules(free: list[str], frames: tuple[pd.DataFrame, ...]) -> list[_Candidate]:
+    out = _suffix_rule(_PRED_SUFFIXES, "a prediction of its target", actual_stems=False)(
+        free, frames
+    )
+    for c in free:
+        n = _norm(c)
+        for prefix in ("predicted", "prediction"):
+            if n.startswith(prefix) and n != prefix:
+                stem = n.removeprefix(prefix)
+                out.append(_Candidate(c, f"{c!r} starts with {prefix!r}", stem=stem))
+                break
+    return out
+
+
+def _score_rules(free: list[str], frames: tuple[pd.DataFrame, ...]) -> list[_Candidate]:
+    rule = _suffix_rule(_SCORE_SUFFIXES, "a predicted probability", actual_stems=False)
+    return [c for c in rule(free, frames) if c.stem not in ("prediction", "actual")]
+
+
+def _actual_rules(free: list[str], frames: tuple[pd.DataFrame, ...]) -> list[_Candidate]:
+    out = [
+        _Candidate(c, f"{c!r} starts with 'actual'") for c in free if _norm(c).startswith("actual")
+    ]
+    rule = _suffix_rule(("label", "value", "class"), "a true label", actual_stems=True)
+    return out + rule(free, frames)
+
+
+def _named_after_target(by_norm: Mapping[str, str], found: Mapping[str, Any]) -> list[_Candidate]:
+    """Find the column a prediction or score is named after: ``delayed`` for ``delayed_pred``."""
+    out = []
+    for role in ("prediction_label", "prediction_score"):
+        for column in _as_tuple(found.get(role)):
+            stem = _stem(column)
+            if stem and stem in by_norm:
+                target = by_norm[stem]
+                out.append(_Candidate(target, f"{target!r} is what {column!r} predicts"))
+    return out
+
+
+def _stem(column: str) -> str:
+    n = _norm(column)
+    for suffix in (*_PRED_SUFFIXES, *_SCORE_SUFFIXES):
+        if n.endswith(suffix) and n != suffix:
+            return n.removesuffix(suffix)
+    for prefix in ("predicted", "prediction"):
+        if n.startswith(prefix) and n != prefix:
+            return n.removeprefix(prefix)
+    return ""
+
+
+def _timestamp_rules(free: list[str], frames: tuple[pd.DataFrame, ...]) -> list[_Candidate]:
+    out = []
+    for c in free[:_MAX_CONTENT_COLUMNS]:
+        values = _values(frames, c)
+        if values is not None and _is_datetime(values):
+            out.append(_Candidate(c, f"{c!r} holds dates and times"))
+    return out
+
+
+def _id_rules(free: list[str], frames: tuple[pd.DataFrame, ...]) -> list[_Candidate]:
+    named, offered = [], []
+    for c in free[:_MAX_CONTENT_COLUMNS]:
+        values = _values(frames, c)
+        if values is None or not _is_unique_key(values):
+            continue
+        if _tokens(c)[-1:] and _tokens(c)[-1] in _ID_TOKENS:
+            named.append(_Candidate(c, f"{c!r} is named like an id and differs on every row"))
+        else:
+            reason = f"{c!r} differs on every row, as an id does"
+            offered.append(_Candidate(c, reason, offered=True))
+    return named + offered
+
+
+def _no_rule(free: list[str], frames: tuple[pd.DataFrame, ...]) -> list[_Candidate]:
+    return []
+
+
+_RULES: dict[str, _Rule] = {
+    "prediction_id": _id_rules,
+    "timestamp": _timestamp_rules,
+    "prediction_label": _prediction_rules,
+    "prediction_score": _score_rules,
+    "actual_label": _actual_rules,
+    "actual_score": _no_rule,
+}
+
+
+def _tokens(name: str) -> list[str]:
+    parts = re.split(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])", name)
+    return [p.lower() for p in parts if p]
+
+
+def _values(frames: tuple[pd.DataFrame, ...], column: str) -> pd.Series | None:
+    parts = [f[column] for f in frames if column in f.columns]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _is_datetime(values: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return bool(values.notna().any())
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return False
+    # The first values decide (a column is one type): a full scan would cost seconds per
+    # text column of a million rows, on every detection.
+    sample = values.iloc[:1000].dropna().unique()[:200]
+    return len(sample) > 0 and all(isinstance(v, str) and _ISO_DATE.match(v) for v in sample)
+
+
+def _is_unique_key(values: pd.Series) -> bool:
+    if len(values) < _MIN_ID_ROWS:
+        return False
+    integer = pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    )
+    text = pd.api.types.is_string_dtype(values.dtype) and all(
+        isinstance(v, str) for v in values.iloc[:1000]
+    )
+    if not (integer or text) or not values.iloc[:10_000].is_unique:
+        return False  # the cheap checks first: most columns repeat within their first rows
+    return bool(values.notna().all() and values.is_unique)
+
+
+def _content_checked(
+    role: str,
+    ranked: list[_Candidate],
+    frames: tuple[pd.DataFrame, ...],
+    found: Mapping[str, Any],
+    cols: Sequence[str],
+) -> tuple[list[_Candidate], list[RoleGuess]]:
+    """Drop candidates whose values cannot play the role; say why for each one dropped."""
+    if not frames or role not in ("prediction_score", "actual_label"):
+        return ranked, []
+    kept, dropped = [], []
+    for cand in ranked:
+        values = _values(frames, cand.column)
+        why = None if values is None else _misfit(role, values, frames, found)
+        if why:
+            reason = f"{cand.column!r} is named like the {_ROLE_WORDS[role]} but {why}"
+            dropped.append(RoleGuess(role, None, reason, (cand.column,)))
+        else:
+            kept.append(cand)
+    return kept, dropped
+
+
+def _misfit(
+    role: str, values: pd.Series, frames: tuple[pd.DataFrame, ...], found: Mapping[str, Any]
+) -> str | None:
+    present = values.dropna()
+    if present.empty:
+        return None  # production without actuals yet: nothing to judge by
+    if role == "prediction_score":
+        if pd.api.types.is_bool_dtype(present.dtype) or not pd.api.types.is_numeric_dtype(
+            present.dtype
+        ):
+            return "holds text, not a probability"
+        low, high = float(present.min()), float(present.max())
+        if low < 0 or high > 1:
+            return f"holds values from {low:g} to {high:g}, not a probability between 0 and 1"
+        return None
+    pred = found.get("prediction_label")
+    predicted = _values(frames, pred) if pred else None
+    if predicted is None or predicted.dropna().empty:
+        return None
+    if _continuous(present) or _continuous(predicted.dropna()):
+        return None  # regression: values, not label sets
+    keys, pred_keys = _label_keys(present), _label_keys(predicted.dropna())
+    if keys & pred_keys:
+        return None
+    return f"shares no label with the prediction {pred!r} ({_shown(keys)} vs {_shown(pred_keys)})"
+
+
+def _continuous(values: pd.Series) -> bool:
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return False
+    numbers = values.to_numpy(dtype=float)
+    return bool(np.any(numbers != np.round(numbers)))
+
+
+def _label_keys(values: pd.Series) -> set[str]:
+    return {_label_key(v) for v in values.unique()[:1000]}
+
+
+def _shown(keys: set[str]) -> str:
+    items = sorted(keys)
+    return ", ".join(map(repr, items[:10])) + (", ..." if len(items) > 10 else "")
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -296,28 +708,17 @@ def _check_overrides(cols: Sequence[str], overrides: Mapping[str, Any]) -> None:
     for role, value in overrides.items():
         if role not in known:
             raise DataError(
-                f"unknown column role {role!r}; valid roles: {', '.join(sorted(known))}."
+                f"unknown column role {role!r}; valid roles: {', '.join(sorted(known))}.",
+                role=role,
             )
         names = [s for _, s in value] if role == "shap" else list(_as_tuple(value))
         for name in names:
             if name not in cols:
                 raise DataError(
                     f"column {name!r} (given as {role}) is not in the data; "
-                    f"available columns: {', '.join(cols)}."
+                    f"available columns: {', '.join(cols)}.",
+                    role=role,
                 )
-
-
-def _match(cols: Sequence[str], role: str, taken: set[str]) -> str | None:
-    free = [c for c in cols if c not in taken and not c.endswith(_SHAP_SUFFIX)]
-    by_norm = {_norm(c): c for c in reversed(free)}
-    for candidate in _NAMES[role]:
-        if candidate in by_norm:
-            return by_norm[candidate]
-    for prefix in _PREFIXES.get(role, ()):
-        for c in free:
-            if _norm(c).startswith(prefix):
-                return c
-    return None
 
 
 _CLASS_SCORE = re.compile(
@@ -346,6 +747,112 @@ def _shap_pairs(cols: Sequence[str]) -> tuple[tuple[str, str], ...]:
     )
 
 
+def role_problems(
+    roles: ColumnRoles,
+    frames: Sequence[pd.DataFrame],
+    *,
+    names: Sequence[str] = ("baseline", "production"),
+    require_actuals: bool = True,
+) -> tuple[DataError, ...]:
+    """Return every missing or empty role at once, each a `DataError` carrying its role.
+
+    Checked: an actual column exists and has values (in the first frame, the baseline, always;
+    in the others when ``require_actuals``); a prediction label or score exists and has values.
+    Each message names the CLI flag; its ``app_message`` names the Data page's picker.
+
+    Parameters
+    ----------
+    roles : ColumnRoles
+        The roles to check.
+    frames : sequence of DataFrame
+        Baseline and production.
+    names : sequence of str
+        Their names in messages.
+    require_actuals : bool, default True
+        Whether production needs actuals too.
+
+    Returns
+    -------
+    tuple of DataError
+        Empty when the roles are usable.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"x": [1, 2]})
+    >>> [p.role for p in role_problems(detect_roles(df.columns), [df, df])]
+    ['actual_label', 'prediction_label']
+    """
+    where = "/".join(names[: len(frames)])
+    out: list[DataError] = []
+    if not roles.actual_label:
+        out.append(
+            DataError(
+                f"no actual column found in {where}; name it with --actual (or pick it on "
+                "the Data page).",
+                role="actual_label",
+                app_message=f"No actual column found in {where}: pick the column that holds "
+                "what really happened.",
+            )
+        )
+    pred = roles.prediction_label or (
+        roles.prediction_score[0] if roles.prediction_score else None
+    )
+    if not pred:
+        out.append(
+            DataError(
+                "no prediction column found; name it with --prediction (label/value) or "
+                "--score (probability), or pick it on the Data page.",
+                role="prediction_label",
+                app_message="No prediction column found: pick the predicted label or value, "
+                "or a score (probability) below.",
+            )
+        )
+    for i, frame in enumerate(frames):
+        name = names[i] if i < len(names) else f"data {i + 1}"
+        actual = roles.actual_label
+        needs = actual and (require_actuals or i == 0) and actual in frame.columns
+        if needs and frame[actual].notna().sum() == 0:
+            out.append(
+                DataError(
+                    f"{name}: actual column {actual!r} has no values; choose the right "
+                    "column with --actual or join the actuals first.",
+                    role="actual_label",
+                    app_message=f"{name}: the actual column {actual!r} has no values; "
+                    "pick another column or join the actuals below.",
+                )
+            )
+        if pred and pred in frame.columns and frame[pred].notna().sum() == 0:
+            role = "prediction_label" if roles.prediction_label else "prediction_score"
+            out.append(
+                DataError(
+                    f"{name}: prediction column {pred!r} has no values; choose the right "
+                    "column with --prediction/--score.",
+                    role=role,
+                    app_message=f"{name}: the column {pred!r} has no values; pick another.",
+                )
+            )
+    return tuple(out)
+
+
+def check_roles(
+    roles: ColumnRoles,
+    frames: Sequence[pd.DataFrame],
+    *,
+    names: Sequence[str] = ("baseline", "production"),
+    require_actuals: bool = True,
+) -> None:
+    """Raise one `DataError` reporting every problem of `role_problems` (none: return).
+
+    Raises
+    ------
+    DataError
+        With ``problems`` holding one error per missing or empty role.
+    """
+    problems = role_problems(roles, frames, names=names, require_actuals=require_actuals)
+    if problems:
+        raise DataError.combine(problems)
+
+
 def infer_model_type(actual: pd.Series | None, prediction: pd.Series | None) -> ModelType:
     """Infer binary / multiclass / regression from the label columns.
 
@@ -362,11 +869,13 @@ def infer_model_type(actual: pd.Series | None, prediction: pd.Series | None) -> 
     -------
     ModelType
     """
-    values = unify_labels([s.dropna() for s in (actual, prediction) if s is not None])
+    values = _unified(actual, prediction)
     if not values:
         raise DataError(
             "no prediction or actual column found; name one with --prediction/--actual "
-            "(or pick it on the Data page)."
+            "(or pick it on the Data page).",
+            role="prediction_label",
+            app_message="No prediction or actual column found: pick them above.",
         )
     both = pd.concat(values, ignore_index=True)
     if pd.api.types.is_bool_dtype(both.dtype):
@@ -414,10 +923,7 @@ def resolve_schema(
     Schema
     """
     if not roles.prediction_label and not roles.prediction_score:
-        raise DataError(
-            "no prediction column found; name it with --prediction (label/value) or --score "
-            "(probability), or pick it on the Data page."
-        )
+        raise next(p for p in role_problems(roles, []) if p.role == "prediction_label")
     actual = _stack(frames, roles.actual_label)
     pred = _stack(frames, roles.prediction_label)
     if model_type is None:
@@ -437,12 +943,18 @@ def resolve_schema(
     if mtype is ModelType.BINARY and len(classes) > 2:
         raise DataError(
             f"model type is binary but the labels have {len(classes)} classes "
-            f"({', '.join(map(str, classes[:6]))}...); use --model-type multiclass."
+            f"({', '.join(map(str, classes[:6]))}...); use --model-type multiclass.",
+            option="model_type",
+            app_message=f"The model type is binary but the labels have {len(classes)} classes: "
+            "choose multiclass.",
         )
     if mtype is ModelType.MULTICLASS and len(classes) > _MAX_CLASSES:
         raise DataError(
             f"{len(classes)} distinct labels is too many for a classifier; "
-            "use --model-type regression if the target is a number."
+            "use --model-type regression if the target is a number.",
+            option="model_type",
+            app_message=f"{len(classes)} distinct labels is too many for a classifier: choose "
+            "regression if the target is a number.",
         )
     pos = _positive_class(classes, actual, positive_class) if mtype is ModelType.BINARY else None
     return Schema(
@@ -477,7 +989,8 @@ def check_threshold(threshold: Any, *, option: str = "threshold") -> float:
     if not 0.0 <= value <= 1.0:  # also false for NaN
         raise DataError(
             f"{option} {threshold!r} is not valid: use a number between 0 and 1 (the score "
-            "at or above which a prediction counts as positive)."
+            "at or above which a prediction counts as positive).",
+            option=option,
         )
     return value
 
@@ -501,8 +1014,7 @@ def _check_label_sets(
     b, p = baseline[column].dropna(), production[column].dropna()
     if b.empty or p.empty or _label_kind(b) == _label_kind(p):
         return
-    keys_b = {_label_text(v) for v in b.unique()[:1000]}
-    keys_p = {_label_text(v) for v in p.unique()[:1000]}
+    keys_b, keys_p = _label_keys(b), _label_keys(p)
     if keys_p <= keys_b or keys_b <= keys_p:
         return
 
@@ -522,28 +1034,93 @@ def _parse_model_type(value: ModelType | str) -> ModelType:
         return ModelType(str(value).lower())
     except ValueError:
         valid = ", ".join(m.value for m in ModelType)
-        raise DataError(f"unknown model type {value!r}; choose one of: {valid}.") from None
+        raise DataError(
+            f"unknown model type {value!r}; choose one of: {valid}.", option="model_type"
+        ) from None
 
 
 def _stack(frames: Sequence[pd.DataFrame], column: str | None) -> pd.Series | None:
     if not column:
         return None
-    parts = unify_labels([f[column] for f in frames if column in f.columns])
+    have = [i for i, f in enumerate(frames) if column in f.columns]
+    sides = ("the baseline", "production") if len(frames) == 2 else ()
+    parts = unify_labels(
+        [frames[i][column] for i in have],
+        names=[f"{column!r} in {sides[i]}" for i in have] if sides else (),
+    )
     if not parts:
         return None
     return pd.concat(parts, ignore_index=True)
 
 
-def unify_labels(parts: list[pd.Series]) -> list[pd.Series]:
-    """Write labels as text everywhere when some files hold them as text and others as numbers.
+def unify_labels(parts: list[pd.Series], *, names: Sequence[str] = ()) -> list[pd.Series]:
+    """Write labels in one text form when some parts hold them as text and others not.
 
-    The same label saved as ``1`` in one file and ``"1"`` in another (or in the prediction vs
-    the actual column) must be one class, not two.
+    The same label saved as ``1`` in one file and ``"1"`` or ``True`` in another (or in the
+    prediction vs the actual column) must be one class, not two: ``1``, ``1.0``, ``True``,
+    ``"1"`` and ``"true"`` all become ``"1"`` (and their zeros ``"0"``). Labels that share no
+    value once so written ("yes"/"no" beside 1/0) are refused: compared, they would make every
+    prediction wrong.
+
+    Parameters
+    ----------
+    parts : list of Series
+        The label columns (actual and prediction, of one or both files).
+    names : sequence of str, optional
+        A name per part for the refusal message ("actual 'delayed'").
+
+    Returns
+    -------
+    list of Series
+        The parts unchanged when all hold the same kind of value, else as text (object dtype).
+
+    Raises
+    ------
+    DataError
+        If text labels beside numbers or booleans share no label with them.
+
+    Examples
+    --------
+    >>> a, b = unify_labels([pd.Series([1, 0]), pd.Series(["1", "0"])])
+    >>> a.tolist(), b.tolist()
+    (['1', '0'], ['1', '0'])
     """
-    kinds = {str if isinstance(v, str) else float for p in parts for v in _sample(p)}
-    if len(kinds) < 2:
+    kinds = [{str if isinstance(v, str) else float for v in _sample(p)} for p in parts]
+    if len(set().union(*kinds)) < 2:
         return parts
-    return [p.map(_label_text, na_action="ignore").astype(object) for p in parts]
+    out = [p.map(_label_key, na_action="ignore").astype(object) for p in parts]
+    text = [i for i, k in enumerate(kinds) if k == {str}]
+    other = [i for i, k in enumerate(kinds) if k and k != {str}]
+    text_keys = set().union(*(_label_keys(out[i].dropna()) for i in text))
+    other_keys = set().union(*(_label_keys(out[i].dropna()) for i in other))
+    # Measurements (non-whole numbers) are a regression's values, not labels: not refused here.
+    measured = any(_continuous(parts[i].dropna()) for i in other)
+    if text and other and text_keys and other_keys and not measured and not text_keys & other_keys:
+        which = [names[i] if i < len(names) else f"column {i + 1}" for i in range(len(parts))]
+        raise DataError(
+            f"the labels of {' and '.join(which[i] for i in text)} ({_shown(text_keys)}) share "
+            f"no value with those of {' and '.join(which[i] for i in other)} "
+            f"({_shown(other_keys)}); recode them so both use the same labels (e.g. 1/0 in "
+            "both, or yes/no in both)."
+        )
+    return out
+
+
+def _unified(actual: pd.Series | None, prediction: pd.Series | None) -> list[pd.Series]:
+    pairs = [(s, n) for s, n in ((actual, "the actual"), (prediction, "the prediction"))]
+    kept = [(s.dropna(), n) for s, n in pairs if s is not None]
+    return unify_labels([s for s, _ in kept], names=[n for _, n in kept])
+
+
+def label_text(value: Any) -> str:
+    """Return the text form labels are compared in when files write them differently.
+
+    Examples
+    --------
+    >>> [label_text(v) for v in (True, 1.0, 1, "1", "True", "yes")]
+    ['1', '1', '1', '1', '1', 'yes']
+    """
+    return _label_key(value)
 
 
 def _sample(series: pd.Series) -> list[Any]:
@@ -563,8 +1140,17 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
+_BOOL_TEXT = {"true": "1", "false": "0"}
+
+
+def _label_key(value: Any) -> str:
+    """`_label_text`, and "True"/"false" as text are the booleans (so 1 and 0)."""
+    text = _label_text(value)
+    return _BOOL_TEXT.get(text.strip().lower(), text) if isinstance(value, str) else text
+
+
 def _classes(actual: pd.Series | None, pred: pd.Series | None, roles: ColumnRoles) -> tuple:
-    parts = unify_labels([s.dropna() for s in (actual, pred) if s is not None])
+    parts = _unified(actual, pred)
     if not parts:
         # Scores only: the class names come from the score columns.
         if len(roles.prediction_score) > 1:
@@ -584,7 +1170,8 @@ def _positive_class(classes: tuple, actual: pd.Series | None, given: Any) -> Any
                 return c
         raise DataError(
             f"positive class {given!r} is not among the labels; "
-            f"choose one of: {', '.join(map(str, classes))}."
+            f"choose one of: {', '.join(map(str, classes))}.",
+            option="positive_class",
         )
     for c in classes:  # 1, 1.0, True, numpy's 1
         if not isinstance(c, str) and c == 1:

@@ -309,7 +309,7 @@ def monitoring_schema(
     cols = [str(c) for c in production.columns]
     if baseline is not None:
         cols += [str(c) for c in baseline.columns if c not in set(production.columns)]
-    found = detect_roles(cols, overrides=roles)
+    found = detect_roles(cols, overrides=roles, data=frames)  # names and values together
     shared = set.intersection(*(set(map(str, f.columns)) for f in frames))
     features = tuple(c for c in found.features if c in shared)
     found = replace(found, features=features)

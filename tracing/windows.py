@@ -118,7 +118,7 @@ def timestamp_column(frame: pd.DataFrame, column: str | None = None, *, name: st
                 f"{', '.join(map(str, frame.columns))}."
             )
         return column
-    found = detect_roles([str(c) for c in frame.columns]).timestamp
+    found = detect_roles([str(c) for c in frame.columns], data=frame).timestamp
     if not found:
         raise DataError(
             f"{name}: no timestamp column found; name it with --timestamp (or pick it on the "

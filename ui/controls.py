@@ -7,7 +7,7 @@ truth across pages, where a plain widget would lose its value when its page is l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,16 +16,25 @@ import streamlit as st
 from tracing.analysis import Analysis
 from tracing.metrics import applicable_metrics
 from tracing.schema import ColumnRoles, ModelType
+from ui import fmt
 from ui.state import ROLE_PARAMS, View, current_view, set_view
 
-__all__ = ["NONE", "metric_picker", "model_pickers", "role_pickers"]
+__all__ = ["CONFIRMED", "NONE", "ROLE_OF_FIELD", "metric_picker", "model_pickers", "role_pickers"]
 
 NONE = "(none)"
+CONFIRMED = "_confirmed_roles"  # session key: the pickers whose guess the user confirmed
+# The picker (view parameter) of each ColumnRoles field, to put a message next to its picker.
+ROLE_OF_FIELD = {field: param for param, field in ROLE_PARAMS.items()}
 
 _ROLE_LABELS = {
     "prediction": ("Prediction", "The predicted label (classification) or value (regression)."),
     "score": ("Score", "Probability of the positive class (binary), or one column per class."),
-    "actual": ("Actual", "The ground truth: what really happened."),
+    "actual": (
+        "Actual",
+        "The ground truth: what really happened. Until the real outcome arrives, any column "
+        "can stand in for it (a chargeback flag for fraud, a cancellation request for churn); "
+        "metrics then measure agreement with that column.",
+    ),
     "id": ("Prediction ID", "Unique id per prediction (used to join delayed actuals)."),
     "timestamp": ("Timestamp", "When the prediction was made."),
 }
@@ -57,35 +66,30 @@ def metric_picker(analysis: Analysis, *, key: str, label: str = "Metric") -> Non
     )
 
 
-def role_pickers(columns: Sequence[str], roles: ColumnRoles, *, prefix: str = "w_role_") -> None:
-    """Column pickers for prediction, score, actual, id, timestamp and features."""
+def role_pickers(
+    columns: Sequence[str],
+    roles: ColumnRoles,
+    *,
+    prefix: str = "w_role_",
+    problems: Mapping[str, Sequence[str]] | None = None,
+    guesses: Mapping[str, str] | None = None,
+) -> None:
+    """Column pickers for prediction, score, actual, id, timestamp and features.
+
+    ``problems`` (errors, in the app's words) and ``guesses`` (why a column was guessed) are
+    keyed by view parameter (``"actual"``...) and shown right under their picker.
+    """
     cols = list(columns)
+    problems = problems or {}
+    guesses = guesses or {}
     grid = st.columns(3)
     for i, (param, (label, help_text)) in enumerate(_ROLE_LABELS.items()):
-        key = prefix + param
-        value = getattr(roles, ROLE_PARAMS[param])
         with grid[i % 3]:
-            if param == "score":
-                _mirror(key, [c for c in value if c in cols])
-                st.multiselect(
-                    label,
-                    cols,
-                    key=key,
-                    help=help_text,
-                    placeholder=NONE,
-                    on_change=_role_changed,
-                    args=(param, key),
-                )
-            else:
-                _mirror(key, value if value in cols else NONE)
-                st.selectbox(
-                    label,
-                    [NONE, *cols],
-                    key=key,
-                    help=help_text,
-                    on_change=_role_changed,
-                    args=(param, key),
-                )
+            _role_picker(param, label, help_text, cols, roles, prefix + param)
+            for text in problems.get(param, ()):
+                st.error(fmt.md(text), icon=":material/error:")
+            if param in guesses:
+                st.caption(f":material/help: {fmt.md(guesses[param])}")
     key = prefix + "features"
     _mirror(key, [c for c in roles.features if c in cols])
     st.multiselect(
@@ -98,6 +102,33 @@ def role_pickers(columns: Sequence[str], roles: ColumnRoles, *, prefix: str = "w
     )
 
 
+def _role_picker(
+    param: str, label: str, help_text: str, cols: list[str], roles: ColumnRoles, key: str
+) -> None:
+    value = getattr(roles, ROLE_PARAMS[param])
+    if param == "score":
+        _mirror(key, [c for c in value if c in cols])
+        st.multiselect(
+            label,
+            cols,
+            key=key,
+            help=help_text,
+            placeholder=NONE,
+            on_change=_role_changed,
+            args=(param, key),
+        )
+    else:
+        _mirror(key, value if value in cols else NONE)
+        st.selectbox(
+            label,
+            [NONE, *cols],
+            key=key,
+            help=help_text,
+            on_change=_role_changed,
+            args=(param, key),
+        )
+
+
 def _role_changed(param: str, key: str) -> None:
     value = st.session_state[key]
     if isinstance(value, list):
@@ -106,6 +137,8 @@ def _role_changed(param: str, key: str) -> None:
         new: str | None = text if text or param != "features" else None
     else:
         new = "" if value == NONE else str(value)
+    # A column the user picks is confirmed: no "guessed" note for it any more.
+    st.session_state.setdefault(CONFIRMED, set()).add(param)
     _apply(lambda v: v.with_role(param, new))
 
 

@@ -1,10 +1,11 @@
 """Widgets that choose which rows are compared: windows, model versions, delayed actuals.
 
-Three ways to get a baseline (`View`): a baseline file (optionally cut to a date range, with
-production cut to its own), two date ranges of the production file ("last 7 days vs the 30
-days before"), or two model versions of the production file on the same days. Delayed actuals
-are a third file joined to production by prediction id (`tracing.actuals`). Every control
-mirrors the view and writes it (and so the URL) on change, like `ui.controls`.
+Three ways to get a baseline (`View`): a baseline file compared whole with the production file
+(date ranges from a link are named, with a way back to the whole files), two date ranges of the
+production file ("last 7 days vs the 30 days before"), or two model versions of the production
+file on the same days. Delayed actuals are a third file joined to production by prediction id
+(`tracing.actuals`); the actual column itself is picked with the other roles (`ui.controls`).
+Every control mirrors the view and writes it (and so the URL) on change, like `ui.controls`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -88,7 +88,7 @@ def rows_section(
     """Choose the baseline (file, date range, model version) and the production rows."""
     st.subheader("Which rows are compared?")
     st.caption(
-        "Compare a baseline file with a production file (whole, or a few of their days), "
+        "Compare a baseline file with a production file, "
         "last week with the month before in one file, or two model versions that served the "
         "same traffic. A baseline file is chosen at the top of this page."
     )
@@ -190,39 +190,17 @@ def _range(
 
 
 def _files_controls(view: View, spans: dict[str, tuple[date, date] | None]) -> None:
-    left, right = st.columns(2)
-    with left:
-        span = spans["production"]
-        if span:
-            _range(
-                "Production dates",
-                "w_production_dates",
-                view.production_window,
-                span,
-                lambda w: current_view().with_rows(production_window=w),
-                whole_is_none=True,
-                help_text="Only production rows on these days (all of them by default).",
-            )
-            if st.button("Only the last 7 days of production", key="w_last_week"):
-                prod, _ = last_days_windows(span[1])
-                _apply(current_view().with_rows(production_window=prod))
-                st.rerun()
-        else:
-            st.caption("No timestamp column in production: it is used whole.")
-    with right:
-        span = spans["baseline"]
-        if span:
-            _range(
-                "Baseline dates",
-                "w_baseline_dates",
-                view.baseline_window,
-                span,
-                lambda w: current_view().with_rows(baseline_window=w),
-                whole_is_none=True,
-                help_text="Only baseline rows on these days (all of them by default).",
-            )
-        else:
-            st.caption("No timestamp column in the baseline: it is used whole.")
+    # File against file compares the files whole: date ranges belong to the one-file mode,
+    # and showing them here read as if the files were being cut.
+    if view.production_window or view.baseline_window:
+        if st.button("Compare the whole files", key="w_whole_files"):
+            _apply(current_view().with_rows(production_window=None, baseline_window=None))
+            st.rerun()
+    elif spans["production"]:
+        st.caption(
+            "Both files are compared whole. To compare date ranges of one file, choose "
+            "'Two date ranges of the production file' above."
+        )
 
 
 def _windows_controls(view: View, span: tuple[date, date] | None) -> None:
@@ -347,14 +325,18 @@ def join_cards(join: JoinReport) -> None:
     )
 
 
-def actuals_section(view: View, columns: list[str], actual: str | None) -> None:
-    """Join a delayed-actuals file (upload or path), show the join, pick a proxy actual."""
+def actuals_section(view: View) -> None:
+    """Join a delayed-actuals file (upload or path) and show the join.
+
+    The actual column itself (or a proxy for it) is picked once, under "Actual" with the other
+    column roles.
+    """
     st.subheader("Actuals")
     st.caption(
         "Actuals often arrive days after the predictions. Join them from their own file "
         "(prediction id, actual, optionally actual_timestamp): the latest actual per id wins, "
         "and metrics use only the rows that have one. Without actuals, the Overview estimates "
-        "performance from the scores (binary models)."
+        "performance from the scores (binary models), or pick a proxy under Actual above."
     )
     if view.actuals:
         with guard("joining the actuals", stop=False):
@@ -395,26 +377,3 @@ def actuals_section(view: View, columns: list[str], actual: str | None) -> None:
             else:
                 set_view(current_view().with_rows(actuals=ref))
                 st.rerun()
-    _proxy_picker(columns, actual)
-
-
-def _proxy_picker(columns: list[str], actual: str | None) -> None:
-    key = "w_proxy_actual"
-    st.session_state[key] = actual if actual in columns else None
-
-    def changed() -> None:
-        chosen: Any = st.session_state[key]
-        if chosen:
-            set_view(current_view().with_role("actual", str(chosen)))
-
-    st.selectbox(
-        "Actual column, or a proxy",
-        columns,
-        index=None,
-        key=key,
-        on_change=changed,
-        placeholder="(none)",
-        help="Until the real outcome arrives, any column can stand in for it, e.g. a "
-        "chargeback flag for fraud or a cancellation request for churn. Metrics then measure "
-        "agreement with that column (the same choice as 'Actual' above).",
-    )

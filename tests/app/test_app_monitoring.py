@@ -188,7 +188,7 @@ def test_data_page_joins_delayed_actuals(app, no_errors, frames, fraud_csvs) -> 
 
 def test_proxy_actual_and_a_metric_where_neither_way_is_better(app, no_errors) -> None:
     at = app("data")
-    at.selectbox(key="w_proxy_actual").set_value("prediction_label").run()
+    at.selectbox(key="w_role_actual").set_value("prediction_label").run()  # the one actual picker
     assert not at.exception
     assert at.query_params["actual"] == "prediction_label"
     at = app(metric="positive_rate")  # the fraud demo, lead metric: predicted positive rate
