@@ -56,11 +56,16 @@ if bad_settings:
         st.error(line, icon=":material/settings_alert:")
     st.stop()
 
-page = st.navigation(pages)
-# Re-write the view to the URL on every run: sidebar navigation drops query parameters.
+# The menu is the app's own (`layout.sidebar_nav`): Streamlit's drops the query, so each page
+# visit took two history entries (its push, then the view written back).
+page = st.navigation(pages, position="hidden")
+# Re-write the view to the URL on every run: links that drop the query (a bare st.page_link).
 sync_url(current_view())
+menu = st.sidebar.container()
 try:
     page.run()
 finally:
-    # After the page, which loads the data with a progress spinner (and may stop early).
+    # After the page, which loads the data with a progress spinner (and may stop early): the
+    # menu's links carry the view the page ended on.
+    layout.sidebar_nav(menu, pages)
     layout.sidebar_summary()

@@ -9,8 +9,9 @@ sees a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -19,7 +20,7 @@ from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, fmt
-from ui.state import View, current_view, set_view, window_text
+from ui.state import View, current_view, nav_params, set_view, window_text
 
 __all__ = [
     "LAST_PAGE",
@@ -27,7 +28,9 @@ __all__ = [
     "guard",
     "header",
     "needs_actuals",
+    "page_link",
     "require_analysis",
+    "sidebar_nav",
     "sidebar_summary",
     "tracing_banner",
     "tracing_text",
@@ -63,6 +66,38 @@ def _ensure_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def page_link(page: str, label: str, icon: str | None = None) -> None:
+    """Link to another page (a `PAGE_FILES` id), carrying the view: one history entry.
+
+    ``st.page_link(PAGE_FILES[...])`` alone drops the query, and the app's rewrite of the
+    view then adds a second history entry (see `ui.state`).
+    """
+    st.page_link(PAGE_FILES[page], label=label, icon=icon, query_params=nav_params(current_view()))
+
+
+def sidebar_nav(where: Any, sections: Mapping[str, Sequence[Any]]) -> None:
+    """Draw the app's navigation in ``where`` (a sidebar container): links that carry the view.
+
+    It replaces Streamlit's own sidebar menu (``st.navigation(position="hidden")``), whose
+    links drop the query: a page visit then took two history entries and Back seemed to do
+    nothing. Drawn after the page ran, so the links carry the view the page ended on.
+
+    Parameters
+    ----------
+    where : DeltaGenerator
+        Where to draw, reserved before the page ran (``st.sidebar.container()``).
+    sections : mapping of str -> sequence of st.Page
+        The pages as given to ``st.navigation`` ("" = no section title).
+    """
+    query = nav_params(current_view())
+    with where:
+        for section, pages in sections.items():
+            if section:
+                st.caption(section)
+            for page in pages:
+                st.page_link(page, query_params=query)
 
 
 def header(title: str, caption: str, *, page: str | None = None) -> None:
@@ -108,7 +143,7 @@ def _failed(message: str, *, stop: bool, fix_link: bool) -> None:
     # Engine messages quote file and column names: shown as text, never as Markdown.
     st.error(fmt.md(message), icon=":material/error:")
     if fix_link:
-        st.page_link(PAGE_FILES["data"], label="Fix the data or the columns", icon="🛠️")
+        page_link("data", label="Fix the data or the columns", icon="🛠️")
     if stop:
         st.stop()
 
@@ -165,7 +200,7 @@ def needs_actuals(analysis: Analysis, what: str) -> None:
         "the Root cause page shows what drifted.",
         icon=":material/hourglass_empty:",
     )
-    st.page_link(PAGE_FILES["data"], label="Join actuals on the Data page", icon="➡️")
+    page_link("data", label="Join actuals on the Data page", icon="➡️")
     st.stop()
 
 
