@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import streamlit as st
@@ -20,7 +21,7 @@ from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, fmt
-from ui.state import View, current_view, nav_params, set_view, window_text
+from ui.state import View, current_view, nav_params, set_view, view_listener, window_text
 
 __all__ = [
     "LAST_PAGE",
@@ -29,8 +30,8 @@ __all__ = [
     "header",
     "needs_actuals",
     "page_link",
+    "frame",
     "require_analysis",
-    "sidebar_nav",
     "sidebar_summary",
     "tracing_banner",
     "tracing_text",
@@ -77,27 +78,43 @@ def page_link(page: str, label: str, icon: str | None = None) -> None:
     st.page_link(PAGE_FILES[page], label=label, icon=icon, query_params=nav_params(current_view()))
 
 
-def sidebar_nav(where: Any, sections: Mapping[str, Sequence[Any]]) -> None:
-    """Draw the app's navigation in ``where`` (a sidebar container): links that carry the view.
+# Where the sidebar summary goes in this script run (reserved by `frame`, under the menu).
+_summary_slot: ContextVar[Any] = ContextVar("summary_slot", default=None)
 
-    It replaces Streamlit's own sidebar menu (``st.navigation(position="hidden")``), whose
-    links drop the query: a page visit then took two history entries and Back seemed to do
-    nothing. Drawn after the page ran, so the links carry the view the page ended on.
+
+@contextmanager
+def frame(sections: Mapping[str, Sequence[Any]]) -> Iterator[None]:
+    """Draw the sidebar around the page run inside the block: the menu, then the summary.
+
+    The menu replaces Streamlit's own (``st.navigation(position="hidden")``), whose links
+    drop the query: a page visit then took two history entries (Streamlit's push of the bare
+    page, then the view written back) and Back seemed to do nothing. Its links carry the view
+    (`ui.state.nav_params`) and are redrawn whenever the page changes the view, so they never
+    carry an older one, even when the page stops early (``st.stop`` ends drawing for the run).
 
     Parameters
     ----------
-    where : DeltaGenerator
-        Where to draw, reserved before the page ran (``st.sidebar.container()``).
     sections : mapping of str -> sequence of st.Page
         The pages as given to ``st.navigation`` ("" = no section title).
     """
-    query = nav_params(current_view())
-    with where:
-        for section, pages in sections.items():
-            if section:
-                st.caption(section)
-            for page in pages:
-                st.page_link(page, query_params=query)
+    menu, summary = st.sidebar.empty(), st.sidebar.empty()
+
+    def draw_menu() -> None:
+        query = nav_params(current_view())
+        with menu.container():
+            for section, pages in sections.items():
+                if section:  # a small grey title, as Streamlit's own menu shows sections
+                    st.markdown(f":small[:gray[{section}]]")
+                for page in pages:
+                    st.page_link(page, query_params=query)
+
+    draw_menu()
+    token = _summary_slot.set(summary)
+    try:
+        with view_listener(draw_menu):
+            yield
+    finally:
+        _summary_slot.reset(token)
 
 
 def header(title: str, caption: str, *, page: str | None = None) -> None:
@@ -155,6 +172,8 @@ def require_analysis() -> tuple[Analysis, View, cache.Key]:
         analysis, pinned, key = cache.analysis(view)
     if pinned != view:
         set_view(pinned)
+    if _summary_slot.get() is not None:
+        sidebar_summary()  # now: the page may stop early, and nothing is drawn after st.stop
     return analysis, pinned, key
 
 
@@ -205,9 +224,14 @@ def needs_actuals(analysis: Analysis, what: str) -> None:
 
 
 def sidebar_summary() -> None:
-    """Show what is being compared, so a reader of a shared link knows at a glance."""
+    """Show what is being compared, so a reader of a shared link knows at a glance.
+
+    Drawn in the slot `frame` reserved (each call replaces the last), else at the end of the
+    sidebar.
+    """
     view = current_view()
-    with st.sidebar:
+    slot = _summary_slot.get()
+    with st.sidebar if slot is None else slot.container():
         st.markdown("**Comparing**")
         try:
             analysis, pinned, _ = cache.analysis(view)

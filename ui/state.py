@@ -58,7 +58,9 @@ so, and binary models with scores get estimated performance instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,7 @@ __all__ = [
     "link_base",
     "nav_params",
     "page_params",
+    "restore_url",
     "set_view",
     "share_url",
     "slice_from_param",
@@ -105,6 +108,7 @@ __all__ = [
     "app_base_url",
     "trace_period",
     "url_moved",
+    "view_listener",
     "window_text",
 ]
 
@@ -525,10 +529,42 @@ def nav_params(view: View) -> dict[str, str]:
     return view.to_params()
 
 
+# Called after each `set_view` of the current script run (the app frame redraws its menu, whose
+# links carry the view). A context variable, so widget callbacks, which run before the frame
+# exists, and other sessions' threads never see it.
+_listener: ContextVar[Callable[[], None] | None] = ContextVar("view_listener", default=None)
+
+
+@contextmanager
+def view_listener(listener: Callable[[], None]) -> Iterator[None]:
+    """Call ``listener`` after every `set_view` inside the block."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
 def set_view(view: View) -> None:
     """Make ``view`` the session's view and write it to the URL."""
     st.session_state[_SESSION_KEY] = view
     sync_url(view)
+    listener = _listener.get()
+    if listener is not None:
+        listener()
+
+
+def restore_url() -> None:
+    """Write the session's view back to the URL, for links that dropped it (run by app.py).
+
+    Not on a session's first run: the URL is the link just opened, and writing its
+    normalised form would push a history entry before the page's pinning (`View.pinned`)
+    pushes another; the pinning writes the whole view once.
+    """
+    first = _SESSION_KEY not in st.session_state
+    view = current_view()
+    if not first:
+        sync_url(view)
 
 
 def sync_url(view: View) -> None:
