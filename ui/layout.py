@@ -24,7 +24,6 @@ from ui import cache, fmt
 from ui.state import View, current_view, nav_params, set_view, view_listener, window_text
 
 __all__ = [
-    "LAST_PAGE",
     "PAGE_FILES",
     "guard",
     "header",
@@ -38,8 +37,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tracing.app")
-
-LAST_PAGE = "_last_page"  # the analysis page looked at last: where a share link opens
 
 # Page files by role, so pages can link to each other without repeating paths.
 PAGE_FILES = {
@@ -120,11 +117,11 @@ def frame(sections: Mapping[str, Sequence[Any]]) -> Iterator[None]:
 def header(title: str, caption: str, *, page: str | None = None) -> None:
     """Render a page title (a question the page answers) and a one-line caption.
 
-    ``page`` (an id of `PAGE_FILES`) is remembered as the page a share link opens on.
+    ``page`` (an id of `PAGE_FILES`) is accepted and ignored: a share link no longer opens on
+    the page looked at last but on the finding's (`ui.state.finding_page`).
     """
+    del page
     _ensure_frame()
-    if page is not None:
-        st.session_state[LAST_PAGE] = page
     st.title(title)
     st.caption(caption)
 
