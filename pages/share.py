@@ -43,20 +43,21 @@ target = st.selectbox(
 )
 public = settings.get("TRACING_PUBLIC_URL")
 base = link_base(public, st.context.url, dict(st.context.headers), "share")
-settings = page_params(
+page_settings = page_params(
     st.session_state,
     defaults={
         "slice_by": list(analysis.schema.roles.slice_columns()),
         "band": st.session_state.get("_band_default"),
     },
 )
-link = share_url(view, "" if target == "overview" else target, base=base, extra=settings)
+link = share_url(view, "" if target == "overview" else target, base=base, extra=page_settings)
 st.code(link, language=None, wrap_lines=True)
 st.caption("Copy the link with the button at the right of the box.")
 if not public and (is_loopback(base) or base == "/"):
+    where = "no host name" if base == "/" else "an address only this computer can open"
     st.warning(
-        "This link uses the address you opened the app with, which only this computer can "
-        "open. The server's operator sets the address others use in TRACING_PUBLIC_URL (e.g. "
+        f"Others cannot open this link: it has {where}. The server's operator sets the "
+        "address others reach the app at in TRACING_PUBLIC_URL (e.g. "
         "https://tracing.example.org/).",
         icon=":material/link_off:",
     )

@@ -25,11 +25,11 @@ from ui.state import View, current_view, nav_params, set_view, view_listener, wi
 
 __all__ = [
     "PAGE_FILES",
+    "frame",
     "guard",
     "header",
     "needs_actuals",
     "page_link",
-    "frame",
     "require_analysis",
     "sidebar_summary",
     "tracing_banner",
@@ -70,7 +70,7 @@ def page_link(page: str, label: str, icon: str | None = None) -> None:
     """Link to another page (a `PAGE_FILES` id), carrying the view: one history entry.
 
     ``st.page_link(PAGE_FILES[...])`` alone drops the query, and the app's rewrite of the
-    view then adds a second history entry (see `ui.state`).
+    view can then add a second history entry (see `ui.state`).
     """
     st.page_link(PAGE_FILES[page], label=label, icon=icon, query_params=nav_params(current_view()))
 
@@ -84,10 +84,13 @@ def frame(sections: Mapping[str, Sequence[Any]]) -> Iterator[None]:
     """Draw the sidebar around the page run inside the block: the menu, then the summary.
 
     The menu replaces Streamlit's own (``st.navigation(position="hidden")``), whose links
-    drop the query: a page visit then took two history entries (Streamlit's push of the bare
-    page, then the view written back) and Back seemed to do nothing. Its links carry the view
-    (`ui.state.nav_params`) and are redrawn whenever the page changes the view, so they never
-    carry an older one, even when the page stops early (``st.stop`` ends drawing for the run).
+    drop the query, which the app then writes back: a race between Streamlit's history entry
+    for the bare page and the app's for the view (in Chromium, sometimes two entries per
+    visit). Its links carry the view (`ui.state.nav_params`), so the page's URL already shows
+    it and there is nothing to write. They are redrawn whenever the page changes the view, so
+    they never carry an older one, even when the page stops early (after ``st.stop`` nothing
+    more is drawn in the run), which Back-detection (`ui.state.url_moved`) would take for a
+    move through history.
 
     Parameters
     ----------

@@ -7,10 +7,12 @@ address bar is always a link to the current view. The page is the URL path (``/s
 
 Browser history: every write of a changed view is one history entry (Streamlit pushes it), and
 the app's own navigation links carry the view (`nav_params`), so a page visit is one entry too
-(Streamlit's sidebar drops the query, and writing it back would add a second). When the URL
-shows another view than the session's (Back or Forward), the URL wins (`current_view`): Back
-undoes a drilldown or any other change of the view. A URL without any view parameter (a link
-that dropped them) keeps the session's view.
+(Streamlit's sidebar drops the query, and writing it back can add a second). A session's first
+run writes nothing until the page pins the view (`restore_url`), so opening a bare address
+costs one extra entry, not two, and a shared link none. When the URL shows another view than
+the session's (Back or Forward), the URL wins (`current_view`): Back undoes a drilldown or any
+other change of the view. A URL without any view parameter (a link that dropped them) keeps
+the session's view.
 
 Query parameters (all optional; the app opens on the fraud demo without them):
 
@@ -524,7 +526,7 @@ def nav_params(view: View) -> dict[str, str]:
 
     A link that carries them lands on a URL that already shows the view, so the visit is
     one history entry; without them, Streamlit pushes the bare page and the app's rewrite of
-    the view pushes a second. (Streamlit adds the widget-bound page parameters itself.)
+    the view can push a second. (Streamlit adds the widget-bound page parameters itself.)
     """
     return view.to_params()
 
