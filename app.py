@@ -10,7 +10,7 @@ import streamlit as st
 
 from tracing import settings
 from ui import layout
-from ui.state import current_view, sync_url
+from ui.state import restore_url
 
 st.set_page_config(
     page_title="Performance tracing",
@@ -56,11 +56,15 @@ if bad_settings:
         st.error(line, icon=":material/settings_alert:")
     st.stop()
 
-page = st.navigation(pages)
-# Re-write the view to the URL on every run: sidebar navigation drops query parameters.
-sync_url(current_view())
-try:
-    page.run()
-finally:
-    # After the page, which loads the data with a progress spinner (and may stop early).
-    layout.sidebar_summary()
+# The menu is the app's own (`layout.frame`): Streamlit's drops the query, so each page visit
+# took two history entries (its push, then the view written back).
+page = st.navigation(pages, position="hidden")
+# Re-write the view to the URL on every run: links that drop the query (a bare st.page_link).
+restore_url()
+with layout.frame(pages):
+    try:
+        page.run()
+    finally:
+        # After the page, which loads the data with a progress spinner (pages that load it
+        # draw the summary themselves, as soon as it is loaded).
+        layout.sidebar_summary()

@@ -4,14 +4,17 @@ import json
 
 import streamlit as st
 
-from tracing import sources
+from tracing import settings, sources
+from tracing.errors import DataError
 from tracing.options import ReportOptions
 from tracing.render.html import to_html
 from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS
+from tracing.slices import parse_slice_id
+from tracing.textfmt import value_text
 from ui import cache, fmt, state
-from ui.layout import LAST_PAGE, guard, header, require_analysis
-from ui.state import app_base_url, page_params, share_url
+from ui.layout import guard, header, require_analysis
+from ui.state import finding_page, is_loopback, link_base, page_params, share_url
 
 header(
     "How do I show this to someone else?",
@@ -22,41 +25,58 @@ analysis, view, key = require_analysis()
 
 # --- the link ----------------------------------------------------------------------------------
 
-# Page ids (as remembered by ui.layout.header) -> label; the Overview is the default page,
-# served at the app's root URL.
+# Page ids (ui.layout.PAGE_FILES) -> label; the Overview is the default page, served at the
+# app's root URL. The link opens where the finding is (a selected slice: the Slices page,
+# drilled into), not on the page looked at last.
 PAGES = {
     "overview": "1 · Overview",
     "slices": "2 · Slices",
     "root_cause": "3 · Root cause",
     "explain": "Explain",
 }
-last = st.session_state.get(LAST_PAGE)
-default = last if last in PAGES else ("slices" if view.slice else "overview")
 target = st.selectbox(
     "Open the link on",
     list(PAGES),
-    index=list(PAGES).index(default),
+    index=list(PAGES).index(finding_page(view)),
     format_func=PAGES.get,
     key="w_share_page",
 )
-base = app_base_url(st.context.url or "http://localhost:8501/share", "share")
-settings = page_params(
+public = settings.get("TRACING_PUBLIC_URL")
+base = link_base(public, st.context.url, dict(st.context.headers), "share")
+page_settings = page_params(
     st.session_state,
     defaults={
         "slice_by": list(analysis.schema.roles.slice_columns()),
         "band": st.session_state.get("_band_default"),
     },
 )
-link = share_url(view, "" if target == "overview" else target, base=base, extra=settings)
+link = share_url(view, "" if target == "overview" else target, base=base, extra=page_settings)
 st.code(link, language=None, wrap_lines=True)
 st.caption("Copy the link with the button at the right of the box.")
+if not public and (is_loopback(base) or base == "/"):
+    where = "no host name" if base == "/" else "an address only this computer can open"
+    st.warning(
+        f"Others cannot open this link: it has {where}. The server's operator sets the "
+        "address others reach the app at in TRACING_PUBLIC_URL (e.g. "
+        "https://tracing.example.org/).",
+        icon=":material/link_off:",
+    )
+
+
+def slice_words(key: str) -> str:
+    """The selected slice for people (``state = CA · amount in [10, 25)``), escaped."""
+    try:
+        return fmt.md_conditions(parse_slice_id(key))
+    except DataError:
+        return fmt.md(key)
+
 
 what = {
     "baseline / production": f"{fmt.md(analysis.names[0])} / {fmt.md(analysis.names[1])}",
     "columns": ", ".join(f"{p}={fmt.md(v or '(none)')}" for p, v in view.roles) or "detected",
     "model": f"{analysis.schema.model_type.value}"
     + (
-        f", positive class {fmt.md(analysis.schema.positive_class)}"
+        f", positive class {fmt.md(value_text(analysis.schema.positive_class))}"
         if analysis.schema.positive_class is not None
         else ""
     ),
@@ -65,7 +85,7 @@ what = {
     "actuals joined from": fmt.md(sources.describe_source(view.actuals).name)
     if view.actuals
     else "none",
-    "selected slice": fmt.md(view.slice) if view.slice else "none",
+    "selected slice": slice_words(view.slice) if view.slice else "none",
 }
 st.markdown("\n".join(f"- **{k}**: {v}" for k, v in what.items()))
 uploaded = [ref for ref in (view.baseline, view.production) if sources.is_dataset_id(ref)]

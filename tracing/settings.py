@@ -107,6 +107,45 @@ def _host_list(text: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _public_url(text: str) -> str | None:
+    """Parse ``TRACING_PUBLIC_URL``: the app's address as others reach it (``None``: unset).
+
+    An ``http(s)`` URL with a host and no query or fragment; the result ends with ``/`` so
+    page paths can be appended.
+
+    Examples
+    --------
+    >>> _public_url("https://tracing.example.org/apps/tracing")
+    'https://tracing.example.org/apps/tracing/'
+    >>> _public_url("") is None
+    True
+    >>> _public_url("tracing.example.org")
+    Traceback (most recent call last):
+    ...
+    ValueError: use an http:// or https:// URL with a host, e.g. https://tracing.example.org/
+    """
+    from urllib.parse import urlsplit
+
+    text = text.strip()
+    if not text:
+        return None
+    hint = "e.g. https://tracing.example.org/"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(f"not a URL; use an http:// or https:// URL, {hint}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"use an http:// or https:// URL with a host, {hint}")
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValueError("leave out the query (?...) and the fragment (#...)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("leave out the user name and password: links are shared")
+    if any(c.isspace() for c in text):
+        raise ValueError("a URL has no spaces")
+    return text if text.endswith("/") else text + "/"
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable.
@@ -163,6 +202,14 @@ SETTINGS: dict[str, Setting] = {
             _text,
             "key of the dataset ids (set it to share one store between servers)",
             default_text="a random secret created in the store",
+        ),
+        Setting(
+            "TRACING_PUBLIC_URL",
+            "",
+            _public_url,
+            "the app's address as the people you share links with reach it (scheme, host and "
+            "base path, e.g. `https://tracing.example.org/`); share links start with it",
+            default_text="the address the link's creator opened the app with",
         ),
         Setting(
             "TRACING_ALLOW_URLS",

@@ -9,8 +9,10 @@ sees a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -19,14 +21,15 @@ from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, fmt
-from ui.state import View, current_view, set_view, window_text
+from ui.state import View, current_view, nav_params, set_view, view_listener, window_text
 
 __all__ = [
-    "LAST_PAGE",
     "PAGE_FILES",
+    "frame",
     "guard",
     "header",
     "needs_actuals",
+    "page_link",
     "require_analysis",
     "sidebar_summary",
     "tracing_banner",
@@ -34,8 +37,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tracing.app")
-
-LAST_PAGE = "_last_page"  # the analysis page looked at last: where a share link opens
 
 # Page files by role, so pages can link to each other without repeating paths.
 PAGE_FILES = {
@@ -65,14 +66,65 @@ def _ensure_frame() -> None:
         st.rerun()
 
 
+def page_link(page: str, label: str, icon: str | None = None) -> None:
+    """Link to another page (a `PAGE_FILES` id), carrying the view: one history entry.
+
+    ``st.page_link(PAGE_FILES[...])`` alone drops the query, and the app's rewrite of the
+    view can then add a second history entry (see `ui.state`).
+    """
+    st.page_link(PAGE_FILES[page], label=label, icon=icon, query_params=nav_params(current_view()))
+
+
+# Where the sidebar summary goes in this script run (reserved by `frame`, under the menu).
+_summary_slot: ContextVar[Any] = ContextVar("summary_slot", default=None)
+
+
+@contextmanager
+def frame(sections: Mapping[str, Sequence[Any]]) -> Iterator[None]:
+    """Draw the sidebar around the page run inside the block: the menu, then the summary.
+
+    The menu replaces Streamlit's own (``st.navigation(position="hidden")``), whose links
+    drop the query, which the app then writes back: a race between Streamlit's history entry
+    for the bare page and the app's for the view (in Chromium, sometimes two entries per
+    visit). Its links carry the view (`ui.state.nav_params`), so the page's URL already shows
+    it and there is nothing to write. They are redrawn whenever the page changes the view, so
+    they never carry an older one, even when the page stops early (after ``st.stop`` nothing
+    more is drawn in the run), which Back-detection (`ui.state.url_moved`) would take for a
+    move through history.
+
+    Parameters
+    ----------
+    sections : mapping of str -> sequence of st.Page
+        The pages as given to ``st.navigation`` ("" = no section title).
+    """
+    menu, summary = st.sidebar.empty(), st.sidebar.empty()
+
+    def draw_menu() -> None:
+        query = nav_params(current_view())
+        with menu.container():
+            for section, pages in sections.items():
+                if section:  # a small grey title, as Streamlit's own menu shows sections
+                    st.markdown(f":small[:gray[{section}]]")
+                for page in pages:
+                    st.page_link(page, query_params=query)
+
+    draw_menu()
+    token = _summary_slot.set(summary)
+    try:
+        with view_listener(draw_menu):
+            yield
+    finally:
+        _summary_slot.reset(token)
+
+
 def header(title: str, caption: str, *, page: str | None = None) -> None:
     """Render a page title (a question the page answers) and a one-line caption.
 
-    ``page`` (an id of `PAGE_FILES`) is remembered as the page a share link opens on.
+    ``page`` (an id of `PAGE_FILES`) is accepted and ignored: a share link no longer opens on
+    the page looked at last but on the finding's (`ui.state.finding_page`).
     """
+    del page
     _ensure_frame()
-    if page is not None:
-        st.session_state[LAST_PAGE] = page
     st.title(title)
     st.caption(caption)
 
@@ -108,7 +160,7 @@ def _failed(message: str, *, stop: bool, fix_link: bool) -> None:
     # Engine messages quote file and column names: shown as text, never as Markdown.
     st.error(fmt.md(message), icon=":material/error:")
     if fix_link:
-        st.page_link(PAGE_FILES["data"], label="Fix the data or the columns", icon="🛠️")
+        page_link("data", label="Fix the data or the columns", icon="🛠️")
     if stop:
         st.stop()
 
@@ -120,6 +172,8 @@ def require_analysis() -> tuple[Analysis, View, cache.Key]:
         analysis, pinned, key = cache.analysis(view)
     if pinned != view:
         set_view(pinned)
+    if _summary_slot.get() is not None:
+        sidebar_summary()  # now: the page may stop early, and nothing is drawn after st.stop
     return analysis, pinned, key
 
 
@@ -165,14 +219,19 @@ def needs_actuals(analysis: Analysis, what: str) -> None:
         "the Root cause page shows what drifted.",
         icon=":material/hourglass_empty:",
     )
-    st.page_link(PAGE_FILES["data"], label="Join actuals on the Data page", icon="➡️")
+    page_link("data", label="Join actuals on the Data page", icon="➡️")
     st.stop()
 
 
 def sidebar_summary() -> None:
-    """Show what is being compared, so a reader of a shared link knows at a glance."""
+    """Show what is being compared, so a reader of a shared link knows at a glance.
+
+    Drawn in the slot `frame` reserved (each call replaces the last), else at the end of the
+    sidebar.
+    """
     view = current_view()
-    with st.sidebar:
+    slot = _summary_slot.get()
+    with st.sidebar if slot is None else slot.container():
         st.markdown("**Comparing**")
         try:
             analysis, pinned, _ = cache.analysis(view)

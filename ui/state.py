@@ -5,6 +5,15 @@ selected slice. It is read from the URL once per session (a shared link starts a
 kept in ``st.session_state`` afterwards, and written back to the URL on every change, so the
 address bar is always a link to the current view. The page is the URL path (``/slices``).
 
+Browser history: every write of a changed view is one history entry (Streamlit pushes it), and
+the app's own navigation links carry the view (`nav_params`), so a page visit is one entry too
+(Streamlit's sidebar drops the query, and writing it back can add a second). A session's first
+run writes nothing until the page pins the view (`restore_url`), so opening a bare address
+costs one extra entry, not two, and a shared link none. When the URL shows another view than
+the session's (Back or Forward), the URL wins (`current_view`): Back undoes a drilldown or any
+other change of the view. A URL without any view parameter (a link that dropped them) keeps
+the session's view.
+
 Query parameters (all optional; the app opens on the fraud demo without them):
 
 ======================  ======================================================================
@@ -32,7 +41,10 @@ Query parameters (all optional; the app opens on the fraud demo without them):
 ``model_type``          ``binary``, ``multiclass`` or ``regression``
 ``positive_class``      binary: the positive label
 ``metric``              lead metric id (``recall``, ``mae``, ...)
-``slice``               selected slice id (from the Slices page)
+``slice``               selected slice: ``feature=value`` conditions joined by ``&``, with
+                        only ``%`` and ``&`` (and ``=`` in feature names) escaped, so the URL
+                        encodes it once (`slice_param`); the engine's fully quoted ids
+                        (`tracing.slices.slice_id`) are read too
 ======================  ======================================================================
 
 Page-local controls are widgets bound to their own query parameters (``bind="query-params"``):
@@ -48,7 +60,9 @@ so, and binary models with scores get estimated performance instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -56,8 +70,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from tracing.errors import DataError
 from tracing.options import SliceSearch
 from tracing.schema import ColumnRoles
+from tracing.slices import parse_slice_id, slice_id
 from tracing.sources import DEMO_DIR
 from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW
 from tracing.windows import trace_windows
@@ -79,13 +95,22 @@ __all__ = [
     "current_view",
     "demo_of",
     "demo_view",
+    "finding_page",
+    "is_loopback",
+    "link_base",
+    "nav_params",
     "page_params",
+    "restore_url",
     "set_view",
     "share_url",
+    "slice_from_param",
+    "slice_param",
     "slice_settings",
     "sync_url",
     "app_base_url",
     "trace_period",
+    "url_moved",
+    "view_listener",
     "window_text",
 ]
 
@@ -247,7 +272,7 @@ class View:
             model_type=_opt(params.get("model_type")),
             positive_class=_opt(params.get("positive_class"), strip=False),
             metric=_opt(params.get("metric")),
-            slice=_opt(params.get("slice"), strip=False),
+            slice=_opt(slice_from_param(params.get("slice") or ""), strip=False),
         )
 
     def overrides(self) -> dict[str, Any]:
@@ -303,10 +328,12 @@ class View:
             if value is not None:
                 out[name] = value
         out.update(dict(self.roles))
-        for name in ("model_type", "positive_class", "metric", "slice"):
+        for name in ("model_type", "positive_class", "metric"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.slice is not None:
+            out["slice"] = slice_param(self.slice)
         return out
 
     def with_data(self, baseline: str, production: str, actuals: str | None = None) -> View:
@@ -377,6 +404,55 @@ def _clean_list(value: str) -> str:
     return ",".join(v.strip() for v in value.split(",") if v.strip())
 
 
+def _escape(text: str, chars: str) -> str:
+    for char in "%" + chars.replace("%", ""):  # "%" first: the escapes are not escaped again
+        text = text.replace(char, f"%{ord(char):02X}")
+    return text
+
+
+def slice_param(slice_key: str) -> str:
+    """Write a slice id for the URL's ``slice`` parameter, readable once URL-encoded.
+
+    The engine's ids quote every special character (``%5B10%2C%2025%29``), which the URL then
+    encodes a second time (``%255B``). Here only what the id's syntax needs is escaped:
+    ``%`` and ``&`` everywhere, ``=`` in feature names. `slice_from_param` reads both forms.
+    A text that is not an id as `tracing.slices.slice_id` writes it is returned unchanged.
+
+    Examples
+    --------
+    >>> slice_param("state=CA&amount=%5B10%2C%2025%29")
+    'state=CA&amount=[10, 25)'
+    >>> slice_param(slice_id([("a=b", "50% & more")]))
+    'a%3Db=50%25 %26 more'
+    """
+    try:
+        conditions = parse_slice_id(slice_key)
+    except DataError:
+        return slice_key
+    if slice_id(conditions) != slice_key:
+        return slice_key
+    return "&".join(f"{_escape(f, '&=')}={_escape(v, '&')}" for f, v in conditions)
+
+
+def slice_from_param(text: str) -> str:
+    """Return the slice id (`tracing.slices.slice_id`) of a URL's ``slice`` parameter.
+
+    Both `slice_param`'s form and the engine's fully quoted ids are read (both are
+    ``parse_slice_id`` input); a malformed text is kept as it is, for the page to refuse.
+
+    Examples
+    --------
+    >>> slice_from_param("state=CA&amount=[10, 25)")
+    'state=CA&amount=%5B10%2C%2025%29'
+    >>> slice_from_param("state=CA&amount=%5B10%2C%2025%29")
+    'state=CA&amount=%5B10%2C%2025%29'
+    """
+    try:
+        return slice_id(parse_slice_id(text))
+    except DataError:
+        return text
+
+
 def demo_view(key: str) -> View:
     """Return the view of a bundled demo."""
     demo = DEMOS[key]
@@ -420,19 +496,77 @@ def _url_params() -> dict[str, str]:
     return {k: st.query_params[k] for k in st.query_params}
 
 
+def url_moved(view: View, params: Mapping[str, str]) -> bool:
+    """Whether the URL shows another view than ``view``: the browser went Back or Forward.
+
+    The app writes every change of the view to the URL, so a difference comes from outside
+    the session. A URL with no view parameter at all is a link that dropped them (Streamlit's
+    navigation does), not another view.
+    """
+    shown = {k: params[k] for k in GLOBAL_PARAMS if k in params}
+    return bool(shown) and shown != view.to_params()
+
+
 def current_view() -> View:
-    """Return the session's view; on a session's first run, read it from the URL."""
+    """Return the session's view; read it from the URL on a session's first run and after Back.
+
+    "After Back" is any run whose URL shows another view (`url_moved`): Back, Forward, or a
+    link that carries another view.
+    """
     view = st.session_state.get(_SESSION_KEY)
-    if view is None:
-        view = View.from_params(_url_params())
+    params = _url_params()
+    if view is None or url_moved(view, params):
+        view = View.from_params(params)
         st.session_state[_SESSION_KEY] = view
     return view  # type: ignore[no-any-return]
+
+
+def nav_params(view: View) -> dict[str, str]:
+    """Return the query an in-app link to another page carries: the view's parameters.
+
+    A link that carries them lands on a URL that already shows the view, so the visit is
+    one history entry; without them, Streamlit pushes the bare page and the app's rewrite of
+    the view can push a second. (Streamlit adds the widget-bound page parameters itself.)
+    """
+    return view.to_params()
+
+
+# Called after each `set_view` of the current script run (the app frame redraws its menu, whose
+# links carry the view). A context variable, so widget callbacks, which run before the frame
+# exists, and other sessions' threads never see it.
+_listener: ContextVar[Callable[[], None] | None] = ContextVar("view_listener", default=None)
+
+
+@contextmanager
+def view_listener(listener: Callable[[], None]) -> Iterator[None]:
+    """Call ``listener`` after every `set_view` inside the block."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
 
 
 def set_view(view: View) -> None:
     """Make ``view`` the session's view and write it to the URL."""
     st.session_state[_SESSION_KEY] = view
     sync_url(view)
+    listener = _listener.get()
+    if listener is not None:
+        listener()
+
+
+def restore_url() -> None:
+    """Write the session's view back to the URL, for links that dropped it (run by app.py).
+
+    Not on a session's first run: the URL is the link just opened, and writing its
+    normalised form would push a history entry before the page's pinning (`View.pinned`)
+    pushes another; the pinning writes the whole view once.
+    """
+    first = _SESSION_KEY not in st.session_state
+    view = current_view()
+    if not first:
+        sync_url(view)
 
 
 def sync_url(view: View) -> None:
@@ -506,6 +640,82 @@ def app_base_url(current_url: str, page_path: str) -> str:
     if page_path and url.rstrip("/").endswith("/" + page_path):
         url = url.rstrip("/")[: -len(page_path)]
     return url if url.endswith("/") else url + "/"
+
+
+def link_base(
+    public: str | None, browser_url: str | None, headers: Mapping[str, str], page_path: str
+) -> str:
+    """Return the root URL share links start with.
+
+    Parameters
+    ----------
+    public : str or None
+        ``TRACING_PUBLIC_URL`` (`tracing.settings`): the address others reach the app at.
+    browser_url : str or None
+        The current page's URL in the user's browser (``st.context.url``).
+    headers : mapping
+        The session's request headers (``st.context.headers``), when the browser's URL is not
+        known: ``X-Forwarded-Host`` or ``Host``, with ``X-Forwarded-Proto`` (default http).
+    page_path : str
+        The current page's URL path, cut from ``browser_url``.
+
+    Returns
+    -------
+    str
+        Scheme, host and base path ending with ``/``; ``"/"`` (a link relative to this server)
+        when nothing names the host.
+
+    Examples
+    --------
+    >>> link_base("https://t.example.org/", "http://localhost:8501/share", {}, "share")
+    'https://t.example.org/'
+    >>> link_base(None, "http://10.0.0.5:8501/share", {}, "share")
+    'http://10.0.0.5:8501/'
+    >>> link_base(None, None, {"Host": "t.internal:8501"}, "share")
+    'http://t.internal:8501/'
+    """
+    if public:
+        return public
+    if browser_url:
+        return app_base_url(browser_url, page_path)
+    lower = {k.lower(): v for k, v in headers.items()}
+    host = (lower.get("x-forwarded-host") or lower.get("host") or "").split(",")[0].strip()
+    if not host:
+        return "/"
+    scheme = (lower.get("x-forwarded-proto") or "http").split(",")[0].strip().lower()
+    return f"{'https' if scheme == 'https' else 'http'}://{host}/"
+
+
+def is_loopback(url: str) -> bool:
+    """Whether a link's host is this computer only (``localhost``, ``127.0.0.1``, ``::1``).
+
+    Examples
+    --------
+    >>> is_loopback("http://localhost:8501/"), is_loopback("http://[::1]/x")
+    (True, True)
+    >>> is_loopback("https://t.example.org/"), is_loopback("/")
+    (False, False)
+    """
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def finding_page(view: View) -> str:
+    """Return the page (a `ui.layout.PAGE_FILES` id) that shows the view's finding.
+
+    A selected slice is shown drilled into on the Slices page; otherwise the Overview's
+    headline (the default page) is the finding. The Share page opens its link there unless
+    the user picks another page.
+    """
+    return "slices" if view.slice else "overview"
 
 
 # Slice-search settings: widgets of the Slices page bound to their own URL parameters; other

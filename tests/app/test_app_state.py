@@ -8,10 +8,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracing.schema import ColumnRoles
-from ui.state import DEMOS, ROLE_PARAMS, ROW_PARAMS, View, app_base_url, share_url
+from tracing.slices import parse_slice_id, slice_id
+from ui.state import (
+    DEMOS,
+    ROLE_PARAMS,
+    ROW_PARAMS,
+    View,
+    app_base_url,
+    finding_page,
+    is_loopback,
+    link_base,
+    nav_params,
+    share_url,
+    slice_from_param,
+    slice_param,
+    url_moved,
+)
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20)
 column = text.filter(lambda s: "," not in s and s.strip() == s)
+# Slice ids as the engine writes them (tracing.slices.slice_id): any names and values.
+conditions = st.lists(st.tuples(text, st.text(max_size=12)), min_size=1, max_size=3)
+slice_ids = conditions.map(slice_id)
 
 
 @given(
@@ -20,7 +38,7 @@ column = text.filter(lambda s: "," not in s and s.strip() == s)
     rows=st.dictionaries(st.sampled_from(ROW_PARAMS), column, max_size=5),
     roles=st.dictionaries(st.sampled_from(sorted(ROLE_PARAMS)), column, max_size=6),
     metric=st.none() | column,
-    slice_=st.none() | text,
+    slice_=st.none() | slice_ids,
 )
 def test_share_link_round_trips_the_view(
     baseline, production, rows, roles, metric, slice_
@@ -83,3 +101,51 @@ def test_app_base_url() -> None:
         "https://x.org/apps/tracing/"
     )
     assert app_base_url("http://h:1", "") == "http://h:1/"
+
+
+@given(conditions)
+def test_slice_parameter_round_trips_and_reads_the_engine_form(conds) -> None:
+    key = slice_id(conds)
+    assert slice_from_param(slice_param(key)) == key
+    assert slice_from_param(key) == key  # links written before: the fully quoted id
+    assert parse_slice_id(slice_from_param(slice_param(key))) == tuple(conds)
+
+
+def test_slice_in_the_url_is_encoded_once() -> None:
+    key = slice_id([("tailnum", "(other)"), ("temp", "[75.02, inf)"), ("note", "50% off")])
+    link = share_url(View("a", "b", slice=key), "slices", base="http://h/")
+    query = urlsplit(link).query
+    # One layer of URL encoding: decoding it once gives the words back.
+    (shown,) = parse_qs(query)["slice"]
+    assert shown == "tailnum=(other)&temp=[75.02, inf)&note=50%25 off"
+    assert "%2528" not in query and "%255B" not in query  # "(" and "[" not encoded twice
+    assert View.from_params({"production": "b", "slice": shown}).slice == key
+
+
+def test_a_url_showing_another_view_is_the_browser_moving_through_history() -> None:
+    view = View("a", "b", metric="recall", slice="state=CA")
+    assert not url_moved(view, view.to_params())
+    assert not url_moved(view, {"depth": "2"})  # a link that dropped the view: keep it
+    back = View("a", "b", metric="recall")  # before the drilldown
+    assert url_moved(view, back.to_params())
+    assert View.from_params(back.to_params()) == back
+    assert url_moved(view, {**view.to_params(), "baseline": "c"})
+    assert nav_params(view) == view.to_params()
+
+
+def test_share_links_start_with_the_public_url_then_the_browsers() -> None:
+    public = "https://tracing.example.org/apps/t/"
+    assert link_base(public, "http://localhost:8501/share", {}, "share") == public
+    assert link_base(None, "http://10.1.2.3:8501/share", {"Host": "x"}, "share") == (
+        "http://10.1.2.3:8501/"
+    )
+    proxied = {"host": "10.0.0.2:8501", "X-Forwarded-Host": "t.org", "X-Forwarded-Proto": "https"}
+    assert link_base(None, None, proxied, "share") == "https://t.org/"
+    assert link_base(None, None, {}, "share") == "/"
+    assert is_loopback("http://127.0.0.2:8501/") and is_loopback("http://LOCALHOST/")
+    assert not is_loopback("http://10.1.2.3:8501/") and not is_loopback(public)
+
+
+def test_the_finding_page() -> None:
+    assert finding_page(View("a", "b", slice="state=CA")) == "slices"
+    assert finding_page(View("a", "b", metric="recall")) == "overview"
