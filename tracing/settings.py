@@ -67,19 +67,6 @@ def _optional_positive_int(text: str) -> int | None:
     return _positive_int(text)
 
 
-def _public_url(text: str) -> str:
-    """Parse ``TRACING_PUBLIC_URL``: an http(s) URL without query or fragment (or empty)."""
-    from urllib.parse import urlsplit
-
-    value = text.strip()
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError("use an http(s) address such as https://tracing.example.com (no ?, #)")
-    return value.rstrip("/")
-
-
 def _allow_list(text: str) -> Any:
     """Parse ``TRACING_ALLOWED_EMAILS`` into a `tracing.access.AllowList`."""
     from tracing.access import AllowList
@@ -208,8 +195,10 @@ SETTINGS: dict[str, Setting] = {
             "",
             _public_url,
             "the app's address as the people you share links with reach it (scheme, host and "
-            "base path, e.g. `https://tracing.example.org/`); share links start with it",
-            default_text="the address the link's creator opened the app with",
+            "base path, e.g. `https://tracing.example.org/`); share links and the deep links "
+            "of alert messages start with it",
+            default_text="the address the link's creator opened the app with (alerts: "
+            "`--app-url`)",
         ),
         Setting(
             "TRACING_ALLOW_URLS",
@@ -273,14 +262,6 @@ SETTINGS: dict[str, Setting] = {
             _optional_positive_number,
             "uploads not uploaded again for this many days are removed by a sweep, unless pinned "
             "(e.g. by a share link); `0` keeps them forever",
-        ),
-        Setting(
-            "TRACING_PUBLIC_URL",
-            "",
-            _public_url,
-            "the app's address as its users reach it (`https://tracing.example.com`): the base "
-            "of share links and of the deep links in alert messages",
-            default_text="the address the request came to (app); none (CLI: give `--app-url`)",
         ),
         Setting(
             "TRACING_PAGERDUTY_KEY",
