@@ -9,7 +9,7 @@ paper's tracing workflow; see ``ui/state.py`` for the URL parameters.
 import streamlit as st
 
 from tracing import settings
-from ui import layout
+from ui import auth, layout
 from ui.state import restore_url
 
 st.set_page_config(
@@ -57,8 +57,12 @@ if bad_settings:
     st.stop()
 
 # The menu is the app's own (`layout.frame`): Streamlit's drops the query, so each page visit
-# took two history entries (its push, then the view written back).
+# took two history entries (its push, then the view written back). Registered before the gate
+# so that no run falls back to Streamlit's legacy pages/ menu, which would list the pages.
 page = st.navigation(pages, position="hidden")
+# Sign-in next: without it (or outside the allow-list) nothing below is drawn, not even for a
+# share link, which opens after sign-in (ui/auth.py).
+auth.gate()
 # Re-write the view to the URL on every run: links that drop the query (a bare st.page_link).
 restore_url()
 with layout.frame(pages):

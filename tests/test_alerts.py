@@ -181,7 +181,7 @@ def test_one_message_per_new_alert_with_the_suspect_and_a_deep_link(
     assert "north" in body["alert"]["top_suspect"]
     assert "accuracy" in body["text"].lower() and "2026-11-10" in body["text"]
     link = urlsplit(body["alert"]["link"])
-    assert (link.scheme, link.netloc, link.path) == ("https", "tracing.example.com", "/overview")
+    assert (link.scheme, link.netloc, link.path) == ("https", "tracing.example.com", "/")
     query = {k: v[0] for k, v in parse_qs(link.query).items()}
     assert query["production"] == str(files["bad"].resolve())
     assert query["production_window"].startswith("2026-11-10T00:00:00")
@@ -227,7 +227,7 @@ def test_pagerduty_body_is_an_events_v2_trigger(files, tmp_path, receiver, monke
     assert (body["routing_key"], body["event_action"]) == ("R0UTING", "trigger")
     assert body["dedup_key"].startswith("accuracy|2026-11-10")
     assert body["payload"]["severity"] == "error" and body["payload"]["summary"]
-    assert body["links"][0]["href"].startswith("http://x/overview?")
+    assert body["links"][0]["href"].startswith("http://x/?")
 
 
 # -- delivery -------------------------------------------------------------------------------------

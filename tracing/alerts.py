@@ -371,8 +371,10 @@ def suspect_text(analysis: Analysis, *, metric: str) -> str:
 # Deep links
 
 
-def app_link(base_url: str, params: Mapping[str, str | None], *, page: str = "overview") -> str:
+def app_link(base_url: str, params: Mapping[str, str | None], *, page: str = "") -> str:
     """Return a URL of the app: ``base_url/page?params`` (parameters that are None are left out).
+
+    The default page is the Overview, which the app serves at its root (``page=""``).
 
     The parameter names are the app's (``production``, ``baseline``, ``actuals``,
     ``production_window``, the role names ``id``, ``timestamp``, ``prediction``, ``score``,

@@ -44,7 +44,7 @@ def test_the_alert_link_traces_the_alerting_day(app, no_errors, data_dir: Path) 
         server.shutdown()
     assert code == 0 and len(bodies) == 1
     link = urlsplit(bodies[0]["alert"]["link"])
-    assert link.path == "/overview"
+    assert link.path == "/"
     params = {k: v[0] for k, v in parse_qs(link.query).items()}
     at = app(None, **params)
     no_errors(at)

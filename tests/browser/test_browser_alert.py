@@ -33,7 +33,7 @@ def test_the_alert_link_opens_the_trace_of_the_period(
         receiver.server.shutdown()
     assert code == 0 and len(receiver.bodies) == 1
     link = receiver.bodies[0]["alert"]["link"]
-    assert link.startswith(f"{server.rstrip('/')}/overview?")
+    assert link.startswith(f"{server.rstrip('/')}/?")
     page.goto(link)
     settle(page)
     no_traceback(page)
