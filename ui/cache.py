@@ -10,11 +10,12 @@ them. Engine errors (`tracing.errors.DataError`) propagate to the page, which sh
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -243,6 +244,7 @@ def analysis(view: View) -> tuple[Analysis, View, Key]:
         )
         base = replace(base, notes=(*found.notes, *base.notes))
         _analyses().put(key, base)
+        _warm_explain()
     schema = base.schema
     pinned = view.pinned(
         schema.roles, schema.model_type.value, schema.positive_class, base.metric.id
@@ -360,25 +362,81 @@ def suspects(key: Key, metric: str | None, search: SliceSearch) -> pd.DataFrame:
 
 
 class _Explanations:
-    """Finished explanations by key; a miss is computed by the page, with a progress bar."""
+    """Finished explanations by key and pass; a miss is computed by the page, with a progress bar.
+
+    The page shows the quick first pass (`tracing.explain.explain` with ``quick=True``, a
+    second or two) and starts the full pass in the background; the full pass replaces the quick
+    one once it is done, or when the visitor asks for it (waiting for the background job if it
+    is still running, never computing it twice).
+    """
 
     def __init__(self, size: int) -> None:
         self._done: _LRU[Explanation] = _LRU(size)
+        self._running: dict[Key, Future[Explanation]] = {}
+        self._lock = threading.Lock()
 
-    def get(self, key: Key) -> Explanation | None:
-        return self._done.get(key)
+    def get(self, key: Key, *, quick: bool = False) -> Explanation | None:
+        """Return the finished explanation of one pass (None: not computed yet)."""
+        return self._done.get((*key, quick))
+
+    def best(self, key: Key) -> Explanation | None:
+        """Return the full pass if it is done, else the quick pass, else None."""
+        return self.get(key) or self.get(key, quick=True)
 
     def compute(
-        self, key: Key, analysis: Analysis, mask: Any, progress: Callable[[float, str], None]
+        self,
+        key: Key,
+        analysis: Analysis,
+        mask: Any,
+        progress: Callable[[float, str], None],
+        *,
+        quick: bool = False,
     ) -> Explanation:
-        found = self.get(key)
+        """Return one pass, computing it here unless it is done (or, full pass, running)."""
+        found = self.get(key, quick=quick)
         if found is not None:
             return found
+        if not quick:
+            with self._lock:
+                running = self._running.get(key)
+            if running is not None:
+                progress(0.5, "finishing the full pass started in the background")
+                return running.result()
+        return self._run(key, analysis, mask, progress, quick=quick)
+
+    def _run(
+        self,
+        key: Key,
+        analysis: Analysis,
+        mask: Any,
+        progress: Callable[[float, str], None],
+        *,
+        quick: bool,
+    ) -> Explanation:
         from tracing.explain import explain
 
-        result = explain(analysis, slice_mask=mask, random_state=0, progress=progress)
-        self._done.put(key, result)
+        result = explain(analysis, slice_mask=mask, random_state=0, progress=progress, quick=quick)
+        self._done.put((*key, quick), result)
         return result
+
+    def prefetch_full(self, key: Key, analysis: Analysis, mask: Any) -> None:
+        """Start the full pass in the background (once per key)."""
+        with self._lock:
+            if key in self._running or self.get(key) is not None:
+                return
+            executor, _ = _background()
+            self._running[key] = executor.submit(self._full, key, analysis, mask)
+
+    def _full(self, key: Key, analysis: Analysis, mask: Any) -> Explanation:
+        try:
+            return self._run(key, analysis, mask, _no_progress, quick=False)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    del fraction, message
 
 
 @st.cache_resource(show_spinner=False)
@@ -391,6 +449,18 @@ def explanations() -> _Explanations:
 def _background() -> tuple[ThreadPoolExecutor, set[tuple[Any, ...]]]:
     # One worker: prefetching must not starve the sessions' own runs on a small machine.
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch"), set()
+
+
+def _warm_explain() -> None:
+    """Import shap and LightGBM in the background once data is loaded.
+
+    The import takes about 2 s, the quick first pass on the demo a fraction of that.
+    """
+    executor, submitted = _background()
+    job = ("explain-import",)
+    if job not in submitted:
+        submitted.add(job)
+        executor.submit(importlib.import_module, "tracing.explain")
 
 
 def prefetch_drilldowns(

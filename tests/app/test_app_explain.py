@@ -19,3 +19,29 @@ def test_rankings_for_the_selected_slice(app, no_errors) -> None:
     top_error = importance.sort_values("error_mean_abs_shap", ascending=False).iloc[0]
     assert top_error["feature"] == "merchant_id"
     assert {"slice_mean_abs_shap", "rest_mean_abs_shap"} <= set(importance.columns)
+
+
+def test_first_visit_shows_the_quick_pass_in_plain_words_and_offers_the_full_pass(
+    app, no_errors
+) -> None:
+    at = app("explain")
+    no_errors(at)
+    assert at.markdown[0].value.endswith("(quick first pass).")
+    notice = at.info[0].value
+    assert notice.startswith("**Quick first pass.**") and "approximate" in notice
+    captions = " ".join(c.value for c in at.caption)
+    assert "is how much this feature moves the model's output, on average" in captions
+    assert "how much this feature moves the model's error, on average" in captions
+    quick = frame_with(at, "error_mean_abs_shap")
+    # Even the quick pass finds the planted cause of the mistakes.
+    assert quick.sort_values("error_mean_abs_shap").iloc[-1]["feature"] == "merchant_id"
+
+    at.button(key="explain_full").click().run()
+    no_errors(at)
+    assert at.markdown[0].value.endswith("(full pass).")
+    assert not [i for i in at.info if "Quick first pass" in i.value]
+    assert not [b for b in at.button if b.key == "explain_full"]
+    full = frame_with(at, "error_mean_abs_shap")
+    assert full.sort_values("error_mean_abs_shap").iloc[-1]["feature"] == "merchant_id"
+    assert list(full.columns) == list(quick.columns)
+    assert not full["mean_abs_shap"].equals(quick["mean_abs_shap"])  # another, larger sample
