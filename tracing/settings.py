@@ -208,6 +208,13 @@ SETTINGS: dict[str, Setting] = {
             "(e.g. by a share link); `0` keeps them forever",
         ),
         Setting(
+            "TRACING_CACHE_MB",
+            "2048",
+            _positive_number,
+            "memory the app's in-process caches may hold (loaded tables, analyses, results), in "
+            "megabytes, estimated from the objects' bytes; least recently used entries go first",
+        ),
+        Setting(
             "TRACING_DEBUG",
             "0",
             _flag,
