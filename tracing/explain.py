@@ -39,6 +39,12 @@ Work is bounded by seeded samples: the surrogate trains on up to `DEFAULT_SAMPLE
 SHAP values are computed on up to `DEFAULT_SHAP_SAMPLE_SIZE` rows per group (production,
 baseline, slice, rest, errors). The same inputs and ``random_state`` give the same result.
 
+``quick=True`` is a first pass for a waiting reader (the app's Explain page opens on it): at
+most `QUICK_SAMPLE_SIZE` training rows, `QUICK_SHAP_SAMPLE_SIZE` SHAP rows per group and
+`QUICK_TREES` trees of `QUICK_LEAVES` leaves, about 20 times less work. Its SHAP values are
+exact for its smaller models; the ranking is an approximation of the full pass's
+(`Explanation.quick` says which one a result is).
+
 Rankings are mean |SHAP| per feature, in the units of what is explained (score, label
 probability, predicted value, or the loss for the error model). For multiclass outputs, each
 row's SHAP values are those of the class the explained model predicts for that row.
