@@ -42,12 +42,10 @@ def test_total_never_exceeds_the_cap_and_the_newest_entry_survives(cap, ops):
         else:
             parent = (key + 1) % 8 if op == "child" else None
             kept = store.put(key, size, size, parents=[parent] if parent is not None else [])
-            parent_size = store.peek(parent) if parent is not None and parent in store else 0
-            assert kept == (size + (parent_size or 0) <= cap)
+            if parent is None:
+                assert kept == (size <= cap)  # a lone entry within the cap always stays
             if kept:
                 assert key in store and store.peek(key) == size
-                if parent_size:
-                    assert parent in store  # a parent the newest entry needs stays
         assert store.total <= cap
         assert store.total == sum(store.peek(k) or 0 for k in store)
 
@@ -77,6 +75,15 @@ def test_evicting_a_parent_evicts_its_children():
     store.put("new", "n", 50)
     assert set(store.keys()) == {"other", "new"}
     assert store.total == 70
+
+
+def test_the_parent_of_the_newest_entry_stays_although_it_is_the_least_recent():
+    store: ByteLRU[str, str] = ByteLRU(100)
+    store.put("analysis", "a", 50)
+    store.put("other", "o", 30)
+    store.put("drilldown", "d", 40, parents=["analysis"])  # 120 > 100: "other" must go
+    assert set(store.keys()) == {"analysis", "drilldown"} and store.total == 90
+    assert not store.put("table", "t", 60, parents=["analysis"])  # 50 + 60 cannot fit
 
 
 def test_an_entry_larger_than_the_cap_is_not_kept():
@@ -137,3 +144,43 @@ def test_one_computation_per_key_when_callers_race():
 def test_negative_cap_is_refused():
     with pytest.raises(ValueError, match="at least 0"):
         ByteLRU(-1)
+
+
+class _Analysis:
+    """Stands in for an Analysis: a weakly referenceable holder of a large frame."""
+
+    def __init__(self, rows: int) -> None:
+        self.frame = pd.DataFrame({"x": np.arange(float(rows))})
+
+
+def test_engine_memos_share_the_budget_and_go_with_their_analysis(monkeypatch):
+    import gc
+
+    from tracing.bytecache import process_store
+    from tracing.memo import per_analysis
+
+    monkeypatch.setenv("TRACING_CACHE_MB", "1")
+    calls: list[int] = []
+
+    @per_analysis
+    def column_plus(analysis: _Analysis, *, k: int = 1) -> pd.Series:
+        calls.append(k)
+        return analysis.frame["x"] + k  # a new 8-byte-per-row column
+
+    analysis = _Analysis(10_000)
+    first = column_plus(analysis)
+    assert column_plus(analysis, k=1) is first and calls == [1]  # defaults bound: one entry
+    store = process_store()
+    assert store.cap == 2**20
+    memo_keys = [k for k in store if k[0] == "memo"]
+    assert len(memo_keys) == 1
+    # Charged for the new column, not for the analysis's frame it was computed from.
+    assert first.nbytes <= store.total < first.nbytes + 2_000
+    # Larger than the budget: computed, not kept, and the total stays within the cap.
+    huge = _Analysis(200_000)
+    column_plus(huge)
+    column_plus(huge)
+    assert calls == [1, 1, 1] and store.total <= store.cap
+    del analysis, first
+    gc.collect()
+    assert not [k for k in store if k[0] == "memo"]  # gone with its analysis

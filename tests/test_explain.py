@@ -286,6 +286,31 @@ def test_quick_pass_shap_values_add_up_to_its_smaller_model():
     np.testing.assert_allclose(vals.sum(axis=1) + bias, booster.predict(x), atol=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["regression", "multiclass"])
+def test_tree_shap_values_equal_shap_tree_explainer(kind):
+    # Oracle: shap.TreeExplainer on the same booster (ours calls LightGBM's TreeSHAP directly).
+    import shap
+
+    from tracing import explain as engine
+
+    analysis = _analysis(kind, 2000)
+    rows = np.arange(300)
+    encoder, _ = engine._fit_encoder(analysis, rows, rows)
+    x = encoder.transform(analysis.production_frame, rows)
+    y = analysis.production.y_pred[rows].astype(float)
+    classes = np.unique(y) if kind == "multiclass" else np.zeros(0)
+    target = np.searchsorted(classes, y).astype(float) if len(classes) else y
+    booster = engine._fit_tree(
+        x, target, encoder.categorical, num_class=max(len(classes), 1), seed=0
+    )
+    ours = engine._booster_values(booster, encoder)(analysis.production_frame, rows)
+    theirs = np.asarray(shap.TreeExplainer(booster).shap_values(x), dtype=float)
+    if theirs.ndim == 3:
+        picked = np.argmax(booster.predict(x), axis=1)
+        theirs = theirs[np.arange(len(x)), :, picked]
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
 def test_fraud_demo_quick_pass_agrees_with_the_full_pass_on_what_matters():
     analysis = prepare_analysis(
         read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")

@@ -31,12 +31,14 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ByteLRU", "nbytes", "reachable"]
+from tracing import settings
+
+__all__ = ["ByteLRU", "nbytes", "process_store", "reachable"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -311,3 +313,20 @@ class ByteLRU(Generic[K, V]):
 
 def _default_size(value: object, exclude: set[int]) -> int:
     return nbytes(value, exclude=exclude)
+
+
+_PROCESS: list[ByteLRU[Hashable, Any]] = []
+_PROCESS_LOCK = threading.Lock()
+
+
+def process_store() -> ByteLRU[Hashable, Any]:
+    """Return the one store of this process, holding at most ``TRACING_CACHE_MB``.
+
+    The app's caches (``ui/cache.py``) and the engine's memos (`tracing.memo`) share it, so
+    the budget bounds them together. Changing the setting replaces the store (an empty one).
+    """
+    cap = int(settings.get("TRACING_CACHE_MB") * 2**20)
+    with _PROCESS_LOCK:
+        if not _PROCESS or _PROCESS[0].cap != cap:
+            _PROCESS[:] = [ByteLRU(cap)]
+        return _PROCESS[0]

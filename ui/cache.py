@@ -21,7 +21,7 @@ import functools
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import pandas as pd
 import streamlit as st
 
-from tracing import settings
 from tracing.analysis import Analysis, prepare_analysis
-from tracing.bytecache import ByteLRU, nbytes
+from tracing.bytecache import ByteLRU, nbytes, process_store
 from tracing.compare import Comparison, compare
 from tracing.drift import DriftResult, feature_drift
 from tracing.drift import histogram as drift_histogram
@@ -85,14 +84,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@st.cache_resource(show_spinner=False)
-def _store(cap: int) -> ByteLRU[Key, Any]:
-    return ByteLRU(cap)
+def memory() -> ByteLRU[Hashable, Any]:
+    """Return the process-wide byte-bounded store (a new one when ``TRACING_CACHE_MB`` changes).
 
-
-def memory() -> ByteLRU[Key, Any]:
-    """Return the process-wide byte-bounded store (a new one when ``TRACING_CACHE_MB`` changes)."""
-    return _store(int(settings.get("TRACING_CACHE_MB") * 2**20))
+    The engine's memos (`tracing.memo`) share it, so one budget bounds both.
+    """
+    return process_store()
 
 
 def _cached(
