@@ -142,7 +142,35 @@ elif not view.slice:
     st.caption("Select a slice on the Slices page to compare it with the rest of production.")
 
 with st.expander("All features"):
-    st.dataframe(imp, hide_index=True, key="importance_table")
+    moves = "how much this feature moves the model's output, on average"
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        imp,
+        hide_index=True,
+        key="importance_table",
+        column_config={
+            "mean_abs_shap": number(
+                "Production", help=f"Mean |SHAP value|: {moves}", format="%.4f"
+            ),
+            "baseline_mean_abs_shap": number(
+                "Baseline", help=f"Mean |SHAP value| on baseline rows: {moves}", format="%.4f"
+            ),
+            "change": number(
+                "Change",
+                help="Production minus baseline: how much more it moves the output now",
+                format="%+.4f",
+            ),
+            "error_mean_abs_shap": number(
+                "Errors",
+                help="Mean |SHAP value| of the error model: how much this feature moves the "
+                "model's error, on average",
+                format="%.4f",
+            ),
+            "slice_mean_abs_shap": number("In the slice", help=moves, format="%.4f"),
+            "rest_mean_abs_shap": number("Rest of production", help=moves, format="%.4f"),
+            "rank": st.column_config.NumberColumn("Rank", help="1 = moves production most"),
+        },
+    )
 for note in explanation.notes:
     st.caption(fmt.md(note))  # notes name columns from the data
 
