@@ -30,6 +30,10 @@ DIR`` runs the same rounds on another checkout first (e.g. the previous commit, 
 
     mkdir -p /tmp/before && git archive 504795a | tar -x -C /tmp/before
     python bench/app_latency.py --scenario explain --repeat 3 --before /tmp/before
+
+Latest (2026-12-02, 3 rounds, load average ~10 on 2 cores): before, the first Explain visit
+took 11.9-12.6 s wall (median CPU 4.1 s); after, the quick pass 2.2-3.2 s wall (median CPU
+0.7 s), and the full pass 6.8-7.7 s more when asked for at once (it runs in the background).
 """
 
 from __future__ import annotations
