@@ -3,6 +3,7 @@
 import streamlit as st
 
 from tracing.errors import DataError
+from tracing.explain import DEFAULT_SHAP_SAMPLE_SIZE, Explanation
 from ui import cache, charts, fmt, state
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_banner
 
@@ -32,16 +33,41 @@ if view.slice:
 
 store = cache.explanations()
 ident = (key, view.slice if mask is not None else "")
-explanation = store.get(ident)
-if explanation is None:
+
+
+def computed(*, quick: bool) -> Explanation:
+    """Compute one pass with a progress bar (or fetch it)."""
     bar = st.progress(0.0, text="Explaining the model…")
 
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(max(float(fraction), 0.0), 1.0), text=f"SHAP: {message}…")
 
     with guard("computing SHAP values"):
-        explanation = store.compute(ident, analysis, mask, progress)
+        found = store.compute(ident, analysis, mask, progress, quick=quick)
     bar.empty()
+    return found
+
+
+explanation = store.best(ident)
+if explanation is None:
+    explanation = computed(quick=True)  # seconds; the full pass follows in the background
+if explanation.quick:
+    store.prefetch_full(ident, analysis, mask)
+    slot = st.empty()
+    with slot.container():
+        st.info(
+            "**Quick first pass.** These rankings come from smaller models on "
+            f"{fmt.count(explanation.sample_rows)} sampled rows per group, so they are "
+            "approximate: features with close bars may swap places. The full pass, on up to "
+            f"{fmt.count(DEFAULT_SHAP_SAMPLE_SIZE)} rows per group, is running in the "
+            "background; press **Run the full pass** to show it (it replaces this one by "
+            "itself on your next visit).",
+            icon=":material/speed:",
+        )
+        full = st.button("Run the full pass", key="explain_full", icon=":material/refresh:")
+    if full:
+        slot.empty()
+        explanation = computed(quick=False)
 
 imp = explanation.importance
 source = {
@@ -53,7 +79,10 @@ fidelity = ""
 if explanation.fidelity is not None:
     what = "R²" if explanation.fidelity_metric == "r2" else "agreement"
     fidelity = f" ({what} with the model's output on held-out rows: {explanation.fidelity:.2f})"
-st.markdown(f"SHAP values come from {source}{fidelity}.")
+st.markdown(
+    f"SHAP values come from {source}{fidelity}"
+    + (" (quick first pass)." if explanation.quick else " (full pass).")
+)
 if explanation.fidelity_warning:
     st.warning(explanation.fidelity_warning, icon=":material/warning:")
 
@@ -64,13 +93,14 @@ with left:
         charts.importance_bars(
             imp,
             {"mean_abs_shap": "production", "baseline_mean_abs_shap": "baseline"},
-            title="Mean |SHAP value|",
+            title="Mean |SHAP value|: how much it moves the output, on average",
             colors=(fmt.PRODUCTION, fmt.BASELINE),
         )
     )
     st.caption(
-        "How much each feature moves the model's output on average (mean |SHAP|, in the "
-        f"output's units), on {fmt.count(explanation.sample_rows)} sampled production rows and "
+        "**Mean |SHAP value|** is how much this feature moves the model's output, on "
+        "average, up or down (in the output's units), on "
+        f"{fmt.count(explanation.sample_rows)} sampled production rows and "
         "as many baseline rows. A feature that matters more in production changed role."
     )
 with right:
@@ -88,13 +118,14 @@ with right:
             charts.importance_bars(
                 imp,
                 {"error_mean_abs_shap": "production errors"},
-                title=f"Mean |SHAP value| of the {explanation.error_target}",
+                title=f"Mean |SHAP value|: how much it moves the {explanation.error_target}",
                 colors=(fmt.WORSE,),
             )
         )
         st.caption(
-            f"A model trained to predict each production row's {explanation.error_target}: "
-            "the features it relies on are where the mistakes concentrate."
+            f"A model trained to predict each production row's {explanation.error_target}. "
+            "Its **mean |SHAP value|** is how much this feature moves the model's error, on "
+            "average: the features it relies on are where the mistakes concentrate."
         )
 
 if mask is not None and "slice_mean_abs_shap" in imp.columns:
@@ -103,7 +134,7 @@ if mask is not None and "slice_mean_abs_shap" in imp.columns:
         charts.importance_bars(
             imp,
             {"slice_mean_abs_shap": "in the slice", "rest_mean_abs_shap": "rest of production"},
-            title="Mean |SHAP value|",
+            title="Mean |SHAP value|: how much it moves the output, on average",
             colors=(fmt.WORSE, fmt.BASELINE),
         )
     )
@@ -115,7 +146,35 @@ elif not view.slice:
     st.caption("Select a slice on the Slices page to compare it with the rest of production.")
 
 with st.expander("All features"):
-    st.dataframe(imp, hide_index=True, key="importance_table")
+    moves = "how much this feature moves the model's output, on average"
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        imp,
+        hide_index=True,
+        key="importance_table",
+        column_config={
+            "mean_abs_shap": number(
+                "Production", help=f"Mean |SHAP value|: {moves}", format="%.4f"
+            ),
+            "baseline_mean_abs_shap": number(
+                "Baseline", help=f"Mean |SHAP value| on baseline rows: {moves}", format="%.4f"
+            ),
+            "change": number(
+                "Change",
+                help="Production minus baseline: how much more it moves the output now",
+                format="%+.4f",
+            ),
+            "error_mean_abs_shap": number(
+                "Errors",
+                help="Mean |SHAP value| of the error model: how much this feature moves the "
+                "model's error, on average",
+                format="%.4f",
+            ),
+            "slice_mean_abs_shap": number("In the slice", help=moves, format="%.4f"),
+            "rest_mean_abs_shap": number("Rest of production", help=moves, format="%.4f"),
+            "rank": st.column_config.NumberColumn("Rank", help="1 = moves production most"),
+        },
+    )
 for note in explanation.notes:
     st.caption(fmt.md(note))  # notes name columns from the data
 

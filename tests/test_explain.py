@@ -24,6 +24,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.errors import DataError
 from tracing.explain import (
+    QUICK_SHAP_SAMPLE_SIZE,
+    QUICK_TREES,
     Explanation,
     explain,
     explain_cached,
@@ -247,6 +249,78 @@ def test_samples_are_bounded_and_progress_is_reported():
     fractions = [f for f, _ in calls]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
     assert fractions == sorted(fractions)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_quick_pass_finds_the_planted_features_on_smaller_samples(kind):
+    exp = explain(_analysis(kind, 6000), quick=True)
+    assert exp.quick
+    assert set(exp.importance["feature"].head(2)) == {"x1", "c"}
+    by_error = exp.importance.sort_values("error_mean_abs_shap", ascending=False)
+    assert by_error["feature"].iloc[0] == "z"
+    assert exp.train_rows == int(0.8 * 5000)  # QUICK_SAMPLE_SIZE, 20% held out
+    assert exp.sample_rows == QUICK_SHAP_SAMPLE_SIZE
+    assert exp.values["row"].nunique() == QUICK_SHAP_SAMPLE_SIZE
+    assert not explain(_analysis(kind, 1000), shap_sample_size=100).quick
+
+
+def test_quick_pass_shap_values_add_up_to_its_smaller_model():
+    # Oracle: LightGBM's own prediction; SHAP values plus the bias term must reproduce it.
+    from tracing import explain as engine
+
+    analysis = _analysis("binary_score", 3000)
+    rows = np.arange(400)
+    encoder, _ = engine._fit_encoder(analysis, rows, rows)
+    x = encoder.transform(analysis.production_frame, rows)
+    booster = engine._fit_tree(
+        x,
+        analysis.production.score[rows],
+        encoder.categorical,
+        num_class=1,
+        seed=0,
+        trees=engine._QUICK,
+    )
+    assert booster.num_trees() == QUICK_TREES
+    vals = engine._booster_values(booster, encoder)(analysis.production_frame, rows)
+    bias = booster.predict(x, pred_contrib=True)[:, -1]
+    np.testing.assert_allclose(vals.sum(axis=1) + bias, booster.predict(x), atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["regression", "multiclass"])
+def test_tree_shap_values_equal_shap_tree_explainer(kind):
+    # Oracle: shap.TreeExplainer on the same booster (ours calls LightGBM's TreeSHAP directly).
+    import shap
+
+    from tracing import explain as engine
+
+    analysis = _analysis(kind, 2000)
+    rows = np.arange(300)
+    encoder, _ = engine._fit_encoder(analysis, rows, rows)
+    x = encoder.transform(analysis.production_frame, rows)
+    y = analysis.production.y_pred[rows].astype(float)
+    classes = np.unique(y) if kind == "multiclass" else np.zeros(0)
+    target = np.searchsorted(classes, y).astype(float) if len(classes) else y
+    booster = engine._fit_tree(
+        x, target, encoder.categorical, num_class=max(len(classes), 1), seed=0
+    )
+    ours = engine._booster_values(booster, encoder)(analysis.production_frame, rows)
+    theirs = np.asarray(shap.TreeExplainer(booster).shap_values(x), dtype=float)
+    if theirs.ndim == 3:
+        picked = np.argmax(booster.predict(x), axis=1)
+        theirs = theirs[np.arange(len(x)), :, picked]
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_fraud_demo_quick_pass_agrees_with_the_full_pass_on_what_matters():
+    analysis = prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
+    )
+    quick, full = explain(analysis, quick=True), explain(analysis)
+    assert quick.quick and not full.quick
+    for exp in (quick, full):
+        error = exp.importance.set_index("feature")["error_mean_abs_shap"]
+        assert error.idxmax() == "merchant_id"
+    assert quick.importance["feature"].iloc[0] == full.importance["feature"].iloc[0]
 
 
 def test_beeswarm_frame_is_tidy_and_scaled():

@@ -12,7 +12,8 @@ picks one **source** (``source="auto"``, overridable) and always says which one 
   every row. ``"auto"`` picks it when such columns exist.
 - ``"surrogate"``: a gradient-boosted tree model trained to reproduce the model's own output
   from the features (binary: the score if there is one, else the label; multiclass: the label;
-  regression: the predicted value), explained with `shap.TreeExplainer`. Its **fidelity** on
+  regression: the predicted value), explained with LightGBM's own exact TreeSHAP (what
+  `shap.TreeExplainer` delegates LightGBM models to). Its **fidelity** on
   held-out rows is R² for scores and values, agreement for labels; a warning is set below
   `FIDELITY_R2_MIN` / `FIDELITY_AGREEMENT_MIN`, or when agreement is no better than always
   predicting the most common label.
@@ -39,6 +40,12 @@ Work is bounded by seeded samples: the surrogate trains on up to `DEFAULT_SAMPLE
 SHAP values are computed on up to `DEFAULT_SHAP_SAMPLE_SIZE` rows per group (production,
 baseline, slice, rest, errors). The same inputs and ``random_state`` give the same result.
 
+``quick=True`` is a first pass for a waiting reader (the app's Explain page opens on it): at
+most `QUICK_SAMPLE_SIZE` training rows, `QUICK_SHAP_SAMPLE_SIZE` SHAP rows per group and
+`QUICK_TREES` trees of `QUICK_LEAVES` leaves, about 20 times less work. Its SHAP values are
+exact for its smaller models; the ranking is an approximation of the full pass's
+(`Explanation.quick` says which one a result is).
+
 Rankings are mean |SHAP| per feature, in the units of what is explained (score, label
 probability, predicted value, or the loss for the error model). For multiclass outputs, each
 row's SHAP values are those of the class the explained model predicts for that row.
@@ -57,7 +64,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import shap
 import skops.io as sio
 from numpy.typing import NDArray
 from sklearn.metrics import accuracy_score, r2_score
@@ -79,6 +85,10 @@ __all__ = [
     "FIDELITY_AGREEMENT_MIN",
     "FIDELITY_R2_MIN",
     "MIN_CATEGORY_COUNT",
+    "QUICK_LEAVES",
+    "QUICK_SAMPLE_SIZE",
+    "QUICK_SHAP_SAMPLE_SIZE",
+    "QUICK_TREES",
     "SOURCES",
     "Explanation",
     "explain",
@@ -99,6 +109,13 @@ HOLDOUT_SHARE = 0.2
 MIN_TRAIN_ROWS = 20
 
 _TREES = 100
+# The quick first pass (``explain(..., quick=True)``): a few seconds instead of tens on a
+# shared 2-core server. TreeSHAP costs grow with trees x leaves x depth² per explained row, so
+# half the trees with half the leaves, on a quarter of the SHAP rows, is about 20x less work.
+QUICK_SAMPLE_SIZE = 5_000
+QUICK_SHAP_SAMPLE_SIZE = 500
+QUICK_TREES = 50
+QUICK_LEAVES = 15
 _PARAMS: dict[str, Any] = {
     "learning_rate": 0.1,
     "num_leaves": 31,
@@ -165,6 +182,10 @@ class Explanation:
         ``"absolute error"``), or None when it was not trained.
     notes : tuple of str
         Columns left out and why, skipped steps.
+    quick : bool
+        True for the quick first pass (``explain(..., quick=True)``): smaller samples and
+        smaller tree models, so the ranking is approximate (each SHAP value is still exact for
+        the model it explains). False for the full pass.
     """
 
     importance: pd.DataFrame
@@ -178,6 +199,19 @@ class Explanation:
     error_values: pd.DataFrame
     error_target: str | None
     notes: tuple[str, ...]
+    quick: bool = False
+
+
+@dataclass(frozen=True)
+class _Trees:
+    """Size of the tree models: the full pass or the quick first pass."""
+
+    rounds: int = _TREES
+    leaves: int = 31
+
+
+_FULL = _Trees()
+_QUICK = _Trees(rounds=QUICK_TREES, leaves=QUICK_LEAVES)
 
 
 @dataclass(frozen=True)
@@ -209,6 +243,7 @@ def explain(
     slice_mask: Sequence[bool] | NDArray[np.bool_] | pd.Series | None = None,
     random_state: int = 0,
     progress: Progress | None = None,
+    quick: bool = False,
 ) -> Explanation:
     """Rank features by mean |SHAP| for production, baseline, a slice, and the errors.
 
@@ -231,6 +266,11 @@ def explain(
         Seed of every sample and tree model.
     progress : callable (fraction, message) -> None, optional
         Called as work proceeds (fraction from 0 to 1), e.g. for a progress bar.
+    quick : bool, default False
+        A quick first pass: at most `QUICK_SAMPLE_SIZE` training rows and
+        `QUICK_SHAP_SAMPLE_SIZE` SHAP rows per group, and tree models of `QUICK_TREES` trees
+        with `QUICK_LEAVES` leaves. About 20x less work; the ranking is approximate and
+        ``Explanation.quick`` says so.
 
     Returns
     -------
@@ -254,6 +294,10 @@ def explain(
     """
     report = progress or _quiet
     _check_sizes(sample_size, shap_sample_size)
+    trees = _QUICK if quick else _FULL
+    if quick:
+        sample_size = min(sample_size, QUICK_SAMPLE_SIZE)
+        shap_sample_size = min(shap_sample_size, QUICK_SHAP_SAMPLE_SIZE)
     mask = _mask(slice_mask, analysis)
     rng = _Rngs(random_state)
     chosen = _choose(source, analysis, model_path)
@@ -268,12 +312,12 @@ def explain(
         src = _model_source(analysis, load_model(model_path), shap_sample_size, rng)
     else:
         _require_features(encoder, dropped, analysis)
-        src = _surrogate_source(analysis, encoder, *train, rng)
+        src = _surrogate_source(analysis, encoder, *train, rng, trees)
     report(0.4, "computing SHAP values for production and baseline")
     size = min(shap_sample_size, src.max_group or shap_sample_size)
     groups = _group_values(analysis, src, mask, size, rng)
     report(0.6, "training the error model")
-    err = _error_source(analysis, encoder, sample_size, rng)
+    err = _error_source(analysis, encoder, sample_size, rng, trees)
     if err is not None:
         report(0.8, "computing SHAP values for the error model")
         groups["error"] = _explain_rows(
@@ -282,7 +326,7 @@ def explain(
     notes = (f"left out of the explanation: {'; '.join(dropped)}",) if dropped else ()
     result = _assemble(analysis, src, err, groups, mask, notes)
     report(1.0, "done")
-    return result
+    return replace(result, quick=quick)
 
 
 def _assemble(
@@ -514,33 +558,41 @@ def _fit_tree(
     *,
     num_class: int,
     seed: int,
+    trees: _Trees = _FULL,
     extra: Mapping[str, Any] | None = None,
 ) -> lgb.Booster:
-    params = {**_PARAMS, **(extra or {}), "seed": seed}
+    params = {**_PARAMS, "num_leaves": trees.leaves, **(extra or {}), "seed": seed}
     if num_class > 1:
         params.update(objective="multiclass", num_class=num_class)
     else:
         params["objective"] = "regression"
     names = [f"f{j}" for j in range(x.shape[1])]  # user column names may upset LightGBM
     data = lgb.Dataset(x, y, feature_name=names, categorical_feature=categorical)
-    return lgb.train(params, data, num_boost_round=_TREES)
+    return lgb.train(params, data, num_boost_round=trees.rounds)
 
 
-def _tree_values(explainer: Any, booster: lgb.Booster, x: Array) -> Array:
-    if len(x) == 0:
-        return np.zeros((0, x.shape[1]))
-    vals = np.asarray(explainer.shap_values(x), dtype=float)
-    if vals.ndim == 3:  # multiclass: the SHAP values of the class predicted for each row
-        picked = np.argmax(np.asarray(booster.predict(x)), axis=1)
-        vals = vals[np.arange(len(x)), :, picked]
-    return vals
+def _tree_values(booster: lgb.Booster, x: Array) -> Array:
+    """Exact TreeSHAP values from LightGBM itself (what `shap.TreeExplainer` returns for it).
+
+    shap's TreeExplainer delegates LightGBM models to ``predict(pred_contrib=True)`` anyway;
+    calling it directly skips the explainer's dump and parse of every tree (0.2 s a model) and
+    the shap import on the surrogate path.
+    """
+    n, k = x.shape
+    if n == 0:
+        return np.zeros((0, k))
+    phi = np.asarray(booster.predict(x, pred_contrib=True), dtype=float)
+    if phi.shape[1] == k + 1:
+        return phi[:, :-1]  # the last column is the expected value
+    # Multiclass: one block of k values + expected value per class; keep the predicted class's.
+    per_class = phi.reshape(n, phi.shape[1] // (k + 1), k + 1)
+    picked = np.argmax(np.asarray(booster.predict(x)), axis=1)
+    return per_class[np.arange(n), picked, :-1]
 
 
 def _booster_values(booster: lgb.Booster, encoder: _Encoder) -> _ValuesFn:
-    explainer = shap.TreeExplainer(booster)
-
     def values(frame: pd.DataFrame, rows: Rows) -> Array:
-        return _tree_values(explainer, booster, encoder.transform(frame, rows))
+        return _tree_values(booster, encoder.transform(frame, rows))
 
     return values
 
@@ -564,7 +616,12 @@ def _model_output(prep: Prepared, frame: pd.DataFrame) -> tuple[Array, NDArray[n
 
 
 def _surrogate_source(
-    analysis: Analysis, encoder: _Encoder, train_b: Rows, train_p: Rows, rng: _Rngs
+    analysis: Analysis,
+    encoder: _Encoder,
+    train_b: Rows,
+    train_p: Rows,
+    rng: _Rngs,
+    trees: _Trees = _FULL,
 ) -> _Source:
     xs, ys = [], []
     kind = "value"
@@ -589,7 +646,12 @@ def _surrogate_source(
     multi = len(classes) > 1
     y_fit = np.searchsorted(classes, y[train]).astype(float) if multi else y[train]
     booster = _fit_tree(
-        x[train], y_fit, encoder.categorical, num_class=len(classes) if multi else 1, seed=rng.seed
+        x[train],
+        y_fit,
+        encoder.categorical,
+        num_class=len(classes) if multi else 1,
+        seed=rng.seed,
+        trees=trees,
     )
     fitted = np.asarray(booster.predict(x[hold]))
     if fitted.ndim == 2:
@@ -833,6 +895,8 @@ def _model_source(analysis: Analysis, model: Any, shap_size: int, rng: _Rngs) ->
 
 
 def _tree_explainer(model: Any) -> Any:
+    import shap  # only a model file needs shap itself (about 1 s to import)
+
     try:
         return shap.TreeExplainer(model)
     except Exception:  # shap raises several exception types for models it cannot walk
@@ -903,6 +967,8 @@ def _permutation_values(
             return output(decode(matrix))
 
         x = encode(part)
+        import shap
+
         masker = shap.maskers.Independent(encode(background), max_samples=len(background))
         n_evals = 3 * (2 * len(columns) + 1)  # three antithetic permutations per row
         result = shap.Explainer(f, masker, algorithm="permutation", seed=seed)(
@@ -972,7 +1038,7 @@ def _error_rows(prep: Prepared) -> Rows:
 
 
 def _error_source(
-    analysis: Analysis, encoder: _Encoder, size: int, rng: _Rngs
+    analysis: Analysis, encoder: _Encoder, size: int, rng: _Rngs, trees: _Trees = _FULL
 ) -> _ErrorModel | None:
     prep = analysis.production
     if not encoder.columns:
@@ -983,7 +1049,9 @@ def _error_source(
     rows = _sample(candidates, size, rng.get("error_train"))
     y, target = _error_target(prep, rows)
     x = encoder.transform(analysis.production_frame, rows)
-    booster = _fit_tree(x, y, encoder.categorical, num_class=1, seed=rng.seed, extra=_ERROR_PARAMS)
+    booster = _fit_tree(
+        x, y, encoder.categorical, num_class=1, seed=rng.seed, trees=trees, extra=_ERROR_PARAMS
+    )
     src = _Source(
         name="error",
         features=encoder.columns,

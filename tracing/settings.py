@@ -303,6 +303,13 @@ SETTINGS: dict[str, Setting] = {
             "wait in a visible queue",
         ),
         Setting(
+            "TRACING_CACHE_MB",
+            "2048",
+            _positive_number,
+            "memory the app's in-process caches may hold (loaded tables, analyses, results), in "
+            "megabytes, estimated from the objects' bytes; least recently used entries go first",
+        ),
+        Setting(
             "TRACING_DEBUG",
             "0",
             _flag,

@@ -3,26 +3,35 @@
 Nothing here hashes a DataFrame: tables are cached by their reference plus a stamp that changes
 with the file (`tracing.sources.source_stamp`), the compared rows (actuals joined, versions and
 windows cut) and analyses by the view's data key plus the stamps, and engine results by that
-key plus their parameters. Results are cached with ``st.cache_resource`` (one
-shared, read-only object; no per-rerun unpickling of large frames): callers must not mutate
-them. Engine errors (`tracing.errors.DataError`) propagate to the page, which shows them.
+key plus their parameters. Results are shared, read-only objects (no per-rerun unpickling of
+large frames): callers must not mutate them. Engine errors (`tracing.errors.DataError`)
+propagate to the page, which shows them, and are not cached.
+
+Every entry lives in one process-wide `tracing.bytecache.ByteLRU` holding at most
+``TRACING_CACHE_MB`` (Streamlit's own caches bound entries and age, not bytes). Each entry
+names its parents, the entries whose objects it references (a drilldown: its analysis and slice
+search; an analysis: its compared rows; those: the loaded tables), so it is charged only for
+what it adds, and evicting a parent evicts its children. The least recently used entries go
+first; an entry that alone exceeds the budget is computed but not kept.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from tracing.analysis import Analysis, prepare_analysis
+from tracing.bytecache import ByteLRU, nbytes, process_store
 from tracing.compare import Comparison, compare
 from tracing.drift import DriftResult, feature_drift
 from tracing.drift import histogram as drift_histogram
@@ -66,8 +75,55 @@ __all__ = [
     "timeline",
 ]
 
-_TTL = "6h"
 log = logging.getLogger("tracing.app")
+
+Key = tuple[Any, ...]
+"""Hashable identity of an analysis: the view's data key plus the files' stamps."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def memory() -> ByteLRU[Hashable, Any]:
+    """Return the process-wide byte-bounded store (a new one when ``TRACING_CACHE_MB`` changes).
+
+    The engine's memos (`tracing.memo`) share it, so one budget bounds both.
+    """
+    return process_store()
+
+
+def _cached(
+    kind: str, parents: Callable[..., Iterable[Key]] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Cache a function of hashable positional arguments in `memory` under ``(kind, *args)``.
+
+    ``parents(*args)`` names the entries the result references (see the module docstring).
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if kwargs:
+                raise TypeError(f"{fn.__name__} takes positional arguments only (its cache key)")
+            named: Callable[[], Iterable[Key]] = (
+                (lambda: parents(*args)) if parents is not None else tuple
+            )
+            value: R = memory().get_or_compute(
+                (kind, *args), lambda: fn(*args, **kwargs), parents=named
+            )
+            return value
+
+        return wrapper
+
+    return decorate
+
+
+def _on_load(ref: str, stamp: str, *rest: Any) -> list[Key]:
+    return [("load", ref, stamp)]
+
+
+def _on_analysis(key: Key, *rest: Any) -> list[Key]:
+    return [("analysis", key)]
 
 
 @dataclass(frozen=True)
@@ -78,7 +134,7 @@ class Loaded:
     frame: pd.DataFrame
 
 
-@st.cache_resource(show_spinner=False, max_entries=8, ttl=_TTL)
+@_cached("load")
 def _load(ref: str, stamp: str) -> Loaded:
     name, data = resolve_source(ref)
     # Visitors reach these files (uploads, URLs, link sources): the server's caps apply.
@@ -96,7 +152,7 @@ def load_pair(view: View) -> tuple[Loaded | None, Loaded]:
     return base, load_table(view.production)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+@_cached("span", _on_load)
 def _span(ref: str, stamp: str, column: str) -> tuple[date, date] | None:
     frame = _load(ref, stamp).frame
     if column not in frame.columns:
@@ -116,10 +172,6 @@ def time_span(ref: str, column: str | None) -> tuple[date, date] | None:
         If the column holds values that are not dates.
     """
     return _span(ref, source_stamp(ref), column) if ref and column else None
-
-
-Key = tuple[Any, ...]
-"""Hashable identity of an analysis: the view's data key plus the files' stamps."""
 
 
 def _stamp(ref: str | None) -> str:
@@ -158,7 +210,13 @@ def _spec(view: View) -> RowsSpec:
     return RowsSpec(production_window=view.production_window, baseline_window=view.baseline_window)
 
 
-@st.cache_resource(show_spinner=False, max_entries=6, ttl=_TTL)
+def _on_files(key: Key) -> list[Key]:
+    view: View = key[0]
+    refs = (view.baseline, view.production, view.actuals)
+    return [("load", ref, stamp) for ref, stamp in zip(refs, key[1:], strict=True) if ref]
+
+
+@_cached("rows", _on_files)
 def _rows(key: Key) -> ComparedRows:
     view: View = key[0]
     spec = _spec(view)  # bad windows fail here, before any file is read
@@ -183,37 +241,6 @@ def _rows(key: Key) -> ComparedRows:
     return found
 
 
-V = TypeVar("V")
-
-
-class _LRU(Generic[V]):
-    """A small thread-safe LRU map (sessions run in parallel threads)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Key, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Key) -> V | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            return None
-
-    def put(self, key: Key, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-@st.cache_resource(show_spinner=False)
-def _analyses() -> _LRU[Analysis]:
-    return _LRU(6)
-
-
 def analysis(view: View) -> tuple[Analysis, View, Key]:
     """Prepare (or fetch) the analysis of a view.
 
@@ -229,30 +256,38 @@ def analysis(view: View) -> tuple[Analysis, View, Key]:
         Bad data or roles; the message names the file/column and the fix.
     """
     key = _key(view)
-    base = _analyses().get(key)
-    if base is None:
-        found = rows(view)
-        base = prepare_analysis(
-            found.baseline,
-            found.production,
-            names=found.names,
-            roles=view.overrides(),
-            model_type=view.model_type,
-            positive_class=view.positive_class,
-            require_actuals=False,  # production without actuals: drift and estimates still work
-        )
-        base = replace(base, notes=(*found.notes, *base.notes))
-        _analyses().put(key, base)
+    base: Analysis = memory().get_or_compute(
+        ("analysis", key), lambda: _prepare(view), parents=lambda: [("rows", key)]
+    )
     schema = base.schema
     pinned = view.pinned(
         schema.roles, schema.model_type.value, schema.positive_class, base.metric.id
     )
-    # The pinned view describes the same analysis: register it so the next run is a hit.
+    # The pinned view describes the same analysis: register it so the next run is a hit (an
+    # alias charged nothing while the original entry holds the analysis).
     pinned_key = _key(pinned)
-    if pinned_key != key and _analyses().get(pinned_key) is None:
-        _analyses().put(pinned_key, base)
+    if pinned_key != key:
+        memory().get_or_compute(
+            ("analysis", pinned_key), lambda: base, parents=lambda: [("analysis", key)]
+        )
     chosen = base if not pinned.metric else replace(base, metric=get_metric(pinned.metric, schema))
     return chosen, pinned, pinned_key
+
+
+def _prepare(view: View) -> Analysis:
+    found = rows(view)
+    assert found.baseline is not None  # `_rows` refuses a view without one
+    base = prepare_analysis(
+        found.baseline,
+        found.production,
+        names=found.names,
+        roles=view.overrides(),
+        model_type=view.model_type,
+        positive_class=view.positive_class,
+        require_actuals=False,  # production without actuals: drift and estimates still work
+    )
+    _warm_explain()
+    return replace(base, notes=(*found.notes, *base.notes))
 
 
 def _from_key(key: Key, metric: str | None) -> Analysis:
@@ -261,7 +296,24 @@ def _from_key(key: Key, metric: str | None) -> Analysis:
     return analysis(replace(view, metric=metric))[0]
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+def _on_timeline(key: Key, *rest: Any) -> list[Key]:
+    return [("analysis", key), ("rows", key)]
+
+
+def _on_slices(key: Key, metric: str | None, search: SliceSearch) -> list[Key]:
+    return [("analysis", key), ("slices", key, metric, search.searched())]
+
+
+def _on_drilldown(key: Key, metric: str | None, search: SliceSearch, target: str) -> list[Key]:
+    return [("analysis", key), ("slices", key, metric, search)]
+
+
+def _on_suspects(key: Key, metric: str | None, search: SliceSearch) -> list[Key]:
+    parts = [("drift", key), ("quality", key), ("labels", key)]
+    return [("analysis", key), ("slices", key, metric, search), *parts]
+
+
+@_cached("comparison", _on_analysis)
 def comparison(key: Key) -> Comparison:
     """Return every metric, production vs baseline, with confidence intervals.
 
@@ -273,7 +325,7 @@ def comparison(key: Key) -> Comparison:
     return compare(a.baseline, a.production, random_state=0, production_frame=frame)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+@_cached("timeline", _on_timeline)
 def timeline(
     key: Key, metric: str | None, freq: str | None, band: str, window: int, k: float
 ) -> Timeline:
@@ -298,14 +350,14 @@ def timeline(
     )
 
 
-@st.cache_resource(show_spinner=False, max_entries=8, ttl=_TTL)
+@_cached("report", _on_analysis)
 def report(key: Key, sections: tuple[str, ...], options: ReportOptions) -> dict[str, Any]:
     """Return the JSON-ready report (`tracing.report.build_report`) of an analysis."""
     analysis = _from_key(key, options.metric)
     return build_report(analysis, sections=list(sections), options=options)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+@_cached("slices", _on_slices)
 def slices(key: Key, metric: str | None, search: SliceSearch) -> SliceResult:
     """Return the top slices by impact (`tracing.slices.find_slices`).
 
@@ -316,38 +368,38 @@ def slices(key: Key, metric: str | None, search: SliceSearch) -> SliceResult:
     return find_slices(_from_key(key, metric), metric=metric, **search.search_kwargs())
 
 
-@st.cache_resource(show_spinner=False, max_entries=64, ttl=_TTL)
+@_cached("slice_drilldown", _on_drilldown)
 def slice_drilldown(key: Key, metric: str | None, search: SliceSearch, target: str) -> Drilldown:
     """Open one slice with the bins of the matching slice search (`tracing.slices.drilldown`)."""
     result = slices(key, metric, search)
     return drilldown(_from_key(key, metric), target, result=result)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+@_cached("drift", _on_analysis)
 def drift(key: Key) -> DriftResult:
     """Return the drift of every column (`tracing.drift.feature_drift`)."""
     return feature_drift(_from_key(key, None))
 
 
-@st.cache_resource(show_spinner=False, max_entries=64, ttl=_TTL)
+@_cached("histogram", _on_analysis)
 def histogram(key: Key, column: str) -> pd.DataFrame:
     """Return one column's shares per shared bin (`tracing.drift.histogram`)."""
     return drift_histogram(_from_key(key, None), column)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+@_cached("quality", _on_analysis)
 def quality(key: Key) -> pd.DataFrame:
     """Return the data-quality findings (`tracing.quality.quality_checks`)."""
     return quality_checks(_from_key(key, None))
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+@_cached("labels", _on_analysis)
 def labels(key: Key) -> LabelConflicts:
     """Return label conflicts and broken dependencies (`tracing.labels.label_conflicts`)."""
     return label_conflicts(_from_key(key, None))
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=_TTL)
+@_cached("suspects", _on_suspects)
 def suspects(key: Key, metric: str | None, search: SliceSearch) -> pd.DataFrame:
     """Return the ranked root-cause suspects (`tracing.rootcause.root_cause`)."""
     return root_cause(
@@ -360,37 +412,105 @@ def suspects(key: Key, metric: str | None, search: SliceSearch) -> pd.DataFrame:
 
 
 class _Explanations:
-    """Finished explanations by key; a miss is computed by the page, with a progress bar."""
+    """Finished explanations by key and pass; a miss is computed by the page, with a progress bar.
 
-    def __init__(self, size: int) -> None:
-        self._done: _LRU[Explanation] = _LRU(size)
+    The page shows the quick first pass (`tracing.explain.explain` with ``quick=True``, a
+    second or two) and starts the full pass in the background; the full pass replaces the quick
+    one once it is done, or when the visitor asks for it (waiting for the background job if it
+    is still running, never computing it twice).
+    """
 
-    def get(self, key: Key) -> Explanation | None:
-        return self._done.get(key)
+    def __init__(self) -> None:
+        self._running: dict[Key, Future[Explanation]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Key, *, quick: bool = False) -> Explanation | None:
+        """Return the finished explanation of one pass (None: not computed yet)."""
+        found: Explanation | None = memory().get(("explanation", key, quick))
+        return found
+
+    def best(self, key: Key) -> Explanation | None:
+        """Return the full pass if it is done, else the quick pass, else None."""
+        return self.get(key) or self.get(key, quick=True)
 
     def compute(
-        self, key: Key, analysis: Analysis, mask: Any, progress: Callable[[float, str], None]
+        self,
+        key: Key,
+        analysis: Analysis,
+        mask: Any,
+        progress: Callable[[float, str], None],
+        *,
+        quick: bool = False,
     ) -> Explanation:
-        found = self.get(key)
+        """Return one pass, computing it here unless it is done (or, full pass, running)."""
+        found = self.get(key, quick=quick)
         if found is not None:
             return found
+        if not quick:
+            with self._lock:
+                running = self._running.get(key)
+            if running is not None:
+                progress(0.5, "finishing the full pass started in the background")
+                return running.result()
+        return self._run(key, analysis, mask, progress, quick=quick)
+
+    def _run(
+        self,
+        key: Key,
+        analysis: Analysis,
+        mask: Any,
+        progress: Callable[[float, str], None],
+        *,
+        quick: bool,
+    ) -> Explanation:
         from tracing.explain import explain
 
-        result = explain(analysis, slice_mask=mask, random_state=0, progress=progress)
-        self._done.put(key, result)
+        result = explain(analysis, slice_mask=mask, random_state=0, progress=progress, quick=quick)
+        memory().put(("explanation", key, quick), result, nbytes(result))
         return result
+
+    def prefetch_full(self, key: Key, analysis: Analysis, mask: Any) -> None:
+        """Start the full pass in the background (once per key)."""
+        with self._lock:
+            if key in self._running or self.get(key) is not None:
+                return
+            executor, _ = _background()
+            self._running[key] = executor.submit(self._full, key, analysis, mask)
+
+    def _full(self, key: Key, analysis: Analysis, mask: Any) -> Explanation:
+        try:
+            return self._run(key, analysis, mask, _no_progress, quick=False)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    del fraction, message
 
 
 @st.cache_resource(show_spinner=False)
 def explanations() -> _Explanations:
     """Return the process-wide store of SHAP explanations."""
-    return _Explanations(8)
+    return _Explanations()
 
 
 @st.cache_resource(show_spinner=False)
 def _background() -> tuple[ThreadPoolExecutor, set[tuple[Any, ...]]]:
     # One worker: prefetching must not starve the sessions' own runs on a small machine.
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch"), set()
+
+
+def _warm_explain() -> None:
+    """Import shap and LightGBM in the background once data is loaded.
+
+    The import takes about 2 s, the quick first pass on the demo a fraction of that.
+    """
+    executor, submitted = _background()
+    job = ("explain-import",)
+    if job not in submitted:
+        submitted.add(job)
+        executor.submit(importlib.import_module, "tracing.explain")
 
 
 def prefetch_drilldowns(
