@@ -5,6 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from tracing import findings
 from tracing.errors import DataError
 from tracing.metrics import Direction, Metric, headline_metrics
 from tracing.schema import ModelType
@@ -12,7 +13,7 @@ from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS, estima
 from tracing.verdict import Status
 from tracing.vocab import Basis, Freq
 from tracing.windows import parse_window
-from ui import cache, charts, fmt, tables
+from ui import cache, charts, fmt, state, tables
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_text
 from ui.state import current_view, set_view, trace_period
 
@@ -103,8 +104,34 @@ def estimated_headline(metric: Metric, r: dict) -> str:
     )
 
 
+def top_slice_sentence() -> str | None:
+    """Name the slice that costs most and its part of the change (the Slices page's figure)."""
+    search = state.slice_settings(tuple(analysis.schema.roles.slice_columns()))
+    result = cache.slices(key, lead.id, search)
+    listed = result.listed(distinct=search.distinct)
+    if listed.empty:
+        return None
+    top = listed.iloc[0]
+    change = result.overall_metric - result.baseline_overall_metric
+    share = findings.slice_share(top, overall_change=change, percent=lead.percent)
+    where = f"**{fmt.md_conditions(top['conditions'])}** ({fmt.pct(top['share'])} of the rows)"
+    if share is None:
+        words = findings.impact_text(top["impact"], lead.name, lead.direction, lead.percent)
+        return f"The slice that costs most is {where}: {words}."
+    return (
+        f"The slice that costs most, {where}, **{findings.share_text(share, lead.name)}**, "
+        f"{findings.split_text(share)}. The Slices page shows it and what else pulls "
+        f"{lead.name} down."
+    )
+
+
 if measured:
     st.markdown(headline(lead, row))
+    if row["status"] in (Status.WORSE, Status.CHANGED):
+        with guard("searching the slices", stop=False):
+            sentence = top_slice_sentence()
+            if sentence:
+                st.markdown(sentence)
 elif not _nan(row["estimated"]):
     st.markdown(estimated_headline(lead, row))
     st.caption(
@@ -338,7 +365,8 @@ def show_timeline(tl, band: str, window: int) -> None:
             else ""
         )
         + (
-            f" Crosses at the bottom: {sparse} {tl.freq}s with fewer than {tl.min_rows} rows, "
+            f" Crosses at the bottom: {sparse} {tl.freq if sparse == 1 else tl.freq + 's'} "
+            f"with fewer than {tl.min_rows} rows, "
             "too few to judge."
             if sparse
             else ""
@@ -354,7 +382,8 @@ def show_timeline(tl, band: str, window: int) -> None:
         )
         return
     word = "changed" if neutral else "alerting"
-    st.markdown(f"**{len(alerts)} {word} {tl.freq}s**: select one to trace it.")
+    periods_word = tl.freq if len(alerts) == 1 else f"{tl.freq}s"
+    st.markdown(f"**{len(alerts)} {word} {periods_word}**: select one to trace it.")
     shown = pd.DataFrame(
         {
             "period": alerts["label"],
@@ -450,16 +479,39 @@ timeline_section()
 # --- every metric ------------------------------------------------------------------------------
 
 st.subheader("All metrics")
+ESTIMATE_HELP = (
+    "Production's value estimated from the model's scores alone, as if the actuals were "
+    "unknown (calibrated on the baseline). Beside the measured value it shows how far the "
+    "scores can be trusted while actuals are late: close to the measured value, they can."
+)
 st.dataframe(
     tables.metric_table(table, estimated=not measured and estimated),
     hide_index=True,
     key="metric_table",
+    height="content",  # every metric, no inner scrolling
+    placeholder=fmt.DASH,
+    column_config={
+        "Estimated": st.column_config.Column(help=ESTIMATE_HELP),
+        "Estimated in production": st.column_config.Column(help=ESTIMATE_HELP),
+        "Verdict": st.column_config.Column(
+            help="▼ worse, ▲ better, ◆ changed (neither way is better); significant when the "
+            "95% interval of the change excludes zero."
+        ),
+    },
 )
 st.caption(
     "Change = production minus baseline (percentage points for rates). A change is "
     "significant when its 95% interval (CI low to CI high) excludes zero; blue marks a change "
     "in a metric where neither way is better."
-    + (" Estimated: from the production scores, calibrated on the baseline." if estimated else "")
+    + (
+        " Estimated: production's value guessed from its scores alone (calibrated on the "
+        "baseline), beside the measured one: when the two agree, the scores can be trusted "
+        "while actuals are late."
+        if estimated and measured
+        else " Estimated: from the production scores, calibrated on the baseline."
+        if estimated
+        else ""
+    )
 )
 for note in comp.notes:
     st.caption(note[0].upper() + note[1:] + ".")
@@ -490,11 +542,22 @@ if shown:
     st.subheader("Predictions and actuals" if "actual" in shown else "Predictions")
     for col, (kind, column) in zip(st.columns(len(shown)), shown.items(), strict=True):
         with col, guard(f"comparing {column}", stop=False):
-            st.altair_chart(charts.drift_histogram(cache.histogram(key, column), column))
+            scores = (
+                findings.score_histogram(
+                    analysis.baseline_frame[column], analysis.production_frame[column]
+                )
+                if kind == "score"
+                else None
+            )
+            hist = scores if scores is not None else cache.histogram(key, column)
+            st.altair_chart(charts.drift_histogram(hist, column))
             st.caption(
                 f"Share of rows per predicted class ({fmt.md(column)}), baseline vs production: "
                 "prediction drift, visible before any actual arrives."
                 if classifier and kind == "prediction"
+                else f"Share of rows per tenth of the score ({fmt.md(column)}), from 0 to 1, "
+                "baseline vs production: bars that differ show where the scores moved."
+                if scores is not None
                 else f"Share of rows per range of the {kind} ({fmt.md(column)}). The ranges "
                 "hold equal shares of the baseline; production bars above or below them show "
                 f"where the {kind} moved."
