@@ -39,6 +39,7 @@ __all__ = [
     "pct",
     "points",
     "severity_colour",
+    "severity_mark",
     "sig",
     "verdict_mark",
     "status_colour_of",
@@ -97,6 +98,14 @@ VERDICT_MARKS: dict[str, str] = {  # beside the colour, for readers who do not s
 def verdict_mark(status: str) -> str:
     """Return the mark shown beside a verdict's colour: ▼ worse, ▲ better, ◆ changed, or ''."""
     return VERDICT_MARKS.get(status, "")
+
+
+SEVERITY_MARKS: dict[str, str] = {Severity.ALERT: "▲", Severity.WARN: "△"}
+
+
+def severity_mark(severity: str) -> str:
+    """Return the mark shown beside a severity's colour: ▲ alert, △ warn, or ''."""
+    return SEVERITY_MARKS.get(severity, "")
 
 
 def sig(value: Any, digits: int = 3) -> str:
