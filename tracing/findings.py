@@ -173,12 +173,16 @@ def slice_share(
     if not (_finite(mix) and _finite(perf) and _finite(overall_change)):
         return None
     base = stats.get("baseline_size")
+    try:  # numpy and pandas integers are not ``int``
+        new = base is not None and math.isfinite(float(base)) and float(base) == 0.0
+    except (TypeError, ValueError):
+        new = False
     return SliceShare(
         change=float(mix) + float(perf),  # type: ignore[arg-type]
         mix_effect=float(mix),  # type: ignore[arg-type]
         performance_effect=float(perf),  # type: ignore[arg-type]
         overall_change=float(overall_change),
-        new=base is not None and _finite(base) and not base,
+        new=new,
         percent=percent,
     )
 

@@ -42,7 +42,8 @@ def test_slice_in_the_url_opens_the_drilldown(app, no_errors) -> None:
     cards = {m.label: m.value for m in at.metric}
     assert cards["Rows"] == "3,000"
     assert cards["Recall here"] == "0.0%"
-    assert cards["In the baseline"] == "absent"  # was "Recall here in the baseline": cut at 1,280 px
+    # was "Recall here in the baseline", cut at 1,280 px
+    assert cards["In the baseline"] == "absent"
     crumbs = [b.label for b in at.button if b.key and b.key.startswith("crumb_")]
     assert crumbs == [
         "All data",
