@@ -491,6 +491,7 @@ st.dataframe(
     height="content",  # every metric, no inner scrolling
     placeholder=fmt.DASH,
     column_config={
+        "Metric": st.column_config.Column(width=200, pinned=True),  # "PR AUC (average precision)"
         "Estimated": st.column_config.Column(help=ESTIMATE_HELP),
         "Estimated in production": st.column_config.Column(help=ESTIMATE_HELP),
         "Verdict": st.column_config.Column(

@@ -140,14 +140,14 @@ shown = pd.DataFrame(
     {
         "Column": table["feature"],
         "Drift": [f"{fmt.severity_mark(v)} {v}".strip() for v in table["severity"]],
-        "Reading": [findings.drift_words("psi", v) for v in table["psi"]],
+        "Reading": [findings.severity_words(v) for v in table["severity"]],
+        "Why": table["reason"].fillna(""),
         # Numbers, so that sorting works; a statistic that does not apply shows a dash.
         "PSI": pd.to_numeric(table["psi"], errors="coerce"),
         "JS distance": pd.to_numeric(table["js"], errors="coerce"),
         "Wasserstein (std)": pd.to_numeric(table["wasserstein"], errors="coerce"),
         "Missing, baseline": table["missing_baseline"],
         "Missing, production": table["missing_production"],
-        "Why": table["reason"].fillna(""),
         "Role": table["role"],
     }
 )
@@ -167,8 +167,8 @@ st.dataframe(
             help="The verdict from the thresholds below: ▲ alert, △ warn, none."
         ),
         "Reading": st.column_config.TextColumn(
-            help="The PSI in plain words: below 0.1 little change, up to 0.25 a moderate "
-            "shift, beyond a large shift in how the values spread."
+            help="The verdict in plain words: how much the spread of the column's values moved "
+            "between the baseline and production."
         ),
         "PSI": st.column_config.NumberColumn(
             format="%.3g",

@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from tracing.drift import DRIFT_TESTS
-from tracing.vocab import Direction, DriftDirection
+from tracing.vocab import Direction, DriftDirection, Severity
 
 __all__ = [
     "OVERLAP_NOTE",
@@ -53,6 +53,7 @@ __all__ = [
     "may_overlap",
     "notable_children",
     "drift_words",
+    "severity_words",
     "resolution",
     "score_histogram",
     "share_text",
@@ -484,3 +485,17 @@ def score_histogram(
         out[f"share_{side}"] = c / max(len(x), 1)
     out["new"] = False
     return out
+
+
+def severity_words(severity: Any) -> str:
+    """Read a drift verdict (`tracing.vocab.Severity`) in plain words.
+
+    Examples
+    --------
+    >>> severity_words("alert"), severity_words("warn"), severity_words("none")
+    ('large shift', 'moderate shift', 'little change')
+    """
+    return {
+        Severity.ALERT: "large shift",
+        Severity.WARN: "moderate shift",
+    }.get(str(severity), "little change")

@@ -158,6 +158,12 @@ def _amount_column(label: str, metric: Metric, help_text: str, *, signed: bool =
     return st.column_config.NumberColumn(label, format=fmt_str, help=help_text)
 
 
+# Pixel widths of the slice and ranking columns: together with the row markers (about 30 px)
+# they fit the main column at 1,280 px, so both are read without scrolling (browser-tested).
+SLICE_WIDTH = 400
+IMPACT_WIDTH = 110
+
+
 def _share_of_change(table: pd.DataFrame, overall_change: float, metric: Metric) -> list[Any]:
     out = []
     for row in table.to_dict("records"):
@@ -201,12 +207,12 @@ def slice_table(
     total = findings.amount_text(overall_change, metric.percent, signed=True)
     config: dict[str, Any] = {
         "slice": st.column_config.TextColumn(
-            "Slice", width=280, pinned=True,
+            "Slice", width=SLICE_WIDTH, pinned=True,
             help="The slice's conditions (hover a cell to read a long one in full).",
         ),
         "impact": st.column_config.ProgressColumn(
             "Impact",
-            width=110,
+            width=IMPACT_WIDTH,
             min_value=0.0,
             max_value=fmt.points(top_impact, metric) or 1.0,
             format="%.1f pts" if metric.percent else "%.3g",
@@ -284,11 +290,11 @@ def children_table(
     name = metric.name
     config: dict[str, Any] = {
         "added": st.column_config.TextColumn(
-            "Narrower slice (added condition)", width=280, pinned=True
+            "Narrower slice (added condition)", width=SLICE_WIDTH, pinned=True
         ),
         "impact": st.column_config.ProgressColumn(
             "Impact within the slice",
-            width=110,
+            width=IMPACT_WIDTH,
             min_value=0.0,
             max_value=max(fmt.points(top, metric) or 0.0, 1e-9),
             format="%.1f pts" if metric.percent else "%.3g",
