@@ -495,7 +495,8 @@ def severity_words(severity: Any) -> str:
     >>> severity_words("alert"), severity_words("warn"), severity_words("none")
     ('large shift', 'moderate shift', 'little change')
     """
-    return {
-        Severity.ALERT: "large shift",
-        Severity.WARN: "moderate shift",
-    }.get(str(severity), "little change")
+    words: dict[str, str] = {
+        str(Severity.ALERT): "large shift",
+        str(Severity.WARN): "moderate shift",
+    }
+    return words.get(str(severity), "little change")
