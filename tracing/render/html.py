@@ -423,14 +423,28 @@ def _drift(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
         ("feature", "Column", _cell),
         ("role", "Role", _cell),
         ("severity", "Drift", _severity),
-        ("psi", "PSI", _cell),
-        ("js", "JS distance", _cell),
-        ("wasserstein", "Wasserstein (std)", _cell),
+        ("_reading", "Reading", _cell),
+        ("psi", "PSI", _stat),
+        ("js", "JS distance", _stat),
+        ("wasserstein", "Wasserstein (std)", _stat),
         ("missing_baseline", "Missing, baseline", _share),
         ("missing_production", "Missing, production", _share),
     ]
-    caption = f"Every column, most drifted first: {thresholds_text()}."
-    return _table(rows, columns, caption)
+    caption = (
+        f"Every column, most drifted first: {thresholds_text()}. Reading: the verdict in plain "
+        "words. PSI: how much the share of rows per bin moved (0 = identical); JS distance: "
+        "0 identical, 1 no overlap; Wasserstein: how far the values moved, in baseline standard "
+        "deviations (numeric columns only; a dash for categories)."
+    )
+    read = [{**r, "_reading": findings.severity_words(r.get("severity"))} for r in rows]
+    return _table(read, columns, caption)
+
+
+def _stat(value: Any) -> str:
+    """Write a drift statistic to 3 significant digits; a dash where it does not apply."""
+    if _nan(value):
+        return '<span class="muted">—</span>'
+    return _e(f"{value:.3g}") if isinstance(value, int | float) else _e(value)
 
 
 def _quality(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
