@@ -7,7 +7,7 @@ import streamlit as st
 
 from tracing import findings
 from tracing.errors import DataError
-from tracing.metrics import Direction, Metric, headline_metrics
+from tracing.metrics import Direction, Metric, headline_metrics, metric_of
 from tracing.schema import ModelType
 from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS, estimate_disagrees
 from tracing.verdict import Status
@@ -516,6 +516,21 @@ st.caption(
 )
 for note in comp.notes:
     st.caption(note[0].upper() + note[1:] + ".")
+
+
+def meaning(m: Metric) -> str:
+    plain = findings.PLAIN_METRICS.get(m.id)
+    words = fmt.direction_words(m.direction)
+    return (
+        f"- **{m.name}**: {m.description}"
+        + (f" In plain words: {plain}." if plain else "")
+        + f" {words[0].upper()}{words[1:]}."
+    )
+
+
+with st.expander("What these metrics mean"):
+    known = [metric_of(str(m)) for m in table["metric"]]
+    st.markdown("\n".join(meaning(m) for m in known if m is not None))
 
 # --- distributions -----------------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ __all__ = [
     "SliceShare",
     "amount_text",
     "blank_chart_reason",
+    "PLAIN_METRICS",
+    "chance_sentence",
     "chance_words",
     "impact_label",
     "impact_text",
@@ -413,6 +415,51 @@ def chance_words(p_value: Any) -> str:
     if p < 0.05:
         return "probably beyond chance"
     return "could be chance"
+
+
+def chance_sentence(p_value: Any, metric_name: str, delta: Any) -> str | None:
+    """Say in words what a slice's p-value (against the rest of the rows) means.
+
+    Examples
+    --------
+    >>> chance_sentence(2.1e-297, "recall", -0.12)
+    "the slice's recall is lower than the rest's by far more than chance explains"
+    >>> chance_sentence(0.3, "recall", -0.01)
+    "the slice's recall is lower than the rest's, but chance alone could explain a gap this size"
+    >>> chance_sentence(None, "ROC AUC", -0.1) is None
+    True
+    """
+    if not (_finite(p_value) and _finite(delta)):
+        return None
+    way = "lower" if float(delta) < 0 else "higher"
+    gap = f"the slice's {metric_name} is {way} than the rest's"
+    p = float(p_value)
+    if p >= 0.05:
+        return f"{gap}, but chance alone could explain a gap this size"
+    strength = {
+        "far beyond chance": "far more than chance explains",
+        "beyond chance": "more than chance explains",
+        "probably beyond chance": "probably more than chance explains",
+    }[chance_words(p)]
+    return f"{gap} by {strength}"
+
+
+# Plain readings of the metrics whose names are jargon (beside `tracing.metrics.Metric`'s own
+# description, which says how each is computed).
+PLAIN_METRICS: dict[str, str] = {
+    "f1": "one number balancing precision and recall: high only when both are",
+    "roc_auc": "how well the scores rank positives above negatives: 1 perfect, 0.5 a coin toss",
+    "pr_auc": "how well the scores find positives without false alarms, over every cut-off; "
+    "compare it with the actual positive rate, what a random score gets",
+    "log_loss": "how surprised the scores are by the actuals: lower is better, 0 perfect",
+    "brier": "how far the scores are from the actual 0/1 outcome: lower is better, 0 perfect",
+    "r2": "how much better than always predicting the average: 1 perfect, 0 no better, "
+    "below 0 worse",
+    "mape": "the typical error as a share of the actual value",
+    "smape": "the typical error as a share of the actual and predicted values",
+    "rmse": "the typical error in the target's own units, large errors weighing more",
+    "me": "whether the model predicts too high (above 0) or too low (below 0) on average",
+}
 
 
 def drift_words(test: str, value: Any) -> str:

@@ -133,3 +133,22 @@ def test_metric_table_shows_every_metric_with_marks_and_no_none(app, no_errors) 
     recall = table[table["Metric"] == "Recall"].iloc[0]
     assert recall["Verdict"].startswith("▼ worse")
     assert not table["Verdict"].isna().any()
+
+
+def test_regression_metrics_have_plain_readings_and_a_non_percent_share(app, no_errors) -> None:
+    at = app(
+        baseline=str(DEMO / "eta_training.parquet"),
+        production=str(DEMO / "eta_production.parquet"),
+        prediction="predicted_eta_min",
+        actual="actual_eta_min",
+    )
+    no_errors(at)
+    meanings = next(e for e in at.expander if e.label == "What these metrics mean")
+    text = " ".join(m.value for m in meanings.markdown)
+    assert "**R²**" in text and "1 perfect, 0 no better" in text
+    assert "Lower is better." in text  # the MAE's direction, in words
+    # MAE is a ratio of sums: the top slice's part of the rise in minutes, not in points.
+    headline = " ".join(m.value for m in at.markdown)
+    assert re.search(
+        r"accounts for \d+(\.\d+)? of the rise of \d+(\.\d+)? in Mean absolute", headline
+    )

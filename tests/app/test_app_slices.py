@@ -44,6 +44,10 @@ def test_slice_in_the_url_opens_the_drilldown(app, no_errors) -> None:
     assert cards["Recall here"] == "0.0%"
     # was "Recall here in the baseline", cut at 1,280 px
     assert cards["In the baseline"] == "absent"
+    # The p-value in words (it was only a number): the slice's recall is 0% against ~15%.
+    assert any(
+        "lower than the rest's by far more than chance explains" in c.value for c in at.caption
+    )
     crumbs = [b.label for b in at.button if b.key and b.key.startswith("crumb_")]
     assert crumbs == [
         "All data",
