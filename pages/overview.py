@@ -157,7 +157,7 @@ def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
     value = r["estimated"] if use_estimate else r["production"]
     if use_estimate and _nan(value):
         return
-    label = metric.name + (" (lead)" if is_lead else "")
+    label = fmt.card_label(metric, " (lead)" if is_lead else "")
     delta = None if _nan(value) else float(value) - float(r["baseline"])
     words = fmt.direction_words(metric.direction)
     extra = (
@@ -171,7 +171,7 @@ def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
         delta=f"{fmt.metric_delta(delta, metric)} vs baseline",
         delta_color=fmt.delta_color(value, r["baseline"], metric.direction),
         help=(
-            f"{metric.description} {words[0].upper()}{words[1:]}. Baseline "
+            f"**{metric.name}**: {metric.description} {words[0].upper()}{words[1:]}. Baseline "
             f"{fmt.metric_value(r['baseline'], metric)}"
             + (
                 ""

@@ -30,6 +30,7 @@ __all__ = [
     "SEVERITY_COLOURS",
     "STATUS_COLOURS",
     "WORSE",
+    "card_label",
     "conditions_text",
     "count",
     "delta_color",
@@ -106,6 +107,21 @@ SEVERITY_MARKS: dict[str, str] = {Severity.ALERT: "▲", Severity.WARN: "△"}
 def severity_mark(severity: str) -> str:
     """Return the mark shown beside a severity's colour: ▲ alert, △ warn, or ''."""
     return SEVERITY_MARKS.get(severity, "")
+
+
+CARD_LABEL = 20  # characters a metric card's label shows at 1,280 px before it is cut
+
+
+def card_label(metric: Metric, suffix: str = "") -> str:
+    """Label a metric card so it is not cut: ``MAE (lead)`` for "Mean absolute error (lead)".
+
+    Long names fall back on the metric id when it is an abbreviation (``mae``, ``rmse``);
+    the card's tooltip then gives the full name.
+    """
+    label = metric.name + suffix
+    if len(label) > CARD_LABEL and len(metric.id) <= 5 and metric.id.isalnum():
+        return metric.id.upper() + suffix
+    return label
 
 
 def sig(value: Any, digits: int = 3) -> str:

@@ -293,7 +293,7 @@ def children_table(
             "Narrower slice (added condition)", width=SLICE_WIDTH, pinned=True
         ),
         "impact": st.column_config.ProgressColumn(
-            "Impact within the slice",
+            "Impact here",
             width=IMPACT_WIDTH,
             min_value=0.0,
             max_value=max(fmt.points(top, metric) or 0.0, 1e-9),

@@ -77,7 +77,9 @@ def test_a_link_with_paths_opens_that_analysis(app, no_errors) -> None:
         actual="actual_eta_min",
     )
     no_errors(at)
-    assert at.metric[0].label == "Mean absolute error (lead)"
+    # Was "Mean absolute error (lead)", cut at 1,280 px; the full name is in the tooltip.
+    assert at.metric[0].label == "MAE (lead)"
+    assert "**Mean absolute error**" in at.metric[0].help
     assert at.query_params["model_type"] == "regression"  # detected, then pinned
 
 
