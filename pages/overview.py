@@ -116,8 +116,7 @@ def top_slice_sentence() -> str | None:
     share = findings.slice_share(top, overall_change=change, percent=lead.percent)
     where = f"**{fmt.md_conditions(top['conditions'])}** ({fmt.pct(top['share'])} of the rows)"
     if share is None:
-        words = findings.impact_text(top["impact"], lead.name, lead.direction, lead.percent)
-        return f"The slice that costs most is {where}: {words}."
+        return None
     return (
         f"The slice that costs most, {where}, **{findings.share_text(share, lead.name)}**, "
         f"{findings.split_text(share)}. The Slices page shows it and what else pulls "
@@ -127,8 +126,10 @@ def top_slice_sentence() -> str | None:
 
 if measured:
     st.markdown(headline(lead, row))
-    if row["status"] in (Status.WORSE, Status.CHANGED):
-        with guard("searching the slices", stop=False):
+    # Only ratio metrics split their change over slices, and their search is the fast one.
+    if row["status"] in (Status.WORSE, Status.CHANGED) and lead.decomposable:
+        searching = st.spinner("Finding the slice that costs most…")
+        with searching, guard("searching the slices", stop=False):
             sentence = top_slice_sentence()
             if sentence:
                 st.markdown(sentence)
