@@ -403,6 +403,7 @@ def show_timeline(tl, band: str, window: int) -> None:
     st.dataframe(
         shown,
         key=ALERTS_KEY,
+        placeholder=fmt.DASH,
         on_select="rerun",
         selection_mode="single-row",
         hide_index=True,

@@ -251,7 +251,7 @@ else:
             f"{fmt.count(r['groups'])} groups have identical features but different actuals."
         )
     if not deps.empty:
-        st.dataframe(deps, hide_index=True, key="dependency_table")
+        st.dataframe(deps, hide_index=True, key="dependency_table", placeholder=fmt.DASH)
         st.caption(
             "Columns that determine another in the baseline (like zip code → city) but not in "
             "production: the same key now carries other values."

@@ -139,6 +139,7 @@ st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     column_config=config,
+    placeholder=fmt.DASH,
 )
 folded = len(table) - len(listed)
 impact_words = findings.impact_label(metric.name, metric.direction, metric.percent)
@@ -294,6 +295,7 @@ def show_children() -> None:
             selection_mode="single-row",
             hide_index=True,
             column_config=config_c,
+            placeholder=fmt.DASH,
         )
         hidden = len(drill.children) - len(children)
         st.caption(
@@ -367,7 +369,7 @@ def show_features() -> None:
 
 def show_rows() -> None:
     rows = drill.rows("production")
-    st.dataframe(rows.head(1000), hide_index=True, key="slice_rows")
+    st.dataframe(rows.head(1000), hide_index=True, key="slice_rows", placeholder=fmt.DASH)
     st.caption(
         f"The first {fmt.count(min(len(rows), 1000))} of {fmt.count(len(rows))} production rows "
         "of the slice."

@@ -25,6 +25,11 @@ def test_planted_slice_is_first_and_matches_the_engine(app, no_errors) -> None:
     assert shown.iloc[0]["rows"] == top["size"] == 3000
     assert abs(shown.iloc[0]["impact"] - 100 * top["impact"]) < 1e-9  # shown in points
     assert "Select a row" in at.info[0].value
+    # The slice and the ranking lead the table (they were 1st and 6th: cut off at 1,280 px).
+    assert list(shown.columns[:3]) == ["slice", "impact", "change"]
+    # The one figure: the slice's part of the change since the baseline, in points.
+    change = top["mix_effect"] + top["performance_effect"]
+    assert abs(shown.iloc[0]["change"] - 100 * change) < 1e-9
 
 
 def test_folding_can_be_turned_off(app, no_errors) -> None:
@@ -33,6 +38,8 @@ def test_folding_can_be_turned_off(app, no_errors) -> None:
     at.toggle(key="fold").set_value(False).run()
     no_errors(at)
     assert len(at.dataframe[0].value) > folded
+    # Nested slices are listed now: their parts of the change must not read as a sum.
+    assert any("do not add up" in c.value for c in at.caption)
 
 
 def test_slice_in_the_url_opens_the_drilldown(app, no_errors) -> None:
