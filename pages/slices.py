@@ -238,12 +238,6 @@ if share is not None:
         f"{findings.split_text(share)}. Its rank in the list comes from its impact: "
         f"{impact_line}."
     )
-chance = findings.chance_sentence(stats["p_value"], metric.name, stats["delta"])
-if chance and conditions:
-    st.caption(
-        f"{chance[0].upper()}{chance[1:]} (p-value {stats['p_value']:.1e}: the chance of a gap "
-        "this large if the slice were like the rest)."
-    )
 else:
     cards[3].metric(
         "Impact",
@@ -254,6 +248,13 @@ else:
     st.caption(
         f"{metric.name} is not a ratio of sums, so its change since the baseline does not split "
         f"into slices; the slice is ranked by its impact: {impact_line}."
+    )
+
+chance = findings.chance_sentence(stats["p_value"], metric.name, stats["delta"])
+if chance and conditions:
+    st.caption(
+        f"{chance[0].upper()}{chance[1:]} (p-value {stats['p_value']:.1e}: the chance of a gap "
+        "this large if the slice were like the rest)."
     )
 
 # The next clicks are the breadcrumbs and the narrower slices: open them in the background.

@@ -92,3 +92,12 @@ def test_unknown_slice_in_the_url_is_a_warning(app) -> None:
     at = app("slices", slice="state=Atlantis")
     assert not at.exception
     assert "cannot be opened" in at.warning[0].value
+
+
+def test_a_metric_that_does_not_split_shows_its_impact_instead(app, no_errors) -> None:
+    at = app("slices", metric="f1", slice="merchant_id=scammeds.com")
+    no_errors(at)
+    cards = {m.label: m.value for m in at.metric}
+    assert "Part of the change" not in cards and cards["Impact"].endswith("pts")
+    assert any("not a ratio of sums" in c.value for c in at.caption)
+    assert any("by far more than chance explains" in c.value for c in at.caption)
