@@ -496,9 +496,12 @@ st.dataframe(
         "Metric": st.column_config.Column(width=200, pinned=True),  # "PR AUC (average precision)"
         "Estimated": st.column_config.Column(help=ESTIMATE_HELP),
         "Estimated in production": st.column_config.Column(help=ESTIMATE_HELP),
+        "Change": st.column_config.Column(
+            help="Production minus baseline; ▼ worse, ▲ better, ◆ changed (neither way is "
+            "better), in the metric's own direction."
+        ),
         "Verdict": st.column_config.Column(
-            help="▼ worse, ▲ better, ◆ changed (neither way is better); significant when the "
-            "95% interval of the change excludes zero."
+            help="Significant when the 95% interval of the change excludes zero."
         ),
     },
 )

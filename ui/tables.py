@@ -112,6 +112,12 @@ def metric_table(table: pd.DataFrame, *, estimated: bool = False) -> Styler:
         styler = styler.format(value, subset=pd.IndexSlice[[i], values])
         amounts = [c for c in ("Change", "CI low", "CI high") if c in shown]
         styler = styler.format(delta, subset=pd.IndexSlice[[i], amounts])
+        # ▼ worse, ▲ better beside the colour, for readers who do not see red and green
+        mark = fmt.verdict_mark(str(row["status"]))
+        if mark:
+            styler = styler.format(
+                lambda v, f=delta, m=mark: f"{m} {f(v)}", subset=pd.IndexSlice[[i], ["Change"]]
+            )
     colors = [fmt.status_colour_of(str(s)) for s in table["status"]]
     css = pd.DataFrame("", index=shown.index, columns=shown.columns)
     css["Change"] = [f"color: {c}; font-weight: 600" for c in colors]
@@ -137,11 +143,9 @@ def _verdict(row: pd.Series, *, estimated: bool = False) -> str:
         return f"n/a ({reason})"
     if status == Status.SAME:
         return "no change"
-    mark = fmt.verdict_mark(status)
     if estimated:
-        return f"{mark} {status} (estimated)"
-    noise = "significant" if row["significant"] else "within noise"
-    return f"{mark} {status}, {noise}"
+        return f"{status} (estimated)"
+    return f"{status}, significant" if row["significant"] else f"{status}, within noise"
 
 
 def _metric_column(label: str, metric: Metric, help_text: str) -> Any:

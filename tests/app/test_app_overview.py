@@ -13,7 +13,7 @@ from tracing.metrics import Direction
 from tracing.render.markdown import to_markdown
 from tracing.report import build_report
 from tracing.slices import find_slices
-from ui import fmt
+from ui import fmt, tables
 
 from .conftest import DEMO, frame_with
 
@@ -132,8 +132,8 @@ def test_metric_table_shows_every_metric_with_marks_and_no_none(app, no_errors) 
         read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
     )
     assert len(table) == len(compare(a.baseline, a.production).table)
-    recall = table[table["Metric"] == "Recall"].iloc[0]
-    assert recall["Verdict"].startswith("▼ worse")
+    styled = tables.metric_table(compare(a.baseline, a.production).table).to_html()
+    assert "▼ -69.4 pts" in styled and "▲ +2.7 pts" in styled  # recall worse, precision better
     assert not table["Verdict"].isna().any()
 
 
