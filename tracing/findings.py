@@ -48,6 +48,7 @@ __all__ = [
     "amount_text",
     "blank_chart_reason",
     "PLAIN_METRICS",
+    "SCORE_BINS",
     "chance_sentence",
     "chance_words",
     "impact_label",
@@ -62,6 +63,8 @@ __all__ = [
     "slice_share",
     "split_text",
 ]
+
+SCORE_BINS = 10  # tenths of a score: 0-0.1, ..., 0.9-1
 
 OVERLAP_NOTE = (
     "Slices can share rows (a slice and its narrower versions, or slices on different "
@@ -488,7 +491,7 @@ def drift_words(test: str, value: Any) -> str:
 
 
 def score_histogram(
-    baseline: pd.Series, production: pd.Series, *, bins: int = 10
+    baseline: pd.Series, production: pd.Series, *, bins: int = SCORE_BINS
 ) -> pd.DataFrame | None:
     """Share of rows per equal-width bin of [0, 1], baseline vs production.
 
@@ -496,7 +499,7 @@ def score_histogram(
     ----------
     baseline, production : Series
         A score column of each side.
-    bins : int, default 10
+    bins : int, default `SCORE_BINS` (10)
         Number of equal-width bins over [0, 1] (the last one closed).
 
     Returns
