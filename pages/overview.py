@@ -5,14 +5,15 @@ import math
 import pandas as pd
 import streamlit as st
 
+from tracing import findings
 from tracing.errors import DataError
-from tracing.metrics import Direction, Metric, headline_metrics
+from tracing.metrics import Direction, Metric, headline_metrics, metric_of
 from tracing.schema import ModelType
 from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS, estimate_disagrees
 from tracing.verdict import Status
 from tracing.vocab import Basis, Freq
 from tracing.windows import parse_window
-from ui import cache, charts, fmt, tables
+from ui import cache, charts, fmt, state, tables
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_text
 from ui.state import current_view, set_view, trace_period
 
@@ -103,8 +104,35 @@ def estimated_headline(metric: Metric, r: dict) -> str:
     )
 
 
+def top_slice_sentence() -> str | None:
+    """Name the slice that costs most and its part of the change (the Slices page's figure)."""
+    search = state.slice_settings(tuple(analysis.schema.roles.slice_columns()))
+    result = cache.slices(key, lead.id, search)
+    listed = result.listed(distinct=search.distinct)
+    if listed.empty:
+        return None
+    top = listed.iloc[0]
+    change = result.overall_metric - result.baseline_overall_metric
+    share = findings.slice_share(top, overall_change=change, percent=lead.percent)
+    where = f"**{fmt.md_conditions(top['conditions'])}** ({fmt.pct(top['share'])} of the rows)"
+    if share is None:
+        return None
+    return (
+        f"The slice that costs most, {where}, **{findings.share_text(share, lead.name)}**, "
+        f"{findings.split_text(share)}. The Slices page shows it and what else pulls "
+        f"{lead.name} down."
+    )
+
+
 if measured:
     st.markdown(headline(lead, row))
+    # Only ratio metrics split their change over slices, and their search is the fast one.
+    if row["status"] in (Status.WORSE, Status.CHANGED) and lead.decomposable:
+        searching = st.spinner("Finding the slice that costs most…")
+        with searching, guard("searching the slices", stop=False):
+            sentence = top_slice_sentence()
+            if sentence:
+                st.markdown(sentence)
 elif not _nan(row["estimated"]):
     st.markdown(estimated_headline(lead, row))
     st.caption(
@@ -130,7 +158,7 @@ def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
     value = r["estimated"] if use_estimate else r["production"]
     if use_estimate and _nan(value):
         return
-    label = metric.name + (" (lead)" if is_lead else "")
+    label = fmt.card_label(metric, " (lead)" if is_lead else "")
     delta = None if _nan(value) else float(value) - float(r["baseline"])
     words = fmt.direction_words(metric.direction)
     extra = (
@@ -144,7 +172,7 @@ def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
         delta=f"{fmt.metric_delta(delta, metric)} vs baseline",
         delta_color=fmt.delta_color(value, r["baseline"], metric.direction),
         help=(
-            f"{metric.description} {words[0].upper()}{words[1:]}. Baseline "
+            f"**{metric.name}**: {metric.description} {words[0].upper()}{words[1:]}. Baseline "
             f"{fmt.metric_value(r['baseline'], metric)}"
             + (
                 ""
@@ -338,7 +366,8 @@ def show_timeline(tl, band: str, window: int) -> None:
             else ""
         )
         + (
-            f" Crosses at the bottom: {sparse} {tl.freq}s with fewer than {tl.min_rows} rows, "
+            f" Crosses at the bottom: {sparse} {tl.freq if sparse == 1 else tl.freq + 's'} "
+            f"with fewer than {tl.min_rows} rows, "
             "too few to judge."
             if sparse
             else ""
@@ -354,7 +383,8 @@ def show_timeline(tl, band: str, window: int) -> None:
         )
         return
     word = "changed" if neutral else "alerting"
-    st.markdown(f"**{len(alerts)} {word} {tl.freq}s**: select one to trace it.")
+    periods_word = tl.freq if len(alerts) == 1 else f"{tl.freq}s"
+    st.markdown(f"**{len(alerts)} {word} {periods_word}**: select one to trace it.")
     shown = pd.DataFrame(
         {
             "period": alerts["label"],
@@ -373,6 +403,7 @@ def show_timeline(tl, band: str, window: int) -> None:
     st.dataframe(
         shown,
         key=ALERTS_KEY,
+        placeholder=fmt.DASH,
         on_select="rerun",
         selection_mode="single-row",
         hide_index=True,
@@ -450,19 +481,61 @@ timeline_section()
 # --- every metric ------------------------------------------------------------------------------
 
 st.subheader("All metrics")
+ESTIMATE_HELP = (
+    "Production's value estimated from the model's scores alone, as if the actuals were "
+    "unknown (calibrated on the baseline). Beside the measured value it shows how far the "
+    "scores can be trusted while actuals are late: close to the measured value, they can."
+)
 st.dataframe(
     tables.metric_table(table, estimated=not measured and estimated),
     hide_index=True,
     key="metric_table",
+    height="content",  # every metric, no inner scrolling
+    placeholder=fmt.DASH,
+    column_config={
+        "Metric": st.column_config.Column(width=200, pinned=True),  # "PR AUC (average precision)"
+        "Estimated": st.column_config.Column(help=ESTIMATE_HELP),
+        "Estimated in production": st.column_config.Column(help=ESTIMATE_HELP),
+        "Change": st.column_config.Column(
+            help="Production minus baseline; ▼ worse, ▲ better, ◆ changed (neither way is "
+            "better), in the metric's own direction."
+        ),
+        "Verdict": st.column_config.Column(
+            help="Significant when the 95% interval of the change excludes zero."
+        ),
+    },
 )
 st.caption(
     "Change = production minus baseline (percentage points for rates). A change is "
     "significant when its 95% interval (CI low to CI high) excludes zero; blue marks a change "
     "in a metric where neither way is better."
-    + (" Estimated: from the production scores, calibrated on the baseline." if estimated else "")
+    + (
+        " Estimated: production's value guessed from its scores alone (calibrated on the "
+        "baseline), beside the measured one: when the two agree, the scores can be trusted "
+        "while actuals are late."
+        if estimated and measured
+        else " Estimated: from the production scores, calibrated on the baseline."
+        if estimated
+        else ""
+    )
 )
 for note in comp.notes:
     st.caption(note[0].upper() + note[1:] + ".")
+
+
+def meaning(m: Metric) -> str:
+    plain = findings.PLAIN_METRICS.get(m.id)
+    words = fmt.direction_words(m.direction)
+    return (
+        f"- **{m.name}**: {m.description}"
+        + (f" In plain words: {plain}." if plain else "")
+        + f" {words[0].upper()}{words[1:]}."
+    )
+
+
+with st.expander("What these metrics mean"):
+    known = [metric_of(str(m)) for m in table["metric"]]
+    st.markdown("\n".join(meaning(m) for m in known if m is not None))
 
 # --- distributions -----------------------------------------------------------------------------
 
@@ -490,11 +563,22 @@ if shown:
     st.subheader("Predictions and actuals" if "actual" in shown else "Predictions")
     for col, (kind, column) in zip(st.columns(len(shown)), shown.items(), strict=True):
         with col, guard(f"comparing {column}", stop=False):
-            st.altair_chart(charts.drift_histogram(cache.histogram(key, column), column))
+            scores = (
+                findings.score_histogram(
+                    analysis.baseline_frame[column], analysis.production_frame[column]
+                )
+                if kind == "score"
+                else None
+            )
+            hist = scores if scores is not None else cache.histogram(key, column)
+            st.altair_chart(charts.drift_histogram(hist, column))
             st.caption(
                 f"Share of rows per predicted class ({fmt.md(column)}), baseline vs production: "
                 "prediction drift, visible before any actual arrives."
                 if classifier and kind == "prediction"
+                else f"Share of rows per tenth of the score ({fmt.md(column)}), from 0 to 1, "
+                "baseline vs production: bars that differ show where the scores moved."
+                if scores is not None
                 else f"Share of rows per range of the {kind} ({fmt.md(column)}). The ranges "
                 "hold equal shares of the baseline; production bars above or below them show "
                 f"where the {kind} moved."

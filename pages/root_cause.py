@@ -5,9 +5,11 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
+from tracing import findings
 from tracing.drift import thresholds_text
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
+from tracing.textfmt import condition_text
 from ui import cache, charts, fmt, state
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_banner
 
@@ -61,7 +63,10 @@ else:
     selected = view.slice
     for _, s in suspects.head(5).iterrows():
         with st.container(border=True):
-            what = f"{s['feature']} = {s['value']}" if s["value"] is not None else s["feature"]
+            # "temp >= 75.02", not "temp = >= 75.02": the bin's own words (escaped: data).
+            what = fmt.md(
+                s["feature"] if s["value"] is None else condition_text(s["feature"], s["value"])
+            )
             mine = selected is not None and s["slice_id"] == selected
             st.markdown(
                 f"**{int(s['rank'])}. {what}** · {s['kind']}"
@@ -76,16 +81,20 @@ else:
     )
     if len(suspects) > 5:
         with st.expander(f"All {len(suspects)} suspects"):
-            st.dataframe(
-                suspects[["rank", "feature", "value", "kind", "score", "explanation"]],
-                hide_index=True,
-                column_config={
-                    "rank": st.column_config.NumberColumn("#", width="small"),
-                    "score": st.column_config.ProgressColumn(
-                        "Evidence", min_value=0.0, max_value=1.0, format="percent"
-                    ),
-                    "explanation": st.column_config.TextColumn("Why", width="large"),
-                },
+            # A static table: the "Why" sentences wrap instead of being cut.
+            st.table(
+                pd.DataFrame(
+                    {
+                        "#": suspects["rank"].astype(int),
+                        "Suspect": [
+                            f if v is None else condition_text(f, v)
+                            for f, v in zip(suspects["feature"], suspects["value"], strict=True)
+                        ],
+                        "Kind": suspects["kind"],
+                        "Evidence": [f"{x:.0%}" for x in suspects["score"]],
+                        "Why": suspects["explanation"],
+                    }
+                ).set_index("#")
             )
 
 # --- distributions -----------------------------------------------------------------------------
@@ -110,35 +119,78 @@ picked = st.multiselect(
 cols = st.columns(2)
 for i, column in enumerate(picked):
     with cols[i % 2], guard(f"comparing {column}", stop=False):
-        st.altair_chart(charts.drift_histogram(cache.histogram(key, column), column))
+        scores = (
+            findings.score_histogram(
+                analysis.baseline_frame[column], analysis.production_frame[column]
+            )
+            if column in roles.prediction_score
+            else None
+        )  # a score reads on tenths of 0-1, not on quantiles such as [1e-06, 6e-06)
+        hist = scores if scores is not None else cache.histogram(key, column)
+        st.altair_chart(charts.drift_histogram(hist, column))
         row = table[table["feature"] == column].iloc[0]
         st.caption(
             f"Share of rows per value of {fmt.md(column)} on the baseline's bins, baseline "
-            f"(grey) vs production (blue). PSI {row['psi']:.3f}: "
-            + ("drifted (" + str(row["reason"]) + ")." if row["drifted"] else "no drift.")
+            f"(grey) vs production (blue). {findings.drift_words('psi', row['psi']).capitalize()}"
+            f" (PSI {fmt.sig(row['psi'])}): "
+            + ("drifted (" + fmt.md(row["reason"]) + ")." if row["drifted"] else "no drift.")
         )
 
 shown = pd.DataFrame(
     {
         "Column": table["feature"],
-        "Role": table["role"],
-        "Drift": table["severity"],
-        # Numbers, so that sorting works and a missing value shows as a dash.
+        "Drift": [f"{fmt.severity_mark(v)} {v}".strip() for v in table["severity"]],
+        "Reading": [findings.severity_words(v) for v in table["severity"]],
+        "Why": table["reason"].fillna(""),
+        # Numbers, so that sorting works; a statistic that does not apply shows a dash.
         "PSI": pd.to_numeric(table["psi"], errors="coerce"),
         "JS distance": pd.to_numeric(table["js"], errors="coerce"),
         "Wasserstein (std)": pd.to_numeric(table["wasserstein"], errors="coerce"),
         "Missing, baseline": table["missing_baseline"],
         "Missing, production": table["missing_production"],
-        "Why": table["reason"],
+        "Role": table["role"],
     }
 )
-styled = (
-    shown.style.hide(axis="index")
-    .format({"PSI": "{:.3f}", "JS distance": "{:.3f}", "Wasserstein (std)": "{:.2f}"}, na_rep="–")
-    .format({"Missing, baseline": "{:.1%}", "Missing, production": "{:.1%}"})
-    .map(lambda v: f"color: {fmt.severity_colour(v)}; font-weight: 600", subset=["Drift"])
+styled = shown.style.hide(axis="index").map(
+    lambda v: f"color: {fmt.severity_colour(str(v).split()[-1])}; font-weight: 600",
+    subset=["Drift"],
 )
-st.dataframe(styled, hide_index=True, key="drift_table")
+st.dataframe(
+    styled,
+    hide_index=True,
+    key="drift_table",
+    height="content" if len(shown) <= 30 else "auto",
+    placeholder=fmt.DASH,
+    column_config={
+        "Column": st.column_config.TextColumn(pinned=True),
+        "Drift": st.column_config.TextColumn(
+            help="The verdict from the thresholds below: ▲ alert, △ warn, none."
+        ),
+        "Reading": st.column_config.TextColumn(
+            help="The verdict in plain words: how much the spread of the column's values moved "
+            "between the baseline and production."
+        ),
+        "PSI": st.column_config.NumberColumn(
+            format="%.3g",
+            help="Population stability index: how much the share of rows per bin moved "
+            "(0 = identical; 0.25 and more is a large shift).",
+        ),
+        "JS distance": st.column_config.NumberColumn(
+            format="%.3g",
+            help="Jensen-Shannon distance between the two distributions: 0 identical, 1 no "
+            "overlap at all.",
+        ),
+        "Wasserstein (std)": st.column_config.NumberColumn(
+            format="%.3g",
+            help="How far the values moved, in baseline standard deviations (numeric columns "
+            "only; a dash for categories): 0.5 = the typical value moved by half a standard "
+            "deviation.",
+        ),
+        "Missing, baseline": st.column_config.NumberColumn(format="percent"),
+        "Missing, production": st.column_config.NumberColumn(format="percent"),
+        "Why": st.column_config.TextColumn(width="medium", help="Which test decided the verdict."),
+    },
+)
 st.caption(
     (
         "Every feature, the prediction, the score and the actual"
@@ -163,14 +215,13 @@ else:
             "Finding": quality["detail"],
         }
     )
-    st.dataframe(
-        q.style.hide(axis="index").map(
-            lambda v: f"color: {fmt.severity_colour(v)}; font-weight: 600",
+    q["Severity"] = [f"{fmt.severity_mark(v)} {v}".strip() for v in q["Severity"]]
+    # A static table: every finding is a sentence, which wraps here instead of being cut.
+    st.table(
+        q.set_index("Check").style.map(
+            lambda v: f"color: {fmt.severity_colour(str(v).split()[-1])}; font-weight: 600",
             subset=["Severity"],
-        ),
-        hide_index=True,
-        key="quality_table",
-        column_config={"Finding": st.column_config.TextColumn(width="large")},
+        )
     )
     st.caption(
         "Missing values, values new or gone, values out of the baseline's range, wrong types, "
@@ -200,7 +251,7 @@ else:
             f"{fmt.count(r['groups'])} groups have identical features but different actuals."
         )
     if not deps.empty:
-        st.dataframe(deps, hide_index=True, key="dependency_table")
+        st.dataframe(deps, hide_index=True, key="dependency_table", placeholder=fmt.DASH)
         st.caption(
             "Columns that determine another in the baseline (like zip code → city) but not in "
             "production: the same key now carries other values."

@@ -4,9 +4,10 @@ from dataclasses import replace
 
 import streamlit as st
 
+from tracing import findings
 from tracing.errors import DataError
 from tracing.options import SliceSearch
-from tracing.slices import ChangeCause, slice_id
+from tracing.slices import slice_id
 from tracing.textfmt import csv_safe
 from ui import cache, charts, controls, fmt, state, tables
 from ui.layout import (
@@ -104,14 +105,22 @@ if visible.empty:
     st.stop()
 
 top = visible.iloc[0]
+overall_change = result.overall_metric - result.baseline_overall_metric
+top_share = findings.slice_share(top, overall_change=overall_change, percent=metric.percent)
+top_impact = findings.impact_text(top["impact"], metric.name, metric.direction, metric.percent)
 st.markdown(
     f"Overall {metric.name} in production is **{overall}** (baseline {baseline_overall}). "
     f"The slice that costs most is **{fmt.md_conditions(top['conditions'])}**: "
     f"{fmt.pct(top['share'])} of the rows, {metric.name} "
-    f":red[{fmt.metric_value(top['metric'], metric)}], costing "
-    f"{fmt.metric_delta(top['impact'], metric).lstrip('+')} of {metric.name}."
+    f":red[{fmt.metric_value(top['metric'], metric)}]"
+    + (
+        f". It **{findings.share_text(top_share, metric.name)}**, "
+        f"{findings.split_text(top_share)}."
+        if top_share is not None
+        else f", {top_impact}."
+    )
 )
-shown, config = tables.slice_table(visible, metric)
+shown, config = tables.slice_table(visible, metric, overall_change=overall_change)
 ids = list(visible["slice_id"])
 st.session_state[TABLE_KEY] = {
     "selection": {"rows": [ids.index(view.slice)] if view.slice in ids else [], "columns": []}
@@ -130,17 +139,21 @@ st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     column_config=config,
+    placeholder=fmt.DASH,
 )
 folded = len(table) - len(listed)
+impact_words = findings.impact_label(metric.name, metric.direction, metric.percent)
 st.caption(
-    f"Slices of at least {fmt.count(result.min_size)} rows that do worse than average, most "
-    f"costly first. Impact = how much worse than the overall {metric.name} × the slice's share "
-    f"of its volume"
+    f"Slices of at least {fmt.count(result.min_size)} rows that do worse than average, ranked "
+    f"by impact: {impact_words} (how much worse than the overall {metric.name} × the slice's "
+    "share of its volume). Part of the change: how much of the change since the baseline the "
+    "slice accounts for."
+    + (f" {findings.OVERLAP_NOTE}" if findings.may_overlap(visible["conditions"]) else "")
     + (
-        f"; {folded} broader or narrower versions of a listed slice are hidden (open a "
+        f" {folded} broader or narrower versions of a listed slice are hidden (open a "
         "slice to see them)."
         if folded
-        else "."
+        else ""
     )
     + " Click a column header to sort."
 )
@@ -205,29 +218,48 @@ cards[1].metric(
     border=True,
 )
 cards[2].metric(
-    f"{metric.name} here in the baseline",
+    "In the baseline",
     fmt.metric_value(stats["baseline_metric"], metric) if stats["baseline_size"] else "absent",
     border=True,
-    help="The same slice in the baseline data.",
+    help=f"{metric.name} of the same slice in the baseline data (absent: the slice has no "
+    "baseline rows, it is new in production).",
 )
-cards[3].metric(
-    "Impact",
-    fmt.metric_delta(stats["impact"], metric).lstrip("+"),
-    border=True,
-    help=f"How much of the overall {metric.name} this slice costs.",
-)
-cause = drill.cause
-if cause is not None:
-    why = {
-        ChangeCause.NEW: "it is new in production",
-        ChangeCause.WORSE: "it got worse",
-        ChangeCause.GREW: "it grew",
-    }[cause]
+share = findings.slice_share(stats, overall_change=overall_change, percent=metric.percent)
+impact_line = findings.impact_text(stats["impact"], metric.name, metric.direction, metric.percent)
+if share is not None:
+    cards[3].metric(
+        "Part of the change",
+        findings.amount_text(share.change, metric.percent, signed=True),
+        delta=f"of {findings.amount_text(overall_change, metric.percent, signed=True)} overall",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+        help=f"This slice {findings.share_text(share, metric.name)}: "
+        f"{findings.split_text(share)}. Narrower or overlapping slices share rows, so their "
+        "parts do not add up.",
+    )
+    st.markdown(
+        f"This slice **{findings.share_text(share, metric.name)}**, "
+        f"{findings.split_text(share)}. Its rank in the list comes from its impact: "
+        f"{impact_line}."
+    )
+else:
+    cards[3].metric(
+        "Impact",
+        findings.amount_text(stats["impact"], metric.percent),
+        border=True,
+        help=f"{impact_line[0].upper()}{impact_line[1:]}.",
+    )
     st.caption(
-        f"Since the baseline, this slice moved the overall {metric.name} by "
-        f"{fmt.metric_delta(stats['performance_effect'], metric)} through its own performance "
-        f"and {fmt.metric_delta(stats['mix_effect'], metric)} through its change in volume: "
-        f"mostly because {why}."
+        f"{metric.name} is not a ratio of sums, so its change since the baseline does not split "
+        f"into slices; the slice is ranked by its impact: {impact_line}."
+    )
+
+chance = findings.chance_sentence(stats["p_value"], metric.name, stats["delta"])
+if chance and conditions:
+    st.caption(
+        f"{chance[0].upper()}{chance[1:]} (p-value {stats['p_value']:.1e}: the chance of a gap "
+        "this large if the slice were like the rest)."
     )
 
 # The next clicks are the breadcrumbs and the narrower slices: open them in the background.
@@ -243,8 +275,14 @@ tab_children, tab_features, tab_rows = st.tabs(
 
 
 def show_children() -> None:
-    children = drill.children.head(50).reset_index(drop=True)
-    if children.empty:
+    here = f"{metric.name} is {fmt.metric_value(stats['metric'], metric)}"
+    children, uniform = findings.notable_children(
+        drill.children, percent=metric.percent, parent_metric=stats["metric"], metric_text=here
+    )
+    children = children.head(50).reset_index(drop=True)
+    if uniform:
+        st.info(uniform, icon=":material/horizontal_rule:")
+    elif children.empty:
         st.caption(f"No narrower slice has at least {fmt.count(drill.min_size)} rows.")
     else:
         shown_c, config_c = tables.children_table(children, metric, conditions)
@@ -263,11 +301,38 @@ def show_children() -> None:
             selection_mode="single-row",
             hide_index=True,
             column_config=config_c,
+            placeholder=fmt.DASH,
         )
+        hidden = len(drill.children) - len(children)
         st.caption(
             "Each row adds one condition to the slice, ranked by impact within the slice; "
-            "select one to drill further."
+            "select one to drill further. Narrower slices of different features share rows, "
+            "so their figures do not add up."
+            + (
+                f" {hidden} narrower slices that do no worse than the slice itself are not listed."
+                if hidden
+                else ""
+            )
         )
+
+
+def metric_chart(data, values, feature: str) -> None:
+    st.altair_chart(
+        charts.grouped_bars(
+            data,
+            category="value",
+            value="metric",
+            title=metric.name,
+            percent=metric.percent,
+            order=values,
+            reference=stats["metric"],
+        )
+    )
+    st.caption(
+        f"{metric.name} per value of {fmt.md(feature)} "
+        "inside the slice, baseline vs production; the dashed line is the slice's production "
+        "value."
+    )
 
 
 def show_features() -> None:
@@ -281,23 +346,16 @@ def show_features() -> None:
             help="Ordered by how much the feature's values differ inside the slice.",
         )  # fmt: skip
         data, values = charts.breakdown_frames(bd, feature)
+        blank = findings.blank_chart_reason(
+            data, value="metric", feature=feature,
+            metric_text=f"{metric.name} is {fmt.metric_value(0.0, metric)}",
+        )  # fmt: skip
         left, right = st.columns(2)
         with left:
-            st.altair_chart(
-                charts.grouped_bars(
-                    data,
-                    category="value",
-                    value="metric",
-                    title=metric.name,
-                    percent=metric.percent,
-                    order=values,
-                    reference=stats["metric"],
-                )
-            )
-            st.caption(
-                f"{metric.name} per value of {fmt.md(feature)} inside the slice, baseline vs "
-                "production; the dashed line is the slice's production value."
-            )
+            if blank:
+                st.info(fmt.md(blank), icon=":material/bar_chart_off:")
+            else:
+                metric_chart(data, values, feature)
         with right:
             st.altair_chart(
                 charts.grouped_bars(
@@ -317,7 +375,7 @@ def show_features() -> None:
 
 def show_rows() -> None:
     rows = drill.rows("production")
-    st.dataframe(rows.head(1000), hide_index=True, key="slice_rows")
+    st.dataframe(rows.head(1000), hide_index=True, key="slice_rows", placeholder=fmt.DASH)
     st.caption(
         f"The first {fmt.count(min(len(rows), 1000))} of {fmt.count(len(rows))} production rows "
         "of the slice."

@@ -8,10 +8,12 @@ from html.parser import HTMLParser
 import pytest
 from conftest import make_binary
 
-from tracing import prepare_analysis
+from tracing import prepare_analysis, read_table
 from tracing.metrics import METRICS
 from tracing.render.html import to_html
+from tracing.render.markdown import to_markdown
 from tracing.report import build_report
+from tracing.slices import find_slices
 
 
 class _Collector(HTMLParser):
@@ -227,3 +229,35 @@ def test_a_broad_slice_left_out_does_not_hide_the_narrower_one_that_explains_it(
     assert "contract = monthly · calls = 1" in cells  # kept
     assert "contract = monthly" not in cells  # explained by it
     assert "contract = monthly · calls = 1 · tenure = 2" not in cells  # narrows a listed one
+
+
+def test_slices_lead_with_the_top_slices_part_of_the_drop() -> None:
+    from tests.conftest import DEMO
+
+    a = prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
+    )
+    built = build_report(a, sections=["overall", "slices"])
+    res = find_slices(a)
+    top = res.distinct().iloc[0]
+    part = abs(top["mix_effect"] + top["performance_effect"]) * 100
+    total = abs(res.overall_metric - res.baseline_overall_metric) * 100
+    sentence = f"accounts for {part:.1f} of the {total:.1f}-pt drop in Recall"
+    assert sentence == "accounts for 69.1 of the 69.4-pt drop in Recall"
+    page, md = to_html(built), to_markdown(built)
+    assert sentence in page and sentence in md
+    cells = parse(page).cells
+    assert "Part of the change" in cells and f"-{part:.1f} pts" in cells
+    assert "pts of production Recall lost to this slice vs the average" in page
+    assert "far beyond chance" in cells  # the p-value read in words beside it
+
+
+def test_drift_statistics_read_in_three_digits_and_words() -> None:
+    drift = [{"feature": "merchant", "role": "feature", "severity": "alert", "psi": 1.330309,
+              "js": 0.282356, "wasserstein": None, "missing_baseline": 0.0,
+              "missing_production": 0.04}]  # fmt: skip
+    page = to_html({"model_type": "binary", "drift": drift})
+    cells = parse(page).cells
+    assert "1.33" in cells and "0.282" in cells and "1.330309" not in page
+    assert "—" in cells and "None" not in cells  # not applicable to a category
+    assert "large shift" in cells

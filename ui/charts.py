@@ -57,7 +57,7 @@ def class_balance(balance: pd.DataFrame, *, positive: object | None = None) -> a
     else:
         long["label"] = long["kind"] + " · class " + long["class"]
     base = alt.Chart(long).encode(
-        y=alt.Y("label:N", title=None, sort=None),
+        y=alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=0)),
         yOffset=alt.YOffset("side:N", sort=["baseline", "production"]),
         x=alt.X("share:Q", title="Share of rows", axis=alt.Axis(format="%")),
         color=_side_color(),
@@ -92,7 +92,12 @@ def side_histogram(
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X(f"{value_col}:N", sort=order, title=x_title, axis=alt.Axis(labelAngle=-40)),
+            x=alt.X(
+                f"{value_col}:N",
+                sort=order,
+                title=x_title,
+                axis=alt.Axis(labelAngle=-40, labelLimit=0),
+            ),
             xOffset=alt.XOffset("side:N", sort=["baseline", "production"]),
             y=alt.Y(f"{share_col}:Q", title="Share of rows", axis=alt.Axis(format="%")),
             color=_side_color(),
@@ -137,7 +142,7 @@ def grouped_bars(
     cats = list(order) if order is not None else list(dict.fromkeys(data[category].astype(str)))
     frame = data.assign(**{category: data[category].astype(str)})
     base = alt.Chart(frame).encode(
-        y=alt.Y(f"{category}:N", sort=cats, title=None),
+        y=alt.Y(f"{category}:N", sort=cats, title=None, axis=alt.Axis(labelLimit=0)),
         yOffset=alt.YOffset("side:N", sort=["baseline", "production"]),
         x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(format=fmt_str)),
         color=_side_color(),

@@ -23,12 +23,14 @@ __all__ = [
     "BASELINE",
     "BETTER",
     "CHANGED",
+    "DASH",
     "ESTIMATED",
     "NEUTRAL",
     "PRODUCTION",
     "SEVERITY_COLOURS",
     "STATUS_COLOURS",
     "WORSE",
+    "card_label",
     "conditions_text",
     "count",
     "delta_color",
@@ -38,6 +40,9 @@ __all__ = [
     "pct",
     "points",
     "severity_colour",
+    "severity_mark",
+    "sig",
+    "verdict_mark",
     "status_colour_of",
     "window_label",
 ]
@@ -49,6 +54,7 @@ CHANGED = "#1565c0"  # a change where neither way is better: worth a look, not a
 ESTIMATED = "#8e24aa"  # values estimated from the scores, not measured
 BASELINE = "#9aa7b4"
 PRODUCTION = "#1f5fa8"
+DASH = "—"  # not applicable, or not known
 
 
 def _missing(value: Any) -> bool:
@@ -69,28 +75,70 @@ def _sig(value: float) -> str:
 def metric_value(value: Any, metric: Metric) -> str:
     """Format a metric value: ``81.8%`` for percent metrics, ``3.82`` otherwise."""
     if _missing(value):
-        return "n/a"
+        return DASH
     return f"{float(value):.1%}" if metric.percent else _sig(float(value))
 
 
 def metric_delta(delta: Any, metric: Metric) -> str:
     """Format a change: ``-69.4 pts`` for percent metrics, ``+0.81`` otherwise."""
     if _missing(delta):
-        return "n/a"
+        return DASH
     if metric.percent:
         return f"{float(delta) * 100:+.1f} pts"
     text = _sig(float(delta))
     return text if text.startswith("-") else f"+{text}"
 
 
+VERDICT_MARKS: dict[str, str] = {  # beside the colour, for readers who do not see red and green
+    Status.WORSE: "▼",
+    Status.BETTER: "▲",
+    Status.CHANGED: "◆",
+}
+
+
+def verdict_mark(status: str) -> str:
+    """Return the mark shown beside a verdict's colour: ▼ worse, ▲ better, ◆ changed, or ''."""
+    return VERDICT_MARKS.get(status, "")
+
+
+SEVERITY_MARKS: dict[str, str] = {Severity.ALERT: "▲", Severity.WARN: "△"}
+
+
+def severity_mark(severity: str) -> str:
+    """Return the mark shown beside a severity's colour: ▲ alert, △ warn, or ''."""
+    return SEVERITY_MARKS.get(severity, "")
+
+
+CARD_LABEL = 20  # characters a metric card's label shows at 1,280 px before it is cut
+
+
+def card_label(metric: Metric, suffix: str = "") -> str:
+    """Label a metric card so it is not cut: ``MAE (lead)`` for "Mean absolute error (lead)".
+
+    Long names fall back on the metric id when it is an abbreviation (``mae``, ``rmse``);
+    the card's tooltip then gives the full name.
+    """
+    label = metric.name + suffix
+    if len(label) > CARD_LABEL and len(metric.id) <= 5 and metric.id.isalnum():
+        return metric.id.upper() + suffix
+    return label
+
+
+def sig(value: Any, digits: int = 3) -> str:
+    """Format a statistic (PSI, a distance) to ``digits`` significant digits; ``—`` if missing."""
+    if _missing(value):
+        return DASH
+    return f"{float(value):.{digits}g}"
+
+
 def pct(value: Any, digits: int = 1) -> str:
     """Format a share as a percentage (``15.0%``)."""
-    return "n/a" if _missing(value) else f"{float(value):.{digits}%}"
+    return DASH if _missing(value) else f"{float(value):.{digits}%}"
 
 
 def count(value: Any) -> str:
     """Format a row count with thousands separators."""
-    return "n/a" if _missing(value) else f"{int(value):,}"
+    return DASH if _missing(value) else f"{int(value):,}"
 
 
 def delta_color(value: Any, reference: Any, direction: Direction) -> str:

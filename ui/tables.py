@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
+from tracing import findings
 from tracing.metrics import Direction, Metric, metric_of, worse_by
 from tracing.verdict import Status, status
 from ui import fmt
@@ -111,6 +112,12 @@ def metric_table(table: pd.DataFrame, *, estimated: bool = False) -> Styler:
         styler = styler.format(value, subset=pd.IndexSlice[[i], values])
         amounts = [c for c in ("Change", "CI low", "CI high") if c in shown]
         styler = styler.format(delta, subset=pd.IndexSlice[[i], amounts])
+        # ▼ worse, ▲ better beside the colour, for readers who do not see red and green
+        mark = fmt.verdict_mark(str(row["status"]))
+        if mark:
+            styler = styler.format(
+                lambda v, f=delta, m=mark: f"{m} {f(v)}", subset=pd.IndexSlice[[i], ["Change"]]
+            )
     colors = [fmt.status_colour_of(str(s)) for s in table["status"]]
     css = pd.DataFrame("", index=shown.index, columns=shown.columns)
     css["Change"] = [f"color: {c}; font-weight: 600" for c in colors]
@@ -155,32 +162,75 @@ def _amount_column(label: str, metric: Metric, help_text: str, *, signed: bool =
     return st.column_config.NumberColumn(label, format=fmt_str, help=help_text)
 
 
-def slice_table(table: pd.DataFrame, metric: Metric) -> tuple[pd.DataFrame, dict[str, Any]]:
+# Pixel widths of the slice and ranking columns: together with the row markers (about 30 px)
+# they fit the main column at 1,280 px, so both are read without scrolling (browser-tested).
+SLICE_WIDTH = 400
+IMPACT_WIDTH = 110
+
+
+def _share_of_change(table: pd.DataFrame, overall_change: float, metric: Metric) -> list[Any]:
+    out = []
+    for row in table.to_dict("records"):
+        share = findings.slice_share(row, overall_change=overall_change, percent=metric.percent)
+        out.append(None if share is None else fmt.points(share.change, metric))
+    return out
+
+
+def slice_table(
+    table: pd.DataFrame, metric: Metric, *, overall_change: float = float("nan")
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Display frame and column configuration of a slice table (`SliceResult.table`).
 
     Returns the frame to pass to ``st.dataframe`` (same row order as ``table``, so selected
     positions index ``table``) and its ``column_config``. Amounts in the metric's units read
-    as percentage points for percent metrics.
+    as percentage points for percent metrics. The slice and the ranking column (impact) come
+    first and stay narrow enough to be seen without scrolling at 1,280 px; then the slice's
+    part of the overall change (``overall_change``, production minus baseline, from
+    `tracing.findings`), then the rest.
     """
     top_impact = float(table["impact"].max()) if len(table) else 1.0
     shown = pd.DataFrame(
         {
             "slice": [fmt.conditions_text(c) for c in table["conditions"]],
+            "impact": [fmt.points(v, metric) for v in table["impact"]],
+            "change": _share_of_change(table, overall_change, metric),
             "rows": table["size"],
             "share": table["share"],
             "metric": table["metric"],
             "delta": [fmt.points(v, metric) for v in table["delta"]],
-            "impact": [fmt.points(v, metric) for v in table["impact"]],
-            "baseline_share": table["baseline_share"],
             "baseline_metric": table["baseline_metric"],
             "performance_effect": [fmt.points(v, metric) for v in table["performance_effect"]],
             "mix_effect": [fmt.points(v, metric) for v in table["mix_effect"]],
+            "chance": [findings.chance_words(p) for p in table["p_value"]],
+            "baseline_share": table["baseline_share"],
             "p_value": table["p_value"],
         }
     )
     name = metric.name
+    impact_words = findings.impact_label(name, metric.direction, metric.percent)
+    total = findings.amount_text(overall_change, metric.percent, signed=True)
     config: dict[str, Any] = {
-        "slice": st.column_config.TextColumn("Slice", width=520, pinned=True),
+        "slice": st.column_config.TextColumn(
+            "Slice", width=SLICE_WIDTH, pinned=True,
+            help="The slice's conditions (hover a cell to read a long one in full).",
+        ),
+        "impact": st.column_config.ProgressColumn(
+            "Impact",
+            width=IMPACT_WIDTH,
+            min_value=0.0,
+            max_value=fmt.points(top_impact, metric) or 1.0,
+            format="%.1f pts" if metric.percent else "%.3g",
+            help=(
+                f"The ranking: {impact_words} (how much worse than the overall {name} × the "
+                "slice's share of its volume). Not a share of the change since the baseline."
+            ),
+        ),
+        "change": _amount_column(
+            "Part of the change", metric,
+            f"How much of the overall change since the baseline ({total}) the slice accounts "
+            "for: its own performance plus its change in weight. Slices can share rows, so "
+            "these do not add up.",
+        ),
         "rows": st.column_config.NumberColumn("Rows", format="%,d", help="Production rows."),
         "share": st.column_config.ProgressColumn(
             "Share of rows", min_value=0.0, max_value=1.0, format="percent",
@@ -190,34 +240,32 @@ def slice_table(table: pd.DataFrame, metric: Metric) -> tuple[pd.DataFrame, dict
         "delta": _amount_column(
             "vs overall", metric, f"{name} in the slice minus {name} on all production rows."
         ),
-        "impact": st.column_config.ProgressColumn(
-            "Impact",
-            min_value=0.0,
-            max_value=fmt.points(top_impact, metric) or 1.0,
-            format="%.1f pts" if metric.percent else "%.3g",
-            help=(
-                f"How much of the overall {name} the slice costs: the gap between the overall "
-                "metric and a world where the slice performed like the average (how much worse "
-                "x its share of the metric's volume)."
-            ),
+        "baseline_metric": _metric_column(
+            f"{name} in baseline", metric, "The same slice in the baseline (empty if absent)."
+        ),
+        "performance_effect": _amount_column(
+            "From its performance", metric,
+            "Part of the change since the baseline due to the slice's own performance.",
+        ),
+        "mix_effect": _amount_column(
+            "From its weight", metric,
+            "Part of the change since the baseline due to the slice's share of the volume "
+            "changing.",
+        ),
+        "chance": st.column_config.TextColumn(
+            "Chance?",
+            help=f"Is the slice's {name} different from the rest's by more than chance explains? "
+            "Read from the p-value (next columns): far beyond chance below 1e-6, beyond below "
+            "0.01, probably below 0.05.",
         ),
         "baseline_share": st.column_config.NumberColumn(
             "Share in baseline", format="percent",
             help="The same slice's share of baseline rows (0% = new in production).",
         ),
-        "baseline_metric": _metric_column(
-            f"{name} in baseline", metric, "The same slice in the baseline (empty if absent)."
-        ),
-        "performance_effect": _amount_column(
-            "From worse performance", metric,
-            "Part of the overall change since the baseline due to the slice performing worse.",
-        ),
-        "mix_effect": _amount_column(
-            "From more volume", metric,
-            "Part of the overall change since the baseline due to the slice's share changing.",
-        ),
         "p_value": st.column_config.NumberColumn(
-            "p-value", format="%.1e", help="Slice vs the rest of production: small = not chance."
+            "p-value", format="%.1e",
+            help="Slice vs the rest of production: the chance of a gap this large if the slice "
+            "were like the rest. Small = not chance.",
         ),
     }  # fmt: skip
     return shown, config
@@ -235,30 +283,34 @@ def children_table(
     shown = pd.DataFrame(
         {
             "added": added,
+            "impact": [fmt.points(v, metric) for v in children["impact"]],
             "rows": children["size"],
             "share": children["share"],
             "metric": children["metric"],
             "delta": [fmt.points(v, metric) for v in children["delta"]],
-            "impact": [fmt.points(v, metric) for v in children["impact"]],
         }
     )
     top = float(children["impact"].max()) if len(children) else 1.0
     name = metric.name
     config: dict[str, Any] = {
-        "added": st.column_config.TextColumn("Narrower slice (added condition)", width=360),
+        "added": st.column_config.TextColumn(
+            "Narrower slice (added condition)", width=SLICE_WIDTH, pinned=True
+        ),
+        "impact": st.column_config.ProgressColumn(
+            "Impact here",
+            width=IMPACT_WIDTH,
+            min_value=0.0,
+            max_value=max(fmt.points(top, metric) or 0.0, 1e-9),
+            format="%.1f pts" if metric.percent else "%.3g",
+            help=f"{findings.impact_label(name, metric.direction, metric.percent)}, within the "
+            "slice: how much of the slice's own gap this narrower part makes.",
+        ),
         "rows": st.column_config.NumberColumn("Rows", format="%,d"),
         "share": st.column_config.ProgressColumn(
             "Share of the slice", min_value=0.0, max_value=1.0, format="percent"
         ),
         "metric": _metric_column(name, metric, f"{name} in the narrower slice."),
         "delta": _amount_column("vs the slice", metric, f"{name} minus the slice's {name}."),
-        "impact": st.column_config.ProgressColumn(
-            "Impact within the slice",
-            min_value=0.0,
-            max_value=max(fmt.points(top, metric) or 0.0, 1e-9),
-            format="%.1f pts" if metric.percent else "%.3g",
-            help="The narrower slice's share of the slice's gap (negative: it does better).",
-        ),
     }
     return shown, config
 

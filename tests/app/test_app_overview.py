@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.proto.Metric_pb2 import Metric
 
 from tracing import prepare_analysis, read_table
 from tracing.compare import compare
 from tracing.metrics import Direction
-from ui import fmt
+from tracing.render.markdown import to_markdown
+from tracing.report import build_report
+from tracing.slices import find_slices
+from ui import fmt, tables
 
 from .conftest import DEMO, frame_with
 
@@ -72,7 +77,9 @@ def test_a_link_with_paths_opens_that_analysis(app, no_errors) -> None:
         actual="actual_eta_min",
     )
     no_errors(at)
-    assert at.metric[0].label == "Mean absolute error (lead)"
+    # Was "Mean absolute error (lead)", cut at 1,280 px; the full name is in the tooltip.
+    assert at.metric[0].label == "MAE (lead)"
+    assert "**Mean absolute error**" in at.metric[0].help
     assert at.query_params["model_type"] == "regression"  # detected, then pinned
 
 
@@ -80,3 +87,70 @@ def test_a_refused_link_shows_the_reason(app) -> None:
     at = app(baseline="/etc/passwd", production=str(DEMO / "fraud_production.parquet"))
     assert not at.exception
     assert "not inside an allowed data folder" in at.error[0].value
+
+
+SHARE = re.compile(r"accounts for (\d+\.\d) of the (\d+\.\d)-pt drop in Recall")
+
+
+def test_headline_drilldown_and_report_give_one_figure_for_the_top_slice(app, no_errors) -> None:
+    a = prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
+    )
+    report = to_markdown(build_report(a, sections=["overall", "slices"]))
+    top = find_slices(a).distinct().iloc[0]
+    # An independent figure: the top slice's mix + performance, and the overall change, in pts.
+    res = find_slices(a)
+    expected = (
+        f"{abs(top['mix_effect'] + top['performance_effect']) * 100:.1f}",
+        f"{abs(res.overall_metric - res.baseline_overall_metric) * 100:.1f}",
+    )
+    assert expected == ("69.1", "69.4")  # the figures for the demo
+
+    overview = app()
+    no_errors(overview)
+    headline = " ".join(m.value for m in overview.markdown)
+    drill = app("slices", slice=top["slice_id"])
+    no_errors(drill)
+    drilled = " ".join(m.value for m in drill.markdown)
+    figures = {
+        "overview": SHARE.findall(headline),
+        "slices": SHARE.findall(drilled),
+        "markdown": SHARE.findall(report),
+    }
+    assert all(found and set(found) == {expected} for found in figures.values()), figures
+    assert "merchant\\_id = scammeds.com" in headline or "merchant_id = scammeds.com" in headline
+    cards = {m.label: (m.value, m.delta) for m in drill.metric}
+    assert cards["Part of the change"][0] == f"-{expected[0]} pts"
+    assert cards["Part of the change"][1] == f"of -{expected[1]} pts overall"
+
+
+def test_metric_table_shows_every_metric_with_marks_and_no_none(app, no_errors) -> None:
+    at = app()
+    no_errors(at)
+    table = frame_with(at, "Verdict")
+    a = prepare_analysis(
+        read_table(DEMO / "fraud_training.parquet"), read_table(DEMO / "fraud_production.parquet")
+    )
+    assert len(table) == len(compare(a.baseline, a.production).table)
+    styled = tables.metric_table(compare(a.baseline, a.production).table).to_html()
+    assert "▼ -69.4 pts" in styled and "▲ +2.7 pts" in styled  # recall worse, precision better
+    assert not table["Verdict"].isna().any()
+
+
+def test_regression_metrics_have_plain_readings_and_a_non_percent_share(app, no_errors) -> None:
+    at = app(
+        baseline=str(DEMO / "eta_training.parquet"),
+        production=str(DEMO / "eta_production.parquet"),
+        prediction="predicted_eta_min",
+        actual="actual_eta_min",
+    )
+    no_errors(at)
+    meanings = next(e for e in at.expander if e.label == "What these metrics mean")
+    text = " ".join(m.value for m in meanings.markdown)
+    assert "**R²**" in text and "1 perfect, 0 no better" in text
+    assert "Lower is better." in text  # the MAE's direction, in words
+    # MAE is a ratio of sums: the top slice's part of the rise in minutes, not in points.
+    headline = " ".join(m.value for m in at.markdown)
+    assert re.search(
+        r"accounts for \d+(\.\d+)? of the rise of \d+(\.\d+)? in Mean absolute", headline
+    )

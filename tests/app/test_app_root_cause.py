@@ -17,9 +17,13 @@ def test_suspects_drift_and_quality(app, no_errors) -> None:
     # Histograms preselected to the suspected features.
     assert at.multiselect(key="w_hist_columns").value[0] == "merchant_id"
     drift = frame_with(at, "Drift")
-    assert drift.iloc[0]["Column"] == "merchant_id" and drift.iloc[0]["Drift"] == "alert"
-    quality = frame_with(at, "Finding")
+    # The verdict has a mark beside its colour (was the bare word).
+    assert drift.iloc[0]["Column"] == "merchant_id" and drift.iloc[0]["Drift"] == "▲ alert"
+    assert drift.iloc[0]["Reading"] == "large shift"  # PSI 1.33, in words
+    # Findings are sentences: a static table that wraps them (was a dataframe that cut them).
+    quality = at.table[0].value
     assert "customer_age" in set(quality["Column"])  # the planted missing values
+    assert any("missing" in str(f) for f in quality["Finding"])
     assert any("No label conflict" in s.value for s in at.success)
     # The thresholds the caption quotes are the drift registry's.
     psi, js = DRIFT_TESTS["psi"], DRIFT_TESTS["js"]

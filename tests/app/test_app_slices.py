@@ -25,6 +25,11 @@ def test_planted_slice_is_first_and_matches_the_engine(app, no_errors) -> None:
     assert shown.iloc[0]["rows"] == top["size"] == 3000
     assert abs(shown.iloc[0]["impact"] - 100 * top["impact"]) < 1e-9  # shown in points
     assert "Select a row" in at.info[0].value
+    # The slice and the ranking lead the table (they were 1st and 6th: cut off at 1,280 px).
+    assert list(shown.columns[:3]) == ["slice", "impact", "change"]
+    # The one figure: the slice's part of the change since the baseline, in points.
+    change = top["mix_effect"] + top["performance_effect"]
+    assert abs(shown.iloc[0]["change"] - 100 * change) < 1e-9
 
 
 def test_folding_can_be_turned_off(app, no_errors) -> None:
@@ -33,6 +38,8 @@ def test_folding_can_be_turned_off(app, no_errors) -> None:
     at.toggle(key="fold").set_value(False).run()
     no_errors(at)
     assert len(at.dataframe[0].value) > folded
+    # Nested slices are listed now: their parts of the change must not read as a sum.
+    assert any("do not add up" in c.value for c in at.caption)
 
 
 def test_slice_in_the_url_opens_the_drilldown(app, no_errors) -> None:
@@ -42,7 +49,12 @@ def test_slice_in_the_url_opens_the_drilldown(app, no_errors) -> None:
     cards = {m.label: m.value for m in at.metric}
     assert cards["Rows"] == "3,000"
     assert cards["Recall here"] == "0.0%"
-    assert cards["Recall here in the baseline"] == "absent"
+    # was "Recall here in the baseline", cut at 1,280 px
+    assert cards["In the baseline"] == "absent"
+    # The p-value in words (it was only a number): the slice's recall is 0% against ~15%.
+    assert any(
+        "lower than the rest's by far more than chance explains" in c.value for c in at.caption
+    )
     crumbs = [b.label for b in at.button if b.key and b.key.startswith("crumb_")]
     assert crumbs == [
         "All data",
@@ -50,12 +62,18 @@ def test_slice_in_the_url_opens_the_drilldown(app, no_errors) -> None:
         "merchant_category = online pharmacy",
         "merchant_id = scammeds.com",
     ]
-    assert len(at.dataframe) == 2  # the slices, and the open tab: narrower slices
+    # The planted slice is 0% recall throughout: its narrower slices all read "+0.0 pts" within
+    # it, so one sentence says so instead of a table of them (was: the slices and that table).
+    assert len(at.dataframe) == 1
+    assert any("uniformly bad" in i.value and "0.0%" in i.value for i in at.info)
     at.session_state["drill_tab"] = "By feature"
     at.run()
     no_errors(at)
     assert at.selectbox(key="w_breakdown_feature").value not in ("state", "merchant_id")
-    assert len(at.get("vega_lite_chart")) == 2
+    # Recall is 0% in every part of the planted slice: one sentence instead of a blank chart
+    # (was two charts, the first of them empty), and the share-of-rows chart.
+    assert len(at.get("vega_lite_chart")) == 1
+    assert any("no bar to draw" in i.value for i in at.info)
     at.session_state["drill_tab"] = "Rows"
     at.run()
     assert len(at.dataframe[1].value) == 1000  # the first rows of the slice
@@ -74,3 +92,12 @@ def test_unknown_slice_in_the_url_is_a_warning(app) -> None:
     at = app("slices", slice="state=Atlantis")
     assert not at.exception
     assert "cannot be opened" in at.warning[0].value
+
+
+def test_a_metric_that_does_not_split_shows_its_impact_instead(app, no_errors) -> None:
+    at = app("slices", metric="f1", slice="merchant_id=scammeds.com")
+    no_errors(at)
+    cards = {m.label: m.value for m in at.metric}
+    assert "Part of the change" not in cards and cards["Impact"].endswith("pts")
+    assert any("not a ratio of sums" in c.value for c in at.caption)
+    assert any("by far more than chance explains" in c.value for c in at.caption)

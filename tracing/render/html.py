@@ -20,8 +20,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tracing import findings
 from tracing.drift import thresholds_text
 from tracing.metrics import DIRECTION_WORDS, Direction, metric_of
+from tracing.render.markdown import lead_change
 from tracing.report import SECTIONS
 from tracing.slices import distinct_mask
 from tracing.textfmt import condition_text
@@ -92,6 +94,8 @@ def to_html(
         render = _RENDERERS.get(key)
         if key == "timeline":
             body = _timeline(value, percent)
+        elif key == "slices" and _records_like(value):
+            body = _slices(value, percent, context=_lead(report))
         else:
             body = render(value, percent) if render and _records_like(value) else _generic(value)
         parts.append(f'<section id="{_e(key)}"><h2>{_e(heading)}</h2>{body}</section>')
@@ -304,7 +308,22 @@ def _share(value: Any) -> str:
     return _num(value, percent=True) if isinstance(value, int | float) else _cell(value)
 
 
-def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
+def _lead(report: Mapping[str, Any]) -> dict[str, Any]:
+    block = report.get("metric") or {}
+    try:
+        direction = Direction(str(block.get("direction")))
+    except ValueError:
+        direction = Direction.HIGHER_IS_BETTER
+    return {
+        "overall_change": lead_change(report),
+        "name": str(block.get("display_name", block.get("name", "the metric"))),
+        "direction": direction,
+    }
+
+
+def _slices(
+    rows: Sequence[Mapping[str, Any]], percent: bool, context: Mapping[str, Any] | None = None
+) -> str:
     # The engine's one rule of distinct slices (the report lists only those already; a
     # hand-made or older report may list every ranked slice).
     specs = [r.get("slice") for r in rows]
@@ -314,6 +333,24 @@ def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
     )
     kept = [r for r, k in zip(rows, keep, strict=True) if k]
     hidden = len(rows) - len(kept)
+    ctx = context or {}
+    change = ctx.get("overall_change")
+    name = str(ctx.get("name", "the metric"))
+    direction = ctx.get("direction", Direction.HIGHER_IS_BETTER)
+    shares = [
+        findings.slice_share(
+            r, overall_change=float("nan") if change is None else change, percent=percent
+        )
+        for r in kept
+    ]
+    kept = [
+        {
+            **r,
+            "_part": None if s is None else s.change,
+            "_chance": findings.chance_words(r.get("p_value")),
+        }
+        for r, s in zip(kept, shares, strict=True)
+    ]
 
     def metric(v: Any) -> str:
         return _num(v, percent)
@@ -323,26 +360,41 @@ def _slices(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
 
     columns: list[Column] = [
         ("slice", "Slice", _slice_text),
+        ("impact", "Impact", lambda v: _num(v, percent, True).lstrip("+")),
+        ("_part", "Part of the change", amount),
         ("size", "Rows", _cell),
         ("share", "Share of rows", _share),
         ("metric", "Metric", metric),
         ("delta", "vs overall", amount),
-        ("impact", "Impact", lambda v: _num(v, percent, True).lstrip("+")),
         ("baseline_metric", "Metric in baseline", metric),
-        ("performance_effect", "From worse performance", amount),
-        ("mix_effect", "From more volume", amount),
+        ("performance_effect", "From its performance", amount),
+        ("mix_effect", "From its weight", amount),
+        ("_chance", "vs the rest", _cell),
         ("p_value", "p-value", lambda v: _num(v)),
     ]
+    lead = ""
+    if shares and shares[0] is not None:
+        top = shares[0]
+        lead = (
+            f"<p>The slice that costs most, <b>{_slice_text(kept[0].get('slice'))}</b>, "
+            f"{_e(findings.share_text(top, name))}, {_e(findings.split_text(top))}.</p>"
+        )
+    specs_kept = [r.get("slice") for r in kept]
+    overlap = findings.may_overlap(s.items() for s in specs_kept if isinstance(s, Mapping))
     caption = (
-        "Slices that do worse than average, most costly first. Impact = how much worse than the "
-        "overall metric x the slice's share of its volume (points of the metric)."
+        "Slices that do worse than average, most costly first. Impact (the ranking) = "
+        f"{findings.impact_label(name, direction, percent)}: how much worse than the overall "
+        "metric x the slice's share of its volume. Part of the change = the slice's part of "
+        "the change since the baseline, through its own performance and its weight. vs the "
+        "rest: whether the slice differs from the other rows by more than chance explains."
+        + (f" {findings.OVERLAP_NOTE}" if overlap else "")
         + (
             f" {hidden} broader or narrower versions of a listed slice are left out."
             if hidden
             else ""
         )
     )
-    return _table(kept, columns, caption)
+    return lead + _table(kept, columns, caption)
 
 
 def _root_cause(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
@@ -371,14 +423,28 @@ def _drift(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:
         ("feature", "Column", _cell),
         ("role", "Role", _cell),
         ("severity", "Drift", _severity),
-        ("psi", "PSI", _cell),
-        ("js", "JS distance", _cell),
-        ("wasserstein", "Wasserstein (std)", _cell),
+        ("_reading", "Reading", _cell),
+        ("psi", "PSI", _stat),
+        ("js", "JS distance", _stat),
+        ("wasserstein", "Wasserstein (std)", _stat),
         ("missing_baseline", "Missing, baseline", _share),
         ("missing_production", "Missing, production", _share),
     ]
-    caption = f"Every column, most drifted first: {thresholds_text()}."
-    return _table(rows, columns, caption)
+    caption = (
+        f"Every column, most drifted first: {thresholds_text()}. Reading: the verdict in plain "
+        "words. PSI: how much the share of rows per bin moved (0 = identical); JS distance: "
+        "0 identical, 1 no overlap; Wasserstein: how far the values moved, in baseline standard "
+        "deviations (numeric columns only; a dash for categories)."
+    )
+    read = [{**r, "_reading": findings.severity_words(r.get("severity"))} for r in rows]
+    return _table(read, columns, caption)
+
+
+def _stat(value: Any) -> str:
+    """Write a drift statistic to 3 significant digits; a dash where it does not apply."""
+    if _nan(value):
+        return '<span class="muted">—</span>'
+    return _e(f"{value:.3g}") if isinstance(value, int | float) else _e(value)
 
 
 def _quality(rows: Sequence[Mapping[str, Any]], percent: bool) -> str:

@@ -14,15 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tracing import findings
 from tracing.drift import DRIFT_TESTS
-from tracing.metrics import DIRECTION_WORDS, Direction
+from tracing.metrics import DIRECTION_WORDS, Direction, metric_of
 from tracing.quality import QUALITY_CHECKS
-from tracing.textfmt import number, percent, table_cell
+from tracing.textfmt import number, table_cell
+from tracing.textfmt import percent as percent_text
 
 __all__ = [
     "drift_section",
     "explain_summary",
     "importance_section",
+    "lead_change",
     "overall_section",
     "quality_section",
     "root_cause_section",
@@ -60,30 +63,78 @@ def overall_section(value: Records) -> list[str]:
     return lines
 
 
-def slices_section(value: Records) -> list[str]:
-    """Render ``slices`` as a ranked table."""
+def _slice_name(item: Mapping[str, Any]) -> str:
+    return " & ".join(f"{k} = {v}" for k, v in item["slice"].items()) or "All data"
+
+
+def lead_change(report: Mapping[str, Any]) -> float | None:
+    """Return the lead metric's overall change (production minus baseline) from ``overall``."""
+    block = report.get("metric") or {}
+    lead = block.get("id", block.get("name"))
+    for row in report.get("overall") or ():
+        if row.get("id", row.get("metric")) == lead:
+            base, prod = row.get("baseline"), row.get("production")
+            if isinstance(base, int | float) and isinstance(prod, int | float):
+                return float(prod) - float(base)
+    return None
+
+
+def slices_section(
+    value: Records,
+    *,
+    overall_change: float | None = None,
+    metric_name: str = "the metric",
+    percent: bool = False,
+    direction: Direction = Direction.HIGHER_IS_BETTER,
+) -> list[str]:
+    """Render ``slices`` as a ranked table, led by the top slice's share of the change.
+
+    With ``overall_change`` (the lead metric's production minus baseline, see `lead_change`),
+    the first line says how much of it the top slice accounts for (`tracing.findings`), and a
+    column gives every slice's part; the parts of overlapping slices are not added up.
+    """
     lines = ["## Slices", ""]
     if not value:
         return [*lines, "No slice pulls the metric down (none with a positive impact)."]
+    change = float("nan") if overall_change is None else overall_change
+    shares = [findings.slice_share(item, overall_change=change, percent=percent) for item in value]
+    top = shares[0]
+    if top is not None:
+        lines += [
+            f"The slice that costs most, **{table_cell(_slice_name(value[0]))}**, "
+            f"{findings.share_text(top, metric_name)}, {findings.split_text(top)}.",
+            "",
+        ]
+    unit = " (pts)" if percent else ""
+    overlap = findings.may_overlap([item["slice"].items() for item in value])
     lines += [
-        "Ranked by impact: how much of the overall metric each slice costs "
-        "(worse-by x volume). Mix / performance split the change vs baseline.",
+        "Ranked by impact: "
+        f"{findings.impact_label(metric_name, direction, percent)} (worse-by x volume). "
+        "Part of change: the slice's part of the change since the baseline (mix: through its "
+        "change in weight; performance: through its own performance)."
+        + (f" {findings.OVERLAP_NOTE}" if overlap else ""),
         "",
-        "| # | slice | rows | share | metric | delta | impact | baseline metric | mix | "
-        "performance | p-value |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| # | slice | rows | share | metric | delta | impact | part of change{unit} | "
+        "baseline metric | mix | performance | vs the rest (p-value) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     rank = {item.get("slice_id"): i for i, item in enumerate(value, start=1)}
-    for i, item in enumerate(value, start=1):
-        name = table_cell(" & ".join(f"{k} = {v}" for k, v in item["slice"].items()))
+    for i, (item, share) in enumerate(zip(value, shares, strict=True), start=1):
+        name = table_cell(_slice_name(item))
         folded = item.get("explained_by")
         if folded is not None:
             name += f" (explained by #{rank.get(folded, '?')})"
+        part = (
+            "—"
+            if share is None
+            else findings.amount_text(share.change, percent, signed=True, unit=False)
+        )
+        chance = f"{findings.chance_words(item['p_value'])} ({number(item['p_value'], digits=2)})"
         lines.append(
-            f"| {i} | {name} | {item['size']:,} | {percent(item['share'])} | "
+            f"| {i} | {name} | {item['size']:,} | {percent_text(item['share'])} | "
             f"{number(item['metric'])} | {number(item['delta'])} | {number(item['impact'])} | "
-            f"{number(item['baseline_metric'])} | {number(item['mix_effect'])} | "
-            f"{number(item['performance_effect'])} | {number(item['p_value'])} |"
+            f"{part} | {number(item['baseline_metric'])} | {number(item['mix_effect'])} | "
+            f"{number(item['performance_effect'])} | {chance} |"
         )
     return lines
 
@@ -252,7 +303,19 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         f"{report['rows']['production']:,} rows",
     ]
     lines += [f"- Note: {table_cell(n)}" for n in report.get("notes", [])]
+    lead = metric_of(str(m.get("id", m.get("name"))))
     for name, render in RENDERERS.items():
-        if name in report:
+        if name == "slices" and name in report:
+            lines += [
+                "",
+                *slices_section(
+                    report[name],
+                    overall_change=lead_change(report),
+                    metric_name=str(m.get("display_name", m.get("name"))),
+                    percent=bool(lead and lead.percent),
+                    direction=Direction(m["direction"]),
+                ),
+            ]
+        elif name in report:
             lines += ["", *render(report[name])]
     return "\n".join(lines) + "\n"
