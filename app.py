@@ -9,7 +9,7 @@ paper's tracing workflow; see ``ui/state.py`` for the URL parameters.
 import streamlit as st
 
 from tracing import settings
-from ui import auth, layout
+from ui import auth, layout, links
 from ui.state import restore_url
 
 st.set_page_config(
@@ -63,6 +63,8 @@ page = st.navigation(pages, position="hidden")
 # Sign-in next: without it (or outside the allow-list) nothing below is drawn, not even for a
 # share link, which opens after sign-in (ui/auth.py).
 auth.gate()
+# A snapshot link (?link=lk-...) becomes the view it froze, on its page.
+links.open_link()
 # Re-write the view to the URL on every run: links that drop the query (a bare st.page_link).
 restore_url()
 with layout.frame(pages):

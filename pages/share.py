@@ -1,10 +1,11 @@
 """Share the current view as a link, or as a standalone report file."""
 
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import streamlit as st
 
-from tracing import settings, sources
+from tracing import links, settings, sources
 from tracing.errors import DataError
 from tracing.options import ReportOptions
 from tracing.render.html import to_html
@@ -12,8 +13,9 @@ from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS
 from tracing.slices import parse_slice_id
 from tracing.textfmt import value_text
-from ui import cache, fmt, state
+from ui import auth, cache, fmt, state
 from ui.layout import guard, header, require_analysis
+from ui.links import snapshot_url
 from ui.state import finding_page, is_loopback, link_base, page_params, share_url
 
 header(
@@ -51,6 +53,7 @@ page_settings = page_params(
     },
 )
 link = share_url(view, "" if target == "overview" else target, base=base, extra=page_settings)
+st.markdown("**Live link**: opens these settings on whatever the files and rules are then.")
 st.code(link, language=None, wrap_lines=True)
 st.caption("Copy the link with the button at the right of the box.")
 if not public and (is_loopback(base) or base == "/"):
@@ -98,6 +101,44 @@ st.caption(
         else " (paths on this server)."
     )
 )
+
+# --- the snapshot ------------------------------------------------------------------------------
+
+st.markdown(
+    "**Snapshot link**: keeps what you see now (every column role and option as resolved "
+    "today) on this server, so it shows the same numbers tomorrow; the link itself holds only "
+    "a random id, no file path or address."
+)
+snapshots = st.session_state.setdefault("_snapshots", {})
+if any(
+    ref.lower().startswith(("http://", "https://")) and "?" in ref
+    for ref in (view.baseline, view.production)
+):
+    st.warning(
+        "A data address carries a query (often a signed token): the live link above would "
+        "pass it on. Share the snapshot link instead.",
+        icon=":material/key:",
+    )
+if link not in snapshots and st.button("Create the snapshot link", key="w_make_link"):
+    with guard("saving the link"):
+        query = parse_qs(urlsplit(link).query, keep_blank_values=True)
+        params = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+        visitor = auth.current_visitor()
+        snapshots[link] = links.create_link(
+            params, page=target, creator=visitor.email or "anonymous"
+        ).id
+if link in snapshots:
+    st.code(snapshot_url(base, snapshots[link]), language=None, wrap_lines=True)
+    days = settings.get("TRACING_LINK_DAYS")
+    allow = settings.get("TRACING_ALLOWED_EMAILS")
+    who = (
+        "People signed in with an address this deployment admits ("
+        + fmt.md(", ".join(sorted({*allow.addresses, *(f"@{d}" for d in allow.domains)})) or "*")
+        + ") can open it"
+        if auth.auth_configured()
+        else "Anyone who can reach this app's address can open it (no sign-in is configured)"
+    )
+    st.caption(f"{who}; {f'it expires in {days:g} days' if days else 'it does not expire'}.")
 
 # --- the report file ---------------------------------------------------------------------------
 

@@ -65,8 +65,9 @@ class LinkRecord:
         When it stops opening (None: never).
     page : str
         The page it opens on (``"slices"``...).
-    params : dict of str -> str
-        The view's URL parameters, every role and option resolved.
+    params : dict of str -> str or list of str
+        The view's URL parameters, every role and option resolved (a list for a parameter
+        given several times, such as the features sliced by).
     datasets : tuple of str
         The dataset-store ids it uses (pinned while it lives).
     """
@@ -77,7 +78,7 @@ class LinkRecord:
     creator: str
     expires: datetime | None
     page: str
-    params: dict[str, str]
+    params: dict[str, str | list[str]]
     datasets: tuple[str, ...]
 
     def expired(self, now: datetime | None = None) -> bool:
@@ -111,8 +112,12 @@ def _reason(link_id: str) -> str:
     return f"share:{link_id}"
 
 
+def _param(value: object) -> str | list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value)
+
+
 def create_link(
-    params: Mapping[str, str],
+    params: Mapping[str, str | list[str]],
     *,
     page: str,
     creator: str = store.ANONYMOUS,
@@ -123,7 +128,7 @@ def create_link(
 
     Parameters
     ----------
-    params : mapping of str -> str
+    params : mapping of str -> str or list of str
         The view's URL parameters with every role and option resolved.
     page : str
         The page the link opens on.
@@ -152,7 +157,7 @@ def create_link(
         creator=creator,
         expires=when + timedelta(days=lifetime) if lifetime else None,
         page=page,
-        params={str(k): str(v) for k, v in params.items()},
+        params={str(k): _param(v) for k, v in params.items()},
         datasets=datasets,
     )
     for ref in datasets:
@@ -196,7 +201,7 @@ def _read(link_id: str) -> LinkRecord:
         creator=str(data.get("creator", store.ANONYMOUS)),
         expires=datetime.fromisoformat(expires) if expires else None,
         page=str(data.get("page", "overview")),
-        params={str(k): str(v) for k, v in dict(data.get("params", {})).items()},
+        params={str(k): _param(v) for k, v in dict(data.get("params", {})).items()},
         datasets=tuple(str(d) for d in data.get("datasets", [])),
     )
 
