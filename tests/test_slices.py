@@ -423,10 +423,16 @@ def test_explained_by_marks_parents_of_a_more_specific_child(fraud):
     assert strict.loc["state=CA&merchant_category=online%20pharmacy", "explained_by"] == SCAM_ID
     assert strict.loc["merchant_category=online%20pharmacy", "explained_by"] is not None
     # a child below the ratio does not explain its parent; a child has one condition more than
-    # its parent (under any name) and only rows of the parent
-    folded = 0
+    # its parent (under any name) and only rows of the parent. (Changed deliberately for
+    # issue 12: explained_by also names the shorter slice a padded one stands for, checked in
+    # test_every_listed_condition_earns_its_place; those rows are skipped here.)
+    folded = shorter = 0
     for row in res.table.itertuples():
         if row.explained_by is None:
+            continue
+        other = dict(parse_slice_id(row.explained_by))
+        if other.items() < dict(row.conditions).items():
+            shorter += 1  # a condition that does not earn its place: the shorter slice stands
             continue
         folded += 1
         child = t.loc[row.explained_by]
@@ -435,7 +441,9 @@ def test_explained_by_marks_parents_of_a_more_specific_child(fraud):
         assert child["size"] < row.size
         inside = slice_mask(fraud.production_frame, child["conditions"], res.bins)
         assert not (inside & ~slice_mask(fraud.production_frame, row.conditions, res.bins)).any()
-    assert folded >= 4
+    # CA, pharmacy and CA & pharmacy fold under the scam; "& device = mobile" and the like
+    # (which used to explain their parents: issue 12) now fold into the shorter slice
+    assert folded >= 3 and shorter >= 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -702,8 +710,9 @@ def test_too_many_cells_to_code_is_a_data_error():
     ids = {f"id{j}": [f"{j}-{i}" for i in range(n)] for j in range(4)}
     frame = pd.DataFrame({**ids, "actual": np.arange(n) % 2, "prediction": np.arange(n) % 3 % 2})
     a = prepare_analysis(frame, frame, roles={"features": tuple(ids)}, positive_class=1)
+    # id-like columns are left out by default (tracing.binning.slice_exclusion): name them
     with pytest.raises(DataError, match="raise min_size"):
-        find_slices(a, metric="accuracy", max_depth=4, min_size=1)
+        find_slices(a, metric="accuracy", max_depth=4, min_size=1, features=list(ids))
 
 
 def test_distinct_keeps_the_narrow_slice_that_explains_a_broad_one() -> None:
