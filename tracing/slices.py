@@ -38,14 +38,51 @@ Ranked slices
     a slice is left out and the slice without that condition, with the same rows and impact,
     stands for it. Rows here are the production rows the metric uses. The top ``top`` are
     sorted by impact, then the deeper slice first, then feature order.
+Slice columns
+    By default the schema's features and tags, less **id-like and free-text columns**
+    (`tracing.binning.slice_exclusion`: at least 50 distinct values and nearly one per row,
+    or most rows in values too rare to rank, which would all pool into ``"(other)"``), plus
+    the **calendar parts** of the timestamp role, ``<timestamp>.hour`` (0-23),
+    ``<timestamp>.weekday`` (Monday...) and ``<timestamp>.day`` (of the month), in the data's
+    own time zone or, when it carries none, as written (UTC). A calendar part with the same
+    values as a slice column (a logged ``hour``) is left out as its twin. What is left out is
+    in `SliceResult.excluded`, with the reason (`SliceResult.excluded_note` says it in one
+    sentence); naming columns in ``features=`` overrides all of this.
+Every condition earns its place
+    A listed slice S keeps a condition c only if dropping it (to P = S without c) changes the
+    metric both **beyond chance** and **materially**:
+
+    - the test: S against the rows c removes (P minus S), with the p-value machinery below
+      (Welch for ratio metrics, delta-method z for other additive ones), below
+      ``condition_alpha`` (0.05); rank metrics (ROC/PR AUC) have no test, only the next rule;
+    - materiality: ``worse_by(m_S, m_P) >= condition_share * worse_by(m_S, M)`` (0.1): c
+      accounts for at least a tenth of S's gap to the overall metric ``M``, so ``tailnum =
+      (other)`` taking 0.006 pts off a 2-pt gap does not count.
+
+    Otherwise the shorter slice stands for S: conditions that fail are dropped one at a time,
+    the least material first, until every one left earns its place (a one-condition slice is
+    not reduced: its p-value against the rest is in the table). S stays ranked in
+    `SliceResult.table` with ``explained_by`` = the shorter slice's id; when that slice is not
+    ranked itself it is listed as a **stand-in** (`SliceResult.stand_ins`, the same columns).
+    The search and its exact top-k are unchanged: the rule only decides what is listed and
+    under which name.
 Explained by
     When a listed child (one more condition, fewer rows) keeps at least ``explained_ratio``
     (0.9) of its parent's impact, the parent stays in the list with ``explained_by`` = the
     child's slice id (the best such child), so a UI can fold it under the more specific slice.
-    A child may be listed under a shorter name with the same rows: ``state = CA & category =
-    pharmacy & merchant = scam`` is listed as ``merchant = scam`` when every scam row is a
-    Californian pharmacy (see "Ranked slices"). So a listed slice S is a child of P when S has
-    exactly one condition P lacks and every row of S is a row of P.
+    A child with a longer description replaces its parent only when it is materially more
+    concentrated (its extra condition earns its place, as above); ties go to the shorter
+    description. A child may be listed under a shorter name with the same rows: ``state = CA
+    & category = pharmacy & merchant = scam`` is listed as ``merchant = scam`` when every scam
+    row is a Californian pharmacy (see "Ranked slices"); such a child explains its parent
+    without the materiality test, its description being the shorter. So a listed slice S is
+    a child of P when S has exactly one condition P lacks and every row of S is a row of P.
+Neighbouring cuts
+    Slices that differ only in the bin of one numeric feature, at neighbouring bins (``temp >=
+    75``, ``temp in [70, 75)``...), are one finding: the best of each run of contiguous bins
+    is listed and the others get its id in ``explained_by``. A numeric column whose values
+    all fall in one range bin has the bin ``"(present)"``: the only split it offers is
+    missing against present, and it says so.
 Baseline and decomposition
     The same slice in the baseline: ``baseline_size``, ``baseline_share``, ``baseline_volume``,
     ``baseline_metric`` and ``baseline_delta = metric - baseline_metric``. For ratio metrics
@@ -1093,8 +1130,10 @@ class SliceResult:
         ``baseline_size``, ``baseline_share``, ``baseline_volume``, ``baseline_metric`` (NaN
         when absent or undefined in the baseline), ``baseline_delta`` (metric -
         baseline_metric), ``mix_effect``, ``performance_effect`` (ratio metrics, else NaN),
-        ``p_value`` (slice vs rest) and ``explained_by`` (slice id of a listed child keeping
-        at least ``explained_ratio`` of the impact, or None). See the module docstring.
+        ``p_value`` (slice vs rest) and ``explained_by`` (the slice listed in its place: a
+        listed child keeping at least ``explained_ratio`` of the impact, the shorter slice
+        when a condition does not earn its place, or the best neighbouring cut; None when
+        it is listed itself). See the module docstring.
     metric_id : str
         The metric ranked.
     direction : Direction
@@ -1109,6 +1148,13 @@ class SliceResult:
         The search limits used.
     explained_ratio : float
         Threshold of ``explained_by``.
+    stand_ins : DataFrame
+        Shorter slices listed in place of ranked ones whose conditions do not all earn their
+        place, when not ranked themselves (columns of ``table``; `distinct` merges them in).
+    excluded : tuple of (str, str)
+        Columns left out of slicing by default and why (id-like, free text, a calendar twin).
+    condition_alpha, condition_share : float
+        The thresholds of "Every condition earns its place".
     search : dict
         What the search did: ``method``, ``combos_total``, ``combos_scored``, ``rows_scored``
         and ``single_slices`` (one-condition slices of at least ``min_size`` rows: a lower
@@ -1144,15 +1190,17 @@ class SliceResult:
         )
 
     def distinct(self) -> pd.DataFrame:
-        """Return the ranked slices that are distinct findings (the rows of `table` to list).
+        """Return the slices that are distinct findings (the rows to list).
 
-        The one rule by which the Slices page, every report format and the root-cause summary
-        decide which slices repeat another: a slice is left out when it is explained by a
-        narrower listed slice (``explained_by``: that one keeps most of its impact), or when it
+        The rows of `table` and `stand_ins`, by impact. The one rule by which the Slices
+        page, every report format and the root-cause summary decide which slices repeat
+        another: a slice is left out when another is listed in its place (``explained_by``:
+        a narrower slice keeping most of its impact, the shorter slice when a condition does
+        not earn its place, or a better neighbouring cut), or when it
         narrows a slice listed above it (its conditions include all of the other's, which
         already accounts for it, and whose drilldown lists it). Only listed slices hide
         narrower ones: a broad slice left out because a narrower one explains it does not hide
-        that narrower one. Order (by impact) and columns are those of `table`.
+        that narrower one. Columns are those of `table`.
         """
         every = (
             _order(pd.concat([self.table, self.stand_ins])) if len(self.stand_ins) else self.table

@@ -7,8 +7,8 @@ on January-June, scored on held-out January-June flights (the **baseline**) and 
 July-December flights (**production**), so production errors are the model's real errors
 (summer storms, a different season), nothing planted.
 
-Columns, as a logging pipeline would write them: ``flight_id`` (unique integer), ``sched_departure``
-(scheduled departure, tz-aware America/New_York), ``carrier``, ``origin``, ``dest``,
+Columns, as a logging pipeline would write them: ``flight_id`` (unique integer),
+``sched_departure`` (scheduled departure, tz-aware America/New_York), ``carrier``, ``origin``, ``dest``,
 ``tailnum`` (id-like: thousands of planes), ``hour``, ``distance``, ``temp``, ``humid``,
 ``wind_speed``, ``visib``, ``precip`` (weather at the origin that hour, missing when not
 logged), ``delay_proba``, ``delayed_pred`` and ``delayed`` (the actual, 0/1).
