@@ -8,10 +8,11 @@ July-December flights (**production**), so production errors are the model's rea
 (summer storms, a different season), nothing planted.
 
 Columns, as a logging pipeline would write them: ``flight_id`` (unique integer),
-``sched_departure`` (scheduled departure, tz-aware America/New_York), ``carrier``, ``origin``, ``dest``,
-``tailnum`` (id-like: thousands of planes), ``hour``, ``distance``, ``temp``, ``humid``,
-``wind_speed``, ``visib``, ``precip`` (weather at the origin that hour, missing when not
-logged), ``delay_proba``, ``delayed_pred`` and ``delayed`` (the actual, 0/1).
+``sched_departure`` (scheduled departure, tz-aware America/New_York), ``carrier``,
+``origin``, ``dest``, ``tailnum`` (id-like: thousands of planes), ``hour``, ``distance``,
+``temp``, ``humid``, ``wind_speed``, ``visib``, ``precip`` (weather at the origin that
+hour, missing when not logged), ``delay_proba``, ``delayed_pred`` and ``delayed`` (the
+actual, 0/1).
 
 `load` builds once per (seed, rows) and caches Parquet files under the system temp folder, so
 tests do not retrain; a build takes a few seconds (rows are sampled).
