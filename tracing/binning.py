@@ -119,11 +119,12 @@ class ColumnBins:
 
     def codes(self, series: pd.Series) -> NDArray[np.int32]:
         """Map values to bin codes (int32, ``0..len(labels)-1``)."""
-        missing = series.isna().to_numpy()
         if self.kind == "numeric":
             values = as_float(series)
+            missing = np.isnan(values)  # as_float marks every missing value NaN
             codes = np.searchsorted(np.asarray(self.edges), values, side="right")
         else:
+            missing = series.isna().to_numpy()
             # Factorize once (fast on Arrow strings), then map the few distinct values.
             row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
             if len(uniques) == 0:  # every value missing
