@@ -30,9 +30,11 @@ Two searches return the same top-k (tested against each other and against brute 
 - `branch_and_bound`: for impacts that are a maximum of row sums, ``impact(S) = max_b sum_{i in
   S} x[b, i]`` (every ratio metric: see `tracing.slices`). A child slice keeps a subset of its
   parent's rows, so ``impact(child) <= UB(parent) := max_b sum_{i in parent} max(x[b, i], 0)``.
-  The bound needs only the rows with a positive excess (the errors, for 0/1 losses). Level by
-  level it computes the bound of every cell whose prefix parent can still beat the current k-th
-  best impact, then scores combinations exactly in decreasing order of their best bound,
+  The bound needs only the rows with a positive excess (the errors, for 0/1 losses). Bins
+  with fewer than ``min_size`` rows are never combined (every cell holding one is smaller
+  still). Level by level it computes the bound of every cell whose prefix parent can still
+  beat the current k-th best impact (for each prefix, the cells of all the next features at
+  once: one ``bincount``, so 10,000 columns cost seconds, not a Python loop over pairs), then scores combinations exactly in decreasing order of their best bound,
   counting only rows of cells whose bound reaches the k-th best, and stops when no bound does.
   Nothing that could enter the top-k is skipped, so the result is exact.
 """
@@ -72,8 +74,8 @@ DENSE_LIMIT = 1 << 22
 # Use a feature's row index to gather the rows of candidate cells when they are at most this
 # share of all rows; beyond it, one pass over every row is cheaper than gathering.
 _GATHER_SHARE = 0.25
-# Cells (rows x features) bounded in one go by `_level_bounds`: 4M int64 is 32 MB per array.
-_CHUNK_CELLS = 1 << 22
+# Cells (rows x features) bounded in one go by `_level_bounds`: 1M int64 is 8 MB per array.
+_CHUNK_CELLS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -401,7 +403,7 @@ def _level_bounds(
     alive_flat = (
         np.ones(int(card.sum()), dtype=bool) if alive is None else np.concatenate(list(alive))
     )
-    matrix = np.stack([np.asarray(c, dtype=np.int64) for c in pos_codes], axis=1)
+    matrix = np.stack([np.asarray(c, dtype=np.int32) for c in pos_codes], axis=1)
 
     def children(
         combo: tuple[int, ...], sub: IntArray, code: NDArray[np.int64], space: int
@@ -427,35 +429,36 @@ def _level_bounds(
         feats: NDArray[np.intp],
     ) -> None:
         codes_j = matrix[np.ix_(sub, feats)]  # rows x candidate features
-        ok = alive_flat[coff[feats][None, :] + codes_j]
         spaces = space * card[feats]
         off = np.r_[0, np.cumsum(spaces)[:-1]]
-        flat = off[None, :] + code[:, None] * card[feats][None, :] + codes_j
-        row_of = np.broadcast_to(np.arange(len(sub))[:, None], flat.shape)[ok]
         total = int(off[-1] + spaces[-1])
-        gid = np.full(flat.shape, -1, dtype=np.intp)
-        if total <= DENSE_LIMIT:
-            gid[ok] = flat[ok]
+        gid = code[:, None] * card[feats][None, :] + codes_j
+        gid += off[None, :]
+        ok = alive_flat[coff[feats][None, :] + codes_j]
+        gid[~ok] = total  # one trash cell for the rows of dead bins
+        if total + 1 <= DENSE_LIMIT:
             n_groups, cell_feature = total, np.repeat(np.arange(len(feats)), spaces)
         else:
-            keys, inv = np.unique(flat[ok], return_inverse=True)
-            gid[ok] = inv
-            n_groups, cell_feature = len(keys), np.searchsorted(off, keys, side="right") - 1
-        ub = _bound(gid[ok], n_groups, weights[:, sub[row_of]])
+            keys, inv = np.unique(gid, return_inverse=True)
+            gid = inv.reshape(gid.shape)
+            n_groups = len(keys) - int(keys[-1] == total)
+            cell_feature = np.searchsorted(off, keys[:n_groups], side="right") - 1
+        w = np.broadcast_to(weights[:, sub, None], (len(weights), len(sub), len(feats)))
+        ub = _bound(gid.reshape(-1), n_groups + 1, w.reshape(len(weights), -1))[:n_groups]
         # best bound per feature: cells are grouped by feature, in order
         starts = np.searchsorted(cell_feature, np.arange(len(feats)))
         has = starts < np.r_[starts[1:], len(ub)]
         top = np.full(len(feats), -np.inf)
         if len(ub):
             top[has] = np.maximum.reduceat(ub, starts[has])
+        ub = np.r_[ub, -np.inf]  # the trash cell never qualifies
         deeper = len(combo) + 1 < level
         for k in np.flatnonzero(top >= threshold):
             j = int(feats[k])
             if not deeper:
                 best[(*combo, j)] = float(top[k])
                 continue
-            rows_k = np.flatnonzero(ok[:, k])
-            rows_k = rows_k[ub[gid[rows_k, k]] >= threshold]
+            rows_k = np.flatnonzero(ub[gid[:, k]] >= threshold)
             child = code[rows_k] * card[j] + codes_j[rows_k, k]
             children((*combo, j), sub[rows_k], child, space * int(card[j]))
 
