@@ -34,9 +34,10 @@ Two searches return the same top-k (tested against each other and against brute 
   with fewer than ``min_size`` rows are never combined (every cell holding one is smaller
   still). Level by level it computes the bound of every cell whose prefix parent can still
   beat the current k-th best impact (for each prefix, the cells of all the next features at
-  once: one ``bincount``, so 10,000 columns cost seconds, not a Python loop over pairs), then scores combinations exactly in decreasing order of their best bound,
-  counting only rows of cells whose bound reaches the k-th best, and stops when no bound does.
-  Nothing that could enter the top-k is skipped, so the result is exact.
+  once: one ``bincount``, so 10,000 columns cost seconds, not a Python loop over pairs),
+  then scores combinations exactly in decreasing order of their best bound, counting only
+  rows of cells whose bound reaches the k-th best, and stops when no bound does. Nothing
+  that could enter the top-k is skipped, so the result is exact.
 """
 
 from __future__ import annotations
