@@ -30,11 +30,14 @@ Two searches return the same top-k (tested against each other and against brute 
 - `branch_and_bound`: for impacts that are a maximum of row sums, ``impact(S) = max_b sum_{i in
   S} x[b, i]`` (every ratio metric: see `tracing.slices`). A child slice keeps a subset of its
   parent's rows, so ``impact(child) <= UB(parent) := max_b sum_{i in parent} max(x[b, i], 0)``.
-  The bound needs only the rows with a positive excess (the errors, for 0/1 losses). Level by
-  level it computes the bound of every cell whose prefix parent can still beat the current k-th
-  best impact, then scores combinations exactly in decreasing order of their best bound,
-  counting only rows of cells whose bound reaches the k-th best, and stops when no bound does.
-  Nothing that could enter the top-k is skipped, so the result is exact.
+  The bound needs only the rows with a positive excess (the errors, for 0/1 losses). Bins
+  with fewer than ``min_size`` rows are never combined (every cell holding one is smaller
+  still). Level by level it computes the bound of every cell whose prefix parent can still
+  beat the current k-th best impact (for each prefix, the cells of all the next features at
+  once: one ``bincount``, so 10,000 columns cost seconds, not a Python loop over pairs),
+  then scores combinations exactly in decreasing order of their best bound, counting only
+  rows of cells whose bound reaches the k-th best, and stops when no bound does. Nothing
+  that could enter the top-k is skipped, so the result is exact.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ DENSE_LIMIT = 1 << 22
 # Use a feature's row index to gather the rows of candidate cells when they are at most this
 # share of all rows; beyond it, one pass over every row is cheaper than gathering.
 _GATHER_SHARE = 0.25
+# Cells (rows x features) bounded in one go by `_level_bounds`: 1M int64 is 8 MB per array.
+_CHUNK_CELLS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -348,6 +353,8 @@ def branch_and_bound(
     # Bounds are sums of the same numbers as impacts in another order: allow for rounding.
     eps = 1e-9 * float(weights.max(axis=0).sum()) + 1e-300
     pos_codes = [c[pos_rows] for c in codes]
+    # bins with fewer than min_size rows: no cell with one of them is ever ranked
+    alive = [index.counts(j) >= min_size for j in range(d)]
 
     for j in range(d):
         count, impact = scorer(None, codes[j].astype(np.intp), int(cards[j]))
@@ -355,7 +362,7 @@ def branch_and_bound(
         stats.combos_scored += 1
         stats.rows_scored += n
     for level in range(2, max_depth + 1):
-        best = _level_bounds(pos_codes, cards, weights, level, topk.threshold - eps)
+        best = _level_bounds(pos_codes, cards, weights, level, topk.threshold - eps, alive)
         for combo in sorted(best, key=lambda c: -best[c]):
             if best[combo] < topk.threshold - eps:
                 break
@@ -374,34 +381,90 @@ def _level_bounds(
     weights: FloatArray,
     level: int,
     threshold: float,
+    alive: Sequence[NDArray[np.bool_]] | None = None,
 ) -> dict[tuple[int, ...], float]:
-    """Best bound of every combination of ``level`` features whose prefix can still qualify.
+    """Best bound of every combination of ``level`` features that can still qualify.
 
     Depth first over prefixes; at each prefix only the positive-excess rows of cells whose
-    bound reaches ``threshold`` are kept (the other cells' descendants cannot qualify).
+    bound reaches ``threshold`` are kept (the other cells' descendants cannot qualify), and
+    the cells of every next feature are bounded at once (one ``bincount`` over the prefix's
+    rows times the remaining features). ``alive`` (per feature, per bin code) marks the bins
+    with at least ``min_size`` rows: a cell with a dead bin is smaller still and never
+    ranked, so its rows are left out and a feature without a live bin is never combined.
+    Only combinations whose best bound reaches ``threshold`` are returned (the others can
+    never be scored: the threshold only rises).
     """
     d = len(pos_codes)
     best: dict[tuple[int, ...], float] = {}
+    if d < level or weights.shape[1] == 0:
+        return best
+    card = np.asarray(cards, dtype=np.int64)
+    live = np.ones(d, dtype=bool) if alive is None else np.array([a.any() for a in alive])
+    coff = np.r_[0, np.cumsum(card)[:-1]]
+    alive_flat = (
+        np.ones(int(card.sum()), dtype=bool) if alive is None else np.concatenate(list(alive))
+    )
+    matrix = np.stack([np.asarray(c, dtype=np.int32) for c in pos_codes], axis=1)
 
-    def visit(combo: tuple[int, ...], sub: IntArray, code: NDArray[np.int64], space: int) -> None:
-        group, n_groups, _ = group_cells(code, space)
-        ub = _bound(group, n_groups, weights[:, sub])
-        keep = ub[group] >= threshold
-        if not keep.any():
+    def children(
+        combo: tuple[int, ...], sub: IntArray, code: NDArray[np.int64], space: int
+    ) -> None:
+        first = combo[-1] + 1 if combo else 0
+        # leave room for the features still to add after each child
+        last = d - (level - len(combo) - 1)
+        feats = np.flatnonzero(live[first:last]) + first
+        if len(feats) == 0 or len(sub) == 0:
             return
-        sub, code = sub[keep], code[keep]
-        # leave room for the features still to add after j
-        for j in range(combo[-1] + 1, d - (level - len(combo) - 1)):
-            child = code * cards[j] + pos_codes[j][sub]
-            if len(combo) + 1 == level:
-                g, ng, _ = group_cells(child, space * int(cards[j]))
-                best[(*combo, j)] = float(_bound(g, ng, weights[:, sub]).max())
-            else:
-                visit((*combo, j), sub, child, space * int(cards[j]))
+        if combo:  # the prefix's surviving cells, renumbered: a small local code space
+            _, inverse = np.unique(code, return_inverse=True)
+            code, space = inverse.astype(np.int64).reshape(-1), int(inverse.max()) + 1
+        step = max(1, _CHUNK_CELLS // len(sub))  # bounded memory: rows x features per chunk
+        for lo in range(0, len(feats), step):
+            chunk(combo, sub, code, space, feats[lo : lo + step])
 
-    all_rows = np.arange(weights.shape[1], dtype=np.intp)
-    for j in range(d - level + 1):
-        visit((j,), all_rows, pos_codes[j].astype(np.int64), int(cards[j]))
+    def chunk(
+        combo: tuple[int, ...],
+        sub: IntArray,
+        code: NDArray[np.int64],
+        space: int,
+        feats: NDArray[np.intp],
+    ) -> None:
+        codes_j = matrix[np.ix_(sub, feats)]  # rows x candidate features
+        spaces = space * card[feats]
+        off = np.r_[0, np.cumsum(spaces)[:-1]]
+        total = int(off[-1] + spaces[-1])
+        gid = code[:, None] * card[feats][None, :] + codes_j
+        gid += off[None, :]
+        ok = alive_flat[coff[feats][None, :] + codes_j]
+        gid[~ok] = total  # one trash cell for the rows of dead bins
+        if total + 1 <= DENSE_LIMIT:
+            n_groups, cell_feature = total, np.repeat(np.arange(len(feats)), spaces)
+        else:
+            keys, inv = np.unique(gid, return_inverse=True)
+            gid = inv.reshape(gid.shape)
+            n_groups = len(keys) - int(keys[-1] == total)
+            cell_feature = np.searchsorted(off, keys[:n_groups], side="right") - 1
+        w = np.broadcast_to(weights[:, sub, None], (len(weights), len(sub), len(feats)))
+        ub = _bound(gid.reshape(-1), n_groups + 1, w.reshape(len(weights), -1))[:n_groups]
+        # best bound per feature: cells are grouped by feature, in order
+        starts = np.searchsorted(cell_feature, np.arange(len(feats)))
+        has = starts < np.r_[starts[1:], len(ub)]
+        top = np.full(len(feats), -np.inf)
+        if len(ub):
+            top[has] = np.maximum.reduceat(ub, starts[has])
+        ub = np.r_[ub, -np.inf]  # the trash cell never qualifies
+        deeper = len(combo) + 1 < level
+        for k in np.flatnonzero(top >= threshold):
+            j = int(feats[k])
+            if not deeper:
+                best[(*combo, j)] = float(top[k])
+                continue
+            rows_k = np.flatnonzero(ub[gid[:, k]] >= threshold)
+            child = code[rows_k] * card[j] + codes_j[rows_k, k]
+            children((*combo, j), sub[rows_k], child, space * int(card[j]))
+
+    n_pos = weights.shape[1]
+    children((), np.arange(n_pos, dtype=np.intp), np.zeros(n_pos, dtype=np.int64), 1)
     return best
 
 

@@ -129,6 +129,13 @@ class SliceSearch:
         Quantile bins per numeric feature.
     explained_ratio : float, default 0.9
         A parent is explained by a listed child keeping at least this share of its impact.
+    condition_alpha : float, default 0.05
+        A listed slice keeps a condition only if the slice differs from the rows that
+        condition removes beyond chance: the test's p-value is below this.
+    condition_share : float, default 0.1
+        ...and only if dropping the condition moves the slice's metric by at least this share
+        of the slice's gap to the overall metric (see "Every condition earns its place" in
+        `tracing.slices`).
     distinct : bool, default True
         List only distinct findings (`tracing.slices.SliceResult.distinct`); False lists every
         ranked slice. The search itself does not depend on it.
@@ -140,6 +147,8 @@ class SliceSearch:
     features: tuple[str, ...] | None = None
     bins: int = 10
     explained_ratio: float = 0.9
+    condition_alpha: float = 0.05
+    condition_share: float = 0.1
     distinct: bool = True
 
     def __post_init__(self) -> None:
@@ -158,6 +167,11 @@ class SliceSearch:
                 f"explained_ratio must be in (0, 1], got {value_text(self.explained_ratio)}."
             )
         set_(self, "explained_ratio", float(self.explained_ratio))
+        for name in ("condition_alpha", "condition_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise DataError(f"{name} must be between 0 and 1, got {value_text(value)}.")
+            set_(self, name, float(value))
         set_(self, "features", _names(self.features))
         set_(self, "distinct", bool(self.distinct))
 
@@ -170,6 +184,8 @@ class SliceSearch:
             "features": self.features,
             "bins": self.bins,
             "explained_ratio": self.explained_ratio,
+            "condition_alpha": self.condition_alpha,
+            "condition_share": self.condition_share,
         }
 
     def searched(self) -> SliceSearch:

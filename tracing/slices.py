@@ -38,14 +38,51 @@ Ranked slices
     a slice is left out and the slice without that condition, with the same rows and impact,
     stands for it. Rows here are the production rows the metric uses. The top ``top`` are
     sorted by impact, then the deeper slice first, then feature order.
+Slice columns
+    By default the schema's features and tags, less **id-like and free-text columns**
+    (`tracing.binning.slice_exclusion`: at least 50 distinct values and nearly one per row,
+    or most rows in values too rare to rank, which would all pool into ``"(other)"``), plus
+    the **calendar parts** of the timestamp role, ``<timestamp>.hour`` (0-23),
+    ``<timestamp>.weekday`` (Monday...) and ``<timestamp>.day`` (of the month), in the data's
+    own time zone or, when it carries none, as written (UTC). A calendar part with the same
+    values as a slice column (a logged ``hour``) is left out as its twin. What is left out is
+    in `SliceResult.excluded`, with the reason (`SliceResult.excluded_note` says it in one
+    sentence); naming columns in ``features=`` overrides all of this.
+Every condition earns its place
+    A listed slice S keeps a condition c only if dropping it (to P = S without c) changes the
+    metric both **beyond chance** and **materially**:
+
+    - the test: S against the rows c removes (P minus S), with the p-value machinery below
+      (Welch for ratio metrics, delta-method z for other additive ones), below
+      ``condition_alpha`` (0.05); rank metrics (ROC/PR AUC) have no test, only the next rule;
+    - materiality: ``worse_by(m_S, m_P) >= condition_share * worse_by(m_S, M)`` (0.1): c
+      accounts for at least a tenth of S's gap to the overall metric ``M``, so ``tailnum =
+      (other)`` taking 0.006 pts off a 2-pt gap does not count.
+
+    Otherwise the shorter slice stands for S: conditions that fail are dropped one at a time,
+    the least material first, until every one left earns its place (a one-condition slice is
+    not reduced: its p-value against the rest is in the table). S stays ranked in
+    `SliceResult.table` with ``explained_by`` = the shorter slice's id; when that slice is not
+    ranked itself it is listed as a **stand-in** (`SliceResult.stand_ins`, the same columns).
+    The search and its exact top-k are unchanged: the rule only decides what is listed and
+    under which name.
 Explained by
     When a listed child (one more condition, fewer rows) keeps at least ``explained_ratio``
     (0.9) of its parent's impact, the parent stays in the list with ``explained_by`` = the
     child's slice id (the best such child), so a UI can fold it under the more specific slice.
-    A child may be listed under a shorter name with the same rows: ``state = CA & category =
-    pharmacy & merchant = scam`` is listed as ``merchant = scam`` when every scam row is a
-    Californian pharmacy (see "Ranked slices"). So a listed slice S is a child of P when S has
-    exactly one condition P lacks and every row of S is a row of P.
+    A child with a longer description replaces its parent only when it is materially more
+    concentrated (its extra condition earns its place, as above); ties go to the shorter
+    description. A child may be listed under a shorter name with the same rows: ``state = CA
+    & category = pharmacy & merchant = scam`` is listed as ``merchant = scam`` when every scam
+    row is a Californian pharmacy (see "Ranked slices"); such a child explains its parent
+    without the materiality test, its description being the shorter. So a listed slice S is
+    a child of P when S has exactly one condition P lacks and every row of S is a row of P.
+Neighbouring cuts
+    Slices that differ only in the bin of one numeric feature, at neighbouring bins (``temp >=
+    75``, ``temp in [70, 75)``...), are one finding: the best of each run of contiguous bins
+    is listed and the others get its id in ``explained_by``. A numeric column whose values
+    all fall in one range bin has the bin ``"(present)"``: the only split it offers is
+    missing against present, and it says so.
 Baseline and decomposition
     The same slice in the baseline: ``baseline_size``, ``baseline_share``, ``baseline_volume``,
     ``baseline_metric`` and ``baseline_delta = metric - baseline_metric``. For ratio metrics
@@ -104,7 +141,13 @@ from numpy.typing import NDArray
 
 from tracing import _slice_search as search
 from tracing.analysis import Analysis
-from tracing.binning import ColumnBins
+from tracing.binning import (
+    ColumnBins,
+    as_float,
+    calendar_features,
+    column_values,
+    slice_exclusion,
+)
 from tracing.engine import Filter, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
@@ -128,6 +171,7 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 Conditions = tuple[tuple[str, str], ...]
+Excluded = tuple[tuple[str, str], ...]  # (column, why it is not sliced)
 
 _MIN_ROWS = 30
 _MIN_SHARE = 0.001
@@ -204,9 +248,13 @@ def slice_mask(
     mask = np.ones(len(frame), dtype=bool)
     for feature, label in conditions:
         code = _label_code(bins, feature, label)
-        if feature not in frame.columns:
-            raise DataError(f"column {feature!r} is not in the data; it is needed by the slice.")
-        mask &= bins[feature].codes(frame[feature]) == code
+        try:
+            values = column_values(frame, feature)
+        except KeyError:
+            raise DataError(
+                f"column {feature!r} is not in the data; it is needed by the slice."
+            ) from None
+        mask &= bins[feature].codes(values) == code
     return mask
 
 
@@ -250,6 +298,7 @@ class _Context:
     min_size: int
     prod: _Side
     base: _Side
+    excluded: Excluded = ()
 
     @property
     def cards(self) -> list[int]:
@@ -358,22 +407,21 @@ def _context(
         m = metric
     else:
         m = analysis.metric if metric is None else get_metric(metric, analysis.schema)
-    feats = tuple(analysis.schema.roles.slice_columns() if features is None else features)
-    if not feats:
-        raise DataError("no slice columns: pass features=[...] or assign feature/tag columns.")
-    for f in feats:
-        for frame, name in (
-            (analysis.baseline_frame, analysis.names[0]),
-            (analysis.production_frame, analysis.names[1]),
-        ):
-            if f not in frame.columns:
-                raise DataError(
-                    f"{name}: slice column {f!r} is missing; available columns: "
-                    f"{', '.join(map(str, frame.columns))}."
-                )
     n_valid = int(analysis.production.valid.sum())
     size = _min_size(min_size, n_valid)
+    excluded: tuple[tuple[str, str], ...] = ()
+    if features is None:  # id-like columns by the default size: not moved by min_size
+        feats, excluded = _default_features(analysis, _min_size(None, n_valid))
+    else:
+        feats = tuple(features)
+    if not feats:
+        left_out = f" ({_excluded_note(excluded)})" if excluded else ""
+        raise DataError(
+            f"no slice columns{left_out}: pass features=[...] or assign feature/tag columns."
+        )
     frames = {Side.BASELINE: analysis.baseline_frame, Side.PRODUCTION: analysis.production_frame}
+    for side, name in ((Side.BASELINE, analysis.names[0]), (Side.PRODUCTION, analysis.names[1])):
+        frames[side] = _with_derived(frames[side], feats, name)
     data = {
         Side.PRODUCTION: _side_stats(
             analysis.production_frame, analysis.production, m, welch=True
@@ -399,7 +447,84 @@ def _context(
     prod, base = (
         _side(frames[w], data[w], m, feats, table, w) for w in (Side.PRODUCTION, Side.BASELINE)
     )
-    return _Context(m, feats, fitted, size, prod, base)
+    return _Context(m, feats, fitted, size, prod, base, excluded)
+
+
+def _default_features(analysis: Analysis, size: int) -> tuple[tuple[str, ...], Excluded]:
+    """Return the schema's slice columns minus id-like ones, plus calendar parts; and why."""
+    roles = analysis.schema.roles
+    base, prod = analysis.baseline_frame, analysis.production_frame
+    feats, excluded = [], []
+    for f in roles.slice_columns():
+        if f not in base.columns or f not in prod.columns:
+            feats.append(f)  # reported as missing by the caller
+            continue
+        why = slice_exclusion(base[f], prod[f], min_count=size)
+        if why is None:
+            feats.append(f)
+        else:
+            excluded.append((f, why))
+    ts = roles.timestamp
+    if ts and ts in base.columns and ts in prod.columns:
+        parts, base_parts = calendar_features(prod[ts], ts), calendar_features(base[ts], ts)
+        for name, values in parts.items() if base_parts else ():
+            if name in base.columns or name in feats:
+                continue
+            twin = _same_values(values, base_parts[name], prod, base, feats)
+            if twin is None:
+                feats.append(name)
+            else:  # e.g. a logged "hour" column: the same slices under two names
+                excluded.append((name, f"the same values as {twin}"))
+    return tuple(feats), tuple(excluded)
+
+
+def _same_values(
+    prod_values: pd.Series,
+    base_values: pd.Series,
+    prod: pd.DataFrame,
+    base: pd.DataFrame,
+    feats: Sequence[str],
+) -> str | None:
+    """Return a slice column with the same values as a derived one on both sides, if any."""
+    numeric = pd.api.types.is_numeric_dtype(prod_values.dtype)
+    for f in feats:
+        if f not in prod.columns or f not in base.columns:
+            continue
+        same_kind = pd.api.types.is_numeric_dtype(prod[f].dtype) == numeric
+        if (
+            same_kind
+            and _equal(prod[f], prod_values, numeric)
+            and _equal(base[f], base_values, numeric)
+        ):
+            return f
+    return None
+
+
+def _equal(a: pd.Series, b: pd.Series, numeric: bool) -> bool:
+    if numeric:
+        return bool(np.array_equal(as_float(a), as_float(b), equal_nan=True))
+    return bool((a.astype(object).to_numpy() == b.astype(object).to_numpy()).all())
+
+
+def _with_derived(frame: pd.DataFrame, feats: Sequence[str], name: str) -> pd.DataFrame:
+    """``frame`` with the derived (calendar) slice features it lacks added as columns."""
+    derived = {}
+    for f in feats:
+        if f in frame.columns:
+            continue
+        try:
+            derived[f] = column_values(frame, f)
+        except KeyError:
+            raise DataError(
+                f"{name}: slice column {f!r} is missing; available columns: "
+                f"{', '.join(map(str, frame.columns))}."
+            ) from None
+    return frame.assign(**derived) if derived else frame
+
+
+def _excluded_note(excluded: Excluded) -> str:
+    names = ", ".join(f"{f} ({why})" for f, why in excluded)
+    return f"not sliced: {names}"
 
 
 def _min_size(min_size: int | None, n_rows: int) -> int:
@@ -792,14 +917,136 @@ def _table(records: list[dict[str, Any]], columns: Sequence[str] = TABLE_COLUMNS
     return table.astype(types)
 
 
-def _mark_explained(
-    ctx: _Context, table: pd.DataFrame, found: Sequence[search.Found], ratio: float
-) -> pd.DataFrame:
-    """Fill ``explained_by`` (module docstring); ``found`` are the table's slices, in order."""
+@dataclass(frozen=True)
+class _Listed:
+    """A slice of the listing: ranked (in ``table``) or a stand-in for a padded one."""
+
+    combo: tuple[int, ...]
+    values: tuple[int, ...]
+
+    def drop(self, i: int) -> _Listed:
+        return _Listed(
+            self.combo[:i] + self.combo[i + 1 :], self.values[:i] + self.values[i + 1 :]
+        )
+
+
+class _Rule:
+    """The rule "every condition earns its place" (module docstring), with cached cells."""
+
+    def __init__(self, ctx: _Context, alpha: float, share: float) -> None:
+        self.ctx, self.alpha, self.share = ctx, alpha, share
+        self._cells: dict[_Listed, _Cells] = {}
+
+    def cells(self, s: _Listed) -> _Cells:
+        if s not in self._cells:
+            self._cells[s] = _group(
+                self.ctx, self.ctx.prod, (), _where(self.ctx, s.combo, s.values), welch=True
+            )
+        return self._cells[s]
+
+    def compare(self, s: _Listed, wider: _Listed) -> tuple[float, float]:
+        """Measure dropping ``s``'s extra conditions (to ``wider``, holding every row of ``s``).
+
+        Returns ``(change, p)``: how much worse ``s`` is than ``wider`` as a share of ``s``'s
+        gap to the overall metric, and the p-value of ``s`` against the rows it leaves out.
+        """
+        ctx, m = self.ctx, self.ctx.metric
+        a, b = self.cells(s), self.cells(wider)
+        value_s, value_w = float(a.value[0]), float(b.value[0])
+        gap = float(worse_by(value_s, ctx.prod.overall, m.direction))
+        change = float(worse_by(value_s, value_w, m.direction)) / gap if gap > 0 else math.nan
+        if a.welch is not None:
+            p = float(_welch_vs_rest(a, b)[0])
+        elif m.additive:
+            inside = ctx.prod.table.mask(Side.PRODUCTION, _where(ctx, s.combo, s.values))
+            outer = ctx.prod.table.mask(Side.PRODUCTION, _where(ctx, wider.combo, wider.values))
+            p = _delta_p_value(ctx, np.flatnonzero(inside), np.flatnonzero(outer & ~inside))
+        else:
+            p = math.nan
+        return change, p
+
+    def earns(self, s: _Listed, wider: _Listed) -> bool:
+        """Whether ``s``'s extra conditions earn their place against ``wider``."""
+        change, p = self.compare(s, wider)
+        tested = self.ctx.metric.additive  # rank metrics have no p-value: materiality only
+        return bool(change >= self.share and (not tested or p < self.alpha))
+
+    def reduce(self, s: _Listed) -> _Listed:
+        """Drop conditions that do not earn their place, the least material first."""
+        while len(s.combo) >= 2:
+            failing = []
+            for i in range(len(s.combo)):
+                if not self.earns(s, s.drop(i)):
+                    failing.append((self.compare(s, s.drop(i))[0], i))
+            if not failing:
+                break
+            s = s.drop(min(failing, key=lambda t: (np.nan_to_num(t[0], nan=-np.inf), t[1]))[1])
+        return s
+
+
+def _listing(
+    ctx: _Context,
+    table: pd.DataFrame,
+    found: Sequence[search.Found],
+    opts: SliceSearch,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fill ``explained_by`` and build the stand-ins (module docstring, "Listing")."""
+    rule = _Rule(ctx, opts.condition_alpha, opts.condition_share)
+    ranked = [_Listed(f.combo, f.values) for f in found]
+    reduced = [rule.reduce(s) for s in ranked]
+    known = set(ranked)
+    extra = list(dict.fromkeys(r for r in reduced if r not in known))
+    whole = _parent(ctx, None)
+    stand_ins = _table([_slice_record(ctx, r.combo, r.values, whole) for r in extra])
+    stand_ins.index = pd.RangeIndex(len(table), len(table) + len(stand_ins))
+    union = pd.concat([table, stand_ins]) if len(stand_ins) else table.copy()
+    slices = ranked + extra
+    reduced_all = reduced + extra  # a stand-in earns every condition (it is fully reduced)
+    folded: list[str | None] = [
+        None if r == s else slice_id(_conditions(ctx, r))
+        for s, r in zip(slices, reduced_all, strict=True)
+    ]
+    explained = _explained_by_children(ctx, rule, union, slices, folded, opts.explained_ratio)
+    merged = [f if f is not None else e for f, e in zip(folded, explained, strict=True)]
+    union = union.assign(explained_by=pd.Series(merged, index=union.index, dtype=object))
+    union = _order(union)
+    union = _fold_neighbours(
+        ctx, union, dict(zip([*table.index, *stand_ins.index], slices, strict=True))
+    )
+    return union.loc[table.index], union.loc[stand_ins.index]
+
+
+def _order(table: pd.DataFrame) -> pd.DataFrame:
+    """Sort by impact, then the deeper slice first (the ranking's order)."""
+    key = table.assign(_neg=-table["depth"])
+    order = key.sort_values(["impact", "_neg"], ascending=[False, True], kind="mergesort").index
+    return table.loc[order]
+
+
+def _conditions(ctx: _Context, s: _Listed) -> Conditions:
+    return tuple(
+        (ctx.features[j], ctx.bins[ctx.features[j]].labels[v])
+        for j, v in zip(s.combo, s.values, strict=True)
+    )
+
+
+def _explained_by_children(
+    ctx: _Context,
+    rule: _Rule,
+    table: pd.DataFrame,
+    slices: Sequence[_Listed],
+    folded: Sequence[str | None],
+    ratio: float,
+) -> list[str | None]:
+    """Return each slice's best child that explains it, or None.
+
+    The child keeps ``ratio`` of its impact and is materially more concentrated: its extra
+    condition earns its place.
+    """
     conds = [frozenset(c) for c in table["conditions"]]
     impact = table["impact"].to_numpy()
     size = table["size"].to_numpy()
-    wheres = [_where(ctx, f.combo, f.values) for f in found]
+    wheres = [_where(ctx, s.combo, s.values) for s in slices]
 
     def within(j: int, i: int) -> bool:  # every row of slice j is a row of slice i
         both = Filter(wheres[j].conditions + wheres[i].conditions)
@@ -810,16 +1057,59 @@ def _mark_explained(
         best = None
         for j, child in enumerate(conds):
             if (
-                impact[i] > 0
+                folded[j] is None
+                and impact[i] > 0
                 and impact[j] >= ratio * impact[i]
                 and size[j] < size[i]
                 and len(child - parent) == 1
                 and (best is None or impact[j] > impact[best])
                 and (parent < child or within(j, i))
+                # a longer description must be materially more concentrated; a child named
+                # by no more conditions than its parent wins the tie (the shorter one)
+                and (len(child) < len(parent) or rule.earns(slices[j], slices[i]))
             ):
                 best = j
         explained.append(None if best is None else str(table["slice_id"].iloc[best]))
+    return explained
+
+
+def _fold_neighbours(
+    ctx: _Context, table: pd.DataFrame, slices: Mapping[Any, _Listed]
+) -> pd.DataFrame:
+    """Fold slices that differ from a better one only by a neighbouring numeric bin.
+
+    ``temp >= 75``, ``temp in [70, 75)`` and ``temp in [65, 70)`` (same other conditions) are
+    one finding: the slices not yet folded are grouped into runs of contiguous bin codes of
+    one numeric feature, and every slice of a run but the first (best) gets the first one's
+    id in ``explained_by``. "(missing)" is nobody's neighbour.
+    """
+    explained = table["explained_by"].tolist()
+    ids = table["slice_id"].tolist()
+    groups: dict[tuple[Any, ...], list[tuple[int, int]]] = {}  # (feature, rest) -> (code, pos)
+    for pos, idx in enumerate(table.index):
+        if not _no_value(explained[pos]):
+            continue
+        s = slices[idx]
+        for i, j in enumerate(s.combo):
+            b = ctx.bins[ctx.features[j]]
+            if b.kind == "numeric" and s.values[i] != b.missing_code:
+                groups.setdefault((j, _others(s, i)), []).append((s.values[i], pos))
+    for members in groups.values():
+        members.sort()
+        run: list[tuple[int, int]] = []
+        for code, pos in [*members, (-2, -1)]:  # a sentinel closes the last run
+            if run and code != run[-1][0] + 1:
+                head = min(p for _, p in run)
+                for _, p in run:
+                    if p != head and _no_value(explained[p]):
+                        explained[p] = ids[head]
+                run = []
+            run.append((code, pos))
     return table.assign(explained_by=pd.Series(explained, index=table.index, dtype=object))
+
+
+def _others(s: _Listed, i: int) -> tuple[tuple[int, int], ...]:
+    return tuple((j, v) for k, (j, v) in enumerate(zip(s.combo, s.values, strict=True)) if k != i)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -840,8 +1130,10 @@ class SliceResult:
         ``baseline_size``, ``baseline_share``, ``baseline_volume``, ``baseline_metric`` (NaN
         when absent or undefined in the baseline), ``baseline_delta`` (metric -
         baseline_metric), ``mix_effect``, ``performance_effect`` (ratio metrics, else NaN),
-        ``p_value`` (slice vs rest) and ``explained_by`` (slice id of a listed child keeping
-        at least ``explained_ratio`` of the impact, or None). See the module docstring.
+        ``p_value`` (slice vs rest) and ``explained_by`` (the slice listed in its place: a
+        listed child keeping at least ``explained_ratio`` of the impact, the shorter slice
+        when a condition does not earn its place, or the best neighbouring cut; None when
+        it is listed itself). See the module docstring.
     metric_id : str
         The metric ranked.
     direction : Direction
@@ -856,6 +1148,13 @@ class SliceResult:
         The search limits used.
     explained_ratio : float
         Threshold of ``explained_by``.
+    stand_ins : DataFrame
+        Shorter slices listed in place of ranked ones whose conditions do not all earn their
+        place, when not ranked themselves (columns of ``table``; `distinct` merges them in).
+    excluded : tuple of (str, str)
+        Columns left out of slicing by default and why (id-like, free text, a calendar twin).
+    condition_alpha, condition_share : float
+        The thresholds of "Every condition earns its place".
     search : dict
         What the search did: ``method``, ``combos_total``, ``combos_scored``, ``rows_scored``
         and ``single_slices`` (one-condition slices of at least ``min_size`` rows: a lower
@@ -874,20 +1173,40 @@ class SliceResult:
     top: int
     explained_ratio: float
     search: dict[str, Any] = field(default_factory=dict)
+    stand_ins: pd.DataFrame = field(default_factory=lambda: _table([]))
+    excluded: Excluded = ()
+    condition_alpha: float = SliceSearch.condition_alpha
+    condition_share: float = SliceSearch.condition_share
+
+    @property
+    def excluded_note(self) -> str | None:
+        """One sentence naming the columns left out of slicing and how to put them back."""
+        if not self.excluded:
+            return None
+        return (
+            f"{_excluded_note(self.excluded)[0].upper()}{_excluded_note(self.excluded)[1:]}. "
+            "To slice by them anyway, name them in the slice search's features option "
+            "(SliceSearch.features)."
+        )
 
     def distinct(self) -> pd.DataFrame:
-        """Return the ranked slices that are distinct findings (the rows of `table` to list).
+        """Return the slices that are distinct findings (the rows to list).
 
-        The one rule by which the Slices page, every report format and the root-cause summary
-        decide which slices repeat another: a slice is left out when it is explained by a
-        narrower listed slice (``explained_by``: that one keeps most of its impact), or when it
+        The rows of `table` and `stand_ins`, by impact. The one rule by which the Slices
+        page, every report format and the root-cause summary decide which slices repeat
+        another: a slice is left out when another is listed in its place (``explained_by``:
+        a narrower slice keeping most of its impact, the shorter slice when a condition does
+        not earn its place, or a better neighbouring cut), or when it
         narrows a slice listed above it (its conditions include all of the other's, which
         already accounts for it, and whose drilldown lists it). Only listed slices hide
         narrower ones: a broad slice left out because a narrower one explains it does not hide
-        that narrower one. Order (by impact) and columns are those of `table`.
+        that narrower one. Columns are those of `table`.
         """
-        keep = distinct_mask(self.table["conditions"], self.table["explained_by"])
-        return self.table[keep]
+        every = (
+            _order(pd.concat([self.table, self.stand_ins])) if len(self.stand_ins) else self.table
+        )
+        keep = distinct_mask(every["conditions"], every["explained_by"])
+        return every[keep]
 
     def listed(self, *, distinct: bool = SliceSearch.distinct) -> pd.DataFrame:
         """Return the slices to list: `distinct` ones, or every ranked slice."""
@@ -935,6 +1254,8 @@ def find_slices(
     features: Sequence[str] | None = SliceSearch.features,
     bins: int = SliceSearch.bins,
     explained_ratio: float = SliceSearch.explained_ratio,
+    condition_alpha: float = SliceSearch.condition_alpha,
+    condition_share: float = SliceSearch.condition_share,
     random_state: int = 0,
 ) -> SliceResult:
     """Find the slices with the largest performance impact (exact top-k).
@@ -958,6 +1279,8 @@ def find_slices(
         Quantile bins per numeric feature.
     explained_ratio : float, default 0.9
         A parent is ``explained_by`` a listed child keeping at least this share of its impact.
+    condition_alpha, condition_share : float, default 0.05 and 0.1
+        The thresholds of "Every condition earns its place" (module docstring).
     random_state : int, default 0
         Accepted for a uniform engine API; the search is exact and deterministic.
 
@@ -987,6 +1310,8 @@ def find_slices(
         features=None if features is None else tuple(features),
         bins=bins,
         explained_ratio=explained_ratio,
+        condition_alpha=condition_alpha,
+        condition_share=condition_share,
     )
     max_depth, top, explained_ratio = opts.max_depth, opts.top, opts.explained_ratio
     ctx = _context(
@@ -1002,7 +1327,7 @@ def find_slices(
     found, stats = _search(ctx, int(max_depth), int(top))
     parent = _parent(ctx, None)
     records = [_slice_record(ctx, f.combo, f.values, parent) for f in found]
-    table = _mark_explained(ctx, _table(records), found, explained_ratio)
+    table, stand_ins = _listing(ctx, _table(records), found, opts)
     return SliceResult(
         table=table,
         metric_id=ctx.metric.id,
@@ -1016,6 +1341,10 @@ def find_slices(
         top=int(top),
         explained_ratio=float(explained_ratio),
         search=stats,
+        stand_ins=stand_ins,
+        excluded=ctx.excluded,
+        condition_alpha=opts.condition_alpha,
+        condition_share=opts.condition_share,
     )
 
 
