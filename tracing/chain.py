@@ -81,6 +81,7 @@ __all__ = [
     "chain_json",
     "chain_markdown",
     "counterfactual_metric",
+    "chain_dot",
     "load_chain",
     "share_of_change",
     "trace_chain",
@@ -189,6 +190,12 @@ class ModelTrace:
     production: float
     delta: float
     status: Status
+
+    @property
+    def marker(self) -> str:
+        """The change as text, not colour alone: ``▲ worse``, ``▼ better``, ``= same``."""
+        arrow = "▲" if self.delta > 0 else "▼" if self.delta < 0 else "="
+        return f"{arrow} {self.status.value}"
 
 
 @dataclass(frozen=True)
@@ -866,3 +873,43 @@ def chain_markdown(trace: ChainTrace) -> str:
                 f"| {e(k.upstream)} | {e(k.downstream)} | {e(k.feature)} | {share} | {cf} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _dot_text(text: str) -> str:
+    """Quote a name for a Graphviz label: a file's text can never close the string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def chain_dot(trace: ChainTrace, colours: Mapping[str, str]) -> str:
+    """Return the chain as a Graphviz DOT graph, upstream on the left.
+
+    Parameters
+    ----------
+    trace : ChainTrace
+        The traced chain.
+    colours : mapping
+        Fill colour per `tracing.vocab.Status` value (the app's palette); missing: grey.
+
+    Returns
+    -------
+    str
+        Each model is a box labelled with its name, metric, baseline -> production and its
+        `ModelTrace.marker`; the culprit has a thick border; each link is labelled with its
+        feature and share of change.
+    """
+    lines = ["digraph chain {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled"];']
+    for i, m in enumerate(trace.models):
+        values = f"{_number(m.baseline, m.percent)} → {_number(m.production, m.percent)}"
+        parts = (m.name, f"{m.metric_name}: {values}", m.marker)
+        label = "\\n".join(_dot_text(p) for p in parts)  # DOT's own line break
+        width = 4 if m.name == trace.culprit else 1
+        colour = colours.get(m.status.value, "#9e9e9e")
+        lines.append(
+            f'  m{i} [label="{label}", fillcolor="{colour}", fontcolor="white", penwidth={width}];'
+        )
+    index = {m.name: i for i, m in enumerate(trace.models)}
+    for k in trace.links:
+        share = "n/a" if not np.isfinite(k.share_of_change) else f"{k.share_of_change:.0%}"
+        label = _dot_text(f"{k.feature} ({share} of the change)")
+        lines.append(f'  m{index[k.upstream]} -> m{index[k.downstream]} [label="{label}"];')
+    return "\n".join([*lines, "}"]) + "\n"
