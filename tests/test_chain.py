@@ -8,6 +8,7 @@ the counterfactual, and the JSON Schema on real output.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -23,6 +24,10 @@ from tracing import sources
 from tracing.chain import (
     CULPRIT_SHARE,
     ERROR_QUANTILE,
+    LinkTrace,
+    ModelTrace,
+    _culprit,
+    chain_dot,
     chain_json,
     chain_markdown,
     load_chain,
@@ -34,6 +39,7 @@ from tracing.chain import (
 from tracing.cli import main
 from tracing.errors import DataError
 from tracing.metrics import METRICS
+from tracing.vocab import Status
 
 SCHEMA = Path(__file__).resolve().parents[1] / "tracing" / "schemas" / "chain.schema.json"
 N = 1500
@@ -379,3 +385,87 @@ def test_chain_json_has_null_for_missing_numbers(tmp_path):
     out = chain_json(trace_chain(load_chain(_chain(tmp_path, up_fault=True))))
     assert out["chain"]["links"][0]["counterfactual"] is None
     jsonschema.validate(out, json.loads(SCHEMA.read_text(encoding="utf-8")))
+
+
+def test_share_of_change_equals_the_slice_engine_decomposition(tmp_path):
+    """The erred/not-erred partition as a column: drilldown's mix + performance of "yes"."""
+    from tracing.analysis import prepare_analysis
+    from tracing.slices import drilldown
+
+    path = _chain(tmp_path, up_fault=True)
+    chain = load_chain(path)
+    (link,) = trace_chain(chain).links
+    up = chain.model("up")
+    up_a = prepare_analysis(
+        pd.read_parquet(up.baseline), pd.read_parquet(up.production), roles=dict(up.roles)
+    )
+    frames = []
+    for side in ("baseline", "production"):
+        down = pd.read_parquet(tmp_path / f"down_{side[0]}.parquet")
+        erred = down["trip"].map(upstream_erred(up_a, side))
+        frames.append(down.assign(erred=np.where(erred, "yes", "no")))
+    roles = {"prediction_id": "trip", "prediction_label": "minutes_pred"}
+    roles |= {"actual_label": "minutes", "features": ("erred",)}
+    a = prepare_analysis(*frames, roles=roles, model_type="regression")
+    parts = drilldown(a, "", metric="mae").breakdown.set_index(["feature", "value"])
+    yes = parts.loc[("erred", "yes")]
+    delta = a.metric.compute(a.production) - a.metric.compute(a.baseline)
+    expected = (yes["mix_effect"] + yes["performance_effect"]) / delta
+    assert link.share_of_change == pytest.approx(expected, rel=1e-9)
+
+
+def _model_trace(name: str, status: str, delta: float) -> ModelTrace:
+    return ModelTrace(name, "mae", "MAE", "lower", False, 1.0, 1.0 + delta, delta, Status(status))
+
+
+@pytest.mark.parametrize(
+    ("statuses", "shares", "culprit"),
+    [
+        # a -> b -> c: c's change is b's doing, and b's is a's: blame walks up to a.
+        (("worse", "worse", "worse"), (0.9, 0.8), "a"),
+        # b explains c's change, but a explains too little of b's: b.
+        (("worse", "worse", "worse"), (0.3, 0.8), "b"),
+        # under the threshold at the last link: c itself.
+        (("worse", "worse", "worse"), (0.9, CULPRIT_SHARE - 0.01), "c"),
+        # exactly at the threshold counts.
+        (("worse", "worse", "worse"), (0.0, CULPRIT_SHARE), "b"),
+        # an upstream that did not get worse is never blamed, whatever its share.
+        (("worse", "same", "worse"), (0.9, 0.9), "c"),
+        # the final model did not get worse: no culprit.
+        (("worse", "worse", "better"), (0.9, 0.9), None),
+    ],
+)
+def test_culprit_rule(statuses, shares, culprit):
+    traces = {
+        n: _model_trace(n, s, 1.0 if s == "worse" else -1.0)
+        for n, s in zip("abc", statuses, strict=True)
+    }
+    links = [
+        LinkTrace("a", "b", "fa", shares[0], 0.1, 0.3),
+        LinkTrace("b", "c", "fb", shares[1], 0.1, 0.3),
+    ]
+    assert _culprit("c", traces, links)[0] == culprit
+
+
+def test_a_counterfactual_takes_precedence_over_the_share(tmp_path):
+    traces = {"a": _model_trace("a", "worse", 1.0), "b": _model_trace("b", "worse", 2.0)}
+    # The share says a explains little, but a's actuals undo 75% of b's change.
+    links = [
+        LinkTrace("a", "b", "fa", 0.1, 0.1, 0.3, counterfactual=1.5, counterfactual_delta=0.5)
+    ]
+    assert _culprit("b", traces, links)[:2] == ("a", pytest.approx(0.75))
+
+
+def test_names_from_the_files_cannot_break_the_drawing_or_the_markdown(tmp_path):
+    path = _chain(tmp_path, up_fault=True)
+    evil = 'up"] ; x [label="**[x](http://e)**'
+    path.write_text(path.read_text(encoding="utf-8").replace('"up"', json.dumps(evil)))
+    trace = trace_chain(load_chain(path))
+    dot = chain_dot(trace, {"worse": "#c62828"})
+    # Take out every well-formed DOT string: what is left is the graph's own syntax only.
+    bare = re.sub(r'"(?:[^"\\\n]|\\.)*"', "S", dot)
+    assert '"' not in bare and "http" not in bare and bare.count("label=S") == 3
+    assert bare.count("->") == 1
+    md = chain_markdown(trace)
+    assert not re.search(r"(?<!\\)\]\(", md) and not re.search(r"(?<!\\)\*\*", md)
+    assert "\\*\\*" in md  # the name is there, escaped
