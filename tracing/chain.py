@@ -35,13 +35,13 @@ counterfactual
     keep the prediction); ``counterfactual_delta`` is that metric minus ``D``'s baseline metric.
 
 Culprit rule
-    Start at the final model (the one no model takes as input). When it did not get worse there
-    is no culprit. Otherwise each upstream model that got worse itself is credited with the
-    part of the change its link explains: ``(delta - counterfactual_delta) / delta`` when there
-    is a counterfactual, else ``share_of_change``. The upstream credited most, when credited at
-    least `CULPRIT_SHARE` (half the change), is blamed and the rule repeats from it (its own
-    upstream may be to blame); otherwise the model itself is the culprit: its inputs are as good
-    as in the baseline.
+    Start at the final model (`Chain.final`: no model takes it as input). When it did not get
+    worse there is no culprit. Otherwise each upstream model that got worse itself is credited
+    with the part of the change its link explains: ``(delta - counterfactual_delta) / delta``
+    when there is a counterfactual, else ``share_of_change``. The upstream credited most, when
+    credited at least `CULPRIT_SHARE` (half the change), is blamed and the rule repeats from it
+    (its own upstream may be to blame); otherwise the model itself is the culprit: its inputs
+    are as good as in the baseline.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class Chain:
 
     @property
     def final(self) -> ChainModel:
-        """The model no other model takes as input (the pipeline's output)."""
+        """The model no other model takes as input (the last listed, when several are)."""
         used = {up for m in self.models for _, up in m.inputs}
         return [m for m in self.models if m.name not in used][-1]
 
