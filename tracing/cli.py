@@ -19,6 +19,10 @@ become a `tracing.rows.RowsSpec` and the files go through `tracing.rows.compared
 Bad input exits with code 2 and one line on stderr that names the file/column and the fix;
 never a traceback. The output goes to stdout or ``--output`` (report: JSON or Markdown;
 timeline: JSON or CSV).
+
+``chain`` (``--config chain.toml [--format json|markdown] [--output PATH]``) traces a pipeline
+of models, each fed by others' predictions, to the model that made the final one worse
+(`tracing.chain`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tracing import alerts, settings
+from tracing import chain as chains
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.errors import DataError
 from tracing.io import cli_limits, read_table
@@ -63,6 +68,7 @@ from tracing.vocab import NotifyFormat
 from tracing.windows import VERSION_COLUMN
 
 __all__ = [
+    "add_chain_parser",
     "add_input_options",
     "add_timeline_parser",
     "load_inputs",
@@ -219,7 +225,31 @@ def _parser() -> argparse.ArgumentParser:
     add_input_options(rep)
     add_timeline_parser(sub)
     add_store_parser(sub)
+    add_chain_parser(sub)
     return parser
+
+
+def add_chain_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``chain`` on the argparse subparsers object."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "chain",
+        help="trace a chain of models to the one that made the final model worse",
+        description="Compare every model of a chain file (TOML: [[model]] tables with the "
+        'report\'s role and option names, and inputs = { feature = "upstream" }) with its '
+        "baseline, measure how much of each downstream change happens where the upstream "
+        "model erred, and name the culprit.",
+    )
+    p.add_argument("--config", required=True, metavar="PATH", help="the chain file (TOML)")
+    p.add_argument("--format", choices=["json", "markdown"], default="json")
+    p.add_argument("--output", metavar="PATH", help="write here instead of stdout")
+    return p
+
+
+def _chain(args: argparse.Namespace) -> str:
+    trace = chains.trace_chain(chains.load_chain(args.config), limits=cli_limits())
+    if args.format == "markdown":
+        return chains.chain_markdown(trace)
+    return json.dumps(chains.chain_json(trace), indent=2) + "\n"
 
 
 def add_timeline_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -564,7 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
         return int(exc.code or 0)
     try:
-        commands = {"store": run_store, "report": _report}
+        commands = {"store": run_store, "report": _report, "chain": _chain}
         text, code = (
             _timeline(args) if args.command == "timeline" else (commands[args.command](args), 0)
         )
