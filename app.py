@@ -45,6 +45,12 @@ pages = {
         st.Page(
             files["explain"], title="Explain", icon=":material/psychology:", url_path="explain"
         ),
+        st.Page(
+            files["pipeline"],
+            title="Pipeline",
+            icon=":material/account_tree:",
+            url_path="pipeline",
+        ),
         st.Page(files["share"], title="Share", icon=":material/share:", url_path="share"),
     ],
 }

@@ -45,6 +45,7 @@ PAGE_FILES = {
     "slices": "pages/slices.py",
     "root_cause": "pages/root_cause.py",
     "explain": "pages/explain.py",
+    "pipeline": "pages/pipeline.py",
     "share": "pages/share.py",
 }
 

@@ -37,7 +37,7 @@ def test_choosing_a_model_opens_its_trace(app, no_errors) -> None:
     assert view.model_type == "regression"
     # The Overview of the ETA model: its production MAE, as the chain trace measured it.
     assert at.title[0].value == "Did the model get worse, and by how much?"
-    lead = next(m for m in at.metric if m.label.startswith("Mean absolute error"))
+    lead = next(m for m in at.metric if m.label.startswith("MAE"))
     assert lead.value == "4.15"
 
 
