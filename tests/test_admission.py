@@ -90,10 +90,20 @@ def test_a_waiter_that_gives_up_leaves_the_queue() -> None:
     def stop(place: int) -> None:
         raise Stop
 
+    raised: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            with gate.slot(stop):
+                pass
+        except Stop as exc:
+            raised.append(exc)
+
     with gate.slot():
-        with pytest.raises(Stop), gate.slot(stop):
-            pass
-        assert gate.waiting == 0
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(10)
+        assert len(raised) == 1 and gate.waiting == 0
     with gate.slot():  # the gate still works
         assert gate.running == 1
 
@@ -105,3 +115,10 @@ def test_the_process_gate_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -
     assert admission().limit == 1
     with pytest.raises(ValueError):
         Admission(0)
+
+
+def test_a_nested_step_uses_its_outer_slot() -> None:
+    gate = Admission(1)
+    with gate.slot(), gate.slot():  # would wait for itself forever without re-entry
+        assert gate.running == 1
+    assert gate.running == 0

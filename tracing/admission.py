@@ -3,7 +3,8 @@
 On a small host a few visitors parsing uploads, searching slices and computing SHAP at once can
 run the server out of memory. `Admission` lets ``TRACING_MAX_CONCURRENT`` of them run and makes
 the others wait first come, first served, telling each waiting one its place in the queue (the
-app shows it as a "queued" message). Waiting has no deadline of its own: the page's session
+app shows it as a "queued" message). A step that runs inside another in the same thread uses
+its slot (no deadlock at a limit of 1). Waiting has no deadline of its own: the page's session
 ends it.
 """
 
@@ -38,6 +39,7 @@ class Admission:
         self._running = 0
         self._queue: list[int] = []
         self._tickets = itertools.count()
+        self._held = threading.local()  # slots this thread holds: nested steps pass through
 
     @property
     def running(self) -> int:
@@ -58,6 +60,13 @@ class Admission:
         ``on_wait`` is called each time the place changes, outside the gate's lock, so it may
         update a page; the queue is re-checked at least every ``poll_s`` seconds.
         """
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1  # a heavy step inside another one: it already has a slot
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
         ticket = next(self._tickets)
         with self._cond:
             self._queue.append(ticket)
@@ -83,9 +92,11 @@ class Admission:
                     self._queue.remove(ticket)
                     self._cond.notify_all()
             raise
+        self._held.depth = 1
         try:
             yield
         finally:
+            self._held.depth = 0
             with self._cond:
                 self._running -= 1
                 self._cond.notify_all()

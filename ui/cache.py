@@ -17,12 +17,14 @@ first; an entry that alone exceeds the budget is computed but not kept.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import pandas as pd
 import streamlit as st
 
+from tracing.admission import admission
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.bytecache import ByteLRU, nbytes, process_store
 from tracing.compare import Comparison, compare
@@ -134,11 +137,39 @@ class Loaded:
     frame: pd.DataFrame
 
 
+@contextmanager
+def _admitted(what: str) -> Iterator[None]:
+    """Run a heavy step when the server's gate lets it (``TRACING_MAX_CONCURRENT``).
+
+    While it waits, the page says so, with its place in the queue; the message goes once the
+    step starts. Background threads (prefetches) have no page: they wait silently.
+    """
+    box: Any = None
+
+    def waiting(place: int) -> None:
+        nonlocal box
+        with contextlib.suppress(Exception):  # no page in a background thread
+            box = box or st.empty()
+            ahead = "next in line" if place == 1 else f"{place - 1} ahead of you"
+            box.info(
+                f"Queued ({ahead}): this server runs a few heavy analyses at a time, and "
+                f"{what} starts by itself when one finishes.",
+                icon=":material/hourglass_top:",
+            )
+
+    with admission().slot(waiting):
+        if box is not None:
+            with contextlib.suppress(Exception):
+                box.empty()
+        yield
+
+
 @_cached("load")
 def _load(ref: str, stamp: str) -> Loaded:
-    name, data = resolve_source(ref)
-    # Visitors reach these files (uploads, URLs, link sources): the server's caps apply.
-    return Loaded(name, read_table(data, name=name, limits=visitor_limits()))
+    with _admitted("reading the file"):
+        name, data = resolve_source(ref)
+        # Visitors reach these files (uploads, URLs, link sources): the server's caps apply.
+        return Loaded(name, read_table(data, name=name, limits=visitor_limits()))
 
 
 def load_table(ref: str) -> Loaded:
@@ -365,7 +396,9 @@ def slices(key: Key, metric: str | None, search: SliceSearch) -> SliceResult:
     """
     if not search.distinct:
         return slices(key, metric, search.searched())
-    return find_slices(_from_key(key, metric), metric=metric, **search.search_kwargs())
+    analysis = _from_key(key, metric)
+    with _admitted("the slice search"):
+        return find_slices(analysis, metric=metric, **search.search_kwargs())
 
 
 @_cached("slice_drilldown", _on_drilldown)
@@ -465,7 +498,10 @@ class _Explanations:
     ) -> Explanation:
         from tracing.explain import explain
 
-        result = explain(analysis, slice_mask=mask, random_state=0, progress=progress, quick=quick)
+        with _admitted("computing SHAP values"):
+            result = explain(
+                analysis, slice_mask=mask, random_state=0, progress=progress, quick=quick
+            )
         memory().put(("explanation", key, quick), result, nbytes(result))
         return result
 

@@ -92,7 +92,7 @@ def test_an_engine_step_that_fails_is_an_error_message(
     monkeypatch.setattr(ui.cache, call, broken)
     at = app(page)
     if page == "share" and not at.error:  # the report is built on a click
-        at.button[0].click().run()
+        at.button(key="w_build_report").click().run()
     _no_traceback(at)
     assert at.error, f"{page}: no error shown"
     assert "server log" in " ".join(e.value for e in at.error)

@@ -21,7 +21,7 @@ def test_suspects_drift_and_quality(app, no_errors) -> None:
     assert drift.iloc[0]["Column"] == "merchant_id" and drift.iloc[0]["Drift"] == "▲ alert"
     assert drift.iloc[0]["Reading"] == "large shift"  # PSI 1.33, in words
     # Findings are sentences: a static table that wraps them (was a dataframe that cut them).
-    quality = at.table[0].value
+    quality = next(t.value for t in at.table if "Finding" in t.value.columns)
     assert "customer_age" in set(quality["Column"])  # the planted missing values
     assert any("missing" in str(f) for f in quality["Finding"])
     assert any("No label conflict" in s.value for s in at.success)
