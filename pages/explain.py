@@ -16,7 +16,7 @@ header(
 analysis, view, key = require_analysis()
 tracing_banner(view, analysis)
 metric = analysis.metric
-search = state.slice_settings(analysis.schema.roles.slice_columns())
+search = state.slice_settings(cache.slice_features(key)[0])
 
 mask, slice_text = None, None
 if view.slice:

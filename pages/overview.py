@@ -106,7 +106,7 @@ def estimated_headline(metric: Metric, r: dict) -> str:
 
 def top_slice_sentence() -> str | None:
     """Name the slice that costs most and its part of the change (the Slices page's figure)."""
-    search = state.slice_settings(tuple(analysis.schema.roles.slice_columns()))
+    search = state.slice_settings(cache.slice_features(key)[0])
     result = cache.slices(key, lead.id, search)
     listed = result.listed(distinct=search.distinct)
     if listed.empty:

@@ -23,7 +23,7 @@ analysis, view, key = require_analysis()
 tracing_banner(view, analysis)
 metric = analysis.metric
 roles = analysis.schema.roles
-search = state.slice_settings(roles.slice_columns())
+search = state.slice_settings(cache.slice_features(key)[0])
 
 measured = analysis.has_actuals
 with st.spinner("Weighing the evidence…"), guard("ranking the suspects"):

@@ -48,7 +48,7 @@ base = link_base(public, st.context.url, dict(st.context.headers), "share")
 page_settings = page_params(
     st.session_state,
     defaults={
-        "slice_by": list(analysis.schema.roles.slice_columns()),
+        "slice_by": list(cache.slice_features(key)[0]),
         "band": st.session_state.get("_band_default"),
     },
 )
@@ -163,7 +163,7 @@ chosen = st.multiselect(
 options = ReportOptions(
     metric=analysis.metric.id,
     estimate=not view.by_version,  # as the Overview: no estimate across model versions
-    slices=state.slice_settings(analysis.schema.roles.slice_columns()),
+    slices=state.slice_settings(cache.slice_features(key)[0]),
 )
 built = st.session_state.setdefault("_built_reports", set())
 ident = (key, tuple(chosen), options)

@@ -34,7 +34,10 @@ analysis, view, key = require_analysis()
 tracing_banner(view, analysis)
 needs_actuals(analysis, "Ranking slices by how much of the metric they cost")
 metric = analysis.metric
-slice_columns = list(analysis.schema.roles.slice_columns())
+# The engine's default features (id-like columns out, calendar parts in); the picker offers
+# the columns left out too, so they can be put back.
+default_features, left_out = cache.slice_features(key)
+slice_columns = [*default_features, *(c for c, _ in left_out if c not in default_features)]
 
 # --- controls (page-local, bound to the URL) ---------------------------------------------------
 
@@ -66,7 +69,7 @@ with c_size:
 chosen = st.multiselect(
     "Slice by",
     slice_columns,
-    default=slice_columns,
+    default=list(default_features),
     key=state.SLICE_BY_KEY,
     bind="query-params",
     persist_state="session",
@@ -82,7 +85,10 @@ st.toggle(
 if not chosen:
     st.warning("Choose at least one feature to slice by.")
     st.stop()
-search = state.slice_settings(tuple(slice_columns))
+search = state.slice_settings(tuple(default_features))
+if left_out and search.features is None:
+    names = "; ".join(f"{fmt.md(c)} ({fmt.md(why)})" for c, why in left_out)
+    st.caption(f"Not sliced by default: {names}. Add them under *Slice by* to slice by them.")
 if not metric.additive:
     st.caption(f"{metric.name} is not additive: the search is exact but slower on big data.")
 

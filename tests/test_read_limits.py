@@ -101,7 +101,7 @@ def test_visitor_and_cli_limits_from_settings(monkeypatch: pytest.MonkeyPatch) -
     assert cli_limits() == ReadLimits()  # operators' big files: no cap unless set
     visitor = visitor_limits()
     assert visitor.max_decompressed_bytes == 2048 * 2**20
-    assert visitor.max_cells == 200_000_000 and visitor.max_columns == 5000
+    assert visitor.max_cells == 200_000_000 and visitor.max_columns == 2000
     monkeypatch.setenv("TRACING_MAX_CELLS", "1000")
     monkeypatch.setenv("TRACING_MAX_COLUMNS", "0")
     assert cli_limits() == ReadLimits(max_cells=1000)

@@ -161,6 +161,7 @@ __all__ = [
     "Drilldown",
     "SliceResult",
     "distinct_mask",
+    "default_features",
     "drilldown",
     "find_slices",
     "parse_slice_id",
@@ -448,6 +449,15 @@ def _context(
         _side(frames[w], data[w], m, feats, table, w) for w in (Side.PRODUCTION, Side.BASELINE)
     )
     return _Context(m, feats, fitted, size, prod, base, excluded)
+
+
+def default_features(analysis: Analysis) -> tuple[tuple[str, ...], Excluded]:
+    """Return the columns `find_slices` slices by default, and those it leaves out with why.
+
+    The schema's slice columns minus id-like and free-text ones, plus the timestamp's calendar
+    parts (module docstring); what a picker of slice features should start with.
+    """
+    return _default_features(analysis, _min_size(None, int(analysis.production.valid.sum())))
 
 
 def _default_features(analysis: Analysis, size: int) -> tuple[tuple[str, ...], Excluded]:

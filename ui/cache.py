@@ -47,7 +47,7 @@ from tracing.quality import quality_checks
 from tracing.report import build_report
 from tracing.rootcause import root_cause
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
-from tracing.slices import Drilldown, SliceResult, drilldown, find_slices
+from tracing.slices import Drilldown, SliceResult, default_features, drilldown, find_slices
 from tracing.sources import resolve_source, source_stamp
 from tracing.timeline import Timeline, metric_timeline
 from tracing.windows import VERSION_COLUMN, parse_timestamps
@@ -72,6 +72,7 @@ __all__ = [
     "report",
     "rows",
     "slice_drilldown",
+    "slice_features",
     "slices",
     "suspects",
     "time_span",
@@ -386,6 +387,12 @@ def report(key: Key, sections: tuple[str, ...], options: ReportOptions) -> dict[
     """Return the JSON-ready report (`tracing.report.build_report`) of an analysis."""
     analysis = _from_key(key, options.metric)
     return build_report(analysis, sections=list(sections), options=options)
+
+
+@_cached("slice_features", _on_analysis)
+def slice_features(key: Key) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Return the default slice features and the columns left out, with why."""
+    return default_features(_from_key(key, None))
 
 
 @_cached("slices", _on_slices)

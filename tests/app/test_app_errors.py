@@ -96,3 +96,15 @@ def test_an_engine_step_that_fails_is_an_error_message(
     _no_traceback(at)
     assert at.error, f"{page}: no error shown"
     assert "server log" in " ".join(e.value for e in at.error)
+
+
+def test_a_file_wider_than_the_column_cap_is_refused_by_name(app, fraud_csvs) -> None:
+    header = ",".join(f"c{i}" for i in range(10_000)).encode()
+    wide = header + b"\n" + b",".join([b"1"] * 10_000) + b"\n"
+    at = app("data")
+    at.file_uploader(key="w_upload_baseline").set_value(("wide.csv", wide, "text/csv"))
+    at.file_uploader(key="w_upload_production").set_value(("week.csv", fraud_csvs[1], "text/csv"))
+    at.run()
+    _no_traceback(at)
+    text = " ".join(e.value for e in at.error)
+    assert "wide.csv" in text and "10,000 columns" in text and "TRACING_MAX_COLUMNS" in text

@@ -101,3 +101,25 @@ def test_a_metric_that_does_not_split_shows_its_impact_instead(app, no_errors) -
     assert "Part of the change" not in cards and cards["Impact"].endswith("pts")
     assert any("not a ratio of sums" in c.value for c in at.caption)
     assert any("by far more than chance explains" in c.value for c in at.caption)
+
+
+def test_id_like_columns_are_left_out_and_can_be_put_back(app, no_errors, data_dir) -> None:
+    from tests.datasets.flights import load
+
+    base, prod = load()
+    base.to_parquet(data_dir / "flights_b.parquet")
+    prod.to_parquet(data_dir / "flights_p.parquet")
+    at = app(
+        "slices",
+        baseline=str(data_dir / "flights_b.parquet"),
+        production=str(data_dir / "flights_p.parquet"),
+    )
+    no_errors(at)
+    picker = at.multiselect(key="slice_by")
+    assert "tailnum" not in picker.value and "flight_id" not in picker.value
+    assert "tailnum" in picker.options  # offered, to put back
+    note = next(c.value for c in at.caption if c.value.startswith("Not sliced by default"))
+    assert "tailnum" in note
+    picker.set_value([*picker.value, "tailnum"]).run()
+    no_errors(at)
+    assert not any(c.value.startswith("Not sliced by default") for c in at.caption)
