@@ -9,7 +9,8 @@ Each file pair holds ``--rows`` rows per side of half numeric, half small-intege
 binary label and a prediction that is right 90% of the time in the baseline, 70% in production.
 Each section runs on its own analysis (no cache shared between sections), after one warm-up
 report on a narrow file (imports); then ``REPORT`` times one report of every section, which
-shares the slices, drift and quality between sections as ``python -m tracing report`` does. Wall and CPU time are printed per section; the CPU time is
+shares the slices, drift and quality between sections as ``python -m tracing report``
+does. Wall and CPU time are printed per section; the CPU time is
 the process's, so a loaded machine shows as wall > CPU.
 
 Hardening issue, item 3: "10,000 columns x 200 rows completes a full report in seconds, or is
