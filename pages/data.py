@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import streamlit as st
 
-from tracing import settings, sources
+from tracing import settings, sources, store
 from tracing.errors import DataError
 from tracing.schema import ColumnRoles, RoleDetection, detect_roles, shared_columns, suggest_roles
 from tracing.windows import last_days_windows
-from ui import cache, controls, fmt, rows
+from ui import auth, cache, controls, fmt, rows
 from ui.layout import PAGE_FILES, guard, header
 from ui.state import DEMOS, current_view, demo_of, demo_view, set_view
 
@@ -68,7 +68,10 @@ def stored_id(upload) -> str:
     """Keep an upload in the dataset store once per uploaded file."""
     ids = st.session_state.setdefault("_stored_uploads", {})
     if upload.file_id not in ids:
-        ids[upload.file_id] = sources.store_upload(upload.getvalue(), upload.name)
+        uploader = auth.current_visitor().uploader
+        ids[upload.file_id] = sources.store_upload(
+            upload.getvalue(), upload.name, uploader=uploader
+        )
     return ids[upload.file_id]
 
 
@@ -167,6 +170,16 @@ if waiting:
 
 # --- what is loaded ----------------------------------------------------------------------------
 
+
+def pinned_text(ref: str) -> str:
+    """Say which share links use an upload (deleting it makes them say so)."""
+    n = sum(1 for reason in store.pins(ref) if reason.startswith("share:"))
+    if not n:
+        return "no snapshot link uses it."
+    links = "1 snapshot link uses it" if n == 1 else f"{n} snapshot links use it"
+    return f"{links} (deleting it ends them)."
+
+
 st.subheader("What is loaded")
 view = current_view()
 loaded = {}
@@ -187,7 +200,7 @@ for col, (side, ref) in zip(st.columns(3), refs.items(), strict=True):
             with st.spinner(f"Loading the {side} data…"):
                 table = cache.load_table(ref)
         except DataError as exc:
-            st.error(f"{side.capitalize()}: {exc}", icon=":material/error:")
+            st.error(f"{side.capitalize()}: {fmt.md(str(exc))}", icon=":material/error:")
             continue
         except Exception as exc:  # the user never sees a traceback
             st.error(f"{side.capitalize()}: could not be loaded ({type(exc).__name__}).")
@@ -198,6 +211,18 @@ for col, (side, ref) in zip(st.columns(3), refs.items(), strict=True):
             f"**{side.capitalize()}**: {fmt.md(table.name)}  \n"
             f"{fmt.count(n_rows)} rows × {n_columns} columns"
         )
+        uploader = auth.current_visitor().uploader
+        if sources.is_dataset_id(ref) and store.uploaded_by(ref, uploader):
+            st.caption(
+                f"Uploaded by {'you' if uploader == store.ANONYMOUS else fmt.md(uploader)}; "
+                f"{pinned_text(ref)}"
+            )
+            if st.button("Delete this upload", key=f"w_delete_{side}", type="tertiary"):
+                with guard(f"deleting {table.name}", stop=False):
+                    store.delete_dataset(ref, force=True)  # its links then say it was deleted
+                    st.toast(f"Deleted {fmt.md(table.name)} from this server.")
+                    set_view(demo_view("fraud"))
+                    st.rerun()
 if "production" not in loaded or (view.baseline and "baseline" not in loaded):
     st.stop()
 

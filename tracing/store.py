@@ -70,6 +70,7 @@ __all__ = [
     "sweep",
     "table_suffix",
     "unpin",
+    "uploaded_by",
 ]
 
 ENV_STORE_DIR = "TRACING_STORE_DIR"
@@ -345,6 +346,11 @@ def _records(folder: Path, ref: str) -> list[dict[str, object]]:
         if isinstance(record, dict):
             found.append(record)
     return found
+
+
+def uploaded_by(ref: str, uploader: str) -> bool:
+    """Whether ``uploader`` has an upload record of ``ref`` (the app lets them delete it)."""
+    return (store_dir() / _RECORDS / ref / f"{_key(uploader)}.json").is_file()
 
 
 def dataset_name(ref: str, *, uploader: str = ANONYMOUS) -> str:

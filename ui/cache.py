@@ -49,8 +49,10 @@ from tracing.rootcause import root_cause
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
 from tracing.slices import Drilldown, SliceResult, default_features, drilldown, find_slices
 from tracing.sources import resolve_source, source_stamp
+from tracing.store import dataset_name, is_dataset_id
 from tracing.timeline import Timeline, metric_timeline
 from tracing.windows import VERSION_COLUMN, parse_timestamps
+from ui.auth import current_visitor
 from ui.state import View
 
 if TYPE_CHECKING:  # shap and lightgbm load on first use only: they slow the app's start
@@ -174,8 +176,15 @@ def _load(ref: str, stamp: str) -> Loaded:
 
 
 def load_table(ref: str) -> Loaded:
-    """Load the table behind a dataset reference (cached until the file changes)."""
-    return _load(ref, source_stamp(ref))
+    """Load the table behind a dataset reference (cached until the file changes).
+
+    An upload is named as *this* visitor named it (their upload record), or by its id: the
+    table is shared between visitors, the name is not (`tracing.store`).
+    """
+    loaded = _load(ref, source_stamp(ref))
+    if is_dataset_id(ref):
+        return replace(loaded, name=dataset_name(ref, uploader=current_visitor().uploader))
+    return loaded
 
 
 def load_pair(view: View) -> tuple[Loaded | None, Loaded]:
@@ -211,11 +220,15 @@ def _stamp(ref: str | None) -> str:
 
 
 def _key(view: View) -> Key:
+    refs = (view.baseline, view.production, view.actuals)
+    # Uploads carry each uploader's own file name into the analysis: one entry per uploader.
+    who = current_visitor().uploader if any(r and is_dataset_id(r) for r in refs) else ""
     return (
         view.data_key(),
         _stamp(view.baseline),
         _stamp(view.production),
         _stamp(view.actuals),
+        who,
     )
 
 
@@ -245,7 +258,7 @@ def _spec(view: View) -> RowsSpec:
 def _on_files(key: Key) -> list[Key]:
     view: View = key[0]
     refs = (view.baseline, view.production, view.actuals)
-    return [("load", ref, stamp) for ref, stamp in zip(refs, key[1:], strict=True) if ref]
+    return [("load", ref, stamp) for ref, stamp in zip(refs, key[1:4], strict=True) if ref]
 
 
 @_cached("rows", _on_files)

@@ -21,7 +21,7 @@ from tracing import sources
 from tracing.actuals import JoinReport
 from tracing.errors import DataError
 from tracing.windows import VERSION_COLUMN, last_days_windows, model_versions, parse_window
-from ui import cache, fmt
+from ui import auth, cache, fmt
 from ui.layout import guard
 from ui.state import View, current_view, set_view, window_text
 
@@ -362,7 +362,9 @@ def actuals_section(view: View) -> None:
         )
         if upload is not None and st.session_state.get("_applied_actuals") != upload.file_id:
             with guard(f"storing {upload.name}", stop=False):
-                ref = sources.store_upload(upload.getvalue(), upload.name)
+                ref = sources.store_upload(
+                    upload.getvalue(), upload.name, uploader=auth.current_visitor().uploader
+                )
                 st.session_state["_applied_actuals"] = upload.file_id
                 set_view(current_view().with_rows(actuals=ref))
                 st.rerun()

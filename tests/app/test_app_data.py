@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tracing import sources
+from tracing.errors import DataError
 
 
 def test_opens_on_the_fraud_demo_with_roles_pinned_in_the_url(app, no_errors) -> None:
@@ -273,3 +274,26 @@ def test_one_realistic_file_is_cut_by_its_detected_timestamp(app, no_errors) -> 
     assert at.radio(key="w_rows_mode").value == "windows"
     assert at.query_params["production_window"] and at.query_params["baseline_window"]
     assert "Ready:" in at.success[0].value
+
+
+def test_an_uploader_deletes_their_upload_and_its_snapshot_link_says_so(
+    app, no_errors, fraud_csvs
+) -> None:
+    from tracing import links, store
+
+    at = app("data")
+    at.file_uploader(key="w_upload_baseline").set_value(("train.csv", fraud_csvs[0], "text/csv"))
+    at.file_uploader(key="w_upload_production").set_value(("week.csv", fraud_csvs[1], "text/csv"))
+    at.run()
+    no_errors(at)
+    ref = at.query_params["production"]
+    params = {"baseline": at.query_params["baseline"], "production": ref}
+    record = links.create_link(params, page="")
+    at.run()
+    assert any("1 snapshot link uses it" in c.value for c in at.caption)
+    at.button(key="w_delete_production").click().run()
+    no_errors(at)
+    assert not store.uploaded_by(ref, store.ANONYMOUS)
+    assert at.query_params["production"].endswith("fraud_production.parquet")  # back to the demo
+    with pytest.raises(DataError, match="deleted by the person who uploaded it"):
+        links.load_link(record.id)
