@@ -206,11 +206,22 @@ st.markdown(
     f"{fmt.count(rows.loc['production', 'rows'])} rows, "
     f"{fmt.count(rows.loc['production', 'rows_with_actuals'])} with actuals."
 )
+# Partial actuals: do the rows with actuals stand for production? (tracing.selection)
+with guard("checking which rows have actuals", stop=False):
+    coverage = cache.actuals_coverage(key)
+    if coverage is not None and coverage.biased:
+        st.warning(
+            f"**Biased actuals.** {fmt.md(coverage.sentence())} Every measured number on this "
+            "page describes the rows with actuals.",
+            icon=":material/filter_alt:",
+        )
+    elif coverage is not None:
+        st.caption(fmt.md(coverage.sentence()))
 if len(analysis.notes) > 2:
     with st.expander(f"Notes on the data ({len(analysis.notes)}): joins, rows left out"):
-        st.markdown("\n".join(f"- {n}" for n in analysis.notes))
+        st.markdown("\n".join(f"- {fmt.md(n)}" for n in analysis.notes))
 elif analysis.notes:
-    st.info("\n".join(f"- {n}" for n in analysis.notes), icon=":material/info:")
+    st.info("\n".join(f"- {fmt.md(n)}" for n in analysis.notes), icon=":material/info:")
 
 # --- over time ---------------------------------------------------------------------------------
 

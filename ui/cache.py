@@ -47,6 +47,8 @@ from tracing.quality import quality_checks
 from tracing.report import build_report
 from tracing.rootcause import root_cause
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
+from tracing.selection import ActualsCoverage
+from tracing.selection import actuals_coverage as coverage_of_actuals
 from tracing.slices import Drilldown, SliceResult, default_features, drilldown, find_slices
 from tracing.sources import resolve_source, source_stamp
 from tracing.store import dataset_name, is_dataset_id
@@ -61,6 +63,7 @@ if TYPE_CHECKING:  # shap and lightgbm load on first use only: they slow the app
 __all__ = [
     "Key",
     "Loaded",
+    "actuals_coverage",
     "analysis",
     "comparison",
     "drift",
@@ -426,6 +429,12 @@ def slice_drilldown(key: Key, metric: str | None, search: SliceSearch, target: s
     """Open one slice with the bins of the matching slice search (`tracing.slices.drilldown`)."""
     result = slices(key, metric, search)
     return drilldown(_from_key(key, metric), target, result=result)
+
+
+@_cached("actuals_coverage", _on_analysis)
+def actuals_coverage(key: Key) -> ActualsCoverage | None:
+    """Return whether production's rows with actuals are a selected subset."""
+    return coverage_of_actuals(_from_key(key, None))
 
 
 @_cached("drift", _on_analysis)

@@ -154,3 +154,34 @@ def test_regression_metrics_have_plain_readings_and_a_non_percent_share(app, no_
     assert re.search(
         r"accounts for \d+(\.\d+)? of the rise of \d+(\.\d+)? in Mean absolute", headline
     )
+
+
+def test_biased_actuals_are_shown_beside_the_metrics(app, no_errors, data_dir) -> None:
+    from tests.test_selection import _loans
+
+    base, prod = _loans(4000, 1), _loans(4000, 2)
+    prod["actual_label"] = prod["actual_label"].where(prod["prediction_label"] == "approve")
+    base.to_parquet(data_dir / "loans_b.parquet")
+    prod.to_parquet(data_dir / "loans_p.parquet")
+    at = app(
+        None,
+        baseline=str(data_dir / "loans_b.parquet"),
+        production=str(data_dir / "loans_p.parquet"),
+        positive_class="approve",
+    )
+    no_errors(at)
+    (warning,) = [w.value for w in at.warning if "Biased actuals" in w.value]
+    assert "only rows predicted 'approve'" in warning
+    # A random subsample of actuals is only a caption, not a warning.
+    prod = _loans(4000, 3)
+    prod["actual_label"] = prod["actual_label"].where(prod.index % 2 == 0)
+    prod.to_parquet(data_dir / "loans_r.parquet")
+    at = app(
+        None,
+        baseline=str(data_dir / "loans_b.parquet"),
+        production=str(data_dir / "loans_r.parquet"),
+        positive_class="approve",
+    )
+    no_errors(at)
+    assert not [w for w in at.warning if "Biased actuals" in w.value]
+    assert any("spread like the rest" in c.value for c in at.caption)
