@@ -116,3 +116,16 @@ def test_a_record_from_a_newer_release_is_refused(_store: Path) -> None:
     (folder / f"lk-{'N' * 22}.json").write_text(json.dumps(record))
     with pytest.raises(DataError, match="newer release"):
         links.load_link(f"lk-{'N' * 22}")
+
+
+def test_the_store_sweep_command_removes_expired_links(monkeypatch, capsys) -> None:
+    from tracing.cli import main
+
+    monkeypatch.setenv("TRACING_LINK_DAYS", "1")
+    ref = store.store_upload(CSV, "base.csv")
+    made = links.create_link(_params(ref), page="overview", now=datetime(2020, 1, 1, tzinfo=UTC))
+    assert main(["store", "sweep"]) == 0
+    assert capsys.readouterr().out.startswith("removed 1 expired link(s); ")
+    assert store.pins(ref) == ()
+    with pytest.raises(DataError):
+        links.load_link(made.id)

@@ -42,6 +42,7 @@ from tracing import chain as chains
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.errors import DataError
 from tracing.io import cli_limits, read_table
+from tracing.links import sweep_links
 from tracing.options import (
     EXPLAIN_SOURCES,
     MAX_DEPTH,
@@ -563,6 +564,14 @@ def _analysis(args: argparse.Namespace, rows: ComparedRows, *, metric: str | Non
     )
 
 
+def _store(args: argparse.Namespace) -> str:
+    """Run ``store``; a sweep first removes expired share links, which release their pins."""
+    if args.store_command != "sweep":
+        return run_store(args)
+    removed = sweep_links()
+    return f"removed {len(removed)} expired link(s); " + run_store(args)
+
+
 def _report(args: argparse.Namespace) -> str:
     inputs = load_inputs(args, require_baseline=True)
     analysis = _analysis(args, inputs, metric=args.metric)
@@ -594,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
         return int(exc.code or 0)
     try:
-        commands = {"store": run_store, "report": _report, "chain": _chain}
+        commands = {"store": _store, "report": _report, "chain": _chain}
         text, code = (
             _timeline(args) if args.command == "timeline" else (commands[args.command](args), 0)
         )

