@@ -8,6 +8,7 @@ import streamlit as st
 from tracing import findings
 from tracing.drift import thresholds_text
 from tracing.errors import DataError
+from tracing.rootcause import headline_suspects
 from tracing.slices import parse_slice_id
 from tracing.textfmt import condition_text
 from ui import cache, charts, fmt, state
@@ -61,7 +62,8 @@ elif suspects.empty:
     )
 else:
     selected = view.slice
-    for _, s in suspects.head(5).iterrows():
+    headline = headline_suspects(suspects)
+    for _, s in headline.iterrows():
         with st.container(border=True):
             # "temp >= 75.02", not "temp = >= 75.02": the bin's own words (escaped: data).
             what = fmt.md(
@@ -77,9 +79,10 @@ else:
     st.caption(
         "Ranked by how strongly the evidence points at each suspect, weighted by the impact of "
         "the slice it explains. A value new in production is the strongest evidence; drift and "
-        "data-quality findings follow."
+        "data-quality findings follow. One card per column and kind of evidence (the strongest "
+        "threshold); the full ranking lists every one."
     )
-    if len(suspects) > 5:
+    if len(suspects) > len(headline):
         with st.expander(f"All {len(suspects)} suspects"):
             # A static table: the "Why" sentences wrap instead of being cut.
             st.table(

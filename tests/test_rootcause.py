@@ -378,3 +378,20 @@ def test_without_production_actuals_drift_and_quality_still_name_the_cause(how):
         and "scammeds.com" in table.iloc[0]["explanation"]
     )
     assert table["slice_id"].isna().all()
+
+
+def test_headline_suspects_show_one_finding_per_feature_and_kind() -> None:
+    from tracing.rootcause import headline_suspects
+
+    table = pd.DataFrame(
+        {
+            "rank": [1, 2, 3, 4, 5],
+            "feature": ["temp", "temp", "temp", "wind", "temp"],
+            "value": [">= 73.04", ">= 75.02", "(missing)", ">= 19.56", ">= 80"],
+            "kind": ["drift", "drift", "quality", "drift", "drift"],
+            "score": [0.75, 0.74, 0.55, 0.55, 0.5],
+        }
+    )
+    shown = headline_suspects(table)
+    assert shown["rank"].tolist() == [1, 3, 4]  # the strongest temp drift, temp quality, wind
+    assert headline_suspects(table, n=2)["rank"].tolist() == [1, 3]

@@ -979,3 +979,13 @@ def test_wide_branch_and_bound_equals_exhaustive(chunk, monkeypatch) -> None:
     monkeypatch.setattr(search, "DENSE_LIMIT", 5)  # compacted cell codes give the same
     sparse, _ = search.branch_and_bound(codes, cards, scorer, ((err - err.mean()) / n)[None], **kw)
     assert [(f.combo, f.values) for f in sparse] == [(f.combo, f.values) for f in full]
+
+
+def test_a_short_production_period_has_no_day_of_month_slices() -> None:
+    from tracing.slices import default_features
+
+    base = read_table(DEMO / "fraud_training.parquet")
+    prod = read_table(DEMO / "fraud_production.parquet")  # one week: each day is one date
+    feats, excluded = default_features(prepare_analysis(base, prod))
+    assert "timestamp.weekday" in feats and "timestamp.day" not in feats
+    assert dict(excluded)["timestamp.day"].startswith("production spans under two months")

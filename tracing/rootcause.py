@@ -87,6 +87,7 @@ from tracing.vocab import Severity, SuspectKind
 __all__ = [
     "SUSPECT_COLUMNS",
     "condition_text",
+    "headline_suspects",
     "root_cause",
 ]
 
@@ -678,3 +679,14 @@ def _rank(suspects: list[dict[str, Any]]) -> pd.DataFrame:
     table = table.drop(columns=["_kind", "_value"]).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
+
+
+def headline_suspects(suspects: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """Return the ``n`` strongest suspects that are distinct findings, for a summary.
+
+    One suspect per feature and kind: ``temp >= 73.04`` and ``temp >= 75.02`` drifting are one
+    finding about ``temp`` (shown at its strongest), as neighbouring cut points are one slice
+    finding (`tracing.slices`). The full ranking keeps every suspect.
+    """
+    first = ~suspects.duplicated(subset=["feature", "kind"], keep="first")
+    return suspects[first].head(n)

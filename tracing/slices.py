@@ -451,6 +451,18 @@ def _context(
     return _Context(m, feats, fitted, size, prod, base, excluded)
 
 
+_DAY_OF_MONTH_MIN_DAYS = 60
+
+
+def _span_days(times: pd.Series) -> float:
+    """Days between the first and last parseable time of a column (0 when none)."""
+    values = times
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        values = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    values = values.dropna()
+    return float((values.max() - values.min()) / pd.Timedelta(days=1)) if len(values) else 0.0
+
+
 def default_features(analysis: Analysis) -> tuple[tuple[str, ...], Excluded]:
     """Return the columns `find_slices` slices by default, and those it leaves out with why.
 
@@ -477,8 +489,13 @@ def _default_features(analysis: Analysis, size: int) -> tuple[tuple[str, ...], E
     ts = roles.timestamp
     if ts and ts in base.columns and ts in prod.columns:
         parts, base_parts = calendar_features(prod[ts], ts), calendar_features(base[ts], ts)
+        months = _span_days(prod[ts]) >= _DAY_OF_MONTH_MIN_DAYS
         for name, values in parts.items() if base_parts else ():
             if name in base.columns or name in feats:
+                continue
+            if name.endswith(".day") and not months:
+                # Within a few weeks a day of the month is one date: the weekday's slices again.
+                excluded.append((name, "production spans under two months: each day is a date"))
                 continue
             twin = _same_values(values, base_parts[name], prod, base, feats)
             if twin is None:
