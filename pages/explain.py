@@ -93,7 +93,7 @@ with left:
         charts.importance_bars(
             imp,
             {"mean_abs_shap": "production", "baseline_mean_abs_shap": "baseline"},
-            title="Mean |SHAP value|: how much it moves the output, on average",
+            title="Mean |SHAP|: average move of the output",
             colors=(fmt.PRODUCTION, fmt.BASELINE),
         )
     )
@@ -134,7 +134,7 @@ if mask is not None and "slice_mean_abs_shap" in imp.columns:
         charts.importance_bars(
             imp,
             {"slice_mean_abs_shap": "in the slice", "rest_mean_abs_shap": "rest of production"},
-            title="Mean |SHAP value|: how much it moves the output, on average",
+            title="Mean |SHAP|: average move of the output",
             colors=(fmt.WORSE, fmt.BASELINE),
         )
     )
