@@ -3,6 +3,7 @@ run outside a container with the image's environment, serves the health endpoint
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,14 +76,36 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_the_container_command_serves_the_health_endpoint(tmp_path: Path) -> None:
+def wait_for(url: str, proc: subprocess.Popen, what: str, timeout: float = 60) -> bytes:
+    """Poll ``url`` until it answers 200 (a failed test if ``proc`` exits or time runs out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                assert r.status == 200
+                return r.read()
+        except OSError:
+            assert proc.poll() is None, f"{what} exited"
+            assert time.monotonic() < deadline, f"{what} did not answer {url} in {timeout:g} s"
+            time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def container(
+    volume: Path, extra: dict[str, str] | None = None, *, port: int | None = None
+) -> Iterator[str]:
+    """Run the image's CMD with its ENV outside a container; yield the app's base URL.
+
+    The volume's folders go under ``volume``, the app's under this checkout, and the app listens
+    on ``port`` (default a free one) of 127.0.0.1 (tests only listen on loopback); ``extra``
+    adds variables.
+    """
     env = _env()
-    # Outside a container: the volume's folders under a temporary one, a free port on loopback
-    # (tests only listen on 127.0.0.1), and Python as this machine has it.
     for key in ("TRACING_STORE_DIR", "TRACING_DATA_ROOTS"):
-        env[key] = env[key].replace("/data/", f"{tmp_path}/").replace("/app/", f"{ROOT}/")
-    port = _free_port()
+        env[key] = env[key].replace("/data/", f"{volume}/").replace("/app/", f"{ROOT}/")
+    port = port or _free_port()
     env |= {"STREAMLIT_SERVER_ADDRESS": "127.0.0.1", "STREAMLIT_SERVER_PORT": str(port)}
+    env |= extra or {}
     cmd = _cmd()
     assert cmd[:2] == ["python", "-m"]
     proc = subprocess.Popen(
@@ -91,21 +115,18 @@ def test_the_container_command_serves_the_health_endpoint(tmp_path: Path) -> Non
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                url = f"http://127.0.0.1:{port}/_stcore/health"
-                with urllib.request.urlopen(url, timeout=1) as r:
-                    assert (r.status, r.read()) == (200, b"ok")
-                    break
-            except OSError:
-                assert proc.poll() is None, "the container command exited"
-                assert time.monotonic() < deadline, "no health endpoint after 60 s"
-                time.sleep(0.3)
+        wait_for(f"{url}/_stcore/health", proc, "the container command")
+        yield url
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_container_command_serves_the_health_endpoint(tmp_path: Path) -> None:
+    with container(tmp_path) as url, urllib.request.urlopen(f"{url}/_stcore/health") as r:
+        assert (r.status, r.read()) == (200, b"ok")
 
 
 def test_compose_keeps_the_store_on_a_volume_and_the_secrets_out_of_the_image() -> None:

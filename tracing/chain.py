@@ -65,7 +65,7 @@ from tracing.errors import DataError
 from tracing.explain import load_model
 from tracing.io import ReadLimits, read_table
 from tracing.metrics import Metric, Prepared, prepare, row_stats
-from tracing.schema import ModelType
+from tracing.schema import ROLE_NAMES, ModelType
 from tracing.sources import data_roots
 from tracing.textfmt import escape_markdown
 from tracing.vocab import Status
@@ -93,15 +93,7 @@ ERROR_QUANTILE = 0.9  # regression: "erred" = absolute error above this baseline
 CULPRIT_SHARE = 0.5  # an upstream is blamed when it explains at least half the change
 
 # Chain-file key -> `tracing.schema.ColumnRoles` field (the command line's names).
-_ROLE_KEYS = {
-    "id": "prediction_id",
-    "timestamp": "timestamp",
-    "prediction": "prediction_label",
-    "score": "prediction_score",
-    "actual": "actual_label",
-    "features": "features",
-    "tags": "tags",
-}
+_ROLE_KEYS = ROLE_NAMES
 _OPTION_KEYS = ("model_type", "positive_class", "metric", "threshold")
 _PATH_KEYS = ("baseline", "production")
 _KEYS = frozenset({"name", *_PATH_KEYS, *_ROLE_KEYS, *_OPTION_KEYS, "inputs", "model_file"})

@@ -53,6 +53,7 @@ from tracing.options import (
 from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS, build_report
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
+from tracing.schema import ROLE_NAMES
 from tracing.store import add_store_parser, run_store
 from tracing.timeline import (
     DEFAULT_K,
@@ -529,14 +530,8 @@ def _link_params(args: argparse.Namespace, window: str, metric: str) -> dict[str
     def where(path: str | None) -> str | None:
         return str(Path(path).resolve()) if path else None
 
-    roles = {
-        "id": args.prediction_id,
-        "timestamp": args.timestamp,
-        "prediction": args.prediction_label,
-        "score": args.prediction_score,
-        "actual": args.actual_label,
-        "features": args.features,
-    }
+    # The app's URL parameters are the role names (its Data page does not pick tags).
+    roles = {name: getattr(args, field) for name, field in ROLE_NAMES.items() if name != "tags"}
     return {
         "baseline": where(getattr(args, "baseline", None)),
         "production": where(args.production),

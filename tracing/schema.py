@@ -25,6 +25,7 @@ import pandas as pd
 from tracing.errors import DataError
 
 __all__ = [
+    "ROLE_NAMES",
     "ColumnRoles",
     "ModelType",
     "RoleDetection",
@@ -139,6 +140,19 @@ _MAX_CLASSES = 200
 
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# Short role names (the command line's flags, the chain file's keys, the app's URL parameters)
+# -> `ColumnRoles` field: one vocabulary wherever a person names a role.
+ROLE_NAMES: dict[str, str] = {
+    "id": "prediction_id",
+    "timestamp": "timestamp",
+    "prediction": "prediction_label",
+    "score": "prediction_score",
+    "actual": "actual_label",
+    "features": "features",
+    "tags": "tags",
+}
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ import streamlit as st
 
 from tracing.errors import DataError
 from tracing.options import SliceSearch
-from tracing.schema import ColumnRoles
+from tracing.schema import ROLE_NAMES, ColumnRoles
 from tracing.slices import parse_slice_id, slice_id
 from tracing.sources import DEMO_DIR
 from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW
@@ -114,15 +114,8 @@ __all__ = [
     "window_text",
 ]
 
-# URL parameter -> ColumnRoles field.
-ROLE_PARAMS: dict[str, str] = {
-    "id": "prediction_id",
-    "timestamp": "timestamp",
-    "prediction": "prediction_label",
-    "score": "prediction_score",
-    "actual": "actual_label",
-    "features": "features",
-}
+# URL parameter -> ColumnRoles field: the engine's role names, but tags (not picked in the app).
+ROLE_PARAMS: dict[str, str] = {k: v for k, v in ROLE_NAMES.items() if k != "tags"}
 _LIST_ROLES = {"score", "features"}
 # The rows compared: view fields that cut or complete the files, in URL order.
 ROW_PARAMS: tuple[str, ...] = (

@@ -9,12 +9,8 @@ front of the other browser tests.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -22,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.test_deploy import _cmd, _env
+from tests.test_deploy import container, wait_for
 
 from .harness import SHOTS, free_port, no_traceback, settle
 
@@ -31,18 +27,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = "pm@acme.example"
 OUTSIDER = "eve@elsewhere.example"
-
-
-def _wait(url: str, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            assert proc.poll() is None, f"{what} exited"
-            assert time.monotonic() < deadline, f"{what} did not start"
-            time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +45,7 @@ def provider() -> Iterator[str]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(f"{url}/.well-known/openid-configuration", proc, "the OIDC provider")
+        wait_for(f"{url}/.well-known/openid-configuration", proc, "the OIDC provider")
         yield url
     finally:
         proc.terminate()
@@ -83,29 +67,9 @@ def hosted(provider: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         'client_secret = "tracing-secret"\n'
         f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n'
     )
-    env = _env()
-    for key in ("TRACING_STORE_DIR", "TRACING_DATA_ROOTS"):
-        env[key] = env[key].replace("/data/", f"{data}/").replace("/app/", f"{ROOT}/")
-    env |= {
-        "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
-        "STREAMLIT_SERVER_PORT": str(port),
-        "HOME": str(home),
-        "TRACING_ALLOWED_EMAILS": ALLOWED,
-    }
-    cmd = _cmd()
-    proc = subprocess.Popen(
-        [sys.executable, *cmd[1:]],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait(f"{app}/_stcore/health", proc, "the app")
+    extra = {"HOME": str(home), "TRACING_ALLOWED_EMAILS": ALLOWED}
+    with container(data, extra, port=port):
         yield app
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 LINK = {
