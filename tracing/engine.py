@@ -77,7 +77,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tracing.binning import ColumnBins, as_float, fit_bins
+from tracing.binning import ColumnBins, as_float, column_values
+from tracing.codes import column_bins, column_codes
 from tracing.options import SliceSearch
 
 __all__ = [
@@ -300,7 +301,7 @@ def fit_frame_bins(
 ) -> dict[str, ColumnBins]:
     """`tracing.binning.fit_bins` for each column of a baseline/production pair of frames."""
     return {
-        c: fit_bins(baseline[c], production[c], bins=bins, min_count=min_count) for c in columns
+        c: column_bins(baseline, production, c, bins=bins, min_count=min_count) for c in columns
     }
 
 
@@ -356,7 +357,7 @@ class _Rows:
     def codes(self, key: str) -> NDArray[np.integer]:
         if key not in self.keys:
             assert self.frame is not None
-            codes = self.lazy[key].codes(self.frame[key])
+            codes = column_codes(self.frame, key, self.lazy[key])
             self.keys[key] = codes if self.every else codes[self.rows]
         return self.keys[key]
 
@@ -472,7 +473,7 @@ class MemoryTable:
                 if lazy:
                     later[name] = fitted
                     continue
-                codes = fitted.codes(frame[name])
+                codes = column_codes(frame, name, fitted)
                 keys[name] = codes if data.every else codes[data.rows]
             sides[side] = _Rows(data.frame, data.rows, keys, data.stats, later, data.sorted)
         cards = {**self._cards, **{k: len(b.labels) for k, b in bins.items()}}
@@ -529,7 +530,7 @@ class MemoryTable:
                 fitted = data.lazy[key]
                 numeric = fitted.kind == "numeric"
                 floats = self.sorted_values(side, key) if numeric else None
-                count = bin_counts(fitted, self._frame(side)[key], floats)
+                count = bin_counts(fitted, column_values(self._frame(side), key), floats)
                 return GroupSums(tuple(keys), cards, None, count, {})
         selected, code = self.cell_codes(side, keys, where)
         space = math.prod(cards)
@@ -597,7 +598,7 @@ class MemoryTable:
         """Sorted non-missing values of a numeric raw column over every row (computed once)."""
         data = self._sides[side]
         if column not in data.sorted:
-            data.sorted[column] = sorted_values(self._frame(side)[column])
+            data.sorted[column] = sorted_values(column_values(self._frame(side), column))
         return data.sorted[column]
 
     def stat_names(self, side: Side) -> tuple[str, ...]:

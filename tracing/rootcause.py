@@ -70,12 +70,13 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
-from tracing.analysis import Analysis
-from tracing.binning import MISSING, fit_bins
+from tracing.analysis import Analysis, analysis_row_stats
+from tracing.binning import MISSING
+from tracing.codes import column_bins, column_codes
 from tracing.drift import DriftResult, feature_drift, histogram
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
-from tracing.metrics import Metric, Prepared, get_metric, row_stats, worse_by
+from tracing.metrics import Metric, Prepared, get_metric, worse_by
 from tracing.options import DriftOptions, RootCauseOptions
 from tracing.quality import QUALITY_CHECKS, quality_checks, share_change_p_value
 from tracing.slices import distinct_mask
@@ -167,7 +168,7 @@ class _Evidence:
     @cached_property
     def row_stats(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Per-row sufficient statistics of (baseline, production), for variances."""
-        return row_stats(self.analysis.baseline), row_stats(self.analysis.production)
+        return analysis_row_stats(self.analysis)
 
     def boost(self, feature: str) -> float:
         if not self.importance:
@@ -313,9 +314,9 @@ def _top_slices(ev: _Evidence, slices: Any, top: int) -> list[_Slice]:
                 weight=float(row["impact"]) / largest,
                 mask_b=mask_b,
                 mask_p=mask_p,
-                metric=_metric(ev.metric, a.production, mask_p),
-                rest=_metric(ev.metric, a.production, ~mask_p),
-                baseline=_metric(ev.metric, a.baseline, mask_b),
+                metric=_metric(ev, 1, mask_p),
+                rest=_metric(ev, 1, ~mask_p),
+                baseline=_metric(ev, 0, mask_b),
             )
         )
         if len(chosen) == top:
@@ -378,22 +379,35 @@ def _mask(ev: _Evidence, frame: pd.DataFrame, conditions: Sequence[tuple[str, st
         return np.asarray(slice_mask(frame, conditions, ev.bins), dtype=bool)
     mask = np.ones(len(frame), dtype=bool)
     for feature, label in conditions:
-        mask &= _value_mask(ev.analysis, frame[feature], feature, label)
+        mask &= _value_mask(ev.analysis, frame, feature, label)
     return mask
 
 
-def _value_mask(analysis: Analysis, series: pd.Series, feature: str, label: str) -> Mask:
-    """Rows whose bin (default `fit_bins`) or raw text equals a value label."""
-    fitted = fit_bins(analysis.baseline_frame[feature], analysis.production_frame[feature])
+def _value_mask(analysis: Analysis, frame: pd.DataFrame, feature: str, label: str) -> Mask:
+    """Rows whose bin (default `fit_bins`, fitted once) or raw text equals a value label."""
+    fitted = column_bins(analysis.baseline_frame, analysis.production_frame, feature)
     if label in fitted.labels:
-        return np.asarray(fitted.codes(series) == fitted.labels.index(label), dtype=bool)
-    return (series.astype(str) == label).to_numpy(dtype=bool)
+        return np.asarray(
+            column_codes(frame, feature, fitted) == fitted.labels.index(label), dtype=bool
+        )
+    return (frame[feature].astype(str) == label).to_numpy(dtype=bool)
 
 
-def _metric(metric: Metric, prepared: Prepared, mask: Mask) -> float:
+def _metric(ev: _Evidence, side: int, mask: Mask) -> float:
+    """Return the metric on the rows of ``mask`` of one side (0 baseline, 1 production).
+
+    Additive metrics sum the side's per-row statistics (computed once) over the mask: the same
+    values `Metric.compute` sums on the subset, where rows outside it count zero.
+    """
+    metric = ev.metric
+    prepared = (ev.analysis.baseline, ev.analysis.production)[side]
     if not (prepared.valid & mask).any():
         return math.nan
-    return float(metric.compute(_subset(prepared, mask)))
+    if metric.exact is not None:
+        return float(metric.compute(_subset(prepared, mask)))
+    stats = ev.row_stats[side]
+    sums = {str(c): np.where(mask, stats[c].to_numpy(), 0.0).sum() for c in stats.columns}
+    return float(metric.from_stats(sums))
 
 
 def _subset(prepared: Prepared, mask: Mask) -> Prepared:

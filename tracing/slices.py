@@ -140,7 +140,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing import _slice_search as search
-from tracing.analysis import Analysis
+from tracing.analysis import Analysis, analysis_row_stats
 from tracing.binning import (
     ColumnBins,
     as_float,
@@ -148,10 +148,11 @@ from tracing.binning import (
     column_values,
     slice_exclusion,
 )
+from tracing.codes import column_codes
 from tracing.engine import Filter, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
-from tracing.metrics import Direction, Metric, Prepared, get_metric, row_stats, worse_by
+from tracing.metrics import Direction, Metric, Prepared, get_metric, worse_by
 from tracing.options import MAX_DEPTH, SliceSearch, whole_number
 
 __all__ = [
@@ -250,12 +251,12 @@ def slice_mask(
     for feature, label in conditions:
         code = _label_code(bins, feature, label)
         try:
-            values = column_values(frame, feature)
+            codes = column_codes(frame, feature, bins[feature])
         except KeyError:
             raise DataError(
                 f"column {feature!r} is not in the data; it is needed by the slice."
             ) from None
-        mask &= bins[feature].codes(values) == code
+        mask &= codes == code
     return mask
 
 
@@ -355,23 +356,30 @@ class _Stats:
 
 
 def _side_stats(
-    frame: pd.DataFrame, prepared: Prepared, metric: Metric, *, welch: bool = False
+    frame: pd.DataFrame,
+    prepared: Prepared,
+    metric: Metric,
+    per_row: pd.DataFrame,
+    *,
+    welch: bool = False,
 ) -> _Stats:
+    """One side's kept rows and the statistics the metric sums, from its shared row stats."""
     rows = np.flatnonzero(prepared.valid).astype(np.intp)
     every = len(rows) == len(frame)  # no copies when every row has an actual and a prediction
     kept = prepared if every else _take(prepared, rows)
-    stats_all = row_stats(prepared)
+    needed = _needed_stats(metric, list(per_row.columns))
+    # every stat is only needed for the delta-method p-values of non-ratio metrics
+    keep_all = metric.additive and not metric.decomposable
+    stats_all = per_row if keep_all else per_row[needed]
     if not every:
         stats_all = stats_all.iloc[rows].reset_index(drop=True)
-    needed = _needed_stats(metric, list(stats_all.columns))
     stats = {c: stats_all[c].to_numpy(dtype=float) for c in needed}
     if welch and metric.decomposable:  # p-values: production only
         assert metric.numerator is not None and metric.denominator is not None
         u, inden = stats[metric.numerator], (stats[metric.denominator] > 0) * 1.0
         stats.update(zip(_WELCH, (inden, u * inden, u * u * inden), strict=True))
     overall = float(metric.compute(kept, stats_all))
-    # every stat is only needed for the delta-method p-values of non-ratio metrics
-    frame_kept = stats_all if metric.additive and not metric.decomposable else None
+    frame_kept = stats_all if keep_all else None
     return _Stats(rows, kept, needed, stats, frame_kept, overall)
 
 
@@ -404,6 +412,47 @@ def _context(
     bins: int | Mapping[str, ColumnBins],
     min_size: int | None,
 ) -> _Context:
+    """Return the coded rows and statistics of a search, built once per analysis and options.
+
+    A drilldown reuses its search's context (same metric, features, bins and minimum size),
+    so opening a slice codes and gathers nothing again.
+    """
+    if isinstance(metric, Metric):  # not a memo key: built afresh
+        return _build_context(
+            analysis, metric=metric, features=features, bins=bins, min_size=min_size
+        )
+    return _shared_context(
+        analysis,
+        metric=metric,
+        features=None if features is None else tuple(features),
+        bins=bins if isinstance(bins, int) else tuple(bins.items()),
+        min_size=min_size,
+    )
+
+
+@per_analysis
+def _shared_context(
+    analysis: Analysis,
+    *,
+    metric: str | None,
+    features: tuple[str, ...] | None,
+    bins: int | tuple[tuple[str, ColumnBins], ...],
+    min_size: int | None,
+) -> _Context:
+    fitted = bins if isinstance(bins, int) else dict(bins)
+    return _build_context(
+        analysis, metric=metric, features=features, bins=fitted, min_size=min_size
+    )
+
+
+def _build_context(
+    analysis: Analysis,
+    *,
+    metric: str | Metric | None,
+    features: Sequence[str] | None,
+    bins: int | Mapping[str, ColumnBins],
+    min_size: int | None,
+) -> _Context:
     if isinstance(metric, Metric):
         m = metric
     else:
@@ -422,12 +471,13 @@ def _context(
         )
     frames = {Side.BASELINE: analysis.baseline_frame, Side.PRODUCTION: analysis.production_frame}
     for side, name in ((Side.BASELINE, analysis.names[0]), (Side.PRODUCTION, analysis.names[1])):
-        frames[side] = _with_derived(frames[side], feats, name)
+        _check_columns(frames[side], feats, name)
+    stats_b, stats_p = analysis_row_stats(analysis)
     data = {
         Side.PRODUCTION: _side_stats(
-            analysis.production_frame, analysis.production, m, welch=True
+            analysis.production_frame, analysis.production, m, stats_p, welch=True
         ),
-        Side.BASELINE: _side_stats(analysis.baseline_frame, analysis.baseline, m),
+        Side.BASELINE: _side_stats(analysis.baseline_frame, analysis.baseline, m, stats_b),
     }
     table = MemoryTable.from_frames(
         frames,
@@ -533,20 +583,22 @@ def _equal(a: pd.Series, b: pd.Series, numeric: bool) -> bool:
     return bool((a.astype(object).to_numpy() == b.astype(object).to_numpy()).all())
 
 
-def _with_derived(frame: pd.DataFrame, feats: Sequence[str], name: str) -> pd.DataFrame:
-    """``frame`` with the derived (calendar) slice features it lacks added as columns."""
-    derived = {}
+def _check_columns(frame: pd.DataFrame, feats: Sequence[str], name: str) -> None:
+    """Raise unless every slice feature is a column or a calendar part of one.
+
+    The frame itself is never extended: calendar features are derived where they are coded
+    (`tracing.codes.column_codes`), so every section shares the codes of the analysis' frames.
+    """
     for f in feats:
         if f in frame.columns:
             continue
         try:
-            derived[f] = column_values(frame, f)
+            column_values(frame, f)
         except KeyError:
             raise DataError(
                 f"{name}: slice column {f!r} is missing; available columns: "
                 f"{', '.join(map(str, frame.columns))}."
             ) from None
-    return frame.assign(**derived) if derived else frame
 
 
 def _excluded_note(excluded: Excluded) -> str:
