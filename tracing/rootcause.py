@@ -79,7 +79,7 @@ from tracing.labels import LabelConflicts, label_conflicts
 from tracing.metrics import Metric, Prepared, get_metric, worse_by
 from tracing.options import DriftOptions, RootCauseOptions
 from tracing.quality import QUALITY_CHECKS, quality_checks, share_change_p_value
-from tracing.slices import distinct_mask
+from tracing.slices import distinct_mask, needed_stats
 
 # condition_text lives in tracing.textfmt; it stays importable from here (the app uses it).
 from tracing.textfmt import condition_text, number, percent
@@ -406,7 +406,8 @@ def _metric(ev: _Evidence, side: int, mask: Mask) -> float:
     if metric.exact is not None:
         return float(metric.compute(_subset(prepared, mask)))
     stats = ev.row_stats[side]
-    sums = {str(c): np.where(mask, stats[c].to_numpy(), 0.0).sum() for c in stats.columns}
+    used = needed_stats(metric, [str(c) for c in stats.columns])
+    sums = {c: np.where(mask, stats[c].to_numpy(), 0.0).sum() for c in used}
     return float(metric.from_stats(sums))
 
 

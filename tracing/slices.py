@@ -165,6 +165,7 @@ __all__ = [
     "default_features",
     "drilldown",
     "find_slices",
+    "needed_stats",
     "parse_slice_id",
     "slice_id",
     "slice_mask",
@@ -319,7 +320,8 @@ class _Recorder(dict[str, Any]):
         return super().__getitem__(key)
 
 
-def _needed_stats(metric: Metric, columns: Sequence[str]) -> list[str]:
+def needed_stats(metric: Metric, columns: Sequence[str]) -> list[str]:
+    """Return the statistics (of ``columns``) an additive metric reads; none for other metrics."""
     if not metric.additive:
         return []
     probe = _Recorder(columns)
@@ -367,7 +369,7 @@ def _side_stats(
     rows = np.flatnonzero(prepared.valid).astype(np.intp)
     every = len(rows) == len(frame)  # no copies when every row has an actual and a prediction
     kept = prepared if every else _take(prepared, rows)
-    needed = _needed_stats(metric, list(per_row.columns))
+    needed = needed_stats(metric, list(per_row.columns))
     # every stat is only needed for the delta-method p-values of non-ratio metrics
     keep_all = metric.additive and not metric.decomposable
     stats_all = per_row if keep_all else per_row[needed]
