@@ -26,16 +26,28 @@ The engine behind the app and the CLI. Pure Python, no UI imports:
   time, production windows as baselines, delayed actuals, estimated performance without actuals.
 - `tracing.report`: the report's sections and its JSON (schemas in ``tracing/schemas/``);
   `tracing.render` its Markdown and HTML; `tracing.cli` the command line.
+
+The names below are loaded on first use (PEP 562), so ``import tracing`` or importing a light
+submodule such as `tracing.settings` does not pay for pandas; scipy, scikit-learn, LightGBM
+and SHAP load only inside the steps that need them (``tests/test_imports.py`` pins this).
 """
 
-from tracing.analysis import Analysis, prepare_analysis
-from tracing.compare import Comparison, compare
-from tracing.errors import DataError
-from tracing.io import read_table
-from tracing.metrics import METRICS, Direction, Metric, applicable_metrics, worse_by
-from tracing.schema import ColumnRoles, ModelType, Schema, detect_roles
-from tracing.verdict import status
-from tracing.vocab import Severity, Status
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracing.analysis import Analysis, prepare_analysis
+    from tracing.compare import Comparison, compare
+    from tracing.errors import DataError
+    from tracing.io import read_table
+    from tracing.metrics import METRICS, Direction, Metric, applicable_metrics, worse_by
+    from tracing.schema import ColumnRoles, ModelType, Schema, detect_roles
+    from tracing.verdict import status
+    from tracing.vocab import Severity, Status
 
 __all__ = [
     "METRICS",
@@ -59,3 +71,54 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+_HOME = {
+    "Analysis": "tracing.analysis",
+    "prepare_analysis": "tracing.analysis",
+    "Comparison": "tracing.compare",
+    "compare": "tracing.compare",
+    "DataError": "tracing.errors",
+    "read_table": "tracing.io",
+    "METRICS": "tracing.metrics",
+    "Direction": "tracing.metrics",
+    "Metric": "tracing.metrics",
+    "applicable_metrics": "tracing.metrics",
+    "worse_by": "tracing.metrics",
+    "ColumnRoles": "tracing.schema",
+    "ModelType": "tracing.schema",
+    "Schema": "tracing.schema",
+    "detect_roles": "tracing.schema",
+    "status": "tracing.verdict",
+    "Severity": "tracing.vocab",
+    "Status": "tracing.vocab",
+}
+"""The module each re-exported name lives in."""
+
+
+def __getattr__(name: str) -> Any:
+    """Load a re-exported name from its module on first use, then keep it here."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tracing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping ``tracing.compare`` the function, as the eager import did."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Importing the submodule binds it here under its name; the function of the same name
+        # is what ``from tracing import compare`` has always given.
+        if name == "compare" and isinstance(value, types.ModuleType):
+            value = value.compare
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

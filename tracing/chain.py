@@ -62,7 +62,6 @@ from numpy.typing import NDArray
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.compare import compare
 from tracing.errors import DataError
-from tracing.explain import load_model
 from tracing.io import ReadLimits, read_table
 from tracing.metrics import Metric, Prepared, prepare, row_stats
 from tracing.schema import ROLE_NAMES, ModelType
@@ -659,6 +658,8 @@ def _link(
     ]
     cf = cf_delta = None
     if m.model_file is not None:
+        from tracing.explain import load_model  # LightGBM and skops load only for a model file
+
         model = load_model(m.model_file)
         cf = counterfactual_metric(
             down, model, feature, _upstream_actuals(up), model_file=m.model_file.name

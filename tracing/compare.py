@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from tracing.errors import DataError
 from tracing.estimate import can_estimate, estimate_metrics, fit_estimator
@@ -49,6 +48,7 @@ from tracing.metrics import (
     score_groups,
     worse_by,
 )
+from tracing.pvalues import normal_quantile
 from tracing.schema import ModelType
 from tracing.verdict import Status, status
 
@@ -159,7 +159,7 @@ def compare(
     schema = production.schema
     metrics = applicable_metrics(schema) if metrics is None else metrics
     sides = [_StatMatrix.of(baseline, random_state), _StatMatrix.of(production, random_state + 1)]
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = normal_quantile(0.5 + confidence / 2)
     records = []
     for i, m in enumerate(metrics):
         (vb, varb), (vp, varp) = (

@@ -67,7 +67,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import special, stats
 
 from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, fit_bins, is_numeric_column
@@ -204,6 +203,8 @@ def _kl(pair: _Pair) -> Outcome:
 
 
 def _js(pair: _Pair) -> Outcome:
+    from scipy import special  # scipy loads only when a drift test runs
+
     b, p = (c / c.sum() for c in pair.counts)
     # scipy.spatial.distance.jensenshannon(b, p, base=2) without its per-call overhead.
     m = (b + p) / 2
@@ -212,6 +213,8 @@ def _js(pair: _Pair) -> Outcome:
 
 
 def _chi2(pair: _Pair) -> Outcome:
+    from scipy import special
+
     table = np.vstack(pair.counts)[:, pair.used]
     if table.shape[1] < 2:
         return 0.0, 1.0
@@ -224,6 +227,8 @@ def _chi2(pair: _Pair) -> Outcome:
 
 
 def _ks(pair: _Pair) -> Outcome:
+    from scipy import stats
+
     xb, xp = pair.finite
     if not len(xb) or not len(xp):
         return math.nan, None

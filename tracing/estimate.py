@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.isotonic import IsotonicRegression
 
 from tracing.errors import DataError
 from tracing.metrics import Metric, Prepared, applicable_metrics, prepare, score_groups
@@ -144,6 +143,8 @@ def fit_estimator(calibration: Prepared) -> ScoreEstimator:
             f"actuals, {_MIN_PER_CLASS} of each class, to calibrate the scores (found "
             f"{len(y)} rows, {n_pos} positive); use a baseline with actuals."
         )
+    from sklearn.isotonic import IsotonicRegression  # scikit-learn loads only to calibrate
+
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     iso.fit(calibration.score[keep], y)
     return ScoreEstimator(

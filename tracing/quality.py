@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tracing.analysis import Analysis
 from tracing.binning import as_float, is_numeric_column
@@ -229,6 +228,8 @@ def share_change_p_value(kb: int, nb: int, kp: int, np_: int) -> float:
     >>> round(share_change_p_value(10, 100, 30, 100), 5)
     0.00041
     """
+    from scipy import stats  # scipy loads only when a share change is tested
+
     table = np.array([[kb, nb - kb], [kp, np_ - kp]])
     if (table.sum(axis=0) == 0).any():
         return 1.0

@@ -68,7 +68,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 from tracing.analysis import Analysis, analysis_row_stats
 from tracing.binning import MISSING
@@ -342,6 +341,8 @@ def _slice_q_values(table: pd.DataFrame, tried: int) -> NDArray[np.float64]:
 
 def _bh(p_values: Sequence[float] | NDArray[np.float64]) -> NDArray[np.float64]:
     """Benjamini-Hochberg adjusted p-values of the finite entries; NaN stays NaN."""
+    from scipy import stats  # scipy loads only when root cause runs
+
     p = np.asarray(p_values, dtype=float)
     out = np.full(len(p), np.nan)
     tested = np.isfinite(p)
@@ -356,6 +357,8 @@ def _worse_p_value(ev: _Evidence, s: _Slice) -> float:
     A z-test on the metric of the slice's rows on each side, with delta-method variances;
     NaN when it cannot be computed (rank metrics, too few rows), so the slice is not judged.
     """
+    from scipy import stats
+
     from tracing.compare import metric_variance
 
     m, a = ev.metric, ev.analysis

@@ -905,7 +905,7 @@ def _measure(ctx: _Context, p: _Cells, b: _Cells, parent: _Parent) -> dict[str, 
 
 def _welch_vs_rest(p: _Cells, parent: _Cells) -> FloatArray:
     """Welch's t-test of each cell's per-row values against the rest of the parent's rows."""
-    from scipy.stats import ttest_ind_from_stats
+    from tracing.pvalues import welch_ttest_from_stats
 
     assert p.welch is not None and parent.welch is not None
     k1, s1, q1 = p.welch
@@ -919,14 +919,13 @@ def _welch_vs_rest(p: _Cells, parent: _Cells) -> FloatArray:
         good = ok & ~flat
         pvalue = np.full(len(k1), np.nan)
         if good.any():
-            res = ttest_ind_from_stats(
+            res = welch_ttest_from_stats(
                 m1[good],
                 np.sqrt(v1[good]),
                 k1[good],
                 m2[good],
                 np.sqrt(v2[good]),
                 k2[good],
-                equal_var=False,
             )
             pvalue[good] = res.pvalue
     # No spread on either side: the difference is certain (or there is none).
@@ -936,9 +935,8 @@ def _welch_vs_rest(p: _Cells, parent: _Cells) -> FloatArray:
 
 def _delta_p_value(ctx: _Context, inside: IntArray, rest: IntArray) -> float:
     """Slice vs rest for additive non-ratio metrics: z-test with delta-method variances."""
-    from scipy.stats import norm
-
     from tracing.compare import metric_variance
+    from tracing.pvalues import normal_two_sided_p
 
     side, m = ctx.prod, ctx.metric
     if side.stats_frame is None or len(inside) < 2 or len(rest) < 2:
@@ -950,7 +948,7 @@ def _delta_p_value(ctx: _Context, inside: IntArray, rest: IntArray) -> float:
         return math.nan
     if se == 0:
         return 0.0 if va != vb else 1.0
-    return float(2 * norm.sf(abs(va - vb) / se))
+    return normal_two_sided_p((va - vb) / se)
 
 
 def _where(ctx: _Context, combo: Sequence[int], values: Sequence[int]) -> Filter:
