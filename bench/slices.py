@@ -96,7 +96,17 @@ def planted_ids() -> set[str]:
 # Workers (one process each)
 
 
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = _clock()
+    return wall - start[0], cpu - start[1]
+
+
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
+    """`find_slices` end to end and `_search` alone, ``--repeat`` times each."""
     from tracing import prepare_analysis
     from tracing import slices as sl
 
@@ -113,30 +123,95 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     )
     del x, err, xb, eb
     min_size = int(args.min_share * args.rows)
-    t_e2e, t_search = [], []
+    e2e, search = [], []
     import scipy.stats  # noqa: F401  (imported once, outside the clock)
 
     # find_slices remembers its last results per analysis; time the undecorated function.
     search_fn = sl.find_slices.__wrapped__
-    for _ in range(2):  # best of two
-        t0 = time.perf_counter()
+    for _ in range(args.repeat):
+        t0 = _clock()
         res = search_fn(a, max_depth=3, top=10, min_size=min_size)
-        t_e2e.append(time.perf_counter() - t0)
+        e2e.append(_since(t0))
         ctx = sl._context(a, metric=None, features=None, bins=res.bins, min_size=min_size)
-        t0 = time.perf_counter()
+        t0 = _clock()
         found, stats = sl._search(ctx, 3, 10)
-        t_search.append(time.perf_counter() - t0)
+        search.append(_since(t0))
         del ctx
     ids = list(res.table["slice_id"])
     rank = next((i + 1 for i, s in enumerate(ids) if s in planted_ids()), None)
     return {
-        "seconds": min(t_search),
-        "e2e_seconds": min(t_e2e),
-        "runs": {"search": t_search, "e2e": t_e2e},
+        **_summary(search),
+        "e2e": _summary(e2e),
         "planted_rank": rank,
         "top": [[round(float(v), 7), s] for v, s in zip(res.table["impact"], ids, strict=True)],
         "combos_scored": stats["combos_scored"],
         "combos_total": stats["combos_total"],
+    }
+
+
+def _summary(runs: list[tuple[float, float]]) -> dict[str, Any]:
+    """Best and median wall and CPU seconds of repeated runs."""
+    wall, cpu = [w for w, _ in runs], [c for _, c in runs]
+    return {
+        "seconds": min(wall),
+        "median": float(np.median(wall)),
+        "cpu": min(cpu),
+        "cpu_median": float(np.median(cpu)),
+        "runs": len(runs),
+    }
+
+
+def run_numpy(args: argparse.Namespace) -> dict[str, Any]:
+    """The plain numpy exhaustive loop of shared/reference/slice_bench.py (``run_numpy``).
+
+    Depth-first over combinations so a child's codes are its parent's times a cardinality
+    plus a column, one ``bincount`` for the rows and one for the error rows per combination.
+    """
+    x, err = make_data(args.rows, args.seed, args.plant_frac)
+    n, d = x.shape
+    cards = [int(c) for c in x.max(axis=0).astype(int) + 1]
+    ebar, min_size = err.mean(), int(args.min_share * n)
+    cols = [x[:, j].astype(np.intp) for j in range(d)]
+    err_rows = np.flatnonzero(err)
+    cols_e = [c[err_rows] for c in cols]
+    best: list[tuple[float, str]] = []
+
+    def score(combo: tuple[int, ...], code: Any, code_e: Any, m: int) -> None:
+        count = np.bincount(code, minlength=m)
+        impact = (np.bincount(code_e, minlength=m) - ebar * count) / n
+        impact[count < min_size] = -np.inf
+        for cell in np.argpartition(impact, -10)[-10:] if m > 10 else range(m):
+            if not np.isfinite(impact[cell]):
+                continue
+            values, c = [], int(cell)
+            for j in reversed(combo):
+                values.append(c % cards[j])
+                c //= cards[j]
+            sid = "&".join(f"{NAMES[j]}=v{v}" for j, v in zip(combo, values[::-1], strict=True))
+            item = (float(impact[cell]), sid)
+            if len(best) < 10:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heappushpop(best, item)
+
+    def visit(combo: tuple[int, ...], code: Any, code_e: Any, m: int) -> None:
+        score(combo, code, code_e, m)
+        if len(combo) < 3:
+            for j in range(combo[-1] + 1, d):
+                c = cards[j]
+                visit((*combo, j), code * c + cols[j], code_e * c + cols_e[j], m * c)
+
+    t0 = _clock()
+    for j in range(d):
+        visit((j,), cols[j], cols_e[j], cards[j])
+    wall, cpu = _since(t0)
+    top = sorted(best, reverse=True)
+    rank = next((i + 1 for i, (_, s) in enumerate(top) if s in planted_ids()), None)
+    return {
+        "seconds": wall,
+        "cpu": cpu,
+        "planted_rank": rank,
+        "top": [[round(v, 7), s] for v, s in top],
     }
 
 
@@ -150,7 +225,7 @@ def run_pandas(args: argparse.Namespace) -> dict[str, Any]:
     df["err"] = err
     n, ebar, min_size = len(df), err.mean(), int(args.min_share * rows)
     best: list[tuple[float, str]] = []
-    t0 = time.perf_counter()
+    t0 = _clock()
     for depth in (1, 2, 3):
         for combo in itertools.combinations(NAMES, depth):
             g = df.groupby(list(combo), sort=False, observed=True)["err"].agg(["sum", "count"])
@@ -164,11 +239,12 @@ def run_pandas(args: argparse.Namespace) -> dict[str, Any]:
                     heapq.heappush(best, item)
                 else:
                     heapq.heappushpop(best, item)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = _since(t0)
     top = sorted(best, reverse=True)
     rank = next((i + 1 for i, (_, s) in enumerate(top) if s in planted_ids()), None)
     return {
         "seconds": seconds * args.rows / rows,
+        "cpu": cpu * args.rows / rows,
         "measured_seconds": seconds,
         "rows": rows,
         "planted_rank": rank,
@@ -197,23 +273,117 @@ def run_sliceline(args: argparse.Namespace, tight: bool = False) -> dict[str, An
     min_sup = int(args.min_share * args.rows)
     cls = TightBound if tight else Slicefinder
     sf = cls(alpha=0.95, k=10, max_l=3, min_sup=min_sup, verbose=False)
-    t0 = time.perf_counter()
+    t0 = _clock()
     try:
         sf.fit(x, err)
     except MemoryError as exc:
-        return {"failed": f"MemoryError after {time.perf_counter() - t0:.0f} s: {exc}"}
-    seconds = time.perf_counter() - t0
+        return {"failed": f"MemoryError after {time.perf_counter() - t0[0]:.0f} s: {exc}"}
+    seconds, cpu = _since(t0)
     top = []
     for sl, st in zip(sf.top_slices_, sf.top_slices_statistics_, strict=True):
         sid = "&".join(f"{NAMES[j]}=v{int(v)}" for j, v in enumerate(sl) if v is not None)
         top.append([round(float(st["slice_score"]), 5), sid])
     rank = next((i + 1 for i, (_, s) in enumerate(top) if s in planted_ids()), None)
-    return {"seconds": seconds, "planted_rank": rank, "top": top}
+    return {"seconds": seconds, "cpu": cpu, "planted_rank": rank, "top": top}
+
+
+def write_parquet(args: argparse.Namespace, folder: Path) -> tuple[Path, Path]:
+    """The same data as Parquet files: dictionary-encoded features, actual and prediction."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def table(x: np.ndarray, err: np.ndarray, seed: int) -> Any:
+        rng = np.random.default_rng(seed + 1)
+        actual = (rng.random(len(err)) < 0.5).astype(np.int8)
+        cols = {
+            name: pa.DictionaryArray.from_arrays(
+                pa.array(x[:, j].astype(np.int8)),
+                pa.array([f"v{k}" for k in range(int(x[:, j].max()) + 1)]),
+            )
+            for j, name in enumerate(NAMES)
+        }
+        cols["actual"] = pa.array(actual)
+        cols["prediction"] = pa.array(np.where(err > 0, 1 - actual, actual).astype(np.int8))
+        return pa.table(cols)
+
+    paths = folder / "baseline.parquet", folder / "production.parquet"
+    for path, (plant, seed) in zip(paths, ((0.0, 100), (args.plant_frac, 0)), strict=True):
+        x, err = make_data(args.rows, args.seed + seed, plant)
+        pq.write_table(table(x, err, seed), path)
+    return paths
+
+
+def cli_command(
+    args: argparse.Namespace, baseline: Path, production: Path, out: Path
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tracing",
+        "report",
+        "--baseline",
+        str(baseline),
+        "--production",
+        str(production),
+        "--sections",
+        "slices",
+        "--actual",
+        "actual",
+        "--prediction",
+        "prediction",
+        "--features",
+        ",".join(NAMES),
+        "--model-type",
+        "binary",
+        "--positive-class",
+        "1",
+        "--metric",
+        "accuracy",
+        "--max-depth",
+        "3",
+        "--min-size",
+        str(int(args.min_share * args.rows)),
+        "--top",
+        "10",
+        "--format",
+        "json",
+        "--output",
+        str(out),
+    ]
+
+
+def run_cli(args: argparse.Namespace) -> dict[str, Any]:
+    """``python -m tracing report --sections slices`` on Parquet files, as a subprocess.
+
+    CPU time and peak RSS are the child's (``RUSAGE_CHILDREN``: this worker runs nothing else).
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-slices-") as tmp:
+        folder = Path(tmp)
+        baseline, production = write_parquet(args, folder)
+        out = folder / "report.json"
+        env = {**os.environ, "PYTHONPATH": args.code}
+        runs = []
+        for _ in range(args.repeat):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run(cli_command(args, baseline, production, out), check=True, env=env)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            runs.append((wall, cpu))
+        ids = [s["slice_id"] for s in json.loads(out.read_text())["slices"]]
+    rank = next((i + 1 for i, s in enumerate(ids) if s in planted_ids()), None)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {**_summary(runs), "planted_rank": rank, "child_peak_rss_mb": rss}
 
 
 WORKERS = {
     "ours": run_ours,
+    "numpy": run_numpy,
     "pandas": run_pandas,
+    "cli": run_cli,
     "sliceline": run_sliceline,
     "sliceline_tight": lambda args: run_sliceline(args, tight=True),
 }
@@ -229,24 +399,20 @@ def worker(args: argparse.Namespace) -> None:
 # Driver
 
 
-def spawn(method: str, args: argparse.Namespace, rows: int, python: str) -> dict[str, Any]:
-    cmd = [
-        python,
-        __file__,
-        "--worker",
-        method,
-        "--rows",
-        str(rows),
-        "--seed",
-        str(args.seed),
-        "--plant-frac",
-        str(args.plant_frac),
-        "--pandas-rows",
-        str(args.pandas_rows),
-        "--mem-limit-gb",
-        str(args.mem_limit_gb),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def spawn(
+    method: str,
+    args: argparse.Namespace,
+    rows: int,
+    plant: float,
+    python: str = sys.executable,
+    code: Path = ROOT,
+) -> dict[str, Any]:
+    """Run one worker in its own process (``code``: the checkout whose `tracing` it uses)."""
+    cmd = [python, __file__, "--worker", method, "--rows", str(rows), "--plant-frac", str(plant)]
+    for flag in ("seed", "pandas_rows", "mem_limit_gb", "min_share", "repeat"):
+        cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    cmd += ["--code", str(code)]
+    env = {**os.environ, "PYTHONPATH": str(code)}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -269,12 +435,6 @@ def main() -> None:
         help="rows for the pandas loop (extrapolated linearly to --rows)",
     )
     ap.add_argument("--sliceline-python", default="/tmp/benchenv/bin/python")
-    ap.add_argument(
-        "--sliceline-rows",
-        type=int,
-        default=10_000,
-        help="size to run sliceline at when it fails at --rows",
-    )
     ap.add_argument("--mem-limit-gb", type=float, default=16.0)
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--seed", type=int, default=0)
@@ -282,7 +442,16 @@ def main() -> None:
     ap.add_argument(
         "--min-share", type=float, default=0.001, help="min_size / min_sup as a share of the rows"
     )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs of ours and of the CLI (best, median)"
+    )
+    ap.add_argument(
+        "--before", type=Path, help="an older checkout, timed beside this one (ours and the CLI)"
+    )
     ap.add_argument("--skip-sliceline", action="store_true")
+    ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--code", default=str(ROOT), help=argparse.SUPPRESS)
     ap.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -290,75 +459,86 @@ def main() -> None:
         return
 
     print(f"$ python bench/slices.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
-    runs: list[tuple[str, int, dict[str, Any]]] = []
+    for title, plant in (("planted slice", args.plant_frac), ("no planted slice", 0.0)):
+        report(title, plant, scenario(title, plant, args), args)
 
-    def run(name: str, method: str, rows: int, python: str = sys.executable) -> dict[str, Any]:
-        res = spawn(method, args, rows, python)
-        runs.append((name, rows, res))
-        print(f"  {name} at {rows:,} rows: {res.get('seconds', res.get('failed'))}", flush=True)
-        return res
 
-    ours = run("ours", "ours", args.rows)
-    pandas = run("pandas group-by loop", "pandas", args.rows)
-    if not args.skip_sliceline:
-        stock = run("sliceline 0.3.0", "sliceline", args.rows, args.sliceline_python)
-        run("sliceline 0.3.0, bound fixed", "sliceline_tight", args.rows, args.sliceline_python)
-        if "failed" in stock and args.sliceline_rows < args.rows:
-            run("ours", "ours", args.sliceline_rows)
-            run("sliceline 0.3.0", "sliceline", args.sliceline_rows, args.sliceline_python)
-    report(runs, ours, pandas, args)
+def scenario(title: str, plant: float, args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """Run every method on one data set (``plant``: share of the planted slice)."""
+    runs: list[tuple[str, dict[str, Any]]] = []
+
+    def run(name: str, method: str, **kw: Any) -> None:
+        res = spawn(method, args, args.rows, plant, **kw)
+        runs.append((name, res))
+        print(f"  {title}: {name}: {res.get('seconds', res.get('failed'))}", flush=True)
+
+    run("ours: search", "ours")
+    if args.before:
+        run("before: search", "ours", code=args.before)
+    run("numpy exhaustive loop", "numpy")
+    if plant and not args.skip_pandas:
+        run("pandas group-by loop", "pandas")
+    if not args.skip_cli:
+        run("ours: CLI whole process", "cli")
+        if args.before:
+            run("before: CLI whole process", "cli", code=args.before)
+    if plant and not args.skip_sliceline:
+        run("sliceline 0.3.0", "sliceline", python=args.sliceline_python)
+        run("sliceline 0.3.0, bound fixed", "sliceline_tight", python=args.sliceline_python)
+    return runs
+
+
+def _fmt(res: dict[str, Any], key: str) -> str:
+    if key not in res:
+        return ""
+    median = res.get(key.replace("seconds", "median") if key == "seconds" else f"{key}_median")
+    return f"{res[key]:.2f}" + (f" ({median:.2f})" if median is not None else "")
 
 
 def report(
-    runs: list[tuple[str, int, dict[str, Any]]],
-    ours: dict[str, Any],
-    pandas: dict[str, Any],
-    args: argparse.Namespace,
+    title: str, plant: float, runs: list[tuple[str, dict[str, Any]]], args: argparse.Namespace
 ) -> None:
-    mine = {n: res for name, n, res in runs if name == "ours" and "seconds" in res}
-    print()
+    """One markdown table per scenario, ratios on CPU time (the machine is shared)."""
+    found = dict(runs)
+    search = found.get("ours: search", {})
+    cli = found.get("ours: CLI whole process", {})
+    print(f"\n### {title} ({args.rows:,} rows, plant share {plant})\n")
     print(
-        "| method | rows | time (s) | ours (search) is faster by | ours (end to end) is "
-        "faster by | peak RSS (MB) | planted slice rank |"
+        "| method | wall s, best (median) | CPU s, best (median) | ours search faster by "
+        "(CPU) | ours CLI faster by (CPU / wall) | peak RSS (MB) | planted slice rank |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, n, res in runs:
+    for name, res in runs:
         if "failed" in res:
-            print(f"| {name} | {n:,} | failed: {res['failed']} | | | | |")
+            print(f"| {name} | failed: {res['failed']} | | | | | |")
             continue
-        if name == "ours":
-            print(
-                f"| ours: search only | {n:,} | {res['seconds']:.2f} | | | "
-                f"{res['peak_rss_mb']:.0f} | {res['planted_rank']} |"
-            )
-            print(
-                f"| ours: find_slices end to end | {n:,} | {res['e2e_seconds']:.2f} | | | "
-                f"{res['peak_rss_mb']:.0f} | {res['planted_rank']} |"
-            )
-            continue
-        ref = mine.get(n)
-        fast = slow = ""
-        if ref is not None:
-            fast = f"{res['seconds'] / ref['seconds']:.0f}x"
-            slow = f"{res['seconds'] / ref['e2e_seconds']:.0f}x"
-        t = f"{res['seconds']:.2f}"
-        if res.get("rows", n) != n:
-            t += f" (extrapolated from {res['rows']:,} rows: {res['measured_seconds']:.2f} s)"
+        by_search = by_cli = ""
+        if "CLI" not in name and not name.startswith("ours") and "cpu" in search:
+            by_search = f"{res['cpu'] / search['cpu']:.1f}x"
+        if (name.startswith("sliceline") or name.startswith("before: CLI")) and "cpu" in cli:
+            by_cli = f"{res['cpu'] / cli['cpu']:.1f}x / {res['seconds'] / cli['seconds']:.1f}x"
+        rss = res.get("child_peak_rss_mb", res.get("peak_rss_mb", 0))
+        wall = _fmt(res, "seconds")
+        if "measured_seconds" in res and res.get("rows", args.rows) != args.rows:
+            wall += f" (extrapolated from {res['rows']:,} rows)"
         print(
-            f"| {name} | {n:,} | {t} | {fast} | {slow} | {res['peak_rss_mb']:.0f} | "
-            f"{res['planted_rank']} |"
+            f"| {name} | {wall} | {_fmt(res, 'cpu')} | {by_search} | {by_cli} | {rss:.0f} | "
+            f"{res.get('planted_rank')} |"
         )
-    print("\nsliceline ranks by its own score (alpha=0.95), the others by impact.")
-    if "top" in ours and "top" in pandas and pandas.get("rows") == args.rows:
-        same = [s for _, s in ours["top"]] == [s for _, s in pandas["top"]]
-        close = np.allclose([v for v, _ in ours["top"]], [v for v, _ in pandas["top"]], atol=1e-6)
-        print(f"ours top-10 == pandas top-10 (same slices and impacts): {same and close}")
-    if "top" in ours:
+        if name.endswith(": search") and "e2e" in res:
+            e2e = res["e2e"]
+            print(
+                f"| {name.split(':')[0]}: find_slices end to end | {_fmt(e2e, 'seconds')} | "
+                f"{_fmt(e2e, 'cpu')} | | | {rss:.0f} | {res.get('planted_rank')} |"
+            )
+    print("\nsliceline ranks by its own score (alpha=0.95), the others by impact; the CLI")
+    print("figure is the whole process (start, read both Parquet files, code, search, write).")
+    if "top" in search:
         print(
-            f"ours scored {ours['combos_scored']} of {ours['combos_total']} feature "
+            f"ours scored {search['combos_scored']} of {search['combos_total']} feature "
             "combinations exactly; top-10 (impact, slice):"
         )
-        for v, s in ours["top"]:
+        for v, s in search["top"]:
             print(f"  {v:.6f}  {s}")
 
 

@@ -75,6 +75,9 @@ DENSE_LIMIT = 1 << 22
 # Use a feature's row index to gather the rows of candidate cells when they are at most this
 # share of all rows; beyond it, one pass over every row is cheaper than gathering.
 _GATHER_SHARE = 0.25
+# Above this many (parent, feature) pairs a level's combinations are not listed one by one but
+# found by `_level_bounds` (wide files: thousands of features).
+_LIST_LIMIT = 200_000
 # Cells (rows x features) bounded in one go by `_level_bounds`: 1M int64 is 8 MB per array.
 _CHUNK_CELLS = 1 << 20
 
@@ -96,6 +99,8 @@ class SearchStats:
     combos_total: int = 0
     combos_scored: int = 0
     rows_scored: int = 0
+    combos_counted: int = 0
+    rows_counted: int = 0
 
 
 class TopK:
@@ -347,32 +352,345 @@ def branch_and_bound(
     index = _RowIndex(codes, cards)
     topk = TopK(top, cards, floor, Parents(codes, cards, index).redundant)
     stats = SearchStats("branch_and_bound", combos_total=_n_combos(d, max_depth))
-    positive = np.maximum(excess, 0.0)
-    pos_rows = np.flatnonzero(positive.max(axis=0) > 0)
-    weights = positive[:, pos_rows]
-    # Bounds are sums of the same numbers as impacts in another order: allow for rounding.
-    eps = 1e-9 * float(weights.max(axis=0).sum()) + 1e-300
-    pos_codes = [c[pos_rows] for c in codes]
-    # bins with fewer than min_size rows: no cell with one of them is ever ranked
-    alive = [index.counts(j) >= min_size for j in range(d)]
-
+    counter = _Counter(codes, cards, excess, min_size, index)
     for j in range(d):
         count, impact = scorer(None, codes[j].astype(np.intp), int(cards[j]))
         topk.offer((j,), impact, None, count)
         stats.combos_scored += 1
         stats.rows_scored += n
+    # bins with fewer than min_size rows: no cell with one of them is ever ranked
+    alive = [index.counts(j) >= min_size for j in range(d)]
     for level in range(2, max_depth + 1):
-        best = _level_bounds(pos_codes, cards, weights, level, topk.threshold - eps, alive)
-        for combo in sorted(best, key=lambda c: -best[c]):
-            if best[combo] < topk.threshold - eps:
-                break
-            scored = _score_candidates(
-                codes, pos_codes, cards, weights, combo, topk, scorer, index, eps
+        threshold = topk.threshold - counter.eps
+        combos = counter.combos(level, threshold)
+        if combos is None:  # too many to list: bound them on the positive-excess rows first
+            combos = list(
+                _level_bounds(counter.pos_codes, cards, counter.weights, level, threshold, alive)
             )
-            stats.combos_scored += 1
-            stats.rows_scored += scored
+        plan = counter.plan(combos, threshold)
+        for parent in sorted(plan):
+            counter.count_children(parent, plan[parent], topk, scorer, stats, level < max_depth)
     logger.debug("branch and bound: %s", stats)
     return topk.result(), stats
+
+
+@dataclass(frozen=True)
+class _Alive:
+    """The cells of one counted combination that may still hold a ranked slice or descendant.
+
+    ``keys`` are their cell codes (increasing); ``bound`` the largest impact that a slice of at
+    least ``min_size`` of a cell's rows can have (`_Counter.child_bound`).
+    """
+
+    keys: NDArray[np.int64]
+    count: IntArray
+    bound: FloatArray
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The search rows in the alive cells of one combination, with the cell of each row.
+
+    ``local`` numbers the cells ``0..len(keys)-1`` (``keys``: their codes, increasing); the
+    ``pos*`` arrays are the same for the positive-excess rows (``pos``: indices into those).
+    """
+
+    rows: IntArray
+    local: IntArray
+    pos: IntArray
+    pos_local: IntArray
+    keys: NDArray[np.int64]
+
+
+class _Counter:
+    """Counts a level's combinations on the rows of a parent's alive cells (branch and bound).
+
+    A child cell lies in one cell of each of its parents (the combination without one of its
+    features), so only the rows of a parent's cells that can still hold a ranked descendant
+    (`_Alive`) are counted, with the child's code computed from the parent's: the parent's
+    cell number times the new feature's cardinality plus its code. Each child is counted from
+    the parent with the fewest such rows, with one ``bincount`` for its rows and a few over its
+    positive-excess rows; the rows of a parent come from its prefix's (kept along the path of
+    prefixes, parents visited in order). Only the cells whose impact can reach the k-th best
+    (`own_bound`) are handed to the scorer.
+    """
+
+    def __init__(
+        self,
+        codes: Sequence[NDArray],
+        cards: Sequence[int],
+        excess: FloatArray,
+        min_size: int,
+        index: _RowIndex,
+    ) -> None:
+        self.codes = codes
+        self.cards = [int(c) for c in cards]
+        self.min_size = min_size
+        positive = np.maximum(excess, 0.0)
+        pos_rows = np.flatnonzero(positive.max(axis=0, initial=0.0) > 0)
+        self.weights: FloatArray = positive[:, pos_rows]
+        self.pos_codes = [c[pos_rows] for c in codes]
+        # every excess that is not positive is at most this (per branch): a cell's other rows
+        # lower its impact by at least this much each
+        nonpos = np.where(excess <= 0, excess, -np.inf).max(axis=1, initial=-np.inf)
+        self.neg_max: FloatArray = np.where(np.isfinite(nonpos), nonpos, 0.0)[:, None]
+        # bounds and impacts are sums of the same numbers in other orders: allow for rounding
+        self.eps = 1e-9 * float(np.abs(excess).max(axis=0, initial=0.0).sum()) + 1e-300
+        self.known: dict[tuple[int, ...], _Alive] = {}
+        self._live: dict[tuple[tuple[int, ...], float], int] = {}
+        self._path: list[tuple[tuple[int, ...], _Rows]] = []
+        for j, card in enumerate(self.cards):
+            total, npos = self._sums(self.pos_codes[j].astype(np.intp), None, card)
+            cells = np.arange(card, dtype=np.int64)
+            self._keep((j,), cells, index.counts(j), total, npos, -np.inf)
+
+    def _sums(
+        self, group: IntArray, pos: IntArray | None, n_groups: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per branch and cell: the summed positive excess, and the rows with a positive one."""
+        w = self.weights if pos is None else self.weights[:, pos]
+        total: FloatArray = np.stack(
+            [np.bincount(group, weights=wb, minlength=n_groups) for wb in w]
+        ).astype(float, copy=False)
+        if len(w) == 1:  # every positive-excess row is positive in the only branch
+            return total, np.bincount(group, minlength=n_groups)[None, :].astype(float)
+        npos = [np.bincount(group, weights=(wb > 0) * 1.0, minlength=n_groups) for wb in w]
+        return total, np.stack(npos).astype(float, copy=False)
+
+    def own_bound(self, count: IntArray, total: FloatArray, npos: FloatArray) -> FloatArray:
+        """Largest impact of each cell: its positive excess, its other rows at ``neg_max``.
+
+        Exact when every excess that is not positive is the same (0/1 losses).
+        """
+        out: FloatArray = (total + (count - npos) * self.neg_max).max(axis=0)
+        return out
+
+    def child_bound(self, total: FloatArray, npos: FloatArray) -> FloatArray:
+        """Largest impact of a slice of at least ``min_size`` of each cell's rows.
+
+        At best it keeps every positive-excess row and as few others as ``min_size`` allows.
+        """
+        short = np.maximum(self.min_size - npos, 0.0)
+        out: FloatArray = (total + short * self.neg_max).max(axis=0)
+        return out
+
+    def _keep(
+        self,
+        combo: tuple[int, ...],
+        cells: NDArray[np.int64],
+        count: IntArray,
+        total: FloatArray,
+        npos: FloatArray,
+        threshold: float,
+    ) -> None:
+        """Remember the cells of ``combo`` (codes ``cells``) that may hold a ranked slice."""
+        big = count >= self.min_size
+        bound = self.child_bound(total[:, big], npos[:, big])
+        keep = bound >= threshold
+        keys = cells[big][keep]
+        order = np.argsort(keys, kind="stable")
+        self.known[combo] = _Alive(keys[order], count[big][keep][order], bound[keep][order])
+
+    def live_rows(self, combo: tuple[int, ...], threshold: float) -> int:
+        """Rows in the cells of ``combo`` that may still hold a ranked slice (0: unknown)."""
+        key = (combo, threshold)
+        if key not in self._live:
+            a = self.known.get(combo)
+            self._live[key] = 0 if a is None else int(a.count[a.bound >= threshold].sum())
+        return self._live[key]
+
+    def combos(self, level: int, threshold: float) -> list[tuple[int, ...]] | None:
+        """List the combinations of ``level`` features whose parents all have live rows.
+
+        None when listing them would take more than `_LIST_LIMIT` checks (wide files).
+        """
+        d = len(self.codes)
+        parents = [c for c in self.known if len(c) == level - 1]
+        if len(parents) * d > _LIST_LIMIT:
+            return None
+        out = []
+        for p in parents:
+            if not self.live_rows(p, threshold):
+                continue
+            for k in range(p[-1] + 1, d):
+                c = (*p, k)
+                if all(self.live_rows(c[:i] + c[i + 1 :], threshold) for i in range(level - 1)):
+                    out.append(c)
+        return out
+
+    def plan(
+        self, combos: Sequence[tuple[int, ...]], threshold: float
+    ) -> dict[tuple[int, ...], list[int]]:
+        """Assign each combination that may qualify to its parent with the fewest live rows.
+
+        Returns ``{parent: [added feature, ...]}``; a combination with a parent without live
+        cells is left out (every one of its cells lies in a dead cell).
+        """
+        plan: dict[tuple[int, ...], list[int]] = {}
+        for combo in combos:
+            parents = [(combo[:i] + combo[i + 1 :], combo[i]) for i in range(len(combo))]
+            size, parent, k = min((self.live_rows(p, threshold), p, k) for p, k in parents)
+            if size:
+                plan.setdefault(parent, []).append(k)
+        return plan
+
+    def count_children(
+        self,
+        parent: tuple[int, ...],
+        added: Sequence[int],
+        topk: TopK,
+        scorer: Scorer,
+        stats: SearchStats,
+        deeper: bool,
+    ) -> None:
+        """Count the combinations ``parent + (k,)`` for ``k`` in ``added``; offer what may rank.
+
+        ``deeper``: remember their alive cells for the next level.
+        """
+        rows = self._rows(parent, topk.threshold - self.eps)
+        if len(rows.rows) == 0:
+            return
+        for k in sorted(added):
+            self._count(parent, k, rows, topk, scorer, stats, deeper)
+
+    def _rows(self, combo: tuple[int, ...], threshold: float) -> _Rows:
+        """Rows of the alive cells of ``combo``, from those of its prefixes (kept on a path)."""
+        shared = 0
+        while (
+            shared < min(len(self._path), len(combo))
+            and self._path[shared][0] == combo[: shared + 1]
+        ):
+            shared += 1
+        del self._path[shared:]
+        for t in range(shared, len(combo)):
+            prev = self._path[-1][1] if t else None
+            self._path.append((combo[: t + 1], self._extend(prev, combo[: t + 1], threshold)))
+        return self._path[-1][1]
+
+    def _extend(self, prev: _Rows | None, combo: tuple[int, ...], threshold: float) -> _Rows:
+        """Keep the rows of ``prev`` (None: all) that lie in an alive cell of ``combo``.
+
+        ``combo`` is ``prev``'s combination plus one last feature, so a row's cell follows from
+        its cell in ``prev`` and its bin: a small table, no per-row cell codes.
+        """
+        j, card = combo[-1], self.cards[combo[-1]]
+        alive = self.known[combo]
+        keys = alive.keys[alive.bound >= threshold]
+        if prev is None:
+            local = _lookup(keys, card, self.codes[j])
+            pos_local = _lookup(keys, card, self.pos_codes[j])
+        else:
+            # a cell's code is its prefix cell's code times card plus its bin
+            at = _lookup(prev.keys, -1, keys // card)
+            keys = keys[at >= 0]  # (always found: a prefix of an alive cell is alive)
+            table = at[at >= 0] * card + keys % card
+            space = len(prev.keys) * card
+            local = _lookup(table, space, prev.local * card + self.codes[j][prev.rows])
+            pos_local = _lookup(table, space, prev.pos_local * card + self.pos_codes[j][prev.pos])
+        inside, pos_inside = np.flatnonzero(local >= 0), np.flatnonzero(pos_local >= 0)
+        return _Rows(
+            rows=inside if prev is None else prev.rows[inside],
+            local=local[inside],
+            pos=pos_inside if prev is None else prev.pos[pos_inside],
+            pos_local=pos_local[pos_inside],
+            keys=keys,
+        )
+
+    def _count(
+        self,
+        parent: tuple[int, ...],
+        k: int,
+        rows: _Rows,
+        topk: TopK,
+        scorer: Scorer,
+        stats: SearchStats,
+        deeper: bool,
+    ) -> None:
+        """Count the cells of ``parent + (k,)`` on the parent's alive rows."""
+        card, combo = self.cards[k], tuple(sorted((*parent, k)))
+        threshold = topk.threshold - self.eps
+        pos_group = rows.pos_local * card + self.pos_codes[k][rows.pos]
+        cells: IntArray = np.arange(len(rows.keys) * card, dtype=np.intp)  # group -> local cell
+        sparse = len(cells) > DENSE_LIMIT
+        if sparse:  # a cell without a positive-excess row never qualifies (impact <= 0)
+            cells = np.unique(pos_group)
+            pos_group = np.searchsorted(cells, pos_group)
+        # the positive-excess rows alone bound every cell (of min_size rows) and its children
+        total, npos = self._sums(pos_group, rows.pos, len(cells))
+        if not (self.child_bound(total, npos) >= threshold).any():
+            if deeper:
+                self._keep(
+                    combo, cells.astype(np.int64), np.zeros(len(cells), np.intp), total, npos, 0
+                )
+            return
+        group = rows.local * card + self.codes[k][rows.rows]
+        if sparse:  # the rows of cells without a positive-excess row go to one trash cell
+            at = _lookup(cells, -1, group)
+            group = np.where(at >= 0, at, len(cells))
+        count = np.bincount(group, minlength=len(cells) + 1)[: len(cells)]
+        stats.combos_counted += 1
+        stats.rows_counted += len(group)
+        cand = (count >= self.min_size) & (self.own_bound(count, total, npos) >= threshold)
+        if cand.any():
+            picked, where, ids = self._picked(rows, group, cand)
+            cell_count, impact = scorer(picked, where, len(ids))
+            keys = self._codes(parent, k, rows.keys, cells[ids])
+            topk.offer(combo, impact, keys.astype(np.intp), cell_count)
+            stats.combos_scored += 1
+            stats.rows_scored += len(picked)
+        if deeper:
+            keys = self._codes(parent, k, rows.keys, cells)
+            self._keep(combo, keys, count, total, npos, topk.threshold - self.eps)
+
+    @staticmethod
+    def _picked(rows: _Rows, group: IntArray, cand: NDArray[np.bool_]) -> tuple[IntArray, ...]:
+        """Return the rows of the candidate cells, their cell among those, and the candidates."""
+        ids = np.flatnonzero(cand)
+        relabel = np.full(len(cand) + 1, -1, dtype=np.intp)  # the last: the trash cell
+        relabel[ids] = np.arange(len(ids))
+        where = relabel[group]
+        inside = where >= 0
+        return rows.rows[inside], where[inside], ids
+
+    def _codes(
+        self, parent: tuple[int, ...], k: int, parent_keys: NDArray[np.int64], cells: IntArray
+    ) -> NDArray[np.int64]:
+        """Cell codes of ``parent + (k,)`` (features in increasing order) for local cells."""
+        card = self.cards[k]
+        split = _split(parent, self.cards, parent_keys[cells // card])
+        values = dict(zip(parent, split, strict=True))
+        values[k] = (cells % card).astype(np.int64)
+        code = np.zeros(len(cells), dtype=np.int64)
+        for j in sorted(values):
+            code = code * self.cards[j] + values[j]
+        return code
+
+
+def _split(
+    combo: Sequence[int], cards: Sequence[int], code: NDArray[np.int64]
+) -> list[NDArray[np.int64]]:
+    """`decode` for many codes at once: one array of bin codes per feature of ``combo``."""
+    values = []
+    for j in reversed(combo):
+        values.append(code % cards[j])
+        code = code // cards[j]
+    return values[::-1]
+
+
+def _lookup(keys: NDArray[Any], space: int, code: NDArray[Any]) -> IntArray:
+    """Position of each code in the increasing ``keys``, -1 when absent.
+
+    ``space``: the codes are below it (a table lookup when small; -1: unknown).
+    """
+    if 0 <= space <= DENSE_LIMIT:
+        table = np.full(space, -1, dtype=np.intp)
+        table[keys] = np.arange(len(keys))
+        out: IntArray = table[code]
+        return out
+    if len(keys) == 0:
+        return np.full(len(code), -1, dtype=np.intp)
+    at = np.minimum(np.searchsorted(keys, code), len(keys) - 1)
+    return np.where(keys[at] == code, at, -1).astype(np.intp)
 
 
 def _level_bounds(
@@ -466,60 +784,3 @@ def _level_bounds(
     n_pos = weights.shape[1]
     children((), np.arange(n_pos, dtype=np.intp), np.zeros(n_pos, dtype=np.int64), 1)
     return best
-
-
-def _score_candidates(
-    codes: Sequence[NDArray],
-    pos_codes: Sequence[NDArray],
-    cards: Sequence[int],
-    weights: FloatArray,
-    combo: tuple[int, ...],
-    topk: TopK,
-    scorer: Scorer,
-    index: _RowIndex,
-    eps: float,
-) -> int:
-    """Score exactly the cells of ``combo`` whose bound reaches the current k-th best."""
-    threshold = topk.threshold - eps
-    code, space = combined_code(pos_codes, combo, cards, None)
-    group, n_groups, keys = group_cells(code, space)
-    cand = _bound(group, n_groups, weights) >= threshold
-    if not cand.any():
-        return 0
-    cand_codes = np.flatnonzero(cand) if keys is None else keys[cand]
-    rows = _candidate_rows(codes, cards, combo, cand_codes, index)
-    full, _ = combined_code(codes, combo, cards, rows)
-    inside = cand[full] if keys is None else np.isin(full, cand_codes)
-    rows = np.flatnonzero(inside) if rows is None else rows[inside]
-    full = full[inside]
-    g, ng, k2 = group_cells(full, space)
-    count, impact = scorer(rows, g, ng)
-    topk.offer(combo, impact, k2, count)
-    return len(rows)
-
-
-def _candidate_rows(
-    codes: Sequence[NDArray],
-    cards: Sequence[int],
-    combo: tuple[int, ...],
-    cand_codes: IntArray,
-    index: _RowIndex,
-) -> IntArray | None:
-    """Rows that may lie in a candidate cell (None = all rows).
-
-    They are the rows whose value of the most selective feature of ``combo`` appears in a
-    candidate cell, gathered from that feature's row index.
-    """
-    n = len(codes[0])
-    best: tuple[int, IntArray] | None = None
-    best_rows = n
-    rest = cand_codes
-    for j in reversed(combo):
-        values = np.unique(rest % cards[j])
-        rest = rest // cards[j]
-        covered = int(index.counts(j)[values].sum()) if len(values) < cards[j] else n
-        if covered < best_rows:
-            best, best_rows = (j, values), covered
-    if best is None or best_rows > _GATHER_SHARE * n:
-        return None
-    return index.rows(*best)
