@@ -129,6 +129,7 @@ rows and depth 3. Every path equals brute-force enumeration (tested).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -140,6 +141,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing import _slice_search as search
+from tracing import ranks
 from tracing.analysis import Analysis, analysis_row_stats
 from tracing.binning import (
     ColumnBins,
@@ -636,8 +638,12 @@ def _cells(
     n_groups: int,
     *,
     min_count: int = 0,
+    by_score: bool = False,
 ) -> _Cells:
-    """Cells of the search's own groupings (``rows``, ``group``: see `tracing._slice_search`)."""
+    """Cells of the search's own groupings (``rows``, ``group``: see `tracing._slice_search`).
+
+    ``by_score``: rows are positions in score order (`_search_codes`), for rank metrics.
+    """
     m = ctx.metric
     count = np.bincount(group, minlength=n_groups)
 
@@ -652,7 +658,8 @@ def _cells(
         if m.decomposable:
             volume = np.asarray(sums[m.volume_stat], dtype=np.float64)
     else:
-        value = _grouped_exact(m, side.prepared, rows, group, n_groups, count >= min_count)
+        wanted = count >= min_count
+        value = _grouped_exact(m, side, rows, group, n_groups, wanted, by_score=by_score)
     return _Cells(count, volume, value)
 
 
@@ -681,7 +688,7 @@ def _group(
     else:  # rank metrics need the rows themselves
         rows, code = side.table.cell_codes(side.which, keys, where)
         group = code.astype(np.intp, copy=False)
-        value = _grouped_exact(m, side.prepared, rows, group, n_groups, count >= min_count)
+        value = _grouped_exact(m, side, rows, group, n_groups, count >= min_count)
     welch_sums = None
     if extra:
         k, u, q = (sums_by_cell.sums[name] for name in _WELCH)
@@ -691,87 +698,77 @@ def _group(
 
 def _grouped_exact(
     metric: Metric,
-    data: Prepared,
+    side: _Side,
     rows: IntArray | None,
     group: IntArray,
     n_groups: int,
     wanted: NDArray[np.bool_],
+    *,
+    by_score: bool = False,
 ) -> FloatArray:
-    """Compute a rank metric per group, for the wanted groups (NaN elsewhere)."""
-    out = np.full(n_groups, np.nan)
+    """Compute a rank metric per group, for the wanted groups (NaN elsewhere).
+
+    ``rows`` are the side's rows (None: all), or with ``by_score`` increasing positions in
+    its score order (`_score_order`), as the search sees them (`_search_codes`).
+    """
     if not wanted.any():
-        return out
+        return np.full(n_groups, np.nan)
+    order = _score_order(side)
+    grouped = ranks.GROUPED.get(metric.id)
+    if grouped is not None:
+        positions, at = (rows, group) if by_score else order.positions(rows, group)
+        return grouped(order, at, n_groups, positions=positions, wanted=wanted)
+    out = np.full(n_groups, np.nan)
+    assert metric.exact is not None
+    data = side.prepared
     sel = np.arange(len(group)) if rows is None else rows
+    if by_score:
+        sel = order.order[sel]
     score = data.score[sel] if data.score is not None else np.full(len(sel), np.nan)
     keep = wanted[group] & ~np.isnan(score)
-    y, s, g = data.y_true[sel][keep].astype(bool), score[keep], group[keep]
-    fast = _GROUPED_RANK.get(metric.id)
-    if fast is not None:
-        values = fast(y, s, g, n_groups)
-        out[wanted] = values[wanted]
-        return out
-    assert metric.exact is not None
-    order = np.argsort(g, kind="stable")
-    bounds = np.searchsorted(g[order], np.arange(n_groups + 1))
+    g = group[keep]
+    by_group = np.argsort(g, kind="stable")
+    bounds = np.searchsorted(g[by_group], np.arange(n_groups + 1))
     picked = sel[keep]
     for cell in np.flatnonzero(wanted):
-        idx = picked[order[bounds[cell] : bounds[cell + 1]]]
+        idx = picked[by_group[bounds[cell] : bounds[cell + 1]]]
         out[cell] = metric.exact(_take(data, idx)) if len(idx) else np.nan
     return out
 
 
-def _runs(g: IntArray, s: FloatArray) -> NDArray[np.bool_]:
-    """Start of each run of equal (group, score) in sorted order."""
-    return np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1])] if len(g) else np.zeros(0, bool)
+_SCORE_ORDERS: weakref.WeakKeyDictionary[_Side, ranks.ScoreOrder] = weakref.WeakKeyDictionary()
+
+
+def _score_order(side: _Side) -> ranks.ScoreOrder:
+    """Sort the side's rows by score, once: every grouping of them shares the order."""
+    order = _SCORE_ORDERS.get(side)
+    if order is None:
+        data = side.prepared
+        score = np.full(side.n, np.nan) if data.score is None else data.score
+        order = _SCORE_ORDERS[side] = ranks.ScoreOrder.from_scores(data.y_true, score)
+    return order
+
+
+def _search_codes(ctx: _Context) -> list[NDArray[np.int32]]:
+    """Return the codes the search runs on: for rank metrics, in score order (`_score_order`).
+
+    The search passes its rows back to the scorer as increasing positions, so each grouping
+    then arrives in score order and the grouped rank metrics never sort a float.
+    """
+    if ctx.metric.additive:
+        return ctx.prod.codes
+    order = _score_order(ctx.prod).order
+    return [c[order] for c in ctx.prod.codes]
 
 
 def _grouped_roc_auc(y: NDArray[np.bool_], s: FloatArray, g: IntArray, n: int) -> FloatArray:
-    """ROC AUC per group: Mann-Whitney U with mid-ranks (ties count 1/2), as metrics.roc_auc."""
-    if len(g) == 0:
-        return np.full(n, np.nan)
-    order = np.lexsort((s, g))
-    g, s, y = g[order], s[order], y[order]
-    count = np.bincount(g, minlength=n)
-    first = np.r_[0, np.cumsum(count)[:-1]]
-    rank = np.arange(len(g)) - first[g] + 1.0
-    start = _runs(g, s)
-    run = np.cumsum(start) - 1
-    idx = np.flatnonzero(start)
-    last = np.r_[idx[1:] - 1, len(g) - 1]
-    mid = ((rank[idx] + rank[last]) / 2)[run]
-    pos = np.bincount(g, weights=y * 1.0, minlength=n)
-    neg = count - pos
-    rank_sum = np.bincount(g, weights=mid * y, minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc = (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
-    return np.where((pos > 0) & (neg > 0), auc, np.nan)
+    """ROC AUC per group (`tracing.ranks.grouped_roc_auc`)."""
+    return ranks.grouped_roc_auc(y, s, g, n)
 
 
 def _grouped_pr_auc(y: NDArray[np.bool_], s: FloatArray, g: IntArray, n: int) -> FloatArray:
-    """Average precision per group: one operating point per distinct score, as metrics.pr_auc."""
-    if len(g) == 0:
-        return np.full(n, np.nan)
-    order = np.lexsort((-s, g))
-    g, s, y = g[order], s[order], y[order]
-    count = np.bincount(g, minlength=n)
-    first = np.r_[0, np.cumsum(count)[:-1]]
-    seen = np.arange(len(g)) - first[g] + 1.0
-    cum = np.cumsum(y * 1.0)
-    before = np.r_[0.0, cum][first]  # positives before each group starts
-    start = _runs(g, s)
-    idx = np.flatnonzero(start)
-    last = np.r_[idx[1:] - 1, len(g) - 1]
-    pos = np.bincount(g, weights=y * 1.0, minlength=n)
-    run_pos = np.bincount(np.cumsum(start) - 1, weights=y * 1.0, minlength=len(idx))
-    run_g = g[last]
-    tp = cum[last] - before[run_g]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        contrib = run_pos / pos[run_g] * tp / seen[last]
-    ap = np.bincount(run_g, weights=contrib, minlength=n)
-    return np.where(pos > 0, ap, np.nan)
-
-
-_GROUPED_RANK = {"roc_auc": _grouped_roc_auc, "pr_auc": _grouped_pr_auc}
+    """Average precision per group (`tracing.ranks.grouped_average_precision`)."""
+    return ranks.grouped_average_precision(y, s, g, n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -804,7 +801,9 @@ def _scorer(ctx: _Context) -> search.Scorer:
     volume_total = float(side.stats[m.volume_stat].sum()) if m.decomposable else float(side.n)
 
     def score(rows: IntArray | None, group: IntArray, n_groups: int) -> tuple[Any, FloatArray]:
-        cells = _cells(ctx, side, rows, group, n_groups, min_count=ctx.min_size)
+        cells = _cells(
+            ctx, side, rows, group, n_groups, min_count=ctx.min_size, by_score=not m.additive
+        )
         impact = worse_by(cells.value, side.overall, m.direction) * cells.volume / volume_total
         ok = (cells.count >= ctx.min_size) & np.isfinite(impact)
         return cells.count, np.where(ok, impact, -np.inf)
@@ -813,7 +812,7 @@ def _scorer(ctx: _Context) -> search.Scorer:
 
 
 def _search(ctx: _Context, max_depth: int, top: int) -> tuple[list[search.Found], dict[str, Any]]:
-    codes, cards, scorer = ctx.prod.codes, ctx.cards, _scorer(ctx)
+    codes, cards, scorer = _search_codes(ctx), ctx.cards, _scorer(ctx)
     floor = _floor(ctx.prod.overall)
     if ctx.metric.decomposable:
         found, stats = search.branch_and_bound(
