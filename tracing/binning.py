@@ -33,7 +33,7 @@ categorical, a factorize otherwise) followed by one lookup in a table of the dis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -231,6 +231,9 @@ class ColumnValues:
     ----------
     series : Series
         The column's values on this side.
+    count : callable, optional
+        Returns the value counts of ``series`` (`counts`) when first asked, e.g. from a cache
+        another step shares; default ``series.value_counts(dropna=True)``.
 
     Examples
     --------
@@ -239,9 +242,10 @@ class ColumnValues:
     ([1.0, 3.0, inf], [1.0, 3.0], 1)
     """
 
-    def __init__(self, series: pd.Series) -> None:
+    def __init__(self, series: pd.Series, *, count: Callable[[], pd.Series] | None = None) -> None:
         self.series = series
         self.numeric = is_numeric_column(series)
+        self._count = count
 
     @cached_property
     def floats(self) -> NDArray[np.float64]:
@@ -267,6 +271,8 @@ class ColumnValues:
     @cached_property
     def counts(self) -> pd.Series:
         """Rows per distinct non-missing value (`pandas.Series.value_counts`)."""
+        if self._count is not None:
+            return self._count()
         return self.series.value_counts(dropna=True)
 
     @cached_property
