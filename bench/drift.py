@@ -5,6 +5,7 @@ Run by hand (not a test):
     python bench/drift.py                       # ours, then Evidently's DataDriftPreset
     python bench/drift.py --skip-evidently      # ours only
     python bench/drift.py --rows 100000         # smaller
+    python bench/drift.py --before /tmp/drift-before   # also time an older checkout, same run
 
 Evidently runs in a subprocess with a bench-only virtualenv (it is not a dependency of this
 project and needs pandas < 3)::
@@ -12,7 +13,10 @@ project and needs pandas < 3)::
     python -m venv /tmp/evenv && /tmp/evenv/bin/pip install evidently 'pandas<3' pyarrow
 
 Both sides read the same Parquet files. Ours is timed after one small warm-up run (imports);
-Evidently's clock covers ``Report.run`` only (not its import or the Parquet read).
+Evidently's clock covers ``Report.run`` only (not its import or the Parquet read). With
+``--before DIR`` the same script of another checkout (e.g. ``git worktree add /tmp/drift-before
+c26fbdb``) times that code on the same data in a subprocess first, so "before", "now" and
+Evidently share one run (and one machine load).
 """
 
 from __future__ import annotations
@@ -150,6 +154,7 @@ def main() -> None:
     parser.add_argument("--evidently-python", default="/tmp/evenv/bin/python")
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--data", default="/tmp/drift_bench")
+    parser.add_argument("--before", help="another checkout whose bench/drift.py to time too")
     args = parser.parse_args()
 
     baseline, production = make_frames(args.rows, args.seed)
@@ -164,6 +169,7 @@ def main() -> None:
         f"({N_NUMERIC} numeric, {N_CATEGORICAL} categorical); cores: {os.cpu_count()}"
     )
 
+    before = _before(args) if args.before else None
     ours(baseline.head(10_000), production.head(10_000))  # warm-up: imports, first calls
     runs = [ours(baseline, production) for _ in range(args.repeat)]
     best = min(runs, key=lambda r: float(r["drift_quality_s"]))
@@ -177,6 +183,14 @@ def main() -> None:
     print(f"ours quality findings: {best['findings']}")
     assert set(best["drifted"]) == EXPECTED_DRIFT, best["drifted"]
     assert set(best["findings"]) >= EXPECTED_FINDINGS, best["findings"]
+    fastest_cpu = min(float(r["cpu_s"]) for r in runs)
+    wall = float(best["drift_quality_s"])
+    if before is not None:
+        print(
+            f"before ({args.before}), best of {args.repeat}: {before[0]:.2f} s wall, "
+            f"{before[1]:.2f} s CPU; now faster by {before[0] / wall:.1f}x wall, "
+            f"{before[1] / fastest_cpu:.1f}x CPU"
+        )
     if args.skip_evidently:
         return
     ev = evidently(args.evidently_python, base_path, prod_path)
@@ -187,11 +201,31 @@ def main() -> None:
         f"evidently DataDriftPreset: {seconds:.1f} s wall, {cpu:.1f} s CPU; "
         f"drifted: {sorted(ev['drifted'])}"
     )
-    fastest_cpu = min(float(r["cpu_s"]) for r in runs)
     print(
         f"ratio evidently / ours, best of {args.repeat}: "
-        f"{seconds / float(best['drift_quality_s']):.0f}x wall, {cpu / fastest_cpu:.0f}x CPU"
+        f"{seconds / wall:.0f}x wall, {cpu / fastest_cpu:.0f}x CPU (target 100x)"
     )
+    if before is not None:
+        print(
+            f"ratio evidently / before: {seconds / before[0]:.0f}x wall, "
+            f"{cpu / before[1]:.0f}x CPU"
+        )
+
+
+def _before(args: argparse.Namespace) -> tuple[float, float]:
+    """Best wall and CPU seconds of drift + quality of another checkout, same data and size."""
+    script = Path(args.before) / "bench" / "drift.py"
+    cmd = [sys.executable, str(script), "--skip-evidently", "--rows", str(args.rows)]
+    cmd += ["--seed", str(args.seed), "--repeat", str(args.repeat)]
+    cmd += ["--data", str(Path(args.data) / "before")]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=args.before)
+    walls, cpus = [], []
+    for line in out.stdout.splitlines():
+        if line.startswith("ours: drift"):
+            print("before", line)
+            walls.append(float(line.split(" = ")[1].split(" s wall")[0]))
+            cpus.append(float(line.split("wall, ")[1].split(" s CPU")[0]))
+    return min(walls), min(cpus)
 
 
 if __name__ == "__main__":

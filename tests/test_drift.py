@@ -460,3 +460,17 @@ def test_report_section_is_json_ready_and_renders(fraud):
     assert lines[0].startswith("## Drift")
     assert any("merchant_id" in line and "alert" in line for line in lines)
     assert "n/a" in "\n".join(lines)  # KS does not apply to categorical columns
+
+
+@pytest.mark.parametrize("demo", ["fraud", "eta"])
+def test_shared_value_counts_equal_a_fresh_count(demo, request):
+    # The whole datasets read their value counts from the per-analysis cache (shared with the
+    # quality checks); an all-true slice counts afresh: the same table and bins.
+    analysis = request.getfixturevalue(demo)
+    every = [
+        np.ones(len(f), dtype=bool) for f in (analysis.baseline_frame, analysis.production_frame)
+    ]
+    shared = feature_drift(analysis)
+    fresh = feature_drift(analysis, mask_baseline=every[0], mask_production=every[1])
+    pd.testing.assert_frame_equal(shared.table, fresh.table)
+    assert shared.bins == fresh.bins

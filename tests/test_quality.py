@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import DEMO
 from tracing import prepare_analysis, read_table
@@ -15,6 +18,9 @@ from tracing.quality import (
     FINDING_COLUMNS,
     QUALITY_CHECKS,
     QUALITY_SEVERITIES,
+    _disjoint,
+    _finite_range,
+    _sorted_ints,
     quality_checks,
 )
 from tracing.render.markdown import quality_section as markdown_section
@@ -320,3 +326,80 @@ def test_report_section(fraud):
     assert lines[0].startswith("## Data quality")
     assert any("New categories" in line and "merchant_id" in line for line in lines)
     assert markdown_section([])[-1] == "No data-quality findings."
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths against the obvious computation (issue 15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(allow_nan=True, allow_infinity=True)
+        | st.sampled_from([0.0, -0.0, np.nan, np.inf, -np.inf, 5.0]),
+        max_size=40,
+    )
+)
+def test_finite_range_is_the_masked_min_and_max(values: list[float]) -> None:
+    x = np.asarray(values, dtype=float)
+    finite = x[np.isfinite(x)]  # the original: a masked copy, then min and max
+    want = (float(finite.min()), float(finite.max())) if len(finite) else None
+    got = _finite_range(x)
+    assert got == want
+    if got is not None and want is not None:  # the sign of a zero extreme too
+        assert [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.lists(st.integers(-5, 40), max_size=30),
+    prod=st.lists(st.integers(-5, 40), max_size=30),
+    dtypes=st.sampled_from([("int64", "int64"), ("int32", "int32"), ("int64", "uint64")]),
+)
+def test_sorted_id_checks_match_hashing(base: list[int], prod: list[int], dtypes) -> None:
+    b = pd.Series(np.abs(base), dtype=dtypes[0])
+    p = pd.Series(np.abs(prod), dtype=dtypes[1])
+    ordered = [_sorted_ints(s) for s in (b, p)]
+    for series, ids in zip((b, p), ordered, strict=True):
+        assert ids is not None
+        assert bool((ids[1:] == ids[:-1]).any()) == bool(series.duplicated().any())
+    shared = bool(p.isin(b.dropna()).any())
+    assert _disjoint(*ordered) is (False if dtypes[0] != dtypes[1] else not shared)
+    assert _sorted_ints(b.astype(float)) is None and _sorted_ints(b.astype("Int64")) is None
+
+
+@pytest.mark.parametrize("kind", ["int", "text"])
+def test_duplicate_id_findings_equal_with_and_without_the_sort(kind: str) -> None:
+    base, prod = clean(seed=1), clean(seed=2, id_prefix="p")
+    for frame, offset in ((base, 0), (prod, 10_000)):
+        frame["prediction_id"] = np.arange(len(frame)) + offset
+    prod.loc[prod.index[1:4], "prediction_id"] = prod["prediction_id"].iloc[0]
+    prod.loc[prod.index[10:60], "prediction_id"] = base["prediction_id"].iloc[:50].to_numpy()
+    if kind == "text":  # the hashing path
+        for frame in (base, prod):
+            frame["prediction_id"] = frame["prediction_id"].astype(str)
+    table = findings(base, prod, "duplicate_id")
+    assert sorted(table["dataset"]) == ["both", "production"]
+    dup = only(table[table["dataset"] == "production"], "prediction_id")
+    assert dup["count"] == 4 and len(dup["values"]) == 1
+    both = only(table[table["dataset"] == "both"], "prediction_id")
+    assert both["count"] == 50
+    clean_ids = findings(base.iloc[:100], base.iloc[200:300], "duplicate_id")
+    assert clean_ids.empty
+
+
+def test_shared_value_counts_change_nothing():
+    # Quality after drift reads drift's value counts; a fresh analysis counts its own.
+    from tracing.drift import feature_drift
+
+    def demo():
+        return prepare_analysis(
+            read_table(DEMO / "fraud_training.parquet"),
+            read_table(DEMO / "fraud_production.parquet"),
+        )
+
+    fresh = quality_checks(demo())
+    shared = demo()
+    feature_drift(shared)
+    pd.testing.assert_frame_equal(quality_checks(shared), fresh)
+    assert not fresh.empty

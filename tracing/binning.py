@@ -21,15 +21,27 @@ derived column by name.
 
 `fit_bins` returns a `ColumnBins` whose `ColumnBins.codes` maps any series to integer codes
 ``0..len(labels)-1``, with labels such as ``"[10, 25)"``, ``"CA"``, ``"(other)"``.
+
+Each column is read once: `ColumnValues` holds one side of a column and computes its floats,
+sorted values and value counts at most once, so fitting the bins (`fit_column_bins`) and
+counting rows per bin (`bin_counts`, a histogram without coding every row) share them. Numeric
+bins are cut from the sorted baseline (no second sort or partition for the quantiles); codes
+are a few vectorised comparisons against the cut points (numeric) or one hash pass over the
+values (`pyarrow.compute.index_in` for Arrow strings, the dictionary indices of a pandas
+categorical, a factorize otherwise) followed by one lookup in a table of the distinct values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from tracing.options import SliceSearch
@@ -40,10 +52,13 @@ __all__ = [
     "OTHER",
     "PRESENT",
     "ColumnBins",
+    "ColumnValues",
     "as_float",
+    "bin_counts",
     "calendar_features",
     "column_values",
     "fit_bins",
+    "fit_column_bins",
     "is_numeric_column",
     "slice_exclusion",
 ]
@@ -60,6 +75,9 @@ ID_MIN_VALUES = 50
 ID_SHARE = 0.9
 ID_INT_SHARE = 0.99
 ID_POOLED_SHARE = 0.5
+# Up to this many cut points, numeric codes are a sum of comparisons (one cheap pass per edge):
+# a binary search per row (np.searchsorted on unsorted values) is ~7x slower for 10 bins.
+_COMPARE_MAX_EDGES = 32
 
 
 def is_numeric_column(series: pd.Series) -> bool:
@@ -121,28 +139,151 @@ class ColumnBins:
         """Map values to bin codes (int32, ``0..len(labels)-1``)."""
         if self.kind == "numeric":
             values = as_float(series)
-            missing = np.isnan(values)  # as_float marks every missing value NaN
-            codes = np.searchsorted(np.asarray(self.edges), values, side="right")
-        else:
-            missing = series.isna().to_numpy()
-            # Factorize once (fast on Arrow strings), then map the few distinct values.
-            row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
-            if len(uniques) == 0:  # every value missing
-                return np.full(len(series), self.missing_code, dtype=np.int32)
-            index = pd.Index(list(self.categories), dtype=object)
-            lookup = np.asarray(index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
-            codes = np.where(row_codes >= 0, lookup[np.maximum(row_codes, 0)], -1)
-            other = self.other_code
-            unknown = (codes < 0) & ~missing
-            if other is not None:
-                codes = np.where(unknown, other, codes)
-            elif unknown.any():
-                example = series[unknown].iloc[0]
+            codes = _range_codes(np.asarray(self.edges, dtype=np.float64), values)
+            codes[np.isnan(values)] = self.missing_code  # as_float marks every missing value NaN
+            return codes
+        row_codes, uniques = _distinct_codes(series, self.categories)
+        # One code per distinct value, then one gather over the rows (row code -1, missing,
+        # picks the lookup's last entry: the missing code).
+        lookup = self._lookup(uniques)
+        codes = np.asarray(lookup[row_codes], dtype=np.int32)
+        if (lookup < 0).any():  # a value outside the categories and nothing pooled
+            unknown = np.flatnonzero(codes < 0)
+            if len(unknown):
+                example = series.iloc[int(unknown[0])]
                 raise ValueError(
                     f"column {self.feature!r}: value {example!r} was not seen when the bins "
                     "were fitted; fit on both baseline and production."
                 )
-        return np.where(missing, self.missing_code, codes).astype(np.int32)
+        return codes
+
+    def _lookup(self, uniques: Sequence[Any]) -> NDArray[np.int32]:
+        """Code of each distinct value, then the missing code (for row code -1).
+
+        A value outside the categories gets the ``(other)`` code, or -1 when nothing was
+        pooled.
+        """
+        index = pd.Index(list(self.categories), dtype=object)
+        found = np.asarray(index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
+        other = self.other_code
+        found = np.where(found < 0, -1 if other is None else other, found)
+        return np.append(found, self.missing_code).astype(np.int32)
+
+
+class _Absent:
+    """Stands for every value outside the categories (equal to no category)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
+
+
+def _range_codes(edges: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.int32]:
+    """Count the edges <= each value: ``np.searchsorted(edges, values, side="right")``."""
+    if len(edges) > _COMPARE_MAX_EDGES:
+        return np.searchsorted(edges, values, side="right").astype(np.int32)
+    codes = np.zeros(len(values), dtype=np.int32)
+    above = np.empty(len(values), dtype=bool)
+    for edge in edges:  # NaN compares False: the caller overwrites it with the missing code
+        np.greater_equal(values, edge, out=above)
+        codes += above
+    return codes
+
+
+def _distinct_codes(
+    series: pd.Series, categories: Sequence[Any]
+) -> tuple[NDArray[np.integer], list[Any]]:
+    """Row codes into a small table of distinct values (-1: missing) and that table.
+
+    Pandas categoricals give their dictionary indices; Arrow strings are looked up among the
+    categories in one `pyarrow.compute.index_in` pass (every other value is `_ABSENT`); the
+    rest is factorized.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return np.asarray(series.cat.codes), list(series.cat.categories)
+    chunks = getattr(series.array, "_pa_array", None)
+    texts = [c for c in categories if isinstance(c, str)]
+    if (
+        isinstance(chunks, pa.ChunkedArray)
+        and (pa.types.is_string(chunks.type) or pa.types.is_large_string(chunks.type))
+        and len(texts) == len(categories)
+    ):
+        found = pc.index_in(chunks, value_set=pa.array(texts, type=chunks.type))
+        absent = pa.scalar(len(texts), pa.int32())
+        rows = pc.if_else(
+            pc.is_null(chunks), pa.scalar(-1, pa.int32()), pc.fill_null(found, absent)
+        )
+        return np.asarray(rows), [*texts, _ABSENT]
+    row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(row_codes), list(uniques)
+
+
+class ColumnValues:
+    """One column on one side, read once: each view of it is computed at most once.
+
+    Fitting bins (`fit_column_bins`), counting rows per bin (`bin_counts`) and the drift
+    tests all read the same column; holding it here means one float conversion, one sort and
+    one value count per side, whoever asks first.
+
+    Parameters
+    ----------
+    series : Series
+        The column's values on this side.
+    count : callable, optional
+        Returns the value counts of ``series`` (`counts`) when first asked, e.g. from a cache
+        another step shares; default ``series.value_counts(dropna=True)``.
+
+    Examples
+    --------
+    >>> v = ColumnValues(pd.Series([3.0, None, 1.0, np.inf]))
+    >>> v.sorted.tolist(), v.finite.tolist(), v.missing
+    ([1.0, 3.0, inf], [1.0, 3.0], 1)
+    """
+
+    def __init__(self, series: pd.Series, *, count: Callable[[], pd.Series] | None = None) -> None:
+        self.series = series
+        self.numeric = is_numeric_column(series)
+        self._count = count
+
+    @cached_property
+    def floats(self) -> NDArray[np.float64]:
+        """The values as float64, NaN where missing (numeric and datetime columns)."""
+        return as_float(self.series)
+
+    @cached_property
+    def sorted(self) -> NDArray[np.float64]:
+        """The non-missing values as sorted floats (infinities included)."""
+        values = self.floats
+        # NaN sorts last, so sorting first and cutting the tail off spares a masked copy.
+        n_nan = int(np.count_nonzero(np.isnan(values)))
+        return np.sort(values)[: len(values) - n_nan]
+
+    @cached_property
+    def finite(self) -> NDArray[np.float64]:
+        """The finite values, sorted (a view of `sorted` between the infinities)."""
+        values = self.sorted
+        lo = int(np.searchsorted(values, -np.inf, side="right"))
+        hi = int(np.searchsorted(values, np.inf, side="left"))
+        return values[lo:hi]
+
+    @cached_property
+    def counts(self) -> pd.Series:
+        """Rows per distinct non-missing value (`pandas.Series.value_counts`)."""
+        if self._count is not None:
+            return self._count()
+        return self.series.value_counts(dropna=True)
+
+    @cached_property
+    def missing(self) -> int:
+        """Number of missing values."""
+        return int(self.series.isna().sum())
+
+    @cached_property
+    def all_missing(self) -> bool:
+        """Whether every value is missing (an empty side too)."""
+        return bool(self.series.isna().all())
 
 
 def fit_bins(
@@ -176,30 +317,99 @@ def fit_bins(
     >>> b.labels
     ('< 3.75', '[3.75, 6.5)', '[6.5, 9.25)', '>= 9.25', '(missing)')
     """
-    name = str(baseline.name)
-    same_kind = production is None or is_numeric_column(production) or production.isna().all()
-    if is_numeric_column(baseline) and same_kind:
-        values = as_float(baseline)
-        finite = np.sort(values[np.isfinite(values)])  # one sort serves both questions below
-        if len(finite) and np.count_nonzero(np.diff(finite)) + 1 > bins:
-            qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1], method="linear")
+    other = None if production is None else ColumnValues(production)
+    return fit_column_bins(ColumnValues(baseline), other, bins=bins, min_count=min_count)
+
+
+def fit_column_bins(
+    baseline: ColumnValues,
+    production: ColumnValues | None = None,
+    *,
+    bins: int = SliceSearch.bins,
+    min_count: int = 1,
+) -> ColumnBins:
+    """`fit_bins` on columns already read (their sorted values and counts are reused)."""
+    name = str(baseline.series.name)
+    same_kind = production is None or production.numeric or production.all_missing
+    if baseline.numeric and same_kind:
+        finite = baseline.finite
+        if len(finite) and _more_distinct_than(finite, bins):
+            qs = _sorted_quantiles(finite, np.linspace(0, 1, bins + 1)[1:-1])
             edges = np.unique(qs)
             if len(edges) == 1 and edges[0] <= finite[0]:  # every value in ">= edge"
-                labels = [PRESENT]
-                return ColumnBins(name, "numeric", (), (), (*labels, MISSING))
-            labels = _range_labels(edges, baseline)
+                return ColumnBins(name, "numeric", (), (), (PRESENT, MISSING))
+            labels = _range_labels(edges, baseline.series)
             return ColumnBins(name, "numeric", tuple(map(float, edges)), (), (*labels, MISSING))
     return _fit_categorical(name, baseline, production, min_count)
 
 
+def _more_distinct_than(values: NDArray[np.float64], k: int) -> bool:
+    """Whether sorted ``values`` hold more than ``k`` distinct values (k + 1 binary searches)."""
+    start = 0
+    for _ in range(k + 1):
+        if start >= len(values):
+            return False
+        start = int(np.searchsorted(values, values[start], side="right"))
+    return True
+
+
+def _sorted_quantiles(values: NDArray[np.float64], qs: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.quantile(values, qs)`` (method "linear") of sorted values, without a partition.
+
+    The same arithmetic as numpy's ``_quantile`` and ``_lerp``, so the result is identical
+    (tests/test_binning.py checks it against ``np.quantile``); reading the two neighbours of
+    each virtual index off the sorted values replaces numpy's copy and partition.
+    """
+    n = len(values)
+    virtual = (n - 1) * qs
+    below = np.floor(virtual)
+    above = below + 1
+    at_end = virtual >= n - 1  # the largest value (numpy's -1 index)
+    below[at_end] = -1
+    above[at_end] = -1
+    lo, hi = below.astype(np.intp), above.astype(np.intp)
+    gamma = np.asarray(virtual - lo, dtype=np.float64)
+    a, b = values[lo], values[hi]
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
+def bin_counts(bins: ColumnBins, values: ColumnValues) -> NDArray[np.int64]:
+    """Rows per bin of one column, without coding every row (a bincount of the codes).
+
+    Numeric bins cut the sorted values at the edges; categorical bins read the value counts
+    and pool the rest into ``"(other)"``. Missing values fill the last bin.
+
+    Examples
+    --------
+    >>> s = pd.Series(["a", "b", "a", None])
+    >>> bin_counts(fit_bins(s), ColumnValues(s)).tolist()
+    [2, 1, 1]
+    """
+    out = np.zeros(len(bins.labels), dtype=np.int64)
+    if bins.kind == "numeric":
+        cuts = np.searchsorted(values.sorted, np.asarray(bins.edges), side="left")
+        out[:-1] = np.diff(np.r_[0, cuts, len(values.sorted)])
+    else:
+        counts = values.counts
+        kept = counts.reindex(list(bins.categories), fill_value=0).to_numpy()
+        out[: len(kept)] = kept
+        if bins.other_code is not None:
+            out[bins.other_code] = int(counts.sum()) - int(kept.sum())
+    out[-1] = len(values.series) - int(out[:-1].sum())
+    return out
+
+
 def _fit_categorical(
-    name: str, baseline: pd.Series, production: pd.Series | None, min_count: int
+    name: str, baseline: ColumnValues, production: ColumnValues | None, min_count: int
 ) -> ColumnBins:
-    counts_b = baseline.value_counts(dropna=True)
+    counts_b = baseline.counts
     counts = counts_b
     per_side_max = counts_b
     if production is not None:
-        counts_p = production.value_counts(dropna=True)  # counted once: the costly step
+        counts_p = production.counts
         counts = counts_b.add(counts_p, fill_value=0)
         per_side_max = counts_b.reindex(counts.index, fill_value=0)
         counts_p = counts_p.reindex(counts.index, fill_value=0)

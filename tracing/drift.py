@@ -57,6 +57,7 @@ Verdict
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -69,8 +70,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing.analysis import Analysis
-from tracing.binning import ColumnBins, fit_bins, is_numeric_column
-from tracing.engine import MemoryTable, Side
+from tracing.binning import ColumnBins, ColumnValues, bin_counts, fit_column_bins
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.options import DriftOptions
@@ -87,6 +87,7 @@ __all__ = [
     "feature_drift",
     "histogram",
     "thresholds_text",
+    "value_counts",
 ]
 
 Array = NDArray[np.float64]
@@ -98,34 +99,28 @@ _EXACT_CDF_MAX_N = 100_000
 _CDF_GRID = 16_384
 
 
-_KEY = "values"
-_SIDES = (Side.BASELINE, Side.PRODUCTION)
-
-
 class _Pair:
-    """One column on both sides, binned once; every test reads from here."""
+    """One column on both sides, read and binned once; every test reads from here."""
 
     def __init__(
-        self, baseline: pd.Series, production: pd.Series, *, bins: int, min_share: float
+        self,
+        baseline: ColumnValues,
+        production: ColumnValues,
+        *,
+        bins: int,
+        min_share: float,
     ) -> None:
         # An all-missing side (read as text) does not make a numeric column categorical; the
         # same rule as fit_bins, so the kind and the bins agree.
-        both_numeric = is_numeric_column(baseline) and (
-            is_numeric_column(production) or bool(production.isna().all())
-        )
+        both_numeric = baseline.numeric and (production.numeric or production.all_missing)
         self.kind = NUMERIC if both_numeric else CATEGORICAL
-        self.n = (len(baseline), len(production))
+        self.values = (baseline, production)
+        self.n = (len(baseline.series), len(production.series))
         min_count = max(1, math.ceil(min_share * min(self.n)))
-        self.bins = fit_bins(baseline, production, bins=bins, min_count=min_count)
-        # The histograms are row counts per bin, asked of the engine seam (codes never built).
-        frames = {
-            Side.BASELINE: baseline.to_frame(_KEY),
-            Side.PRODUCTION: production.to_frame(_KEY),
-        }
-        table = MemoryTable.from_frames(frames, stats={}).with_keys({_KEY: self.bins}, lazy=True)
-        if self.kind == NUMERIC:
-            self.sorted = tuple(table.sorted_values(s, _KEY) for s in _SIDES)
-        self.counts = tuple(table.group_sums((_KEY,), (), side=s).count for s in _SIDES)
+        self.bins = fit_column_bins(baseline, production, bins=bins, min_count=min_count)
+        # Row counts per bin from the sorted values or the value counts the fit already
+        # computed: no second sort or count, and no code per row.
+        self.counts = tuple(bin_counts(self.bins, v) for v in self.values)
 
     @cached_property
     def used(self) -> NDArray[np.bool_]:
@@ -141,10 +136,8 @@ class _Pair:
 
     @cached_property
     def finite(self) -> tuple[Array, Array]:
-        """Sorted finite values per side (KS, Wasserstein): a view between the infinities."""
-        lo = [np.searchsorted(v, -np.inf, side="right") for v in self.sorted]
-        hi = [np.searchsorted(v, np.inf) for v in self.sorted]
-        return self.sorted[0][lo[0] : hi[0]], self.sorted[1][lo[1] : hi[1]]
+        """Sorted finite values per side (KS, Wasserstein)."""
+        return self.values[0].finite, self.values[1].finite
 
     @cached_property
     def cdf_gaps(self) -> tuple[Array, Array]:
@@ -489,14 +482,53 @@ def drift_between(
     )
 
 
-def _pair(baseline: pd.Series, production: pd.Series, *, bins: int, min_share: float) -> _Pair:
+def _pair(
+    baseline: pd.Series,
+    production: pd.Series,
+    *,
+    bins: int,
+    min_share: float,
+    shared: Analysis | None = None,
+) -> _Pair:
+    """Check both sides have rows and read them (value counts from ``shared``'s cache)."""
     for series, side in ((baseline, "baseline"), (production, "production")):
         if len(series) == 0:
             raise DataError(
                 f"column {baseline.name!r}: the {side} has no rows (an empty slice?); "
                 "drift needs rows on both sides."
             )
-    return _Pair(baseline, production, bins=bins, min_share=min_share)
+    sides = []
+    for series, side in ((baseline, "baseline"), (production, "production")):
+        count = None
+        if shared is not None:
+            name = str(series.name)
+            count = functools.partial(value_counts, shared, side=side, column=name)
+        sides.append(ColumnValues(series, count=count))
+    return _Pair(sides[0], sides[1], bins=bins, min_share=min_share)
+
+
+@per_analysis
+def value_counts(analysis: Analysis, *, side: str, column: str) -> pd.Series:
+    """Rows per distinct non-missing value of one column of one side, counted once.
+
+    Drift's bins and the quality checks' category checks read the same counts.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The baseline/production pair.
+    side : {"baseline", "production"}
+        Which dataset.
+    column : str
+        A column of that dataset.
+
+    Returns
+    -------
+    Series
+        `pandas.Series.value_counts` of the column (missing values left out).
+    """
+    frame = analysis.baseline_frame if side == "baseline" else analysis.production_frame
+    return frame[column].value_counts(dropna=True)
 
 
 def _drift_row(
@@ -672,8 +704,10 @@ def feature_drift(
     base = _masked(analysis.baseline_frame, mask_baseline, analysis.names[0])
     prod = _masked(analysis.production_frame, mask_production, analysis.names[1])
     rows, fitted = [], {}
+    # Whole datasets share their value counts with the quality checks; a slice counts its own.
+    shared = analysis if mask_baseline is None and mask_production is None else None
     for name, role in roles.items():
-        pair = _pair(base[name], prod[name], bins=bins, min_share=min_share)
+        pair = _pair(base[name], prod[name], bins=bins, min_share=min_share, shared=shared)
         fitted[name] = pair.bins
         row = _drift_row(pair, name, alpha=alpha, thresholds=thresholds, verdict=verdict)
         rows.append({"feature": name, "role": role, **row})

@@ -37,7 +37,7 @@ import pandas as pd
 
 from tracing.analysis import Analysis
 from tracing.binning import as_float, is_numeric_column
-from tracing.drift import drift_columns
+from tracing.drift import drift_columns, value_counts
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
 from tracing.memo import per_analysis
@@ -71,6 +71,7 @@ _ID_LIKE = 0.5
 _MIN_EXPECTED = 10.0  # a baseline value "should" appear when 10+ production rows are expected
 _MAX_VALUES = 10
 _SIGNIFICANCE = 0.01
+_SIDES = ("baseline", "production")
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,10 @@ class QualityCheck:
 class _Column:
     """One column on both sides, profiled lazily (each check takes what it needs)."""
 
-    def __init__(self, name: str, baseline: pd.Series, production: pd.Series) -> None:
+    def __init__(self, analysis: Analysis, name: str) -> None:
+        self.analysis = analysis
         self.name = name
+        baseline, production = analysis.baseline_frame[name], analysis.production_frame[name]
         self.sides = (baseline, production)
         self.n = (len(baseline), len(production))
         self.numeric = (is_numeric_column(baseline), is_numeric_column(production))
@@ -132,8 +135,9 @@ class _Column:
 
     @cached_property
     def counts(self) -> tuple[pd.Series, pd.Series]:
-        """Value counts per side (missing left out)."""
-        return tuple(s.value_counts(dropna=True) for s in self.sides)  # type: ignore[return-value]
+        """Value counts per side (missing left out), shared with drift's bins."""
+        b, p = (value_counts(self.analysis, side=s, column=self.name) for s in _SIDES)
+        return b, p
 
     @cached_property
     def floats(self) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -157,9 +161,7 @@ class _Context:
 
     def __init__(self, analysis: Analysis, columns: Sequence[str]) -> None:
         self.analysis = analysis
-        self.columns = [
-            _Column(c, analysis.baseline_frame[c], analysis.production_frame[c]) for c in columns
-        ]
+        self.columns = [_Column(analysis, c) for c in columns]
 
     @cached_property
     def labels(self) -> LabelConflicts:
@@ -315,10 +317,10 @@ def _out_of_range(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         base, prod = col.floats
         if base is None or prod is None or col.datetime:
             continue
-        finite = base[np.isfinite(base)]
-        if not len(finite):
+        limits = _finite_range(base)
+        if limits is None:
             continue
-        lo, hi = float(finite.min()), float(finite.max())
+        lo, hi = limits
         with np.errstate(invalid="ignore"):
             outside = (prod < lo) | (prod > hi)
         count = int(outside.sum())
@@ -345,6 +347,23 @@ def _out_of_range(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
             )
         )
     return out
+
+
+def _finite_range(values: np.ndarray) -> tuple[float, float] | None:
+    """Smallest and largest finite value (None: there is none).
+
+    Two NaN-skipping reductions over the values; the masked copy of the finite values is
+    only made when an extreme is infinite (or zero, whose sign the original reduction over
+    that copy decides).
+    """
+    if len(values):
+        lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)
+        if np.isfinite(lo) and np.isfinite(hi) and lo != 0 and hi != 0:
+            return float(lo), float(hi)
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return None
+    return float(finite.min()), float(finite.max())
 
 
 def _type_mismatch(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
@@ -477,8 +496,11 @@ def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
     if not id_col:
         return []
     sides = (ctx.analysis.baseline_frame[id_col], ctx.analysis.production_frame[id_col])
+    ordered = [_sorted_ints(s) for s in sides]
     out = []
-    for series, dataset in zip(sides, ("baseline", "production"), strict=True):
+    for series, dataset, ids in zip(sides, _SIDES, ordered, strict=True):
+        if ids is not None and not (ids[1:] == ids[:-1]).any():
+            continue  # no id repeats: nothing to report, and no hashing to find out
         dup = series.duplicated(keep=False) & series.notna()
         count = int(dup.sum())
         share = count / len(series)
@@ -503,6 +525,8 @@ def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
                 counts=repeated.tolist(),
             )
         )
+    if _disjoint(*ordered):
+        return out
     both = sides[1][sides[1].isin(sides[0].dropna())]
     if len(both):
         share = len(both) / len(sides[1])
@@ -525,6 +549,27 @@ def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
                 )
             )
     return out
+
+
+def _sorted_ints(series: pd.Series) -> np.ndarray | None:
+    """Sorted ids of an integer column (never missing), else None.
+
+    A sort answers "any repeat?" and "any shared id?" several times faster than hashing, and
+    ids mostly have neither.
+    """
+    if not pd.api.types.is_integer_dtype(series.dtype) or not isinstance(series.dtype, np.dtype):
+        return None
+    return np.sort(series.to_numpy())
+
+
+def _disjoint(baseline: np.ndarray | None, production: np.ndarray | None) -> bool:
+    """Whether two sorted id arrays share no value (False when unknown or of two dtypes)."""
+    if baseline is None or production is None or baseline.dtype != production.dtype:
+        return False
+    if not len(baseline) or not len(production):
+        return True
+    at = np.minimum(np.searchsorted(baseline, production), len(baseline) - 1)
+    return not bool((baseline[at] == production).any())
 
 
 def _label_conflict(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
