@@ -701,8 +701,10 @@ def feature_drift(
     ['merchant_id', 'alert']
     """
     roles = _columns(analysis, columns)
-    base = _masked(analysis.baseline_frame, mask_baseline, analysis.names[0])
-    prod = _masked(analysis.production_frame, mask_production, analysis.names[1])
+    # Only the compared columns are masked: a slice's rows of every column would be a copy.
+    cols = list(roles)
+    base = _masked(analysis.baseline_frame, mask_baseline, analysis.names[0], cols)
+    prod = _masked(analysis.production_frame, mask_production, analysis.names[1], cols)
     rows, fitted = [], {}
     # Whole datasets share their value counts with the quality checks; a slice counts its own.
     shared = analysis if mask_baseline is None and mask_production is None else None
@@ -735,9 +737,12 @@ def _columns(analysis: Analysis, columns: Sequence[str] | None) -> dict[str, str
     return {c: known.get(c, "other") for c in columns}
 
 
-def _masked(frame: pd.DataFrame, mask: Any, name: str) -> pd.DataFrame:
+def _masked(
+    frame: pd.DataFrame, mask: Any, name: str, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     if mask is None:
         return frame
+    frame = frame if columns is None else frame[list(columns)]
     keep = np.asarray(mask, dtype=bool)
     if keep.shape != (len(frame),):
         raise DataError(
@@ -798,8 +803,8 @@ def histogram(
         if column is None:
             raise DataError("histogram of an analysis needs a column name.")
         _columns(data, [column])
-        base = _masked(data.baseline_frame, mask_baseline, data.names[0])[column]
-        prod = _masked(data.production_frame, mask_production, data.names[1])[column]
+        base = _masked(data.baseline_frame, mask_baseline, data.names[0], [column])[column]
+        prod = _masked(data.production_frame, mask_production, data.names[1], [column])[column]
     else:
         base, prod = data
         column = str(base.name) if column is None else column
