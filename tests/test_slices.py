@@ -989,3 +989,36 @@ def test_a_short_production_period_has_no_day_of_month_slices() -> None:
     feats, excluded = default_features(prepare_analysis(base, prod))
     assert "timestamp.weekday" in feats and "timestamp.day" not in feats
     assert dict(excluded)["timestamp.day"].startswith("production spans under two months")
+
+
+@pytest.mark.parametrize("differ_at", [None, 1_500])
+def test_a_logged_calendar_column_is_not_sliced_twice(differ_at: int | None) -> None:
+    """A column equal to a calendar part on every row is its twin; one row apart is not."""
+    from tracing.slices import default_features
+
+    rng = np.random.default_rng(3)
+    n = 3_000
+    frames = []
+    for side in range(2):
+        ts = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 20 * 86400, n), "s")
+        hour = pd.Series(ts).dt.hour.astype(float)
+        if differ_at is not None and side == 1:
+            hour.iloc[differ_at] = (hour.iloc[differ_at] + 1) % 24  # beyond the first rows
+        score = rng.random(n)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "timestamp": ts,
+                    "hour": hour,
+                    "score": score,
+                    "prediction": (score > 0.5).astype(int),
+                    "actual": (rng.random(n) < score) * 1,
+                }
+            )  # fmt: skip
+        )
+    feats, excluded = default_features(prepare_analysis(*frames))
+    if differ_at is None:
+        assert dict(excluded)["timestamp.hour"] == "the same values as hour"
+        assert "timestamp.hour" not in feats
+    else:
+        assert "timestamp.hour" in feats and "hour" in feats

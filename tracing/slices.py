@@ -581,7 +581,13 @@ def _same_values(
     return None
 
 
+_PROBE_ROWS = 1_000
+
+
 def _equal(a: pd.Series, b: pd.Series, numeric: bool) -> bool:
+    """Whether two columns hold the same values, row by row (missing equal to missing)."""
+    if len(a) > _PROBE_ROWS and not _equal(a.iloc[:_PROBE_ROWS], b.iloc[:_PROBE_ROWS], numeric):
+        return False  # almost every pair differs early: no full-length comparison needed
     if numeric:
         return bool(np.array_equal(as_float(a), as_float(b), equal_nan=True))
     return bool((a.astype(object).to_numpy() == b.astype(object).to_numpy()).all())
