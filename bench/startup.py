@@ -4,9 +4,10 @@ Run by hand (not part of the tests):
 
     python bench/startup.py [--before c26fbdb] [--repeat 7] [--rows 2000]
 
-Times three commands as separate processes, each ``--repeat`` times, alternating trees so load
+Times four commands as separate processes, each ``--repeat`` times, alternating trees so load
 from other jobs hits both alike: ``python -c "import tracing"``, ``python -m tracing --help``,
-and a slices-only report (``report --sections slices``) on a small seeded CSV pair. The old
+a slices-only and an overall-only report (``report --sections slices``, ``overall``) on a
+small seeded CSV pair (binary model with a score). The old
 tree is ``git archive <--before> tracing`` unpacked in a temporary folder (read-only for the
 repository: no worktree is created). Each process is warmed once first and, unless
 ``--no-bytecode``, runs with ``PYTHONDONTWRITEBYTECODE`` unset so both trees start from compiled
@@ -110,6 +111,12 @@ def main() -> None:
             "python -m tracing --help": [py, "-m", "tracing", "--help"],
             "report --sections slices": [
                 *(py, "-m", "tracing", "report", "--sections", "slices"),
+                *("--baseline", str(base), "--production", str(prod)),
+            ],
+            # With a score the overall section estimates performance without actuals, and
+            # that calibration is scikit-learn's isotonic regression: it still loads sklearn.
+            "report --sections overall": [
+                *(py, "-m", "tracing", "report", "--sections", "overall"),
                 *("--baseline", str(base), "--production", str(prod)),
             ],
         }

@@ -85,6 +85,22 @@ def test_a_name_from_the_package_loads_its_module_only(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "first",
+    ["import tracing.compare", "import tracing.report", "from tracing import compare"],
+)
+def test_tracing_compare_stays_the_function_whatever_loads_first(tmp_path, first):
+    # As when the package imported it eagerly: the re-exported function, not the submodule
+    # that the import system binds under the same name.
+    check = (
+        "import types, tracing; from tracing import compare; "
+        "from tracing.compare import compare as function; "
+        "assert compare is function is tracing.compare, compare; "
+        "assert not isinstance(compare, types.ModuleType)"
+    )
+    assert "tracing.compare" in _loaded(tmp_path, "-c", f"{first}; {check}")
+
+
+@pytest.mark.parametrize(
     "args",
     [("-c", "import tracing.cli"), ("-m", "tracing", "--help")],
     ids=["import tracing.cli", "python -m tracing --help"],

@@ -13,6 +13,8 @@ The engine behind the app and the CLI. Pure Python, no UI imports:
 - `tracing.metrics`: the metric registry, with additive per-row sufficient statistics.
 - `tracing.verdict`: the one worse/better/same verdict (`status`) and its tolerance rule.
 - `tracing.compare`: production vs baseline for every metric, with confidence intervals.
+- `tracing.pvalues`: the normal quantile and the p-values of the quick paths, without
+  ``scipy.stats`` (about a second to import).
 - `tracing.rows`: which rows are compared (a baseline file, windows of one file, two model
   versions; delayed actuals joined first), for the CLI and the app alike.
 - `tracing.analysis`: a validated baseline/production pair.
