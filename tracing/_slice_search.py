@@ -29,15 +29,25 @@ Two searches return the same top-k (tested against each other and against brute 
   before going deeper (their children are smaller still). Works for any scorer.
 - `branch_and_bound`: for impacts that are a maximum of row sums, ``impact(S) = max_b sum_{i in
   S} x[b, i]`` (every ratio metric: see `tracing.slices`). A child slice keeps a subset of its
-  parent's rows, so ``impact(child) <= UB(parent) := max_b sum_{i in parent} max(x[b, i], 0)``.
-  The bound needs only the rows with a positive excess (the errors, for 0/1 losses). Bins
-  with fewer than ``min_size`` rows are never combined (every cell holding one is smaller
-  still). Level by level it computes the bound of every cell whose prefix parent can still
-  beat the current k-th best impact (for each prefix, the cells of all the next features at
-  once: one ``bincount``, so 10,000 columns cost seconds, not a Python loop over pairs),
-  then scores combinations exactly in decreasing order of their best bound, counting only
-  rows of cells whose bound reaches the k-th best, and stops when no bound does. Nothing
-  that could enter the top-k is skipped, so the result is exact.
+  parent's rows, so with ``P_b`` the positive excess of a cell and ``p_b`` its rows with a
+  positive excess, a descendant of at least ``min_size`` rows has an impact of at most
+  ``max_b P_b + max(min_size - p_b, 0) * m_b``, where ``m_b <= 0`` is the largest excess that
+  is not positive (the other rows it must keep cost at least that much each). A cell of ``n``
+  rows has an impact of at most ``max_b P_b + (n - p_b) * m_b``, which is exact for 0/1 losses.
+  Both need only counts: the search counts each level (combinations of ``L`` features) on the
+  rows of a parent's live cells (the cells whose bound reaches the k-th best impact, with at
+  least ``min_size`` rows), from the parent with the fewest such rows. A child's cell number is
+  its parent cell's number times the new feature's cardinality plus its bin, computed on the
+  parent's rows only (one ``bincount`` per combination, plus a few over the positive-excess
+  rows, which first rule out a combination whose every cell falls short); the rows of a parent
+  come from its prefix's, kept along the path of prefixes. Only the cells whose bound reaches
+  the k-th best are handed to the scorer. So when nothing prunes (errors at random) the search
+  costs about one pass per combination over the rows that matter, and when a strong slice
+  raises the k-th best early almost nothing is counted. On wide files (thousands of features)
+  the combinations of a level are first bounded on the positive-excess rows alone
+  (`_level_bounds`: for each prefix, the cells of all the next features at once, one
+  ``bincount``), so 10,000 columns cost seconds, not a Python loop over pairs. Nothing that
+  could enter the top-k is skipped, so the result is exact.
 """
 
 from __future__ import annotations
@@ -77,7 +87,7 @@ DENSE_LIMIT = 1 << 22
 _GATHER_SHARE = 0.25
 # Above this many (parent, feature) pairs a level's combinations are not listed one by one but
 # found by `_level_bounds` (wide files: thousands of features).
-_LIST_LIMIT = 200_000
+_LIST_LIMIT = 20_000
 # Cells (rows x features) bounded in one go by `_level_bounds`: 1M int64 is 8 MB per array.
 _CHUNK_CELLS = 1 << 20
 
@@ -363,13 +373,20 @@ def branch_and_bound(
     for level in range(2, max_depth + 1):
         threshold = topk.threshold - counter.eps
         combos = counter.combos(level, threshold)
+        best: dict[tuple[int, ...], float] = {}
         if combos is None:  # too many to list: bound them on the positive-excess rows first
-            combos = list(
-                _level_bounds(counter.pos_codes, cards, counter.weights, level, threshold, alive)
+            best = _level_bounds(
+                counter.pos_codes, cards, counter.weights, level, threshold, alive
             )
+            combos = list(best)
         plan = counter.plan(combos, threshold)
-        for parent in sorted(plan):
-            counter.count_children(parent, plan[parent], topk, scorer, stats, level < max_depth)
+        # parents in path order; with bounds, the most promising first (the k-th best rises
+        # sooner, and a combination whose bound falls below it is skipped)
+        order = sorted(plan, key=lambda p: -max(best.get(_with(p, k), 0.0) for k in plan[p]))
+        for parent in order if best else sorted(plan):
+            counter.count_children(
+                parent, plan[parent], topk, scorer, stats, level < max_depth, best
+            )
     logger.debug("branch and bound: %s", stats)
     return topk.result(), stats
 
@@ -542,15 +559,23 @@ class _Counter:
         scorer: Scorer,
         stats: SearchStats,
         deeper: bool,
+        best: dict[tuple[int, ...], float],
     ) -> None:
         """Count the combinations ``parent + (k,)`` for ``k`` in ``added``; offer what may rank.
 
-        ``deeper``: remember their alive cells for the next level.
+        ``deeper``: remember their alive cells for the next level. ``best``: bounds of the
+        combinations (when known), to skip those that can no longer qualify.
         """
+        if best:
+            added = [k for k in added if best[_with(parent, k)] >= topk.threshold - self.eps]
+        if not added:
+            return
         rows = self._rows(parent, topk.threshold - self.eps)
         if len(rows.rows) == 0:
             return
         for k in sorted(added):
+            if best and best[_with(parent, k)] < topk.threshold - self.eps:
+                continue
             self._count(parent, k, rows, topk, scorer, stats, deeper)
 
     def _rows(self, combo: tuple[int, ...], threshold: float) -> _Rows:
@@ -607,7 +632,7 @@ class _Counter:
         deeper: bool,
     ) -> None:
         """Count the cells of ``parent + (k,)`` on the parent's alive rows."""
-        card, combo = self.cards[k], tuple(sorted((*parent, k)))
+        card, combo = self.cards[k], _with(parent, k)
         threshold = topk.threshold - self.eps
         pos_group = rows.pos_local * card + self.pos_codes[k][rows.pos]
         cells: IntArray = np.arange(len(rows.keys) * card, dtype=np.intp)  # group -> local cell
@@ -664,6 +689,11 @@ class _Counter:
         for j in sorted(values):
             code = code * self.cards[j] + values[j]
         return code
+
+
+def _with(combo: tuple[int, ...], k: int) -> tuple[int, ...]:
+    """Return the combination ``combo`` plus feature ``k`` (features in increasing order)."""
+    return tuple(sorted((*combo, k)))
 
 
 def _split(
