@@ -78,6 +78,8 @@ logger = logging.getLogger(__name__)
 IntArray = NDArray[np.intp]
 FloatArray = NDArray[np.float64]
 Scorer = Callable[[IntArray | None, IntArray, int], tuple[IntArray, FloatArray]]
+# (min_size, per-branch largest excess that is not positive): see `_Counter.child_bound`
+_Slack = tuple[int, FloatArray]
 
 # Above this many cells a combination's codes are compacted with np.unique (sort-based) instead
 # of indexing dense arrays: 4M cells of float64 is 32 MB per bincount.
@@ -257,11 +259,23 @@ def exhaustive(
     return topk.result(), stats
 
 
-def _bound(group: IntArray, n_groups: int, weights: FloatArray) -> FloatArray:
-    """Per cell: max over branches of the summed positive excess (``weights``: branches x rows)."""
-    out: FloatArray = np.bincount(group, weights=weights[0], minlength=n_groups).astype(float)
-    for w in weights[1:]:
-        out = np.maximum(out, np.bincount(group, weights=w, minlength=n_groups))
+def _bound(
+    group: IntArray, n_groups: int, weights: FloatArray, slack: _Slack | None = None
+) -> FloatArray:
+    """Per cell: max over branches of the summed positive excess (``weights``: branches x rows).
+
+    With ``slack = (min_size, neg_max)``, less what the other rows of a slice of ``min_size``
+    rows cost at least (see `_Counter.child_bound`); ``group`` holds positive-excess rows only.
+    """
+    out: FloatArray | None = None
+    for b, w in enumerate(weights):
+        total = np.bincount(group, weights=w, minlength=n_groups).astype(float, copy=False)
+        if slack is not None and slack[1][b] < 0:
+            ones = None if len(weights) == 1 else (w > 0) * 1.0  # one branch: every row counts
+            npos = np.bincount(group, weights=ones, minlength=n_groups)
+            total = total + np.maximum(slack[0] - npos, 0.0) * slack[1][b]
+        out = total if out is None else np.maximum(out, total)
+    assert out is not None
     return out
 
 
@@ -375,8 +389,9 @@ def branch_and_bound(
         combos = counter.combos(level, threshold)
         best: dict[tuple[int, ...], float] = {}
         if combos is None:  # too many to list: bound them on the positive-excess rows first
+            slack = (min_size, counter.neg_max[:, 0])
             best = _level_bounds(
-                counter.pos_codes, cards, counter.weights, level, threshold, alive
+                counter.pos_codes, cards, counter.weights, level, threshold, alive, slack
             )
             combos = list(best)
         plan = counter.plan(combos, threshold)
@@ -730,6 +745,7 @@ def _level_bounds(
     level: int,
     threshold: float,
     alive: Sequence[NDArray[np.bool_]] | None = None,
+    slack: _Slack | None = None,
 ) -> dict[tuple[int, ...], float]:
     """Best bound of every combination of ``level`` features that can still qualify.
 
@@ -740,7 +756,8 @@ def _level_bounds(
     with at least ``min_size`` rows: a cell with a dead bin is smaller still and never
     ranked, so its rows are left out and a feature without a live bin is never combined.
     Only combinations whose best bound reaches ``threshold`` are returned (the others can
-    never be scored: the threshold only rises).
+    never be scored: the threshold only rises). ``slack`` tightens the bounds by the rows a
+    slice of ``min_size`` rows must hold besides the positive ones (`_bound`).
     """
     d = len(pos_codes)
     best: dict[tuple[int, ...], float] = {}
@@ -793,7 +810,8 @@ def _level_bounds(
             n_groups = len(keys) - int(keys[-1] == total)
             cell_feature = np.searchsorted(off, keys[:n_groups], side="right") - 1
         w = np.broadcast_to(weights[:, sub, None], (len(weights), len(sub), len(feats)))
-        ub = _bound(gid.reshape(-1), n_groups + 1, w.reshape(len(weights), -1))[:n_groups]
+        flat = w.reshape(len(weights), -1)
+        ub = _bound(gid.reshape(-1), n_groups + 1, flat, slack)[:n_groups]
         # best bound per feature: cells are grouped by feature, in order
         starts = np.searchsorted(cell_feature, np.arange(len(feats)))
         has = starts < np.r_[starts[1:], len(ub)]
