@@ -7,27 +7,40 @@ errors. The baseline has the same features and no planted slice. Task: the exact
 by accuracy impact over every 1-, 2- and 3-condition slice with ``min_size = 0.1%`` of rows
 (1,350 feature combinations, ~28M cells).
 
-Methods, each in its own process so its peak RSS (``ru_maxrss``) is its own:
+Two scenarios in one run: the planted slice above, and no planted slice (``plant share 0``:
+errors at random, so nothing stands out and the k-th best impact stays at noise level, the
+worst case for pruning). Methods, each in its own process so its peak RSS (``ru_maxrss``) is
+its own; ratios are on CPU time (the machine is shared, and CPU time is the steadier figure):
 
-- ``ours``: `tracing.slices.find_slices` end to end (binning and coding both datasets, the
-  search, baseline decomposition, p-values), and the search alone on the coded data (the
-  same input as the peers get); best of two runs each;
+- ``ours: search``: `tracing.slices._search` on the coded data (the same input as the peers
+  get), and `tracing.slices.find_slices` end to end (binning and coding both datasets, the
+  search, baseline decomposition, p-values); best and median of ``--repeat`` runs each;
+- ``before``: the same on an older checkout (``--before PATH``, e.g. a ``git worktree`` of the
+  commit before the change), in the same run;
+- ``numpy exhaustive loop``: the plain loop of shared/reference/slice_bench.py (one
+  ``bincount`` per combination, parent codes reused depth first, no pruning);
 - ``pandas``: one ``DataFrame.groupby`` per feature combination (the naive loop), on integer
-  columns; run on ``--pandas-rows`` rows and extrapolated linearly when fewer than ``--rows``;
+  columns; run on ``--pandas-rows`` rows and extrapolated linearly when fewer than ``--rows``
+  (planted scenario only);
+- ``CLI whole process``: ``python -m tracing report --sections slices`` on Parquet files of the
+  same data (dictionary-encoded features, ``actual`` and ``prediction`` columns), as a
+  subprocess: wall, CPU and peak RSS of the child, ``--repeat`` runs;
 - ``sliceline``: the ``sliceline`` package (``Slicefinder(alpha=0.95, k=10, max_l=3,
   min_sup=0.1% of rows)``; its default ``alpha=0.6`` returns no slice on this data), run from
-  the virtualenv given by ``--sliceline-python`` under a ``--mem-limit-gb`` address-space cap.
-  When it fails at the full size, it is run at ``--sliceline-rows`` instead, and ``ours`` is
-  timed on that same smaller data for the ratio.
+  the virtualenv given by ``--sliceline-python`` under a ``--mem-limit-gb`` address-space cap,
+  as shipped and with its score bound fixed (shared/reference/slicing.md, section 3.3)
+  (planted scenario only).
 
 Setup once (sliceline is not a project dependency)::
 
     python -m venv /tmp/benchenv --system-site-packages
     /tmp/benchenv/bin/pip install sliceline
 
-Run (about 6 minutes on 2 cores)::
+Run (about 10 minutes on 2 idle cores; ``--skip-sliceline``, ``--skip-pandas``, ``--skip-cli``,
+``--rows N`` to shorten)::
 
-    python bench/slices.py
+    git worktree add /tmp/before <older commit>   # optional, for the "before" rows
+    python bench/slices.py --before /tmp/before
 """
 
 from __future__ import annotations

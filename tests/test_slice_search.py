@@ -222,3 +222,41 @@ def test_no_planted_slice_counts_every_level_and_stays_exact(path):
     expected = _brute_force(codes, x, 3, 20, 0.0)[:10]
     assert _as_tuples(bnb) == expected
     assert stats.combos_counted > 0 and stats.rows_counted > 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=_problems(), level=st.integers(2, 3), cut=st.floats(0.0, 1.0))
+def test_level_bounds_never_drop_a_combination_that_may_qualify(problem, level, cut):
+    """Every cell (of min_size rows) reaching the threshold, in a combination or a superset of
+    it, keeps that combination in `_level_bounds` with a bound at least its impact.
+
+    Only positive impacts count: a ranked slice's impact exceeds the floor (never negative).
+    """
+    p = problem
+    codes, cards, x, min_size = p["codes"], p["cards"], p["x"], p["min_size"]
+    d = len(codes)
+    if d < level:
+        return
+    table = np.stack(codes, axis=1)
+    impacts = {}  # (combo, values) -> impact, cells of min_size rows
+    for depth in range(level, min(d, level + 1) + 1):
+        for combo in itertools.combinations(range(d), depth):
+            for values in {tuple(int(v) for v in r) for r in table[:, list(combo)]}:
+                inside = (table[:, list(combo)] == values).all(axis=1)
+                if inside.sum() >= min_size:
+                    impacts[combo, values] = float(x[:, inside].sum(axis=1).max())
+    if not impacts:
+        return
+    ranked = sorted(impacts.values())
+    threshold = ranked[int(cut * (len(ranked) - 1))]
+    counter = search._Counter(codes, cards, x, min_size, search._RowIndex(codes, cards))
+    alive = [np.bincount(c, minlength=k) >= min_size for c, k in zip(codes, cards, strict=True)]
+    slack = (min_size, counter.neg_max[:, 0])
+    best = search._level_bounds(
+        counter.pos_codes, cards, counter.weights, level, threshold, alive, slack
+    )
+    for (combo, _values), impact in impacts.items():
+        if impact < threshold or impact <= 0:
+            continue
+        for sub in itertools.combinations(combo, level):
+            assert sub in best and best[sub] >= impact - 1e-9

@@ -29,15 +29,25 @@ Two searches return the same top-k (tested against each other and against brute 
   before going deeper (their children are smaller still). Works for any scorer.
 - `branch_and_bound`: for impacts that are a maximum of row sums, ``impact(S) = max_b sum_{i in
   S} x[b, i]`` (every ratio metric: see `tracing.slices`). A child slice keeps a subset of its
-  parent's rows, so ``impact(child) <= UB(parent) := max_b sum_{i in parent} max(x[b, i], 0)``.
-  The bound needs only the rows with a positive excess (the errors, for 0/1 losses). Bins
-  with fewer than ``min_size`` rows are never combined (every cell holding one is smaller
-  still). Level by level it computes the bound of every cell whose prefix parent can still
-  beat the current k-th best impact (for each prefix, the cells of all the next features at
-  once: one ``bincount``, so 10,000 columns cost seconds, not a Python loop over pairs),
-  then scores combinations exactly in decreasing order of their best bound, counting only
-  rows of cells whose bound reaches the k-th best, and stops when no bound does. Nothing
-  that could enter the top-k is skipped, so the result is exact.
+  parent's rows, so with ``P_b`` the positive excess of a cell and ``p_b`` its rows with a
+  positive excess, a descendant of at least ``min_size`` rows has an impact of at most
+  ``max_b P_b + max(min_size - p_b, 0) * m_b``, where ``m_b <= 0`` is the largest excess that
+  is not positive (the other rows it must keep cost at least that much each). A cell of ``n``
+  rows has an impact of at most ``max_b P_b + (n - p_b) * m_b``, which is exact for 0/1 losses.
+  Both need only counts: the search counts each level (combinations of ``L`` features) on the
+  rows of a parent's live cells (the cells whose bound reaches the k-th best impact, with at
+  least ``min_size`` rows), from the parent with the fewest such rows. A child's cell number is
+  its parent cell's number times the new feature's cardinality plus its bin, computed on the
+  parent's rows only (one ``bincount`` per combination, plus a few over the positive-excess
+  rows, which first rule out a combination whose every cell falls short); the rows of a parent
+  come from its prefix's, kept along the path of prefixes. Only the cells whose bound reaches
+  the k-th best are handed to the scorer. So when nothing prunes (errors at random) the search
+  costs about one pass per combination over the rows that matter, and when a strong slice
+  raises the k-th best early almost nothing is counted. On wide files (thousands of features)
+  the combinations of a level are first bounded on the positive-excess rows alone
+  (`_level_bounds`: for each prefix, the cells of all the next features at once, one
+  ``bincount``), so 10,000 columns cost seconds, not a Python loop over pairs. Nothing that
+  could enter the top-k is skipped, so the result is exact.
 """
 
 from __future__ import annotations
@@ -68,6 +78,8 @@ logger = logging.getLogger(__name__)
 IntArray = NDArray[np.intp]
 FloatArray = NDArray[np.float64]
 Scorer = Callable[[IntArray | None, IntArray, int], tuple[IntArray, FloatArray]]
+# (min_size, per-branch largest excess that is not positive): see `_Counter.child_bound`
+_Slack = tuple[int, FloatArray]
 
 # Above this many cells a combination's codes are compacted with np.unique (sort-based) instead
 # of indexing dense arrays: 4M cells of float64 is 32 MB per bincount.
@@ -77,7 +89,7 @@ DENSE_LIMIT = 1 << 22
 _GATHER_SHARE = 0.25
 # Above this many (parent, feature) pairs a level's combinations are not listed one by one but
 # found by `_level_bounds` (wide files: thousands of features).
-_LIST_LIMIT = 200_000
+_LIST_LIMIT = 20_000
 # Cells (rows x features) bounded in one go by `_level_bounds`: 1M int64 is 8 MB per array.
 _CHUNK_CELLS = 1 << 20
 
@@ -247,11 +259,23 @@ def exhaustive(
     return topk.result(), stats
 
 
-def _bound(group: IntArray, n_groups: int, weights: FloatArray) -> FloatArray:
-    """Per cell: max over branches of the summed positive excess (``weights``: branches x rows)."""
-    out: FloatArray = np.bincount(group, weights=weights[0], minlength=n_groups).astype(float)
-    for w in weights[1:]:
-        out = np.maximum(out, np.bincount(group, weights=w, minlength=n_groups))
+def _bound(
+    group: IntArray, n_groups: int, weights: FloatArray, slack: _Slack | None = None
+) -> FloatArray:
+    """Per cell: max over branches of the summed positive excess (``weights``: branches x rows).
+
+    With ``slack = (min_size, neg_max)``, less what the other rows of a slice of ``min_size``
+    rows cost at least (see `_Counter.child_bound`); ``group`` holds positive-excess rows only.
+    """
+    out: FloatArray | None = None
+    for b, w in enumerate(weights):
+        total = np.bincount(group, weights=w, minlength=n_groups).astype(float, copy=False)
+        if slack is not None and slack[1][b] < 0:
+            ones = None if len(weights) == 1 else (w > 0) * 1.0  # one branch: every row counts
+            npos = np.bincount(group, weights=ones, minlength=n_groups)
+            total = total + np.maximum(slack[0] - npos, 0.0) * slack[1][b]
+        out = total if out is None else np.maximum(out, total)
+    assert out is not None
     return out
 
 
@@ -363,13 +387,21 @@ def branch_and_bound(
     for level in range(2, max_depth + 1):
         threshold = topk.threshold - counter.eps
         combos = counter.combos(level, threshold)
+        best: dict[tuple[int, ...], float] = {}
         if combos is None:  # too many to list: bound them on the positive-excess rows first
-            combos = list(
-                _level_bounds(counter.pos_codes, cards, counter.weights, level, threshold, alive)
+            slack = (min_size, counter.neg_max[:, 0])
+            best = _level_bounds(
+                counter.pos_codes, cards, counter.weights, level, threshold, alive, slack
             )
+            combos = list(best)
         plan = counter.plan(combos, threshold)
-        for parent in sorted(plan):
-            counter.count_children(parent, plan[parent], topk, scorer, stats, level < max_depth)
+        # parents in path order; with bounds, the most promising first (the k-th best rises
+        # sooner, and a combination whose bound falls below it is skipped)
+        order = sorted(plan, key=lambda p: -max(best.get(_with(p, k), 0.0) for k in plan[p]))
+        for parent in order if best else sorted(plan):
+            counter.count_children(
+                parent, plan[parent], topk, scorer, stats, level < max_depth, best
+            )
     logger.debug("branch and bound: %s", stats)
     return topk.result(), stats
 
@@ -542,15 +574,23 @@ class _Counter:
         scorer: Scorer,
         stats: SearchStats,
         deeper: bool,
+        best: dict[tuple[int, ...], float],
     ) -> None:
         """Count the combinations ``parent + (k,)`` for ``k`` in ``added``; offer what may rank.
 
-        ``deeper``: remember their alive cells for the next level.
+        ``deeper``: remember their alive cells for the next level. ``best``: bounds of the
+        combinations (when known), to skip those that can no longer qualify.
         """
+        if best:
+            added = [k for k in added if best[_with(parent, k)] >= topk.threshold - self.eps]
+        if not added:
+            return
         rows = self._rows(parent, topk.threshold - self.eps)
         if len(rows.rows) == 0:
             return
         for k in sorted(added):
+            if best and best[_with(parent, k)] < topk.threshold - self.eps:
+                continue
             self._count(parent, k, rows, topk, scorer, stats, deeper)
 
     def _rows(self, combo: tuple[int, ...], threshold: float) -> _Rows:
@@ -607,7 +647,7 @@ class _Counter:
         deeper: bool,
     ) -> None:
         """Count the cells of ``parent + (k,)`` on the parent's alive rows."""
-        card, combo = self.cards[k], tuple(sorted((*parent, k)))
+        card, combo = self.cards[k], _with(parent, k)
         threshold = topk.threshold - self.eps
         pos_group = rows.pos_local * card + self.pos_codes[k][rows.pos]
         cells: IntArray = np.arange(len(rows.keys) * card, dtype=np.intp)  # group -> local cell
@@ -666,6 +706,11 @@ class _Counter:
         return code
 
 
+def _with(combo: tuple[int, ...], k: int) -> tuple[int, ...]:
+    """Return the combination ``combo`` plus feature ``k`` (features in increasing order)."""
+    return tuple(sorted((*combo, k)))
+
+
 def _split(
     combo: Sequence[int], cards: Sequence[int], code: NDArray[np.int64]
 ) -> list[NDArray[np.int64]]:
@@ -700,6 +745,7 @@ def _level_bounds(
     level: int,
     threshold: float,
     alive: Sequence[NDArray[np.bool_]] | None = None,
+    slack: _Slack | None = None,
 ) -> dict[tuple[int, ...], float]:
     """Best bound of every combination of ``level`` features that can still qualify.
 
@@ -710,7 +756,8 @@ def _level_bounds(
     with at least ``min_size`` rows: a cell with a dead bin is smaller still and never
     ranked, so its rows are left out and a feature without a live bin is never combined.
     Only combinations whose best bound reaches ``threshold`` are returned (the others can
-    never be scored: the threshold only rises).
+    never be scored: the threshold only rises). ``slack`` tightens the bounds by the rows a
+    slice of ``min_size`` rows must hold besides the positive ones (`_bound`).
     """
     d = len(pos_codes)
     best: dict[tuple[int, ...], float] = {}
@@ -763,7 +810,8 @@ def _level_bounds(
             n_groups = len(keys) - int(keys[-1] == total)
             cell_feature = np.searchsorted(off, keys[:n_groups], side="right") - 1
         w = np.broadcast_to(weights[:, sub, None], (len(weights), len(sub), len(feats)))
-        ub = _bound(gid.reshape(-1), n_groups + 1, w.reshape(len(weights), -1))[:n_groups]
+        flat = w.reshape(len(weights), -1)
+        ub = _bound(gid.reshape(-1), n_groups + 1, flat, slack)[:n_groups]
         # best bound per feature: cells are grouped by feature, in order
         starts = np.searchsorted(cell_feature, np.arange(len(feats)))
         has = starts < np.r_[starts[1:], len(ub)]
