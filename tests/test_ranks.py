@@ -147,10 +147,14 @@ def test_subsets_and_wanted_groups_equal_the_metric_on_those_rows(data, seed):
     assert positions is not None
     assert np.all(np.diff(positions) > 0)
     assert sorted(order.order[positions]) == list(rows)
+    count = np.bincount(g[rows], minlength=n_groups)  # as the search counts: unscored rows too
     for name, old in (("roc_auc", old_roc_auc), ("pr_auc", old_pr_auc)):
-        got = GROUPED[name](order, group, n_groups, positions=positions, wanted=wanted)
-        want = old(*scored(y[rows], s[rows], g[rows]), n_groups)
-        np.testing.assert_array_equal(got, np.where(wanted, want, np.nan))
+        want = np.where(wanted, old(*scored(y[rows], s[rows], g[rows]), n_groups), np.nan)
+        for known in (None, count):
+            got = GROUPED[name](
+                order, group, n_groups, positions=positions, wanted=wanted, count=known
+            )
+            np.testing.assert_array_equal(got, want)
 
 
 def test_every_row_by_position_equals_by_row():

@@ -604,8 +604,7 @@ def _cells(
         if m.decomposable:
             volume = np.asarray(sums[m.volume_stat], dtype=np.float64)
     else:
-        wanted = count >= min_count
-        value = _grouped_exact(m, side, rows, group, n_groups, wanted, by_score=by_score)
+        value = _grouped_exact(m, side, rows, group, n_groups, count, min_count, by_score=by_score)
     return _Cells(count, volume, value)
 
 
@@ -634,7 +633,7 @@ def _group(
     else:  # rank metrics need the rows themselves
         rows, code = side.table.cell_codes(side.which, keys, where)
         group = code.astype(np.intp, copy=False)
-        value = _grouped_exact(m, side, rows, group, n_groups, count >= min_count)
+        value = _grouped_exact(m, side, rows, group, n_groups, count, min_count)
     welch_sums = None
     if extra:
         k, u, q = (sums_by_cell.sums[name] for name in _WELCH)
@@ -648,22 +647,25 @@ def _grouped_exact(
     rows: IntArray | None,
     group: IntArray,
     n_groups: int,
-    wanted: NDArray[np.bool_],
+    count: NDArray[np.int64],
+    min_count: int,
     *,
     by_score: bool = False,
 ) -> FloatArray:
-    """Compute a rank metric per group, for the wanted groups (NaN elsewhere).
+    """Compute a rank metric per group with at least ``min_count`` rows (NaN elsewhere).
 
     ``rows`` are the side's rows (None: all), or with ``by_score`` increasing positions in
-    its score order (`_score_order`), as the search sees them (`_search_codes`).
+    its score order (`_score_order`), as the search sees them (`_search_codes`); ``count``
+    holds the rows of each group.
     """
+    wanted = count >= min_count
     if not wanted.any():
         return np.full(n_groups, np.nan)
     order = _score_order(side)
     grouped = ranks.GROUPED.get(metric.id)
     if grouped is not None:
         positions, at = (rows, group) if by_score else order.positions(rows, group)
-        return grouped(order, at, n_groups, positions=positions, wanted=wanted)
+        return grouped(order, at, n_groups, positions=positions, wanted=wanted, count=count)
     out = np.full(n_groups, np.nan)
     assert metric.exact is not None
     data = side.prepared
