@@ -121,9 +121,10 @@ child's impact can never exceed the sum of the positive per-row excesses inside 
 most pairs and triples are never counted. Other additive metrics (F1, RMSE, R², macro/weighted
 averages) are exact but slower: every combination is scored from summed statistics without
 pruning, except that cells below ``min_size`` are not extended. Rank metrics (ROC AUC, PR AUC)
-are also enumerated exactly, every cell of at least ``min_size`` rows being scored by a grouped
-rank computation (one sort per feature combination): the slowest path, minutes at a million
-rows and depth 3. Every path equals brute-force enumeration (tested).
+are also enumerated exactly, every cell of at least ``min_size`` rows being scored by
+`tracing.ranks`: the search runs on the rows sorted once by score, so each combination's rows
+arrive in score order and need only a radix sort by cell, never a float sort (about 15 s of
+CPU at a million rows and depth 3). Every path equals brute-force enumeration (tested).
 """
 
 from __future__ import annotations
