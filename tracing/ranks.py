@@ -21,6 +21,7 @@ rows without a score (NaN) are left out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,6 +99,13 @@ class ScoreOrder:
         """Rows, with and without a score."""
         return len(self.order)
 
+    @functools.cached_property
+    def position_of(self) -> IntArray:
+        """Position of each row (the inverse of `order`)."""
+        where = np.empty(self.n_rows, dtype=np.intp)
+        where[self.order] = np.arange(self.n_rows, dtype=np.intp)
+        return where
+
     def positions(
         self, rows: IntArray | None, group: IntArray
     ) -> tuple[IntArray | None, IntArray]:
@@ -119,9 +127,7 @@ class ScoreOrder:
         if rows is None:
             return None, group[self.order]
         # scatter into position space and read it back in order: linear, no sort
-        where = np.empty(self.n_rows, dtype=np.intp)
-        where[self.order] = np.arange(self.n_rows, dtype=np.intp)
-        at = where[rows]
+        at = self.position_of[rows]
         marked = np.zeros(self.n_rows, dtype=bool)
         marked[at] = True
         by_position = np.empty(self.n_rows, dtype=np.intp)
