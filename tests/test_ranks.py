@@ -147,10 +147,14 @@ def test_subsets_and_wanted_groups_equal_the_metric_on_those_rows(data, seed):
     assert positions is not None
     assert np.all(np.diff(positions) > 0)
     assert sorted(order.order[positions]) == list(rows)
+    count = np.bincount(g[rows], minlength=n_groups)  # as the search counts: unscored rows too
     for name, old in (("roc_auc", old_roc_auc), ("pr_auc", old_pr_auc)):
-        got = GROUPED[name](order, group, n_groups, positions=positions, wanted=wanted)
-        want = old(*scored(y[rows], s[rows], g[rows]), n_groups)
-        np.testing.assert_array_equal(got, np.where(wanted, want, np.nan))
+        want = np.where(wanted, old(*scored(y[rows], s[rows], g[rows]), n_groups), np.nan)
+        for known in (None, count):
+            got = GROUPED[name](
+                order, group, n_groups, positions=positions, wanted=wanted, count=known
+            )
+            np.testing.assert_array_equal(got, want)
 
 
 def test_every_row_by_position_equals_by_row():
@@ -211,3 +215,87 @@ def test_ties_within_one_group_only_count_half():
     np.testing.assert_array_equal(grouped_average_precision(y, s, g, 2), [0.5, 0.5])
     order = ScoreOrder.from_scores(y, s)
     assert order.any_tied and order.run.tolist() == [0, 0, 0, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The slice search on rank metrics, end to end, against scikit-learn on every ranked slice
+
+
+def _rank_analysis(seed: int, n: int):
+    import pandas as pd
+
+    from tracing import prepare_analysis
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for m in (n, n):
+        cols = {f"f{j}": rng.choice(["a", "b", "c"], size=m).astype(object) for j in range(3)}
+        y = rng.random(m) < 0.4
+        y[:2] = [True, False]
+        score = 0.4 * y + 0.6 * rng.random(m) - 0.3 * (cols["f0"] == "a")
+        score = np.clip(score, 0, 1).round(1)  # ties
+        score[rng.random(m) < 0.1] = np.nan  # a prediction without a score
+        cols["actual"], cols["score"] = y.astype(int), score
+        cols["prediction"] = (np.nan_to_num(score) >= 0.5).astype(int)
+        frames.append(pd.DataFrame(cols))
+    roles = {
+        "actual_label": "actual",
+        "prediction_label": "prediction",
+        "prediction_score": "score",
+        "features": ("f0", "f1", "f2"),
+    }
+    return prepare_analysis(*frames, roles=roles, model_type="binary", positive_class=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(40, 400),
+    metric=st.sampled_from(["roc_auc", "pr_auc"]),
+    min_size=st.integers(1, 20),
+)
+def test_ranked_slices_have_scikit_learns_rank_metric(seed, n, metric, min_size):
+    """Every ranked slice's metric is scikit-learn's on its rows (unscored rows left out), and
+    the top impacts are the largest over every slice of one or two conditions."""
+    import itertools
+
+    from tracing.errors import DataError
+    from tracing.slices import find_slices
+
+    a = _rank_analysis(seed, n)
+    try:
+        res = find_slices(a, metric=metric, max_depth=2, min_size=min_size, top=8)
+    except DataError:
+        return  # undefined on the whole production data
+    frame = a.production_frame
+    fn = roc_auc_score if metric == "roc_auc" else average_precision_score
+    scored = frame["score"].notna().to_numpy()
+    y, s = frame["actual"].to_numpy(), frame["score"].to_numpy()
+    overall = fn(y[scored], s[scored])
+
+    def value(mask):
+        keep = mask & scored
+        ok = y[keep].any() and (metric == "pr_auc" or not y[keep].all())
+        return fn(y[keep], s[keep]) if ok else np.nan
+
+    impacts = {}
+    for depth in (1, 2):
+        for combo in itertools.combinations(["f0", "f1", "f2"], depth):
+            for key, idx in frame.groupby(list(combo)).indices.items():
+                mask = np.zeros(len(frame), dtype=bool)
+                mask[idx] = True
+                parents = [frame[c].to_numpy() == k for c, k in zip(combo, key, strict=True)]
+                if len(idx) < min_size or (
+                    depth == 2 and max(p.sum() for p in parents) == len(idx)
+                ):
+                    continue  # too small, or a condition that removes no row
+                impact = (overall - value(mask)) * len(idx) / len(frame)
+                if np.isfinite(impact) and impact > 1e-12:
+                    impacts[frozenset(zip(combo, key, strict=True))] = impact
+    expected = sorted(impacts.values(), reverse=True)[:8]
+    np.testing.assert_allclose(res.table["impact"], expected, rtol=1e-9, atol=1e-12)
+    for conds, got in res.table[["conditions", "metric"]].itertuples(index=False):
+        mask = np.ones(len(frame), dtype=bool)
+        for c, k in conds:
+            mask &= frame[c].to_numpy() == k
+        assert got == pytest.approx(value(mask), rel=1e-12, abs=1e-12)

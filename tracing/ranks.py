@@ -21,6 +21,7 @@ rows without a score (NaN) are left out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,6 +99,13 @@ class ScoreOrder:
         """Rows, with and without a score."""
         return len(self.order)
 
+    @functools.cached_property
+    def position_of(self) -> IntArray:
+        """Position of each row (the inverse of `order`)."""
+        where = np.empty(self.n_rows, dtype=np.intp)
+        where[self.order] = np.arange(self.n_rows, dtype=np.intp)
+        return where
+
     def positions(
         self, rows: IntArray | None, group: IntArray
     ) -> tuple[IntArray | None, IntArray]:
@@ -119,9 +127,7 @@ class ScoreOrder:
         if rows is None:
             return None, group[self.order]
         # scatter into position space and read it back in order: linear, no sort
-        where = np.empty(self.n_rows, dtype=np.intp)
-        where[self.order] = np.arange(self.n_rows, dtype=np.intp)
-        at = where[rows]
+        at = self.position_of[rows]
         marked = np.zeros(self.n_rows, dtype=bool)
         marked[at] = True
         by_position = np.empty(self.n_rows, dtype=np.intp)
@@ -136,6 +142,7 @@ class ScoreOrder:
         *,
         positions: IntArray | None = None,
         wanted: BoolArray | None = None,
+        count: NDArray[np.integer] | None = None,
     ) -> FloatArray:
         """ROC AUC of every group (NaN without both classes, and outside ``wanted``).
 
@@ -149,8 +156,10 @@ class ScoreOrder:
             Increasing positions (see the class); default every position, in order.
         wanted : ndarray of bool, optional
             The groups to compute (default all): the others cost nothing and are NaN.
+        count : ndarray of int, optional
+            Rows of each group in this grouping, when the caller has counted them already.
         """
-        cells = _Grouped.of(self, positions, group, n_groups, wanted)
+        cells = _Grouped.of(self, positions, group, n_groups, wanted, count)
         return _spread(cells.roc_auc(), n_groups, cells.wanted)
 
     def average_precision(
@@ -160,12 +169,13 @@ class ScoreOrder:
         *,
         positions: IntArray | None = None,
         wanted: BoolArray | None = None,
+        count: NDArray[np.integer] | None = None,
     ) -> FloatArray:
         """Average precision of every group (NaN without positives, and outside ``wanted``).
 
         Parameters are those of `roc_auc`.
         """
-        cells = _Grouped.of(self, positions, group, n_groups, wanted)
+        cells = _Grouped.of(self, positions, group, n_groups, wanted, count)
         return _spread(cells.average_precision(), n_groups, cells.wanted)
 
 
@@ -272,21 +282,31 @@ class _Grouped:
         group: IntArray,
         n_groups: int,
         wanted: BoolArray | None,
+        count: NDArray[np.integer] | None = None,
     ) -> _Grouped:
         positions, group = _scored(order, positions, group)
         chosen = np.arange(n_groups) if wanted is None else np.flatnonzero(wanted)
         n_labels = len(chosen)
         lab = np.full(n_groups, n_labels, dtype=_label_type(n_labels + 1))
         lab[chosen] = np.arange(n_labels)
-        labels = lab[group]  # the groups not wanted share one last label, cut off below
-        sizes = np.bincount(labels, minlength=n_labels + 1)[:n_labels]
+        labels = lab[group]
+        if n_labels < n_groups:  # most rows of a search's grouping lie in cells too small
+            kept = np.flatnonzero(labels != n_labels)
+            labels = labels[kept]
+            positions = kept if positions is None else positions[kept]
+        sizes: NDArray[np.integer]
+        if count is None or order.n_scored < order.n_rows:  # rows without a score drop out
+            sizes = np.bincount(labels, minlength=n_labels)
+        else:
+            sizes = count[chosen]
         starts = np.zeros(n_labels + 1, dtype=np.intp)
         np.cumsum(sizes, out=starts[1:])
-        by = np.argsort(labels, kind="stable")[: starts[-1]]
+        by = np.argsort(labels, kind="stable")
         at = by if positions is None else positions[by]
-        pos_at = np.flatnonzero(order.y[at])
+        is_pos = order.y[at]
+        pos_at = np.flatnonzero(is_pos)
         pos_starts = np.searchsorted(pos_at, starts).astype(np.intp)
-        ties = _ties(order, at, starts, pos_at) if order.any_tied else None
+        ties = _ties(order, at, starts, is_pos) if order.any_tied else None
         return cls(chosen.astype(np.intp), starts, pos_at, pos_starts, ties)
 
     def roc_auc(self) -> FloatArray:
@@ -367,7 +387,7 @@ def _scored(
     return positions[:cut], group[:cut]
 
 
-def _ties(order: ScoreOrder, at: IntArray, starts: IntArray, pos_at: IntArray) -> _Ties | None:
+def _ties(order: ScoreOrder, at: IntArray, starts: IntArray, is_pos: BoolArray) -> _Ties | None:
     """Find the runs of equal score inside a group: grouped neighbours with one tie run id."""
     run = order.run[at]
     same = run[1:] == run[:-1]  # row i + 1 ties row i ...
@@ -382,13 +402,11 @@ def _ties(order: ScoreOrder, at: IntArray, starts: IntArray, pos_at: IntArray) -
     first = np.flatnonzero(new)
     start = tie[first]
     size = np.diff(np.r_[first, len(tie)]) + 1
-    return _Ties(
-        start=start,
-        size=size,
-        label=np.searchsorted(starts, start, side="right") - 1,
-        first_pos=np.searchsorted(pos_at, start).astype(np.intp),
-        end_pos=np.searchsorted(pos_at, start + size).astype(np.intp),
-    )
+    before = np.zeros(len(at) + 1, dtype=np.intp)  # positives before each row
+    np.cumsum(is_pos, out=before[1:])
+    n_labels = len(starts) - 1
+    label = np.repeat(np.arange(n_labels, dtype=np.intp), np.diff(starts))
+    return _Ties(start, size, label[start], before[start], before[start + size])
 
 
 # The grouped form of each rank metric of `tracing.metrics`, by metric id.

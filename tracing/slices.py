@@ -122,9 +122,10 @@ each level is counted only on the rows of parent cells that can still hold a top
 only cells whose bound reaches the k-th best are scored. Other additive metrics (F1, RMSE, R², macro/weighted
 averages) are exact but slower: every combination is scored from summed statistics without
 pruning, except that cells below ``min_size`` are not extended. Rank metrics (ROC AUC, PR AUC)
-are also enumerated exactly, every cell of at least ``min_size`` rows being scored by a grouped
-rank computation (one sort per feature combination): the slowest path, minutes at a million
-rows and depth 3. Every path equals brute-force enumeration (tested).
+are also enumerated exactly, every cell of at least ``min_size`` rows being scored by
+`tracing.ranks`: the search runs on the rows sorted once by score, so each combination's rows
+arrive in score order and need only a radix sort by cell, never a float sort (about 15 s of
+CPU at a million rows and depth 3). Every path equals brute-force enumeration (tested).
 """
 
 from __future__ import annotations
@@ -665,8 +666,7 @@ def _cells(
         if m.decomposable:
             volume = np.asarray(sums[m.volume_stat], dtype=np.float64)
     else:
-        wanted = count >= min_count
-        value = _grouped_exact(m, side, rows, group, n_groups, wanted, by_score=by_score)
+        value = _grouped_exact(m, side, rows, group, n_groups, count, min_count, by_score=by_score)
     return _Cells(count, volume, value)
 
 
@@ -695,7 +695,7 @@ def _group(
     else:  # rank metrics need the rows themselves
         rows, code = side.table.cell_codes(side.which, keys, where)
         group = code.astype(np.intp, copy=False)
-        value = _grouped_exact(m, side, rows, group, n_groups, count >= min_count)
+        value = _grouped_exact(m, side, rows, group, n_groups, count, min_count)
     welch_sums = None
     if extra:
         k, u, q = (sums_by_cell.sums[name] for name in _WELCH)
@@ -709,22 +709,25 @@ def _grouped_exact(
     rows: IntArray | None,
     group: IntArray,
     n_groups: int,
-    wanted: NDArray[np.bool_],
+    count: NDArray[np.int64],
+    min_count: int,
     *,
     by_score: bool = False,
 ) -> FloatArray:
-    """Compute a rank metric per group, for the wanted groups (NaN elsewhere).
+    """Compute a rank metric per group with at least ``min_count`` rows (NaN elsewhere).
 
     ``rows`` are the side's rows (None: all), or with ``by_score`` increasing positions in
-    its score order (`_score_order`), as the search sees them (`_search_codes`).
+    its score order (`_score_order`), as the search sees them (`_search_codes`); ``count``
+    holds the rows of each group.
     """
+    wanted = count >= min_count
     if not wanted.any():
         return np.full(n_groups, np.nan)
     order = _score_order(side)
     grouped = ranks.GROUPED.get(metric.id)
     if grouped is not None:
         positions, at = (rows, group) if by_score else order.positions(rows, group)
-        return grouped(order, at, n_groups, positions=positions, wanted=wanted)
+        return grouped(order, at, n_groups, positions=positions, wanted=wanted, count=count)
     out = np.full(n_groups, np.nan)
     assert metric.exact is not None
     data = side.prepared
