@@ -60,6 +60,7 @@ __all__ = [
     "fit_bins",
     "fit_column_bins",
     "is_numeric_column",
+    "missing_count",
     "slice_exclusion",
 ]
 
@@ -203,13 +204,9 @@ def _distinct_codes(
     """
     if isinstance(series.dtype, pd.CategoricalDtype):
         return np.asarray(series.cat.codes), list(series.cat.categories)
-    chunks = getattr(series.array, "_pa_array", None)
+    chunks = _arrow_strings(series)
     texts = [c for c in categories if isinstance(c, str)]
-    if (
-        isinstance(chunks, pa.ChunkedArray)
-        and (pa.types.is_string(chunks.type) or pa.types.is_large_string(chunks.type))
-        and len(texts) == len(categories)
-    ):
+    if chunks is not None and len(texts) == len(categories):
         found = pc.index_in(chunks, value_set=pa.array(texts, type=chunks.type))
         absent = pa.scalar(len(texts), pa.int32())
         rows = pc.if_else(
@@ -218,6 +215,41 @@ def _distinct_codes(
         return np.asarray(rows), [*texts, _ABSENT]
     row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return np.asarray(row_codes), list(uniques)
+
+
+def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
+    """Return the Arrow chunks of a text column stored by Arrow (pandas' ``str``), else None."""
+    dtype = series.dtype
+    held = isinstance(dtype, pd.ArrowDtype) or (
+        isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    )
+    if not held:  # python-storage strings would be converted (copied), not read
+        return None
+    chunks = series.array.__arrow_array__()  # zero-copy: the column's own chunks
+    if isinstance(chunks, pa.Array):
+        chunks = pa.chunked_array([chunks])
+    if not isinstance(chunks, pa.ChunkedArray):
+        return None
+    text = pa.types.is_string(chunks.type) or pa.types.is_large_string(chunks.type)
+    return chunks if text else None
+
+
+def missing_count(series: pd.Series) -> int:
+    """Count the missing values, ``int(series.isna().sum())``, without a mask where it can.
+
+    Arrow text keeps its null count; a float column counts its NaNs.
+
+    Examples
+    --------
+    >>> missing_count(pd.Series(["a", None, "b"], dtype="str"))
+    1
+    """
+    chunks = _arrow_strings(series)
+    if chunks is not None:
+        return int(chunks.null_count)
+    if series.dtype == np.float64:
+        return int(np.count_nonzero(np.isnan(series.to_numpy())))
+    return int(series.isna().sum())
 
 
 class ColumnValues:
@@ -278,7 +310,7 @@ class ColumnValues:
     @cached_property
     def missing(self) -> int:
         """Number of missing values."""
-        return int(self.series.isna().sum())
+        return missing_count(self.series)
 
     @cached_property
     def all_missing(self) -> bool:
