@@ -372,6 +372,9 @@ def test_sorted_id_checks_match_hashing(base: list[int], prod: list[int], dtypes
     shared = bool(p.isin(b.dropna()).any())
     assert _disjoint(*ordered) is (False if dtypes[0] != dtypes[1] else not shared)
     assert _sorted_ints(b.astype(float)) is None and _sorted_ints(b.astype("Int64")) is None
+    counter = pd.Series(np.arange(5) * 3)  # increasing ids come back as they are
+    assert _sorted_ints(counter).tolist() == [0, 3, 6, 9, 12]
+    assert _sorted_ints(counter[::-1]).tolist() == [0, 3, 6, 9, 12]
 
 
 @pytest.mark.parametrize("kind", ["int", "text"])

@@ -575,7 +575,10 @@ def _sorted_ints(series: pd.Series) -> np.ndarray | None:
     """
     if not pd.api.types.is_integer_dtype(series.dtype) or not isinstance(series.dtype, np.dtype):
         return None
-    return np.sort(series.to_numpy())
+    ids = series.to_numpy()
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return ids  # already increasing (a counter, mostly): no sort needed
+    return np.sort(ids)
 
 
 def _disjoint(baseline: np.ndarray | None, production: np.ndarray | None) -> bool:
