@@ -141,7 +141,7 @@ class ColumnBins:
         if self.kind == "numeric":
             values = as_float(series)
             codes = _range_codes(np.asarray(self.edges, dtype=np.float64), values)
-            codes[np.isnan(values)] = self.missing_code  # as_float marks every missing value NaN
+            np.putmask(codes, np.isnan(values), self.missing_code)  # as_float: missing is NaN
             return codes
         row_codes, uniques = _distinct_codes(series, self.categories)
         # One code per distinct value, then one gather over the rows (row code -1, missing,
@@ -162,12 +162,13 @@ class ColumnBins:
         """Code of each distinct value, then the missing code (for row code -1).
 
         A value outside the categories gets the ``(other)`` code, or -1 when nothing was
-        pooled.
+        pooled; `_NULL` (the missing values) gets the missing code.
         """
         index = pd.Index(list(self.categories), dtype=object)
         found = np.asarray(index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
         other = self.other_code
         found = np.where(found < 0, -1 if other is None else other, found)
+        found[[u is _NULL for u in uniques]] = self.missing_code
         return np.append(found, self.missing_code).astype(np.int32)
 
 
@@ -179,18 +180,20 @@ class _Absent:
 
 
 _ABSENT = _Absent()
+_NULL = _Absent()  # the missing values, where a lookup table gives them a row code of its own
 
 
 def _range_codes(edges: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.int32]:
     """Count the edges <= each value: ``np.searchsorted(edges, values, side="right")``."""
     if len(edges) > _COMPARE_MAX_EDGES:
         return np.searchsorted(edges, values, side="right").astype(np.int32)
-    codes = np.zeros(len(values), dtype=np.int32)
+    # Counted in one byte per row (at most _COMPARE_MAX_EDGES), widened once at the end.
+    counts = np.zeros(len(values), dtype=np.uint8)
     above = np.empty(len(values), dtype=bool)
     for edge in edges:  # NaN compares False: the caller overwrites it with the missing code
         np.greater_equal(values, edge, out=above)
-        codes += above
-    return codes
+        np.add(counts, above, out=counts, casting="unsafe")
+    return counts.astype(np.int32)
 
 
 def _distinct_codes(
@@ -207,12 +210,11 @@ def _distinct_codes(
     chunks = _arrow_strings(series)
     texts = [c for c in categories if isinstance(c, str)]
     if chunks is not None and len(texts) == len(categories):
-        found = pc.index_in(chunks, value_set=pa.array(texts, type=chunks.type))
-        absent = pa.scalar(len(texts), pa.int32())
-        rows = pc.if_else(
-            pc.is_null(chunks), pa.scalar(-1, pa.int32()), pc.fill_null(found, absent)
-        )
-        return np.asarray(rows), [*texts, _ABSENT]
+        # A null in the value set catches the missing rows (code k); the rest is absent (k + 1).
+        value_set = pa.array([*texts, None], type=chunks.type)
+        found = pc.index_in(chunks, value_set=value_set, skip_nulls=False)
+        rows = pc.fill_null(found, pa.scalar(len(texts) + 1, found.type))
+        return np.asarray(rows), [*texts, _NULL, _ABSENT]
     row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return np.asarray(row_codes), list(uniques)
 
