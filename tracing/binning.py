@@ -362,7 +362,17 @@ def fit_column_bins(
     bins: int = SliceSearch.bins,
     min_count: int = 1,
 ) -> ColumnBins:
-    """`fit_bins` on columns already read (their sorted values and counts are reused)."""
+    """`fit_bins` on columns already read (their sorted values and counts are reused).
+
+    Examples
+    --------
+    >>> base = ColumnValues(pd.Series(["a", "b", "a"], name="c"))
+    >>> prod = ColumnValues(pd.Series(["a", "z", None], name="c"))
+    >>> fit_column_bins(base, prod).labels
+    ('a', 'b', 'z', '(missing)')
+    >>> base.counts.to_dict()  # counted once, kept for `bin_counts`
+    {'a': 2, 'b': 1}
+    """
     name = str(baseline.series.name)
     same_kind = production is None or production.numeric or production.all_missing
     if baseline.numeric and same_kind:
