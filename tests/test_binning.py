@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -106,6 +107,7 @@ def old_fit_categorical(
 # Columns: one strategy per kind, baseline and production drawn from different value sets
 
 FLOATS = [0.0, -0.0, 1.0, 1.5, -2.25, 1e-300, 3e300, -7.0, 10.0, 2.5e6, np.inf, -np.inf, np.nan]
+ARROW_TEXT = pd.ArrowDtype(pa.large_string())
 TEXTS = ["", "a", "b", "CA", "NY", "é", "日本", "🙂", "a b", "None", "nan", "0", "1.5"]
 
 
@@ -143,7 +145,11 @@ def numeric_pair(draw: Any) -> tuple[pd.Series, pd.Series]:
 
 @st.composite
 def text_pair(draw: Any) -> tuple[pd.Series, pd.Series]:
-    dtype = draw(st.sampled_from(["str", "object", "category"]))
+    dtype = draw(
+        st.sampled_from(
+            ["str", "object", "category", "string[python]", "string[pyarrow]", ARROW_TEXT]
+        )
+    )
     alphabet = st.sampled_from(TEXTS) | st.text(string.ascii_lowercase + "éü ", max_size=3)
     sides = []
     for _ in range(2):

@@ -19,6 +19,7 @@ from tracing.quality import (
     QUALITY_CHECKS,
     QUALITY_SEVERITIES,
     _disjoint,
+    _extremes,
     _finite_range,
     _sorted_ints,
     quality_checks,
@@ -346,6 +347,11 @@ def test_finite_range_is_the_masked_min_and_max(values: list[float]) -> None:
     want = (float(finite.min()), float(finite.max())) if len(finite) else None
     got = _finite_range(x)
     assert got == want
+    lo, hi = _extremes(x)  # the constant check's np.nanmin / np.nanmax
+    if np.isnan(x).all():
+        assert math.isnan(lo) and math.isnan(hi)
+    else:
+        assert (lo, hi) == (np.nanmin(x), np.nanmax(x))
     if got is not None and want is not None:  # the sign of a zero extreme too
         assert [math.copysign(1, v) for v in got] == [math.copysign(1, v) for v in want]
 
@@ -366,6 +372,9 @@ def test_sorted_id_checks_match_hashing(base: list[int], prod: list[int], dtypes
     shared = bool(p.isin(b.dropna()).any())
     assert _disjoint(*ordered) is (False if dtypes[0] != dtypes[1] else not shared)
     assert _sorted_ints(b.astype(float)) is None and _sorted_ints(b.astype("Int64")) is None
+    counter = pd.Series(np.arange(5) * 3)  # increasing ids come back as they are
+    assert _sorted_ints(counter).tolist() == [0, 3, 6, 9, 12]
+    assert _sorted_ints(counter[::-1]).tolist() == [0, 3, 6, 9, 12]
 
 
 @pytest.mark.parametrize("kind", ["int", "text"])

@@ -60,6 +60,7 @@ __all__ = [
     "fit_bins",
     "fit_column_bins",
     "is_numeric_column",
+    "missing_count",
     "slice_exclusion",
 ]
 
@@ -140,7 +141,7 @@ class ColumnBins:
         if self.kind == "numeric":
             values = as_float(series)
             codes = _range_codes(np.asarray(self.edges, dtype=np.float64), values)
-            codes[np.isnan(values)] = self.missing_code  # as_float marks every missing value NaN
+            np.putmask(codes, np.isnan(values), self.missing_code)  # as_float: missing is NaN
             return codes
         row_codes, uniques = _distinct_codes(series, self.categories)
         # One code per distinct value, then one gather over the rows (row code -1, missing,
@@ -161,12 +162,13 @@ class ColumnBins:
         """Code of each distinct value, then the missing code (for row code -1).
 
         A value outside the categories gets the ``(other)`` code, or -1 when nothing was
-        pooled.
+        pooled; `_NULL` (the missing values) gets the missing code.
         """
         index = pd.Index(list(self.categories), dtype=object)
         found = np.asarray(index.get_indexer(pd.Index(uniques, dtype=object)), dtype=np.int64)
         other = self.other_code
         found = np.where(found < 0, -1 if other is None else other, found)
+        found[[u is _NULL for u in uniques]] = self.missing_code
         return np.append(found, self.missing_code).astype(np.int32)
 
 
@@ -178,18 +180,20 @@ class _Absent:
 
 
 _ABSENT = _Absent()
+_NULL = _Absent()  # the missing values, where a lookup table gives them a row code of its own
 
 
 def _range_codes(edges: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.int32]:
     """Count the edges <= each value: ``np.searchsorted(edges, values, side="right")``."""
     if len(edges) > _COMPARE_MAX_EDGES:
         return np.searchsorted(edges, values, side="right").astype(np.int32)
-    codes = np.zeros(len(values), dtype=np.int32)
+    # Counted in one byte per row (at most _COMPARE_MAX_EDGES), widened once at the end.
+    counts = np.zeros(len(values), dtype=np.uint8)
     above = np.empty(len(values), dtype=bool)
     for edge in edges:  # NaN compares False: the caller overwrites it with the missing code
         np.greater_equal(values, edge, out=above)
-        codes += above
-    return codes
+        np.add(counts, above, out=counts, casting="unsafe")
+    return counts.astype(np.int32)
 
 
 def _distinct_codes(
@@ -203,21 +207,51 @@ def _distinct_codes(
     """
     if isinstance(series.dtype, pd.CategoricalDtype):
         return np.asarray(series.cat.codes), list(series.cat.categories)
-    chunks = getattr(series.array, "_pa_array", None)
+    chunks = _arrow_strings(series)
     texts = [c for c in categories if isinstance(c, str)]
-    if (
-        isinstance(chunks, pa.ChunkedArray)
-        and (pa.types.is_string(chunks.type) or pa.types.is_large_string(chunks.type))
-        and len(texts) == len(categories)
-    ):
-        found = pc.index_in(chunks, value_set=pa.array(texts, type=chunks.type))
-        absent = pa.scalar(len(texts), pa.int32())
-        rows = pc.if_else(
-            pc.is_null(chunks), pa.scalar(-1, pa.int32()), pc.fill_null(found, absent)
-        )
-        return np.asarray(rows), [*texts, _ABSENT]
+    if chunks is not None and len(texts) == len(categories):
+        # A null in the value set catches the missing rows (code k); the rest is absent (k + 1).
+        value_set = pa.array([*texts, None], type=chunks.type)
+        found = pc.index_in(chunks, value_set=value_set, skip_nulls=False)
+        rows = pc.fill_null(found, pa.scalar(len(texts) + 1, found.type))
+        return np.asarray(rows), [*texts, _NULL, _ABSENT]
     row_codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return np.asarray(row_codes), list(uniques)
+
+
+def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
+    """Return the Arrow chunks of a text column stored by Arrow (pandas' ``str``), else None."""
+    dtype = series.dtype
+    held = isinstance(dtype, pd.ArrowDtype) or (
+        isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    )
+    if not held:  # python-storage strings would be converted (copied), not read
+        return None
+    chunks = series.array.__arrow_array__()  # zero-copy: the column's own chunks
+    if isinstance(chunks, pa.Array):
+        chunks = pa.chunked_array([chunks])
+    if not isinstance(chunks, pa.ChunkedArray):
+        return None
+    text = pa.types.is_string(chunks.type) or pa.types.is_large_string(chunks.type)
+    return chunks if text else None
+
+
+def missing_count(series: pd.Series) -> int:
+    """Count the missing values, ``int(series.isna().sum())``, without a mask where it can.
+
+    Arrow text keeps its null count; a float column counts its NaNs.
+
+    Examples
+    --------
+    >>> missing_count(pd.Series(["a", None, "b"], dtype="str"))
+    1
+    """
+    chunks = _arrow_strings(series)
+    if chunks is not None:
+        return int(chunks.null_count)
+    if series.dtype == np.float64:
+        return int(np.count_nonzero(np.isnan(series.to_numpy())))
+    return int(series.isna().sum())
 
 
 class ColumnValues:
@@ -278,7 +312,7 @@ class ColumnValues:
     @cached_property
     def missing(self) -> int:
         """Number of missing values."""
-        return int(self.series.isna().sum())
+        return missing_count(self.series)
 
     @cached_property
     def all_missing(self) -> bool:
@@ -328,7 +362,17 @@ def fit_column_bins(
     bins: int = SliceSearch.bins,
     min_count: int = 1,
 ) -> ColumnBins:
-    """`fit_bins` on columns already read (their sorted values and counts are reused)."""
+    """`fit_bins` on columns already read (their sorted values and counts are reused).
+
+    Examples
+    --------
+    >>> base = ColumnValues(pd.Series(["a", "b", "a"], name="c"))
+    >>> prod = ColumnValues(pd.Series(["a", "z", None], name="c"))
+    >>> fit_column_bins(base, prod).labels
+    ('a', 'b', 'z', '(missing)')
+    >>> base.counts.to_dict()  # counted once, kept for `bin_counts`
+    {'a': 2, 'b': 1}
+    """
     name = str(baseline.series.name)
     same_kind = production is None or production.numeric or production.all_missing
     if baseline.numeric and same_kind:

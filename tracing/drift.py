@@ -525,7 +525,19 @@ def value_counts(analysis: Analysis, *, side: str, column: str) -> pd.Series:
     Returns
     -------
     Series
-        `pandas.Series.value_counts` of the column (missing values left out).
+        `pandas.Series.value_counts` of the column (missing values left out); shared, so
+        callers must not modify it.
+
+    Examples
+    --------
+    >>> from tracing import prepare_analysis, read_table
+    >>> a = prepare_analysis(read_table("demo_data/fraud_training.parquet"),
+    ...                      read_table("demo_data/fraud_production.parquet"))
+    >>> value_counts(a, side="production", column="state").head(2).to_dict()
+    {'CA': 5727, 'TX': 2035}
+    >>> value_counts(a, side="production", column="state") is value_counts(
+    ...     a, side="production", column="state")
+    True
     """
     frame = analysis.baseline_frame if side == "baseline" else analysis.production_frame
     return frame[column].value_counts(dropna=True)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from tracing.analysis import Analysis
-from tracing.binning import as_float, is_numeric_column
+from tracing.binning import as_float, is_numeric_column, missing_count
 from tracing.drift import drift_columns, value_counts
 from tracing.errors import DataError
 from tracing.labels import LabelConflicts, label_conflicts
@@ -131,7 +131,8 @@ class _Column:
 
     @cached_property
     def missing(self) -> tuple[int, int]:
-        return tuple(int(s.isna().sum()) for s in self.sides)  # type: ignore[return-value]
+        b, p = (missing_count(s) for s in self.sides)
+        return b, p
 
     @cached_property
     def counts(self) -> tuple[pd.Series, pd.Series]:
@@ -143,6 +144,12 @@ class _Column:
     def floats(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Values as floats on each numeric side (None on a text side)."""
         b, p = (as_float(s) if n else None for s, n in zip(self.sides, self.numeric, strict=True))
+        return b, p
+
+    @cached_property
+    def extremes(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Smallest and largest value per numeric side, NaN skipped (NaN: none, or text)."""
+        b, p = (_extremes(v) for v in self.floats)
         return b, p
 
     @property
@@ -317,18 +324,19 @@ def _out_of_range(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
         base, prod = col.floats
         if base is None or prod is None or col.datetime:
             continue
-        limits = _finite_range(base)
+        limits = _finite_range(base, col.extremes[0])
         if limits is None:
             continue
         lo, hi = limits
         with np.errstate(invalid="ignore"):
-            outside = (prod < lo) | (prod > hi)
-        count = int(outside.sum())
+            # lo <= hi: the two sides never overlap, so the counts add up (no mask needed)
+            count = int(np.count_nonzero(prod < lo)) + int(np.count_nonzero(prod > hi))
         share = count / col.n[1]
         severity = check.grade(share) if count else None
         if severity is None:
             continue
-        seen = prod[outside]
+        with np.errstate(invalid="ignore"):
+            seen = prod[(prod < lo) | (prod > hi)]
         low, high = float(seen.min()), float(seen.max())
         detail = (
             f"{col.name} has {count:,} production values ({percent(share)}) outside the "
@@ -349,17 +357,26 @@ def _out_of_range(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
     return out
 
 
-def _finite_range(values: np.ndarray) -> tuple[float, float] | None:
+def _extremes(values: np.ndarray | None) -> tuple[float, float]:
+    """``(np.nanmin, np.nanmax)`` of float values (NaN when there is no value)."""
+    if values is None or not len(values):
+        return math.nan, math.nan
+    # np.nanmin and np.nanmax are these reductions on float arrays, without the warning.
+    return float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+
+
+def _finite_range(
+    values: np.ndarray, extremes: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
     """Smallest and largest finite value (None: there is none).
 
-    Two NaN-skipping reductions over the values; the masked copy of the finite values is
-    only made when an extreme is infinite (or zero, whose sign the original reduction over
-    that copy decides).
+    From the NaN-skipping `_extremes` when both are finite; the masked copy of the finite
+    values is only made when an extreme is infinite (or zero, whose sign the original
+    reduction over that copy decides).
     """
-    if len(values):
-        lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)
-        if np.isfinite(lo) and np.isfinite(hi) and lo != 0 and hi != 0:
-            return float(lo), float(hi)
+    lo, hi = _extremes(values) if extremes is None else extremes
+    if math.isfinite(lo) and math.isfinite(hi) and lo != 0 and hi != 0:
+        return lo, hi
     finite = values[np.isfinite(values)]
     if not len(finite):
         return None
@@ -483,11 +500,11 @@ def _constant(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
 
 def _n_distinct(col: _Column, side: int) -> int:
     """Distinct non-missing values, counted up to 2 (all this check needs)."""
-    values = col.floats[side]  # shared with out_of_range
-    if values is not None:
-        if np.isnan(values).all():
+    if col.floats[side] is not None:
+        lo, hi = col.extremes[side]  # shared with out_of_range
+        if math.isnan(lo):  # every value missing (or none)
             return 0
-        return 1 if np.nanmin(values) == np.nanmax(values) else 2
+        return 1 if lo == hi else 2
     return min(len(col.counts[side]), 2)
 
 
@@ -559,7 +576,10 @@ def _sorted_ints(series: pd.Series) -> np.ndarray | None:
     """
     if not pd.api.types.is_integer_dtype(series.dtype) or not isinstance(series.dtype, np.dtype):
         return None
-    return np.sort(series.to_numpy())
+    ids = series.to_numpy()
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return ids  # already increasing (a counter, mostly): no sort needed
+    return np.sort(ids)
 
 
 def _disjoint(baseline: np.ndarray | None, production: np.ndarray | None) -> bool:
