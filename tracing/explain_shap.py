@@ -106,7 +106,10 @@ class BoosterShap:
     def __call__(self, x: Array) -> Array:
         """SHAP values in ``pred_contrib`` layout (see `tree_shap`)."""
         x = np.ascontiguousarray(x, dtype=float)
-        if len(x) and len(x) >= self.min_rows:
+        if not len(x):  # LightGBM cannot predict on no rows
+            width = self.booster.num_model_per_iteration() * (self.booster.num_feature() + 1)
+            return np.zeros((0, width))
+        if len(x) >= self.min_rows:
             if not self._built:
                 self._tables, self._built = TreeShap.build(self.booster), True
             if self._tables is not None:
