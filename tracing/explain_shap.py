@@ -467,7 +467,7 @@ def _assemble(
     )
     cats = [i for i, s in enumerate(slots) if s.cat_mask is not None]
     masks = [m for s in slots if (m := s.cat_mask) is not None]
-    sizes = np.array([len(m) - 1 for m in masks], dtype=np.int64)
+    cat_table, cat_offset = _shared(masks)
     categorical = np.zeros(len(slots), dtype=bool)
     categorical[cats] = True
     leaf_index = np.full((n_trees, max(leaf.leaf for leaf in leaves) + 1), -1, dtype=np.int64)
@@ -485,9 +485,9 @@ def _assemble(
         num_slots=tuple(np.flatnonzero((feature == f) & ~categorical) for f in range(n_features)),
         cat_slots=np.array(cats, dtype=np.int64),
         cat_feature=feature[cats],
-        cat_offset=np.r_[0, np.cumsum(sizes + 1)[:-1]].astype(np.int64),
-        cat_size=sizes,
-        cat_table=np.concatenate(masks) if masks else np.zeros(0, dtype=bool),
+        cat_offset=cat_offset,
+        cat_size=np.array([len(m) - 1 for m in masks], dtype=np.int64),
+        cat_table=cat_table,
         blocks=tuple(blocks),
         leaf_full=(1 << widths) - 1,
         leaf_index=leaf_index,
@@ -497,6 +497,25 @@ def _assemble(
         out_columns=column[order][starts],
         table=table,
     )
+
+
+def _shared(masks: list[Bools]) -> tuple[Bools, Ints]:
+    """Concatenate the slots' category masks, each distinct one once; return their offsets.
+
+    The slots below one categorical split share its mask (`_Nodes._cat_mask`); storing it once
+    per slot would cost (slots x categories) for a column of thousands of categories.
+    """
+    first: dict[int, int] = {}
+    kept: list[Bools] = []
+    offsets = np.zeros(len(masks), dtype=np.int64)
+    size = 0
+    for i, mask in enumerate(masks):
+        if id(mask) not in first:
+            first[id(mask)] = size
+            kept.append(mask)
+            size += len(mask)
+        offsets[i] = first[id(mask)]
+    return (np.concatenate(kept) if kept else np.zeros(0, dtype=bool)), offsets
 
 
 def _in_slot_order(table: Array, start: Ints, width: Ints, order: Ints) -> tuple[Array, Ints]:
