@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -166,28 +166,22 @@ class _Tree:
 
 
 @dataclass(frozen=True)
-class _Slot:
-    """One unique feature on one leaf's path: the splits on it there, intersected."""
+class _Paths:
+    """Every leaf's slots (its unique path features) as read: slots grouped by leaf."""
 
-    feature: int
-    z: float  # the product of the path's cover fractions at those splits
-    lo: float  # numeric: a regular value's bit is lo < x <= hi
-    hi: float
-    o_nan: bool  # the bit of a missing value
-    o_zero: bool  # the bit of a zero (numeric)
-    cat_mask: Bools | None  # categorical: the bit of codes 0.., then of any other code
-
-
-@dataclass(frozen=True)
-class _Leaf:
-    tree: int
-    leaf: int
-    klass: int
-    value: float
-    slots: list[_Slot]
-
-
-_Step = tuple[int, bool, float]  # (node, the path goes left, child rows / node rows)
+    leaf_tree: Ints
+    leaf_leaf: Ints  # the leaf's index in its tree
+    leaf_klass: Ints
+    leaf_value: Array
+    widths: Ints  # slots per leaf
+    slot_feature: Ints
+    z: Array  # the product of the path's cover fractions at the slot's splits
+    lo: Array  # numeric: a regular value's bit is lo < x <= hi
+    hi: Array
+    o_nan: Bools  # the bit of a missing value
+    o_zero: Bools  # the bit of a zero (numeric)
+    categorical: Bools
+    cat_masks: list[Bools]  # categorical slots, in order: the bit of codes 0.., then others
 
 
 @dataclass(frozen=True)
@@ -236,15 +230,13 @@ class TreeShap:
         n_features = int(_header(header, "max_feature_idx")) + 1
         n_classes = int(_header(header, "num_tree_per_iteration"))
         trees = [_parse_tree(part) for part in body.split("\nend of trees")[0].split("\nTree=")]
-        leaves: list[_Leaf] = []
         expected = np.zeros(n_classes)
         for t, tree in enumerate(trees):
             expected[t % n_classes] += _expected_value(tree)
-            if len(tree.leaf_value) > 1:
-                leaves.extend(_read_tree(tree, t, t % n_classes))
-        if not leaves or max(len(leaf.slots) for leaf in leaves) > MAX_UNIQUE:
+        paths = _read(trees, n_classes)
+        if paths is None or paths.widths.max() > MAX_UNIQUE:
             return None  # single-leaf trees only (nothing to tabulate), or too wide a leaf
-        return _assemble(leaves, len(trees), n_features, n_classes, expected)
+        return _assemble(paths, len(trees), n_features, n_classes, expected)
 
     def values(self, x: Array, leaves: Ints) -> tuple[Array, bool]:
         """SHAP values of the rows of ``x`` in ``pred_contrib`` layout.
@@ -358,137 +350,185 @@ def _expected_value(tree: _Tree) -> float:
     return value
 
 
-def _read_tree(tree: _Tree, t: int, klass: int) -> list[_Leaf]:
-    """Every leaf of the tree with its slots, depth first."""
-    nodes = _Nodes(tree)
-    out: list[_Leaf] = []
-    stack: list[tuple[int, list[_Step]]] = [(0, [])]
-    while stack:
-        node, path = stack.pop()
-        if node < 0:
-            leaf = ~node
-            out.append(_Leaf(t, leaf, klass, float(tree.leaf_value[leaf]), nodes.slots(path)))
-            continue
-        count = nodes.count(node)
-        for child, left in ((nodes.right[node], False), (nodes.left[node], True)):
-            stack.append((child, [*path, (node, left, nodes.count(child) / count)]))
-    return out
+def _read(trees: list[_Tree], n_classes: int) -> _Paths | None:
+    """Every leaf's path, all trees at once: walk up from the leaves, then group by feature."""
+    kept = [t for t, tree in enumerate(trees) if len(tree.leaf_value) > 1]
+    if not kept:
+        return None
+    nodes = _Forest([trees[t] for t in kept])
+    steps = nodes.paths()
+    leaf, node, left = steps["leaf"], steps["node"], steps["left"]
+    feature = nodes.feature[node]
+    starts = np.flatnonzero(np.r_[True, (leaf[1:] != leaf[:-1]) | (feature[1:] != feature[:-1])])
+    threshold = nodes.threshold[node]
+    categorical = (nodes.decision[node[starts]] & 1) > 0
+    lo = np.maximum.reduceat(np.where(left, -np.inf, threshold), starts)
+    hi = np.minimum.reduceat(np.where(left, threshold, np.inf), starts)
+    ends = np.r_[starts[1:], len(node)]
+    masks = [
+        nodes.cat_mask(node[a:b], left[a:b])
+        for a, b in zip(starts[categorical], ends[categorical], strict=True)
+    ]
+    slot_leaf = leaf[starts]
+    tree = np.array(kept)[nodes.leaf_tree]
+    return _Paths(
+        leaf_tree=tree,
+        leaf_leaf=np.arange(len(nodes.leaf_value)) - nodes.leaf_offset[nodes.leaf_tree],
+        leaf_klass=tree % n_classes,
+        leaf_value=nodes.leaf_value,
+        widths=np.bincount(slot_leaf, minlength=len(nodes.leaf_value)),
+        slot_feature=feature[starts],
+        # Products in path order, root first, as TreeSHAP multiplies a repeated feature's.
+        z=np.multiply.reduceat(steps["fraction"], starts),
+        lo=np.where(categorical, -np.inf, lo),
+        hi=np.where(categorical, np.inf, hi),
+        o_nan=np.logical_and.reduceat(nodes.nan_left[node] == left, starts),
+        o_zero=np.logical_and.reduceat(nodes.zero_left[node] == left, starts),
+        categorical=categorical,
+        cat_masks=masks,
+    )
 
 
-class _Nodes:
-    """A tree's node arrays as Python lists, and the per-node facts its slots need."""
+class _Forest:
+    """The internal nodes and leaves of several trees, numbered across all of them."""
 
-    def __init__(self, tree: _Tree) -> None:
-        self.tree = tree
-        self.feature: list[int] = tree.feature.tolist()
-        self.threshold: list[float] = tree.threshold.tolist()
-        self.left: list[int] = tree.left.tolist()
-        self.right: list[int] = tree.right.tolist()
-        self.internal: list[int] = tree.count.tolist()
-        self.leaves: list[int] = tree.leaf_count.tolist()
-        self.categorical: list[bool] = ((tree.decision & 1) > 0).tolist()
-        self.nan_left: list[bool] = tree.missing_goes_left(math.nan).tolist()
-        self.zero_left: list[bool] = tree.missing_goes_left(0.0).tolist()
-        self._masks: dict[int, Bools] = {}
-        self._single: dict[tuple[int, bool], Bools] = {}
+    def __init__(self, trees: list[_Tree]) -> None:
+        self.trees = trees
+        n_nodes = np.array([len(t.feature) for t in trees])
+        n_leaves = np.array([len(t.leaf_value) for t in trees])
+        self.node_offset = np.r_[0, np.cumsum(n_nodes)[:-1]].astype(np.int64)
+        self.leaf_offset = np.r_[0, np.cumsum(n_leaves)[:-1]].astype(np.int64)
+        self.node_tree = np.repeat(np.arange(len(trees)), n_nodes)
+        self.leaf_tree = np.repeat(np.arange(len(trees)), n_leaves)
+        self.feature = np.concatenate([t.feature for t in trees])
+        self.threshold = np.concatenate([t.threshold for t in trees])
+        self.decision = np.concatenate([t.decision for t in trees])
+        self.count = np.concatenate([t.count for t in trees]).astype(float)
+        self.leaf_count = np.concatenate([t.leaf_count for t in trees]).astype(float)
+        self.leaf_value = np.concatenate([t.leaf_value for t in trees])
+        self.nan_left = np.concatenate([t.missing_goes_left(math.nan) for t in trees])
+        self.zero_left = np.concatenate([t.missing_goes_left(0.0) for t in trees])
+        self._masks: dict[tuple[int, bool], Bools] = {}
+        self._nodes: dict[int, Bools] = {}
 
-    def count(self, node: int) -> int:
-        return self.internal[node] if node >= 0 else self.leaves[~node]
+    def _parents(self) -> tuple[Ints, Bools, Ints, Bools]:
+        """Each internal node's and leaf's parent (-1 for a root) and side."""
+        n, m = len(self.feature), len(self.leaf_value)
+        node_parent, node_left = np.full(n, -1), np.zeros(n, dtype=bool)
+        leaf_parent, leaf_left = np.full(m, -1), np.zeros(m, dtype=bool)
+        nodes = np.arange(n)
+        node_base = self.node_offset[self.node_tree]
+        leaf_base = self.leaf_offset[self.node_tree]
+        for side, is_left in (("left", True), ("right", False)):
+            child = np.concatenate([getattr(t, side) for t in self.trees])
+            inner = child >= 0
+            node_parent[(node_base + child)[inner]] = nodes[inner]
+            node_left[(node_base + child)[inner]] = is_left
+            leaf = (leaf_base + ~child)[~inner]
+            leaf_parent[leaf] = nodes[~inner]
+            leaf_left[leaf] = is_left
+        return node_parent, node_left, leaf_parent, leaf_left
 
-    def mask(self, node: int) -> Bools:
-        """Return the codes that go left at a categorical node (as many as its bitset holds)."""
-        if node not in self._masks:
-            size = self.tree.category_size(node)
-            self._masks[node] = self.tree.category_mask(node, size)
-        return self._masks[node]
+    def paths(self) -> dict[str, NDArray[Any]]:
+        """Every (leaf, node on its path) step, sorted by leaf, feature, then root first."""
+        node_parent, node_left, leaf_parent, leaf_left = self._parents()
+        leaf = np.arange(len(self.leaf_value))
+        node, left, rows = leaf_parent, leaf_left, self.leaf_count
+        parts: list[tuple[Ints, Ints, Bools, Array, Ints]] = []
+        depth = 0
+        while len(leaf):
+            parts.append((leaf, node, left, rows / self.count[node], np.full(len(leaf), depth)))
+            rows, left, up = self.count[node], node_left[node], node_parent[node]
+            keep = up >= 0
+            leaf, node, left, rows = leaf[keep], up[keep], left[keep], rows[keep]
+            depth += 1
+        leaf, node, left, fraction, height = (np.concatenate(c) for c in zip(*parts, strict=True))
+        order = np.lexsort((-height, self.feature[node], leaf))
+        return {
+            "leaf": leaf[order],
+            "node": node[order],
+            "left": left[order],
+            "fraction": fraction[order],
+        }
 
-    def slots(self, path: list[_Step]) -> list[_Slot]:
-        by_feature: dict[int, list[_Step]] = {}
-        for step in path:
-            by_feature.setdefault(self.feature[step[0]], []).append(step)
-        return [self._slot(f, steps) for f, steps in by_feature.items()]
+    def cat_mask(self, nodes: Ints, left: Bools) -> Bools:
+        """Return one categorical slot's bit for codes 0..size-1, then for any other code.
 
-    def _slot(self, feature: int, steps: list[_Step]) -> _Slot:
-        z = 1.0
-        for _, _, fraction in steps:
-            z *= fraction  # a repeated feature: TreeSHAP multiplies its fractions
-        o_nan = all(self.nan_left[n] == left for n, left, _ in steps)
-        o_zero = all(self.zero_left[n] == left for n, left, _ in steps)
-        if self.categorical[steps[0][0]]:
-            return _Slot(feature, z, -math.inf, math.inf, o_nan, o_zero, self._cat_mask(steps))
-        lo = max((self.threshold[n] for n, left, _ in steps if not left), default=-math.inf)
-        hi = min((self.threshold[n] for n, left, _ in steps if left), default=math.inf)
-        return _Slot(feature, z, lo, hi, o_nan, o_zero, None)
-
-    def _cat_mask(self, steps: list[_Step]) -> Bools:
-        # Codes 0..size-1, then one entry for any code beyond every bitset, NaN or negative:
-        # those go right at every categorical split.
-        if len(steps) == 1:  # the common case, shared by the leaves below the node
-            node, left, _ = steps[0]
-            key = (node, left)
-            if key not in self._single:
-                goes = np.append(self.mask(node), False)
-                self._single[key] = goes if left else ~goes
-            return self._single[key]
-        size = max(len(self.mask(n)) for n, _, _ in steps)
+        Codes beyond every bitset, NaN and negative codes go right at every split. A slot with
+        one split shares its mask with the other slots below that split.
+        """
+        if len(nodes) == 1:
+            key = (int(nodes[0]), bool(left[0]))
+            if key not in self._masks:
+                goes = np.append(self._node_mask(key[0]), False)
+                self._masks[key] = goes if key[1] else ~goes
+            return self._masks[key]
+        parts = [self._node_mask(int(n)) for n in nodes]
+        size = max(len(p) for p in parts)
         out = np.ones(size + 1, dtype=bool)
-        for n, left, _ in steps:
+        for part, go_left in zip(parts, left, strict=True):
             goes = np.zeros(size + 1, dtype=bool)
-            goes[: len(self.mask(n))] = self.mask(n)
-            out &= goes == left
+            goes[: len(part)] = part
+            out &= goes == go_left
         return out
+
+    def _node_mask(self, node: int) -> Bools:
+        if node not in self._nodes:
+            tree: _Tree = self.trees[int(self.node_tree[node])]
+            local = node - int(self.node_offset[self.node_tree[node]])
+            self._nodes[node] = tree.category_mask(local, tree.category_size(local))
+        return self._nodes[node]
 
 
 def _assemble(
-    leaves: list[_Leaf], n_trees: int, n_features: int, n_classes: int, expected: Array
+    paths: _Paths, n_trees: int, n_features: int, n_classes: int, expected: Array
 ) -> TreeShap:
-    leaves = sorted(leaves, key=lambda leaf: -len(leaf.slots))  # stable: widest first
-    widths = np.array([len(leaf.slots) for leaf in leaves], dtype=np.int64)
-    by_leaf, offsets = _tables([[s.z for s in leaf.slots] for leaf in leaves], leaves)
-    slots: list[_Slot] = []
-    slot_leaf: list[int] = []
-    klass: list[int] = []
-    blocks: list[tuple[int, int]] = []
-    for k in range(int(widths[0])):
-        count = int(np.sum(widths > k))
-        blocks.append((len(slots), count))
-        for p in range(count):
-            slots.append(leaves[p].slots[k])
-            slot_leaf.append(p)
-            klass.append(leaves[p].klass)
-    position = np.repeat(np.arange(len(blocks)), [c for _, c in blocks])  # k of each slot
-    at = np.array(slot_leaf, dtype=np.int64)
-    feature = np.array([s.feature for s in slots], dtype=np.int64)
-    column = np.array(klass) * (n_features + 1) + feature  # the slot's pred_contrib column
+    widths_read = paths.widths
+    leaf_order = np.argsort(-widths_read, kind="stable")  # widest first
+    place = np.empty_like(leaf_order)
+    place[leaf_order] = np.arange(len(leaf_order))
+    first_read = np.r_[0, np.cumsum(widths_read)[:-1]]
+    slot_leaf_read = np.repeat(np.arange(len(widths_read)), widths_read)
+    k_read = np.arange(len(slot_leaf_read)) - first_read[slot_leaf_read]
+    # Slots by position in their leaf, then by leaf: block k holds every leaf's k-th slot.
+    perm = np.lexsort((place[slot_leaf_read], k_read))
+    widths = widths_read[leaf_order]
+    at = place[slot_leaf_read][perm]
+    position = k_read[perm]
+    blocks = tuple(
+        (int(np.searchsorted(position, k)), int(np.sum(widths > k))) for k in range(widths[0])
+    )
+    by_leaf, offsets = _tables(widths, paths.z[perm], at, position, paths.leaf_value[leaf_order])
+    feature = paths.slot_feature[perm]
+    column = paths.leaf_klass[leaf_order][at] * (n_features + 1) + feature  # pred_contrib
     order = np.argsort(column, kind="stable")
     starts = np.flatnonzero(np.r_[True, column[order][1:] != column[order][:-1]])
-    table, base = _in_slot_order(
-        by_leaf, offsets[at] + (position << widths[at]), widths[at], order
-    )
-    cats = [i for i, s in enumerate(slots) if s.cat_mask is not None]
-    masks = [m for s in slots if (m := s.cat_mask) is not None]
+    first = offsets[at] + (position << widths[at])  # each slot's values, pattern 0 first
+    table, base = _in_slot_order(by_leaf, first, widths[at], order)
+    categorical = paths.categorical[perm]
+    cat_read = np.flatnonzero(paths.categorical)  # slot -> its mask, in read order
+    mask_of = np.full(len(perm), -1)
+    mask_of[cat_read] = np.arange(len(cat_read))
+    masks = [paths.cat_masks[i] for i in mask_of[perm][categorical]]
     cat_table, cat_offset = _shared(masks)
-    categorical = np.zeros(len(slots), dtype=bool)
-    categorical[cats] = True
-    leaf_index = np.full((n_trees, max(leaf.leaf for leaf in leaves) + 1), -1, dtype=np.int64)
-    for p, leaf in enumerate(leaves):
-        leaf_index[leaf.tree, leaf.leaf] = p
+    leaf_index = np.full((n_trees, int(paths.leaf_leaf.max()) + 1), -1, dtype=np.int64)
+    leaf_index[paths.leaf_tree[leaf_order], paths.leaf_leaf[leaf_order]] = np.arange(len(widths))
     return TreeShap(
         n_features=n_features,
         n_classes=n_classes,
         expected=expected,
         slot_feature=feature,
-        lo=np.array([s.lo for s in slots]),
-        hi=np.array([s.hi for s in slots]),
-        o_nan=np.array([s.o_nan for s in slots], dtype=bool),
-        o_zero=np.array([s.o_zero for s in slots], dtype=bool),
+        lo=paths.lo[perm],
+        hi=paths.hi[perm],
+        o_nan=paths.o_nan[perm],
+        o_zero=paths.o_zero[perm],
         num_slots=tuple(np.flatnonzero((feature == f) & ~categorical) for f in range(n_features)),
-        cat_slots=np.array(cats, dtype=np.int64),
-        cat_feature=feature[cats],
+        cat_slots=np.flatnonzero(categorical),
+        cat_feature=feature[categorical],
         cat_offset=cat_offset,
         cat_size=np.array([len(m) - 1 for m in masks], dtype=np.int64),
         cat_table=cat_table,
-        blocks=tuple(blocks),
+        blocks=blocks,
         leaf_full=(1 << widths) - 1,
         leaf_index=leaf_index,
         order_leaf=at[order].astype(np.int32),
@@ -530,16 +570,19 @@ def _in_slot_order(table: Array, start: Ints, width: Ints, order: Ints) -> tuple
     return table[np.repeat(start[order], sizes) + within], base
 
 
-def _tables(leaf_z: list[list[float]], leaves: list[_Leaf]) -> tuple[Array, Ints]:
-    """Every leaf's contributions for every pattern, flat: leaf offset + slot x 2**d + pattern."""
-    widths = np.array([len(z) for z in leaf_z], dtype=np.int64)
+def _tables(widths: Ints, z: Array, at: Ints, position: Ints, values: Array) -> tuple[Array, Ints]:
+    """Every leaf's contributions for every pattern, flat: leaf offset + slot x 2**d + pattern.
+
+    ``z``, ``at`` and ``position`` are per slot: its cover fraction, leaf and place in the leaf.
+    """
     sizes = (1 << widths) * widths
     offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
     table = np.zeros(int(sizes.sum()))
-    values = np.array([leaf.value for leaf in leaves])
+    leaf_z = np.zeros((len(widths), int(widths.max())))
+    leaf_z[at, position] = z
     for d in np.unique(widths):
         group = np.flatnonzero(widths == d)
-        block = _pattern_contributions(np.array([leaf_z[g] for g in group]), values[group])
+        block = _pattern_contributions(leaf_z[group, :d], values[group])
         slot_major = block.transpose(0, 2, 1).reshape(len(group), -1)
         table[offsets[group][:, None] + np.arange(slot_major.shape[1])] = slot_major
     return table, offsets
