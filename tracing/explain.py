@@ -12,8 +12,9 @@ picks one **source** (``source="auto"``, overridable) and always says which one 
   every row. ``"auto"`` picks it when such columns exist.
 - ``"surrogate"``: a gradient-boosted tree model trained to reproduce the model's own output
   from the features (binary: the score if there is one, else the label; multiclass: the label;
-  regression: the predicted value), explained with LightGBM's own exact TreeSHAP (what
-  `shap.TreeExplainer` delegates LightGBM models to). Its **fidelity** on
+  regression: the predicted value), explained with exact TreeSHAP: LightGBM's own values (what
+  `shap.TreeExplainer` delegates LightGBM models to), computed from per-leaf tables by
+  `tracing.explain_shap`. Its **fidelity** on
   held-out rows is R² for scores and values, agreement for labels; a warning is set below
   `FIDELITY_R2_MIN` / `FIDELITY_AGREEMENT_MIN`, or when agreement is no better than always
   predicting the most common label.
