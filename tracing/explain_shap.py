@@ -183,7 +183,8 @@ class _Paths:
     o_nan: Bools  # the bit of a missing value
     o_zero: Bools  # the bit of a zero (numeric)
     categorical: Bools
-    cat_masks: list[Bools]  # categorical slots, in order: the bit of codes 0.., then others
+    cat_masks: list[Bools]  # distinct masks: the bit of codes 0.., then of any other code
+    cat_mask_index: Ints  # categorical slots, in order: their mask
 
 
 @dataclass(frozen=True)
@@ -367,10 +368,7 @@ def _read(trees: list[_Tree], n_classes: int) -> _Paths | None:
     lo = np.maximum.reduceat(np.where(left, -np.inf, threshold), starts)
     hi = np.minimum.reduceat(np.where(left, threshold, np.inf), starts)
     ends = np.r_[starts[1:], len(node)]
-    masks = [
-        nodes.cat_mask(node[a:b], left[a:b])
-        for a, b in zip(starts[categorical], ends[categorical], strict=True)
-    ]
+    masks, mask_index = _cat_masks(nodes, node, left, starts[categorical], ends[categorical])
     slot_leaf = leaf[starts]
     tree = np.array(kept)[nodes.leaf_tree]
     return _Paths(
@@ -388,6 +386,7 @@ def _read(trees: list[_Tree], n_classes: int) -> _Paths | None:
         o_zero=np.logical_and.reduceat(nodes.zero_left[node] == left, starts),
         categorical=categorical,
         cat_masks=masks,
+        cat_mask_index=mask_index,
     )
 
 
@@ -508,11 +507,10 @@ def _assemble(
     first = offsets[at] + (position << widths[at])  # each slot's values, pattern 0 first
     table, base = _in_slot_order(by_leaf, first, widths[at], order)
     categorical = paths.categorical[perm]
-    cat_read = np.flatnonzero(paths.categorical)  # slot -> its mask, in read order
-    mask_of = np.full(len(perm), -1)
-    mask_of[cat_read] = np.arange(len(cat_read))
-    masks = [paths.cat_masks[i] for i in mask_of[perm][categorical]]
-    cat_table, cat_offset = _shared(masks)
+    mask_of = np.full(len(perm), -1)  # slot -> its mask, in read order
+    mask_of[paths.categorical] = paths.cat_mask_index
+    sizes = np.array([len(m) for m in paths.cat_masks], dtype=np.int64)
+    mask = mask_of[perm][categorical]
     leaf_index = np.full((n_trees, int(paths.leaf_leaf.max()) + 1), -1, dtype=np.int64)
     leaf_index[paths.leaf_tree[leaf_order], paths.leaf_leaf[leaf_order]] = np.arange(len(widths))
     return TreeShap(
@@ -527,9 +525,9 @@ def _assemble(
         num_slots=tuple(np.flatnonzero((feature == f) & ~categorical) for f in range(n_features)),
         cat_slots=np.flatnonzero(categorical),
         cat_feature=feature[categorical],
-        cat_offset=cat_offset,
-        cat_size=np.array([len(m) - 1 for m in masks], dtype=np.int64),
-        cat_table=cat_table,
+        cat_offset=np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)[mask],
+        cat_size=sizes[mask] - 1,
+        cat_table=np.concatenate(paths.cat_masks) if sizes.size else np.zeros(0, dtype=bool),
         blocks=blocks,
         leaf_full=(1 << widths) - 1,
         leaf_index=leaf_index,
@@ -541,23 +539,24 @@ def _assemble(
     )
 
 
-def _shared(masks: list[Bools]) -> tuple[Bools, Ints]:
-    """Concatenate the slots' category masks, each distinct one once; return their offsets.
+def _cat_masks(
+    nodes: _Forest, node: Ints, left: Bools, starts: Ints, ends: Ints
+) -> tuple[list[Bools], Ints]:
+    """Return the distinct masks of the categorical slots (steps ``starts..ends``), and theirs.
 
-    The slots below one categorical split share its mask (`_Nodes._cat_mask`); storing it once
-    per slot would cost (slots x categories) for a column of thousands of categories.
+    The slots below one categorical split share its mask, so a column of thousands of
+    categories costs one mask per split, not per slot.
     """
-    first: dict[int, int] = {}
-    kept: list[Bools] = []
-    offsets = np.zeros(len(masks), dtype=np.int64)
-    size = 0
-    for i, mask in enumerate(masks):
-        if id(mask) not in first:
-            first[id(mask)] = size
-            kept.append(mask)
-            size += len(mask)
-        offsets[i] = first[id(mask)]
-    return (np.concatenate(kept) if kept else np.zeros(0, dtype=bool)), offsets
+    single = ends - starts == 1
+    keys = node[starts] * 2 + left[starts]
+    unique, inverse = np.unique(keys[single], return_inverse=True)
+    masks = [nodes.cat_mask(np.array([k // 2]), np.array([k % 2 == 1])) for k in unique]
+    index = np.empty(len(starts), dtype=np.int64)
+    index[single] = inverse
+    for i in np.flatnonzero(~single):
+        index[i] = len(masks)
+        masks.append(nodes.cat_mask(node[starts[i] : ends[i]], left[starts[i] : ends[i]]))
+    return masks, index
 
 
 def _in_slot_order(table: Array, start: Ints, width: Ints, order: Ints) -> tuple[Array, Ints]:
