@@ -165,3 +165,15 @@ def test_a_leaf_wider_than_the_tables_allow_uses_pred_contrib():
     np.testing.assert_array_equal(
         tree_shap(booster, x[:20]), booster.predict(x[:20], pred_contrib=True)
     )
+
+
+def test_tables_too_large_for_memory_use_pred_contrib(monkeypatch):
+    from tracing import explain_shap
+
+    x, y = _data(6, 600, missing=0.1, zeros=0.0, classes=1)
+    booster = _booster(x, y, classes=1, seed=6, num_leaves=15)
+    assert TreeShap.build(booster) is not None
+    monkeypatch.setattr(explain_shap, "_MAX_TABLE", 100)
+    assert TreeShap.build(booster) is None
+    expected = booster.predict(x[:300], pred_contrib=True)
+    np.testing.assert_array_equal(tree_shap(booster, x[:300]), expected)

@@ -53,6 +53,7 @@ _MISSING_ZERO, _MISSING_NAN = 1, 2
 _CHUNK = 32  # rows per pass: keeps the (slots x rows) work arrays in cache
 _MIN_ROWS = 256
 _TABLE_BLOCK = 1 << 21  # values per quadrature block while tabulating
+_MAX_TABLE = 1 << 24  # table values (128 MB); explain's 100-tree models need about 850,000
 
 
 def tree_shap(booster: lgb.Booster, x: Array) -> Array:
@@ -239,6 +240,8 @@ class TreeShap:
         paths = _read(trees, n_classes)
         if paths is None or paths.widths.max() > MAX_UNIQUE:
             return None  # single-leaf trees only (nothing to tabulate), or too wide a leaf
+        if int(np.sum((1 << paths.widths) * paths.widths)) > _MAX_TABLE:
+            return None  # a huge model: pred_contrib needs no memory per pattern
         return _assemble(paths, len(trees), n_features, n_classes, expected)
 
     def values(self, x: Array, leaves: Ints) -> tuple[Array, bool]:
