@@ -5,6 +5,7 @@ Run by hand (not a test), from the repository root:
     python bench/explain.py                  # 1M + 1M rows, then the peer
     python bench/explain.py --rows 200000    # smaller
     python bench/explain.py --skip-peer
+    python bench/explain.py --before /tmp/explain-before   # also time an older checkout
 
 The data is a binary model with a score: 14 numeric features (one with 5% missing values) and
 6 categorical ones (up to 5,000 values, Zipf-like). The score depends on ``n0`` and ``cat0``
@@ -21,14 +22,23 @@ sample 20,000 rows (half from each side), encode, train 100 trees of 31 leaves, 
 ratio, and how far the peer's SHAP values are from adding up to its predictions (ours add up
 exactly; tests/test_explain.py checks it). Earlier versions timed the peer on 2,000 SHAP rows
 only, without its sampling, against ours on 4,000: that was the "1.5-1.65x faster" of issue 15.
+The peer also stopped early (scikit-learn's ``early_stopping="auto"`` turns on above 10,000
+rows, holding out 10% and stopping at about 70 trees on this data), so it trained and explained
+fewer trees than ours; it now trains its 100 trees, as the job says.
+
+``--before PATH`` loads ``PATH/tracing/explain.py`` (e.g. a scratch worktree of an older commit)
+beside the current one and times it on the same analysis in every round, for a before/after
+figure from the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -101,6 +111,7 @@ def _peer(analysis, sample, shap_rows, seed, shap, model_class) -> tuple[float, 
     x = pd.DataFrame({c: _top_codes(data[c]) if c in CATEGORIES else data[c] for c in features})
     model = model_class(
         max_iter=100,
+        early_stopping=False,  # 100 trees, as ours ("auto" stops at ~70 on 20,000 rows)
         categorical_features=[c in CATEGORIES for c in features],
         max_leaf_nodes=31,
         random_state=seed,
@@ -114,17 +125,32 @@ def _peer(analysis, sample, shap_rows, seed, shap, model_class) -> tuple[float, 
     return seconds, cpu, float(gap.max())
 
 
-def _ours_comparable(analysis, seed: int) -> tuple[float, float]:
-    """Wall and CPU seconds of ours up to the error model (the part the peer also does)."""
+def _ours(analysis, seed: int, module: ModuleType | None = None) -> tuple[float, ...]:
+    """Wall and CPU seconds of ours up to the error model (the part the peer also does), then
+    of the whole call."""
+    run = module.explain if module is not None else explain
     marks: list[tuple[str, float, float]] = []
     start, cpu = time.perf_counter(), time.process_time()
-    explain(
+    run(
         analysis,
         random_state=seed,
         progress=lambda f, m: marks.append((m, time.perf_counter(), time.process_time())),
     )
+    end, end_cpu = time.perf_counter(), time.process_time()
     mark = next(m for m in marks if m[0] == "training the error model")
-    return mark[1] - start, mark[2] - cpu
+    return mark[1] - start, mark[2] - cpu, end - start, end_cpu - cpu
+
+
+def _load_before(root: str) -> ModuleType:
+    """The explain module of another checkout, run against this checkout's other modules."""
+    path = Path(root) / "tracing" / "explain.py"
+    spec = importlib.util.spec_from_file_location("tracing._explain_before", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
@@ -133,7 +159,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of ours vs the peer")
+    parser.add_argument("--before", help="a checkout whose tracing/explain.py to time as well")
     args = parser.parse_args()
+    before = _load_before(args.before) if args.before else None
 
     t = time.perf_counter()
     baseline = make_frame(args.rows, args.seed, production=False)
@@ -149,6 +177,8 @@ def main() -> None:
 
     small = prepare_analysis(baseline.head(5000), production.head(5000))
     explain(small, sample_size=2000, shap_sample_size=100)  # warm-up: imports, numba, caches
+    if before is not None:
+        before.explain(small, sample_size=2000, shap_sample_size=100)
 
     stamps: list[tuple[float, str, float, float]] = []
     start, cpu0 = time.perf_counter(), time.process_time()
@@ -157,19 +187,16 @@ def main() -> None:
         random_state=args.seed,
         progress=lambda f, m: stamps.append((f, m, time.perf_counter(), time.process_time())),
     )
-    total = time.perf_counter() - start
-    prev = start
-    for _, message, at, _cpu in stamps:
-        print(f"  {at - prev:6.2f} s  before '{message}'")
-        prev = at
-    # The part the peer also does: sampling, encoding, surrogate, production + baseline SHAP.
-    comparable = next(s for s in stamps if s[1] == "training the error model")
-    ours_wall, ours_cpu = comparable[2] - start, comparable[3] - cpu0
+    total, total_cpu = time.perf_counter() - start, time.process_time() - cpu0
+    prev, prev_cpu = start, cpu0
+    for _, message, at, at_cpu in stamps:
+        print(f"  {at - prev:6.2f} s wall, {at_cpu - prev_cpu:5.2f} s CPU before '{message}'")
+        prev, prev_cpu = at, at_cpu
     table = exp.importance.set_index("feature")
     top2 = set(table.index[:2])
     err_top = table["error_mean_abs_shap"].idxmax()
     print(
-        f"explain (surrogate + error model + SHAP): {total:.2f} s "
+        f"explain (surrogate + error model + SHAP): {total:.2f} s ({total_cpu:.2f} s CPU) "
         f"(target 20 s); fidelity {exp.fidelity_metric} {exp.fidelity:.3f}; "
         f"train rows {exp.train_rows:,}; SHAP rows {exp.sample_rows:,}"
     )
@@ -180,18 +207,31 @@ def main() -> None:
     if top2 != {"n0", "cat0"} or err_top != "cat1":
         raise SystemExit("planted features were not found: the benchmark result is invalid")
 
-    if not args.skip_peer:
-        for round_ in range(args.repeat):
-            if round_:
-                ours_wall, ours_cpu = _ours_comparable(analysis, args.seed)
+    if args.skip_peer:
+        return
+    for round_ in range(args.repeat):
+        # Alternate who goes first, so neither always runs on a warmer (or busier) machine.
+        peer_first = round_ % 2 == 1
+        if peer_first:
             seconds, cpu, gap = peer(analysis, 20_000, 2_000, args.seed)
+        wall, cpu_ours, whole, whole_cpu = _ours(analysis, args.seed)
+        if not peer_first:
+            seconds, cpu, gap = peer(analysis, 20_000, 2_000, args.seed)
+        print(
+            f"round {round_ + 1}: ours (sampling + surrogate + production/baseline SHAP) "
+            f"{wall:.2f} s wall, {cpu_ours:.2f} s CPU (whole explain {whole:.2f} s wall, "
+            f"{whole_cpu:.2f} s CPU); peer HistGradientBoostingRegressor(categorical, 100 "
+            f"trees) + shap.TreeExplainer on the same job {seconds:.2f} s wall, {cpu:.2f} s "
+            f"CPU; peer/ours {seconds / wall:.2f}x wall, {cpu / cpu_ours:.2f}x CPU (whole "
+            f"explain: {seconds / whole:.2f}x wall, {cpu / whole_cpu:.2f}x CPU); peer's max "
+            f"|sum(SHAP) + base - prediction| = {gap:.3g} (0 when exact)"
+        )
+        if before is not None:
+            b_wall, b_cpu, b_whole, b_whole_cpu = _ours(analysis, args.seed, before)
             print(
-                f"round {round_ + 1}: ours (sampling + surrogate + production/baseline SHAP) "
-                f"{ours_wall:.2f} s wall, {ours_cpu:.2f} s CPU; peer "
-                "HistGradientBoostingRegressor(categorical) + shap.TreeExplainer on the same "
-                f"job {seconds:.2f} s wall, {cpu:.2f} s CPU; peer/ours "
-                f"{seconds / ours_wall:.2f}x wall, {cpu / ours_cpu:.2f}x CPU; peer's max "
-                f"|sum(SHAP) + base - prediction| = {gap:.3g} (0 when exact)"
+                f"  before ({args.before}): comparable part {b_wall:.2f} s wall, {b_cpu:.2f} s "
+                f"CPU, whole explain {b_whole:.2f} s wall, {b_whole_cpu:.2f} s CPU; "
+                f"peer/before {seconds / b_wall:.2f}x wall, {cpu / b_cpu:.2f}x CPU"
             )
 
 
