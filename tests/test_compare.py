@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
@@ -190,3 +192,84 @@ def test_estimated_column_is_nan_where_no_estimate_applies():
     comp = compare(*_prep(few, prod), production_frame=prod)
     assert comp.table["estimated"].isna().all()
     assert comp.notes[0].startswith("no estimate:") and "100 scored rows" in comp.notes[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths against the obvious ones (issue 15): the same values, the same variances
+
+
+def _ragged_binary(n: int, seed: int) -> pd.DataFrame:
+    """Binary rows with missing actuals, predictions and scores, and tied (rounded) scores."""
+    rng = np.random.default_rng(seed)
+    df = make_binary(n=n, seed=seed)
+    df["prediction_score"] = df["prediction_score"].round(int(rng.integers(1, 5)))
+    df["actual_label"] = df["actual_label"].astype("Int64")
+    df.loc[rng.random(n) < 0.05, "actual_label"] = pd.NA
+    df["prediction_label"] = df["prediction_label"].astype(float)
+    df.loc[rng.random(n) < 0.03, "prediction_label"] = np.nan
+    df.loc[rng.random(n) < 0.04, "prediction_score"] = np.nan
+    return df
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 3000), seed=st.integers(0, 10_000))
+def test_binary_moments_give_the_column_delta_method(n, seed):
+    from tracing.compare import _delta_method, _StatMatrix
+    from tracing.metrics import applicable_metrics, row_stat_columns
+
+    (prep,) = _prep(_ragged_binary(n, seed))
+    side = _StatMatrix.of(prep, 0)
+    cols = {k: v[prep.valid] for k, v in row_stat_columns(prep).items()}
+    for metric in applicable_metrics(prep.schema):
+        if not metric.additive:
+            continue
+        used = cols if metric.numerator is None else {c: cols[c] for c in metric.ratio_stats}
+        want_value, want_var = _delta_method(metric, used)
+        got_value, got_var = side.variance(metric)
+        # The value from the very same sums: bit for bit.
+        assert got_value == want_value or (np.isnan(got_value) and np.isnan(want_value))
+        if np.isnan(want_var):
+            assert np.isnan(got_var)
+        else:
+            assert got_var == pytest.approx(want_var, rel=1e-9, abs=1e-15), metric.id
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 2000),
+    decimals=st.integers(0, 4),
+    seed=st.integers(0, 10_000),
+    zeros=st.booleans(),
+)
+def test_unweighted_score_groups_equal_the_stable_sort(n, decimals, seed, zeros):
+    from tracing.metrics import score_groups
+
+    rng = np.random.default_rng(seed)
+    score = rng.random(n).round(decimals)
+    if zeros:
+        score[rng.random(n) < 0.3] = -0.0  # -0.0 and 0.0 are one score
+    y = rng.random(n) < rng.random()
+    fast, slow = score_groups(y, score), score_groups(y, score, np.ones(n))
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_bootstrap_replicates_count_each_draw_once_per_score():
+    from tracing.compare import _BOOT_REPS, _RankSample
+
+    (prep,) = _prep(_ragged_binary(5000, 3))
+    sample = _RankSample.of(prep, seed=4)
+    assert sample is not None
+    pos, neg = sample.replicates
+    m = len(sample.y)
+    assert pos.shape == neg.shape == (_BOOT_REPS, len(sample.starts))
+    np.testing.assert_array_equal(pos.sum(axis=1) + neg.sum(axis=1), m)  # m draws each
+    # Replay the first replicate's draws row by row (the same generator, the same call).
+    draws = np.random.default_rng([4, m]).integers(0, m, size=(_BOOT_REPS, m))[0]
+    group = np.searchsorted(sample.starts, np.arange(m), side="right") - 1
+    want_pos = np.zeros(len(sample.starts))
+    want_neg = np.zeros(len(sample.starts))
+    for i in draws:
+        (want_pos if sample.y[i] else want_neg)[group[i]] += 1
+    np.testing.assert_array_equal(pos[0], want_pos)
+    np.testing.assert_array_equal(neg[0], want_neg)

@@ -419,14 +419,7 @@ def row_stat_columns(data: Prepared) -> dict[str, Array]:
         cols["pred_pos"] = cols["tp"] + cols["fp"]
         cols["correct"] = cols["tp"] + cols["tn"]
         if data.score is not None:
-            scored = v & ~np.isnan(data.score)
-            s = np.where(scored, data.score, 0.5)
-            eps = np.finfo(np.float64).eps  # scikit-learn's clipping for log_loss
-            sc = np.clip(s, eps, 1 - eps)
-            ll = -np.where(t, np.log(sc), np.log1p(-sc))
-            cols["n_scored"] = scored.astype(float)
-            cols["logloss"] = np.where(scored, ll, 0.0)
-            cols["sq_err"] = np.where(scored, (s - t) ** 2, 0.0)
+            cols.update(score_stat_columns(t, data.score, v))
     elif mtype is ModelType.MULTICLASS:
         t, p = data.y_true, data.y_pred
         cols["correct"] = (v & (t == p)).astype(float)
@@ -456,6 +449,26 @@ def row_stat_columns(data: Prepared) -> dict[str, Array]:
             y2=y**2,
         )
     return cols
+
+
+def score_stat_columns(
+    y_true: NDArray[np.bool_], score: Array, valid: NDArray[np.bool_] | None = None
+) -> dict[str, Array]:
+    """Return a binary model's score stats per row: ``n_scored``, ``logloss``, ``sq_err``.
+
+    Rows outside ``valid`` (default: none) or without a score contribute zeros. Part of
+    `row_stat_columns`; `tracing.compare` calls it on the valid rows alone.
+    """
+    scored = ~np.isnan(score) if valid is None else valid & ~np.isnan(score)
+    s = np.where(scored, score, 0.5)
+    eps = np.finfo(np.float64).eps  # scikit-learn's clipping for log_loss
+    sc = np.clip(s, eps, 1 - eps)
+    ll = -np.where(y_true, np.log(sc), np.log1p(-sc))
+    return {
+        "n_scored": scored.astype(float),
+        "logloss": np.where(scored, ll, 0.0),
+        "sq_err": np.where(scored, (s - y_true) ** 2, 0.0),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,6 +561,8 @@ def score_groups(
     Rank metrics depend on the data only through these counts, so a bootstrap can re-weight
     rows without sorting again.
     """
+    if weights is None and len(y) and not np.isnan(score).any():
+        return _counted_groups(y, score)
     order = np.argsort(-score, kind="mergesort")
     s_sorted = score[order]
     starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
@@ -556,6 +571,22 @@ def score_groups(
     pos = np.add.reduceat(wy, starts) if len(y) else np.zeros(0)
     tot = np.add.reduceat(w[order], starts) if len(y) else np.zeros(0)
     return pos, tot - pos
+
+
+def _counted_groups(y: NDArray[np.bool_], score: Array) -> tuple[Array, Array]:
+    """`score_groups` without weights: two value sorts (vectorised) instead of a stable argsort.
+
+    The distinct scores come from sorting all scores; each one's positives are counted by
+    locating it among the positives' sorted scores. Counts are exact integers either way.
+    """
+    ordered = np.sort(score)
+    starts = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
+    distinct = ordered[starts]
+    total = np.diff(np.r_[starts, len(ordered)])
+    positives = np.sort(score[y])
+    pos = np.diff(np.r_[np.searchsorted(positives, distinct), len(positives)])
+    # Highest score first, as float counts (what the weighted path returns).
+    return pos[::-1].astype(np.float64), (total - pos)[::-1].astype(np.float64)
 
 
 def roc_auc_from_groups(pos: Array, neg: Array) -> float:
