@@ -273,3 +273,19 @@ def test_bootstrap_replicates_count_each_draw_once_per_score():
         (want_pos if sample.y[i] else want_neg)[group[i]] += 1
     np.testing.assert_array_equal(pos[0], want_pos)
     np.testing.assert_array_equal(neg[0], want_neg)
+
+
+@settings(max_examples=30, deadline=None)
+@given(reps=st.integers(1, 6), groups=st.integers(1, 50), seed=st.integers(0, 10_000))
+def test_rank_formulas_on_replicate_rows_equal_one_call_per_row(reps, groups, seed):
+    from tracing.metrics import pr_auc_from_groups, roc_auc_from_groups
+
+    rng = np.random.default_rng(seed)
+    pos = rng.integers(0, 3, (reps, groups)).astype(float)
+    neg = rng.integers(0, 3, (reps, groups)).astype(float)
+    pos[0] = 0.0  # a replicate without positives: undefined
+    for formula in (roc_auc_from_groups, pr_auc_from_groups):
+        rows = formula(pos, neg)
+        one_by_one = np.array([formula(p, q) for p, q in zip(pos, neg, strict=True)])
+        np.testing.assert_allclose(rows, one_by_one, rtol=1e-12, equal_nan=True)
+        assert np.isnan(rows[0])

@@ -451,25 +451,26 @@ class _RankSample:
 
         A replicate draws the subsample's rows with replacement and counts the draws per
         distinct score (no re-sort); all replicates are drawn at once and counted by one
-        ``bincount`` of (replicate, score, actual) codes.
+        ``bincount`` of (replicate, actual, score) codes.
         """
         m, k = len(self.y), len(self.starts)
         rng = np.random.default_rng([self.seed, m])
-        code = 2 * np.repeat(np.arange(k), np.diff(np.r_[self.starts, m])) + self.y
+        code = np.repeat(np.arange(k), np.diff(np.r_[self.starts, m])) + k * self.y
         draws = rng.integers(0, m, size=(_BOOT_REPS, m))
         cells = code[draws] + 2 * k * np.arange(_BOOT_REPS)[:, None]
-        counts = np.bincount(cells.ravel(), minlength=2 * k * _BOOT_REPS).astype(np.float64)
-        counts = counts.reshape(_BOOT_REPS, k, 2)
-        return np.ascontiguousarray(counts[..., 1]), np.ascontiguousarray(counts[..., 0])
+        # Integer counts (exact; the rank formulas take them as they are), (replicate, actual,
+        # score): each replicate's negatives then positives, every row contiguous.
+        counts = np.bincount(cells.ravel(), minlength=2 * k * _BOOT_REPS)
+        counts = counts.reshape(_BOOT_REPS, 2, k)
+        return counts[:, 1], counts[:, 0]
 
     def variance(
-        self, from_groups: Callable[[np.ndarray, np.ndarray], float]
+        self, from_groups: Callable[[np.ndarray, np.ndarray], Any]
     ) -> tuple[float, float]:
         value = from_groups(self.pos, self.neg)
         if np.isnan(value) or len(self.y) < 2:
             return value, float("nan")
-        pos, neg = self.replicates
-        reps = np.array([from_groups(p, q) for p, q in zip(pos, neg, strict=True)])
+        reps = np.asarray(from_groups(*self.replicates), dtype=np.float64)  # one per replicate
         reps = reps[~np.isnan(reps)]
         if len(reps) < 2:
             return value, float("nan")

@@ -146,7 +146,8 @@ class Metric:
         For non-additive metrics (rank-based): prepared rows -> value.
     from_groups : callable or None
         Rank metrics: the value from per-distinct-score positive/negative counts
-        (`score_groups`), which lets a bootstrap re-weight rows without re-sorting.
+        (`score_groups`), which lets a bootstrap re-weight rows without re-sorting; 2-D counts
+        (one row per replicate) give one value per row.
     undefined_if : str or None
         A stat whose positive sum makes the value undefined (NaN) even with a positive
         denominator: MAPE with a zero actual (``"zero_actual"``).
@@ -167,7 +168,7 @@ class Metric:
     denominator: str | None = None
     combine: Callable[[Sums], Any] | None = None
     exact: Callable[[Prepared], float] | None = None
-    from_groups: Callable[[Array, Array], float] | None = None
+    from_groups: Callable[[Array, Array], Any] | None = None
     undefined_if: str | None = None
     undefined: str = ""
     best: float | None = None
@@ -589,36 +590,48 @@ def _counted_groups(y: NDArray[np.bool_], score: Array) -> tuple[Array, Array]:
     return pos[::-1].astype(np.float64), (total - pos)[::-1].astype(np.float64)
 
 
-def roc_auc_from_groups(pos: Array, neg: Array) -> float:
-    """ROC AUC from per-score counts (highest first); ties count 1/2 (the trapezoid rule)."""
-    n_pos, n_neg = pos.sum(), neg.sum()
-    if n_pos <= 0 or n_neg <= 0:
+def roc_auc_from_groups(pos: Array, neg: Array) -> Any:
+    """ROC AUC from per-score counts (highest first); ties count 1/2 (the trapezoid rule).
+
+    Counts along the last axis: 1-D counts give a float, 2-D ones (one row per bootstrap
+    replicate) an array with one value per row.
+    """
+    n_pos, n_neg = pos.sum(axis=-1), neg.sum(axis=-1)
+    if pos.ndim == 1 and (n_pos <= 0 or n_neg <= 0):
         return float("nan")
-    neg_below = n_neg - np.cumsum(neg)  # negatives with a strictly lower score
-    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (n_pos * n_neg))
+    neg_below = np.expand_dims(n_neg, -1) - np.cumsum(neg, axis=-1)  # strictly lower scores
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = np.sum(pos * (neg_below + 0.5 * neg), axis=-1) / (n_pos * n_neg)
+    if pos.ndim == 1:
+        return float(auc)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
-def pr_auc_from_groups(pos: Array, neg: Array) -> float:
+def pr_auc_from_groups(pos: Array, neg: Array) -> Any:
     """Average precision from per-score counts (highest first), as scikit-learn defines it.
 
     One operating point per distinct score: AP = sum over thresholds of
-    (recall_k - recall_{k-1}) * precision_k.
+    (recall_k - recall_{k-1}) * precision_k. Counts along the last axis, as in
+    `roc_auc_from_groups`.
     """
-    n_pos = pos.sum()
-    if n_pos <= 0:
+    n_pos = pos.sum(axis=-1)
+    if pos.ndim == 1 and n_pos <= 0:
         return float("nan")
-    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    tp, fp = np.cumsum(pos, axis=-1), np.cumsum(neg, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-    return float(np.sum(pos / n_pos * precision))
+        ap = np.sum(pos / np.expand_dims(n_pos, -1) * precision, axis=-1)
+    if pos.ndim == 1:
+        return float(ap)
+    return np.where(n_pos > 0, ap, np.nan)
 
 
 def _roc_auc(data: Prepared) -> float:
-    return roc_auc_from_groups(*score_groups(*_scored(data)))
+    return float(roc_auc_from_groups(*score_groups(*_scored(data))))
 
 
 def _pr_auc(data: Prepared) -> float:
-    return pr_auc_from_groups(*score_groups(*_scored(data)))
+    return float(pr_auc_from_groups(*score_groups(*_scored(data))))
 
 
 # ---------------------------------------------------------------------------------------------
