@@ -218,7 +218,7 @@ def test_binary_moments_give_the_column_delta_method(n, seed):
     from tracing.metrics import applicable_metrics, row_stat_columns
 
     (prep,) = _prep(_ragged_binary(n, seed))
-    side = _StatMatrix.of(prep, 0)
+    side = _StatMatrix(prep)
     cols = {k: v[prep.valid] for k, v in row_stat_columns(prep).items()}
     for metric in applicable_metrics(prep.schema):
         if not metric.additive:
@@ -254,38 +254,70 @@ def test_unweighted_score_groups_equal_the_stable_sort(n, decimals, seed, zeros)
         np.testing.assert_array_equal(got, want)
 
 
-def test_bootstrap_replicates_count_each_draw_once_per_score():
-    from tracing.compare import _BOOT_REPS, _RankSample
-
-    (prep,) = _prep(_ragged_binary(5000, 3))
-    sample = _RankSample.of(prep, seed=4)
-    assert sample is not None
-    pos, neg = sample.replicates
-    m = len(sample.y)
-    assert pos.shape == neg.shape == (_BOOT_REPS, len(sample.starts))
-    np.testing.assert_array_equal(pos.sum(axis=1) + neg.sum(axis=1), m)  # m draws each
-    # Replay the first replicate's draws row by row (the same generator, the same call).
-    draws = np.random.default_rng([4, m]).integers(0, m, size=(_BOOT_REPS, m))[0]
-    group = np.searchsorted(sample.starts, np.arange(m), side="right") - 1
-    want_pos = np.zeros(len(sample.starts))
-    want_neg = np.zeros(len(sample.starts))
-    for i in draws:
-        (want_pos if sample.y[i] else want_neg)[group[i]] += 1
-    np.testing.assert_array_equal(pos[0], want_pos)
-    np.testing.assert_array_equal(neg[0], want_neg)
+def _rank_case(n: int, seed: int, decimals: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.3
+    score = np.clip(np.where(y, rng.normal(0.6, 0.2, n), rng.normal(0.4, 0.2, n)), 0, 1)
+    return y, score.round(decimals)
 
 
 @settings(max_examples=30, deadline=None)
-@given(reps=st.integers(1, 6), groups=st.integers(1, 50), seed=st.integers(0, 10_000))
-def test_rank_formulas_on_replicate_rows_equal_one_call_per_row(reps, groups, seed):
-    from tracing.metrics import pr_auc_from_groups, roc_auc_from_groups
+@given(n=st.integers(2, 300), seed=st.integers(0, 10_000), decimals=st.integers(1, 3))
+def test_rank_gradients_equal_finite_differences(n, seed, decimals):
+    from tracing.metrics import METRICS, score_groups
 
-    rng = np.random.default_rng(seed)
-    pos = rng.integers(0, 3, (reps, groups)).astype(float)
-    neg = rng.integers(0, 3, (reps, groups)).astype(float)
-    pos[0] = 0.0  # a replicate without positives: undefined
-    for formula in (roc_auc_from_groups, pr_auc_from_groups):
-        rows = formula(pos, neg)
-        one_by_one = np.array([formula(p, q) for p, q in zip(pos, neg, strict=True)])
-        np.testing.assert_allclose(rows, one_by_one, rtol=1e-12, equal_nan=True)
-        assert np.isnan(rows[0])
+    pos, neg = score_groups(*_rank_case(n, seed, decimals))
+    for metric_id in ("roc_auc", "pr_auc"):
+        m = METRICS[metric_id]
+        assert m.from_groups is not None and m.groups_gradient is not None
+        if np.isnan(m.from_groups(pos, neg)):
+            continue
+        d_pos, d_neg = m.groups_gradient(pos, neg)
+        h = 1e-6
+        for counts, grad, other in ((pos, d_pos, "neg"), (neg, d_neg, "pos")):
+            for g in range(len(counts)):
+                up, down = counts.copy(), counts.copy()
+                up[g] += h
+                down[g] -= h
+                pair = (up, neg) if other == "neg" else (pos, up)
+                low = (down, neg) if other == "neg" else (pos, down)
+                numeric = (m.from_groups(*pair) - m.from_groups(*low)) / (2 * h)
+                assert grad[g] == pytest.approx(numeric, abs=1e-6), (metric_id, g)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_roc_auc_variance_is_delongs_from_the_placements(seed):
+    """Oracle: DeLong's variance from every positive-negative pair (brute force)."""
+    y, score = _rank_case(600, seed, 2)
+    df = pd.DataFrame(
+        {"prediction_score": score, "prediction_label": (score >= 0.5).astype(int),
+         "actual_label": y.astype(int)}
+    )  # fmt: skip
+    (prep,) = _prep(df)
+    value, var = metric_variance(get_metric("roc_auc", prep.schema), prep)
+    p, q = score[y], score[~y]
+    wins = (p[:, None] > q[None, :]) + 0.5 * (p[:, None] == q[None, :])
+    v10, v01 = wins.mean(axis=1), wins.mean(axis=0)
+    n = len(score)
+    delong = v10.var() / len(p) + v01.var() / len(q)  # ddof 0, times n / (n - 1) below
+    assert value == pytest.approx(skm.roc_auc_score(y, score), abs=1e-12)
+    assert var == pytest.approx(delong * n / (n - 1), rel=1e-9)
+
+
+@pytest.mark.parametrize("metric_id", ["roc_auc", "pr_auc"])
+def test_rank_standard_error_matches_a_brute_force_bootstrap_on_ties(metric_id):
+    y, score = _rank_case(3000, 11, 2)  # 2 decimals: heavy ties
+    df = pd.DataFrame(
+        {"prediction_score": score, "prediction_label": (score >= 0.5).astype(int),
+         "actual_label": y.astype(int)}
+    )  # fmt: skip
+    (prep,) = _prep(df)
+    metric = get_metric(metric_id, prep.schema)
+    _, var = metric_variance(metric, prep)
+    rng = np.random.default_rng(5)
+    oracle = skm.roc_auc_score if metric_id == "roc_auc" else skm.average_precision_score
+    reps = []
+    for _ in range(400):
+        pick = rng.integers(0, len(y), len(y))
+        reps.append(oracle(y[pick], score[pick]))
+    assert np.sqrt(var) == pytest.approx(np.std(reps, ddof=1), rel=0.15)

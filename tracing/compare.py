@@ -4,18 +4,17 @@
 production values, the delta, whether that is worse or better in the metric's own direction, and
 a 95% confidence interval of the delta, plus row counts and class balance.
 
-Confidence intervals (seeded, deterministic):
+Confidence intervals (deterministic, closed form, on every row):
 
 - additive metrics (all but ``roc_auc``/``pr_auc``): the delta method on the summed sufficient
   statistics. A metric is a smooth function f of the stat sums S; Var f(S) ~= n Var(g . x_i) with
   g the gradient of f at S (central differences) and x_i a row's stats. Baseline and production
   are independent, so the delta's variance is the sum. For ratio metrics this is the usual
   linearised variance of a ratio estimator.
-- rank metrics: the bootstrap standard error of each side (200 resamples with replacement
-  from ``random_state``, counted per distinct score so nothing is re-sorted, drawn once per
-  side and shared by ROC AUC and PR AUC; above 20,000 rows an m-out-of-n bootstrap on a
-  random subsample of m = 20,000 rows, its variance rescaled by m / n, which keeps the cost
-  flat at a million rows).
+- rank metrics: the delta method too, on the counts of positives and negatives per distinct
+  score (a row's stats are then one count of one cell), with the metric's analytic partial
+  derivatives in those counts (`tracing.metrics.Metric.groups_gradient`). For ROC AUC this is
+  DeLong's variance. No resampling, so no subsample, at any size.
 
 The interval is ``delta +/- z * sqrt(var_baseline + var_production)``.
 
@@ -31,7 +30,7 @@ calibrate on).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +55,6 @@ from tracing.verdict import Status, status
 
 __all__ = ["Comparison", "compare", "metric_variance"]
 
-_BOOT_REPS = 200
-_BOOT_MAX_ROWS = 20_000
 
 TABLE_COLUMNS = (
     "metric",
@@ -149,7 +146,7 @@ def compare(
     confidence : float, default 0.95
         Confidence level of the delta's interval.
     random_state : int, default 0
-        Seed of the bootstrap (rank metrics only).
+        Unused: every interval is in closed form (it seeded the rank metrics' bootstrap).
     production_frame : DataFrame, optional
         The production rows as loaded (those ``production`` was prepared from). Enables the
         ``estimated`` column for binary models with a score; without it that column is NaN.
@@ -160,7 +157,7 @@ def compare(
     """
     schema = production.schema
     metrics = applicable_metrics(schema) if metrics is None else metrics
-    sides = [_StatMatrix.of(baseline, random_state), _StatMatrix.of(production, random_state + 1)]
+    sides = [_StatMatrix(baseline), _StatMatrix(production)]
     z = float(norm.ppf(0.5 + confidence / 2))
     records = []
     for m in metrics:
@@ -207,11 +204,6 @@ class _StatMatrix:
     """One dataset's valid-row stats and score order, extracted once for all metrics."""
 
     data: Prepared
-    seed: int
-
-    @classmethod
-    def of(cls, data: Prepared, seed: int) -> _StatMatrix:
-        return cls(data, seed)
 
     @functools.cached_property
     def cols(self) -> dict[str, np.ndarray]:
@@ -230,15 +222,15 @@ class _StatMatrix:
 
     @functools.cached_property
     def rank_sample(self) -> _RankSample | None:
-        """Scores sorted once, shared by every rank metric and its bootstrap."""
-        return _RankSample.of(self.data, seed=self.seed)
+        """Scores counted once per distinct score, shared by every rank metric."""
+        return _RankSample.of(self.data)
 
     def variance(self, metric: Metric) -> tuple[float, float]:
         if not metric.additive:
             sample = self.rank_sample
             if sample is None or metric.from_groups is None:
                 return metric.compute(self.data), float("nan")
-            return sample.variance(metric.from_groups)
+            return sample.variance(metric)
         # A ratio reads its own stats; any other metric is a function of every stat.
         used = metric.ratio_stats if metric.numerator is not None else None
         if self.moments is not None:
@@ -359,7 +351,7 @@ def metric_variance(
     stats : DataFrame, optional
         Its `row_stats`, if already computed.
     random_state : int, default 0
-        Bootstrap seed (rank metrics).
+        Unused: the variance is in closed form (it seeded the rank metrics' bootstrap).
 
     Returns
     -------
@@ -367,7 +359,7 @@ def metric_variance(
         NaN value (and variance) when the metric is undefined.
     """
     if not metric.additive:
-        return _bootstrap_variance(metric, data, random_state)
+        return _rank_variance(metric, data)
     stats = row_stats(data) if stats is None else stats
     used = list(stats.columns)
     if metric.numerator is not None:
@@ -405,78 +397,43 @@ def _gradient(metric: Metric, sums: dict[str, float]) -> np.ndarray:
     return grad
 
 
-def _bootstrap_variance(metric: Metric, data: Prepared, seed: int) -> tuple[float, float]:
-    sample = _RankSample.of(data, seed=seed)
+def _rank_variance(metric: Metric, data: Prepared) -> tuple[float, float]:
+    sample = _RankSample.of(data)
     if sample is None or metric.from_groups is None:
         return metric.compute(data), float("nan")
-    return sample.variance(metric.from_groups)
+    return sample.variance(metric)
 
 
 @dataclass(frozen=True)
 class _RankSample:
-    """Scored rows grouped by distinct score, for rank metrics and their bootstrap.
+    """Scored rows counted per distinct score (highest first), for the rank metrics.
 
-    ``pos``/``neg`` are the full data's per-score counts (the exact value); ``y``/``starts``
-    describe a sorted subsample of at most ``_BOOT_MAX_ROWS`` rows for the bootstrap, whose
-    replicates (`replicates`) are drawn once and shared by every rank metric of the dataset.
+    The counts give each rank metric's exact value and, through its partial derivatives in
+    each count (`Metric.groups_gradient`), its delta-method variance: every scored row is one
+    count of one (score, actual) cell, so ``Var f ~= n Var(d_cell(i))`` over rows, as for the
+    additive metrics. For ROC AUC this is DeLong's variance.
     """
 
     pos: np.ndarray
     neg: np.ndarray
-    y: np.ndarray
-    starts: np.ndarray
-    n: int
-    seed: int
 
     @classmethod
-    def of(cls, data: Prepared, *, seed: int) -> _RankSample | None:
+    def of(cls, data: Prepared) -> _RankSample | None:
         if data.score is None:
             return None
         keep = data.valid & ~np.isnan(data.score)
-        y, s = data.y_true[keep], data.score[keep]
-        pos, neg = score_groups(y, s)
-        n = len(y)
-        m = min(n, _BOOT_MAX_ROWS)
-        if m < n:
-            pick = np.random.default_rng(seed).choice(n, size=m, replace=False)
-            y, s = y[pick], s[pick]
-        order = np.argsort(-s, kind="mergesort")
-        y, s = y[order], s[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1] if m else np.zeros(0, dtype=int)
-        return cls(pos, neg, y, starts, n, seed)
+        return cls(*score_groups(data.y_true[keep], data.score[keep]))
 
-    @functools.cached_property
-    def replicates(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-score positive and negative counts of each bootstrap replicate (one per row).
-
-        A replicate draws the subsample's rows with replacement and counts the draws per
-        distinct score (no re-sort); all replicates are drawn at once and counted by one
-        ``bincount`` of (replicate, actual, score) codes.
-        """
-        m, k = len(self.y), len(self.starts)
-        rng = np.random.default_rng([self.seed, m])
-        code = np.repeat(np.arange(k), np.diff(np.r_[self.starts, m])) + k * self.y
-        draws = rng.integers(0, m, size=(_BOOT_REPS, m))
-        cells = code[draws] + 2 * k * np.arange(_BOOT_REPS)[:, None]
-        # Integer counts (exact; the rank formulas take them as they are), (replicate, actual,
-        # score): each replicate's negatives then positives, every row contiguous.
-        counts = np.bincount(cells.ravel(), minlength=2 * k * _BOOT_REPS)
-        counts = counts.reshape(_BOOT_REPS, 2, k)
-        return counts[:, 1], counts[:, 0]
-
-    def variance(
-        self, from_groups: Callable[[np.ndarray, np.ndarray], Any]
-    ) -> tuple[float, float]:
-        value = from_groups(self.pos, self.neg)
-        if np.isnan(value) or len(self.y) < 2:
+    def variance(self, metric: Metric) -> tuple[float, float]:
+        assert metric.from_groups is not None
+        value = float(metric.from_groups(self.pos, self.neg))
+        n = float(self.pos.sum() + self.neg.sum())
+        if np.isnan(value) or n < 2 or metric.groups_gradient is None:
             return value, float("nan")
-        reps = np.asarray(from_groups(*self.replicates), dtype=np.float64)  # one per replicate
-        reps = reps[~np.isnan(reps)]
-        if len(reps) < 2:
-            return value, float("nan")
-        # m-out-of-n bootstrap: the spread of size-m resamples, rescaled to size n.
-        m = len(self.y)
-        return value, float(reps.var(ddof=1) * m / self.n)
+        d_pos, d_neg = metric.groups_gradient(self.pos, self.neg)
+        total = float(self.pos @ d_pos + self.neg @ d_neg)  # ~0: f is scale-free
+        spread = (float(self.pos @ d_pos**2 + self.neg @ d_neg**2) - total**2 / n) / (n - 1)
+        return value, n * max(spread, 0.0)
 
 
 def _row_counts(baseline: Prepared, production: Prepared) -> pd.DataFrame:

@@ -146,8 +146,10 @@ class Metric:
         For non-additive metrics (rank-based): prepared rows -> value.
     from_groups : callable or None
         Rank metrics: the value from per-distinct-score positive/negative counts
-        (`score_groups`), which lets a bootstrap re-weight rows without re-sorting; 2-D counts
-        (one row per replicate) give one value per row.
+        (`score_groups`), which lets a bootstrap re-weight rows without re-sorting.
+    groups_gradient : callable or None
+        Rank metrics: the value's partial derivatives in each per-score positive and negative
+        count, for the delta-method variance (`tracing.compare`).
     undefined_if : str or None
         A stat whose positive sum makes the value undefined (NaN) even with a positive
         denominator: MAPE with a zero actual (``"zero_actual"``).
@@ -168,7 +170,8 @@ class Metric:
     denominator: str | None = None
     combine: Callable[[Sums], Any] | None = None
     exact: Callable[[Prepared], float] | None = None
-    from_groups: Callable[[Array, Array], Any] | None = None
+    from_groups: Callable[[Array, Array], float] | None = None
+    groups_gradient: Callable[[Array, Array], tuple[Array, Array]] | None = None
     undefined_if: str | None = None
     undefined: str = ""
     best: float | None = None
@@ -590,48 +593,68 @@ def _counted_groups(y: NDArray[np.bool_], score: Array) -> tuple[Array, Array]:
     return pos[::-1].astype(np.float64), (total - pos)[::-1].astype(np.float64)
 
 
-def roc_auc_from_groups(pos: Array, neg: Array) -> Any:
-    """ROC AUC from per-score counts (highest first); ties count 1/2 (the trapezoid rule).
-
-    Counts along the last axis: 1-D counts give a float, 2-D ones (one row per bootstrap
-    replicate) an array with one value per row.
-    """
-    n_pos, n_neg = pos.sum(axis=-1), neg.sum(axis=-1)
-    if pos.ndim == 1 and (n_pos <= 0 or n_neg <= 0):
+def roc_auc_from_groups(pos: Array, neg: Array) -> float:
+    """ROC AUC from per-score counts (highest first); ties count 1/2 (the trapezoid rule)."""
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos <= 0 or n_neg <= 0:
         return float("nan")
-    neg_below = np.expand_dims(n_neg, -1) - np.cumsum(neg, axis=-1)  # strictly lower scores
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc = np.sum(pos * (neg_below + 0.5 * neg), axis=-1) / (n_pos * n_neg)
-    if pos.ndim == 1:
-        return float(auc)
-    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+    neg_below = n_neg - np.cumsum(neg)  # negatives with a strictly lower score
+    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (n_pos * n_neg))
 
 
-def pr_auc_from_groups(pos: Array, neg: Array) -> Any:
+def pr_auc_from_groups(pos: Array, neg: Array) -> float:
     """Average precision from per-score counts (highest first), as scikit-learn defines it.
 
     One operating point per distinct score: AP = sum over thresholds of
-    (recall_k - recall_{k-1}) * precision_k. Counts along the last axis, as in
-    `roc_auc_from_groups`.
+    (recall_k - recall_{k-1}) * precision_k.
     """
-    n_pos = pos.sum(axis=-1)
-    if pos.ndim == 1 and n_pos <= 0:
+    n_pos = pos.sum()
+    if n_pos <= 0:
         return float("nan")
-    tp, fp = np.cumsum(pos, axis=-1), np.cumsum(neg, axis=-1)
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        ap = np.sum(pos / np.expand_dims(n_pos, -1) * precision, axis=-1)
-    if pos.ndim == 1:
-        return float(ap)
-    return np.where(n_pos > 0, ap, np.nan)
+    return float(np.sum(pos / n_pos * precision))
+
+
+def roc_auc_gradient(pos: Array, neg: Array) -> tuple[Array, Array]:
+    """ROC AUC's partial derivatives in each per-score count (highest score first).
+
+    With ``f = A / (P N)``: ``df/dpos_g = ((negatives below g + neg_g / 2) / N - f) / P`` and
+    ``df/dneg_g = ((positives above g + pos_g / 2) / P - f) / N``; the delta method on these
+    is DeLong's variance. NaN when the AUC is undefined.
+    """
+    n_pos, n_neg = pos.sum(), neg.sum()
+    f = roc_auc_from_groups(pos, neg)
+    below = n_neg - np.cumsum(neg)
+    above = np.cumsum(pos) - pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ((below + 0.5 * neg) / n_neg - f) / n_pos, ((above + 0.5 * pos) / n_pos - f) / n_neg
+
+
+def pr_auc_gradient(pos: Array, neg: Array) -> tuple[Array, Array]:
+    """Average precision's partial derivatives in each per-score count (highest score first).
+
+    With ``f = sum_j pos_j r_j / P`` and ``r_j = TP_j / (TP_j + FP_j)`` (cumulative counts):
+    ``df/dpos_g = (r_g - f + sum_{j >= g} pos_j FP_j / (TP_j + FP_j)^2) / P`` and
+    ``df/dneg_g = -sum_{j >= g} pos_j TP_j / (TP_j + FP_j)^2 / P``. NaN when undefined.
+    """
+    n_pos = pos.sum()
+    f = pr_auc_from_groups(pos, neg)
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seen2 = (tp + fp) ** 2  # every group holds a row, so never 0
+        later_fp = np.cumsum((pos * fp / seen2)[::-1])[::-1]
+        later_tp = np.cumsum((pos * tp / seen2)[::-1])[::-1]
+        return (tp / (tp + fp) - f + later_fp) / n_pos, -later_tp / n_pos
 
 
 def _roc_auc(data: Prepared) -> float:
-    return float(roc_auc_from_groups(*score_groups(*_scored(data))))
+    return roc_auc_from_groups(*score_groups(*_scored(data)))
 
 
 def _pr_auc(data: Prepared) -> float:
-    return float(pr_auc_from_groups(*score_groups(*_scored(data))))
+    return pr_auc_from_groups(*score_groups(*_scored(data)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -757,6 +780,7 @@ _REGISTRY: tuple[Metric, ...] = (
         needs=_SCORE,
         exact=_roc_auc,
         from_groups=roc_auc_from_groups,
+        groups_gradient=roc_auc_gradient,
         undefined="needs both positive and negative actuals",
         best=1.0,
         description="Probability that a positive scores above a negative.",
@@ -769,6 +793,7 @@ _REGISTRY: tuple[Metric, ...] = (
         needs=_SCORE,
         exact=_pr_auc,
         from_groups=pr_auc_from_groups,
+        groups_gradient=pr_auc_gradient,
         undefined="no actual positives",
         best=1.0,
         description="Area under the precision-recall curve (average precision).",
