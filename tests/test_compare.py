@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
@@ -190,3 +192,132 @@ def test_estimated_column_is_nan_where_no_estimate_applies():
     comp = compare(*_prep(few, prod), production_frame=prod)
     assert comp.table["estimated"].isna().all()
     assert comp.notes[0].startswith("no estimate:") and "100 scored rows" in comp.notes[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths against the obvious ones (issue 15): the same values, the same variances
+
+
+def _ragged_binary(n: int, seed: int) -> pd.DataFrame:
+    """Binary rows with missing actuals, predictions and scores, and tied (rounded) scores."""
+    rng = np.random.default_rng(seed)
+    df = make_binary(n=n, seed=seed)
+    df["prediction_score"] = df["prediction_score"].round(int(rng.integers(1, 5)))
+    df["actual_label"] = df["actual_label"].astype("Int64")
+    df.loc[rng.random(n) < 0.05, "actual_label"] = pd.NA
+    df["prediction_label"] = df["prediction_label"].astype(float)
+    df.loc[rng.random(n) < 0.03, "prediction_label"] = np.nan
+    df.loc[rng.random(n) < 0.04, "prediction_score"] = np.nan
+    return df
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 3000), seed=st.integers(0, 10_000))
+def test_binary_moments_give_the_column_delta_method(n, seed):
+    from tracing.compare import _delta_method, _StatMatrix
+    from tracing.metrics import applicable_metrics, row_stat_columns
+
+    (prep,) = _prep(_ragged_binary(n, seed))
+    side = _StatMatrix(prep)
+    cols = {k: v[prep.valid] for k, v in row_stat_columns(prep).items()}
+    for metric in applicable_metrics(prep.schema):
+        if not metric.additive:
+            continue
+        used = cols if metric.numerator is None else {c: cols[c] for c in metric.ratio_stats}
+        want_value, want_var = _delta_method(metric, used)
+        got_value, got_var = side.variance(metric)
+        # The value from the very same sums: bit for bit.
+        assert got_value == want_value or (np.isnan(got_value) and np.isnan(want_value))
+        if np.isnan(want_var):
+            assert np.isnan(got_var)
+        else:
+            assert got_var == pytest.approx(want_var, rel=1e-9, abs=1e-15), metric.id
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 2000),
+    decimals=st.integers(0, 4),
+    seed=st.integers(0, 10_000),
+    zeros=st.booleans(),
+)
+def test_unweighted_score_groups_equal_the_stable_sort(n, decimals, seed, zeros):
+    from tracing.metrics import score_groups
+
+    rng = np.random.default_rng(seed)
+    score = rng.random(n).round(decimals)
+    if zeros:
+        score[rng.random(n) < 0.3] = -0.0  # -0.0 and 0.0 are one score
+    y = rng.random(n) < rng.random()
+    fast, slow = score_groups(y, score), score_groups(y, score, np.ones(n))
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def _rank_case(n: int, seed: int, decimals: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.3
+    score = np.clip(np.where(y, rng.normal(0.6, 0.2, n), rng.normal(0.4, 0.2, n)), 0, 1)
+    return y, score.round(decimals)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2, 300), seed=st.integers(0, 10_000), decimals=st.integers(1, 3))
+def test_rank_gradients_equal_finite_differences(n, seed, decimals):
+    from tracing.metrics import METRICS, score_groups
+
+    pos, neg = score_groups(*_rank_case(n, seed, decimals))
+    for metric_id in ("roc_auc", "pr_auc"):
+        m = METRICS[metric_id]
+        assert m.from_groups is not None and m.groups_gradient is not None
+        if np.isnan(m.from_groups(pos, neg)):
+            continue
+        d_pos, d_neg = m.groups_gradient(pos, neg)
+        h = 1e-6
+        for counts, grad, other in ((pos, d_pos, "neg"), (neg, d_neg, "pos")):
+            for g in range(len(counts)):
+                up, down = counts.copy(), counts.copy()
+                up[g] += h
+                down[g] -= h
+                pair = (up, neg) if other == "neg" else (pos, up)
+                low = (down, neg) if other == "neg" else (pos, down)
+                numeric = (m.from_groups(*pair) - m.from_groups(*low)) / (2 * h)
+                assert grad[g] == pytest.approx(numeric, abs=1e-6), (metric_id, g)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_roc_auc_variance_is_delongs_from_the_placements(seed):
+    """Oracle: DeLong's variance from every positive-negative pair (brute force)."""
+    y, score = _rank_case(600, seed, 2)
+    df = pd.DataFrame(
+        {"prediction_score": score, "prediction_label": (score >= 0.5).astype(int),
+         "actual_label": y.astype(int)}
+    )  # fmt: skip
+    (prep,) = _prep(df)
+    value, var = metric_variance(get_metric("roc_auc", prep.schema), prep)
+    p, q = score[y], score[~y]
+    wins = (p[:, None] > q[None, :]) + 0.5 * (p[:, None] == q[None, :])
+    v10, v01 = wins.mean(axis=1), wins.mean(axis=0)
+    n = len(score)
+    delong = v10.var() / len(p) + v01.var() / len(q)  # ddof 0, times n / (n - 1) below
+    assert value == pytest.approx(skm.roc_auc_score(y, score), abs=1e-12)
+    assert var == pytest.approx(delong * n / (n - 1), rel=1e-9)
+
+
+@pytest.mark.parametrize("metric_id", ["roc_auc", "pr_auc"])
+def test_rank_standard_error_matches_a_brute_force_bootstrap_on_ties(metric_id):
+    y, score = _rank_case(3000, 11, 2)  # 2 decimals: heavy ties
+    df = pd.DataFrame(
+        {"prediction_score": score, "prediction_label": (score >= 0.5).astype(int),
+         "actual_label": y.astype(int)}
+    )  # fmt: skip
+    (prep,) = _prep(df)
+    metric = get_metric(metric_id, prep.schema)
+    _, var = metric_variance(metric, prep)
+    rng = np.random.default_rng(5)
+    oracle = skm.roc_auc_score if metric_id == "roc_auc" else skm.average_precision_score
+    reps = []
+    for _ in range(400):
+        pick = rng.integers(0, len(y), len(y))
+        reps.append(oracle(y[pick], score[pick]))
+    assert np.sqrt(var) == pytest.approx(np.std(reps, ddof=1), rel=0.15)

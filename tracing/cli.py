@@ -41,7 +41,7 @@ from tracing import alerts, settings
 from tracing import chain as chains
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.errors import DataError
-from tracing.io import cli_limits, read_table
+from tracing.io import available_memory, cli_limits, read_table
 from tracing.links import sweep_links
 from tracing.options import (
     EXPLAIN_SOURCES,
@@ -591,6 +591,17 @@ def _report(args: argparse.Namespace) -> str:
     return json.dumps(report, indent=2) + "\n"
 
 
+def _out_of_memory(args: argparse.Namespace) -> str:
+    paths = (getattr(args, name, None) for name in ("baseline", "production", "config"))
+    files = " and ".join(Path(p).name for p in paths if p)
+    available = available_memory()
+    room = "" if available is None else f" ({available / 2**30:.1f} GB available now)"
+    return (
+        f"{files + ': ' if files else ''}out of memory while analysing{room}; use smaller files "
+        "(fewer rows: a shorter time range or a sample) or a machine with more memory."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     try:
@@ -612,6 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except OSError as exc:
         sys.stderr.write(f"error: {exc.filename or ''}: {exc.strerror or exc}; check the path.\n")
+        return EXIT_BAD_INPUT
+    except MemoryError:  # past the read's own check (tracing.io): the analysis needed more
+        sys.stderr.write(f"error: {_out_of_memory(args)}\n")
         return EXIT_BAD_INPUT
     except Exception as exc:  # a bug, not bad input: one line, and the traceback in the log
         logging.getLogger(__name__).debug("internal error", exc_info=True)

@@ -4,17 +4,17 @@
 production values, the delta, whether that is worse or better in the metric's own direction, and
 a 95% confidence interval of the delta, plus row counts and class balance.
 
-Confidence intervals (seeded, deterministic):
+Confidence intervals (deterministic, closed form, on every row):
 
 - additive metrics (all but ``roc_auc``/``pr_auc``): the delta method on the summed sufficient
   statistics. A metric is a smooth function f of the stat sums S; Var f(S) ~= n Var(g . x_i) with
   g the gradient of f at S (central differences) and x_i a row's stats. Baseline and production
   are independent, so the delta's variance is the sum. For ratio metrics this is the usual
   linearised variance of a ratio estimator.
-- rank metrics: the bootstrap standard error of each side (200 Poisson-weighted resamples
-  from ``random_state``, re-summed per distinct score so nothing is re-sorted; above 20,000
-  rows an m-out-of-n bootstrap on a random subsample of m = 20,000 rows, its variance rescaled
-  by m / n, which keeps the cost flat at a million rows).
+- rank metrics: the delta method too, on the counts of positives and negatives per distinct
+  score (a row's stats are then one count of one cell), with the metric's analytic partial
+  derivatives in those counts (`tracing.metrics.Metric.groups_gradient`). For ROC AUC this is
+  DeLong's variance. No resampling, so no subsample, at any size.
 
 The interval is ``delta +/- z * sqrt(var_baseline + var_production)``.
 
@@ -30,7 +30,7 @@ calibrate on).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from tracing.metrics import (
     row_stat_columns,
     row_stats,
     score_groups,
+    score_stat_columns,
     worse_by,
 )
 from tracing.pvalues import normal_quantile
@@ -54,8 +55,6 @@ from tracing.verdict import Status, status
 
 __all__ = ["Comparison", "compare", "metric_variance"]
 
-_BOOT_REPS = 200
-_BOOT_MAX_ROWS = 20_000
 
 TABLE_COLUMNS = (
     "metric",
@@ -147,7 +146,7 @@ def compare(
     confidence : float, default 0.95
         Confidence level of the delta's interval.
     random_state : int, default 0
-        Seed of the bootstrap (rank metrics only).
+        Unused: every interval is in closed form (it seeded the rank metrics' bootstrap).
     production_frame : DataFrame, optional
         The production rows as loaded (those ``production`` was prepared from). Enables the
         ``estimated`` column for binary models with a score; without it that column is NaN.
@@ -158,13 +157,11 @@ def compare(
     """
     schema = production.schema
     metrics = applicable_metrics(schema) if metrics is None else metrics
-    sides = [_StatMatrix.of(baseline, random_state), _StatMatrix.of(production, random_state + 1)]
+    sides = [_StatMatrix(baseline), _StatMatrix(production)]
     z = normal_quantile(0.5 + confidence / 2)
     records = []
-    for i, m in enumerate(metrics):
-        (vb, varb), (vp, varp) = (
-            side.variance(m, random_state=random_state + 2 * i + k) for k, side in enumerate(sides)
-        )
+    for m in metrics:
+        (vb, varb), (vp, varp) = (side.variance(m) for side in sides)
         records.append(_record(m, vb, vp, varb, varp, z))
     table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
     notes: tuple[str, ...] = ()
@@ -207,30 +204,107 @@ class _StatMatrix:
     """One dataset's valid-row stats and score order, extracted once for all metrics."""
 
     data: Prepared
-    cols: dict[str, np.ndarray]
-    seed: int
 
-    @classmethod
-    def of(cls, data: Prepared, seed: int) -> _StatMatrix:
-        cols = row_stat_columns(data)
-        if not data.valid.all():
-            cols = {k: v[data.valid] for k, v in cols.items()}
-        return cls(data, cols, seed)
+    @functools.cached_property
+    def cols(self) -> dict[str, np.ndarray]:
+        """The per-row stats of the valid rows (multiclass and regression)."""
+        cols = row_stat_columns(self.data)
+        if not self.data.valid.all():
+            cols = {k: v[self.data.valid] for k, v in cols.items()}
+        return cols
+
+    @functools.cached_property
+    def moments(self) -> _Moments | None:
+        """Binary models: the stats' sums and cross-products, without per-row stat columns."""
+        if self.data.schema.model_type is not ModelType.BINARY:
+            return None
+        return _Moments.binary(self.data)
 
     @functools.cached_property
     def rank_sample(self) -> _RankSample | None:
-        """Scores sorted once, shared by every rank metric and its bootstrap."""
-        return _RankSample.of(self.data, seed=self.seed)
+        """Scores counted once per distinct score, shared by every rank metric."""
+        return _RankSample.of(self.data)
 
-    def variance(self, metric: Metric, *, random_state: int) -> tuple[float, float]:
+    def variance(self, metric: Metric) -> tuple[float, float]:
         if not metric.additive:
             sample = self.rank_sample
             if sample is None or metric.from_groups is None:
                 return metric.compute(self.data), float("nan")
-            return sample.variance(metric.from_groups, seed=random_state)
-        if metric.numerator is None:  # a function of every stat
-            return _delta_method(metric, self.cols)
-        return _delta_method(metric, {c: self.cols[c] for c in metric.ratio_stats})
+            return sample.variance(metric)
+        # A ratio reads its own stats; any other metric is a function of every stat.
+        used = metric.ratio_stats if metric.numerator is not None else None
+        if self.moments is not None:
+            return self.moments.delta_method(metric, used)
+        cols = self.cols if used is None else {c: self.cols[c] for c in used}
+        return _delta_method(metric, cols)
+
+
+# Binary stats that count rows, as sets of the four cells (tn, fp, fn, tp) a valid row is in.
+_CELLS = {
+    "n": (1, 1, 1, 1),
+    "tp": (0, 0, 0, 1),
+    "fp": (0, 1, 0, 0),
+    "fn": (0, 0, 1, 0),
+    "tn": (1, 0, 0, 0),
+    "pos": (0, 0, 1, 1),
+    "neg": (1, 1, 0, 0),
+    "pred_pos": (0, 1, 0, 1),
+    "correct": (1, 0, 0, 1),
+}
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """Sums and cross-products (Gram matrix) of one dataset's per-row stats, valid rows only.
+
+    The delta method needs, per metric, the variance of ``g . x_i`` over rows (``g`` the
+    gradient, ``x_i`` a row's stats): that is ``(g' G g - (g' s)^2 / n) / (n - 1)`` with ``G``
+    the Gram matrix and ``s`` the sums, so one pass over the rows serves every metric. For a
+    binary model the count stats depend only on the row's cell of the confusion matrix, so
+    their block of ``G`` comes from four counts; only the score stats need per-row values.
+    """
+
+    names: tuple[str, ...]
+    sums: np.ndarray
+    gram: np.ndarray
+    n: int
+
+    @classmethod
+    def binary(cls, data: Prepared) -> _Moments:
+        v = data.valid
+        t, p = data.y_true[v], data.y_pred[v]
+        cell = 2 * t.astype(np.intp) + p  # 0 tn, 1 fp, 2 fn, 3 tp
+        member = np.array(list(_CELLS.values()), dtype=np.float64)
+        counts = np.bincount(cell, minlength=4).astype(np.float64)
+        names, sums = list(_CELLS), member @ counts
+        gram = (member * counts) @ member.T
+        if data.score is not None:
+            extra = score_stat_columns(t, data.score[v])
+            # The same arrays and reductions as `row_stat_columns` gives: identical sums.
+            extra_sums = np.array([float(x.sum()) for x in extra.values()])
+            per_cell = np.stack(
+                [np.bincount(cell, weights=x, minlength=4) for x in extra.values()]
+            )
+            cross = member @ per_cell.T
+            inner = np.array([[float(a @ b) for b in extra.values()] for a in extra.values()])
+            names += list(extra)
+            sums = np.r_[sums, extra_sums]
+            gram = np.block([[gram, cross], [cross.T, inner]])
+        return cls(tuple(names), sums, gram, int(v.sum()))
+
+    def delta_method(self, metric: Metric, used: Sequence[str] | None) -> tuple[float, float]:
+        """Value and delta-method variance of a metric (like `_delta_method` on columns)."""
+        index = (
+            list(range(len(self.names))) if used is None else [self.names.index(c) for c in used]
+        )
+        sums = {self.names[i]: float(self.sums[i]) for i in index}
+        value = float(metric.from_stats(sums))
+        if np.isnan(value) or self.n < 2:
+            return value, float("nan")
+        g = _gradient(metric, sums)
+        s, gram = self.sums[index], self.gram[np.ix_(index, index)]
+        spread = (g @ gram @ g - (g @ s) ** 2 / self.n) / (self.n - 1)
+        return value, float(self.n * max(spread, 0.0))
 
 
 def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float) -> dict:
@@ -277,7 +351,7 @@ def metric_variance(
     stats : DataFrame, optional
         Its `row_stats`, if already computed.
     random_state : int, default 0
-        Bootstrap seed (rank metrics).
+        Unused: the variance is in closed form (it seeded the rank metrics' bootstrap).
 
     Returns
     -------
@@ -285,7 +359,7 @@ def metric_variance(
         NaN value (and variance) when the metric is undefined.
     """
     if not metric.additive:
-        return _bootstrap_variance(metric, data, random_state)
+        return _rank_variance(metric, data)
     stats = row_stats(data) if stats is None else stats
     used = list(stats.columns)
     if metric.numerator is not None:
@@ -323,64 +397,43 @@ def _gradient(metric: Metric, sums: dict[str, float]) -> np.ndarray:
     return grad
 
 
-def _bootstrap_variance(metric: Metric, data: Prepared, seed: int) -> tuple[float, float]:
-    sample = _RankSample.of(data, seed=seed)
+def _rank_variance(metric: Metric, data: Prepared) -> tuple[float, float]:
+    sample = _RankSample.of(data)
     if sample is None or metric.from_groups is None:
         return metric.compute(data), float("nan")
-    return sample.variance(metric.from_groups, seed=seed)
+    return sample.variance(metric)
 
 
 @dataclass(frozen=True)
 class _RankSample:
-    """Scored rows grouped by distinct score, for rank metrics and their bootstrap.
+    """Scored rows counted per distinct score (highest first), for the rank metrics.
 
-    ``pos``/``neg`` are the full data's per-score counts (the exact value); ``y``/``starts``
-    describe a sorted subsample of at most ``_BOOT_MAX_ROWS`` rows for the bootstrap.
+    The counts give each rank metric's exact value and, through its partial derivatives in
+    each count (`Metric.groups_gradient`), its delta-method variance: every scored row is one
+    count of one (score, actual) cell, so ``Var f ~= n Var(d_cell(i))`` over rows, as for the
+    additive metrics. For ROC AUC this is DeLong's variance.
     """
 
     pos: np.ndarray
     neg: np.ndarray
-    y: np.ndarray
-    starts: np.ndarray
-    n: int
 
     @classmethod
-    def of(cls, data: Prepared, *, seed: int) -> _RankSample | None:
+    def of(cls, data: Prepared) -> _RankSample | None:
         if data.score is None:
             return None
         keep = data.valid & ~np.isnan(data.score)
-        y, s = data.y_true[keep], data.score[keep]
-        pos, neg = score_groups(y, s)
-        n = len(y)
-        m = min(n, _BOOT_MAX_ROWS)
-        if m < n:
-            pick = np.random.default_rng(seed).choice(n, size=m, replace=False)
-            y, s = y[pick], s[pick]
-        order = np.argsort(-s, kind="mergesort")
-        y, s = y[order], s[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1] if m else np.zeros(0, dtype=int)
-        return cls(pos, neg, y, starts, n)
+        return cls(*score_groups(data.y_true[keep], data.score[keep]))
 
-    def variance(
-        self, from_groups: Callable[[np.ndarray, np.ndarray], float], *, seed: int
-    ) -> tuple[float, float]:
-        value = from_groups(self.pos, self.neg)
-        if np.isnan(value) or len(self.y) < 2:
+    def variance(self, metric: Metric) -> tuple[float, float]:
+        assert metric.from_groups is not None
+        value = float(metric.from_groups(self.pos, self.neg))
+        n = float(self.pos.sum() + self.neg.sum())
+        if np.isnan(value) or n < 2 or metric.groups_gradient is None:
             return value, float("nan")
-        # Each replicate re-weights rows (Poisson bootstrap) and re-sums per score: no re-sort.
-        rng = np.random.default_rng(seed)
-        m = len(self.y)
-        reps = np.empty(_BOOT_REPS)
-        for b in range(_BOOT_REPS):
-            w = rng.poisson(1.0, m).astype(float)
-            pos = np.add.reduceat(np.where(self.y, w, 0.0), self.starts)
-            neg = np.add.reduceat(w, self.starts) - pos
-            reps[b] = from_groups(pos, neg)
-        reps = reps[~np.isnan(reps)]
-        if len(reps) < 2:
-            return value, float("nan")
-        # m-out-of-n bootstrap: the spread of size-m resamples, rescaled to size n.
-        return value, float(reps.var(ddof=1) * m / self.n)
+        d_pos, d_neg = metric.groups_gradient(self.pos, self.neg)
+        total = float(self.pos @ d_pos + self.neg @ d_neg)  # ~0: f is scale-free
+        spread = (float(self.pos @ d_pos**2 + self.neg @ d_neg**2) - total**2 / n) / (n - 1)
+        return value, n * max(spread, 0.0)
 
 
 def _row_counts(baseline: Prepared, production: Prepared) -> pd.DataFrame:

@@ -43,7 +43,9 @@ from tracing.errors import DataError
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "ReadLimits",
+    "available_memory",
     "cli_limits",
+    "parquet_memory",
     "read_table",
     "table_format",
     "visitor_limits",
@@ -163,6 +165,10 @@ def read_table(
 ) -> pd.DataFrame:
     r"""Read a CSV or Parquet table into a pandas DataFrame.
 
+    A path is read once, by pyarrow straight from the file (never copied into Python bytes
+    first). Before reading, the table's size in memory is estimated (Parquet metadata, CSV
+    size) and compared with the memory available (`available_memory`).
+
     Parameters
     ----------
     source : str, Path or bytes
@@ -182,8 +188,10 @@ def read_table(
     Raises
     ------
     DataError
-        If the file is missing, unreadable, of an unknown type, has no columns, or is over
-        one of ``limits`` (the message names the file, the cap and its setting).
+        If the file is missing, unreadable, of an unknown type, has no columns, is over one
+        of ``limits`` (the message names the file, the cap and its setting), or is too large
+        for the memory available (the message names the file, its estimated size in memory
+        and the memory available).
 
     Examples
     --------
@@ -192,28 +200,32 @@ def read_table(
     ['int64', 'int64', 'int64']
     """
     if isinstance(source, bytes):
-        data = source
-        label = name or "uploaded file"
+        src = _Source(name or "uploaded file", data=source)
     else:
         path = Path(source)
-        label = name or str(path)
+        src = _Source(name or str(path), path=path)
         if not path.is_file():
-            raise DataError(f"{label}: file not found; check the path.")
-        data = path.read_bytes()
+            raise DataError(f"{src.label}: file not found; check the path.")
+    label = src.label
     lim = limits or ReadLimits()
-    fmt = _sniff_format(data, label)
+    fmt = _sniff_format(src.head(), label)
     try:
-        table = (
-            _read_parquet(data, label, lim) if fmt == "parquet" else _read_csv(data, label, lim)
-        )
+        table = _read_parquet(src, lim) if fmt == "parquet" else _read_csv(src, lim)
+        _check_table(label, table, lim)
+        return _to_pandas(table)
     except DataError:
         raise
+    except MemoryError as exc:  # pyarrow's ArrowMemoryError is one too
+        raise _too_large(label, None, available_memory()) from exc
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
             f"{label}: could not be read as {fmt.upper()} ({reason}); "
             "check that the file is a valid, complete CSV or Parquet file."
         ) from exc
+
+
+def _check_table(label: str, table: pa.Table, lim: ReadLimits) -> None:
     if table.num_columns == 0:
         raise DataError(f"{label}: the file has no columns; it needs a header row and data.")
     seen: set[str] = set()
@@ -225,7 +237,161 @@ def read_table(
             )
         seen.add(column)
     _check_shape(label, table.num_rows, table.num_columns, lim)
-    return _to_pandas(table)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file to read: its bytes (an upload) or its path, read by pyarrow directly."""
+
+    label: str
+    data: bytes | None = None
+    path: Path | None = None
+
+    def head(self, size: int = _SNIFF_BYTES) -> bytes:
+        """Return the first ``size`` bytes (raw: still compressed for a gzip file)."""
+        if self.data is not None:
+            return self.data[:size]
+        assert self.path is not None
+        with self.path.open("rb") as fh:
+            return fh.read(size)
+
+    def size(self) -> int:
+        """Return the file's size in bytes (compressed, for a gzip file)."""
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        return self.path.stat().st_size
+
+    def stream(self) -> pa.NativeFile:
+        """Open a pyarrow file on the source (zero-copy on bytes, native reads on a path)."""
+        if self.data is not None:
+            return pa.BufferReader(self.data)
+        return pa.OSFile(str(self.path))
+
+    def read_all(self) -> bytes:
+        """Return the whole file as bytes (only where a cap needs them counted)."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return self.path.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: estimated before reading, so a file too large fails with a message, not a crash
+
+_READ_PEAK = 2.0
+"""Peak memory of a read per byte of the resulting frame: pyarrow's table and the frame it
+becomes coexist while columns are converted (measured ~1.6-1.9 on Parquet and CSV)."""
+_OFFSET_BYTES = 8  # per text value: its offset (int64 for large strings) in Arrow's layout
+
+
+def available_memory() -> int | None:
+    """Return the bytes of memory this process may still use, or None when unknown.
+
+    The smaller of the kernel's estimate (``MemAvailable`` in ``/proc/meminfo``) and the room
+    left under the cgroup's limit (a container's ``memory.max``), when there is one.
+    """
+    found = [v for v in (_meminfo_available(), _cgroup_room()) if v is not None]
+    return min(found) if found else None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _cgroup_room() -> int | None:
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",  # cgroup v1
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        # "max", or v1's huge number, mean no limit.
+        if limit.isdigit() and int(limit) < 1 << 60:
+            return max(int(limit) - usage, 0)
+    return None
+
+
+def parquet_memory(meta: pq.FileMetaData) -> int:
+    """Estimate the bytes a Parquet file takes in memory once read, from its metadata alone.
+
+    Fixed-width columns take their width per row; text columns their uncompressed data, or
+    (dictionary-encoded columns, whose pages hold only codes) an offset plus the average of
+    the min and max value's lengths per row, whichever is larger.
+    """
+    total = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            column = group.column(j)
+            rows = column.num_values
+            width = _WIDTHS.get(column.physical_type)
+            if width is not None:
+                total += rows * width
+                continue
+            stats = column.statistics
+            per_row = _OFFSET_BYTES
+            if stats is not None and stats.has_min_max:
+                per_row += (len(_text(stats.min)) + len(_text(stats.max))) // 2
+            total += max(column.total_uncompressed_size, rows * per_row)
+    return total
+
+
+_WIDTHS = {"BOOLEAN": 1, "INT32": 8, "INT64": 8, "INT96": 8, "FLOAT": 8, "DOUBLE": 8}
+# INT32 and FLOAT widen to 8 bytes in pandas more often than not (dates, nullable ints).
+
+
+def _text(value: object) -> str | bytes:
+    return value if isinstance(value, (str, bytes)) else str(value)
+
+
+def _csv_memory(src: _Source, gzipped: bool) -> int:
+    """Estimate the bytes a CSV file takes in memory once read: about its text's size.
+
+    A number's text is about as long as its 8 bytes in memory, a text value's text is its
+    data (plus an offset). For gzip the text's size comes from the trailer (the size modulo
+    2**32), and is at least the compressed size.
+    """
+    if not gzipped:
+        return src.size()
+    assert src.path is not None
+    with src.path.open("rb") as fh:
+        fh.seek(-4, 2)
+        trailer = int.from_bytes(fh.read(4), "little")
+    return max(trailer, src.size())
+
+
+def _check_memory(label: str, estimate: int) -> None:
+    available = available_memory()
+    if available is not None and estimate * _READ_PEAK > available:
+        raise _too_large(label, estimate, available)
+
+
+def _too_large(label: str, estimate: int | None, available: int | None) -> DataError:
+    size = "" if estimate is None else f" (about {_gb(estimate)} in memory once read)"
+    room = "" if available is None else f" with {_gb(available)} of memory available"
+    return DataError(
+        f"{label}: too large to read into memory{size}{room}; use a smaller file (fewer rows: "
+        "a shorter time range or a sample) or a machine with more memory (an out-of-core "
+        "engine for files larger than memory is planned)."
+    )
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
 
 
 def _check_shape(label: str, rows: int, columns: int, lim: ReadLimits) -> None:
@@ -248,18 +414,20 @@ def _sniff_format(data: bytes, label: str) -> str:
     return table_format(label)
 
 
-def _read_parquet(data: bytes, label: str, lim: ReadLimits) -> pa.Table:
-    if lim == ReadLimits():
-        return pq.read_table(io.BytesIO(data))
-    parquet = pq.ParquetFile(io.BytesIO(data))
+def _read_parquet(src: _Source, lim: ReadLimits) -> pa.Table:
+    label = src.label
+    parquet = pq.ParquetFile(src.stream())
     meta = parquet.metadata
     _check_shape(label, meta.num_rows, meta.num_columns, lim)
+    _check_memory(label, parquet_memory(meta))
+    if lim == ReadLimits():
+        return parquet.read(use_pandas_metadata=True)
     cap = lim.max_decompressed_bytes
     declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if cap is not None and declared > cap:
         raise _over(label, f"{declared:,} bytes uncompressed are over", cap, _ENV_BYTES)
     if meta.num_row_groups == 0:
-        return pq.read_table(io.BytesIO(data))
+        return parquet.read(use_pandas_metadata=True)
     # Batch by batch, so a file whose metadata understates its size stops at the cap.
     batches: list[pa.RecordBatch] = []
     total = 0
@@ -286,52 +454,77 @@ def _gunzip(data: bytes, label: str, cap: int | None) -> bytes:
     return b"".join(chunks)
 
 
-def _read_csv(data: bytes, label: str, lim: ReadLimits) -> pa.Table:
-    cap = lim.max_decompressed_bytes
-    if data[:2] == _GZIP_MAGIC:
-        data = _gunzip(data, label, cap)
-    elif cap is not None and len(data) > cap:
-        raise _over(label, f"{len(data):,} bytes are over", cap, _ENV_BYTES)
-    if not data or data.isspace():  # isspace stops at the first character; strip would copy
+def _read_csv(src: _Source, lim: ReadLimits) -> pa.Table:
+    label, cap = src.label, lim.max_decompressed_bytes
+    gzipped = src.head(2) == _GZIP_MAGIC
+    if gzipped and (cap is not None or src.data is not None):
+        # Decompressed here, counting, so a gzip bomb stops at the cap.
+        src = _Source(label, data=_gunzip(src.read_all(), label, cap))
+        gzipped = False
+    elif cap is not None and src.size() > cap:
+        raise _over(label, f"{src.size():,} bytes are over", cap, _ENV_BYTES)
+    sample = _text_head(src, gzipped)
+    if _blank(sample):
         raise DataError(f"{label}: the file is empty; it needs a header row and data.")
-    sample = data[:_SNIFF_BYTES]
+    _check_memory(label, _csv_memory(src, gzipped))
     encoding = "utf8" if _is_utf8(sample) else "latin1"
     text = sample.decode(encoding, errors="replace")
     delimiter = _sniff_delimiter(text)
     if lim.max_cells is not None or lim.max_columns is not None:
         # Before parsing: the header's columns and the line count (an upper bound on rows).
         header = next(csv.reader([text.lstrip("\ufeff").splitlines()[0]], delimiter=delimiter))
+        data = src.read_all()
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         _check_shape(label, max(lines - 1, 0), len(header), lim)
-    table = _parse_csv(data, delimiter, encoding)
+    csv_file = _CsvFile(src, gzipped, delimiter)
+    table = csv_file.parse(encoding)
     if encoding == "utf8" and any(pa.types.is_binary(f.type) for f in table.schema):
         # Invalid UTF-8 beyond the sniffed sample: pyarrow leaves such columns as raw bytes.
         log.info("%s: not UTF-8, re-reading as Latin-1", label)
         encoding = "latin1"
-        table = _parse_csv(data, delimiter, encoding)
-    table = _exact_big_integers(table, data, delimiter, encoding, label)
+        table = csv_file.parse(encoding)
+    table = _exact_big_integers(table, csv_file, encoding)
     return _decimal_commas(table, label, comma_delimited=delimiter == ",")
 
 
-def _parse_csv(
-    data: bytes,
-    delimiter: str,
-    encoding: str,
-    column_types: dict[str, pa.DataType] | None = None,
-) -> pa.Table:
-    return pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(encoding=encoding),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            strings_can_be_null=True, column_types=column_types or {}
-        ),
-    )
+def _blank(sample: bytes) -> bool:
+    # Only a head shorter than the sniff size is the whole file; isspace stops at the first
+    # non-space character, so it costs nothing on a real file.
+    return not sample or (len(sample) < _SNIFF_BYTES and sample.isspace())
 
 
-def _exact_big_integers(
-    table: pa.Table, data: bytes, delimiter: str, encoding: str, label: str
-) -> pa.Table:
+def _text_head(src: _Source, gzipped: bool) -> bytes:
+    """Return the text's first bytes (decompressed), to sniff encoding and delimiter."""
+    if not gzipped:
+        return src.head()
+    assert src.path is not None
+    with gzip.open(src.path, "rb") as fh:
+        return fh.read(_SNIFF_BYTES)
+
+
+@dataclass(frozen=True)
+class _CsvFile:
+    """A CSV source and its dialect; each `parse` reads it from the start."""
+
+    src: _Source
+    gzipped: bool
+    delimiter: str
+
+    def parse(self, encoding: str, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
+        stream = self.src.stream()
+        if self.gzipped:
+            stream = pa.CompressedInputStream(stream, "gzip")
+        return pacsv.read_csv(
+            stream,
+            read_options=pacsv.ReadOptions(encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                strings_can_be_null=True, column_types=column_types or {}
+            ),
+        )
+
+
+def _exact_big_integers(table: pa.Table, csv_file: _CsvFile, encoding: str) -> pa.Table:
     """Keep integer columns too large for int64 exact (as text) instead of float64."""
     candidates = []
     for field, column in zip(table.schema, table.columns, strict=True):
@@ -344,12 +537,15 @@ def _exact_big_integers(
             candidates.append(field.name)
     if not candidates:
         return table
-    texts = _parse_csv(data, delimiter, encoding, {c: pa.string() for c in candidates})
+    # Rare (ids past 2**63): the file is parsed a second time, those columns as text.
+    texts = csv_file.parse(encoding, {c: pa.string() for c in candidates})
     for name in candidates:
         values = [v for v in texts.column(name).to_pylist() if v is not None]
         if values and all(_INT_TEXT.match(v) for v in values):
             log.info(
-                "%s: column %r holds integers beyond int64; kept exactly as text", label, name
+                "%s: column %r holds integers beyond int64; kept exactly as text",
+                csv_file.src.label,
+                name,
             )
             index = table.schema.get_field_index(name)
             table = table.set_column(index, name, pc.utf8_trim_whitespace(texts.column(name)))
@@ -444,5 +640,13 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     dates = [i for i, f in enumerate(table.schema) if pa.types.is_date(f.type)]
     for i in dates:
         table = table.set_column(i, table.schema[i].name, table.column(i).cast(pa.timestamp("s")))
-    frame: pd.DataFrame = table.to_pandas(types_mapper=mapping.get if mapping else None)
+    # Column by column, each Arrow column freed once converted (self_destruct), without
+    # consolidating same-typed columns into one 2-D block (a copy of them all): the read's peak
+    # is then about the frame plus one column instead of two frames.
+    frame: pd.DataFrame = table.to_pandas(
+        types_mapper=mapping.get if mapping else None, self_destruct=True, split_blocks=True
+    )
+    del table
+    # Hand the freed Arrow pages back to the system, for the steps after the read.
+    pa.default_memory_pool().release_unused()
     return frame

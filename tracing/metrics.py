@@ -147,6 +147,9 @@ class Metric:
     from_groups : callable or None
         Rank metrics: the value from per-distinct-score positive/negative counts
         (`score_groups`), which lets a bootstrap re-weight rows without re-sorting.
+    groups_gradient : callable or None
+        Rank metrics: the value's partial derivatives in each per-score positive and negative
+        count, for the delta-method variance (`tracing.compare`).
     undefined_if : str or None
         A stat whose positive sum makes the value undefined (NaN) even with a positive
         denominator: MAPE with a zero actual (``"zero_actual"``).
@@ -168,6 +171,7 @@ class Metric:
     combine: Callable[[Sums], Any] | None = None
     exact: Callable[[Prepared], float] | None = None
     from_groups: Callable[[Array, Array], float] | None = None
+    groups_gradient: Callable[[Array, Array], tuple[Array, Array]] | None = None
     undefined_if: str | None = None
     undefined: str = ""
     best: float | None = None
@@ -419,14 +423,7 @@ def row_stat_columns(data: Prepared) -> dict[str, Array]:
         cols["pred_pos"] = cols["tp"] + cols["fp"]
         cols["correct"] = cols["tp"] + cols["tn"]
         if data.score is not None:
-            scored = v & ~np.isnan(data.score)
-            s = np.where(scored, data.score, 0.5)
-            eps = np.finfo(np.float64).eps  # scikit-learn's clipping for log_loss
-            sc = np.clip(s, eps, 1 - eps)
-            ll = -np.where(t, np.log(sc), np.log1p(-sc))
-            cols["n_scored"] = scored.astype(float)
-            cols["logloss"] = np.where(scored, ll, 0.0)
-            cols["sq_err"] = np.where(scored, (s - t) ** 2, 0.0)
+            cols.update(score_stat_columns(t, data.score, v))
     elif mtype is ModelType.MULTICLASS:
         t, p = data.y_true, data.y_pred
         cols["correct"] = (v & (t == p)).astype(float)
@@ -456,6 +453,26 @@ def row_stat_columns(data: Prepared) -> dict[str, Array]:
             y2=y**2,
         )
     return cols
+
+
+def score_stat_columns(
+    y_true: NDArray[np.bool_], score: Array, valid: NDArray[np.bool_] | None = None
+) -> dict[str, Array]:
+    """Return a binary model's score stats per row: ``n_scored``, ``logloss``, ``sq_err``.
+
+    Rows outside ``valid`` (default: none) or without a score contribute zeros. Part of
+    `row_stat_columns`; `tracing.compare` calls it on the valid rows alone.
+    """
+    scored = ~np.isnan(score) if valid is None else valid & ~np.isnan(score)
+    s = np.where(scored, score, 0.5)
+    eps = np.finfo(np.float64).eps  # scikit-learn's clipping for log_loss
+    sc = np.clip(s, eps, 1 - eps)
+    ll = -np.where(y_true, np.log(sc), np.log1p(-sc))
+    return {
+        "n_scored": scored.astype(float),
+        "logloss": np.where(scored, ll, 0.0),
+        "sq_err": np.where(scored, (s - y_true) ** 2, 0.0),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,6 +565,8 @@ def score_groups(
     Rank metrics depend on the data only through these counts, so a bootstrap can re-weight
     rows without sorting again.
     """
+    if weights is None and len(y) and not np.isnan(score).any():
+        return _counted_groups(y, score)
     order = np.argsort(-score, kind="mergesort")
     s_sorted = score[order]
     starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
@@ -556,6 +575,22 @@ def score_groups(
     pos = np.add.reduceat(wy, starts) if len(y) else np.zeros(0)
     tot = np.add.reduceat(w[order], starts) if len(y) else np.zeros(0)
     return pos, tot - pos
+
+
+def _counted_groups(y: NDArray[np.bool_], score: Array) -> tuple[Array, Array]:
+    """`score_groups` without weights: two value sorts (vectorised) instead of a stable argsort.
+
+    The distinct scores come from sorting all scores; each one's positives are counted by
+    locating it among the positives' sorted scores. Counts are exact integers either way.
+    """
+    ordered = np.sort(score)
+    starts = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
+    distinct = ordered[starts]
+    total = np.diff(np.r_[starts, len(ordered)])
+    positives = np.sort(score[y])
+    pos = np.diff(np.r_[np.searchsorted(positives, distinct), len(positives)])
+    # Highest score first, as float counts (what the weighted path returns).
+    return pos[::-1].astype(np.float64), (total - pos)[::-1].astype(np.float64)
 
 
 def roc_auc_from_groups(pos: Array, neg: Array) -> float:
@@ -580,6 +615,38 @@ def pr_auc_from_groups(pos: Array, neg: Array) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
     return float(np.sum(pos / n_pos * precision))
+
+
+def roc_auc_gradient(pos: Array, neg: Array) -> tuple[Array, Array]:
+    """ROC AUC's partial derivatives in each per-score count (highest score first).
+
+    With ``f = A / (P N)``: ``df/dpos_g = ((negatives below g + neg_g / 2) / N - f) / P`` and
+    ``df/dneg_g = ((positives above g + pos_g / 2) / P - f) / N``; the delta method on these
+    is DeLong's variance. NaN when the AUC is undefined.
+    """
+    n_pos, n_neg = pos.sum(), neg.sum()
+    f = roc_auc_from_groups(pos, neg)
+    below = n_neg - np.cumsum(neg)
+    above = np.cumsum(pos) - pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ((below + 0.5 * neg) / n_neg - f) / n_pos, ((above + 0.5 * pos) / n_pos - f) / n_neg
+
+
+def pr_auc_gradient(pos: Array, neg: Array) -> tuple[Array, Array]:
+    """Average precision's partial derivatives in each per-score count (highest score first).
+
+    With ``f = sum_j pos_j r_j / P`` and ``r_j = TP_j / (TP_j + FP_j)`` (cumulative counts):
+    ``df/dpos_g = (r_g - f + sum_{j >= g} pos_j FP_j / (TP_j + FP_j)^2) / P`` and
+    ``df/dneg_g = -sum_{j >= g} pos_j TP_j / (TP_j + FP_j)^2 / P``. NaN when undefined.
+    """
+    n_pos = pos.sum()
+    f = pr_auc_from_groups(pos, neg)
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seen2 = (tp + fp) ** 2  # every group holds a row, so never 0
+        later_fp = np.cumsum((pos * fp / seen2)[::-1])[::-1]
+        later_tp = np.cumsum((pos * tp / seen2)[::-1])[::-1]
+        return (tp / (tp + fp) - f + later_fp) / n_pos, -later_tp / n_pos
 
 
 def _roc_auc(data: Prepared) -> float:
@@ -713,6 +780,7 @@ _REGISTRY: tuple[Metric, ...] = (
         needs=_SCORE,
         exact=_roc_auc,
         from_groups=roc_auc_from_groups,
+        groups_gradient=roc_auc_gradient,
         undefined="needs both positive and negative actuals",
         best=1.0,
         description="Probability that a positive scores above a negative.",
@@ -725,6 +793,7 @@ _REGISTRY: tuple[Metric, ...] = (
         needs=_SCORE,
         exact=_pr_auc,
         from_groups=pr_auc_from_groups,
+        groups_gradient=pr_auc_gradient,
         undefined="no actual positives",
         best=1.0,
         description="Area under the precision-recall curve (average precision).",
