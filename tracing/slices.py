@@ -116,16 +116,16 @@ also holds the per-row statistics; every per-slice number (slice records, drilld
 breakdowns inside the parent slice) is a `tracing.engine.CodedTable.group_sums` with a filter.
 Inside the search, a combination's cells are counted with `numpy.bincount` over the table's
 codes.
-Ratio metrics use an exact branch and bound (`tracing._slice_search.branch_and_bound`): a
-child's impact can never exceed the sum of the positive per-row excesses inside its parent, so
-each level is counted only on the rows of parent cells that can still hold a top slice, and
-only cells whose bound reaches the k-th best are scored. Other additive metrics (F1, RMSE, R²,
-macro/weighted averages) are exact but slower: every combination is scored from summed
-statistics without pruning, except that cells below ``min_size`` are not extended. Rank metrics (ROC AUC, PR AUC)
-are also enumerated exactly, every cell of at least ``min_size`` rows being scored by
-`tracing.ranks`: the search runs on the rows sorted once by score, so each combination's rows
-arrive in score order and need only a radix sort by cell, never a float sort (about 15 s of
-CPU at a million rows and depth 3). Every path equals brute-force enumeration (tested).
+Ratio metrics use an exact branch and bound (`tracing._slice_search.branch_and_bound`): a child's
+impact can never exceed the sum of the positive per-row excesses inside its parent, so each level
+is counted only on the rows of parent cells that can still hold a top slice, and only cells whose
+bound reaches the k-th best are scored. Other additive metrics (F1, RMSE, R², macro/weighted
+averages) are exact but slower: every combination is scored from summed statistics without pruning,
+except that cells below ``min_size`` are not extended. Rank metrics (ROC AUC, PR AUC) are also
+enumerated exactly, every cell of at least ``min_size`` rows being scored by `tracing.ranks`: the
+search runs on the rows sorted once by score, so each combination's rows arrive in score order and
+need only a radix sort by cell, never a float sort (about 15 s of CPU at a million rows and depth
+3). Every path equals brute-force enumeration (tested).
 """
 
 from __future__ import annotations
