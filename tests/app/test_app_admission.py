@@ -20,6 +20,8 @@ def test_a_heavy_step_queues_behind_a_running_one(
 
     def watched(on_wait=None, **kwargs):
         def record(place: int) -> None:
+            if not places:  # free the slot a second after the step started waiting for it
+                threading.Timer(1.0, release.set).start()
             places.append(place)
             if on_wait is not None:
                 on_wait(place)
@@ -37,7 +39,8 @@ def test_a_heavy_step_queues_behind_a_running_one(
     other = threading.Thread(target=busy)
     other.start()
     held.wait(10)
-    threading.Timer(1.0, release.set).start()
+    # On a loaded machine the page may take seconds to reach the step: the slot is freed only
+    # once the step waits for it (`record`), or after 30 s, when the assertions below fail.
     start = time.monotonic()
     at = app("slices", min_size="31")  # a search no earlier test cached
     other.join(10)
