@@ -177,3 +177,44 @@ def test_tables_too_large_for_memory_use_pred_contrib(monkeypatch):
     assert TreeShap.build(booster) is None
     expected = booster.predict(x[:300], pred_contrib=True)
     np.testing.assert_array_equal(tree_shap(booster, x[:300]), expected)
+
+
+def test_explain_gives_the_same_result_with_the_tables_as_with_pred_contrib(monkeypatch):
+    # End to end: the rankings and beeswarm values of `explain` do not depend on the route.
+    import pandas as pd
+
+    from tracing import explain as engine
+    from tracing.analysis import prepare_analysis
+
+    rng = np.random.default_rng(7)
+
+    def frame(n: int) -> pd.DataFrame:
+        x = rng.normal(size=n)
+        c = rng.choice([f"c{i}" for i in range(8)], size=n)
+        z = rng.choice(["ok", "bad"], size=n, p=[0.8, 0.2])
+        score = 1 / (1 + np.exp(-(2 * x + np.isin(c, ["c0", "c1"]))))
+        label = (score >= 0.5).astype(int)
+        flip = rng.random(n) < np.where(z == "bad", 0.5, 0.02)
+        noise = np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 9, n))
+        return pd.DataFrame(
+            {
+                "x": x,
+                "c": c,
+                "z": z,
+                "noise": noise,
+                "prediction_score": score,
+                "prediction_label": label,
+                "actual_label": np.where(flip, 1 - label, label),
+            }
+        )
+
+    analysis = prepare_analysis(frame(4000), frame(4000))
+    fast = engine.explain(analysis, sample_size=3000, shap_sample_size=600)
+    monkeypatch.setattr(
+        engine, "BoosterShap", lambda booster: BoosterShap(booster, min_rows=10**9)
+    )
+    slow = engine.explain(analysis, sample_size=3000, shap_sample_size=600)
+    pd.testing.assert_frame_equal(fast.importance, slow.importance, rtol=0, atol=1e-12)
+    for a, b in ((fast.values, slow.values), (fast.error_values, slow.error_values)):
+        pd.testing.assert_frame_equal(a.drop(columns="shap"), b.drop(columns="shap"))
+        np.testing.assert_allclose(a["shap"], b["shap"], rtol=0, atol=1e-12)
