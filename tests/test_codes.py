@@ -141,3 +141,46 @@ def test_compact_codes_give_the_slices_of_wide_codes(fraud, monkeypatch, metric)
     )
     cols = ["slice_id", "size", "metric", "impact"]
     pd.testing.assert_frame_equal(compact.table[cols], wide.table[cols])
+
+
+def test_calendar_parts_and_value_counts_are_derived_once_per_frame(fraud, monkeypatch):
+    """Slicing, coding, default features and drift share one derivation and one count each."""
+    derived: list[str] = []
+    original = codes_module.calendar_features
+
+    def counting_parts(series, name):
+        derived.append(name)
+        return original(series, name)
+
+    counted: list[tuple[int, str]] = []
+    real_counts = pd.Series.value_counts
+
+    def counting_counts(self, *args, **kwargs):
+        counted.append((len(self), str(self.name)))
+        return real_counts(self, *args, **kwargs)
+
+    monkeypatch.setattr(codes_module, "calendar_features", counting_parts)
+    fresh = prepare_analysis(fraud.baseline_frame.copy(), fraud.production_frame.copy())
+    monkeypatch.setattr(pd.Series, "value_counts", counting_counts)
+    result = find_slices(fresh)
+    feature_drift(fresh)
+    quality_checks(fresh)
+    assert any(f.startswith("timestamp.") for f in result.features)
+    assert derived == ["timestamp", "timestamp"]  # one per side, for every caller
+    whole = [c for c in counted if c[0] == len(fresh.production_frame)]
+    sliced = set(result.features) & set(fresh.baseline_frame.columns)
+    for column in sliced:  # at most once per side (equal lengths here: two entries)
+        assert whole.count((len(fresh.production_frame), column)) <= 2, column
+
+
+def test_a_frame_changed_in_place_after_an_analysis_is_analysed_afresh(fraud):
+    """The caches key on the analysis' own frames: a caller's later edit is never stale."""
+    prod = fraud.production_frame.copy()
+    first = feature_drift(prepare_analysis(fraud.baseline_frame, prod))
+    before = first.table.set_index("feature").loc["device", "psi"]
+    prod.loc[prod.index[: len(prod) // 2], "device"] = "smart fridge"  # in place
+    again = feature_drift(prepare_analysis(fraud.baseline_frame, prod))
+    after = again.table.set_index("feature").loc["device", "psi"]
+    assert after > before + 1  # half the rows moved to a brand-new value
+    result = find_slices(prepare_analysis(fraud.baseline_frame, prod), features=["device"])
+    assert "smart fridge" in result.bins["device"].labels

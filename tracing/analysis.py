@@ -126,6 +126,10 @@ def prepare_analysis(
     >>> a.has_actuals, a.schema.roles.actual_label
     (False, 'label')
     """
+    # The analysis owns its frames: shallow copies (copy-on-write, no data copied), so a
+    # caller changing its own frame later can never reach the codes, counts and bins that
+    # `tracing.codes` remembers for the analysis' frame objects.
+    baseline, production = baseline.copy(deep=False), production.copy(deep=False)
     for frame, name in ((baseline, names[0]), (production, names[1])):
         if len(frame) == 0:
             raise DataError(f"{name}: the file has no data rows; export the predictions again.")

@@ -547,7 +547,13 @@ def calendar_features(series: pd.Series, name: str) -> dict[str, pd.Series]:
     }
 
 
-def slice_exclusion(baseline: pd.Series, production: pd.Series, *, min_count: int) -> str | None:
+def slice_exclusion(
+    baseline: pd.Series,
+    production: pd.Series,
+    *,
+    min_count: int,
+    counts: Callable[[], tuple[pd.Series, pd.Series]] | None = None,
+) -> str | None:
     """Why a column is left out of slicing by default (None: it is sliced).
 
     Id-like and free-text columns: at least `ID_MIN_VALUES` distinct values and either nearly
@@ -571,22 +577,27 @@ def slice_exclusion(baseline: pd.Series, production: pd.Series, *, min_count: in
         and pd.api.types.is_integer_dtype(production.dtype)
     ):
         return None
-    counts = [s.value_counts(dropna=True) for s in (baseline, production)]
-    distinct = int(counts[0].index.union(counts[1].index).size)
+    # The sides' value counts: ``counts()`` when given (counted once, `tracing.codes`).
+    sides = (
+        counts()
+        if counts is not None
+        else (baseline.value_counts(dropna=True), production.value_counts(dropna=True))
+    )
+    distinct = int(sides[0].index.union(sides[1].index).size)
     if distinct < ID_MIN_VALUES:
         return None
     share = ID_INT_SHARE if numeric else ID_SHARE
-    for c in counts:
+    for c in sides:
         rows = int(c.sum())
         if rows and len(c) >= share * rows:
             return f"id-like: one value per row ({distinct:,} distinct values in {rows:,} rows)"
     if numeric:
         return None
-    both = counts[0].add(counts[1], fill_value=0)
+    both = sides[0].add(sides[1], fill_value=0)
     most = (
-        counts[0]
+        sides[0]
         .reindex(both.index, fill_value=0)
-        .combine(counts[1].reindex(both.index, fill_value=0), max)
+        .combine(sides[1].reindex(both.index, fill_value=0), max)
     )
     rare = float(both[most < min_count].sum()) / max(float(both.sum()), 1.0)
     if rare > ID_POOLED_SHARE:

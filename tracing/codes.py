@@ -24,11 +24,24 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tracing.binning import ColumnBins, column_values, fit_bins
+from tracing.binning import (
+    CALENDAR,
+    ColumnBins,
+    ColumnValues,
+    calendar_features,
+    fit_column_bins,
+)
 from tracing.bytecache import process_store
 from tracing.options import SliceSearch
 
-__all__ = ["code_dtype", "column_bins", "column_codes"]
+__all__ = [
+    "calendar_parts",
+    "code_dtype",
+    "column_bins",
+    "column_codes",
+    "column_counts",
+    "feature_values",
+]
 
 T = TypeVar("T")
 
@@ -73,7 +86,7 @@ def column_codes(frame: pd.DataFrame, feature: str, fitted: ColumnBins) -> NDArr
     key = ("codes", id(frame), feature, fitted)
 
     def code() -> NDArray[np.integer]:
-        codes = fitted.codes(column_values(frame, feature))
+        codes = fitted.codes(feature_values(frame, feature))
         out = codes.astype(code_dtype(len(fitted.labels)), copy=False)
         out.setflags(write=False)
         return out
@@ -108,11 +121,69 @@ def column_bins(
     """
     key = ("bins", id(baseline), id(production), feature, int(bins), int(min_count))
 
+    def read(frame: pd.DataFrame) -> ColumnValues:
+        return ColumnValues(
+            feature_values(frame, feature), count=lambda: column_counts(frame, feature)
+        )
+
     def fit() -> ColumnBins:
-        b, p = column_values(baseline, feature), column_values(production, feature)
-        return fit_bins(b, p, bins=bins, min_count=min_count)
+        return fit_column_bins(read(baseline), read(production), bins=bins, min_count=min_count)
 
     return _remembered(key, (baseline, production), fit)
+
+
+def feature_values(frame: pd.DataFrame, feature: str) -> pd.Series:
+    """Return a column by slice feature name: `tracing.binning.column_values`, shared.
+
+    A real column is the frame's own; a calendar part (``"<timestamp>.hour"``) comes from
+    `calendar_parts`, derived once per frame.
+
+    Raises
+    ------
+    KeyError
+        Neither a column nor a calendar part of a datetime column.
+    """
+    if feature in frame.columns:
+        return frame[feature]
+    base, _, part = feature.rpartition(".")
+    if part in CALENDAR and base in frame.columns:
+        derived = calendar_parts(frame, base)
+        if feature in derived:
+            return derived[feature]
+    raise KeyError(feature)
+
+
+def calendar_parts(frame: pd.DataFrame, column: str) -> dict[str, pd.Series]:
+    """Return `tracing.binning.calendar_features` of one column, derived once per frame.
+
+    Parsing and splitting a timestamp costs about a second per 10M rows and part; slicing,
+    coding and the default-feature rules all ask for the same parts.
+    """
+    key = ("calendar", id(frame), column)
+    return _remembered(key, (frame,), lambda: calendar_features(frame[column], column))
+
+
+def column_counts(frame: pd.DataFrame, feature: str) -> pd.Series:
+    """Return the rows per distinct non-missing value of one column, counted once per frame.
+
+    Drift, quality and the slices' bins read the same counts (`pandas.Series.value_counts`);
+    shared, so callers must not modify the result.
+    """
+    key = ("counts", id(frame), feature)
+    return _remembered(
+        key, (frame,), lambda: feature_values(frame, feature).value_counts(dropna=True)
+    )
+
+
+def _size(value: object) -> int:
+    """Bytes an entry holds (arrays, series and dicts of series; small objects count 1 kB)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, pd.Series):
+        return int(value.memory_usage(deep=False, index=True))
+    if isinstance(value, dict):
+        return sum(_size(v) for v in value.values())
+    return 1_000
 
 
 def _remembered(key: Hashable, owners: tuple[pd.DataFrame, ...], compute: Callable[[], T]) -> T:
@@ -123,7 +194,7 @@ def _remembered(key: Hashable, owners: tuple[pd.DataFrame, ...], compute: Callab
         return cast(T, found[1])
     value = compute()
     refs = tuple(weakref.ref(o) for o in owners)
-    size = int(value.nbytes) if isinstance(value, np.ndarray) else 1_000
+    size = _size(value)
     if store.put(key, (refs, value), size):
         for owner in owners:
             weakref.finalize(owner, _forget, store, key, refs)

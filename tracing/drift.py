@@ -71,6 +71,7 @@ from numpy.typing import NDArray
 
 from tracing.analysis import Analysis
 from tracing.binning import ColumnBins, ColumnValues, bin_counts, fit_column_bins
+from tracing.codes import column_counts
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.options import DriftOptions
@@ -507,7 +508,6 @@ def _pair(
     return _Pair(sides[0], sides[1], bins=bins, min_share=min_share)
 
 
-@per_analysis
 def value_counts(analysis: Analysis, *, side: str, column: str) -> pd.Series:
     """Rows per distinct non-missing value of one column of one side, counted once.
 
@@ -540,7 +540,7 @@ def value_counts(analysis: Analysis, *, side: str, column: str) -> pd.Series:
     True
     """
     frame = analysis.baseline_frame if side == "baseline" else analysis.production_frame
-    return frame[column].value_counts(dropna=True)
+    return column_counts(frame, column)
 
 
 def _drift_row(

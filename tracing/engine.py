@@ -77,8 +77,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tracing.binning import ColumnBins, as_float, column_values
-from tracing.codes import column_bins, column_codes
+from tracing.binning import ColumnBins, as_float
+from tracing.codes import column_bins, column_codes, feature_values
 from tracing.options import SliceSearch
 
 __all__ = [
@@ -530,7 +530,7 @@ class MemoryTable:
                 fitted = data.lazy[key]
                 numeric = fitted.kind == "numeric"
                 floats = self.sorted_values(side, key) if numeric else None
-                count = bin_counts(fitted, column_values(self._frame(side), key), floats)
+                count = bin_counts(fitted, feature_values(self._frame(side), key), floats)
                 return GroupSums(tuple(keys), cards, None, count, {})
         selected, code = self.cell_codes(side, keys, where)
         space = math.prod(cards)
@@ -598,7 +598,7 @@ class MemoryTable:
         """Sorted non-missing values of a numeric raw column over every row (computed once)."""
         data = self._sides[side]
         if column not in data.sorted:
-            data.sorted[column] = sorted_values(column_values(self._frame(side), column))
+            data.sorted[column] = sorted_values(feature_values(self._frame(side), column))
         return data.sorted[column]
 
     def stat_names(self, side: Side) -> tuple[str, ...]:

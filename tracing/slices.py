@@ -130,6 +130,7 @@ need only a radix sort by cell, never a float sort (about 15 s of CPU at a milli
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -148,11 +149,9 @@ from tracing.analysis import Analysis, analysis_row_stats
 from tracing.binning import (
     ColumnBins,
     as_float,
-    calendar_features,
-    column_values,
     slice_exclusion,
 )
-from tracing.codes import column_codes
+from tracing.codes import calendar_parts, column_codes, column_counts, feature_values
 from tracing.engine import Filter, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
@@ -537,14 +536,16 @@ def _default_features(analysis: Analysis, size: int) -> tuple[tuple[str, ...], E
         if f not in base.columns or f not in prod.columns:
             feats.append(f)  # reported as missing by the caller
             continue
-        why = slice_exclusion(base[f], prod[f], min_count=size)
+        why = slice_exclusion(
+            base[f], prod[f], min_count=size, counts=functools.partial(_both_counts, base, prod, f)
+        )
         if why is None:
             feats.append(f)
         else:
             excluded.append((f, why))
     ts = roles.timestamp
     if ts and ts in base.columns and ts in prod.columns:
-        parts, base_parts = calendar_features(prod[ts], ts), calendar_features(base[ts], ts)
+        parts, base_parts = calendar_parts(prod, ts), calendar_parts(base, ts)
         months = _span_days(prod[ts]) >= _DAY_OF_MONTH_MIN_DAYS
         for name, values in parts.items() if base_parts else ():
             if name in base.columns or name in feats:
@@ -559,6 +560,12 @@ def _default_features(analysis: Analysis, size: int) -> tuple[tuple[str, ...], E
             else:  # e.g. a logged "hour" column: the same slices under two names
                 excluded.append((name, f"the same values as {twin}"))
     return tuple(feats), tuple(excluded)
+
+
+def _both_counts(
+    base: pd.DataFrame, prod: pd.DataFrame, feature: str
+) -> tuple[pd.Series, pd.Series]:
+    return column_counts(base, feature), column_counts(prod, feature)
 
 
 def _same_values(
@@ -605,7 +612,7 @@ def _check_columns(frame: pd.DataFrame, feats: Sequence[str], name: str) -> None
         if f in frame.columns:
             continue
         try:
-            column_values(frame, f)
+            feature_values(frame, f)
         except KeyError:
             raise DataError(
                 f"{name}: slice column {f!r} is missing; available columns: "
