@@ -284,6 +284,7 @@ class _Grouped:
         wanted: BoolArray | None,
         count: NDArray[np.integer] | None = None,
     ) -> _Grouped:
+        """Group the scored rows (arguments: see `ScoreOrder.roc_auc`)."""
         positions, group = _scored(order, positions, group)
         chosen = np.arange(n_groups) if wanted is None else np.flatnonzero(wanted)
         n_labels = len(chosen)
