@@ -563,6 +563,11 @@ def _decimal_commas(table: pa.Table, label: str, *, comma_delimited: bool) -> pa
         if not pa.types.is_string(field.type) and not pa.types.is_large_string(field.type):
             continue
         column = table.column(index)
+        # The non-null values of the first rows first: dropping the nulls of a whole text
+        # column copies it, which most columns (ordinary text) never need.
+        head = pc.drop_null(column.slice(0, _PEEK))
+        if len(head) and not _may_be_decimal_commas(head):
+            continue
         values = pc.drop_null(column)
         if len(values) == 0 or not _may_be_decimal_commas(values.slice(0, _PEEK)):
             continue
