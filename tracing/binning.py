@@ -494,11 +494,17 @@ def _formatter(series: pd.Series) -> Any:
     return lambda v: f"{v:.4g}"
 
 
-def column_values(frame: pd.DataFrame, feature: str) -> pd.Series:
+def column_values(
+    frame: pd.DataFrame,
+    feature: str,
+    *,
+    parts: Callable[[pd.DataFrame, str], dict[str, pd.Series]] | None = None,
+) -> pd.Series:
     """Return a column of ``frame`` by slice feature name, deriving calendar features.
 
     A real column of that name wins; otherwise ``"<timestamp>.hour"`` and the other
-    `CALENDAR` parts are derived from the timestamp column (`calendar_features`).
+    `CALENDAR` parts are derived from the timestamp column: ``parts(frame, column)``, by
+    default `calendar_features` (`tracing.codes.calendar_parts` remembers them per frame).
 
     Raises
     ------
@@ -509,7 +515,7 @@ def column_values(frame: pd.DataFrame, feature: str) -> pd.Series:
         return frame[feature]
     base, _, part = feature.rpartition(".")
     if part in CALENDAR and base in frame.columns:
-        derived = calendar_features(frame[base], base)
+        derived = calendar_features(frame[base], base) if parts is None else parts(frame, base)
         if feature in derived:
             return derived[feature]
     raise KeyError(feature)

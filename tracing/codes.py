@@ -25,10 +25,10 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tracing.binning import (
-    CALENDAR,
     ColumnBins,
     ColumnValues,
     calendar_features,
+    column_values,
     fit_column_bins,
 )
 from tracing.bytecache import process_store
@@ -143,14 +143,7 @@ def feature_values(frame: pd.DataFrame, feature: str) -> pd.Series:
     KeyError
         Neither a column nor a calendar part of a datetime column.
     """
-    if feature in frame.columns:
-        return frame[feature]
-    base, _, part = feature.rpartition(".")
-    if part in CALENDAR and base in frame.columns:
-        derived = calendar_parts(frame, base)
-        if feature in derived:
-            return derived[feature]
-    raise KeyError(feature)
+    return column_values(frame, feature, parts=calendar_parts)
 
 
 def calendar_parts(frame: pd.DataFrame, column: str) -> dict[str, pd.Series]:

@@ -49,7 +49,7 @@ Who talks to it
   `group_sums` over a derived ``period`` key (and a ``has_actual`` key for the filter).
 - `tracing.drift`: the histograms are row counts per bin, `group_sums` over a key added with
   ``with_keys(..., lazy=True)``: `MemoryTable` answers such a count from the sorted values the
-  KS and Wasserstein tests need anyway (`bin_counts`), so no column is coded for it.
+  KS and Wasserstein tests need anyway (`tracing.binning.bin_counts`), so no column is coded.
 
 Not (yet) behind the seam, and why:
 
@@ -77,8 +77,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tracing.binning import ColumnBins, as_float
-from tracing.codes import column_bins, column_codes, feature_values
+from tracing.binning import ColumnBins, ColumnValues, as_float, bin_counts
+from tracing.codes import column_bins, column_codes, column_counts, feature_values
 from tracing.options import SliceSearch
 
 __all__ = [
@@ -89,7 +89,6 @@ __all__ = [
     "GroupSums",
     "MemoryTable",
     "Side",
-    "bin_counts",
     "fit_frame_bins",
     "sorted_values",
 ]
@@ -311,36 +310,12 @@ def sorted_values(series: pd.Series) -> FloatArray:
     return np.sort(values[~np.isnan(values)])
 
 
-def bin_counts(
-    bins: ColumnBins, series: pd.Series, sorted_floats: FloatArray | None = None
-) -> NDArray[np.int64]:
-    """Rows per bin of one column without coding every row (equal to a bincount of the codes).
-
-    Numeric bins cut the sorted values (``sorted_floats``, from `sorted_values`, computed when
-    not given) at the edges; categorical bins count values once (`pandas.Series.value_counts`)
-    and pool the rest into ``"(other)"``. Missing values fill the last bin.
-    """
-    out = np.zeros(len(bins.labels), dtype=np.int64)
-    if bins.kind == "numeric":
-        values = sorted_values(series) if sorted_floats is None else sorted_floats
-        cuts = np.searchsorted(values, np.asarray(bins.edges), side="left")
-        out[:-1] = np.diff(np.r_[0, cuts, len(values)])
-    else:
-        counts = series.value_counts(dropna=True)
-        kept = counts.reindex(list(bins.categories), fill_value=0).to_numpy()
-        out[: len(kept)] = kept
-        if bins.other_code is not None:
-            out[bins.other_code] = int(counts.sum()) - int(kept.sum())
-    out[-1] = len(series) - int(out[:-1].sum())
-    return out
-
-
 @dataclass(frozen=True, eq=False)
 class _Rows:
     """One side in memory: source frame, kept rows, key codes and statistics over those rows.
 
     Keys in ``lazy`` are coded on first use (and kept); until then a count per bin over every
-    row is answered by `bin_counts`, from ``sorted`` values for numeric bins.
+    row is answered by `tracing.binning.bin_counts` from the column read once (``values``).
     """
 
     frame: pd.DataFrame | None
@@ -348,7 +323,7 @@ class _Rows:
     keys: dict[str, NDArray[np.integer]]
     stats: dict[str, FloatArray]
     lazy: dict[str, ColumnBins] = field(default_factory=dict)
-    sorted: dict[str, FloatArray] = field(default_factory=dict)
+    values: dict[str, ColumnValues] = field(default_factory=dict)
 
     @property
     def every(self) -> bool:
@@ -475,7 +450,7 @@ class MemoryTable:
                     continue
                 codes = column_codes(frame, name, fitted)
                 keys[name] = codes if data.every else codes[data.rows]
-            sides[side] = _Rows(data.frame, data.rows, keys, data.stats, later, data.sorted)
+            sides[side] = _Rows(data.frame, data.rows, keys, data.stats, later, data.values)
         cards = {**self._cards, **{k: len(b.labels) for k, b in bins.items()}}
         return MemoryTable(sides, cards, {**self.bins, **bins})
 
@@ -486,7 +461,7 @@ class MemoryTable:
         sides = {
             **self._sides,
             side: _Rows(
-                data.frame, data.rows, data.keys, {**data.stats, **added}, data.lazy, data.sorted
+                data.frame, data.rows, data.keys, {**data.stats, **added}, data.lazy, data.values
             ),
         }
         return MemoryTable(sides, self._cards, self.bins)
@@ -527,10 +502,7 @@ class MemoryTable:
         if len(keys) == 1 and not stats and not where and data.every:
             key = keys[0]
             if key in data.lazy and key not in data.keys:  # a histogram: no codes needed
-                fitted = data.lazy[key]
-                numeric = fitted.kind == "numeric"
-                floats = self.sorted_values(side, key) if numeric else None
-                count = bin_counts(fitted, feature_values(self._frame(side), key), floats)
+                count = bin_counts(data.lazy[key], self._values(side, key))
                 return GroupSums(tuple(keys), cards, None, count, {})
         selected, code = self.cell_codes(side, keys, where)
         space = math.prod(cards)
@@ -596,10 +568,17 @@ class MemoryTable:
 
     def sorted_values(self, side: Side, column: str) -> FloatArray:
         """Sorted non-missing values of a numeric raw column over every row (computed once)."""
+        return self._values(side, column).sorted
+
+    def _values(self, side: Side, column: str) -> ColumnValues:
+        """One raw column of one side, read once (its sort and value counts computed once)."""
         data = self._sides[side]
-        if column not in data.sorted:
-            data.sorted[column] = sorted_values(feature_values(self._frame(side), column))
-        return data.sorted[column]
+        if column not in data.values:
+            frame = self._frame(side)
+            data.values[column] = ColumnValues(
+                feature_values(frame, column), count=lambda: column_counts(frame, column)
+            )
+        return data.values[column]
 
     def stat_names(self, side: Side) -> tuple[str, ...]:
         """Return the names of the statistics held on one side."""
