@@ -71,18 +71,23 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tracing import rowexpr
 from tracing.binning import ColumnBins, ColumnValues, as_float, bin_counts
 from tracing.codes import column_bins, column_codes, column_counts, feature_values
 from tracing.options import SliceSearch
 
+if TYPE_CHECKING:
+    from sqlglot.expressions import Expression
+
 __all__ = [
     "DENSE_LIMIT",
+    "CellSet",
     "CodedTable",
     "Condition",
     "Filter",
@@ -118,29 +123,55 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class CellSet:
+    """Rows whose mixed-radix cell code over ``keys`` is one of ``cells``.
+
+    The slice search carries its pruning into an engine with it: a level is counted only on
+    the rows of the parent cells that can still hold a top slice (``(k1, k2) IN (...)``).
+    """
+
+    keys: tuple[str, ...]
+    cells: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Filter:
-    """A conjunction of `Condition`: the rows meeting all of them (none: every row).
+    """A conjunction of `Condition` and `CellSet`: the rows meeting all of them (none: every row).
 
     Examples
     --------
     >>> Filter.of([("state", 2), ("amount", 0)]).keys
     ('state', 'amount')
+    >>> bool(Filter().inside(("state",), [1, 3]))
+    True
     """
 
     conditions: tuple[Condition, ...] = ()
+    cell_sets: tuple[CellSet, ...] = ()
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[str, int]]) -> Filter:
         """Build a filter from ``(key, code)`` pairs."""
         return cls(tuple(Condition(str(k), int(c)) for k, c in pairs))
 
+    def inside(self, keys: Sequence[str], cells: Iterable[int]) -> Filter:
+        """Return this filter and: the rows whose cell over ``keys`` is one of ``cells``."""
+        cell_set = CellSet(tuple(map(str, keys)), tuple(sorted({int(c) for c in cells})))
+        return Filter(self.conditions, (*self.cell_sets, cell_set))
+
+    def also(self, other: Filter | None) -> Filter:
+        """Return the rows meeting both filters."""
+        if not other:
+            return self
+        return Filter(self.conditions + other.conditions, self.cell_sets + other.cell_sets)
+
     @property
     def keys(self) -> tuple[str, ...]:
-        """The key columns the filter reads."""
+        """The key columns the filter's conditions read."""
         return tuple(c.key for c in self.conditions)
 
     def __bool__(self) -> bool:
-        return bool(self.conditions)
+        return bool(self.conditions) or bool(self.cell_sets)
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,6 +191,8 @@ class GroupSums:
         Rows per cell.
     sums : dict of str -> ndarray of float64
         Sum of each requested statistic per cell.
+    maxes : dict of str -> ndarray of float64
+        Largest value of each requested statistic per cell (``-inf`` for an empty cell).
     """
 
     keys: tuple[str, ...]
@@ -167,6 +200,7 @@ class GroupSums:
     cells: NDArray[np.int64] | None
     count: NDArray[np.int64]
     sums: dict[str, FloatArray] = field(default_factory=dict)
+    maxes: dict[str, FloatArray] = field(default_factory=dict)
 
     @property
     def space(self) -> int:
@@ -193,6 +227,8 @@ class GroupSums:
         out_frame["count"] = self.count[keep]
         for name, values in self.sums.items():
             out_frame[name] = values[keep]
+        for name, values in self.maxes.items():
+            out_frame[f"max:{name}"] = values[keep]
         return out_frame
 
 
@@ -240,6 +276,7 @@ class CodedTable(Protocol):
         *,
         side: Side,
         where: Filter | None = None,
+        maxes: Sequence[str] = (),
     ) -> GroupSums:
         """Row counts and sums of ``stats`` per cell of ``keys`` over one side's rows.
 
@@ -253,6 +290,8 @@ class CodedTable(Protocol):
             Baseline or production.
         where : Filter, optional
             Only the rows meeting it (e.g. inside a parent slice).
+        maxes : sequence of str, default ()
+            Statistics whose largest value per cell is wanted too (`GroupSums.maxes`).
 
         Returns
         -------
@@ -267,11 +306,25 @@ class CodedTable(Protocol):
         *,
         side: Side,
         where: Filter | None = None,
+        each: Sequence[Filter | None] | None = None,
+        maxes: Sequence[str] = (),
     ) -> list[GroupSums]:
         """`group_sums` for several key sets over the same rows, in order (one scan, ideally).
 
         A whole search level (every single feature, every candidate pair) is one call, so an
         engine answers it with one ``GROUP BY GROUPING SETS`` query instead of one scan per set.
+        ``each[i]`` (optional) restricts the rows of set ``i`` further (on top of ``where``):
+        the search counts each set only on the rows of its parent's live cells.
+        """
+        ...
+
+    def with_derived(self, side: Side, definitions: Mapping[str, Expression]) -> CodedTable:
+        """Return the table with more statistics on one side, defined over its statistics.
+
+        ``definitions`` maps a new name to a `tracing.rowexpr` expression whose columns are
+        statistic names of the side (and literals): e.g. the search's per-row excess
+        ``greatest(M * n - correct, 0)``. In memory it is evaluated with numpy once; a SQL
+        engine inlines it in its queries.
         """
         ...
 
@@ -491,6 +544,7 @@ class MemoryTable:
         *,
         side: Side,
         where: Filter | None = None,
+        maxes: Sequence[str] = (),
     ) -> GroupSums:
         """Row counts and sums per cell (see `CodedTable.group_sums`): one bincount each.
 
@@ -499,7 +553,7 @@ class MemoryTable:
         """
         data = self._sides[side]
         cards = tuple(self._cards[k] for k in keys)
-        if len(keys) == 1 and not stats and not where and data.every:
+        if len(keys) == 1 and not stats and not maxes and not where and data.every:
             key = keys[0]
             if key in data.lazy and key not in data.keys:  # a histogram: no codes needed
                 count = bin_counts(data.lazy[key], self._values(side, key))
@@ -520,7 +574,13 @@ class MemoryTable:
             sums[name] = np.bincount(group, weights=w, minlength=n_groups).astype(
                 np.float64, copy=False
             )
-        return GroupSums(tuple(keys), cards, cells, count, sums)
+        tops = {}
+        for name in maxes:
+            values = data.stats[name]
+            top = np.full(n_groups, -np.inf)
+            np.maximum.at(top, group, values if selected is None else values[selected])
+            tops[name] = top
+        return GroupSums(tuple(keys), cards, cells, count, sums, tops)
 
     def grouping_sets(
         self,
@@ -529,9 +589,24 @@ class MemoryTable:
         *,
         side: Side,
         where: Filter | None = None,
+        each: Sequence[Filter | None] | None = None,
+        maxes: Sequence[str] = (),
     ) -> list[GroupSums]:
         """`group_sums` per key set (see `CodedTable.grouping_sets`): in memory, one by one."""
-        return [self.group_sums(keys, stats, side=side, where=where) for keys in key_sets]
+        extra = list(each) if each is not None else [None] * len(key_sets)
+        if len(extra) != len(key_sets):
+            raise ValueError("grouping_sets: one filter per key set in each=")
+        base = where or Filter()
+        return [
+            self.group_sums(keys, stats, side=side, where=base.also(more), maxes=maxes)
+            for keys, more in zip(key_sets, extra, strict=True)
+        ]
+
+    def with_derived(self, side: Side, definitions: Mapping[str, Expression]) -> MemoryTable:
+        """Evaluate derived statistics once with numpy (see `CodedTable.with_derived`)."""
+        data = self._sides[side]
+        values = rowexpr.evaluate_all(definitions, data.stats, length=len(data.rows))
+        return self.with_stats(side, values)
 
     def sample(
         self, side: Side, n: int, *, random_state: int = 0, where: Filter | None = None
@@ -552,6 +627,9 @@ class MemoryTable:
         out = np.ones(len(data.rows), dtype=bool)
         for cond in where.conditions if where else ():
             out &= data.codes(cond.key) == cond.code
+        for cell_set in where.cell_sets if where else ():
+            _, code = self.cell_codes(side, cell_set.keys)
+            out &= np.isin(code, np.asarray(cell_set.cells, dtype=np.int64))
         return out
 
     def rows(self, side: Side) -> IntArray:

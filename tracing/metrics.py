@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tracing import rowexpr
 from tracing.errors import DataError
 from tracing.schema import ModelType, Schema, label_text, score_column_class
 from tracing.vocab import Direction
@@ -408,51 +409,30 @@ def row_stats(data: Prepared) -> pd.DataFrame:
 
 
 def row_stat_columns(data: Prepared) -> dict[str, Array]:
-    """Return the columns of `row_stats` as a dict of arrays (no DataFrame overhead)."""
-    v = data.valid
-    mtype = data.schema.model_type
-    cols: dict[str, Array] = {"n": v.astype(float)}
-    if mtype is ModelType.BINARY:
-        t, p = data.y_true & v, data.y_pred & v
-        cols["tp"] = (t & p).astype(float)
-        cols["fp"] = (~t & p & v).astype(float)
-        cols["fn"] = (t & ~p).astype(float)
-        cols["tn"] = (~t & ~p & v).astype(float)
-        cols["pos"] = cols["tp"] + cols["fn"]
-        cols["neg"] = cols["fp"] + cols["tn"]
-        cols["pred_pos"] = cols["tp"] + cols["fp"]
-        cols["correct"] = cols["tp"] + cols["tn"]
-        if data.score is not None:
-            cols.update(score_stat_columns(t, data.score, v))
-    elif mtype is ModelType.MULTICLASS:
-        t, p = data.y_true, data.y_pred
-        cols["correct"] = (v & (t == p)).astype(float)
-        for k in range(len(data.schema.classes)):
-            tk, pk = v & (t == k), v & (p == k)
-            cols[f"tp:{k}"] = (tk & pk).astype(float)
-            cols[f"fp:{k}"] = (~tk & pk).astype(float)
-            cols[f"fn:{k}"] = (tk & ~pk).astype(float)
-            cols[f"pos:{k}"] = tk.astype(float)
-    else:
-        y = np.where(v, data.y_true, 0.0)
-        e = np.where(v, data.y_pred - data.y_true, 0.0)
-        ae = np.abs(e)
-        denom = np.abs(data.y_true) + np.abs(data.y_pred)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ape = np.where(v & (y != 0), ae / np.abs(y), 0.0)
-            # sMAPE term 2|e| / (|y| + |yhat|); 0/0 (both zero) counts as a perfect 0.
-            smape = np.where(v & (denom > 0), 2 * ae / denom, 0.0)
-        cols.update(
-            err=e,
-            abs_err=ae,
-            sq_err=e**2,
-            ape=ape,
-            zero_actual=(v & (y == 0)).astype(float),
-            smape=smape,
-            y=y,
-            y2=y**2,
-        )
-    return cols
+    """Return the columns of `row_stats` as a dict of arrays (no DataFrame overhead).
+
+    Each statistic is its one definition in `tracing.rowexpr`, evaluated with numpy on the
+    prepared arrays (the SQL engines evaluate the same definitions in their queries).
+    """
+    definitions = rowexpr.row_stat_expressions(
+        data.schema.model_type,
+        n_classes=len(data.schema.classes),
+        scored=data.score is not None,
+    )
+    return rowexpr.evaluate_all(definitions, prepared_inputs(data), length=len(data.valid))
+
+
+def prepared_inputs(data: Prepared) -> dict[str, NDArray[Any]]:
+    """Return the `tracing.rowexpr.Input` columns of prepared data (what the statistics read)."""
+    inputs: dict[str, NDArray[Any]] = {
+        rowexpr.Input.VALID: data.valid,
+        rowexpr.Input.ACTUAL: data.y_true,
+        rowexpr.Input.PREDICTED: data.y_pred,
+    }
+    if data.score is not None:
+        inputs[rowexpr.Input.SCORE] = data.score
+        inputs[rowexpr.Input.SCORED] = ~np.isnan(data.score)
+    return inputs
 
 
 def score_stat_columns(
@@ -463,16 +443,13 @@ def score_stat_columns(
     Rows outside ``valid`` (default: none) or without a score contribute zeros. Part of
     `row_stat_columns`; `tracing.compare` calls it on the valid rows alone.
     """
-    scored = ~np.isnan(score) if valid is None else valid & ~np.isnan(score)
-    s = np.where(scored, score, 0.5)
-    eps = np.finfo(np.float64).eps  # scikit-learn's clipping for log_loss
-    sc = np.clip(s, eps, 1 - eps)
-    ll = -np.where(y_true, np.log(sc), np.log1p(-sc))
-    return {
-        "n_scored": scored.astype(float),
-        "logloss": np.where(scored, ll, 0.0),
-        "sq_err": np.where(scored, (s - y_true) ** 2, 0.0),
+    inputs: dict[str, NDArray[Any]] = {
+        rowexpr.Input.VALID: np.ones(len(score), dtype=bool) if valid is None else valid,
+        rowexpr.Input.ACTUAL: y_true,
+        rowexpr.Input.SCORE: score,
+        rowexpr.Input.SCORED: ~np.isnan(score),
     }
+    return dict(rowexpr.evaluate_all(rowexpr.score_stat_expressions(), inputs, length=len(score)))
 
 
 # ---------------------------------------------------------------------------------------------
