@@ -50,10 +50,10 @@ from tracing.metrics import (
     worse_by,
 )
 from tracing.pvalues import normal_quantile
-from tracing.schema import ModelType
+from tracing.schema import ModelType, Schema
 from tracing.verdict import Status, status
 
-__all__ = ["Comparison", "compare", "metric_variance"]
+__all__ = ["Comparison", "Moments", "compare", "compare_moments", "metric_variance"]
 
 
 TABLE_COLUMNS = (
@@ -307,6 +307,85 @@ class _Moments:
         return value, float(self.n * max(spread, 0.0))
 
 
+Moments = _Moments
+"""Public name of the sums and Gram matrix a SQL engine aggregates (`compare_moments`)."""
+
+
+def compare_moments(
+    baseline: _Moments,
+    production: _Moments,
+    *,
+    schema: Schema,
+    rows: pd.DataFrame,
+    metrics: list[Metric] | None = None,
+    confidence: float = 0.95,
+) -> Comparison:
+    """`compare` from aggregated statistics: what a SQL engine returns instead of rows.
+
+    Each side's `Moments` hold the sums and cross-products of every per-row statistic over
+    its valid rows, so the additive metrics and their delta-method intervals are exactly those
+    of `compare` (the same formulas on the same sums). Rank metrics (ROC AUC, PR AUC) need the
+    rows' score order and are NaN here, with the reason.
+
+    Parameters
+    ----------
+    baseline, production : Moments
+        Per side: statistic names, sums, Gram matrix and valid row count.
+    schema : Schema
+        Model type and classes.
+    rows : DataFrame
+        The row counts (`Comparison.rows`).
+    metrics : list of Metric, optional
+        Defaults to every metric applicable to the schema.
+    confidence : float, default 0.95
+        Confidence level of the delta's interval.
+
+    Returns
+    -------
+    Comparison
+        ``estimated`` is NaN (no estimate from aggregates yet).
+    """
+    metrics = applicable_metrics(schema) if metrics is None else metrics
+    z = normal_quantile(0.5 + confidence / 2)
+    records = []
+    for m in metrics:
+        if not m.additive:
+            nan = float("nan")
+            record = _record(m, nan, nan, nan, nan, z)
+            why = "rank metrics are not computed by this engine yet"
+            record.update(baseline_reason=why, production_reason=why)
+            records.append(record)
+            continue
+        used = m.ratio_stats if m.numerator is not None else None
+        (vb, varb), (vp, varp) = (side.delta_method(m, used) for side in (baseline, production))
+        records.append(_record(m, vb, vp, varb, varp, z))
+    table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+    balance = (
+        pd.DataFrame()
+        if schema.model_type is ModelType.REGRESSION
+        else _balance(schema, [_sum_shares(schema, side) for side in (baseline, production)])
+    )
+    return Comparison(table=table, rows=rows, class_balance=balance, confidence=confidence)
+
+
+def _sum_shares(schema: Schema, side: _Moments) -> dict[str, list[float]]:
+    """Class shares among actuals and predictions from a side's summed statistics."""
+    sums = dict(zip(side.names, map(float, side.sums), strict=True))
+    n = sums.get("n", 0.0)
+    if schema.model_type is ModelType.BINARY:
+        return {
+            "actual": [sums["pos"] / n if n else np.nan],
+            "predicted": [sums["pred_pos"] / n if n else np.nan],
+        }
+    k = len(schema.classes)
+    actual = [sums[f"pos:{c}"] for c in range(k)]
+    predicted = [sums[f"tp:{c}"] + sums[f"fp:{c}"] for c in range(k)]
+    return {
+        "actual": [a / n for a in actual] if n else [np.nan] * k,
+        "predicted": [p / n for p in predicted] if n else [np.nan] * k,
+    }
+
+
 def _record(m: Metric, vb: float, vp: float, varb: float, varp: float, z: float) -> dict:
     delta = vp - vb
     worse = float(worse_by(vp, vb, m.direction))
@@ -452,17 +531,34 @@ def _class_balance(baseline: Prepared, production: Prepared) -> pd.DataFrame:
     schema = production.schema
     if schema.model_type is ModelType.REGRESSION:
         return pd.DataFrame()
+    return _balance(schema, [_shares(schema, p) for p in (baseline, production)])
+
+
+def _shares(schema: Schema, p: Prepared) -> dict[str, list[float]]:
+    """Binary: the positive share; multiclass: each class's share (actuals, predictions)."""
+    out = {}
+    for kind, arr in (("actual", p.y_true), ("predicted", p.y_pred)):
+        v = p.valid
+        if schema.model_type is ModelType.BINARY:
+            out[kind] = [float(arr[v].mean()) if v.any() else float("nan")]
+        else:
+            counts = np.bincount(arr[v], minlength=len(schema.classes)).astype(float)
+            out[kind] = list(counts / counts.sum()) if counts.sum() else [np.nan] * len(counts)
+    return out
+
+
+def _balance(schema: Schema, sides: Sequence[Mapping[str, list[float]]]) -> pd.DataFrame:
+    """Return the class balance table from each side's shares (`_shares`, `_sum_shares`)."""
+    if schema.model_type is ModelType.REGRESSION:
+        return pd.DataFrame()
     out: dict[str, Any] = {"class": list(schema.classes)}
-    for side, p in (("baseline", baseline), ("production", production)):
-        for kind, arr in (("actual", p.y_true), ("predicted", p.y_pred)):
-            v = p.valid
+    for side, shares_of in zip(("baseline", "production"), sides, strict=True):
+        for kind in ("actual", "predicted"):
+            shares = shares_of[kind]
             if schema.model_type is ModelType.BINARY:
-                pos = float(arr[v].mean()) if v.any() else float("nan")
+                pos = shares[0]
                 shares = [1 - pos, pos] if len(schema.classes) == 2 else [pos]
                 if len(schema.classes) == 2 and schema.classes[0] == schema.positive_class:
                     shares = shares[::-1]
-            else:
-                counts = np.bincount(arr[v], minlength=len(schema.classes)).astype(float)
-                shares = list(counts / counts.sum()) if counts.sum() else [np.nan] * len(counts)
             out[f"{side}_{kind}"] = shares
     return pd.DataFrame(out)

@@ -348,6 +348,21 @@ def _binary(
     return known, is_pos
 
 
+def binary_labels(
+    frame: pd.DataFrame, column: str | None, schema: Schema, *, name: str = "data"
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Return (known, is the positive class) per row of a binary label column (as `prepare`).
+
+    The SQL engines run it on a column's distinct values to build their label mapping.
+    """
+    return _binary(frame, column, schema, name)
+
+
+def class_codes(frame: pd.DataFrame, column: str | None, schema: Schema) -> NDArray[np.int64]:
+    """Return the class index per row of a multiclass label column (-1: missing, unknown)."""
+    return _codes(frame, column, schema)
+
+
 def _codes(frame: pd.DataFrame, column: str | None, schema: Schema) -> NDArray[np.int64]:
     if not column or column not in frame.columns:
         return np.full(len(frame), -1, dtype=np.int64)

@@ -34,10 +34,12 @@ from tracing.textfmt import finite, jsonable
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tracing.engine_analysis import EngineAnalysis
     from tracing.explain import Explanation
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SAMPLED_ON_ENGINE",
     "SECTIONS",
     "ReportRun",
     "Section",
@@ -47,7 +49,7 @@ __all__ = [
     "jsonable",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """Version of the report's JSON shape: the minor part grows when keys are added."""
 
 
@@ -74,9 +76,33 @@ class ReportRun:
         Validated options of every step.
     """
 
-    def __init__(self, analysis: Analysis, options: ReportOptions) -> None:
-        self.analysis = analysis
+    def __init__(
+        self,
+        analysis: Analysis | EngineAnalysis,
+        options: ReportOptions,
+    ) -> None:
+        # In a SQL engine, ``analysis`` is the engine's sample (what row-level steps run on)
+        # and ``engine`` the analysis of every row.
+        self.engine: EngineAnalysis | None = None
+        if not isinstance(analysis, Analysis):
+            self.engine, analysis = analysis, analysis.sample
+        self.analysis: Analysis = analysis
         self.options = options
+
+    @property
+    def searched(self) -> Analysis | EngineAnalysis:
+        """What slices are searched on: every row (the engine's), or the analysis in memory."""
+        return self.engine if self.engine is not None else self.analysis
+
+    def sampled(self) -> str | None:
+        """Say that a row-level step runs on the engine's sample (None in memory)."""
+        if self.engine is None:
+            return None
+        b, p = self.engine.sample_rows
+        return (
+            f"computed on a uniform sample of {b:,} baseline and {p:,} production rows drawn "
+            f"by the {self.engine.backend.name} engine (not on every row)"
+        )
 
     @functools.cached_property
     def metric_id(self) -> str:
@@ -89,7 +115,7 @@ class ReportRun:
         if not self.analysis.has_actuals:
             return None
         return find_slices(
-            self.analysis, metric=self.metric_id, **self.options.slices.search_kwargs()
+            self.searched, metric=self.metric_id, **self.options.slices.search_kwargs()
         )
 
     @functools.cached_property
@@ -152,13 +178,18 @@ class SectionSpec:
 
 def _overall(run: ReportRun) -> dict[str, Any]:
     a = run.analysis
-    comp = compare(
-        a.baseline,
-        a.production,
-        random_state=run.options.random_state,
-        # estimated beside realized, when possible and wanted
-        production_frame=a.production_frame if run.options.estimate else None,
-    )
+    if run.engine is not None:
+        from tracing.engine_analysis import engine_compare
+
+        comp = engine_compare(run.engine)
+    else:
+        comp = compare(
+            a.baseline,
+            a.production,
+            random_state=run.options.random_state,
+            # estimated beside realized, when possible and wanted
+            production_frame=a.production_frame if run.options.estimate else None,
+        )
     table = comp.table.assign(id=comp.table["metric"])
     # ``name`` is the display name; ``metric`` stays the id for one release (see README).
     keep = [
@@ -324,11 +355,8 @@ def _header(run: ReportRun) -> dict[str, Any]:
             "higher_is_better": metric.higher_is_better,
             "direction": metric.direction.value,
         },
-        "rows": {"baseline": a.baseline.n_rows, "production": a.production.n_rows},
-        "rows_with_actuals": {
-            "baseline": int(a.baseline.valid.sum()),
-            "production": int(a.production.valid.sum()),
-        },
+        "rows": _rows(run),
+        "rows_with_actuals": _rows_with_actuals(run),
         "datasets": {"baseline": a.names[0], "production": a.names[1]},
         "positive_class": schema.positive_class,
         "classes": list(schema.classes),
@@ -360,6 +388,40 @@ def _header(run: ReportRun) -> dict[str, Any]:
     }
 
 
+def _rows(run: ReportRun) -> dict[str, int]:
+    if run.engine is not None:
+        return dict(zip(("baseline", "production"), run.engine.rows, strict=True))
+    a = run.analysis
+    return {"baseline": a.baseline.n_rows, "production": a.production.n_rows}
+
+
+def _rows_with_actuals(run: ReportRun) -> dict[str, int]:
+    if run.engine is not None:
+        from tracing.engine import Side
+
+        valid = run.engine.valid
+        return {"baseline": valid.count(Side.BASELINE), "production": valid.count(Side.PRODUCTION)}
+    a = run.analysis
+    return {"baseline": int(a.baseline.valid.sum()), "production": int(a.production.valid.sum())}
+
+
+def _engine_notes(run: ReportRun, wanted: Sequence[Section]) -> list[str]:
+    """Return what an engine run says about itself: the engine, and what ran on its sample."""
+    if run.engine is None:
+        return []
+    on_sample = [s.value for s in wanted if s in SAMPLED_ON_ENGINE]
+    notes = list(run.engine.notes)
+    if on_sample:
+        notes.append(f"sections {', '.join(on_sample)}: {run.sampled()}")
+    return notes
+
+
+SAMPLED_ON_ENGINE = frozenset(
+    {Section.ROOT_CAUSE, Section.DRIFT, Section.QUALITY, Section.IMPORTANCE, Section.TIMELINE}
+)
+"""Sections a SQL engine runs on its sample of rows (the others on every row)."""
+
+
 def _options(options: ReportOptions | Mapping[str, Any] | None) -> ReportOptions:
     return options if isinstance(options, ReportOptions) else ReportOptions.from_mapping(options)
 
@@ -381,7 +443,7 @@ def build_section(
 
 
 def build_report(
-    analysis: Analysis,
+    analysis: Analysis | EngineAnalysis,
     *,
     sections: Sequence[str] | None = None,
     options: ReportOptions | Mapping[str, Any] | None = None,
@@ -390,8 +452,10 @@ def build_report(
 
     Parameters
     ----------
-    analysis : Analysis
-        The validated baseline/production pair.
+    analysis : Analysis or EngineAnalysis
+        The validated baseline/production pair, in memory or held by a SQL engine
+        (`tracing.engine_analysis`: overall metrics and slices on every row, the sections in
+        `SAMPLED_ON_ENGINE` on the engine's sample, said in ``notes`` and ``engine``).
     sections : sequence of str, optional
         Section names (default: every section; one that cannot run on this data, e.g.
         importance without usable features, is then left out with a note).
@@ -413,6 +477,15 @@ def build_report(
     wanted = _sections(sections)
     run = ReportRun(analysis, _options(options))  # bad options fail here, before any work
     report = _header(run)
+    report["notes"].extend(_engine_notes(run, wanted))
+    if run.engine is not None:
+        report["engine"] = {
+            "name": run.engine.backend.name,
+            "sample_rows": dict(
+                zip(("baseline", "production"), run.engine.sample_rows, strict=True)
+            ),
+            "sampled_sections": [s.value for s in wanted if s in SAMPLED_ON_ENGINE],
+        }
     for name in wanted:
         try:
             report.update(SECTIONS[name].build(run))

@@ -48,7 +48,9 @@ __all__ = [
     "SUPPORTED",
     "Input",
     "evaluate",
+    "col",
     "evaluate_all",
+    "flag",
     "literal",
     "row_stat_expressions",
     "substitute",
@@ -139,9 +141,12 @@ def _div(a: Expr, b: Expr) -> Expr:
     return exp.Div(this=_paren(a), expression=_paren(b))
 
 
-def _flag(cond: Expr) -> Expr:
-    """1.0 where ``cond`` holds, else 0.0."""
+def flag(cond: Expr) -> Expr:
+    """Return 1.0 where ``cond`` holds, else 0.0."""
     return _double(cond.copy())
+
+
+_flag = flag
 
 
 # ---------------------------------------------------------------------------------------------

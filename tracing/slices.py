@@ -133,10 +133,10 @@ from __future__ import annotations
 import functools
 import math
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -152,11 +152,15 @@ from tracing.binning import (
     slice_exclusion,
 )
 from tracing.codes import calendar_parts, column_codes, column_counts, feature_values
-from tracing.engine import Filter, MemoryTable, Side
+from tracing.engine import CodedTable, Filter, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.metrics import Direction, Metric, Prepared, get_metric, worse_by
 from tracing.options import MAX_DEPTH, SliceSearch, whole_number
+
+if TYPE_CHECKING:
+    from tracing.compare import Moments
+    from tracing.engine_analysis import EngineAnalysis
 
 __all__ = [
     "MAX_DEPTH",
@@ -281,19 +285,40 @@ def _label_code(bins: Mapping[str, ColumnBins], feature: str, label: str) -> int
 
 @dataclass(frozen=True, eq=False)
 class _Side:
-    frame: pd.DataFrame
-    rows: IntArray  # positions (in frame) of the rows with an actual and a prediction
-    prepared: Prepared  # those rows only
-    table: MemoryTable  # those rows, coded: what the per-slice numbers are summed from
+    """One side of a search, in memory or in a SQL engine.
+
+    In an engine only ``table``, ``which``, the statistics' names (``stats`` keys, empty
+    arrays), ``overall``, ``n``, ``volume_total`` and ``moments`` are set: every number then
+    comes from the table's group sums.
+    """
+
+    frame: pd.DataFrame | None
+    rows: IntArray | None  # positions (in frame) of the rows with an actual and a prediction
+    prepared: Prepared | None  # those rows only
+    table: CodedTable  # those rows, coded: what the per-slice numbers are summed from
     which: Side
     codes: list[NDArray[np.int32]]  # per feature, over those rows (the table's, for the search)
     stats: dict[str, FloatArray]  # the metric's sufficient statistics, over those rows
     stats_frame: pd.DataFrame | None
     overall: float
+    n: int  # rows with an actual and a prediction
+    volume_total: float  # the metric's denominator over them (rows for other metrics)
+    # In a SQL engine, non-ratio metrics: the statistics' sums and Gram matrix of some rows
+    moments: Callable[[Filter | None], Moments] | None = None
 
     @property
-    def n(self) -> int:
-        return len(self.rows)
+    def memory(self) -> MemoryTable:
+        """The in-memory table (the row-level paths: rank metrics, delta-method p-values)."""
+        if not isinstance(self.table, MemoryTable):
+            raise DataError("this step needs the rows in memory; run it with --engine memory.")
+        return self.table
+
+    @property
+    def data(self) -> Prepared:
+        """The prepared rows (in memory only)."""
+        if self.prepared is None:
+            raise DataError("this step needs the rows in memory; run it with --engine memory.")
+        return self.prepared
 
 
 @dataclass(frozen=True, eq=False)
@@ -396,6 +421,8 @@ def _side(
     table: MemoryTable,
     which: Side,
 ) -> _Side:
+    stats = {c: table.stat(which, c) for c in data.needed}
+    n = len(data.rows)
     return _Side(
         frame=frame,
         rows=data.rows,
@@ -403,14 +430,16 @@ def _side(
         table=table,
         which=which,
         codes=[table.key_codes(which, f) for f in features],  # type: ignore[misc]
-        stats={c: table.stat(which, c) for c in data.needed},
+        stats=stats,
         stats_frame=data.stats_frame,
         overall=data.overall,
+        n=n,
+        volume_total=float(stats[metric.volume_stat].sum()) if metric.decomposable else float(n),
     )
 
 
 def _context(
-    analysis: Analysis,
+    analysis: Analysis | EngineAnalysis,
     *,
     metric: str | Metric | None,
     features: Sequence[str] | None,
@@ -437,7 +466,7 @@ def _context(
 
 @per_analysis
 def _shared_context(
-    analysis: Analysis,
+    analysis: Analysis | EngineAnalysis,
     *,
     metric: str | None,
     features: tuple[str, ...] | None,
@@ -451,13 +480,17 @@ def _shared_context(
 
 
 def _build_context(
-    analysis: Analysis,
+    analysis: Analysis | EngineAnalysis,
     *,
     metric: str | Metric | None,
     features: Sequence[str] | None,
     bins: int | Mapping[str, ColumnBins],
     min_size: int | None,
 ) -> _Context:
+    if not isinstance(analysis, Analysis):
+        return _engine_context(
+            analysis, metric=metric, features=features, bins=bins, min_size=min_size
+        )
     if isinstance(metric, Metric):
         m = metric
     else:
@@ -504,6 +537,170 @@ def _build_context(
         _side(frames[w], data[w], m, feats, table, w) for w in (Side.PRODUCTION, Side.BASELINE)
     )
     return _Context(m, feats, fitted, size, prod, base, excluded)
+
+
+def _engine_context(
+    analysis: EngineAnalysis,
+    *,
+    metric: str | Metric | None,
+    features: Sequence[str] | None,
+    bins: int | Mapping[str, ColumnBins],
+    min_size: int | None,
+) -> _Context:
+    """Build the search context of an analysis held by a SQL engine: sums only, no rows.
+
+    The same definitions as `_build_context`: bins fitted on every row of both sides, the
+    search and every per-slice number on the rows with an actual and a prediction, the
+    statistics the metric reads, Welch sums for ratio metrics. Rank metrics need the rows'
+    score order, which no engine query returns yet.
+    """
+    if isinstance(metric, Metric):
+        m = metric
+    else:
+        m = analysis.metric if metric is None else get_metric(metric, analysis.schema)
+    if not m.additive:
+        raise DataError(
+            f"{m.id} is not ranked per slice by the {analysis.backend.name} engine yet (rank "
+            "metrics need every row's score order); choose an additive metric or run with "
+            "--engine memory."
+        )
+    n_valid = analysis.valid.count(Side.PRODUCTION)
+    size = _min_size(min_size, n_valid)
+    excluded: Excluded = ()
+    if features is None:
+        feats, excluded = _engine_default_features(analysis, _min_size(None, n_valid))
+    else:
+        feats = tuple(features)
+    if not feats:
+        left_out = f" ({_excluded_note(excluded)})" if excluded else ""
+        raise DataError(
+            f"no slice columns{left_out}: pass features=[...] or assign feature/tag columns."
+        )
+    for side, name in zip(Side, analysis.names, strict=True):
+        missing = [f for f in feats if f not in analysis.table.columns(side)]
+        if missing:
+            raise DataError(
+                f"{name}: slice column {missing[0]!r} is missing; available columns: "
+                f"{', '.join(analysis.table.columns(side))}."
+            )
+    if isinstance(bins, Mapping):
+        fitted = {f: bins[f] for f in feats}
+    else:
+        fitted = analysis.table.fit_bins(feats, bins=bins, min_count=size)
+    names = needed_stats(m, analysis.valid.stat_names())
+    table: CodedTable = analysis.valid.with_keys(fitted)
+    welch: list[str] = []
+    if m.decomposable:
+        table, welch = table.with_derived(Side.PRODUCTION, _welch_definitions(m)), list(_WELCH)
+    elif m.additive:
+        table = table.with_derived(Side.PRODUCTION, _product_definitions(names))
+    sides = {}
+    for which in (Side.PRODUCTION, Side.BASELINE):
+        sums = table.group_sums((), names, side=which)
+        n = int(sums.count[0])
+        totals = {k: n if k == "n" else float(sums.sums[k][0]) for k in names}
+        overall = float(m.from_stats(totals)) if n else math.nan
+        moments = None
+        if which is Side.PRODUCTION and not m.decomposable:
+            moments = functools.partial(_engine_moments, table, tuple(names))
+        sides[which] = _Side(
+            frame=None,
+            rows=None,
+            prepared=None,
+            table=table,
+            which=which,
+            codes=[],
+            stats={k: np.empty(0) for k in (*names, *(welch if which is Side.PRODUCTION else ()))},
+            stats_frame=None,
+            overall=overall,
+            n=n,
+            volume_total=float(totals[m.volume_stat]) if m.decomposable else float(n),
+            moments=moments,
+        )
+    if math.isnan(sides[Side.PRODUCTION].overall):
+        raise DataError(f"{m.id} is undefined on {analysis.names[1]}; choose another metric.")
+    return _Context(m, feats, fitted, size, sides[Side.PRODUCTION], sides[Side.BASELINE], excluded)
+
+
+def _welch_definitions(m: Metric) -> dict[str, Any]:
+    """Welch sums of a ratio metric as derived statistics (as `_side_stats` computes them)."""
+    from sqlglot import exp
+
+    from tracing.rowexpr import col, flag
+
+    assert m.numerator is not None and m.denominator is not None
+    u = col(m.numerator)
+    inden = flag(exp.GT(this=col(m.denominator), expression=exp.Literal.number(0)))
+    return {
+        _WELCH[0]: inden,
+        _WELCH[1]: exp.Mul(this=u.copy(), expression=inden.copy()),
+        _WELCH[2]: exp.Mul(
+            this=exp.Mul(this=u.copy(), expression=u.copy()), expression=inden.copy()
+        ),
+    }
+
+
+def _pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    return [(a, b) for i, a in enumerate(names) for b in names[i:]]
+
+
+def _product_definitions(names: Sequence[str]) -> dict[str, Any]:
+    """Products of every pair of statistics (the Gram matrix of the delta method)."""
+    from sqlglot import exp
+
+    from tracing.rowexpr import col
+
+    return {f"x:{a}*{b}": exp.Mul(this=col(a), expression=col(b)) for a, b in _pairs(names)}
+
+
+def _engine_moments(table: CodedTable, names: tuple[str, ...], where: Filter | None) -> Moments:
+    """Return the statistics' sums and Gram matrix over the production rows in ``where``."""
+    from tracing.compare import Moments
+
+    products = _product_definitions(names)
+    sums = table.group_sums((), [*names, *products], side=Side.PRODUCTION, where=where)
+    n = int(sums.count[0])
+    index = {name: i for i, name in enumerate(names)}
+    gram = np.zeros((len(names), len(names)))
+    for a, b in _pairs(names):
+        gram[index[a], index[b]] = gram[index[b], index[a]] = float(sums.sums[f"x:{a}*{b}"][0])
+    vector = np.array([float(n) if k == "n" else float(sums.sums[k][0]) for k in names])
+    return Moments(names, vector, gram, n)
+
+
+def _engine_default_features(
+    analysis: EngineAnalysis, size: int
+) -> tuple[tuple[str, ...], Excluded]:
+    """`_default_features` on an engine: the same exclusions, from the engine's value counts.
+
+    Calendar parts of the timestamp are not derived by the engine yet (say so).
+    """
+    roles = analysis.schema.roles
+    sample = analysis.sample
+    feats: list[str] = []
+    excluded: list[tuple[str, str]] = []
+    for f in roles.slice_columns():
+        if f not in sample.baseline_frame.columns or f not in sample.production_frame.columns:
+            feats.append(f)  # reported as missing by the caller
+            continue
+        # the dtypes as read (the sample's), the counts of every row (the engine's)
+        empty = (sample.baseline_frame[f].iloc[:0], sample.production_frame[f].iloc[:0])
+        why = slice_exclusion(
+            *empty, min_count=size, counts=functools.partial(_engine_counts, analysis, f)
+        )
+        if why is None:
+            feats.append(f)
+        else:
+            excluded.append((f, why))
+    if roles.timestamp:
+        excluded.append((roles.timestamp, "calendar parts are not sliced by this engine yet"))
+    return tuple(feats), tuple(excluded)
+
+
+def _engine_counts(analysis: EngineAnalysis, feature: str) -> tuple[pd.Series, pd.Series]:
+    table = analysis.table
+    counts = (table.value_counts(s, feature) for s in (Side.BASELINE, Side.PRODUCTION))
+    return next(counts), next(counts)
 
 
 _DAY_OF_MONTH_MIN_DAYS = 60
@@ -700,7 +897,7 @@ def _group(
         if m.decomposable:
             volume = np.asarray(sums[m.volume_stat], dtype=np.float64)
     else:  # rank metrics need the rows themselves
-        rows, code = side.table.cell_codes(side.which, keys, where)
+        rows, code = side.memory.cell_codes(side.which, keys, where)
         group = code.astype(np.intp, copy=False)
         value = _grouped_exact(m, side, rows, group, n_groups, count, min_count)
     welch_sums = None
@@ -737,7 +934,7 @@ def _grouped_exact(
         return grouped(order, at, n_groups, positions=positions, wanted=wanted, count=count)
     out = np.full(n_groups, np.nan)
     assert metric.exact is not None
-    data = side.prepared
+    data = side.data
     sel = np.arange(len(group)) if rows is None else rows
     if by_score:
         sel = order.order[sel]
@@ -760,7 +957,7 @@ def _score_order(side: _Side) -> ranks.ScoreOrder:
     """Sort the side's rows by score, once: every grouping of them shares the order."""
     order = _SCORE_ORDERS.get(side)
     if order is None:
-        data = side.prepared
+        data = side.data
         score = np.full(side.n, np.nan) if data.score is None else data.score
         order = _SCORE_ORDERS[side] = ranks.ScoreOrder.from_scores(data.y_true, score)
     return order
@@ -815,7 +1012,7 @@ def _excess(ctx: _Context) -> FloatArray:
 
 def _scorer(ctx: _Context) -> search.Scorer:
     side, m = ctx.prod, ctx.metric
-    volume_total = float(side.stats[m.volume_stat].sum()) if m.decomposable else float(side.n)
+    volume_total = side.volume_total
 
     def score(rows: IntArray | None, group: IntArray, n_groups: int) -> tuple[Any, FloatArray]:
         cells = _cells(
@@ -957,8 +1154,30 @@ def _delta_p_value(ctx: _Context, inside: IntArray, rest: IntArray) -> float:
     side, m = ctx.prod, ctx.metric
     if side.stats_frame is None or len(inside) < 2 or len(rest) < 2:
         return math.nan
-    va, var_a = metric_variance(m, _take(side.prepared, inside), side.stats_frame.iloc[inside])
-    vb, var_b = metric_variance(m, _take(side.prepared, rest), side.stats_frame.iloc[rest])
+    va, var_a = metric_variance(m, _take(side.data, inside), side.stats_frame.iloc[inside])
+    vb, var_b = metric_variance(m, _take(side.data, rest), side.stats_frame.iloc[rest])
+    se = math.sqrt(var_a + var_b) if np.isfinite(var_a + var_b) else math.nan
+    if not np.isfinite(va - vb) or math.isnan(se):
+        return math.nan
+    if se == 0:
+        return 0.0 if va != vb else 1.0
+    return normal_two_sided_p((va - vb) / se)
+
+
+def _engine_p_value(ctx: _Context, inside: Filter, outer: Filter | None) -> float:
+    """`_delta_p_value` from sums: the slice's rows against the rest of ``outer``'s rows.
+
+    The same z-test on the same delta-method variances, from each part's statistic sums and
+    Gram matrix (the rest is the outer rows' moments minus the slice's).
+    """
+    from tracing.pvalues import normal_two_sided_p
+
+    assert ctx.prod.moments is not None
+    a, whole = ctx.prod.moments(inside), ctx.prod.moments(outer)
+    b = type(a)(a.names, whole.sums - a.sums, whole.gram - a.gram, whole.n - a.n)
+    if a.n < 2 or b.n < 2:
+        return math.nan
+    (va, var_a), (vb, var_b) = a.delta_method(ctx.metric, None), b.delta_method(ctx.metric, None)
     se = math.sqrt(var_a + var_b) if np.isfinite(var_a + var_b) else math.nan
     if not np.isfinite(va - vb) or math.isnan(se):
         return math.nan
@@ -983,8 +1202,10 @@ def _slice_record(
     cols = _measure(ctx, p, b, parent)
     record: dict[str, Any] = {k: float(v[0]) for k, v in cols.items()}
     record["size"], record["baseline_size"] = int(p.count[0]), int(b.count[0])
-    if ctx.metric.additive and not ctx.metric.decomposable:
-        in_p = np.flatnonzero(ctx.prod.table.mask(Side.PRODUCTION, where))
+    if ctx.metric.additive and not ctx.metric.decomposable and ctx.prod.moments is not None:
+        record["p_value"] = _engine_p_value(ctx, where, None)
+    elif ctx.metric.additive and not ctx.metric.decomposable:
+        in_p = np.flatnonzero(ctx.prod.memory.mask(Side.PRODUCTION, where))
         rest = np.setdiff1d(np.arange(ctx.prod.n), in_p, assume_unique=True)
         record["p_value"] = _delta_p_value(ctx, in_p, rest)
     conditions = tuple(
@@ -1052,9 +1273,12 @@ class _Rule:
         change = float(worse_by(value_s, value_w, m.direction)) / gap if gap > 0 else math.nan
         if a.welch is not None:
             p = float(_welch_vs_rest(a, b)[0])
+        elif m.additive and ctx.prod.moments is not None:
+            inner = _where(ctx, s.combo, s.values)
+            p = _engine_p_value(ctx, inner, _where(ctx, wider.combo, wider.values))
         elif m.additive:
-            inside = ctx.prod.table.mask(Side.PRODUCTION, _where(ctx, s.combo, s.values))
-            outer = ctx.prod.table.mask(Side.PRODUCTION, _where(ctx, wider.combo, wider.values))
+            inside = ctx.prod.memory.mask(Side.PRODUCTION, _where(ctx, s.combo, s.values))
+            outer = ctx.prod.memory.mask(Side.PRODUCTION, _where(ctx, wider.combo, wider.values))
             p = _delta_p_value(ctx, np.flatnonzero(inside), np.flatnonzero(outer & ~inside))
         else:
             p = math.nan
@@ -1340,7 +1564,7 @@ def _no_value(value: Any) -> bool:
 
 @per_analysis
 def find_slices(
-    analysis: Analysis,
+    analysis: Analysis | EngineAnalysis,
     *,
     metric: str | None = None,
     max_depth: int = SliceSearch.max_depth,
@@ -1357,8 +1581,10 @@ def find_slices(
 
     Parameters
     ----------
-    analysis : Analysis
-        The baseline/production pair.
+    analysis : Analysis or EngineAnalysis
+        The baseline/production pair, in memory or held by a SQL engine
+        (`tracing.engine_analysis`: the search then runs level by level in the engine, and the
+        p-values of rank metrics are not available).
     metric : str, optional
         Metric id; default the analysis' lead metric.
     max_depth : int, default 3
@@ -1611,11 +1837,12 @@ def _children(
 ) -> pd.DataFrame:
     used = {f for f, _ in conditions}
     m, side = ctx.metric, ctx.prod
-    volume_total = float(side.stats[m.volume_stat].sum()) if m.decomposable else float(side.n)
+    volume_total = side.volume_total
     records = []
     n_parent = int(parent.prod.count[0])
-    delta = m.additive and not m.decomposable  # p-values from the rows themselves
-    rows_p = np.flatnonzero(side.table.mask(Side.PRODUCTION, where)) if delta else None
+    # p-values from the rows themselves (in memory; a SQL engine leaves them NaN)
+    delta = m.additive and not m.decomposable and side.stats_frame is not None
+    rows_p = np.flatnonzero(side.memory.mask(Side.PRODUCTION, where)) if delta else None
     for j, feature in enumerate(ctx.features):
         if feature in used:
             continue
@@ -1631,6 +1858,9 @@ def _children(
             if rows_p is not None:
                 hit = side.codes[j][rows_p] == v
                 rec["p_value"] = _delta_p_value(ctx, rows_p[hit], rows_p[~hit])
+            elif m.additive and not m.decomposable and side.moments is not None:
+                child = where.also(Filter.of([(feature, int(v))]))
+                rec["p_value"] = _engine_p_value(ctx, child, where)
             records.append(
                 {
                     "slice_id": slice_id(conds),
