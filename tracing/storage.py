@@ -42,7 +42,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +50,7 @@ from tracing.errors import DataError
 from tracing.io import parquet_memory
 from tracing.sources import allowed_path, data_roots
 from tracing.sqlbackend import TableSource
+from tracing.vocab import SourceFormat
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -77,15 +77,6 @@ _HIVE_KEY_BYTES = 16  # per row and partition key in memory: a dictionary code a
 _FOOTER_THREADS = 8  # footers are small reads; on object storage each is a round trip
 _CONNECT_TIMEOUT_S = 10.0
 _REQUEST_TIMEOUT_S = 60.0
-
-
-class SourceFormat(StrEnum):
-    """What a side's data is, as far as the engine choice goes."""
-
-    PARQUET = "parquet"  # files, local or on object storage
-    CSV = "csv"  # read into memory only (`tracing.io.read_table`)
-    CATALOG = "catalog"  # a catalog table: Spark only
-    ARROW = "arrow"  # rows already in memory
 
 
 @dataclass(frozen=True)
@@ -258,7 +249,14 @@ def _pick(ref: str, relative: list[list[str]], pattern: list[str] | None) -> lis
 def _local_source(ref: str, roots: Sequence[Path]) -> TableSource:
     parts = Path(ref).expanduser().parts
     literal, pattern = _split_glob(parts)
-    base = allowed_path(str(Path(*literal)) if literal else ".", roots=roots)
+    folder = str(Path(*literal)) if literal else "."
+    try:
+        base = allowed_path(folder, roots=roots)
+    except DataError as exc:  # quote what the user named, not its folder
+        message = str(exc)
+        if not pattern or not message.startswith(folder + ":"):
+            raise
+        raise DataError(_short(ref) + message[len(folder) :]) from None
     if not pattern and not base.is_dir():
         if not base.is_file():
             raise DataError(
@@ -379,10 +377,11 @@ def _list_objects(
                 raise _not_parquet(ref, base.rsplit("/", 1)[-1])
             return TableSource(label=ref, paths=(base,), filesystem=fs)
         if info.type != pafs.FileType.Directory:
-            missing = fs.get_file_info(bucket).type == pafs.FileType.NotFound
-            what = f"bucket {bucket} does not exist or is not visible" if missing else "no file"
-            raise DataError(f"{_short(ref)}: {what} there; check the URI.")
+            _check_bucket(ref, fs, bucket)
+            raise DataError(f"{_short(ref)}: no file there; check the URI.")
     listing = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    if not listing:
+        _check_bucket(ref, fs, bucket)
     relative = [
         info.path[len(base) + 1 :].split("/")
         for info in listing
@@ -395,6 +394,17 @@ def _list_objects(
         filesystem=fs,
         hive_root=base if _hive(relative) else None,
     )
+
+
+def _check_bucket(ref: str, fs: pafs.FileSystem, bucket: str) -> None:
+    import pyarrow.fs as pafs
+
+    if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+        raise DataError(
+            f"{_short(ref)}: bucket {bucket} does not exist or is not visible with these "
+            "credentials; check the URI and AWS_ACCESS_KEY_ID (GCS: "
+            "GOOGLE_APPLICATION_CREDENTIALS)."
+        )
 
 
 # ---------------------------------------------------------------------------------------------

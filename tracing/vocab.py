@@ -25,6 +25,8 @@ SuspectKind    NEW_CATEGORY, LABEL_CONFLICT, QUALITY, DRIFT,     `tracing.rootca
 EngineName     AUTO, MEMORY, DUCKDB, SPARK                       ``--engine``,
                                                                  ``TRACING_ENGINE``
                                                                  (`tracing.engines`)
+SourceFormat   PARQUET, CSV, CATALOG, ARROW                      a side's data
+                                                                 (`tracing.storage`)
 ============== ================================================ ==========================
 
 The direction names say which way is *better* (`Direction`) or which way is *more drift*
@@ -47,6 +49,7 @@ __all__ = [
     "Freq",
     "NotifyFormat",
     "Severity",
+    "SourceFormat",
     "Status",
     "SuspectKind",
 ]
@@ -199,3 +202,12 @@ class EngineName(_Word):
     MEMORY = "memory"  # pandas/numpy in this process (`tracing.engine.MemoryTable`)
     DUCKDB = "duckdb"  # DuckDB embedded: out-of-core, spills to TRACING_DUCKDB_TEMP_DIR
     SPARK = "spark"  # a local Spark session, or Spark Connect when SPARK_REMOTE is set
+
+
+class SourceFormat(_Word):
+    """What one side's data is, as far as the engine choice goes (`tracing.storage`)."""
+
+    PARQUET = "parquet"  # files, local or on object storage
+    CSV = "csv"  # read into memory only (`tracing.io.read_table`)
+    CATALOG = "catalog"  # a catalog table (``table:db.name``): Spark only
+    ARROW = "arrow"  # rows already in memory
