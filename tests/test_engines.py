@@ -187,3 +187,35 @@ def test_spark_missing_on_this_machine_matches_the_checks():
 def test_unknown_engine_names_are_refused():
     with pytest.raises(ValueError, match="fast"):
         choose_engine("fast", [parquet(GB)])
+
+
+def test_table_sources_are_sized_only_when_auto_needs_it(tmp_path: Path, spark):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracing.sqlbackend import TableSource
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"x": list(range(1000))}), path)
+    source = TableSource(label="p.parquet", paths=(str(path),))
+    assert choose_engine("auto", [source], available_memory=GB).engine == "memory"
+    assert choose_engine("auto", [source], available_memory=1000).engine == "duckdb"
+    gone = TableSource(label="gone.parquet", paths=(str(tmp_path / "gone.parquet"),))
+    assert choose_engine("duckdb", [gone]).engine == "duckdb"  # no footer read
+    with pytest.raises(DataError, match="gone.parquet"):
+        choose_engine("auto", [gone], available_memory=GB)
+    rows = TableSource(label="upload", arrow=pa.table({"x": [1]}))
+    assert choose_engine("auto", [rows], available_memory=1).engine == "memory"
+    with pytest.raises(DataError, match="catalog table"):
+        choose_engine("memory", [TableSource(label="table:db.t", table="db.t")])
+    spark()
+    table = TableSource(label="table:db.t", table="db.t")
+    assert choose_engine("auto", [table, source]).engine == "spark"
+
+
+def test_auto_with_a_size_it_does_not_know_goes_out_of_core():
+    unknown = SourceSize("logs/", SourceFormat.PARQUET, 3, None, None, None)
+    choice = choose_engine("auto", [parquet(1), unknown], available_memory=100 * GB)
+    assert choice == engines.EngineChoice(
+        EngineName.DUCKDB, "auto: the size of logs/ is unknown -> duckdb"
+    )

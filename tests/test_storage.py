@@ -197,6 +197,22 @@ def test_explicit_roots_replace_the_setting(local):
     _same(source, _sorted(_table(99).to_pandas()))
 
 
+def test_an_uploads_dataset_id_names_its_stored_file(local, tmp_path, monkeypatch):
+    from tracing import sources
+
+    monkeypatch.setenv("TRACING_STORE_DIR", str(tmp_path / "store"))  # outside the data roots
+    monkeypatch.delenv("TRACING_STORE_SECRET", raising=False)
+    buffer = pa.BufferOutputStream()
+    pq.write_table(_table(4), buffer)
+    ref = sources.store_upload(buffer.getvalue().to_pybytes(), "prod.parquet")
+    _same(resolve_table_source(ref), _sorted(_table(4).to_pandas()))
+    csv_ref = sources.store_upload(b"a,b\n1,2\n", "prod.csv")
+    with pytest.raises(DataError, match="is not a Parquet file"):
+        resolve_table_source(csv_ref)
+    with pytest.raises(DataError, match="not in this server's dataset store"):
+        resolve_table_source("ds-" + "0" * 32 + ".parquet")
+
+
 @pytest.mark.parametrize("name", ["db.preds", "main.db.preds", "Sales_2026.t_1"])
 def test_catalog_tables(name):
     source = resolve_table_source(f"table:{name}")

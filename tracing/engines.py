@@ -38,7 +38,8 @@ from pathlib import Path
 
 from tracing.errors import DataError
 from tracing.io import available_memory as measured_memory
-from tracing.storage import SourceFormat, SourceSize
+from tracing.sqlbackend import TableSource
+from tracing.storage import SourceFormat, SourceSize, estimate
 from tracing.vocab import EngineName
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
 MEMORY_FRACTION = 0.25
 """``auto`` keeps the memory engine while both sides' in-memory size is at most this share of
 the memory available."""
+_SHARE = {0.25: "a quarter", 0.5: "half"}.get(MEMORY_FRACTION, f"{MEMORY_FRACTION:.0%}")
 ASSUMED_MEMORY = 4 * 2**30
 """The memory ``auto`` assumes available when the system does not say (no ``/proc``)."""
 
@@ -76,7 +78,7 @@ class EngineChoice:
 
 def choose_engine(
     requested: EngineName | str,
-    sources: Sequence[SourceSize],
+    sources: Sequence[SourceSize | TableSource],
     *,
     available_memory: int | None = None,
     environ: Mapping[str, str] | None = None,
@@ -87,8 +89,9 @@ def choose_engine(
     ----------
     requested : EngineName or str
         ``auto``, ``memory``, ``duckdb`` or ``spark``.
-    sources : sequence of SourceSize
-        Each side (baseline, production; `tracing.storage.estimate`).
+    sources : sequence of SourceSize or TableSource
+        Each side (baseline, production). A `TableSource` is sized from its footers
+        (`tracing.storage.estimate`) only when ``auto`` needs its size.
     available_memory : int, optional
         Bytes of memory available (default: measured, `tracing.io.available_memory`).
     environ : mapping, optional
@@ -105,6 +108,24 @@ def choose_engine(
         chosen but not installed.
     """
     requested = EngineName(requested)
+    sizes = [_size(s, measure=requested == EngineName.AUTO) for s in sources]
+    return _choose(requested, sizes, available_memory, environ)
+
+
+def _size(source: SourceSize | TableSource, *, measure: bool) -> SourceSize:
+    if isinstance(source, SourceSize):
+        return source
+    if measure or source.paths == ():
+        return estimate(source)  # no file is read for a catalog table or rows in memory
+    return SourceSize(source.label, SourceFormat.PARQUET, len(source.paths), None, None, None)
+
+
+def _choose(
+    requested: EngineName,
+    sources: Sequence[SourceSize],
+    available_memory: int | None,
+    environ: Mapping[str, str] | None,
+) -> EngineChoice:
     catalog = [s.label for s in sources if s.format == SourceFormat.CATALOG]
     csv = [s.label for s in sources if s.format == SourceFormat.CSV]
     if catalog and csv:
@@ -163,12 +184,12 @@ def _auto(sources: Sequence[SourceSize], available_memory: int | None) -> Engine
     if need <= MEMORY_FRACTION * room:
         return EngineChoice(
             EngineName.MEMORY,
-            f"auto: about {_gb(need)} in memory fits in a quarter of the {_gb(room)} "
+            f"auto: about {_gb(need)} in memory fits in {_SHARE} of the {_gb(room)} "
             f"available{assumed} -> memory",
         )
     return EngineChoice(
         EngineName.DUCKDB,
-        f"auto: about {_gb(need)} in memory, more than a quarter of the {_gb(room)} "
+        f"auto: about {_gb(need)} in memory, more than {_SHARE} of the {_gb(room)} "
         f"available{assumed} -> duckdb",
     )
 

@@ -18,6 +18,7 @@ The duckdb and spark engines read Parquet where it lies instead of loading it. A
   for S3-compatible servers (MinIO, Ceph: pyarrow's ``S3FileSystem()`` itself ignores these
   two, so this module passes them on as ``endpoint_override``); Google's default credentials
   (``GOOGLE_APPLICATION_CREDENTIALS``) for GCS. A URI never carries credentials or options.
+- **an upload's dataset id** (``ds-<32 hex>.parquet``, `tracing.store`): its stored file.
 - **a catalog table**: ``table:db.name`` (or ``table:catalog.db.name``), for Spark.
 
 A folder or glob whose files sit in ``key=value`` folders is hive-partitioned: the keys become
@@ -48,7 +49,7 @@ from typing import TYPE_CHECKING
 from tracing import settings
 from tracing.errors import DataError
 from tracing.io import parquet_memory
-from tracing.sources import allowed_path, data_roots
+from tracing.sources import allowed_path, data_roots, describe_source, is_dataset_id
 from tracing.sqlbackend import TableSource
 from tracing.vocab import SourceFormat
 
@@ -143,7 +144,9 @@ def resolve_table_source(
     filesystem : pyarrow.fs.FileSystem, optional
         The object store to list (default `object_filesystem`, from the environment).
     environ : mapping, optional
-        Where settings and credentials are read (default ``os.environ``).
+        Where ``TRACING_DATA_URIS`` and the S3 endpoint and region are read (default
+        ``os.environ``); the data roots and the credentials always come from the process's
+        environment.
 
     Returns
     -------
@@ -172,6 +175,11 @@ def resolve_table_source(
             f"{_short(ref)}: only local paths, s3://, gs:// and table:db.name are read by the "
             "duckdb and spark engines; use one of those."
         )
+    if is_dataset_id(ref):  # an upload: allowed by its id, wherever the store is
+        location = describe_source(ref).location
+        if not _is_parquet(location):
+            raise _not_parquet(ref, ref)
+        return TableSource(label=ref, paths=(location,))
     roots = data_roots() if allowed_roots is None else tuple(r.resolve() for r in allowed_roots)
     return _local_source(ref, roots)
 
@@ -437,14 +445,13 @@ def estimate(source: TableSource) -> SourceSize:
     if source.table is not None:
         return SourceSize(source.label, SourceFormat.CATALOG, 0, None, None, None)
     with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:
-        metas = list(pool.map(lambda path: _footer(source, path), source.paths))
-    rows = sum(meta.num_rows for meta in metas)
-    memory = sum(parquet_memory(meta) for meta in metas)
+        footers = list(pool.map(lambda path: _footer(source, path), source.paths))
+    rows = sum(meta.num_rows for meta, _ in footers)
+    memory = sum(parquet_memory(meta) for meta, _ in footers)
     if source.hive_root is not None:
         memory += rows * _HIVE_KEY_BYTES * _partition_keys(source)
-    return SourceSize(
-        source.label, SourceFormat.PARQUET, len(source.paths), rows, _disk(source), memory
-    )
+    disk = sum(size for _, size in footers)
+    return SourceSize(source.label, SourceFormat.PARQUET, len(source.paths), rows, disk, memory)
 
 
 def _display(source: TableSource, path: str) -> str:
@@ -452,12 +459,16 @@ def _display(source: TableSource, path: str) -> str:
     return {"s3": f"s3://{path}", "gcs": f"gs://{path}"}.get(kind, path)
 
 
-def _footer(source: TableSource, path: str) -> pq.FileMetaData:
+def _footer(source: TableSource, path: str) -> tuple[pq.FileMetaData, int]:
+    """Read one file's footer and size: on object storage one open and two ranged reads."""
     import pyarrow as pa
+    import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
+    fs = source.filesystem or pafs.LocalFileSystem()
     try:
-        return pq.read_metadata(path, filesystem=source.filesystem)
+        with fs.open_input_file(path) as handle:
+            return pq.read_metadata(handle), handle.size()
     except pa.ArrowInvalid as exc:
         raise DataError(
             f"{_display(source, path)}: not a Parquet file ({exc}); remove it or narrow the "
@@ -467,13 +478,6 @@ def _footer(source: TableSource, path: str) -> pq.FileMetaData:
         raise DataError(
             f"{_display(source, path)}: could not be read ({exc}); check the file and access."
         ) from exc
-
-
-def _disk(source: TableSource) -> int:
-    import pyarrow.fs as pafs
-
-    fs = source.filesystem or pafs.LocalFileSystem()
-    return sum(info.size or 0 for info in fs.get_file_info(list(source.paths)))
 
 
 def _partition_keys(source: TableSource) -> int:
