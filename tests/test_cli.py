@@ -346,3 +346,66 @@ def test_store_commands_run_from_the_cli(capsys, tmp_path, monkeypatch):
     assert ref not in out
     code, _, err = _run(capsys, "store", "delete", "ds-" + "0" * 32 + ".csv")
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+# --- --engine (issue 16) -----------------------------------------------------------------------
+
+
+def _commands() -> list[str]:
+    import argparse
+
+    from tracing.cli import _parser
+
+    action = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(action.choices)
+
+
+def test_every_command_has_the_engine_option(capsys):
+    commands = _commands()
+    assert {"report", "timeline", "chain", "store"} <= set(commands)
+    for command in commands:
+        code, out, _ = _run(capsys, command, "-h")
+        assert code == 0 and "--engine {auto,memory,duckdb,spark}" in out, command
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "expected"),
+    [
+        (None, [], "auto"),
+        ("duckdb", [], "duckdb"),
+        ("Spark", [], "spark"),
+        ("duckdb", ["--engine", "memory"], "memory"),  # the flag wins
+        ("fast", ["--engine", "memory"], "memory"),
+    ],
+)
+def test_engine_is_parsed_from_the_flag_or_the_setting(capsys, monkeypatch, env, argv, expected):
+    from tracing import cli
+    from tracing.vocab import EngineName
+
+    if env is None:
+        monkeypatch.delenv("TRACING_ENGINE", raising=False)
+    else:
+        monkeypatch.setenv("TRACING_ENGINE", env)
+    seen = []
+    monkeypatch.setattr(cli, "_store", lambda args: seen.append(args.engine) or "ok")
+    code, _, err = _run(capsys, "store", *argv, "list")
+    assert code == 0, err
+    assert seen == [expected] and isinstance(seen[0], EngineName)
+
+
+def test_bad_engine_setting_exits_2_with_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("TRACING_ENGINE", "fast")
+    for argv in (["store", "list"], ["report", "--production", str(DEMO / "x.csv")]):
+        code, out, err = _run(capsys, *argv)
+        assert code == 2 and out == ""
+        assert err == (
+            "error: TRACING_ENGINE='fast' is not valid: use one of auto, memory, duckdb, spark; "
+            "fix or unset it.\n"
+        )
+    code, out, _ = _run(capsys, "report", "-h")  # help still works
+    assert code == 0 and "--engine" in out
+
+
+def test_bad_engine_flag_is_a_usage_error(capsys):
+    code, _, err = _run(capsys, "report", "--production", "x.csv", "--engine", "fast")
+    assert code == 2 and "invalid choice: 'fast'" in err and err.count("\n") == 1

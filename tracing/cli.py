@@ -66,11 +66,12 @@ from tracing.timeline import (
     period_window,
     timeline_json,
 )
-from tracing.vocab import NotifyFormat
+from tracing.vocab import EngineName, NotifyFormat
 from tracing.windows import VERSION_COLUMN
 
 __all__ = [
     "add_chain_parser",
+    "add_engine_option",
     "add_input_options",
     "add_timeline_parser",
     "load_inputs",
@@ -228,7 +229,20 @@ def _parser() -> argparse.ArgumentParser:
     add_timeline_parser(sub)
     add_store_parser(sub)
     add_chain_parser(sub)
+    for command in sub.choices.values():
+        add_engine_option(command)
     return parser
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine`` (default ``TRACING_ENGINE``, read by `main` once parsing is done)."""
+    parser.add_argument(
+        "--engine",
+        choices=[e.value for e in EngineName],
+        default=None,
+        help="where the analysis runs: memory, duckdb (out-of-core), spark, or auto (memory "
+        "when the data fits comfortably, else duckdb); default TRACING_ENGINE, else auto",
+    )
 
 
 def add_chain_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -609,6 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (code 2) and --help (code 0)
         return int(exc.code or 0)
     try:
+        # After parsing, so --help works whatever the environment says.
+        given = getattr(args, "engine", None)
+        args.engine = EngineName(given) if given else settings.get("TRACING_ENGINE")
         commands = {"store": _store, "report": _report, "chain": _chain}
         text, code = (
             _timeline(args) if args.command == "timeline" else (commands[args.command](args), 0)

@@ -12,19 +12,34 @@ Examples
 True
 >>> get("TRACING_MAX_URL_MB", environ={})
 1024.0
+>>> get("TRACING_ENGINE", environ={})
+'auto'
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tracing.errors import DataError
 
-__all__ = ["SETTINGS", "Setting", "get", "is_set", "markdown_table", "problems", "raw"]
+__all__ = [
+    "OBJECT_SCHEMES",
+    "SETTINGS",
+    "Setting",
+    "get",
+    "is_set",
+    "markdown_table",
+    "problems",
+    "raw",
+    "split_object_uri",
+]
 
 
 def _flag(text: str) -> bool:
@@ -133,6 +148,138 @@ def _public_url(text: str) -> str | None:
     return text if text.endswith("/") else text + "/"
 
 
+def _engine(text: str) -> Any:
+    """Parse ``TRACING_ENGINE`` into a `tracing.vocab.EngineName`."""
+    from tracing.vocab import EngineName
+
+    try:
+        return EngineName(text.strip().lower())
+    except ValueError:
+        raise ValueError(f"use one of {', '.join(EngineName)}") from None
+
+
+_MEMORY_LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(%|B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.I)
+
+
+def _memory_limit(text: str) -> str:
+    """Parse ``TRACING_DUCKDB_MEMORY_LIMIT``: an amount DuckDB's ``memory_limit`` accepts.
+
+    Examples
+    --------
+    >>> _memory_limit(" 3 gb "), _memory_limit("70%"), _memory_limit("1.5GiB")
+    ('3GB', '70%', '1.5GiB')
+    >>> _memory_limit("0%")
+    Traceback (most recent call last):
+    ...
+    ValueError: use an amount with a unit (e.g. 3GB, 2GiB) or a share (e.g. 70%), above 0
+    """
+    found = _MEMORY_LIMIT.fullmatch(text.strip())
+    hint = "use an amount with a unit (e.g. 3GB, 2GiB) or a share (e.g. 70%)"
+    if found is None:
+        raise ValueError(hint)
+    number, unit = found.groups()
+    value = float(number)
+    if value <= 0:
+        raise ValueError(f"{hint}, above 0")
+    if unit == "%" and value > 100:
+        raise ValueError(f"{hint}, at most 100%")
+    unit = unit if unit == "%" else unit.upper().replace("I", "i")
+    return f"{number}{unit}"
+
+
+def _spill_dir(text: str) -> Path:
+    """Parse ``TRACING_DUCKDB_TEMP_DIR`` into an absolute folder (default under the temp dir)."""
+    text = text.strip()
+    if not text:
+        return Path(tempfile.gettempdir()).resolve() / "tracing-duckdb-spill"
+    return Path(text).expanduser().resolve()
+
+
+def _outside_store(value: Any, environ: Mapping[str, str]) -> None:
+    """Refuse a spill folder inside the dataset store: spilled rows are no upload."""
+    store = Path(raw("TRACING_STORE_DIR", environ=environ)).expanduser().resolve()
+    if Path(value).is_relative_to(store) or store.is_relative_to(Path(value)):
+        raise ValueError(
+            f"use a folder apart from the dataset store ({store}, TRACING_STORE_DIR): the "
+            "store's quota and sweeps must not see DuckDB's spill files"
+        )
+
+
+OBJECT_SCHEMES = ("s3", "gs")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+
+
+def split_object_uri(text: str) -> tuple[str, str, str]:
+    """Split an ``s3://`` or ``gs://`` URI into ``(scheme, bucket, key)``, or refuse it.
+
+    One reading of object-storage URIs for `TRACING_DATA_URIS` and for the URIs users name
+    (`tracing.storage`), so a prefix and a URI are compared the same way. The key keeps a
+    trailing ``/``. Refused: other schemes, credentials, ports, queries and fragments (a
+    query could redirect the client, e.g. ``?endpoint_override=``), ``.``/``..`` and empty
+    path segments.
+
+    Examples
+    --------
+    >>> split_object_uri("S3://logs-bucket/logs/day=1/")
+    ('s3', 'logs-bucket', 'logs/day=1/')
+    >>> split_object_uri("s3://logs-bucket/a/../b")
+    Traceback (most recent call last):
+    ...
+    ValueError: no '.', '..' or empty folder names in the path
+    """
+    from urllib.parse import urlsplit
+
+    text = text.strip()
+    head, sep, rest = text.partition("://")
+    scheme = head.lower()
+    if not sep or scheme not in OBJECT_SCHEMES:
+        raise ValueError("use s3://bucket/prefix/ or gs://bucket/prefix/")
+    if "?" in rest or "#" in rest:
+        raise ValueError("leave out the query (?...) and the fragment (#...)")
+    try:
+        parts = urlsplit(f"{scheme}://{rest}")
+    except ValueError:
+        raise ValueError("not a URI; use s3://bucket/prefix/ or gs://bucket/prefix/") from None
+    bucket = parts.netloc
+    if "@" in bucket or ":" in bucket:
+        raise ValueError("leave out credentials and ports: they come from the environment")
+    if not _BUCKET.fullmatch(bucket):
+        raise ValueError("a bucket name has lower-case letters, digits, '.', '-' and '_'")
+    key = parts.path.removeprefix("/")
+    segments = key.split("/")
+    if any(seg in ("", ".", "..") for seg in segments[:-1]) or segments[-1] in (".", ".."):
+        raise ValueError("no '.', '..' or empty folder names in the path")
+    if any(c.isspace() and c != " " for c in key):
+        raise ValueError("no tabs or line breaks in the path")
+    return scheme, bucket, key
+
+
+def _uri_prefixes(text: str) -> tuple[str, ...]:
+    """Parse ``TRACING_DATA_URIS``: comma-separated ``s3://`` or ``gs://`` prefixes.
+
+    A prefix names a folder: it ends with ``/``, so ``s3://b/logs`` allows ``s3://b/logs/x``
+    but not ``s3://b/logs2/x``.
+
+    Examples
+    --------
+    >>> _uri_prefixes("s3://logs-bucket/logs, gs://ml-logs/, S3://logs-bucket/logs/")
+    ('s3://logs-bucket/logs/', 'gs://ml-logs/')
+    """
+    items: list[str] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            scheme, bucket, key = split_object_uri(part)
+        except ValueError as exc:
+            raise ValueError(f"{part.strip()!r}: {exc}") from None
+        if any(c in key for c in "*?["):
+            raise ValueError(f"{part.strip()!r}: a prefix is a folder, not a pattern")
+        key = key if not key or key.endswith("/") else key + "/"
+        items.append(f"{scheme}://{bucket}/{key}")
+    return tuple(dict.fromkeys(items))
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable.
@@ -150,6 +297,9 @@ class Setting:
         One line for the README table.
     default_text : str, optional
         How the README shows the default, when the raw default says little.
+    check : callable, optional
+        ``check(value, environ)`` compares the parsed value with other settings; raises
+        ``ValueError`` with what the setting accepts.
     """
 
     name: str
@@ -157,6 +307,7 @@ class Setting:
     parse: Callable[[str], Any]
     meaning: str
     default_text: str = ""
+    check: Callable[[Any, Mapping[str, str]], None] | None = None
 
     def shown_default(self) -> str:
         """Return the default as the README shows it."""
@@ -311,6 +462,42 @@ SETTINGS: dict[str, Setting] = {
             "megabytes, estimated from the objects' bytes; least recently used entries go first",
         ),
         Setting(
+            "TRACING_ENGINE",
+            "auto",
+            _engine,
+            "the engine of the app's analyses and the CLI's default `--engine`: `memory` "
+            "(in this process), `duckdb` (embedded, out-of-core), `spark` (a local session, or "
+            "Spark Connect when `SPARK_REMOTE` is set) or `auto` (memory when the data fits "
+            "comfortably, else duckdb: `tracing/engines.py`)",
+        ),
+        Setting(
+            "TRACING_DUCKDB_MEMORY_LIMIT",
+            "3GB",
+            _memory_limit,
+            "DuckDB's `memory_limit`: an amount (`3GB`, `500MB`, `2GiB`) or a share of the "
+            "machine's memory (`70%`); beyond it DuckDB spills to `TRACING_DUCKDB_TEMP_DIR`. "
+            "The default keeps a large report's peak under 4 GB; DuckDB's own default is 80%",
+        ),
+        Setting(
+            "TRACING_DUCKDB_TEMP_DIR",
+            "",
+            _spill_dir,
+            "where DuckDB spills what exceeds its memory limit; must lie outside the dataset "
+            "store",
+            default_text="`tracing-duckdb-spill` in the system's temporary folder",
+            check=_outside_store,
+        ),
+        Setting(
+            "TRACING_DATA_URIS",
+            "",
+            _uri_prefixes,
+            "comma-separated object-storage prefixes the duckdb and spark engines may read "
+            "Parquet from (`s3://bucket/logs/,gs://bucket/`); credentials and endpoint come from "
+            "the standard environment (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`..., "
+            "`GOOGLE_APPLICATION_CREDENTIALS`)",
+            default_text="none: no object storage",
+        ),
+        Setting(
             "TRACING_DEBUG",
             "0",
             _flag,
@@ -356,7 +543,10 @@ def get(name: str, *, environ: Mapping[str, str] | None = None) -> Any:
     setting = SETTINGS[name]
     text = raw(name, environ=environ)
     try:
-        return setting.parse(text)
+        value = setting.parse(text)
+        if setting.check is not None:
+            setting.check(value, os.environ if environ is None else environ)
+        return value
     except ValueError as exc:
         raise DataError(f"{name}={text!r} is not valid: {exc}; fix or unset it.") from None
 

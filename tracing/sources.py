@@ -29,8 +29,10 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tracing import settings
 from tracing.errors import DataError
@@ -58,6 +60,7 @@ __all__ = [
     "ENV_URL_TIMEOUT_S",
     "DEMO_DIR",
     "Source",
+    "allowed_path",
     "data_roots",
     "dataset_id",
     "describe_source",
@@ -77,6 +80,7 @@ ENV_URL_TIMEOUT_S = "TRACING_URL_TIMEOUT_S"
 ENV_URL_ALLOW_HOSTS = "TRACING_URL_ALLOW_HOSTS"
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo_data"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -173,8 +177,39 @@ def _describe_url(ref: str) -> Source:
 
 
 def _describe_path(ref: str) -> Source:
+    return _usable(ref, _vet_path)
+
+
+def allowed_path(ref: str, *, roots: Sequence[Path] | None = None) -> Path:
+    """Resolve a local path (file or folder) and check it lies inside an allowed data folder.
+
+    The same vetting as a path given to `describe_source`, without its file checks: the path
+    is resolved with symlinks first, and must lie inside a root and name no hidden file or
+    folder. It need not exist. For `tracing.storage`, which lists Parquet folders and globs.
+
+    Parameters
+    ----------
+    ref : str
+        A path, absolute or relative to the working directory.
+    roots : sequence of Path, optional
+        The allowed folders, resolved (default `data_roots`).
+
+    Returns
+    -------
+    Path
+        The resolved path.
+
+    Raises
+    ------
+    DataError
+        Outside every root, hidden, or not a usable path.
+    """
+    return _usable(ref, lambda r: _inside_roots(r, data_roots() if roots is None else roots))
+
+
+def _usable(ref: str, vet: Callable[[str], _T]) -> _T:
     try:
-        return _vet_path(ref)
+        return vet(ref)
     except (OSError, RuntimeError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
@@ -189,33 +224,40 @@ def _short(ref: str, limit: int = 120) -> str:
     return ref if len(ref) <= limit else ref[:limit] + "…"
 
 
-def _vet_path(ref: str) -> Source:
-    roots = data_roots()
+def _unavailable(ref: str) -> DataError:
+    # A visitor learns nothing about the server's disk: a file outside the roots and a file
+    # that does not exist get the same message, which names no folder (the log has the
+    # details), and a name's type is checked before whether it exists.
+    return DataError(
+        f"{_short(ref)}: file not found, or not inside an allowed data folder; upload the "
+        f"file instead, or ask the operator to add its folder to {ENV_DATA_ROOTS}."
+    )
+
+
+def _inside_roots(ref: str, roots: Sequence[Path]) -> Path:
     candidate = Path(ref).expanduser()
     if not candidate.is_absolute():
         candidate = Path.cwd() / candidate
     # resolve() follows symlinks and removes "..", so the check below sees the real target.
     resolved = candidate.resolve()
     root = next((r for r in roots if resolved.is_relative_to(r)), None)
-    # A visitor learns nothing about the server's disk: a file outside the roots and a file
-    # that does not exist get the same message, which names no folder (the log has the
-    # details), and a name's type is checked before whether it exists.
-    unavailable = DataError(
-        f"{_short(ref)}: file not found, or not inside an allowed data folder; upload the "
-        f"file instead, or ask the operator to add its folder to {ENV_DATA_ROOTS}."
-    )
     if root is None:
         log.info("refused %r: %s is outside the data roots %s", ref, resolved, roots)
-        raise unavailable
+        raise _unavailable(ref)
     if any(part.startswith(".") for part in resolved.relative_to(root).parts):
         raise DataError(
             f"{_short(ref)}: hidden files and folders are not served; use a visible file."
         )
+    return resolved
+
+
+def _vet_path(ref: str) -> Source:
+    resolved = _inside_roots(ref, data_roots())
     if "." in resolved.name:
         table_suffix(resolved.name)  # "unsupported file type" whether or not it exists
     if not resolved.is_file():
         log.info("refused %r: %s is not a file", ref, resolved)
-        raise unavailable
+        raise _unavailable(ref)
     table_suffix(resolved.name)
     return Source(ref=ref, kind="path", name=resolved.name, location=str(resolved))
 

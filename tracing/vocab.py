@@ -22,6 +22,11 @@ Freq           HOUR, DAY, WEEK                                   timeline period
 ExplainSource  AUTO, MODEL, LOGGED, SURROGATE                    `tracing.explain`
 SuspectKind    NEW_CATEGORY, LABEL_CONFLICT, QUALITY, DRIFT,     `tracing.rootcause`
                SLICE (in display order)
+EngineName     AUTO, MEMORY, DUCKDB, SPARK                       ``--engine``,
+                                                                 ``TRACING_ENGINE``
+                                                                 (`tracing.engines`)
+SourceFormat   PARQUET, CSV, CATALOG, ARROW                      a side's data
+                                                                 (`tracing.storage`)
 ============== ================================================ ==========================
 
 The direction names say which way is *better* (`Direction`) or which way is *more drift*
@@ -39,10 +44,12 @@ __all__ = [
     "Basis",
     "Direction",
     "DriftDirection",
+    "EngineName",
     "ExplainSource",
     "Freq",
     "NotifyFormat",
     "Severity",
+    "SourceFormat",
     "Status",
     "SuspectKind",
 ]
@@ -186,3 +193,21 @@ class NotifyFormat(_Word):
     SLACK = "slack"  # ``text`` for Slack incoming webhooks plus the structured fields
     JSON = "json"  # the structured fields only
     PAGERDUTY = "pagerduty"  # a PagerDuty Events API v2 trigger
+
+
+class EngineName(_Word):
+    """Which engine computes an analysis (`tracing.engines.choose_engine`)."""
+
+    AUTO = "auto"  # memory when both sides fit comfortably, else duckdb
+    MEMORY = "memory"  # pandas/numpy in this process (`tracing.engine.MemoryTable`)
+    DUCKDB = "duckdb"  # DuckDB embedded: out-of-core, spills to TRACING_DUCKDB_TEMP_DIR
+    SPARK = "spark"  # a local Spark session, or Spark Connect when SPARK_REMOTE is set
+
+
+class SourceFormat(_Word):
+    """What one side's data is, as far as the engine choice goes (`tracing.storage`)."""
+
+    PARQUET = "parquet"  # files, local or on object storage
+    CSV = "csv"  # read into memory only (`tracing.io.read_table`)
+    CATALOG = "catalog"  # a catalog table (``table:db.name``): Spark only
+    ARROW = "arrow"  # rows already in memory
