@@ -53,7 +53,9 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +145,7 @@ class _Root:
     session: SparkSession
     owned: bool
     users: int = 0
+    scratch: str | None = None
 
 
 _root: _Root | None = None
@@ -168,6 +171,8 @@ def _release() -> None:
         _root.users -= 1
         if _root.users <= 0 and _root.owned:
             _root.session.stop()
+            if _root.scratch is not None:
+                shutil.rmtree(_root.scratch, ignore_errors=True)
             _root = None
 
 
@@ -175,7 +180,6 @@ def _start(*, master: str, remote: str | None) -> _Root:
     missing = _missing(remote=remote is not None)
     if missing is not None:
         raise DataError(missing, option="engine")
-    from pyspark.errors import PySparkImportError
     from pyspark.logger import PySparkLogger
     from pyspark.sql import SparkSession
 
@@ -183,23 +187,48 @@ def _start(*, master: str, remote: str | None) -> _Root:
     # a JSON record on stderr, which only repeats it.
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+    active = None if remote is not None else SparkSession.getActiveSession()
+    if active is not None:  # somebody else's session (a notebook's): share it, never stop it
+        return _Root(active, owned=False)
+    with warnings.catch_warnings():
+        # PySpark 4.3 warns on start-up that it does not fully support pandas 3; this backend
+        # exchanges only Arrow tables with Spark (createDataFrame, toArrow), never pandas.
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
+        return _start_remote(remote) if remote is not None else _start_local(master)
+
+
+def _start_remote(remote: str) -> _Root:
+    from pyspark.errors import PySparkImportError
+    from pyspark.sql import SparkSession
+
     try:
-        if remote is not None:
-            return _Root(SparkSession.builder.remote(remote).getOrCreate(), owned=True)
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            return _Root(active, owned=False)
-        session = (
-            SparkSession.builder.master(master)
-            .appName("tracing")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate()
-        )
+        return _Root(SparkSession.builder.remote(remote).getOrCreate(), owned=True)
     except PySparkImportError as exc:
         raise DataError(f"Spark Connect ({remote}) cannot start: {exc}; {CONNECT_HINT}.") from exc
-    session.sparkContext.setLogLevel("ERROR")
-    return _Root(session, owned=True)
+
+
+def _start_local(master: str) -> _Root:
+    from pyspark.errors import PySparkRuntimeError
+    from pyspark.sql import SparkSession
+
+    scratch = tempfile.mkdtemp(prefix="tracing-spark-")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("tracing")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Spark makes its warehouse folder at start-up: not in the user's working directory.
+        .config("spark.sql.warehouse.dir", scratch)
+    )
+    try:
+        session = builder.getOrCreate()
+    except PySparkRuntimeError as exc:  # the JVM did not come up (JAVA_GATEWAY_EXITED)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise DataError(f"Spark could not start a local session: {exc}; {INSTALL_HINT}.") from exc
+    # A failed task logs its Java stack trace; the error reaches the caller as an exception
+    # anyway (and the CLI prints one line), so only fatal records are worth stderr.
+    session.sparkContext.setLogLevel("FATAL")
+    return _Root(session, owned=True, scratch=scratch)
 
 
 # --- the backend ------------------------------------------------------------------------------
