@@ -93,6 +93,23 @@ def test_spark_connect_needs_its_client_libraries_not_java(monkeypatch):
     assert spark_available()
 
 
+def test_paths_reach_spark_as_uris_its_cluster_reads(tmp_path, monkeypatch):
+    import pyarrow.fs as pafs
+
+    monkeypatch.chdir(tmp_path)
+    local = SparkBackend(remote="")
+    s3 = pafs.S3FileSystem(anonymous=True, region="us-east-1")
+    listed = TableSource("s3://bucket/logs/", paths=("bucket/logs/a.parquet",), filesystem=s3)
+    assert local._path("bucket/logs/a.parquet", listed) == "s3a://bucket/logs/a.parquet"
+    given = TableSource("s3a://bucket/logs/", paths=("s3a://bucket/logs/a.parquet",))
+    assert local._path("s3a://bucket/logs/a.parquet", given) == "s3a://bucket/logs/a.parquet"
+    relative = TableSource("logs/a.parquet", paths=("logs/a.parquet",))
+    assert local._path("logs/a.parquet", relative) == str(tmp_path / "logs" / "a.parquet")
+    # On a cluster a path is the cluster's: passed as given.
+    cluster = SparkBackend(remote="sc://127.0.0.1:15002")
+    assert cluster._path("logs/a.parquet", relative) == "logs/a.parquet"
+
+
 def test_parquet_files_register_as_one_view(backend, frame, tmp_path):
     paths = []
     for i, part in enumerate(np.array_split(np.arange(N), 3)):

@@ -442,7 +442,8 @@ class SparkBackend:
         parts = []
         for view in views:
             names = [field.name for field in self.session.table(view).schema.fields]
-            shown = ", ".join(names[:_LISTED_COLUMNS]) + (", ..." if len(names) > 20 else "")
+            more = ", ..." if len(names) > _LISTED_COLUMNS else ""
+            shown = ", ".join(names[:_LISTED_COLUMNS]) + more
             parts.append(f"{view} ({self._views[view]}) has {shown}")
         return f"no column {column} in the data: {'; '.join(parts)}. Check the column name."
 
