@@ -40,6 +40,7 @@ from typing import Any
 from tracing import alerts, settings
 from tracing import chain as chains
 from tracing.analysis import Analysis, prepare_analysis
+from tracing.engines import EngineChoice, engine_for, open_backend
 from tracing.errors import DataError
 from tracing.io import available_memory, cli_limits, read_table
 from tracing.links import sweep_links
@@ -54,6 +55,7 @@ from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS, build_report
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
 from tracing.schema import ROLE_NAMES
+from tracing.sqlbackend import TableSource
 from tracing.store import add_store_parser, run_store
 from tracing.timeline import (
     DEFAULT_K,
@@ -262,6 +264,7 @@ def add_chain_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _chain(args: argparse.Namespace) -> str:
+    engine_for(args.engine, [], needs_memory="model chains")
     trace = chains.trace_chain(chains.load_chain(args.config), limits=cli_limits())
     if args.format == "markdown":
         return chains.chain_markdown(trace)
@@ -432,6 +435,7 @@ def run_timeline(args: argparse.Namespace) -> str:
 
 def _timeline(args: argparse.Namespace) -> tuple[str, int]:
     """Run ``timeline``: the output text and the exit code (alerts, delivery)."""
+    engine_for(args.engine, [], needs_memory="timelines")
     app_url = _alert_target(args)
     spec = rows_spec(args)
     inputs = load_inputs(args, spec=spec)
@@ -581,28 +585,87 @@ def _store(args: argparse.Namespace) -> str:
     return f"removed {len(removed)} expired link(s); " + run_store(args)
 
 
+def _memory_only(args: argparse.Namespace) -> str | None:
+    """Why a report's options need the rows in memory (None: a SQL engine can run it)."""
+    spec = rows_spec(args)
+    if spec.one_file or spec.by_version or getattr(args, "production_window", None):
+        return "windows and model versions"
+    if getattr(args, "actuals", None):
+        return "delayed actuals (--actuals)"
+    if getattr(args, "explain_source", None) == "model" or getattr(args, "model", None):
+        return "explanations with a model file (--model)"
+    return None
+
+
 def _report(args: argparse.Namespace) -> str:
-    inputs = load_inputs(args, require_baseline=True)
-    analysis = _analysis(args, inputs, metric=args.metric)
-    analysis = dataclasses.replace(analysis, notes=inputs.notes + analysis.notes)
-    sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
-    options = {
+    refs = [r for r in (getattr(args, "baseline", None), args.production) if r]
+    choice, sources = engine_for(args.engine, refs, cli=True, needs_memory=_memory_only(args))
+    if sources is not None:
+        return _engine_report(args, choice, sources)
+    return _memory_report(args)
+
+
+def _report_options(args: argparse.Namespace, metric: str, *, estimate: bool) -> dict[str, Any]:
+    return {
         "random_state": args.seed,
         "max_depth": args.max_depth,
         "min_size": args.min_size,
         "top": args.top,
-        "metric": analysis.metric.id,
+        "metric": metric,
         "explain_source": args.explain_source,
         "model_path": args.model,
         "explain_sample_size": args.explain_sample_size,
         "shap_sample_size": args.shap_sample_size,
-        # two model versions: one model's calibration says nothing about the other's scores
-        "estimate": not rows_spec(args).by_version,
+        "estimate": estimate,
     }
-    report = build_report(analysis, sections=sections, options=options)
+
+
+def _render(args: argparse.Namespace, report: dict[str, Any]) -> str:
     if args.format == "markdown":
         return to_markdown(report)
     return json.dumps(report, indent=2) + "\n"
+
+
+def _engine_report(
+    args: argparse.Namespace, choice: EngineChoice, sources: Sequence[TableSource]
+) -> str:
+    """Run ``report`` in a SQL engine: every row stays there, small aggregates come back."""
+    from tracing.engine_analysis import prepare_engine_analysis
+
+    if len(sources) != 2:
+        raise DataError("no baseline: give --baseline PATH (a file, folder, glob or URI).")
+    backend = open_backend(choice.engine)
+    try:
+        analysis = prepare_engine_analysis(
+            sources[0],
+            sources[1],
+            backend=backend,
+            names=(sources[0].label, sources[1].label),
+            roles=_roles(args),
+            model_type=args.model_type,
+            positive_class=args.positive_class,
+            metric=args.metric,
+            threshold=args.threshold,
+            random_state=args.seed,
+        )
+        analysis = dataclasses.replace(analysis, notes=(choice.reason, *analysis.notes))
+        sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
+        options = _report_options(args, analysis.metric.id, estimate=False)
+        report = build_report(analysis, sections=sections, options=options)
+    finally:
+        backend.close()
+    return _render(args, report)
+
+
+def _memory_report(args: argparse.Namespace) -> str:
+    inputs = load_inputs(args, require_baseline=True)
+    analysis = _analysis(args, inputs, metric=args.metric)
+    analysis = dataclasses.replace(analysis, notes=inputs.notes + analysis.notes)
+    sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
+    # two model versions: one model's calibration says nothing about the other's scores
+    options = _report_options(args, analysis.metric.id, estimate=not rows_spec(args).by_version)
+    report = build_report(analysis, sections=sections, options=options)
+    return _render(args, report)
 
 
 def _out_of_memory(args: argparse.Namespace) -> str:

@@ -35,6 +35,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tracing.errors import DataError
 from tracing.io import available_memory as measured_memory
@@ -48,6 +49,9 @@ __all__ = [
     "EngineChoice",
     "EngineName",
     "choose_engine",
+    "engine_for",
+    "is_csv",
+    "open_backend",
     "spark_missing",
 ]
 
@@ -224,3 +228,75 @@ def _require_spark(environ: Mapping[str, str] | None) -> None:
     missing = spark_missing(environ=environ)
     if missing is not None:
         raise DataError(f"the spark engine needs {missing}; install it, or use --engine duckdb.")
+
+
+def is_csv(ref: str) -> bool:
+    """Whether a named file is CSV (read in memory only), by its suffix."""
+    name = ref.lower()
+    return name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz"))
+
+
+def engine_for(
+    requested: EngineName | str,
+    refs: Sequence[str],
+    *,
+    cli: bool = False,
+    needs_memory: str | None = None,
+) -> tuple[EngineChoice, list[TableSource] | None]:
+    """Choose the engine for named data, and resolve the sources a SQL engine reads.
+
+    Parameters
+    ----------
+    requested : EngineName or str
+        ``auto``, ``memory``, ``duckdb`` or ``spark``.
+    refs : sequence of str
+        What each side names (a path, folder, glob, URI or ``table:db.name``).
+    cli : bool, default False
+        The command line: local paths anywhere (the user's own machine); otherwise only
+        inside the data roots (a visitor of the app).
+    needs_memory : str, optional
+        Why the step can only run in memory (e.g. "windows"), if it can only: then ``auto``
+        keeps memory and an explicit SQL engine is refused with that reason.
+
+    Returns
+    -------
+    (EngineChoice, list of TableSource or None)
+        The sources are None for the memory engine (the files are read as today).
+    """
+    from tracing.storage import resolve_table_source
+
+    requested = EngineName(requested)
+    if needs_memory is not None:
+        if requested in (EngineName.DUCKDB, EngineName.SPARK):
+            raise DataError(
+                f"{needs_memory} run in memory only for now; use --engine memory (or auto)."
+            )
+        return EngineChoice(EngineName.MEMORY, f"{requested}: {needs_memory} -> memory"), None
+    if requested == EngineName.MEMORY or any(is_csv(r) for r in refs):
+        csv = [r for r in refs if is_csv(r)]
+        sizes = [SourceSize(Path(r).name, SourceFormat.CSV, 1, None, None, None) for r in csv]
+        if not sizes:
+            return EngineChoice(EngineName.MEMORY, "memory: as asked"), None
+        return _choose(requested, sizes, None, None), None
+    roots = (Path(Path.cwd().anchor),) if cli else None
+    sources = [resolve_table_source(r, allowed_roots=roots) for r in refs]
+    choice = choose_engine(requested, sources)
+    return choice, (None if choice.engine == EngineName.MEMORY else sources)
+
+
+def open_backend(engine: EngineName, *, environ: Mapping[str, str] | None = None) -> Any:
+    """Open the backend of a SQL engine with the settings (`tracing.sqlbackend.SqlBackend`)."""
+    from tracing import settings
+
+    if engine == EngineName.DUCKDB:
+        from tracing.engine_duckdb import DuckBackend
+
+        return DuckBackend(
+            memory_limit=settings.get("TRACING_DUCKDB_MEMORY_LIMIT", environ=environ),
+            temp_directory=settings.get("TRACING_DUCKDB_TEMP_DIR", environ=environ),
+        )
+    if engine == EngineName.SPARK:
+        from tracing.engine_spark import SparkBackend
+
+        return SparkBackend()
+    raise ValueError(f"{engine} is not a SQL engine")

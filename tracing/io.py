@@ -630,6 +630,11 @@ def _sniff_delimiter(text: str) -> str:
         return best if counts[best] > 0 else ","
 
 
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Convert an Arrow table to pandas exactly as `read_table` does (nullable ints, dates)."""
+    return _to_pandas(table)
+
+
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
     # Integers and booleans with missing values would become float/object in plain pandas;
     # map those (and only those) to pandas' nullable dtypes so the values are kept exactly.

@@ -1,0 +1,558 @@
+"""The engine seam over SQL: `tracing.engine.CodedTable` answered by GROUP BY queries.
+
+`SqlTable` holds no rows. Each side is a view registered on a `tracing.sqlbackend.SqlBackend`
+(DuckDB, Spark); every question of the seam becomes one query whose result is small:
+
+- **Statistics** are the `tracing.rowexpr` definitions with the prepared inputs substituted by
+  expressions over the raw columns (`tracing.engine_analysis.input_expressions`), so SQL and
+  numpy evaluate one definition. Derived statistics (`with_derived`) inline their definition.
+- **Keys** are `tracing.binning.ColumnBins` turned into ``CASE`` expressions that give every
+  row the code `ColumnBins.codes` gives it in memory (missing values, ``NaN``, ``(other)``,
+  ``(present)`` included); they are never materialised.
+- **A grouping** is ``SELECT count, sums, maxima ... GROUP BY GROUPING SETS ((c0), (c1), ...)``
+  over an inner query that computes each set's mixed-radix cell code ``c_i`` (``((k1 * card2)
+  + k2) * card3 ...``); ``GROUPING(c_i)`` tells the sets apart. A per-set filter (``each``)
+  turns that set's code to NULL outside its rows (the NULL cell is dropped) and the outer
+  ``WHERE`` keeps only rows some set needs, so the search's pruning reaches the scan.
+- **Bins** are fitted by `tracing.binning`'s own code on what the engine counts: baseline
+  quantiles (``quantile_cont`` in DuckDB, ``percentile`` in Spark: numpy's linear method,
+  exact), distinct counts, and per-side value counts fed to `tracing.binning.fit_column_bins`
+  (the pooling and labelling rules are not copied). Categories with equal counts are ordered by
+  value here, by first appearance in memory; the parity tests use fixtures without such ties.
+
+Every query is rendered through SQLGlot in the backend's dialect; the few spellings that differ
+between engines (quantiles, sampling) are in `_Dialect`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sqlglot import exp
+
+from tracing import rowexpr
+from tracing.binning import ColumnBins, ColumnValues, fit_column_bins
+from tracing.engine import DENSE_LIMIT, Filter, GroupSums, Side
+from tracing.errors import DataError
+from tracing.options import SliceSearch
+from tracing.sqlbackend import SqlBackend, TableSource
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["SqlTable"]
+
+Expr = exp.Expression
+_VIEWS = {Side.BASELINE: "baseline", Side.PRODUCTION: "production"}
+# Which source each backend's views show now (register once per source).
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """The spellings that differ between the engines (everything else is SQLGlot's)."""
+
+    name: str
+
+    def quantiles(self, column: str, qs: Sequence[float]) -> str:
+        points = ", ".join(rowexpr.to_sql(rowexpr.literal(q), self.name) for q in qs)
+        if self.name == "spark":
+            return f"PERCENTILE({column}, ARRAY({points}))"
+        return f"QUANTILE_CONT({column}, [{points}])"
+
+    def sample(self, view: str, n: int, rows: int, seed: int) -> str:
+        if self.name == "spark":
+            percent = min(100.0, 100.0 * 1.2 * n / max(rows, 1))
+            return f"SELECT * FROM {view} TABLESAMPLE ({percent:.6f} PERCENT) REPEATABLE ({seed})"
+        return f"SELECT * FROM {view} USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE ({seed})"
+
+
+def _ident(name: str, dialect: str) -> str:
+    return str(exp.to_identifier(name, quoted=True).sql(dialect=dialect))
+
+
+def _int(value: int) -> Expr:
+    return exp.Literal.number(int(value))
+
+
+def _is_nan(e: Expr) -> Expr:
+    return exp.func("ISNAN", exp.Cast(this=e.copy(), to=exp.DataType.build("double")))
+
+
+def _all(*parts: Expr) -> Expr:
+    """Return the conjunction of the parts."""
+    out: Expr = exp.and_(*parts, copy=True) if len(parts) > 1 else parts[0]
+    return out
+
+
+def _any(*parts: Expr) -> Expr:
+    """Return the disjunction of the parts."""
+    out: Expr = exp.or_(*parts, copy=True) if len(parts) > 1 else parts[0]
+    return out
+
+
+def _missing(e: Expr, floating: bool) -> Expr:
+    null: Expr = exp.Is(this=e.copy(), expression=exp.Null())
+    return _any(null, _is_nan(e)) if floating else null
+
+
+def _value_literal(value: Any) -> Expr:
+    if isinstance(value, bool | np.bool_):
+        return exp.true() if value else exp.false()
+    if isinstance(value, int | np.integer):
+        return _int(int(value))
+    if isinstance(value, float | np.floating):
+        return rowexpr.literal(float(value))
+    return exp.Literal.string(str(value))
+
+
+def _key_expression(bins: ColumnBins, floating: bool) -> Expr:
+    """Return the code of every row, as `ColumnBins.codes` gives it (an integer expression)."""
+    x = rowexpr.col(bins.feature)
+    missing = _int(bins.missing_code)
+    if bins.kind == "numeric":
+        value = exp.Cast(this=x.copy(), to=exp.DataType.build("double"))
+        code: Expr = _int(0)
+        for edge in bins.edges:
+            above = exp.GTE(this=value.copy(), expression=rowexpr.literal(edge))
+            step = exp.Cast(this=above, to=exp.DataType.build("int"))
+            code = exp.Add(this=code, expression=step)
+        gap = _missing(x, True)
+        return exp.Case(ifs=[exp.If(this=gap, true=missing)], default=code)
+    ifs = [exp.If(this=_missing(x, floating), true=missing)]
+    for i, value in enumerate(bins.categories):
+        ifs.append(
+            exp.If(this=exp.EQ(this=x.copy(), expression=_value_literal(value)), true=_int(i))
+        )
+    other = bins.other_code
+    return exp.Case(ifs=ifs, default=_int(other if other is not None else bins.missing_code))
+
+
+def _numpy(table: pa.Table) -> dict[str, NDArray[Any]]:
+    """Return result columns as numpy: cell codes with NULL as -1, counts as int64, sums as float64."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_integer(column.type):
+            out[name] = np.asarray(pc.fill_null(column, -1).to_numpy(), dtype=np.int64)
+        else:
+            out[name] = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Spec:
+    """Everything a query needs: views, statistics per side, keys, row filters."""
+
+    backend: SqlBackend
+    labels: dict[Side, str]
+    stats: dict[Side, dict[str, Expr]]
+    keys: dict[str, Expr] = field(default_factory=dict)
+    cards: dict[str, int] = field(default_factory=dict)
+    bins: dict[str, ColumnBins] = field(default_factory=dict)
+    row_filter: dict[Side, Expr | None] = field(default_factory=dict)
+
+
+class SqlTable:
+    """`tracing.engine.CodedTable` over a SQL backend (see the module docstring).
+
+    Build it with `from_sources`; `with_keys` and `with_derived` return new tables over the
+    same views (nothing is copied or materialised).
+    """
+
+    def __init__(self, spec: _Spec) -> None:
+        self._spec = spec
+        self._dialect = _Dialect(spec.backend.dialect)
+        self.bins = spec.bins
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def from_sources(
+        cls,
+        backend: SqlBackend,
+        sources: Mapping[Side, TableSource],
+        *,
+        inputs: Mapping[Side, Mapping[str, Expr]] | None = None,
+        stats: Mapping[str, Expr] | None = None,
+        row_filter: Mapping[Side, Expr] | None = None,
+    ) -> SqlTable:
+        """Register each side's source as a view and define its statistics.
+
+        Parameters
+        ----------
+        backend : SqlBackend
+            The engine.
+        sources : mapping of Side -> TableSource
+            Where each side's rows are.
+        inputs : mapping of Side -> {name: expression}, optional
+            The `tracing.rowexpr.Input` columns of each side, over its raw columns.
+        stats : mapping of str -> expression, optional
+            Statistic definitions over the inputs (`tracing.rowexpr.row_stat_expressions`).
+        row_filter : mapping of Side -> expression, optional
+            Keep only the rows where it holds (over the inputs), e.g. the valid rows.
+        """
+        registered = _REGISTERED.setdefault(backend, {})
+        for side, source in sources.items():
+            view = _VIEWS[side]
+            if registered.get(view) != id(source):
+                backend.register(view, source)
+                registered[view] = id(source)
+        per_side: dict[Side, dict[str, Expr]] = {}
+        filters: dict[Side, Expr | None] = {}
+        for side in sources:
+            given = dict((inputs or {}).get(side, {}))
+            per_side[side] = {
+                name: rowexpr.substitute(d, given) for name, d in (stats or {}).items()
+            }
+            rule = (row_filter or {}).get(side)
+            filters[side] = None if rule is None else rowexpr.substitute(rule, given)
+        labels = {side: source.label for side, source in sources.items()}
+        return cls(_Spec(backend, labels, per_side, row_filter=filters))
+
+    def _with(self, **changes: Any) -> SqlTable:
+        return SqlTable(dataclasses.replace(self._spec, **changes))
+
+    def with_keys(self, bins: Mapping[str, ColumnBins], *, lazy: bool = False) -> SqlTable:
+        """Return the table with these raw columns coded as keys (``CASE`` expressions)."""
+        del lazy  # every key is an expression: nothing is coded ahead
+        keys, cards = dict(self._spec.keys), dict(self._spec.cards)
+        for name, fitted in bins.items():
+            keys[name] = _key_expression(fitted, self._floating(name))
+            cards[name] = len(fitted.labels)
+        return self._with(keys=keys, cards=cards, bins={**self._spec.bins, **bins})
+
+    def with_derived(self, side: Side, definitions: Mapping[str, Expr]) -> SqlTable:
+        """Return the table with statistics defined over this side's statistics (inlined)."""
+        current = self._spec.stats[side]
+        added = {name: rowexpr.substitute(d, current) for name, d in definitions.items()}
+        return self._with(stats={**self._spec.stats, side: {**current, **added}})
+
+    # -- facts about the views -----------------------------------------------------------------
+
+    def label(self, side: Side) -> str:
+        """Return what the user named for this side (for messages)."""
+        return self._spec.labels[side]
+
+    def columns(self, side: Side) -> list[str]:
+        """Return the raw columns of a side."""
+        return list(self._schema(side).names)
+
+    def _schema(self, side: Side) -> pa.Schema:
+        return self._spec.backend.schema(_VIEWS[side])
+
+    def _type(self, column: str) -> pa.DataType:
+        for side in self._spec.labels:
+            schema = self._schema(side)
+            if column in schema.names:
+                return schema.field(column).type
+        raise DataError(f"column {column!r} is in neither dataset; check the column roles.")
+
+    def _floating(self, column: str) -> bool:
+        import pyarrow as pa
+
+        return bool(pa.types.is_floating(self._type(column)))
+
+    def _numeric(self, column: str) -> bool:
+        import pyarrow as pa
+
+        t = self._type(column)
+        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+            raise DataError(
+                f"column {column!r} holds times, which the {self._spec.backend.name} engine does "
+                "not slice yet; leave it out of the slice columns or use --engine memory."
+            )
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+    def stat_names(self, side: Side = Side.PRODUCTION) -> list[str]:
+        """Return the names of the statistics defined on a side."""
+        return list(self._spec.stats[side])
+
+    def cardinality(self, key: str) -> int:
+        """Return the number of codes of a key column."""
+        return self._spec.cards[key]
+
+    # -- SQL helpers ---------------------------------------------------------------------------
+
+    def _sql(self, e: Expr) -> str:
+        return rowexpr.to_sql(e, self._spec.backend.dialect)
+
+    def _col(self, name: str) -> str:
+        return _ident(name, self._spec.backend.dialect)
+
+    def _run(self, sql: str) -> pa.Table:
+        return self._spec.backend.query(sql)
+
+    def _cell(self, keys: Sequence[str]) -> Expr:
+        code: Expr = _int(0)
+        for i, key in enumerate(keys):
+            k = exp.Cast(this=self._spec.keys[key].copy(), to=exp.DataType.build("bigint"))
+            code = (
+                k
+                if i == 0
+                else exp.Add(
+                    this=exp.Mul(
+                        this=exp.Paren(this=code), expression=_int(self._spec.cards[key])
+                    ),
+                    expression=k,
+                )
+            )
+        return code
+
+    def _condition(self, where: Filter | None) -> Expr | None:
+        if not where:
+            return None
+        parts: list[Expr] = [
+            exp.EQ(this=exp.Paren(this=self._spec.keys[c.key].copy()), expression=_int(c.code))
+            for c in where.conditions
+        ]
+        for cell_set in where.cell_sets:
+            if not cell_set.cells:
+                parts.append(exp.false())
+                continue
+            cells = [_int(c) for c in cell_set.cells]
+            parts.append(exp.In(this=exp.Paren(this=self._cell(cell_set.keys)), expressions=cells))
+        return _all(*parts)
+
+    def _where(self, side: Side, *extra: Expr | None) -> str:
+        parts = [p for p in (self._spec.row_filter.get(side), *extra) if p is not None]
+        if not parts:
+            return ""
+        return " WHERE " + " AND ".join(f"({self._sql(p)})" for p in parts)
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    def count(self, side: Side, where: Filter | None = None) -> int:
+        """Rows of one side (meeting ``where``)."""
+        return int(self.group_sums((), (), side=side, where=where).count[0])
+
+    def group_sums(
+        self,
+        keys: Sequence[str],
+        stats: Sequence[str],
+        *,
+        side: Side,
+        where: Filter | None = None,
+        maxes: Sequence[str] = (),
+    ) -> GroupSums:
+        """Row counts, sums and maxima per cell of ``keys`` (one query)."""
+        return self.grouping_sets([keys], stats, side=side, where=where, maxes=maxes)[0]
+
+    def grouping_sets(
+        self,
+        key_sets: Sequence[Sequence[str]],
+        stats: Sequence[str],
+        *,
+        side: Side,
+        where: Filter | None = None,
+        each: Sequence[Filter | None] | None = None,
+        maxes: Sequence[str] = (),
+    ) -> list[GroupSums]:
+        """`group_sums` of several key sets in one ``GROUP BY GROUPING SETS`` query."""
+        extra = list(each) if each is not None else [None] * len(key_sets)
+        if len(extra) != len(key_sets):
+            raise ValueError("grouping_sets: one filter per key set in each=")
+        if not key_sets:
+            return []
+        defs = self._spec.stats[side]
+        cells, filters = [], []
+        for keys, more in zip(key_sets, extra, strict=True):
+            cell = self._cell(keys)
+            rule = self._condition(more)
+            filters.append(rule)
+            if rule is not None:
+                cell = exp.Case(ifs=[exp.If(this=rule.copy(), true=cell)], default=exp.Null())
+            cells.append(cell)
+        inner = [f"{self._sql(c)} AS c{i}" for i, c in enumerate(cells)]
+        inner += [f"{self._sql(defs[s])} AS s{j}" for j, s in enumerate(stats)]
+        inner += [f"{self._sql(defs[m])} AS m{j}" for j, m in enumerate(maxes)]
+        some = None
+        if all(f is not None for f in filters):
+            some = _any(*[f for f in filters if f is not None])
+        where_sql = self._where(side, self._condition(where), some)
+        outer = [f"GROUPING(c{i}) AS g{i}" for i in range(len(cells))]
+        outer += [f"c{i}" for i in range(len(cells))]
+        outer.append("COUNT(*) AS n")
+        outer += [f"SUM(s{j}) AS s{j}" for j in range(len(stats))]
+        outer += [f"MAX(m{j}) AS m{j}" for j in range(len(maxes))]
+        sets = ", ".join(f"(c{i})" for i in range(len(cells)))
+        sql = (
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
+            f"{_VIEWS[side]}{where_sql}) AS t GROUP BY GROUPING SETS ({sets})"
+        )
+        columns = _numpy(self._run(sql))
+        return [self._scatter(i, keys, columns, stats, maxes) for i, keys in enumerate(key_sets)]
+
+    def _scatter(
+        self,
+        i: int,
+        keys: Sequence[str],
+        columns: Mapping[str, NDArray[Any]],
+        stats: Sequence[str],
+        maxes: Sequence[str],
+    ) -> GroupSums:
+        cards = tuple(self._spec.cards[k] for k in keys)
+        space = math.prod(cards)
+        cell = columns[f"c{i}"]
+        rows = (columns[f"g{i}"] == 0) & (cell >= 0)  # -1: the NULL cell (rows of no set)
+        codes = cell[rows]
+        count = np.asarray(columns["n"], dtype=np.int64)[rows]
+        sums = {
+            s: np.asarray(columns[f"s{j}"], dtype=np.float64)[rows] for j, s in enumerate(stats)
+        }
+        tops = {
+            m: np.asarray(columns[f"m{j}"], dtype=np.float64)[rows] for j, m in enumerate(maxes)
+        }
+        if space <= DENSE_LIMIT:
+
+            def dense(values: NDArray[Any], fill: float) -> NDArray[Any]:
+                out = np.full(space, fill, dtype=values.dtype)
+                out[codes] = values
+                return out
+
+            return GroupSums(
+                tuple(keys),
+                cards,
+                None,
+                dense(count, 0),
+                {k: dense(v, 0.0) for k, v in sums.items()},
+                {k: dense(v, -np.inf) for k, v in tops.items()},
+            )
+        order = np.argsort(codes, kind="stable")
+        return GroupSums(
+            tuple(keys),
+            cards,
+            codes[order],
+            count[order],
+            {k: v[order] for k, v in sums.items()},
+            {k: v[order] for k, v in tops.items()},
+        )
+
+    def sample(
+        self, side: Side, n: int, *, random_state: int = 0, where: Filter | None = None
+    ) -> NDArray[np.intp]:
+        """Row positions are not stable in a SQL engine: use `sample_frame` (rows themselves)."""
+        raise DataError(
+            f"the {self._spec.backend.name} engine samples rows themselves (sample_frame), not "
+            "row positions; a row's position in a dataset of many files is not defined."
+        )
+
+    # -- bins --------------------------------------------------------------------------------
+
+    def fit_bins(
+        self, columns: Sequence[str], *, bins: int = SliceSearch.bins, min_count: int = 1
+    ) -> dict[str, ColumnBins]:
+        """Fit `tracing.binning.fit_bins` per column from the engine's quantiles and counts."""
+        return {c: self._fit(c, bins=bins, min_count=min_count) for c in columns}
+
+    def _fit(self, column: str, *, bins: int, min_count: int) -> ColumnBins:
+        empty = {
+            side: pd.Series([], dtype=np.float64 if self._numeric(column) else object, name=column)
+            for side in (Side.BASELINE, Side.PRODUCTION)
+        }
+        if self._numeric(column):
+            fitted = self._fit_numeric(column, bins, empty[Side.BASELINE])
+            if fitted is not None:
+                return fitted
+        # No finite values in the (empty) series: fit_column_bins goes by the engine's counts.
+        values = [
+            ColumnValues(empty[side], count=functools.partial(self.value_counts, side, column))
+            for side in (Side.BASELINE, Side.PRODUCTION)
+        ]
+        return fit_column_bins(values[0], values[1], bins=bins, min_count=min_count)
+
+    def _fit_numeric(self, column: str, bins: int, empty: pd.Series) -> ColumnBins | None:
+        """Quantile bins of a numeric column (None: too few distinct values, categorical)."""
+        x = self._col(column)
+        finite = (
+            f"CAST({x} AS DOUBLE) > CAST('-inf' AS DOUBLE) AND "
+            f"CAST({x} AS DOUBLE) < CAST('inf' AS DOUBLE)"
+        )
+        view = _VIEWS[Side.BASELINE]
+        where = self._where(Side.BASELINE)
+        cond = f"{where} AND {finite}" if where else f" WHERE {finite}"
+        distinct = self._run(
+            f"SELECT COUNT(*) AS k FROM (SELECT DISTINCT CAST({x} AS DOUBLE) AS v FROM {view}"
+            f"{cond} LIMIT {int(bins) + 1}) AS d"
+        )["k"][0].as_py()
+        if distinct <= bins:
+            return None
+        qs = np.linspace(0, 1, bins + 1)[1:-1]
+        found = self._run(
+            f"SELECT {self._dialect.quantiles(f'CAST({x} AS DOUBLE)', qs.tolist())} AS q, "
+            f"MIN(CAST({x} AS DOUBLE)) AS lo FROM {view}{cond}"
+        )
+        quantiles = np.asarray(found["q"][0].as_py(), dtype=np.float64)
+        lowest = float(found["lo"][0].as_py())
+        # The rest is fit_column_bins' own rule, on the engine's quantiles.
+        from tracing.binning import MISSING, PRESENT, _range_labels
+
+        edges = np.unique(quantiles)
+        if len(edges) == 1 and edges[0] <= lowest:
+            return ColumnBins(column, "numeric", (), (), (PRESENT, MISSING))
+        labels = _range_labels(edges, empty)
+        return ColumnBins(column, "numeric", tuple(map(float, edges)), (), (*labels, MISSING))
+
+    # -- small row-level facts -----------------------------------------------------------------
+
+    def value_counts(self, side: Side, column: str) -> pd.Series:
+        """Rows per distinct non-missing value, most frequent first (ties: by value)."""
+        x = self._col(column)
+        gap = f"{x} IS NOT NULL"
+        if self._floating(column):
+            gap += f" AND NOT ISNAN({x})"
+        where = self._where(side)
+        cond = f"{where} AND {gap}" if where else f" WHERE {gap}"
+        table = self._run(
+            f"SELECT {x} AS v, COUNT(*) AS n FROM {_VIEWS[side]}{cond} GROUP BY {x}"
+        ).to_pandas()
+        table = table.sort_values(["n", "v"], ascending=[False, True], kind="mergesort")
+        index = pd.Index(table["v"].tolist(), dtype=object, name=column)
+        return pd.Series(table["n"].to_numpy(dtype=np.int64), index=index, name="count")
+
+    def distinct_values(self, side: Side, column: str, *, limit: int) -> list[Any]:
+        """Up to ``limit`` distinct values of a column (missing included as None)."""
+        x = self._col(column)
+        table = self._run(
+            f"SELECT DISTINCT {x} AS v FROM {_VIEWS[side]}{self._where(side)} LIMIT {int(limit)}"
+        )
+        return list(table["v"].to_pylist())
+
+    def rows_where(
+        self, side: Side, column: str, values: Sequence[Any], *, limit: int
+    ) -> pd.DataFrame:
+        """Up to ``limit`` rows whose ``column`` is one of ``values``."""
+        inside = exp.In(this=rowexpr.col(column), expressions=[_value_literal(v) for v in values])
+        where = self._where(side, inside)
+        return self._frame(f"SELECT * FROM {_VIEWS[side]}{where} LIMIT {int(limit)}")
+
+    def sample_frame(self, side: Side, n: int, *, random_state: int = 0) -> pd.DataFrame:
+        """Return a uniform sample of at most ``n`` rows (every row when fewer), as pandas reads it.
+
+        Reproducible per engine for the same ``random_state``; other engines draw other rows.
+        """
+        rows = self.count(side)
+        view = _VIEWS[side]
+        if rows <= n:
+            return self._frame(f"SELECT * FROM {view}{self._where(side)}")
+        sql = self._dialect.sample(view, n, rows, int(random_state) % (2**31))
+        if self._spec.row_filter.get(side) is not None:
+            sql = f"SELECT * FROM ({sql}) AS s{self._where(side)}"
+        return self._frame(f"{sql} LIMIT {int(n)}")
+
+    def _frame(self, sql: str) -> pd.DataFrame:
+        from tracing.io import arrow_to_pandas
+
+        return arrow_to_pandas(self._run(sql))
