@@ -378,9 +378,43 @@ def test_the_excess_definitions_run_in_duckdb_with_the_same_values():
 
 
 def test_no_features_finds_nothing():
-    problem = _planted(n=100, d=1)
+    problem = _planted(n=100, d=4)
     found, stats = levels.search_levels(
         problem.table, P, [], ["correct"], problem.score_cells, max_depth=2, top=3,
         min_size=1, floor=0.0,
     )  # fmt: skip
     assert found == [] and stats.queries == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Wired into find_slices
+
+
+@pytest.fixture(scope="module")
+def fraud():
+    from pathlib import Path
+
+    from tracing.analysis import prepare_analysis
+    from tracing.io import read_table
+
+    demo = Path(__file__).resolve().parents[1] / "demo_data"
+    return prepare_analysis(
+        read_table(demo / "fraud_training.parquet"),
+        read_table(demo / "fraud_production.parquet"),
+        names=("fraud_training.parquet", "fraud_production.parquet"),
+    )
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "recall", "f1"])
+def test_find_slices_pushed_down_gives_the_same_table_on_the_demo(fraud, metric, monkeypatch):
+    from tracing import slices
+
+    search_once = slices.find_slices.__wrapped__  # not the memo: the same call twice
+    default = search_once(fraud, metric=metric, top=10)
+    assert not default.search["method"].startswith("levels")
+    monkeypatch.setattr(slices, "_FORCE_LEVELS", True)
+    pushed = search_once(fraud, metric=metric, top=10)
+    assert pushed.search["method"].startswith("levels:")
+    assert len(default.table) > 0
+    pd.testing.assert_frame_equal(pushed.table, default.table, check_exact=True)
+    pd.testing.assert_frame_equal(pushed.stand_ins, default.stand_ins, check_exact=True)
