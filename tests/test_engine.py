@@ -285,3 +285,108 @@ def test_histograms_without_codes_equal_a_bincount_of_the_codes(floats, texts, b
             # once coded (a filter needs the codes), the same counts come from the codes
             coded = lazy.group_sums(("v",), (), side=side, where=Filter.of([("v", 0)]))
             assert coded.count.sum() == want[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The seam additions the pushed-down slice search relies on: cell sets, per-set filters,
+# per-cell maxima, derived statistics (against pandas)
+
+
+@st.composite
+def cell_set_cases(draw):
+    keys, cards, stats, chosen, conds = draw(tables())
+    inside = draw(st.lists(st.sampled_from(list(keys)), unique=True, min_size=1, max_size=2))
+    space = math.prod(cards[k] for k in inside)
+    cells = draw(st.lists(st.integers(0, space - 1), max_size=space))
+    return keys, cards, stats, chosen, conds, inside, cells
+
+
+def _cell_code(df, keys, cards):
+    code = np.zeros(len(df), dtype=np.int64)
+    for k in keys:
+        code = code * cards[k] + df[k].to_numpy()
+    return code
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cell_set_cases())
+def test_cell_sets_each_and_maxes_equal_pandas(case):
+    keys, cards, stats, chosen, conds, inside, cells = case
+    table = MemoryTable.from_arrays({Side.PRODUCTION: (keys, stats)}, cards=cards)
+    where = Filter.of(conds).inside(inside, cells)
+    df = pd.DataFrame({**keys, **stats})
+    for k, c in conds:
+        df = df[df[k] == c]
+    df = df[np.isin(_cell_code(df, inside, cards), cells)]
+    assert table.mask(Side.PRODUCTION, where).sum() == len(df)
+    assert table.count(Side.PRODUCTION, where) == len(df)
+    # the same filter as a per-set filter of grouping_sets, with maxima
+    got = table.grouping_sets(
+        [chosen, []],
+        list(stats),
+        side=Side.PRODUCTION,
+        each=[Filter().inside(inside, cells), None],
+        where=Filter.of(conds) or None,
+        maxes=["x", "z"],
+    )
+    code = _cell_code(df, chosen, cards)
+    space = math.prod(cards[k] for k in chosen)
+    assert got[0].count.tolist() == np.bincount(code, minlength=space).tolist()
+    for name in stats:
+        want = df.groupby(code)[name].sum().reindex(range(space), fill_value=0.0)
+        np.testing.assert_allclose(got[0].sums[name], want.to_numpy(), rtol=1e-12, atol=1e-12)
+    for name in ("x", "z"):
+        want = df.groupby(code)[name].max().reindex(range(space), fill_value=-np.inf)
+        assert got[0].maxes[name].tolist() == want.to_numpy().tolist()
+    # the second set has no per-set filter: only the conditions
+    n_conds = int(table.count(Side.PRODUCTION, Filter.of(conds) or None))
+    assert got[1].count.tolist() == [n_conds]
+
+
+def test_cell_set_filter_keeps_its_cells_sorted_and_unique_and_conjoins():
+    from tracing.engine import CellSet
+
+    f = Filter.of([("a", 1)]).inside(["a", "b"], [5, 2, 5]).inside(["c"], [0])
+    assert f.cell_sets == (CellSet(("a", "b"), (2, 5)), CellSet(("c",), (0,)))
+    assert f.conditions == (Condition("a", 1),) and bool(f)
+    assert Filter().also(f) == f and f.also(None) == f
+
+
+def test_grouping_sets_needs_one_filter_per_set():
+    table = MemoryTable.from_arrays(
+        {Side.PRODUCTION: ({"g": np.array([0, 1])}, {"x": np.ones(2)})}, cards={"g": 2}
+    )
+    with pytest.raises(ValueError, match="one filter per key set"):
+        table.grouping_sets([["g"], []], ["x"], side=Side.PRODUCTION, each=[None])
+
+
+def test_with_derived_evaluates_expressions_once_like_numpy():
+    from sqlglot import exp
+
+    from tracing import rowexpr
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), rng.integers(0, 2, 50) * 1.0
+    table = MemoryTable.from_arrays(
+        {Side.PRODUCTION: ({"g": rng.integers(0, 3, 50)}, {"x": x, "y": y})}, cards={"g": 3}
+    )
+    e = exp.Sub(this=exp.Mul(this=rowexpr.literal(0.3), expression=rowexpr.col("y")),
+                expression=rowexpr.col("x"))  # fmt: skip
+    derived = table.with_derived(
+        Side.PRODUCTION,
+        {
+            "e": e,
+            "pos": exp.Greatest(this=exp.Paren(this=e.copy()), expressions=[rowexpr.literal(0)]),
+            "one": rowexpr.literal(1),
+        },
+    )
+    assert derived.stat(Side.PRODUCTION, "e").tolist() == (0.3 * y - x).tolist()
+    assert derived.stat(Side.PRODUCTION, "pos").tolist() == np.maximum(0.3 * y - x, 0).tolist()
+    assert derived.stat(Side.PRODUCTION, "one").tolist() == [1.0] * 50
+    assert "e" not in table.stat_names(Side.PRODUCTION)  # a new table; the old one unchanged
+    got = derived.group_sums(["g"], ["pos"], side=Side.PRODUCTION, maxes=["e"])
+    frame = pd.DataFrame({"g": table.key_codes(Side.PRODUCTION, "g"), "e": 0.3 * y - x})
+    frame["pos"] = frame["e"].clip(lower=0)
+    want = frame.groupby("g").agg(pos=("pos", "sum"), e=("e", "max")).reindex(range(3))
+    np.testing.assert_allclose(got.sums["pos"], want["pos"].fillna(0.0), rtol=1e-12)
+    np.testing.assert_allclose(got.maxes["e"], want["e"].fillna(-np.inf), rtol=0)

@@ -143,6 +143,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tracing import _slice_levels as levels
 from tracing import _slice_search as search
 from tracing import ranks
 from tracing.analysis import Analysis, analysis_row_stats
@@ -152,7 +153,7 @@ from tracing.binning import (
     slice_exclusion,
 )
 from tracing.codes import calendar_parts, column_codes, column_counts, feature_values
-from tracing.engine import CodedTable, Filter, MemoryTable, Side
+from tracing.engine import CodedTable, Filter, GroupSums, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
 from tracing.metrics import Direction, Metric, Prepared, get_metric, worse_by
@@ -589,9 +590,8 @@ def _engine_context(
         fitted = analysis.table.fit_bins(feats, bins=bins, min_count=size)
     names = needed_stats(m, analysis.valid.stat_names())
     table: CodedTable = analysis.valid.with_keys(fitted)
-    welch: list[str] = []
     if m.decomposable:
-        table, welch = table.with_derived(Side.PRODUCTION, _welch_definitions(m)), list(_WELCH)
+        table = table.with_derived(Side.PRODUCTION, _welch_definitions(m))
     elif m.additive:
         table = table.with_derived(Side.PRODUCTION, _product_definitions(names))
     sides = {}
@@ -610,7 +610,7 @@ def _engine_context(
             table=table,
             which=which,
             codes=[],
-            stats={k: np.empty(0) for k in (*names, *(welch if which is Side.PRODUCTION else ()))},
+            stats={k: np.empty(0) for k in names},
             stats_frame=None,
             overall=overall,
             n=n,
@@ -1025,10 +1025,61 @@ def _scorer(ctx: _Context) -> search.Scorer:
     return score
 
 
-def _search(ctx: _Context, max_depth: int, top: int) -> tuple[list[search.Found], dict[str, Any]]:
+# Tests force the pushed-down search (`tracing._slice_levels`) on in-memory tables.
+_FORCE_LEVELS = False
+
+
+def _pushed_down(table: CodedTable) -> bool:
+    """Whether the search runs through the engine's queries (any engine but `MemoryTable`)."""
+    return _FORCE_LEVELS or not isinstance(table, MemoryTable)
+
+
+def _search_levels(ctx: _Context, max_depth: int, top: int) -> tuple[list[search.Found], Any]:
+    """Run the search through `tracing.engine.CodedTable.grouping_sets`, level by level."""
+    side, m = ctx.prod, ctx.metric
+    volume_total = side.volume_total
+    names = [k for k in side.stats if k != "n"]
+
+    def score_cells(cells: GroupSums) -> tuple[Any, FloatArray]:  # `_scorer` from sums
+        count = cells.count
+        sums = {k: count if k == "n" else cells.sums[k] for k in side.stats}
+        value = np.asarray(m.from_stats(sums), dtype=float).reshape(len(count))
+        volume = np.asarray(sums[m.volume_stat], dtype=float) if m.decomposable else count
+        impact = worse_by(value, side.overall, m.direction) * volume / volume_total
+        ok = (count >= ctx.min_size) & np.isfinite(impact)
+        return count, np.where(ok, impact, -np.inf)
+
+    excess = None
+    if m.decomposable:
+        assert m.numerator is not None and m.denominator is not None
+        total = side.volume_total  # the denominator's sum (a ratio's volume statistic)
+        excess = levels.ratio_excess(
+            m.numerator, m.denominator, overall=side.overall, total=total, direction=m.direction
+        )
+    return levels.search_levels(
+        side.table,
+        side.which,
+        ctx.features,
+        names,
+        score_cells,
+        excess=excess,
+        max_depth=max_depth,
+        top=top,
+        min_size=ctx.min_size,
+        floor=_floor(side.overall),
+    )
+
+
+def _search(
+    ctx: _Context, max_depth: int, top: int, *, pushed_down: bool | None = None
+) -> tuple[list[search.Found], dict[str, Any]]:
     codes, cards, scorer = _search_codes(ctx), ctx.cards, _scorer(ctx)
     floor = _floor(ctx.prod.overall)
-    if ctx.metric.decomposable:
+    if pushed_down is None:
+        pushed_down = _pushed_down(ctx.prod.table)
+    if pushed_down and ctx.metric.additive:  # rank metrics need the rows: in memory
+        found, stats = _search_levels(ctx, max_depth, top)
+    elif ctx.metric.decomposable:
         found, stats = search.branch_and_bound(
             codes,
             cards,
