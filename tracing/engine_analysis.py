@@ -196,7 +196,7 @@ def prepare_engine_analysis(
         sources,
         inputs=inputs,
         stats=definitions,
-        row_filter={s: inputs[s][Input.VALID] for s in sources},
+        row_filter={s: col(Input.VALID) for s in sources},
     )
     notes = (
         f"engine: {backend.name}; every metric, slice and count is computed on all "

@@ -112,7 +112,7 @@ class DuckBackend:
         import duckdb
 
         try:
-            return self._con.execute(sql).to_arrow_table()
+            return self._con.sql(sql).to_arrow_table()
         except duckdb.BinderException as exc:
             raise DataError(f"the query does not fit the data: {exc}") from None
         except duckdb.OutOfMemoryException as exc:

@@ -1,0 +1,198 @@
+"""Same answers on every engine: memory (the oracle), DuckDB and Spark on fixed fixtures.
+
+Each fixture is written to Parquet and analysed twice: in memory (`prepare_analysis` on the
+frames) and through a SQL engine (`prepare_engine_analysis` on the files). Overall metrics with
+their intervals, row counts, class balance and the slice tables (ids, sizes, metrics, impacts,
+p-values, decomposition) must agree: counts exactly, numbers to 1e-9. The Spark engine runs
+in local mode in one session shared by the module; its tests are skipped only where Java or
+pyspark is missing (CI installs both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tracing.analysis import prepare_analysis
+from tracing.compare import compare
+from tracing.engine_analysis import engine_compare, prepare_engine_analysis
+from tracing.slices import find_slices
+from tracing.sqlbackend import TableSource
+
+RTOL = 1e-9
+
+
+def _binary(seed: int, n: int, *, planted: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.choice(["north", "south", "east", "west", "mid"], n, p=[0.3, 0.25, 0.2, 0.15, 0.1])
+    b = rng.choice(["web", "app", "store"], n, p=[0.5, 0.3, 0.2])
+    x = rng.lognormal(3, 1, n)
+    x[rng.random(n) < 0.05] = np.nan
+    k = rng.integers(0, 6, n)
+    flag = rng.random(n) < 0.4
+    p_true = 1 / (1 + np.exp(-(np.log(np.nan_to_num(x, nan=20.0)) - 3)))
+    actual = rng.random(n) < p_true
+    score = np.clip(p_true + rng.normal(0, 0.15, n), 0.001, 0.999)
+    if planted:  # the model is wrong on south & app
+        hit = (a == "south") & (b == "app")
+        score[hit] = 1 - score[hit]
+    frame = pd.DataFrame(
+        {
+            "region": a,
+            "channel": b,
+            "amount": x,
+            "items": k,
+            "returning": flag,
+            "prediction_score": score,
+            "prediction_label": np.where(score >= 0.5, "fraud", "ok"),
+            "actual_label": np.where(actual, "fraud", "ok"),
+        }
+    )
+    frame.loc[rng.random(n) < 0.03, "actual_label"] = None  # delayed actuals
+    return frame
+
+
+def _regression(seed: int, n: int, *, planted: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.choice(["a", "b", "c", "d"], n)
+    x = rng.normal(0, 1, n)
+    y = 3 * x + rng.normal(0, 1, n)
+    yhat = 3 * x + rng.normal(0, 1, n)
+    if planted:
+        yhat[a == "c"] += 4
+    y[rng.random(n) < 0.02] = np.nan
+    return pd.DataFrame({"segment": a, "x": x, "prediction": yhat, "actual": y})
+
+
+def _multiclass(seed: int, n: int, *, planted: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.choice(["p", "q", "r"], n)
+    actual = rng.choice(["cat", "dog", "fox"], n, p=[0.5, 0.3, 0.2])
+    pred = np.where(rng.random(n) < 0.8, actual, rng.choice(["cat", "dog", "fox"], n))
+    if planted:
+        wrong = (a == "q") & (rng.random(n) < 0.5)
+        pred[wrong] = "dog"
+    return pd.DataFrame({"group": a, "z": rng.normal(size=n), "predicted": pred, "label": actual})
+
+
+FIXTURES = {
+    "binary": (_binary, {"actual_label": "actual_label"}, ["accuracy", "f1", "log_loss"]),
+    "regression": (
+        _regression,
+        {"prediction_label": "prediction", "actual_label": "actual"},
+        ["mae", "rmse"],
+    ),
+    "multiclass": (
+        _multiclass,
+        {"prediction_label": "predicted", "actual_label": "label"},
+        ["accuracy", "macro_f1"],
+    ),
+}
+
+
+def _backend(name: str):
+    if name == "duckdb":
+        from tracing.engine_duckdb import DuckBackend
+
+        return DuckBackend(threads=2)
+    from tracing.engine_spark import SparkBackend, spark_available
+
+    if not spark_available():
+        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
+    return SparkBackend()
+
+
+@pytest.fixture(scope="module", params=["duckdb", "spark"])
+def backend(request):
+    engine = _backend(request.param)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module", params=list(FIXTURES))
+def pair(request, tmp_path_factory):
+    make, roles, metrics = FIXTURES[request.param]
+    base = make(1, 3000, planted=False)
+    prod = make(2, 3000, planted=True)
+    folder = tmp_path_factory.mktemp(request.param)
+    paths = []
+    for name, frame in (("baseline", base), ("production", prod)):
+        path = folder / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        paths.append(path)
+    memory = prepare_analysis(base, prod, names=("baseline.parquet", "production.parquet"),
+                              roles=roles)
+    return request.param, paths, roles, metrics, memory
+
+
+@pytest.fixture(scope="module")
+def engine_analysis(pair, backend):
+    _, paths, roles, _, _ = pair
+    sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
+    return prepare_engine_analysis(
+        sources[0],
+        sources[1],
+        backend=backend,
+        names=("baseline.parquet", "production.parquet"),
+        roles=roles,
+    )
+
+
+def test_schema_and_lead_metric_agree(pair, engine_analysis):
+    memory = pair[4]
+    assert engine_analysis.schema == memory.schema
+    assert engine_analysis.metric.id == memory.metric.id
+    assert engine_analysis.rows == (len(memory.baseline_frame), len(memory.production_frame))
+
+
+def test_overall_metrics_and_intervals_agree(pair, engine_analysis):
+    memory = pair[4]
+    want = compare(memory.baseline, memory.production)
+    got = engine_compare(engine_analysis)
+    pd.testing.assert_frame_equal(got.rows, want.rows)
+    additive = [m for m in want.table["metric"] if m not in ("roc_auc", "pr_auc")]
+    w = want.table.set_index("metric").loc[additive]
+    g = got.table.set_index("metric").loc[additive]
+    for column in ("baseline", "production", "delta", "ci_low", "ci_high"):
+        np.testing.assert_allclose(g[column], w[column], rtol=RTOL, atol=1e-12, err_msg=column)
+    assert list(g["status"]) == list(w["status"])
+    assert list(g["significant"]) == list(w["significant"])
+    pd.testing.assert_frame_equal(got.class_balance, want.class_balance, rtol=RTOL)
+    ranked = got.table.set_index("metric")
+    for rank in {"roc_auc", "pr_auc"} & set(ranked.index):  # said, never silently wrong
+        assert np.isnan(ranked.loc[rank, "production"])
+        assert "not computed by this engine" in ranked.loc[rank, "production_reason"]
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_slices_agree(pair, engine_analysis, which):
+    kind, _, _, metrics, memory = pair
+    if which >= len(metrics):
+        pytest.skip("fewer metrics for this model type")
+    metric = metrics[which]
+    features = [c for c in memory.schema.roles.slice_columns()]
+    kw = {"metric": metric, "features": features, "max_depth": 2, "top": 10}
+    want = find_slices(memory, **kw)
+    got = find_slices(engine_analysis, **kw)
+    assert got.bins.keys() == want.bins.keys()
+    for f in want.bins:
+        assert got.bins[f].labels == want.bins[f].labels, f
+    assert list(got.table["slice_id"]) == list(want.table["slice_id"]), kind
+    for column in ("size", "baseline_size", "depth"):
+        assert list(got.table[column]) == list(want.table[column]), column
+    numeric = want.table.select_dtypes("number").columns
+    for column in numeric:
+        np.testing.assert_allclose(
+            got.table[column], want.table[column], rtol=RTOL, atol=1e-12, err_msg=column
+        )
+    assert list(got.table["explained_by"]) == list(want.table["explained_by"])
+    assert got.overall_metric == pytest.approx(want.overall_metric, rel=RTOL)
+
+
+def test_default_features_agree_without_a_timestamp(pair, engine_analysis):
+    memory = pair[4]
+    got = find_slices(engine_analysis, max_depth=1, top=5)
+    want = find_slices(memory, max_depth=1, top=5)
+    assert got.features == want.features
+    assert list(got.table["slice_id"]) == list(want.table["slice_id"])
