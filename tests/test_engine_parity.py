@@ -121,8 +121,9 @@ def pair(request, tmp_path_factory):
         path = folder / f"{name}.parquet"
         frame.to_parquet(path, index=False)
         paths.append(path)
-    memory = prepare_analysis(base, prod, names=("baseline.parquet", "production.parquet"),
-                              roles=roles)
+    memory = prepare_analysis(
+        base, prod, names=("baseline.parquet", "production.parquet"), roles=roles
+    )
     return request.param, paths, roles, metrics, memory
 
 
@@ -171,7 +172,7 @@ def test_slices_agree(pair, engine_analysis, which):
     if which >= len(metrics):
         pytest.skip("fewer metrics for this model type")
     metric = metrics[which]
-    features = [c for c in memory.schema.roles.slice_columns()]
+    features = list(memory.schema.roles.slice_columns())
     kw = {"metric": metric, "features": features, "max_depth": 2, "top": 10}
     want = find_slices(memory, **kw)
     got = find_slices(engine_analysis, **kw)

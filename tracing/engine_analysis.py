@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -376,7 +376,7 @@ def _number_known(column: str) -> exp.Expression:
     value = _as_double(column)
     present = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
     not_nan = exp.Not(this=exp.func("ISNAN", exp.func("COALESCE", value, literal(0))))
-    return exp.and_(present, not_nan, copy=True)
+    return cast(exp.Expression, exp.and_(present, not_nan, copy=True))
 
 
 def _value(v: Any) -> exp.Expression:
@@ -408,7 +408,7 @@ def _binary_input(
     if not chosen:
         return known, exp.false()
     inside = exp.In(this=col(column), expressions=chosen)
-    return known, exp.func("COALESCE", inside, exp.false())
+    return known, cast(exp.Expression, exp.func("COALESCE", inside, exp.false()))
 
 
 def _class_input(

@@ -32,7 +32,7 @@ import math
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -85,19 +85,17 @@ def _int(value: int) -> Expr:
 
 
 def _is_nan(e: Expr) -> Expr:
-    return exp.func("ISNAN", exp.Cast(this=e.copy(), to=exp.DataType.build("double")))
+    return cast(Expr, exp.func("ISNAN", exp.Cast(this=e.copy(), to=exp.DataType.build("double"))))
 
 
 def _all(*parts: Expr) -> Expr:
     """Return the conjunction of the parts."""
-    out: Expr = exp.and_(*parts, copy=True) if len(parts) > 1 else parts[0]
-    return out
+    return cast(Expr, exp.and_(*parts, copy=True)) if len(parts) > 1 else parts[0]
 
 
 def _any(*parts: Expr) -> Expr:
     """Return the disjunction of the parts."""
-    out: Expr = exp.or_(*parts, copy=True) if len(parts) > 1 else parts[0]
-    return out
+    return cast(Expr, exp.or_(*parts, copy=True)) if len(parts) > 1 else parts[0]
 
 
 def _missing(e: Expr, floating: bool) -> Expr:
@@ -138,7 +136,7 @@ def _key_expression(bins: ColumnBins, floating: bool) -> Expr:
 
 
 def _numpy(table: pa.Table) -> dict[str, NDArray[Any]]:
-    """Return result columns as numpy: cell codes with NULL as -1, counts as int64, sums as float64."""
+    """Return result columns as numpy: integers with NULL as -1, the rest as float64."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -539,7 +537,7 @@ class SqlTable:
         return self._frame(f"SELECT * FROM {_VIEWS[side]}{where} LIMIT {int(limit)}")
 
     def sample_frame(self, side: Side, n: int, *, random_state: int = 0) -> pd.DataFrame:
-        """Return a uniform sample of at most ``n`` rows (every row when fewer), as pandas reads it.
+        """Return a uniform sample of at most ``n`` rows (all when fewer), as pandas reads them.
 
         Reproducible per engine for the same ``random_state``; other engines draw other rows.
         """
