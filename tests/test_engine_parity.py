@@ -106,6 +106,10 @@ def _backend(name: str):
 @pytest.fixture(scope="module", params=["duckdb", "spark"])
 def backend(request):
     engine = _backend(request.param)
+    # A JVM started here compiles quickly (tiny queries spend their time in the JIT).
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+        engine.query("SELECT 1 AS one")
     yield engine
     engine.close()
 
@@ -197,3 +201,44 @@ def test_default_features_agree_without_a_timestamp(pair, engine_analysis):
     want = find_slices(memory, max_depth=1, top=5)
     assert got.features == want.features
     assert list(got.table["slice_id"]) == list(want.table["slice_id"])
+
+
+def test_cli_report_on_duckdb_ranks_the_planted_slice_first(tmp_path):
+    from tracing.cli import main
+
+    paths = []
+    for name, seed, planted in (("baseline", 1, False), ("production", 2, True)):
+        path = tmp_path / f"{name}.parquet"
+        _binary(seed, 6000, planted=planted).to_parquet(path, index=False)
+        paths.append(str(path))
+    out = tmp_path / "report.json"
+    args = ["report", "--baseline", paths[0], "--production", paths[1], "--engine", "duckdb"]
+    code = main([*args, "--sections", "overall,slices", "--output", str(out)])
+    assert code == 0
+    import json
+
+    report = json.loads(out.read_text())
+    assert report["engine"]["name"] == "duckdb"
+    assert report["slices"][0]["slice"] == {"region": "south", "channel": "app"}
+    assert report["rows"] == {"baseline": 6000, "production": 6000}
+
+
+def test_cli_refuses_a_sql_engine_for_steps_that_need_memory(tmp_path, capsys):
+    from tracing.cli import main
+
+    path = tmp_path / "p.parquet"
+    _binary(2, 500, planted=True).to_parquet(path, index=False)
+    code = main(
+        [
+            "report",
+            "--production",
+            str(path),
+            "--production-window",
+            "2026-01-01,2026-01-02",
+            "--engine",
+            "duckdb",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "in memory only" in err

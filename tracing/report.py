@@ -384,8 +384,16 @@ def _header(run: ReportRun) -> dict[str, Any]:
                 "distinct": run.options.slices.distinct,
             },
         },
-        "notes": list(a.notes),
+        "notes": _sample_notes(run),
     }
+
+
+def _sample_notes(run: ReportRun) -> list[str]:
+    """Return the analysis' notes (on an engine's partial sample: not its row counts)."""
+    notes = list(run.analysis.notes)
+    if run.engine is None or run.engine.sample_rows == run.engine.rows:
+        return notes
+    return [n for n in notes if "rows left out of metrics" not in n]
 
 
 def _rows(run: ReportRun) -> dict[str, int]:
