@@ -379,7 +379,7 @@ def fit_column_bins(
         finite = baseline.finite
         if len(finite) and _more_distinct_than(finite, bins):
             qs = _sorted_quantiles(finite, np.linspace(0, 1, bins + 1)[1:-1])
-            edges = np.unique(qs)
+            edges = np.unique(qs) + 0.0  # -0.0 (a lerp between -x and x) is the cut 0
             if len(edges) == 1 and edges[0] <= finite[0]:  # every value in ">= edge"
                 return ColumnBins(name, "numeric", (), (), (PRESENT, MISSING))
             labels = _range_labels(edges, baseline.series)

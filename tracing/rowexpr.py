@@ -255,7 +255,7 @@ def row_stat_expressions(
     Examples
     --------
     >>> to_sql(row_stat_expressions(ModelType.BINARY)["tp"], "duckdb")
-    'CAST("valid" AND "actual" AND "valid" AND "predicted" AS DOUBLE)'
+    'CAST(("valid" AND "actual") AND ("valid" AND "predicted") AS DOUBLE)'
     """
     if model_type is ModelType.BINARY:
         return _binary(scored)

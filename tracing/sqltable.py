@@ -497,7 +497,7 @@ class SqlTable:
         # The rest is fit_column_bins' own rule, on the engine's quantiles.
         from tracing.binning import MISSING, PRESENT, _range_labels
 
-        edges = np.unique(quantiles)
+        edges = np.unique(quantiles) + 0.0  # -0.0 (a lerp between -x and x) is the cut 0
         if len(edges) == 1 and edges[0] <= lowest:
             return ColumnBins(column, "numeric", (), (), (PRESENT, MISSING))
         labels = _range_labels(edges, empty)
