@@ -24,6 +24,7 @@ cause) run on it and say so.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -153,9 +154,8 @@ def prepare_engine_analysis(
         if n == 0:
             raise DataError(f"{name}: the data has no rows; export the predictions again.")
     frames = [bare.sample_frame(s, sample_size, random_state=random_state) for s in sources]
-    first = prepare_analysis(
-        frames[0],
-        frames[1],
+    on_sample = functools.partial(
+        prepare_analysis,
         names=names,
         roles=roles,
         model_type=model_type,
@@ -164,6 +164,7 @@ def prepare_engine_analysis(
         threshold=threshold,
         require_actuals=require_actuals,
     )
+    first = on_sample(frames[0], frames[1])
     extra = _rows_of_unseen_labels(bare, first.schema)
     sample = first
     if any(len(f) for f in extra.values()):
@@ -171,17 +172,7 @@ def prepare_engine_analysis(
             pd.concat([frames[i], extra[s]], ignore_index=True)
             for i, s in enumerate((Side.BASELINE, Side.PRODUCTION))
         ]
-        sample = prepare_analysis(
-            frames[0],
-            frames[1],
-            names=names,
-            roles=roles,
-            model_type=model_type,
-            positive_class=positive_class,
-            metric=metric,
-            threshold=threshold,
-            require_actuals=require_actuals,
-        )
+        sample = on_sample(frames[0], frames[1])
     inputs = {s: input_expressions(sample.schema, _distinct(bare, s)) for s in sources}
     definitions = rowexpr.row_stat_expressions(
         sample.schema.model_type,
