@@ -13,14 +13,18 @@
   ``httpfs`` extension (downloaded from the internet) is never needed. Rows already in memory
   (an Arrow table) are registered the same way.
 - **Results** come back as Arrow tables; they are aggregates, a few thousand rows at most.
+- **Coded tables** (`DuckBackend.materialize`) are temporary tables of the in-memory
+  database, spilled to ``temp_directory`` beyond ``memory_limit``.
 
 ``duckdb`` is imported when a backend is created, never when `tracing` is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,10 +113,16 @@ class DuckBackend:
 
     def query(self, sql: str) -> pa.Table:
         """Run one query and return its result as an Arrow table."""
+        with self._errors():
+            return self._con.sql(sql).to_arrow_table()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn DuckDB's errors about the data or its size into a `DataError` that says why."""
         import duckdb
 
         try:
-            return self._con.sql(sql).to_arrow_table()
+            yield
         except duckdb.BinderException as exc:
             raise DataError(f"the query does not fit the data: {exc}") from None
         except duckdb.OutOfMemoryException as exc:
@@ -122,6 +132,23 @@ class DuckBackend:
             ) from None
         except duckdb.IOException as exc:
             raise DataError(f"could not read the data: {exc}") from None
+
+    def materialize(self, name: str, sql: str) -> None:
+        """Hold the rows of ``sql`` as the temporary table ``name`` (in memory, spilling).
+
+        A temporary table of the in-memory database: DuckDB compresses it and, beyond
+        ``memory_limit``, evicts its blocks to ``temp_directory``. A table written to a
+        database file instead costs ten times as long to write (measured at 10M rows).
+        """
+        if not _VIEW.fullmatch(name):
+            raise ValueError(f"not a plain table name: {name!r}")
+        with self._errors():
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+    def drop(self, name: str) -> None:
+        """Drop a table `materialize` wrote (idempotent)."""
+        if self._con is not None and _VIEW.fullmatch(name):
+            self._con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def schema(self, view: str) -> pa.Schema:
         """Return the Arrow schema of a registered view."""

@@ -347,6 +347,25 @@ class SparkBackend:
         except PySparkException as exc:
             raise self._translate(exc, sql=sql) from exc
 
+    def materialize(self, name: str, sql: str) -> None:
+        """Hold the rows of ``sql`` as the cached temporary view ``name``.
+
+        ``CACHE TABLE ... AS`` computes it once, in the executors' memory and disk (Spark's
+        default storage level spills), and later queries read the cache.
+        """
+        if not _VIEW.fullmatch(name):
+            raise ValueError(f"a table name is a plain identifier, not {name!r}")
+        self.query(f"CACHE TABLE {name} AS {sql}")
+        self._views[name] = "the coded rows"
+
+    def drop(self, name: str) -> None:
+        """Uncache and drop a view `materialize` wrote (idempotent)."""
+        if name not in self._views or self._session is None:
+            return
+        self._session.sql(f"UNCACHE TABLE IF EXISTS {name}")
+        self._session.catalog.dropTempView(name)
+        del self._views[name]
+
     def schema(self, view: str) -> pa.Schema:
         """Return the Arrow schema of ``view``'s columns, as `query` returns them."""
         from pyspark.errors import PySparkException

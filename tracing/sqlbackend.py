@@ -12,7 +12,7 @@ small types both sides of that split share:
   uploads);
 - `SqlBackend`: the protocol a backend implements (`tracing.engine_duckdb.DuckBackend`,
   `tracing.engine_spark.SparkBackend`): register a source as a view, run a query whose result
-  is small, tell a view's schema.
+  is small, tell a view's schema, hold a derived table of every row (`SqlBackend.materialize`).
 
 Results come back as Arrow tables: both engines produce them without a pandas round trip, and
 only aggregated tables (a few thousand rows) ever cross the seam.
@@ -115,6 +115,18 @@ class SqlBackend(Protocol):
 
     def schema(self, view: str) -> pa.Schema:
         """Return the Arrow schema of a registered view's columns."""
+        ...
+
+    def materialize(self, name: str, sql: str) -> None:
+        """Hold the rows of ``sql`` in the engine as the temporary table ``name``.
+
+        The coded table of `tracing.sqltable` (key codes and prepared inputs of every row):
+        later queries read it instead of the raw files. Large ones may spill to disk.
+        """
+        ...
+
+    def drop(self, name: str) -> None:
+        """Drop a table `materialize` wrote (no error when it is gone); idempotent."""
         ...
 
     def close(self) -> None:

@@ -6,9 +6,21 @@
 - **Statistics** are the `tracing.rowexpr` definitions with the prepared inputs substituted by
   expressions over the raw columns (`tracing.engine_analysis.input_expressions`), so SQL and
   numpy evaluate one definition. Derived statistics (`with_derived`) inline their definition.
-- **Keys** are `tracing.binning.ColumnBins` turned into ``CASE`` expressions that give every
-  row the code `ColumnBins.codes` gives it in memory (missing values, ``NaN``, ``(other)``,
-  ``(present)`` included); they are never materialised.
+- **Keys** are `tracing.binning.ColumnBins` turned into expressions that give every row the
+  code `ColumnBins.codes` gives it in memory (missing values, ``NaN``, ``(other)``,
+  ``(present)`` included): a ``CASE`` over the bin edges or the categories, or, for a
+  categorical of many categories, a join with a small ``VALUES`` table of (value, code).
+- **The coded table.** Evaluating those keys and the prepared inputs on the raw files in every
+  query costs a scan, a decode and a ``CASE`` of thousands of branches per row per query; the
+  slice search asks a query per level and the drilldown one per click. So the first query that
+  groups by a key writes, per side, one engine-held temporary table (`SqlBackend.materialize`)
+  of small-integer key codes and the prepared inputs of every row: a few bytes per row, which
+  DuckDB spills to its temp directory beyond its memory limit and Spark caches. Every later
+  keyed query reads that table; statistics are evaluated from its input columns, and row
+  filters (the valid rows) are applied at query time, so one coded table serves ``table`` and
+  ``valid`` alike. A table asked for keys the coded table lacks writes a new one with all the
+  keys of both and drops the old one. Unkeyed questions (overall sums, bins, value counts)
+  read the raw view until a coded table exists.
 - **A grouping** is ``SELECT count, sums, maxima ... GROUP BY GROUPING SETS ((c0), (c1), ...)``
   over an inner query that computes each set's mixed-radix cell code ``c_i`` (``((k1 * card2)
   + k2) * card3 ...``); ``GROUPING(c_i)`` tells the sets apart. A per-set filter (``each``)
@@ -28,7 +40,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
+import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +69,42 @@ Expr = exp.Expression
 _VIEWS = {Side.BASELINE: "baseline", Side.PRODUCTION: "production"}
 # Which source each backend's views show now (register once per source).
 _REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+# Categoricals with more categories than this are coded by a join, not a CASE per category.
+_JOIN_CATEGORIES = 64
+_NAMES = itertools.count()
+_LOCK = threading.Lock()  # one coded table per side, even when two threads ask at once
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """One side's coded table: its name and the columns holding each key and input."""
+
+    name: str
+    keys: dict[str, str]  # key expression (SQL) -> column
+    inputs: dict[str, str]  # input name -> column
+    defs: dict[str, tuple[ColumnBins, bool]]  # key expression -> (its bins, floating column)
+
+
+# Per backend: (view, the inputs' SQL) -> the coded table of that view with those inputs.
+_CODED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], _Coded]] = weakref.WeakKeyDictionary()
+
+
+def _drop_coded(backend: SqlBackend, view: str) -> None:
+    """Forget (and drop) the coded tables of a view whose source changes."""
+    with _LOCK:
+        tables = _CODED.get(backend, {})
+        for signature in [s for s in tables if s[0] == view]:
+            backend.drop(tables.pop(signature).name)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What one query reads: a relation, and its keys, statistics and row filter over it."""
+
+    relation: str
+    keys: Mapping[str, Expr]
+    stats: Mapping[str, Expr]
+    row_filter: Expr | None
 
 
 @dataclass(frozen=True)
@@ -114,7 +164,11 @@ def _value_literal(value: Any) -> Expr:
 
 
 def _key_expression(bins: ColumnBins, floating: bool) -> Expr:
-    """Return the code of every row, as `ColumnBins.codes` gives it (an integer expression)."""
+    """Return the code of every row, as `ColumnBins.codes` gives it (an integer expression).
+
+    A categorical of more than `_JOIN_CATEGORIES` categories is coded by `_code_join`'s
+    lookup table instead (this expression is then only its identity, in the coded table).
+    """
     x = rowexpr.col(bins.feature)
     missing = _int(bins.missing_code)
     if bins.kind == "numeric":
@@ -135,6 +189,64 @@ def _key_expression(bins: ColumnBins, floating: bool) -> Expr:
     return exp.Case(ifs=ifs, default=_int(other if other is not None else bins.missing_code))
 
 
+def _joined(bins: ColumnBins) -> bool:
+    return bins.kind != "numeric" and len(bins.categories) > _JOIN_CATEGORIES
+
+
+def _code_join(bins: ColumnBins, floating: bool, alias: str) -> tuple[Expr, Expr]:
+    """Return (the code, the lookup relation) of a categorical coded by a join.
+
+    The relation is ``VALUES (category, code), ...`` named ``alias``; joined ``LEFT`` on the
+    column it gives each row its category's code, or NULL (missing, or not a category).
+    """
+    x = rowexpr.col(bins.feature)
+    rows = [exp.tuple_(_value_literal(v), _int(i)) for i, v in enumerate(bins.categories)]
+    lookup = exp.Values(
+        expressions=rows,
+        alias=exp.TableAlias(
+            this=exp.to_identifier(alias, quoted=True),
+            columns=[
+                exp.to_identifier(f"{alias}_v", quoted=True),
+                exp.to_identifier(f"{alias}_c", quoted=True),
+            ],
+        ),
+    )
+    found = exp.column(f"{alias}_c", table=alias, quoted=True)
+    other = bins.other_code if bins.other_code is not None else bins.missing_code
+    code = exp.Case(
+        ifs=[
+            exp.If(this=_missing(x, floating), true=_int(bins.missing_code)),
+            exp.If(
+                this=exp.Not(this=exp.Is(this=found.copy(), expression=exp.Null())),
+                true=found.copy(),
+            ),
+        ],
+        default=_int(other),
+    )
+    on = exp.EQ(this=x.copy(), expression=exp.column(f"{alias}_v", table=alias, quoted=True))
+    return code, exp.Join(this=lookup, side="LEFT", on=on)
+
+
+def _code_type(cardinality: int) -> exp.DataType:
+    """Return the smallest signed integer type that holds codes 0..cardinality-1."""
+    for name, top in (("tinyint", 127), ("smallint", 32_767)):
+        if cardinality - 1 <= top:
+            return exp.DataType.build(name)
+    return exp.DataType.build("int")
+
+
+def _keys_of(
+    key_sets: Sequence[Sequence[str]], where: Filter | None, each: Sequence[Filter | None]
+) -> set[str]:
+    """Return every key a grouping query reads (its sets, its filter, its per-set filters)."""
+    found = {k for keys in key_sets for k in keys}
+    for rule in (where, *each):
+        if rule:
+            found |= {c.key for c in rule.conditions}
+            found |= {k for cell_set in rule.cell_sets for k in cell_set.keys}
+    return found
+
+
 def _numpy(table: pa.Table) -> dict[str, NDArray[Any]]:
     """Return result columns as numpy: integers with NULL as -1, the rest as float64."""
     import pyarrow as pa
@@ -152,10 +264,15 @@ def _numpy(table: pa.Table) -> dict[str, NDArray[Any]]:
 
 @dataclass(frozen=True, eq=False)
 class _Spec:
-    """Everything a query needs: views, statistics per side, keys, row filters."""
+    """Everything a query needs: views, inputs, statistics per side, keys, row filters.
+
+    ``stats`` and ``row_filter`` are over the input names (``inputs`` gives each input over the
+    raw columns), so they read the raw view and the coded table alike.
+    """
 
     backend: SqlBackend
     labels: dict[Side, str]
+    inputs: dict[Side, dict[str, Expr]]
     stats: dict[Side, dict[str, Expr]]
     keys: dict[str, Expr] = field(default_factory=dict)
     cards: dict[str, int] = field(default_factory=dict)
@@ -167,7 +284,7 @@ class SqlTable:
     """`tracing.engine.CodedTable` over a SQL backend (see the module docstring).
 
     Build it with `from_sources`; `with_keys` and `with_derived` return new tables over the
-    same views (nothing is copied or materialised).
+    same views (nothing is copied; the coded table is written when first grouped by).
     """
 
     def __init__(self, spec: _Spec) -> None:
@@ -206,25 +323,20 @@ class SqlTable:
         for side, source in sources.items():
             view = _VIEWS[side]
             if registered.get(view) != id(source):
+                _drop_coded(backend, view)
                 backend.register(view, source)
                 registered[view] = id(source)
-        per_side: dict[Side, dict[str, Expr]] = {}
-        filters: dict[Side, Expr | None] = {}
-        for side in sources:
-            given = dict((inputs or {}).get(side, {}))
-            per_side[side] = {
-                name: rowexpr.substitute(d, given) for name, d in (stats or {}).items()
-            }
-            rule = (row_filter or {}).get(side)
-            filters[side] = None if rule is None else rowexpr.substitute(rule, given)
+        given = {side: dict((inputs or {}).get(side, {})) for side in sources}
+        per_side = {side: dict(stats or {}) for side in sources}
+        filters = {side: (row_filter or {}).get(side) for side in sources}
         labels = {side: source.label for side, source in sources.items()}
-        return cls(_Spec(backend, labels, per_side, row_filter=filters))
+        return cls(_Spec(backend, labels, given, per_side, row_filter=filters))
 
     def _with(self, **changes: Any) -> SqlTable:
         return SqlTable(dataclasses.replace(self._spec, **changes))
 
     def with_keys(self, bins: Mapping[str, ColumnBins], *, lazy: bool = False) -> SqlTable:
-        """Return the table with these raw columns coded as keys (``CASE`` expressions)."""
+        """Return the table with these raw columns coded as keys (see the module docstring)."""
         del lazy  # every key is an expression: nothing is coded ahead
         keys, cards = dict(self._spec.keys), dict(self._spec.cards)
         for name, fitted in bins.items():
@@ -233,7 +345,10 @@ class SqlTable:
         return self._with(keys=keys, cards=cards, bins={**self._spec.bins, **bins})
 
     def with_derived(self, side: Side, definitions: Mapping[str, Expr]) -> SqlTable:
-        """Return the table with statistics defined over this side's statistics (inlined)."""
+        """Return the table with statistics defined over this side's statistics (inlined).
+
+        Derived statistics are evaluated per row in each query (over the inputs), never stored.
+        """
         current = self._spec.stats[side]
         added = {name: rowexpr.substitute(d, current) for name, d in definitions.items()}
         return self._with(stats={**self._spec.stats, side: {**current, **added}})
@@ -293,10 +408,10 @@ class SqlTable:
     def _run(self, sql: str) -> pa.Table:
         return self._spec.backend.query(sql)
 
-    def _cell(self, keys: Sequence[str]) -> Expr:
+    def _cell(self, scan: _Scan, keys: Sequence[str]) -> Expr:
         code: Expr = _int(0)
         for i, key in enumerate(keys):
-            k = exp.Cast(this=self._spec.keys[key].copy(), to=exp.DataType.build("bigint"))
+            k = exp.Cast(this=scan.keys[key].copy(), to=exp.DataType.build("bigint"))
             code = (
                 k
                 if i == 0
@@ -309,11 +424,11 @@ class SqlTable:
             )
         return code
 
-    def _condition(self, where: Filter | None) -> Expr | None:
+    def _condition(self, scan: _Scan, where: Filter | None) -> Expr | None:
         if not where:
             return None
         parts: list[Expr] = [
-            exp.EQ(this=exp.Paren(this=self._spec.keys[c.key].copy()), expression=_int(c.code))
+            exp.EQ(this=exp.Paren(this=scan.keys[c.key].copy()), expression=_int(c.code))
             for c in where.conditions
         ]
         for cell_set in where.cell_sets:
@@ -321,14 +436,100 @@ class SqlTable:
                 parts.append(exp.false())
                 continue
             cells = [_int(c) for c in cell_set.cells]
-            parts.append(exp.In(this=exp.Paren(this=self._cell(cell_set.keys)), expressions=cells))
+            parts.append(
+                exp.In(this=exp.Paren(this=self._cell(scan, cell_set.keys)), expressions=cells)
+            )
         return _all(*parts)
 
-    def _where(self, side: Side, *extra: Expr | None) -> str:
-        parts = [p for p in (self._spec.row_filter.get(side), *extra) if p is not None]
+    def _filter_sql(self, rule: Expr | None, *extra: Expr | None) -> str:
+        parts = [p for p in (rule, *extra) if p is not None]
         if not parts:
             return ""
         return " WHERE " + " AND ".join(f"({self._sql(p)})" for p in parts)
+
+    def _where(self, side: Side, *extra: Expr | None) -> str:
+        """Return the ``WHERE`` clause of a query on the raw view of a side."""
+        return self._filter_sql(self._raw(side).row_filter, *extra)
+
+    # -- what a query reads: the raw view, or the coded table ----------------------------------
+
+    def _raw(self, side: Side) -> _Scan:
+        given = self._spec.inputs[side]
+        stats = {n: rowexpr.substitute(d, given) for n, d in self._spec.stats[side].items()}
+        rule = self._spec.row_filter.get(side)
+        return _Scan(
+            _VIEWS[side],
+            self._spec.keys,
+            stats,
+            None if rule is None else rowexpr.substitute(rule, given),
+        )
+
+    def _scan(self, side: Side, keys: set[str]) -> _Scan:
+        """Return what a query grouping by ``keys`` reads (see `_coded`)."""
+        coded = self._coded(side, keys)
+        if coded is None:
+            return self._raw(side)
+        columns = {name: rowexpr.col(c) for name, c in coded.inputs.items()}
+        stats = {n: rowexpr.substitute(d, columns) for n, d in self._spec.stats[side].items()}
+        rule = self._spec.row_filter.get(side)
+        held = {k: coded.keys.get(self._key_sql(k)) for k in self._spec.keys}
+        return _Scan(
+            coded.name,
+            {k: rowexpr.col(c) for k, c in held.items() if c is not None},
+            stats,
+            None if rule is None else rowexpr.substitute(rule, columns),
+        )
+
+    def _key_sql(self, key: str) -> str:
+        return self._sql(self._spec.keys[key])
+
+    def _coded(self, side: Side, keys: set[str]) -> _Coded | None:
+        """Return the side's coded table, written first when ``keys`` are asked and it lacks one.
+
+        A query without keys reads an existing coded table (it holds every input) or the view.
+        """
+        backend = self._spec.backend
+        given = self._spec.inputs[side]
+        signature = (_VIEWS[side], repr(sorted((n, self._sql(e)) for n, e in given.items())))
+        with _LOCK:
+            tables = _CODED.setdefault(backend, {})
+            current = tables.get(signature)
+            if current is not None and {self._key_sql(k) for k in keys} <= current.keys.keys():
+                return current
+            if not keys:
+                return current
+            defs = dict(current.defs) if current is not None else {}
+            for key in self._spec.keys:  # every key of this table: later queries reuse it
+                defs.setdefault(self._key_sql(key), (self._spec.bins[key], self._floating(key)))
+            coded = self._write_coded(side, defs)
+            tables[signature] = coded
+            if current is not None:
+                backend.drop(current.name)
+            return coded
+
+    def _write_coded(self, side: Side, defs: Mapping[str, tuple[ColumnBins, bool]]) -> _Coded:
+        """Write a side's coded table: one small-integer column per key, one per input."""
+        name = f"coded_{_VIEWS[side]}_{next(_NAMES)}"
+        columns: list[str] = []
+        joins: list[str] = []
+        keys: dict[str, str] = {}
+        for text, (fitted, floating) in defs.items():
+            keys[text] = column = f"k{len(keys)}"
+            if _joined(fitted):
+                code, join = _code_join(fitted, floating, f"m{len(joins)}")
+                joins.append(" " + self._sql(join))
+            else:
+                code = _key_expression(fitted, floating)
+            typed = exp.Cast(this=code, to=_code_type(len(fitted.labels)))
+            columns.append(f"{self._sql(typed)} AS {self._col(column)}")
+        given = self._spec.inputs[side]
+        inputs = {n: f"i{j}" for j, n in enumerate(sorted(given))}
+        columns += [f"{self._sql(given[n])} AS {self._col(c)}" for n, c in inputs.items()]
+        if not columns:  # a table of no inputs and no keys: one constant, so it has rows
+            columns.append("1 AS one")
+        select = f"SELECT {', '.join(columns)} FROM {_VIEWS[side]}{''.join(joins)}"
+        self._spec.backend.materialize(name, select)
+        return _Coded(name, keys, inputs, dict(defs))
 
     # -- the protocol --------------------------------------------------------------------------
 
@@ -364,22 +565,22 @@ class SqlTable:
             raise ValueError("grouping_sets: one filter per key set in each=")
         if not key_sets:
             return []
-        defs = self._spec.stats[side]
+        scan = self._scan(side, _keys_of(key_sets, where, extra))
         cells, filters = [], []
         for keys, more in zip(key_sets, extra, strict=True):
-            cell = self._cell(keys)
-            rule = self._condition(more)
+            cell = self._cell(scan, keys)
+            rule = self._condition(scan, more)
             filters.append(rule)
             if rule is not None:
                 cell = exp.Case(ifs=[exp.If(this=rule.copy(), true=cell)], default=exp.Null())
             cells.append(cell)
         inner = [f"{self._sql(c)} AS c{i}" for i, c in enumerate(cells)]
-        inner += [f"{self._sql(defs[s])} AS s{j}" for j, s in enumerate(stats)]
-        inner += [f"{self._sql(defs[m])} AS m{j}" for j, m in enumerate(maxes)]
+        inner += [f"{self._sql(scan.stats[s])} AS s{j}" for j, s in enumerate(stats)]
+        inner += [f"{self._sql(scan.stats[m])} AS m{j}" for j, m in enumerate(maxes)]
         some = None
         if all(f is not None for f in filters):
             some = _any(*[f for f in filters if f is not None])
-        where_sql = self._where(side, self._condition(where), some)
+        where_sql = self._filter_sql(scan.row_filter, self._condition(scan, where), some)
         outer = [f"GROUPING(c{i}) AS g{i}" for i in range(len(cells))]
         outer += [f"c{i}" for i in range(len(cells))]
         outer.append("COUNT(*) AS n")
@@ -388,7 +589,7 @@ class SqlTable:
         sets = ", ".join(f"(c{i})" for i in range(len(cells)))
         sql = (
             f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
-            f"{_VIEWS[side]}{where_sql}) AS t GROUP BY GROUPING SETS ({sets})"
+            f"{scan.relation}{where_sql}) AS t GROUP BY GROUPING SETS ({sets})"
         )
         columns = _numpy(self._run(sql))
         return [self._scatter(i, keys, columns, stats, maxes) for i, keys in enumerate(key_sets)]

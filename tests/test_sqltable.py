@@ -1,0 +1,189 @@
+"""The SQL engines' coded table: the same groups as memory, however the keys are coded.
+
+`tracing.sqltable.SqlTable` writes one coded table per side on the first keyed query (small
+integer key codes and the prepared inputs of every row) and reads it from then on. These
+tests pin what that must not change: every group sum equals the in-memory engine's (the
+oracle) for keys coded by a ``CASE`` and by a lookup join (a categorical of many categories,
+with missing values and production-only categories), under filters and per-set filters; a
+table asked for a new key writes one coded table holding both and drops the old one; a new
+source for a view is never answered from the old source's coded table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tracing.analysis import analysis_row_stats, prepare_analysis
+from tracing.engine import Filter, MemoryTable, Side
+from tracing.engine_analysis import prepare_engine_analysis
+from tracing.sqlbackend import TableSource
+from tracing.sqltable import _JOIN_CATEGORIES, _joined
+
+RTOL = 1e-9
+
+
+def _frame(seed: int, n: int, *, new_merchants: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    merchants = [f"m{i:03d}" for i in range(3 * _JOIN_CATEGORIES)]
+    merchants += [f"new{i}" for i in range(new_merchants)]
+    merchant = rng.choice(np.array(merchants, dtype=object), n)
+    merchant[rng.random(n) < 0.04] = None
+    region = rng.choice(["north", "south", "east"], n)
+    amount = rng.lognormal(3, 1, n)
+    score = rng.random(n)
+    actual = rng.random(n) < np.where(region == "south", 0.8, 0.3)
+    return pd.DataFrame(
+        {
+            "merchant": merchant,
+            "region": region,
+            "amount": amount,
+            "prediction_score": score,
+            "actual_label": np.where(actual, "yes", "no"),
+        }
+    )
+
+
+def _backend(name: str):
+    if name == "duckdb":
+        from tracing.engine_duckdb import DuckBackend
+
+        return DuckBackend(threads=2)
+    from tracing.engine_spark import SparkBackend, spark_available
+
+    if not spark_available():
+        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
+    return SparkBackend()
+
+
+@pytest.fixture(scope="module", params=["duckdb", "spark"])
+def backend(request):
+    engine = _backend(request.param)
+    yield engine
+    engine.close()
+
+
+def _write(frame: pd.DataFrame, path) -> TableSource:
+    frame.to_parquet(path, index=False)
+    return TableSource(path.name, paths=(str(path),))
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    base = _frame(1, 4000)
+    prod = _frame(2, 4000, new_merchants=5)
+    folder = tmp_path_factory.mktemp("coded")
+    sources = (_write(base, folder / "b.parquet"), _write(prod, folder / "p.parquet"))
+    return _Memory(base, prod), sources, folder
+
+
+class _Memory:
+    """The oracle: the in-memory tables of every row and of the valid rows."""
+
+    def __init__(self, base: pd.DataFrame, prod: pd.DataFrame) -> None:
+        self.analysis = prepare_analysis(base, prod, roles={"actual_label": "actual_label"})
+        a = self.analysis
+        frames = {Side.BASELINE: a.baseline_frame, Side.PRODUCTION: a.production_frame}
+        prepared = {Side.BASELINE: a.baseline, Side.PRODUCTION: a.production}
+        stats = dict(zip(Side, analysis_row_stats(a), strict=True))
+        rows = {s: np.flatnonzero(p.valid) for s, p in prepared.items()}
+        self.table = MemoryTable.from_frames(frames, stats={})
+        self.valid = MemoryTable.from_frames(
+            frames,
+            rows=rows,
+            stats={s: {c: stats[s][c].to_numpy()[rows[s]] for c in stats[s]} for s in Side},
+        )
+
+
+def _engine(backend, sources):
+    return prepare_engine_analysis(
+        sources[0], sources[1], backend=backend, roles={"actual_label": "actual_label"}
+    )
+
+
+def _assert_same(got, want) -> None:
+    assert got.keys == want.keys and got.cards == want.cards
+    np.testing.assert_array_equal(got.count, want.count)
+    if want.cells is not None or got.cells is not None:
+        np.testing.assert_array_equal(got.cells, want.cells)
+    assert got.sums.keys() == want.sums.keys()
+    for name in want.sums:
+        np.testing.assert_allclose(got.sums[name], want.sums[name], rtol=RTOL, atol=1e-12)
+
+
+def _coded_tables(backend) -> list[str]:
+    if backend.name == "duckdb":
+        rows = backend.query("SELECT table_name FROM duckdb_tables() WHERE temporary")
+        return sorted(rows["table_name"].to_pylist())
+    rows = backend.query("SHOW VIEWS")
+    return sorted(n for n in rows["viewName"].to_pylist() if n.startswith("coded_"))
+
+
+def test_many_categories_are_join_coded_and_group_like_memory(pair, backend):
+    memory, sources, _ = pair
+    engine = _engine(backend, sources)
+    bins = memory.table.fit_bins(["merchant", "region", "amount"], bins=6)
+    assert _joined(bins["merchant"]) and not _joined(bins["region"])
+    assert "new0" in bins["merchant"].labels  # production-only categories have codes too
+    stats = engine.valid.stat_names()
+    assert set(stats) <= set(memory.valid.stat_names(Side.PRODUCTION))
+    mine, theirs = memory.valid.with_keys(bins), engine.valid.with_keys(bins)
+    south = bins["region"].labels.index("south")
+    where = Filter.of([("region", south)])
+    big = bins["merchant"].missing_code
+    each = [None, Filter().inside(["merchant"], [0, 3, big]), where]
+    key_sets = [["merchant"], ["merchant", "region"], ["amount", "merchant"]]
+    for side in Side:
+        for got, want in zip(
+            theirs.grouping_sets(key_sets, stats, side=side, each=each),
+            mine.grouping_sets(key_sets, stats, side=side, each=each),
+            strict=True,
+        ):
+            _assert_same(got, want)
+        _assert_same(
+            theirs.group_sums(["merchant"], stats, side=side, where=where),
+            mine.group_sums(["merchant"], stats, side=side, where=where),
+        )
+        # The full table (all rows) reads the same coded table as the valid rows.
+        assert theirs.count(side) == mine.count(side)
+        everything = engine.table.with_keys(bins), memory.table.with_keys(bins)
+        assert everything[0].count(side, where) == everything[1].count(side, where)
+
+
+def test_a_new_key_rewrites_one_coded_table_and_drops_the_old(pair, backend):
+    memory, sources, _ = pair
+    engine = _engine(backend, sources)
+    stats = engine.valid.stat_names()
+    first = memory.table.fit_bins(["region"], bins=6)
+    engine.valid.with_keys(first).group_sums(["region"], stats, side=Side.PRODUCTION)
+    before = _coded_tables(backend)
+    more = memory.table.fit_bins(["amount"], bins=3)
+    grown = engine.valid.with_keys({**first, **more})
+    _assert_same(
+        grown.group_sums(["amount", "region"], stats, side=Side.PRODUCTION),
+        memory.valid.with_keys({**first, **more}).group_sums(
+            ["amount", "region"], stats, side=Side.PRODUCTION
+        ),
+    )
+    after = _coded_tables(backend)
+    assert len(after) == len(before) and after != before  # rewritten, the old one dropped
+    # The old keys are still held: asking for them again writes nothing.
+    engine.valid.with_keys(first).group_sums(["region"], stats, side=Side.PRODUCTION)
+    assert _coded_tables(backend) == after
+
+
+def test_a_new_source_is_never_answered_from_the_old_coded_table(pair, backend):
+    memory, sources, folder = pair
+    engine = _engine(backend, sources)
+    bins = memory.table.fit_bins(["region"], bins=6)
+    stats = engine.valid.stat_names()
+    engine.valid.with_keys(bins).group_sums(["region"], stats, side=Side.PRODUCTION)
+    changed = _frame(3, 1500)
+    other = _write(changed, folder / "p2.parquet")
+    fresh = _engine(backend, (sources[0], other))
+    want = _Memory(memory.analysis.baseline_frame, changed)
+    _assert_same(
+        fresh.valid.with_keys(bins).group_sums(["region"], stats, side=Side.PRODUCTION),
+        want.valid.with_keys(bins).group_sums(["region"], stats, side=Side.PRODUCTION),
+    )
