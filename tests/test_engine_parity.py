@@ -17,7 +17,7 @@ import pytest
 from tracing.analysis import prepare_analysis
 from tracing.compare import compare
 from tracing.engine_analysis import engine_compare, prepare_engine_analysis
-from tracing.slices import find_slices
+from tracing.slices import drilldown, find_slices
 from tracing.sqlbackend import TableSource
 
 RTOL = 1e-9
@@ -193,6 +193,47 @@ def test_slices_agree(pair, engine_analysis, which):
         )
     assert list(got.table["explained_by"]) == list(want.table["explained_by"])
     assert got.overall_metric == pytest.approx(want.overall_metric, rel=RTOL)
+
+
+def _frames_agree(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
+    assert list(got.columns) == list(want.columns), what
+    for column in want.columns:
+        if pd.api.types.is_numeric_dtype(want[column]):
+            np.testing.assert_allclose(
+                got[column], want[column], rtol=RTOL, atol=1e-12, err_msg=f"{what}: {column}"
+            )
+        else:
+            assert list(got[column]) == list(want[column]), f"{what}: {column}"
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_drilldown_agrees_and_is_one_query_per_side(pair, engine_analysis, which, monkeypatch):
+    kind, _, _, metrics, memory = pair
+    metric = metrics[which]
+    features = list(memory.schema.roles.slice_columns())
+    kw = {"metric": metric, "features": features, "max_depth": 2, "top": 5}
+    want_result, got_result = find_slices(memory, **kw), find_slices(engine_analysis, **kw)
+    target = want_result.table["slice_id"].iloc[0]
+    want = drilldown(memory, target, result=want_result)
+    got = drilldown(engine_analysis, target, result=got_result)
+    assert got.slice_id == want.slice_id and got.conditions == want.conditions
+    for key, value in want.stats.items():
+        if isinstance(value, float):
+            assert got.stats[key] == pytest.approx(value, rel=RTOL, abs=1e-12, nan_ok=True), key
+        else:
+            assert got.stats[key] == value, key
+    _frames_agree(got.children, want.children, f"{kind} children")
+    _frames_agree(got.breakdown, want.breakdown, f"{kind} breakdown")
+    assert got.rows_sampled and not want.rows_sampled
+    assert len(got.rows()) == int(got.production_mask.sum())  # rows of the engine's sample
+    # Another slice: one grouping-sets query per side, however many children and p-values.
+    queries: list[str] = []
+    backend = engine_analysis.backend
+    original = backend.query
+    monkeypatch.setattr(backend, "query", lambda sql: queries.append(sql) or original(sql))
+    other = got_result.table["slice_id"].iloc[-1]
+    drilldown(engine_analysis, other, result=got_result)
+    assert len(queries) == 2, queries
 
 
 def test_default_features_agree_without_a_timestamp(pair, engine_analysis):

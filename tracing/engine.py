@@ -265,6 +265,10 @@ class CodedTable(Protocol):
         """Return the number of codes of a key column."""
         ...
 
+    def stat_names(self, side: Side) -> Sequence[str]:
+        """Return the names of the statistics defined on one side."""
+        ...
+
     def count(self, side: Side, where: Filter | None = None) -> int:
         """Rows of one side (meeting ``where``)."""
         ...

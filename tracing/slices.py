@@ -1761,6 +1761,11 @@ class Drilldown:
         The value labels' bins.
     min_size : int
         Size filter of the children.
+    production_mask, baseline_mask : ndarray of bool
+        The slice's rows among the rows `rows` returns.
+    rows_sampled : bool
+        True when the analysis is held by a SQL engine: every number above is from all rows,
+        but `rows` (and the masks) are over the engine's uniform sample of each side.
     """
 
     conditions: Conditions
@@ -1774,6 +1779,7 @@ class Drilldown:
     production_mask: NDArray[np.bool_] = field(repr=False)
     baseline_mask: NDArray[np.bool_] = field(repr=False)
     _frames: tuple[pd.DataFrame, pd.DataFrame] = field(repr=False)
+    rows_sampled: bool = False
 
     @property
     def cause(self) -> ChangeCause | None:
@@ -1815,7 +1821,7 @@ class Drilldown:
 
 
 def drilldown(
-    analysis: Analysis,
+    analysis: Analysis | EngineAnalysis,
     target: str | Sequence[tuple[str, str]],
     *,
     metric: str | None = None,
@@ -1828,8 +1834,9 @@ def drilldown(
 
     Parameters
     ----------
-    analysis : Analysis
-        The baseline/production pair.
+    analysis : Analysis or EngineAnalysis
+        The baseline/production pair, in memory or held by a SQL engine (then one
+        grouping-sets query per side counts the slice and every feature's values in it).
     target : str or sequence of (feature, value label)
         A `slice_id` (``""`` = the whole dataset) or its conditions.
     metric, features, bins, min_size
@@ -1853,11 +1860,14 @@ def drilldown(
     conditions = _canonical(ctx, parse_slice_id(target) if isinstance(target, str) else target)
     combo = [ctx.features.index(f) for f, _ in conditions]
     values = [_label_code(ctx.bins, f, v) for f, v in conditions]
-    whole = _parent(ctx, None)
+    where = _where(ctx, combo, values)
+    whole = _whole(ctx)
+    if not isinstance(ctx.prod.table, MemoryTable):
+        ctx = _prefetched(ctx, where)
     own = _slice_record(ctx, combo, values, whole)
     own["explained_by"] = None
-    where = _where(ctx, combo, values)
     parent = _parent(ctx, where)
+    frames = analysis if isinstance(analysis, Analysis) else analysis.sample
     return Drilldown(
         conditions=conditions,
         slice_id=slice_id(conditions),
@@ -1867,10 +1877,41 @@ def drilldown(
         breakdown=_breakdown(ctx, where, parent),
         bins=ctx.bins,
         min_size=ctx.min_size,
-        production_mask=slice_mask(analysis.production_frame, conditions, ctx.bins),
-        baseline_mask=slice_mask(analysis.baseline_frame, conditions, ctx.bins),
-        _frames=(analysis.baseline_frame, analysis.production_frame),
+        production_mask=slice_mask(frames.production_frame, conditions, ctx.bins),
+        baseline_mask=slice_mask(frames.baseline_frame, conditions, ctx.bins),
+        _frames=(frames.baseline_frame, frames.production_frame),
+        rows_sampled=frames is not analysis,
     )
+
+
+# The whole data's sums of a (memoised) search context: every drilldown of it reads them.
+_WHOLE: weakref.WeakKeyDictionary[_Context, _Parent] = weakref.WeakKeyDictionary()
+
+
+def _whole(ctx: _Context) -> _Parent:
+    if ctx not in _WHOLE:
+        _WHOLE[ctx] = _parent(ctx, None)
+    return _WHOLE[ctx]
+
+
+def _prefetched(ctx: _Context, where: Filter) -> _Context:
+    """Return the context with a slice's sums counted ahead: one engine query per side.
+
+    The slice itself and every feature's cells within it (children, breakdown and the
+    children's moments) come from one grouping-sets scan of the slice's rows.
+    """
+    from tracing.prefetch import PrefetchedTable
+
+    groupings = [((), where), *(((f,), where) for f in ctx.features)]
+    sides = []
+    for side in (ctx.prod, ctx.base):
+        stats = [s for s in side.table.stat_names(side.which) if s != "n"]
+        table = PrefetchedTable(side.table, side.which, groupings, stats)
+        moments = None
+        if side.moments is not None:
+            moments = functools.partial(_engine_moments, table, tuple(side.stats))
+        sides.append(replace(side, table=table, moments=moments))
+    return replace(ctx, prod=sides[0], base=sides[1])
 
 
 def _canonical(ctx: _Context, conditions: Sequence[tuple[str, str]]) -> Conditions:

@@ -38,6 +38,7 @@ between engines (quantiles, sampling) are in `_Dialect`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import itertools
@@ -67,8 +68,11 @@ __all__ = ["SqlTable"]
 
 Expr = exp.Expression
 _VIEWS = {Side.BASELINE: "baseline", Side.PRODUCTION: "production"}
-# Which source each backend's views show now (register once per source).
-_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
+# Which source each backend's views show now (register once per source). A weak reference,
+# not an id: a new source may get the id of one collected since.
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, weakref.ref[TableSource]]] = (
+    weakref.WeakKeyDictionary()
+)
 # Categoricals with more categories than this are coded by a join, not a CASE per category.
 _JOIN_CATEGORIES = 64
 _NAMES = itertools.count()
@@ -85,6 +89,14 @@ class _Coded:
     defs: dict[str, tuple[ColumnBins, bool]]  # key expression -> (its bins, floating column)
 
 
+# Per backend: the small results of recent queries, by their SQL (a search context, the whole
+# data's sums, a drilldown asked twice: answered without a scan). Cleared when a view changes.
+_RESULTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, pa.Table]] = (
+    weakref.WeakKeyDictionary()
+)
+_KEPT_RESULTS = 256
+_KEPT_ROWS = 10_000
+
 # Per backend: (view, the inputs' SQL) -> the coded table of that view with those inputs.
 _CODED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], _Coded]] = weakref.WeakKeyDictionary()
 
@@ -92,6 +104,7 @@ _CODED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], _Coded]] = weakref.
 def _drop_coded(backend: SqlBackend, view: str) -> None:
     """Forget (and drop) the coded tables of a view whose source changes."""
     with _LOCK:
+        _RESULTS.pop(backend, None)
         tables = _CODED.get(backend, {})
         for signature in [s for s in tables if s[0] == view]:
             backend.drop(tables.pop(signature).name)
@@ -322,10 +335,11 @@ class SqlTable:
         registered = _REGISTERED.setdefault(backend, {})
         for side, source in sources.items():
             view = _VIEWS[side]
-            if registered.get(view) != id(source):
+            shown = registered.get(view)
+            if shown is None or shown() is not source:
                 _drop_coded(backend, view)
                 backend.register(view, source)
-                registered[view] = id(source)
+                registered[view] = weakref.ref(source)
         given = {side: dict((inputs or {}).get(side, {})) for side in sources}
         per_side = {side: dict(stats or {}) for side in sources}
         filters = {side: (row_filter or {}).get(side) for side in sources}
@@ -405,8 +419,27 @@ class SqlTable:
     def _col(self, name: str) -> str:
         return _ident(name, self._spec.backend.dialect)
 
-    def _run(self, sql: str) -> pa.Table:
-        return self._spec.backend.query(sql)
+    def _run(self, sql: str, *, keep: bool = False) -> pa.Table:
+        """Run a query; with ``keep``, return the result of the same query on the same views.
+
+        Only aggregates are kept (``keep``): rows returned to pandas may be converted in
+        place, so a kept table must never be handed out to be converted.
+        """
+        backend = self._spec.backend
+        if not keep:
+            return backend.query(sql)
+        with _LOCK:
+            kept = _RESULTS.setdefault(backend, collections.OrderedDict())
+            if sql in kept:
+                kept.move_to_end(sql)
+                return kept[sql]
+        result = backend.query(sql)
+        if result.num_rows <= _KEPT_ROWS:
+            with _LOCK:
+                kept[sql] = result
+                while len(kept) > _KEPT_RESULTS:
+                    kept.popitem(last=False)
+        return result
 
     def _cell(self, scan: _Scan, keys: Sequence[str]) -> Expr:
         code: Expr = _int(0)
@@ -591,7 +624,7 @@ class SqlTable:
             f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
             f"{scan.relation}{where_sql}) AS t GROUP BY GROUPING SETS ({sets})"
         )
-        columns = _numpy(self._run(sql))
+        columns = _numpy(self._run(sql, keep=True))
         return [self._scatter(i, keys, columns, stats, maxes) for i, keys in enumerate(key_sets)]
 
     def _scatter(
@@ -684,14 +717,16 @@ class SqlTable:
         cond = f"{where} AND {finite}" if where else f" WHERE {finite}"
         distinct = self._run(
             f"SELECT COUNT(*) AS k FROM (SELECT DISTINCT CAST({x} AS DOUBLE) AS v FROM {view}"
-            f"{cond} LIMIT {int(bins) + 1}) AS d"
+            f"{cond} LIMIT {int(bins) + 1}) AS d",
+            keep=True,
         )["k"][0].as_py()
         if distinct <= bins:
             return None
         qs = np.linspace(0, 1, bins + 1)[1:-1]
         found = self._run(
             f"SELECT {self._dialect.quantiles(f'CAST({x} AS DOUBLE)', qs.tolist())} AS q, "
-            f"MIN(CAST({x} AS DOUBLE)) AS lo FROM {view}{cond}"
+            f"MIN(CAST({x} AS DOUBLE)) AS lo FROM {view}{cond}",
+            keep=True,
         )
         quantiles = np.asarray(found["q"][0].as_py(), dtype=np.float64)
         lowest = float(found["lo"][0].as_py())
@@ -715,7 +750,7 @@ class SqlTable:
         where = self._where(side)
         cond = f"{where} AND {gap}" if where else f" WHERE {gap}"
         table = self._run(
-            f"SELECT {x} AS v, COUNT(*) AS n FROM {_VIEWS[side]}{cond} GROUP BY {x}"
+            f"SELECT {x} AS v, COUNT(*) AS n FROM {_VIEWS[side]}{cond} GROUP BY {x}", keep=True
         ).to_pandas()
         table = table.sort_values(["n", "v"], ascending=[False, True], kind="mergesort")
         index = pd.Index(table["v"].tolist(), dtype=object, name=column)
