@@ -592,40 +592,61 @@ class SqlTable:
         each: Sequence[Filter | None] | None = None,
         maxes: Sequence[str] = (),
     ) -> list[GroupSums]:
-        """`group_sums` of several key sets in one ``GROUP BY GROUPING SETS`` query."""
+        """`group_sums` of several key sets in one query.
+
+        The sets are grouped by their filter: each distinct filter is one ``GROUP BY GROUPING
+        SETS`` branch over its own rows (``UNION ALL`` of the branches), so a row is
+        aggregated only into the sets that count it. (One grouping-sets scan with a ``CASE``
+        per set would aggregate every row into every set, NULL cell or not: at 10M rows and
+        64 pruned pair sets that was 50 s a query against 2-5 s this way.)
+        """
         extra = list(each) if each is not None else [None] * len(key_sets)
         if len(extra) != len(key_sets):
             raise ValueError("grouping_sets: one filter per key set in each=")
         if not key_sets:
             return []
         scan = self._scan(side, _keys_of(key_sets, where, extra))
-        cells, filters = [], []
-        for keys, more in zip(key_sets, extra, strict=True):
-            cell = self._cell(scan, keys)
-            rule = self._condition(scan, more)
-            filters.append(rule)
-            if rule is not None:
-                cell = exp.Case(ifs=[exp.If(this=rule.copy(), true=cell)], default=exp.Null())
-            cells.append(cell)
-        inner = [f"{self._sql(c)} AS c{i}" for i, c in enumerate(cells)]
-        inner += [f"{self._sql(scan.stats[s])} AS s{j}" for j, s in enumerate(stats)]
-        inner += [f"{self._sql(scan.stats[m])} AS m{j}" for j, m in enumerate(maxes)]
-        some = None
-        if all(f is not None for f in filters):
-            some = _any(*[f for f in filters if f is not None])
-        where_sql = self._filter_sql(scan.row_filter, self._condition(scan, where), some)
-        outer = [f"GROUPING(c{i}) AS g{i}" for i in range(len(cells))]
-        outer += [f"c{i}" for i in range(len(cells))]
-        outer.append("COUNT(*) AS n")
-        outer += [f"SUM(s{j}) AS s{j}" for j in range(len(stats))]
-        outer += [f"MAX(m{j}) AS m{j}" for j in range(len(maxes))]
-        sets = ", ".join(f"(c{i})" for i in range(len(cells)))
-        sql = (
-            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
-            f"{scan.relation}{where_sql}) AS t GROUP BY GROUPING SETS ({sets})"
+        branches: dict[Filter | None, list[int]] = {}
+        for i, rule in enumerate(extra):
+            branches.setdefault(rule or None, []).append(i)
+        sql = " UNION ALL ".join(
+            self._branch(scan, [(i, key_sets[i]) for i in sets], stats, maxes, where, rule)
+            for rule, sets in branches.items()
         )
         columns = _numpy(self._run(sql, keep=True))
         return [self._scatter(i, keys, columns, stats, maxes) for i, keys in enumerate(key_sets)]
+
+    def _branch(
+        self,
+        scan: _Scan,
+        sets: Sequence[tuple[int, Sequence[str]]],
+        stats: Sequence[str],
+        maxes: Sequence[str],
+        where: Filter | None,
+        rule: Filter | None,
+    ) -> str:
+        """Return one ``GROUPING SETS`` query over the rows of ``where`` and ``rule``.
+
+        Its rows are ``(q, c, n, s0.., m0..)``: the key set's index in the caller's list, the
+        cell code, the row count, sums and maxima.
+        """
+        inner = [f"{self._sql(self._cell(scan, keys))} AS c{i}" for i, keys in sets]
+        inner += [f"{self._sql(scan.stats[s])} AS s{j}" for j, s in enumerate(stats)]
+        inner += [f"{self._sql(scan.stats[m])} AS m{j}" for j, m in enumerate(maxes)]
+        where_sql = self._filter_sql(
+            scan.row_filter, self._condition(scan, where), self._condition(scan, rule)
+        )
+        which = " ".join(f"WHEN GROUPING(c{i}) = 0 THEN {i}" for i, _ in sets)
+        outer = [f"CASE {which} END AS q"]
+        outer.append(f"COALESCE({', '.join(f'c{i}' for i, _ in sets)}) AS c")
+        outer.append("COUNT(*) AS n")
+        outer += [f"SUM(s{j}) AS s{j}" for j in range(len(stats))]
+        outer += [f"MAX(m{j}) AS m{j}" for j in range(len(maxes))]
+        groups = ", ".join(f"(c{i})" for i, _ in sets)
+        return (
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
+            f"{scan.relation}{where_sql}) AS t GROUP BY GROUPING SETS ({groups})"
+        )
 
     def _scatter(
         self,
@@ -637,9 +658,8 @@ class SqlTable:
     ) -> GroupSums:
         cards = tuple(self._spec.cards[k] for k in keys)
         space = math.prod(cards)
-        cell = columns[f"c{i}"]
-        rows = (columns[f"g{i}"] == 0) & (cell >= 0)  # -1: the NULL cell (rows of no set)
-        codes = cell[rows]
+        rows = columns["q"] == i
+        codes = columns["c"][rows]
         count = np.asarray(columns["n"], dtype=np.int64)[rows]
         sums = {
             s: np.asarray(columns[f"s{j}"], dtype=np.float64)[rows] for j, s in enumerate(stats)
