@@ -38,7 +38,7 @@ from tracing.analysis import Analysis, prepare_analysis
 from tracing.compare import Comparison, Moments, compare_moments
 from tracing.engine import Side
 from tracing.errors import DataError
-from tracing.metrics import Metric, binary_labels, class_codes
+from tracing.metrics import Metric, applicable_metrics, binary_labels, class_codes
 from tracing.rowexpr import Input, col, literal
 from tracing.schema import ModelType, Schema, score_column_class
 from tracing.sqlbackend import SqlBackend, TableSource
@@ -204,7 +204,9 @@ def engine_compare(
 
     Per side, one query sums every statistic and every product of two statistics over the
     valid rows (the Gram matrix of the delta method), so the values and intervals are those of
-    the in-memory comparison on the same rows.
+    the in-memory comparison on the same rows. The rank metrics (ROC AUC, PR AUC) come from one
+    more query per side: the positive and negative counts per distinct score
+    (`tracing.sqltable.SqlTable.score_groups`), from which `compare` computes them too.
     """
     names = list(
         rowexpr.row_stat_expressions(
@@ -219,8 +221,18 @@ def engine_compare(
         index=["baseline", "production"],
     )
     base, prod = moments[0], moments[1]
+    chosen = applicable_metrics(analysis.schema) if metrics is None else metrics
+    ranks = None
+    if _has_score(analysis.schema) and any(not m.additive for m in chosen):
+        ranks = [analysis.valid.score_groups(side) for side in Side]
     return compare_moments(
-        base, prod, schema=analysis.schema, rows=rows, metrics=metrics, confidence=confidence
+        base,
+        prod,
+        schema=analysis.schema,
+        rows=rows,
+        metrics=chosen,
+        confidence=confidence,
+        rank_groups=ranks,
     )
 
 

@@ -97,6 +97,9 @@ _RESULTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, pa.Table]]
 _KEPT_RESULTS = 256
 _KEPT_ROWS = 10_000
 
+MAX_SCORE_GROUPS = 20_000_000
+"""Distinct scores a side may have for the rank metrics (24 bytes each in memory)."""
+
 # Per backend: (view, the inputs' SQL) -> the coded table of that view with those inputs.
 _CODED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], _Coded]] = weakref.WeakKeyDictionary()
 
@@ -810,3 +813,31 @@ class SqlTable:
         from tracing.io import arrow_to_pandas
 
         return arrow_to_pandas(self._run(sql))
+
+    def score_groups(
+        self, side: Side, *, limit: int = MAX_SCORE_GROUPS
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """Positive and negative counts per distinct score, highest score first.
+
+        What `tracing.metrics.score_groups` returns for the scored rows of the table (its row
+        filter applied): the rank metrics (ROC AUC, PR AUC) and their delta-method variances
+        depend on the rows only through these counts. One ``GROUP BY`` of the score; the
+        counts are exact integers. None when there are more than ``limit`` distinct scores
+        (the counts would not fit comfortably in memory).
+        """
+        given = self._spec.inputs[side]
+        score = rowexpr.substitute(rowexpr.col(rowexpr.Input.SCORE), given)
+        actual = rowexpr.substitute(rowexpr.col(rowexpr.Input.ACTUAL), given)
+        scored = rowexpr.substitute(rowexpr.col(rowexpr.Input.SCORED), given)
+        positive = exp.Cast(this=actual, to=exp.DataType.build("bigint"))
+        sql = (
+            f"SELECT s, SUM(p) AS pos, COUNT(*) AS n FROM (SELECT {self._sql(score)} AS s, "
+            f"{self._sql(positive)} AS p FROM {_VIEWS[side]}{self._where(side, scored)}) AS t "
+            f"GROUP BY s ORDER BY s DESC LIMIT {int(limit) + 1}"
+        )
+        table = self._run(sql)
+        if table.num_rows > limit:
+            return None
+        pos = np.asarray(table.column("pos").to_numpy(), dtype=np.float64)
+        n = np.asarray(table.column("n").to_numpy(), dtype=np.float64)
+        return pos, n - pos
