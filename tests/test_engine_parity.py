@@ -281,3 +281,46 @@ def test_cli_refuses_a_sql_engine_for_steps_that_need_memory(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "in memory only" in err
+
+
+def _timed(seed: int, n: int, *, zone: str | None, days: int) -> pd.DataFrame:
+    """A binary model's log with a timestamp (errors planted on Saturdays) and a logged hour."""
+    frame = _binary(seed, n, planted=False)
+    rng = np.random.default_rng(seed + 10)
+    start = pd.Timestamp("2026-01-01", tz=zone)
+    ts = start + pd.to_timedelta(rng.uniform(0, days * 86_400, n), unit="s")
+    ts = pd.Series(ts)
+    ts[rng.random(n) < 0.02] = pd.NaT
+    frame["timestamp"] = ts
+    frame["hour"] = ts.dt.hour.astype("float")  # a logged twin of timestamp.hour
+    saturday = (ts.dt.day_of_week == 5).to_numpy()
+    wrong = saturday & (rng.random(n) < 0.5)
+    frame.loc[wrong, "actual_label"] = np.where(
+        frame.loc[wrong, "actual_label"] == "yes", "no", "yes"
+    )
+    return frame
+
+
+@pytest.mark.parametrize(("zone", "days"), [("America/New_York", 90), (None, 20)])
+def test_calendar_parts_are_sliced_as_in_memory(backend, tmp_path, zone, days):
+    frames = [_timed(1, 3000, zone=zone, days=days), _timed(2, 3000, zone=zone, days=days)]
+    paths = []
+    for name, frame in zip(("b", "p"), frames, strict=True):
+        paths.append(tmp_path / f"{name}.parquet")
+        # microseconds: Spark reads no nanosecond timestamps
+        frame.to_parquet(
+            paths[-1], index=False, coerce_timestamps="us", allow_truncated_timestamps=True
+        )
+    roles = {"actual_label": "actual_label", "timestamp": "timestamp"}
+    memory = prepare_analysis(frames[0], frames[1], roles=roles)
+    sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
+    engine = prepare_engine_analysis(sources[0], sources[1], backend=backend, roles=roles)
+    want = find_slices(memory, max_depth=2, top=8)
+    got = find_slices(engine, max_depth=2, top=8)
+    assert "timestamp.weekday" in want.features  # the calendar parts are in play
+    assert ("timestamp.day" in want.features) == (days >= 60)
+    assert got.features == want.features
+    assert got.excluded == want.excluded
+    assert list(got.table["slice_id"]) == list(want.table["slice_id"])
+    np.testing.assert_allclose(got.table["impact"], want.table["impact"], rtol=RTOL, atol=1e-12)
+    assert "timestamp.weekday=Saturday" in list(want.table["slice_id"])

@@ -42,7 +42,7 @@ from tracing.metrics import Metric, applicable_metrics, binary_labels, class_cod
 from tracing.rowexpr import Input, col, literal
 from tracing.schema import ModelType, Schema, score_column_class
 from tracing.sqlbackend import SqlBackend, TableSource
-from tracing.sqltable import SqlTable
+from tracing.sqltable import SqlTable, calendar_columns
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",
@@ -189,12 +189,37 @@ def prepare_engine_analysis(
         stats=definitions,
         row_filter={s: col(Input.VALID) for s in sources},
     )
+    calendar = {s: _calendar(sample.schema, source, bare, s) for s, source in sources.items()}
+    if all(calendar.values()):  # as in memory: parts of a time column on both sides
+        for s, parts in calendar.items():
+            table, valid = table.with_columns(s, parts), valid.with_columns(s, parts)
     notes = (
         f"engine: {backend.name}; every metric, slice and count is computed on all "
         f"{rows[0]:,} + {rows[1]:,} rows in the engine; column roles were inferred on a uniform "
         f"sample of {len(frames[0]):,} + {len(frames[1]):,} rows",
     )
     return EngineAnalysis(sample, table, valid, backend, rows, notes)
+
+
+def _calendar(
+    schema: Schema, source: TableSource, bare: SqlTable, side: Side
+) -> dict[str, tuple[exp.Expression, Any]]:
+    """Return the calendar parts of the timestamp role of a side, as SQL (none: no time type).
+
+    The time zone is the column's own as the files record it (the engine's view may show
+    another: DuckDB reports its session's).
+    """
+    column = schema.roles.timestamp
+    if not column or column not in bare.columns(side):
+        return {}
+    arrow_type = None
+    if source.table is None:
+        found = source.dataset().schema
+        if column in found.names:
+            arrow_type = found.field(column).type
+    if arrow_type is None:
+        arrow_type = bare.column_type(column)
+    return calendar_columns(column, arrow_type)
 
 
 def engine_compare(

@@ -64,7 +64,7 @@ from tracing.sqlbackend import SqlBackend, TableSource
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SqlTable"]
+__all__ = ["SqlTable", "calendar_columns"]
 
 Expr = exp.Expression
 _VIEWS = {Side.BASELINE: "baseline", Side.PRODUCTION: "production"}
@@ -205,6 +205,59 @@ def _key_expression(bins: ColumnBins, floating: bool) -> Expr:
     return exp.Case(ifs=ifs, default=_int(other if other is not None else bins.missing_code))
 
 
+def calendar_columns(column: str, arrow_type: pa.DataType) -> dict[str, tuple[Expr, pa.DataType]]:
+    """Return `tracing.binning.calendar_features` of a time column as SQL (none: not a time).
+
+    ``<column>.hour`` (0-23) and ``.day`` (of the month) as doubles, ``.weekday`` as its
+    English name, in the column's own time zone (as written when it carries none), as the
+    in-memory engine derives them. The weekday counts days from 1970-01-01 (a Thursday) rather
+    than using an engine's own day-of-week function, whose numbering differs by dialect.
+    """
+    import pyarrow as pa
+    import sqlglot
+
+    from tracing.binning import _WEEKDAYS
+
+    x = rowexpr.col(column)
+    if pa.types.is_timestamp(arrow_type):
+        zone = arrow_type.tz
+        local: Expr = x if zone is None else exp.AtTimeZone(this=x, zone=exp.Literal.string(zone))
+    elif pa.types.is_date(arrow_type):
+        local = exp.Cast(this=x, to=exp.DataType.build("timestamp"))
+    else:
+        return {}
+    as_double = exp.DataType.build("double")
+    day = sqlglot.parse_one("DATE_DIFF('day', DATE '1970-01-01', CAST(t AS DATE))", read="duckdb")
+    day = day.transform(lambda n: local.copy() if n == exp.column("t") else n)
+    week = exp.Mod(
+        this=exp.Paren(
+            this=exp.Add(
+                this=exp.Mod(this=exp.Paren(this=day), expression=_int(7)), expression=_int(7)
+            )
+        ),
+        expression=_int(7),
+    )
+    thursday = _WEEKDAYS.index("Thursday")
+    names = [
+        exp.If(
+            this=exp.EQ(this=week.copy(), expression=_int(k)),
+            true=exp.Literal.string(_WEEKDAYS[(thursday + k) % 7]),
+        )
+        for k in range(7)
+    ]
+    return {
+        f"{column}.hour": (
+            exp.Cast(this=exp.func("HOUR", local.copy()), to=as_double),
+            pa.float64(),
+        ),
+        f"{column}.weekday": (exp.Case(ifs=names), pa.string()),
+        f"{column}.day": (
+            exp.Cast(this=exp.func("DAY", local.copy()), to=as_double),
+            pa.float64(),
+        ),
+    }
+
+
 def _joined(bins: ColumnBins) -> bool:
     return bins.kind != "numeric" and len(bins.categories) > _JOIN_CATEGORIES
 
@@ -294,6 +347,8 @@ class _Spec:
     cards: dict[str, int] = field(default_factory=dict)
     bins: dict[str, ColumnBins] = field(default_factory=dict)
     row_filter: dict[Side, Expr | None] = field(default_factory=dict)
+    # Per side: columns derived from the raw ones (calendar parts), name -> (SQL, Arrow type).
+    derived: dict[Side, dict[str, tuple[Expr, pa.DataType]]] = field(default_factory=dict)
 
 
 class SqlTable:
@@ -370,6 +425,28 @@ class SqlTable:
         added = {name: rowexpr.substitute(d, current) for name, d in definitions.items()}
         return self._with(stats={**self._spec.stats, side: {**current, **added}})
 
+    def with_columns(
+        self, side: Side, definitions: Mapping[str, tuple[Expr, pa.DataType]]
+    ) -> SqlTable:
+        """Return the table with columns derived from a side's raw columns (e.g. calendar parts).
+
+        Each is ``name -> (expression over the raw columns, its Arrow type)``. Every query but
+        the row samples (`sample_frame`, `rows_where`: the data as the user wrote it) reads
+        them as columns of the side.
+        """
+        current = dict(self._spec.derived.get(side, {}))
+        current.update(definitions)
+        return self._with(derived={**self._spec.derived, side: current})
+
+    def _relation(self, side: Side) -> str:
+        """Return what a query of a side reads: its view, with the derived columns if any."""
+        view = _VIEWS[side]
+        derived = self._spec.derived.get(side)
+        if not derived:
+            return view
+        extra = ", ".join(f"{self._sql(e)} AS {self._col(n)}" for n, (e, _) in derived.items())
+        return f"(SELECT *, {extra} FROM {view}) AS {view}"
+
     # -- facts about the views -----------------------------------------------------------------
 
     def label(self, side: Side) -> str:
@@ -377,18 +454,59 @@ class SqlTable:
         return self._spec.labels[side]
 
     def columns(self, side: Side) -> list[str]:
-        """Return the raw columns of a side."""
-        return list(self._schema(side).names)
+        """Return the columns of a side: its raw columns, then the derived ones."""
+        return [*self._schema(side).names, *self._spec.derived.get(side, {})]
 
     def _schema(self, side: Side) -> pa.Schema:
         return self._spec.backend.schema(_VIEWS[side])
 
     def _type(self, column: str) -> pa.DataType:
         for side in self._spec.labels:
+            if column in self._spec.derived.get(side, {}):
+                return self._spec.derived[side][column][1]
+        for side in self._spec.labels:
             schema = self._schema(side)
             if column in schema.names:
                 return schema.field(column).type
         raise DataError(f"column {column!r} is in neither dataset; check the column roles.")
+
+    def column_type(self, column: str) -> pa.DataType:
+        """Return a column's Arrow type as the engine reads it (raw or derived)."""
+        return self._type(column)
+
+    def min_max(self, side: Side, column: str) -> tuple[Any, Any]:
+        """Return the smallest and largest non-missing value of a column (None: no value)."""
+        x = self._col(column)
+        rows = f"{self._relation(side)}{self._where(side)}"
+        found = self._run(f"SELECT MIN({x}) AS lo, MAX({x}) AS hi FROM {rows}", keep=True)
+        return found["lo"][0].as_py(), found["hi"][0].as_py()
+
+    def differing(self, side: Side, column: str, others: Sequence[str]) -> dict[str, int]:
+        """Return, per other column, on how many rows it differs from ``column`` (one scan).
+
+        Missing equals missing; numbers are compared as doubles.
+        """
+        if not others:
+            return {}
+        x = self._col(column)
+
+        def differs(other: str) -> str:
+            y = self._col(other)
+            if self._numeric(column) and self._numeric(other):
+                x_, y_ = f"CAST({x} AS DOUBLE)", f"CAST({y} AS DOUBLE)"
+            else:
+                x_, y_ = f"CAST({x} AS STRING)", f"CAST({y} AS STRING)"
+            return f"SUM(CASE WHEN {x_} IS DISTINCT FROM {y_} THEN 1 ELSE 0 END) AS d{len(seen)}"
+
+        seen: list[str] = []
+        parts = []
+        for other in others:
+            parts.append(differs(other))
+            seen.append(other)
+        found = self._run(
+            f"SELECT {', '.join(parts)} FROM {self._relation(side)}{self._where(side)}", keep=True
+        )
+        return {o: int(found[f"d{i}"][0].as_py() or 0) for i, o in enumerate(seen)}
 
     def _floating(self, column: str) -> bool:
         import pyarrow as pa
@@ -494,7 +612,7 @@ class SqlTable:
         stats = {n: rowexpr.substitute(d, given) for n, d in self._spec.stats[side].items()}
         rule = self._spec.row_filter.get(side)
         return _Scan(
-            _VIEWS[side],
+            self._relation(side),
             self._spec.keys,
             stats,
             None if rule is None else rowexpr.substitute(rule, given),
@@ -526,7 +644,10 @@ class SqlTable:
         """
         backend = self._spec.backend
         given = self._spec.inputs[side]
-        signature = (_VIEWS[side], repr(sorted((n, self._sql(e)) for n, e in given.items())))
+        signature = (
+            self._relation(side),
+            repr(sorted((n, self._sql(e)) for n, e in given.items())),
+        )
         with _LOCK:
             tables = _CODED.setdefault(backend, {})
             current = tables.get(signature)
@@ -563,7 +684,7 @@ class SqlTable:
         columns += [f"{self._sql(given[n])} AS {self._col(c)}" for n, c in inputs.items()]
         if not columns:  # a table of no inputs and no keys: one constant, so it has rows
             columns.append("1 AS one")
-        select = f"SELECT {', '.join(columns)} FROM {_VIEWS[side]}{''.join(joins)}"
+        select = f"SELECT {', '.join(columns)} FROM {self._relation(side)}{''.join(joins)}"
         self._spec.backend.materialize(name, select)
         return _Coded(name, keys, inputs, dict(defs))
 
@@ -735,7 +856,7 @@ class SqlTable:
             f"CAST({x} AS DOUBLE) > CAST('-inf' AS DOUBLE) AND "
             f"CAST({x} AS DOUBLE) < CAST('inf' AS DOUBLE)"
         )
-        view = _VIEWS[Side.BASELINE]
+        view = self._relation(Side.BASELINE)
         where = self._where(Side.BASELINE)
         cond = f"{where} AND {finite}" if where else f" WHERE {finite}"
         distinct = self._run(
@@ -773,7 +894,8 @@ class SqlTable:
         where = self._where(side)
         cond = f"{where} AND {gap}" if where else f" WHERE {gap}"
         table = self._run(
-            f"SELECT {x} AS v, COUNT(*) AS n FROM {_VIEWS[side]}{cond} GROUP BY {x}", keep=True
+            f"SELECT {x} AS v, COUNT(*) AS n FROM {self._relation(side)}{cond} GROUP BY {x}",
+            keep=True,
         ).to_pandas()
         table = table.sort_values(["n", "v"], ascending=[False, True], kind="mergesort")
         index = pd.Index(table["v"].tolist(), dtype=object, name=column)
@@ -783,7 +905,8 @@ class SqlTable:
         """Up to ``limit`` distinct values of a column (missing included as None)."""
         x = self._col(column)
         table = self._run(
-            f"SELECT DISTINCT {x} AS v FROM {_VIEWS[side]}{self._where(side)} LIMIT {int(limit)}"
+            f"SELECT DISTINCT {x} AS v FROM {self._relation(side)}{self._where(side)} "
+            f"LIMIT {int(limit)}"
         )
         return list(table["v"].to_pylist())
 
@@ -832,7 +955,8 @@ class SqlTable:
         positive = exp.Cast(this=actual, to=exp.DataType.build("bigint"))
         sql = (
             f"SELECT s, SUM(p) AS pos, COUNT(*) AS n FROM (SELECT {self._sql(score)} AS s, "
-            f"{self._sql(positive)} AS p FROM {_VIEWS[side]}{self._where(side, scored)}) AS t "
+            f"{self._sql(positive)} AS p FROM {self._relation(side)}{self._where(side, scored)}) "
+            "AS t "
             f"GROUP BY s ORDER BY s DESC LIMIT {int(limit) + 1}"
         )
         table = self._run(sql)
