@@ -291,6 +291,9 @@ class _Spec:
     cards: dict[str, int] = field(default_factory=dict)
     bins: dict[str, ColumnBins] = field(default_factory=dict)
     row_filter: dict[Side, Expr | None] = field(default_factory=dict)
+    raw_keys: frozenset[str] = frozenset()  # keys over the raw columns, never coded
+    # Per side: columns computed once per row over the inputs, beside the raw ones.
+    row_columns: dict[Side, dict[str, Expr]] = field(default_factory=dict)
 
 
 class SqlTable:
@@ -357,6 +360,31 @@ class SqlTable:
             keys[name] = _key_expression(fitted, self._floating(name))
             cards[name] = len(fitted.labels)
         return self._with(keys=keys, cards=cards, bins={**self._spec.bins, **bins})
+
+    def with_key_expressions(self, keys: Mapping[str, tuple[Expr, int]]) -> SqlTable:
+        """Return the table with derived keys: integer expressions over the raw columns.
+
+        Each key is ``(expression, cardinality)``: the expression gives every row a code
+        ``0..cardinality-1``, or NULL for a row in no cell (left out of every grouping). Such
+        keys are not written to the coded table: a query grouping by one reads the raw view
+        (a timeline's period key over the timestamp: one query per side).
+        """
+        held, cards = dict(self._spec.keys), dict(self._spec.cards)
+        for name, (expression, cardinality) in keys.items():
+            held[name], cards[name] = expression, int(cardinality)
+        return self._with(keys=held, cards=cards, raw_keys=self._spec.raw_keys | set(keys))
+
+    def with_row_columns(self, side: Side, columns: Mapping[str, Expr]) -> SqlTable:
+        """Return the table with per-row columns over a side's inputs, computed once a row.
+
+        The raw view is read through ``(SELECT *, <definition> AS <name> ...)``, so statistics
+        that name a column several times (an estimate's calibrated probability, a ``CASE`` of
+        hundreds of thresholds) evaluate it once per row. Queries of such a table read the raw
+        view, never the coded table (which does not hold the columns).
+        """
+        current = dict(self._spec.row_columns.get(side, {}))
+        current.update(columns)
+        return self._with(row_columns={**self._spec.row_columns, side: current})
 
     def with_derived(self, side: Side, definitions: Mapping[str, Expr]) -> SqlTable:
         """Return the table with statistics defined over this side's statistics (inlined).
@@ -490,8 +518,16 @@ class SqlTable:
         given = self._spec.inputs[side]
         stats = {n: rowexpr.substitute(d, given) for n, d in self._spec.stats[side].items()}
         rule = self._spec.row_filter.get(side)
+        relation = _VIEWS[side]
+        extra = self._spec.row_columns.get(side)
+        if extra:
+            defined = ", ".join(
+                f"{self._sql(rowexpr.substitute(d, given))} AS {self._col(n)}"
+                for n, d in extra.items()
+            )
+            relation = f"(SELECT *, {defined} FROM {relation}) AS r"
         return _Scan(
-            _VIEWS[side],
+            relation,
             self._spec.keys,
             stats,
             None if rule is None else rowexpr.substitute(rule, given),
@@ -499,6 +535,8 @@ class SqlTable:
 
     def _scan(self, side: Side, keys: set[str]) -> _Scan:
         """Return what a query grouping by ``keys`` reads (see `_coded`)."""
+        if keys & self._spec.raw_keys or self._spec.row_columns.get(side):
+            return self._raw(side)
         coded = self._coded(side, keys)
         if coded is None:
             return self._raw(side)
@@ -532,7 +570,8 @@ class SqlTable:
             if not keys:
                 return current
             defs = dict(current.defs) if current is not None else {}
-            for key in self._spec.keys:  # every key of this table: later queries reuse it
+            coded_keys = [k for k in self._spec.keys if k not in self._spec.raw_keys]
+            for key in coded_keys:  # every key of this table: later queries reuse it
                 defs.setdefault(self._key_sql(key), (self._spec.bins[key], self._floating(key)))
             coded = self._write_coded(side, defs)
             tables[signature] = coded
