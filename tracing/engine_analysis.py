@@ -287,12 +287,12 @@ def estimated_table(table: SqlTable, estimator: ScoreEstimator, side: Side) -> S
     covered (a score and a prediction), the calibrated probability (the fit as SQL,
     `tracing.estimate.calibration_expression`), the predicted label and the score.
     """
-    covered = exp.and_(col(Input.SCORED), col(KNOWN_PREDICTION), copy=True)
+    covered = exp.And(this=col(Input.SCORED), expression=col(KNOWN_PREDICTION))
 
     def when_covered(then: exp.Expression, other: float) -> exp.Expression:
         return exp.Case(ifs=[exp.If(this=covered.copy(), true=then)], default=literal(other))
 
-    columns = {
+    columns: dict[EstimateInput, exp.Expression] = {
         EstimateInput.COVERED: covered,
         EstimateInput.P: when_covered(calibration_expression(estimator, col(Input.SCORE)), 0),
         EstimateInput.YHAT: when_covered(rowexpr.flag(col(Input.PREDICTED)), 0),

@@ -127,7 +127,7 @@ def estimated_stat_expressions() -> dict[str, Expression]:
     """
 
     def mul(*parts: Expression) -> Expression:
-        out = exp.Paren(this=parts[0].copy())
+        out: Expression = exp.Paren(this=parts[0].copy())
         for part in parts[1:]:
             out = exp.Mul(this=out, expression=exp.Paren(this=part.copy()))
         return out
@@ -311,7 +311,7 @@ def estimated_row_stats(
     assert data.score is not None
     covered = _predicted(frame, data)
     p = np.where(covered, estimator.calibrated(data.score), 0.0)
-    inputs = {
+    inputs: dict[str, NDArray[Any]] = {
         EstimateInput.COVERED: covered,
         EstimateInput.P: p,
         EstimateInput.YHAT: np.where(covered, data.y_pred, False).astype(float),

@@ -20,7 +20,10 @@
   filters (the valid rows) are applied at query time, so one coded table serves ``table`` and
   ``valid`` alike. A table asked for keys the coded table lacks writes a new one with all the
   keys of both and drops the old one. Unkeyed questions (overall sums, bins, value counts)
-  read the raw view until a coded table exists.
+  read the raw view until a coded table exists. Derived keys (`SqlTable.with_key_expressions`,
+  e.g. a timeline's period over the timestamp) and per-row columns
+  (`SqlTable.with_row_columns`, e.g. an estimate's calibrated probability) are not coded: a
+  query that needs one reads the raw view.
 - **A grouping** is ``SELECT count, sums, maxima ... GROUP BY GROUPING SETS ((c0), (c1), ...)``
   over an inner query that computes each set's mixed-radix cell code ``c_i`` (``((k1 * card2)
   + k2) * card3 ...``); ``GROUPING(c_i)`` tells the sets apart. A per-set filter (``each``)
@@ -404,6 +407,15 @@ class SqlTable:
     def columns(self, side: Side) -> list[str]:
         """Return the raw columns of a side."""
         return list(self._schema(side).names)
+
+    @property
+    def dialect(self) -> str:
+        """The SQLGlot dialect of the backend (``"duckdb"``, ``"spark"``)."""
+        return self._spec.backend.dialect
+
+    def column_type(self, side: Side, column: str) -> pa.DataType:
+        """Return the Arrow type of a raw column of a side, as `sample_frame` returns it."""
+        return self._schema(side).field(column).type
 
     def _schema(self, side: Side) -> pa.Schema:
         return self._spec.backend.schema(_VIEWS[side])

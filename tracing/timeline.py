@@ -104,6 +104,7 @@ __all__ = [
     "period_starts",
     "period_wall_start_ns",
     "period_window",
+    "periods_from_sums",
     "require_baseline_timestamp",
     "timeline_estimator",
     "timeline_for",
@@ -483,16 +484,65 @@ def _estimated(
     stats: Mapping[str, Array],
     sums: Mapping[str, Array],
 ) -> tuple[Array, NDArray[np.int64]]:
-    covered = sums["n"].round().astype(np.int64)
     if metric.exact is None:
-        values = np.asarray(metric.from_stats(sums), dtype=float)
-    else:
-        data = prediction_rows(frame, estimator.schema)
-        assert data.score is not None
-        values = np.full(n, np.nan)
-        for i, rows in enumerate(_split_rows(codes, n)):
-            values[i] = estimate_rank_metric(metric, data.score[rows], stats["p"][rows])
+        return _covered_estimate(np.asarray(metric.from_stats(sums), dtype=float), sums)
+    data = prediction_rows(frame, estimator.schema)
+    assert data.score is not None
+    values = np.full(n, np.nan)
+    for i, rows in enumerate(_split_rows(codes, n)):
+        values[i] = estimate_rank_metric(metric, data.score[rows], stats["p"][rows])
+    return _covered_estimate(values, sums)
+
+
+def _covered_estimate(values: Array, sums: Mapping[str, Array]) -> tuple[Array, NDArray[np.int64]]:
+    """Return the estimate where it covers rows (else NaN), and the rows it covers."""
+    covered = np.asarray(sums["n"]).round().astype(np.int64)
     return np.where(covered > 0, values, np.nan), covered
+
+
+def periods_from_sums(
+    starts: pd.DatetimeIndex,
+    rows: NDArray[np.int64],
+    metric: Metric,
+    realized: Mapping[str, Array],
+    estimated: Mapping[str, Array] | None,
+) -> Periods:
+    """Return the periods of an additive metric from its per-period sums (a SQL engine's).
+
+    Parameters
+    ----------
+    starts : DatetimeIndex
+        Start of each period (`period_starts`).
+    rows : ndarray of int64
+        Rows per period.
+    metric : Metric
+        An additive metric (``metric.exact`` is None).
+    realized : mapping of str -> ndarray
+        Per-period sums of `tracing.metrics.row_stats` (``n``: the rows with actuals).
+    estimated : mapping of str -> ndarray, optional
+        Per-period sums of `tracing.estimate.estimated_row_stats` (None: no estimate).
+    """
+    n = len(starts)
+    with_actuals = np.asarray(realized["n"]).round().astype(np.int64)
+    metric_values = (
+        np.asarray(metric.from_stats(realized), dtype=float)
+        if with_actuals.any()
+        else np.full(n, np.nan)
+    )
+    if estimated is not None:
+        values, est_rows = _covered_estimate(
+            np.asarray(metric.from_stats(estimated), dtype=float), estimated
+        )
+    else:
+        values, est_rows = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    return Periods(
+        starts=starts,
+        rows=np.asarray(rows, dtype=np.int64),
+        with_actuals=with_actuals,
+        metric=metric_values,
+        estimated=values,
+        est_rows=est_rows,
+    )
 
 
 def _times(frame: pd.DataFrame, schema: Schema, name: str) -> tuple[str, pd.Series]:
