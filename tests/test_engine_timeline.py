@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tracing import rowexpr
@@ -296,5 +297,43 @@ def test_epoch_seconds_and_text_timestamps(tmp_path):
             _tables_agree(got.table, want.table)
             on_sample = "not on every row" in got.notes[-1]
             assert on_sample == (kind == "text")
+    finally:
+        engine.close()
+
+
+def test_wall_clock_of_a_zone_across_a_dst_change():
+    """DuckDB shows zoned times in its session zone: periods follow that wall clock, as pandas.
+
+    The repeated hour of the fall-back change is one period of two hours' rows, in both.
+    """
+    from tracing.engine_duckdb import DuckBackend
+
+    def frame(seed: int, start: str) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        times = pd.date_range(start, periods=3000, freq="1min", tz="UTC")
+        score = rng.random(len(times))
+        return pd.DataFrame(
+            {
+                "timestamp": times,
+                "prediction_score": score,
+                "prediction_label": (score >= 0.5).astype(int),
+                "actual_label": (rng.random(len(times)) < score).astype(int),
+            }
+        )
+
+    engine = DuckBackend(threads=1)
+    try:
+        engine._con.execute("SET TimeZone = 'America/New_York'")  # a user's local zone
+        sources = [
+            TableSource(name, arrow=pa.Table.from_pandas(frame(seed, start)))
+            for name, seed, start in (("b", 1, "2026-10-30 00:00"), ("p", 2, "2026-11-01 04:00"))
+        ]
+        analysis = prepare_engine_analysis(*sources, backend=engine)
+        assert str(analysis.sample.production_frame["timestamp"].dt.tz) == "America/New_York"
+        want = timeline_for(analysis.sample, window=5)
+        got = engine_timeline(analysis, window=5)
+        assert got.freq == "hour"
+        _tables_agree(got.table, want.table)
+        assert got.table["rows"].iloc[1] == 120  # 01:00-02:00 happened twice
     finally:
         engine.close()
