@@ -280,32 +280,41 @@ def _clock(table: SqlTable, side: Side, column: str) -> _Clock:
             lo, hi = _range(table, side, wall) or (0, 0)
         return _Clock(wall, _US, "UTC", lo, hi, pd.Timedelta(microseconds=hi - lo))
     wall, per_second, tz = _wall(table.dialect, x.copy(), dtype)
-    found = _range(table, side, wall)
+    # Zoned: the instants' span too (across a DST change it is not the wall clock's).
+    instant = _micros(table.dialect, x.copy()) if tz is not None else None
+    found = _range(table, side, wall, instant)
     if found is None:
         return _Clock(wall, per_second, tz, None, None, pd.Timedelta(0))
-    lo, hi = found
+    lo, hi = found[0], found[1]
     span = pd.Timedelta((hi - lo) * (10**9 // per_second), unit="ns")
-    if tz is not None:  # across a DST change the instants' span is not the wall clock's
-        at = _range(table, side, _micros(table.dialect, x.copy()))
-        assert at is not None
-        span = pd.Timedelta(microseconds=at[1] - at[0])
+    if instant is not None:
+        span = pd.Timedelta(microseconds=found[3] - found[2])
     return _Clock(wall, per_second, tz, lo, hi, span)
 
 
-def _range(table: SqlTable, side: Side, value: Expr) -> tuple[int, int] | None:
-    """Return the least and greatest of an integer expression on a side (None: all NULL)."""
+def _range(
+    table: SqlTable, side: Side, value: Expr, also: Expr | None = None
+) -> tuple[int, ...] | None:
+    """Return the least and greatest of an integer expression on a side (None: all NULL).
+
+    With ``also``, its least and greatest follow, from the same query.
+    """
+    values = [value] if also is None else [value, also]
     stats = {
-        "time:hi": value,
-        "time:-lo": exp.Neg(this=exp.Paren(this=value.copy())),
-        "time:known": rowexpr.flag(exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))),
+        "time:known": rowexpr.flag(exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())))
     }
+    for i, v in enumerate(values):
+        stats[f"time:{i}:-lo"] = exp.Neg(this=exp.Paren(this=v.copy()))
+        stats[f"time:{i}:hi"] = v.copy()
+    tops = [name for name in stats if name != "time:known"]
     keyed = table.with_key_expressions({_ALL: (exp.Literal.number(0), 1)})
     found = keyed.with_derived(side, stats).group_sums(
-        (_ALL,), ["time:known"], side=side, maxes=["time:hi", "time:-lo"]
+        (_ALL,), ["time:known"], side=side, maxes=tops
     )
     if found.sums["time:known"][0] == 0:
         return None
-    return -int(found.maxes["time:-lo"][0]), int(found.maxes["time:hi"][0])
+    top = [int(found.maxes[name][0]) for name in tops]  # -lo, hi, per value
+    return tuple(v if i % 2 else -v for i, v in enumerate(top))
 
 
 def _auto_freq(clock: _Clock) -> Freq:
