@@ -25,6 +25,12 @@ cannot see a new kind of positive the model scores low: in the fraud demo the sc
 fraud gets low scores, so the estimate says "fine" while the realized accuracy falls. Show it
 beside realized performance wherever actuals exist, so users learn when to trust it.
 
+**One definition, two engines.** The expected statistics are `tracing.rowexpr` expressions
+(`estimated_stat_expressions`) over the calibrated probability, the predicted label and the
+score: numpy evaluates them in memory, and a SQL engine evaluates them on every row with the
+calibration itself as SQL (`calibration_expression`, a ``CASE`` over the fitted thresholds), the
+fit made on the engine's sample (`tracing.engine_analysis.estimated_table`).
+
 A **proxy actual** is just another column given the actual role (``--actual COL``, or the Data
 page): the estimate and the realized metric then both refer to that column.
 """

@@ -43,6 +43,12 @@ band on the *worse* side (`tracing.metrics.worse_by`); two-sided metrics (mean e
 positive rate) alert outside either side. The table's ``judged`` column says which periods were
 judged: a value to judge (``basis`` is not ``"none"`` and the metric is defined) and a band to
 judge it against; ``alert`` is only ever true for judged periods.
+
+**One judgement for every engine.** Measuring a side gives its `Periods` (rows, rows with
+actuals, realized and estimated metric per period); `assemble_timeline` judges them. In memory
+`metric_timeline` measures with the engine seam; on a SQL engine `tracing.engine_timeline`
+measures every row in the engine (the period key from `period_index` and `period_starts`, the
+sums through `periods_from_sums`) and calls the same `assemble_timeline`.
 """
 
 from __future__ import annotations
