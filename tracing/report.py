@@ -181,7 +181,8 @@ def _overall(run: ReportRun) -> dict[str, Any]:
     if run.engine is not None:
         from tracing.engine_analysis import engine_compare
 
-        comp = engine_compare(run.engine)
+        # estimated beside realized on every row: calibrated on the sample, applied in SQL
+        comp = engine_compare(run.engine, estimate=run.options.estimate)
     else:
         comp = compare(
             a.baseline,
@@ -295,10 +296,16 @@ def _importance(run: ReportRun) -> dict[str, Any]:
 
 
 def _timeline(run: ReportRun) -> dict[str, Any]:
-    from tracing.timeline import timeline_for, timeline_json
+    from tracing.timeline import Timeline, timeline_for, timeline_json
 
     try:
-        return {"timeline": timeline_json(timeline_for(run.analysis, metric=run.metric_id))}
+        if run.engine is not None:  # every row, in the engine (its notes say when not)
+            from tracing.engine_timeline import engine_timeline
+
+            found: Timeline = engine_timeline(run.engine, metric=run.metric_id)
+        else:
+            found = timeline_for(run.analysis, metric=run.metric_id)
+        return {"timeline": timeline_json(found)}
     except DataError as exc:  # no timestamp: say so in the section, as the app does
         return {"timeline": {"skipped": str(exc)}}
 
@@ -425,9 +432,13 @@ def _engine_notes(run: ReportRun, wanted: Sequence[Section]) -> list[str]:
 
 
 SAMPLED_ON_ENGINE = frozenset(
-    {Section.ROOT_CAUSE, Section.DRIFT, Section.QUALITY, Section.IMPORTANCE, Section.TIMELINE}
+    {Section.ROOT_CAUSE, Section.DRIFT, Section.QUALITY, Section.IMPORTANCE}
 )
-"""Sections a SQL engine runs on its sample of rows (the others on every row)."""
+"""Sections a SQL engine runs on its sample of rows (the others on every row).
+
+The timeline runs on every row (`tracing.engine_timeline`) except for a rank metric or a
+timestamp held as text, which its own notes then say.
+"""
 
 
 def _options(options: ReportOptions | Mapping[str, Any] | None) -> ReportOptions:
@@ -462,8 +473,9 @@ def build_report(
     ----------
     analysis : Analysis or EngineAnalysis
         The validated baseline/production pair, in memory or held by a SQL engine
-        (`tracing.engine_analysis`: overall metrics and slices on every row, the sections in
-        `SAMPLED_ON_ENGINE` on the engine's sample, said in ``notes`` and ``engine``).
+        (`tracing.engine_analysis`: overall metrics, slices and the timeline on every row, the
+        sections in `SAMPLED_ON_ENGINE` on the engine's sample, said in ``notes`` and
+        ``engine``).
     sections : sequence of str, optional
         Section names (default: every section; one that cannot run on this data, e.g.
         importance without usable features, is then left out with a note).

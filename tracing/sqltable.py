@@ -20,7 +20,10 @@
   filters (the valid rows) are applied at query time, so one coded table serves ``table`` and
   ``valid`` alike. A table asked for keys the coded table lacks writes a new one with all the
   keys of both and drops the old one. Unkeyed questions (overall sums, bins, value counts)
-  read the raw view until a coded table exists.
+  read the raw view until a coded table exists. Derived keys (`SqlTable.with_key_expressions`,
+  e.g. a timeline's period over the timestamp) and per-row columns
+  (`SqlTable.with_row_columns`, e.g. an estimate's calibrated probability) are not coded: a
+  query that needs one reads the raw view.
 - **A grouping** is ``SELECT count, sums, maxima ... GROUP BY GROUPING SETS ((c0), (c1), ...)``
   over an inner query that computes each set's mixed-radix cell code ``c_i`` (``((k1 * card2)
   + k2) * card3 ...``); ``GROUPING(c_i)`` tells the sets apart. A per-set filter (``each``)
@@ -349,6 +352,9 @@ class _Spec:
     row_filter: dict[Side, Expr | None] = field(default_factory=dict)
     # Per side: columns derived from the raw ones (calendar parts), name -> (SQL, Arrow type).
     derived: dict[Side, dict[str, tuple[Expr, pa.DataType]]] = field(default_factory=dict)
+    raw_keys: frozenset[str] = frozenset()  # keys over the raw columns, never coded
+    # Per side: columns computed once per row over the inputs, beside the raw ones.
+    row_columns: dict[Side, dict[str, Expr]] = field(default_factory=dict)
 
 
 class SqlTable:
@@ -416,6 +422,31 @@ class SqlTable:
             cards[name] = len(fitted.labels)
         return self._with(keys=keys, cards=cards, bins={**self._spec.bins, **bins})
 
+    def with_key_expressions(self, keys: Mapping[str, tuple[Expr, int]]) -> SqlTable:
+        """Return the table with derived keys: integer expressions over the raw columns.
+
+        Each key is ``(expression, cardinality)``: the expression gives every row a code
+        ``0..cardinality-1``, or NULL for a row in no cell (left out of every grouping). Such
+        keys are not written to the coded table: a query grouping by one reads the raw view
+        (a timeline's period key over the timestamp: one query per side).
+        """
+        held, cards = dict(self._spec.keys), dict(self._spec.cards)
+        for name, (expression, cardinality) in keys.items():
+            held[name], cards[name] = expression, int(cardinality)
+        return self._with(keys=held, cards=cards, raw_keys=self._spec.raw_keys | set(keys))
+
+    def with_row_columns(self, side: Side, columns: Mapping[str, Expr]) -> SqlTable:
+        """Return the table with per-row columns over a side's inputs, computed once a row.
+
+        The raw view is read through ``(SELECT *, <definition> AS <name> ...)``, so statistics
+        that name a column several times (an estimate's calibrated probability, a ``CASE`` of
+        hundreds of thresholds) evaluate it once per row. Queries of such a table read the raw
+        view, never the coded table (which does not hold the columns).
+        """
+        current = dict(self._spec.row_columns.get(side, {}))
+        current.update(columns)
+        return self._with(row_columns={**self._spec.row_columns, side: current})
+
     def with_derived(self, side: Side, definitions: Mapping[str, Expr]) -> SqlTable:
         """Return the table with statistics defined over this side's statistics (inlined).
 
@@ -457,6 +488,15 @@ class SqlTable:
         """Return the columns of a side: its raw columns, then the derived ones."""
         return [*self._schema(side).names, *self._spec.derived.get(side, {})]
 
+    @property
+    def dialect(self) -> str:
+        """The SQLGlot dialect of the backend (``"duckdb"``, ``"spark"``)."""
+        return self._spec.backend.dialect
+
+    def column_type(self, side: Side, column: str) -> pa.DataType:
+        """Return the Arrow type of a raw column of a side, as `sample_frame` returns it."""
+        return self._schema(side).field(column).type
+
     def _schema(self, side: Side) -> pa.Schema:
         return self._spec.backend.schema(_VIEWS[side])
 
@@ -469,10 +509,6 @@ class SqlTable:
             if column in schema.names:
                 return schema.field(column).type
         raise DataError(f"column {column!r} is in neither dataset; check the column roles.")
-
-    def column_type(self, column: str) -> pa.DataType:
-        """Return a column's Arrow type as the engine reads it (raw or derived)."""
-        return self._type(column)
 
     def min_max(self, side: Side, column: str) -> tuple[Any, Any]:
         """Return the smallest and largest non-missing value of a column (None: no value)."""
@@ -611,8 +647,16 @@ class SqlTable:
         given = self._spec.inputs[side]
         stats = {n: rowexpr.substitute(d, given) for n, d in self._spec.stats[side].items()}
         rule = self._spec.row_filter.get(side)
+        relation = self._relation(side)
+        extra = self._spec.row_columns.get(side)
+        if extra:
+            defined = ", ".join(
+                f"{self._sql(rowexpr.substitute(d, given))} AS {self._col(n)}"
+                for n, d in extra.items()
+            )
+            relation = f"(SELECT *, {defined} FROM {relation}) AS r"
         return _Scan(
-            self._relation(side),
+            relation,
             self._spec.keys,
             stats,
             None if rule is None else rowexpr.substitute(rule, given),
@@ -620,6 +664,8 @@ class SqlTable:
 
     def _scan(self, side: Side, keys: set[str]) -> _Scan:
         """Return what a query grouping by ``keys`` reads (see `_coded`)."""
+        if keys & self._spec.raw_keys or self._spec.row_columns.get(side):
+            return self._raw(side)
         coded = self._coded(side, keys)
         if coded is None:
             return self._raw(side)
@@ -656,7 +702,8 @@ class SqlTable:
             if not keys:
                 return current
             defs = dict(current.defs) if current is not None else {}
-            for key in self._spec.keys:  # every key of this table: later queries reuse it
+            coded_keys = [k for k in self._spec.keys if k not in self._spec.raw_keys]
+            for key in coded_keys:  # every key of this table: later queries reuse it
                 defs.setdefault(self._key_sql(key), (self._spec.bins[key], self._floating(key)))
             coded = self._write_coded(side, defs)
             tables[signature] = coded
@@ -782,7 +829,7 @@ class SqlTable:
     ) -> GroupSums:
         cards = tuple(self._spec.cards[k] for k in keys)
         space = math.prod(cards)
-        rows = columns["q"] == i
+        rows = (columns["q"] == i) & (columns["c"] >= 0)  # -1: a NULL cell (a raw key's gap)
         codes = columns["c"][rows]
         count = np.asarray(columns["n"], dtype=np.int64)[rows]
         sums = {
