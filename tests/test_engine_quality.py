@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tracing import prepare_analysis, read_table
@@ -29,17 +31,18 @@ ROLES = {
 }
 
 
-def _side(seed: int, prefix: str) -> pd.DataFrame:
+def _side(seed: int, offset: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, N)
     zips = rng.choice([f"9{i:04d}" for i in range(20)], N)
     return pd.DataFrame(
         {
-            "prediction_id": [f"{prefix}{i}" for i in range(N)],
+            "prediction_id": np.arange(N) + offset,
             "amount": rng.lognormal(3, 1, N),
             "age": rng.integers(18, 90, N).astype(float),
             "state": rng.choice(["CA", "NY", "TX", "WA"], N, p=[0.4, 0.3, 0.2, 0.1]),
             "device": rng.choice(["mobile", "desktop"], N),
+            "items": rng.integers(1, 6, N),
             "ref": [str(1000 + i % 400) for i in range(N)],
             "zip": zips,
             "city": ["C" + z[-2:] for z in zips],
@@ -50,7 +53,7 @@ def _side(seed: int, prefix: str) -> pd.DataFrame:
 
 
 def _planted() -> tuple[pd.DataFrame, pd.DataFrame]:
-    base, prod = _side(1, "b"), _side(2, "p")
+    base, prod = _side(1, 0), _side(2, 10_000)
     prod.loc[prod.index[:400], "age"] = np.nan  # missing rate 0% -> 13%
     prod.loc[prod.index[400:500], "state"] = "OR"  # new categories, 100 and 7 rows
     prod.loc[prod.index[500:507], "state"] = "ID"
@@ -60,24 +63,33 @@ def _planted() -> tuple[pd.DataFrame, pd.DataFrame]:
     prod["device"] = "mobile"  # constant
     prod.loc[prod.index[600:612], "ref"] = "n/a"  # text in a column of numbers
     ids = prod["prediction_id"].to_numpy().copy()
-    ids[620:624], ids[624:627], ids[627:629] = "p620", "p624", "p627"  # repeated 4, 3, 2 times
+    ids[620:624], ids[624:627], ids[627:629] = 10_620, 10_624, 10_627  # repeated 4, 3, 2 times
     ids[630:680] = base["prediction_id"].iloc[:50].to_numpy()  # shared with the baseline
     prod["prediction_id"] = ids
-    base.loc[base.index[5:7], "prediction_id"] = "b5"  # repeated in the baseline too
+    base.loc[base.index[5:7], "prediction_id"] = 5  # repeated in the baseline too
+    same_row = ["state", "zip", "city", "ref", "items"]
+    base.loc[6, same_row] = base.loc[5, same_row]  # so the id "determines" them (unrepeated)
+    base.loc[base.index[7:12], "state"] = "AK"  # 5 rows: 10 are needed to be missed
+    base.loc[base.index[12:14], "amount"] = np.inf  # not part of the baseline's finite range
+    prod["items"] = 3  # a constant number
     # Identical features, different actuals: groups of 40 (25 / 15) and 12 (7 / 5) rows.
-    same = {"amount": 5.0, "age": 30.0, "state": "CA", "device": "mobile", "ref": "1001"}
+    same = {"amount": 5.0, "age": 30.0, "state": "CA", "device": "mobile", "items": 3}
+    same["ref"] = "1001"
     for rows, (zip_, ones) in ((slice(700, 740), ("90007", 25)), (slice(740, 752), ("90008", 7))):
         for column, value in {**same, "zip": zip_, "city": "C" + zip_[-2:]}.items():
             prod.loc[prod.index[rows], column] = value
         n = rows.stop - rows.start
         prod.loc[prod.index[rows], "actual"] = [1] * ones + [0] * (n - ones)
         prod.loc[prod.index[rows], "prediction"] = 1
+    prod.loc[prod.index[752:754], [*same, "zip", "city"]] = [*same.values(), "90009", "C09"]
+    prod.loc[prod.index[752:754], "actual"] = [0, 1]  # the smallest group: 2 rows
     # zip -> city broken: 25 rows of one zip and 9 of another carry another city.
     for rows, zip_, city in (
         (slice(800, 825), "90001", "Elsewhere"),
         (slice(825, 834), "90002", "Far"),
     ):
         prod.loc[prod.index[rows], ["zip", "city"]] = [zip_, city]
+    prod.loc[prod["zip"] == "90019", "city"] = "Moved"  # every row of a zip: one other city
     return base, prod
 
 
@@ -110,7 +122,13 @@ def files(tmp_path_factory):
     paths = []
     for name, frame in zip(("baseline", "production"), _planted(), strict=True):
         path = folder / f"{name}.parquet"
-        frame.to_parquet(path, index=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        # pandas writes NaN as null: keep some real NaNs, which SQL does not call NULL.
+        age = frame["age"].to_numpy()
+        mask = np.isnan(age) & (np.arange(len(age)) % 2 == 0)
+        column = pa.array(age, mask=mask, from_pandas=False)
+        table = table.set_column(table.schema.get_field_index("age"), "age", column)
+        pq.write_table(table, path)
         paths.append(path)
     return paths
 
@@ -136,6 +154,7 @@ def test_every_planted_fault_is_found(memory):
         ("vanished_category", "state"),
         ("out_of_range", "amount"),
         ("constant", "device"),
+        ("constant", "items"),
         ("type_mismatch", "ref"),
         ("duplicate_id", "prediction_id"),
         ("label_conflict", "actual"),
@@ -160,8 +179,9 @@ def test_label_conflicts_equal_the_in_memory_ones(memory, engine):
     pd.testing.assert_frame_equal(got.summary, want.summary)
     pd.testing.assert_frame_equal(got.groups, want.groups)
     pd.testing.assert_frame_equal(got.dependencies, want.dependencies)
-    assert list(got.groups["rows"]) == [40, 12]
-    assert list(got.dependencies["conflict_rows"]) == [25, 9]  # the two zips
+    assert list(got.groups["rows"]) == [40, 12, 2]
+    moved = int((got.dependencies["key_value"] == "90019").sum())
+    assert moved == 1 and sorted(got.dependencies["conflict_rows"])[-3:-1] == [9, 25]
 
 
 def test_many_values_are_found_in_the_engine_or_said(memory, engine, monkeypatch):
@@ -190,3 +210,18 @@ def test_report_runs_quality_on_every_row(memory, engine):
     assert any("biased-actuals" in n for n in report["notes"])
     assert not any("sections quality" in n for n in report["notes"])
     assert set(QUALITY_CHECKS) - {"biased_actuals"} >= {r["check"] for r in report["quality"]}
+
+
+def test_every_candidate_is_verified_on_every_row(memory, engine, monkeypatch):
+    """Whatever the sample proposes, only dependencies of every baseline row are reported."""
+    import tracing.engine_quality as eq
+
+    def every_pair(frame, cols):
+        return [(k, d) for k in cols for d in cols if k != d]
+
+    monkeypatch.setattr(eq, "candidate_pairs", every_pair)
+    columns = ["prediction_id", "state", "zip", "city", "ref", "items", "amount"]
+    got = engine_label_conflicts.__wrapped__(engine, columns=columns)
+    want = label_conflicts(memory, columns=columns)
+    pd.testing.assert_frame_equal(got.dependencies, want.dependencies)
+    assert {"city"} <= set(want.dependencies["dependent"])
