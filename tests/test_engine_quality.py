@@ -43,6 +43,7 @@ def _side(seed: int, offset: int) -> pd.DataFrame:
             "state": rng.choice(["CA", "NY", "TX", "WA"], N, p=[0.4, 0.3, 0.2, 0.1]),
             "device": rng.choice(["mobile", "desktop"], N),
             "items": rng.integers(1, 6, N),
+            "tenure": rng.integers(0, 100, N),
             "ref": [str(1000 + i % 400) for i in range(N)],
             "zip": zips,
             "city": ["C" + z[-2:] for z in zips],
@@ -72,8 +73,9 @@ def _planted() -> tuple[pd.DataFrame, pd.DataFrame]:
     base.loc[base.index[7:12], "state"] = "AK"  # 5 rows: 10 are needed to be missed
     base.loc[base.index[12:14], "amount"] = np.inf  # not part of the baseline's finite range
     prod["items"] = 3  # a constant number
+    prod.loc[prod.index[900:904], "tenure"] = -7  # below the baseline's range only
     # Identical features, different actuals: groups of 40 (25 / 15) and 12 (7 / 5) rows.
-    same = {"amount": 5.0, "age": 30.0, "state": "CA", "device": "mobile", "items": 3}
+    same = {"amount": 5.0, "age": 30.0, "state": "CA", "device": "mobile", "items": 3, "tenure": 9}
     same["ref"] = "1001"
     for rows, (zip_, ones) in ((slice(700, 740), ("90007", 25)), (slice(740, 752), ("90008", 7))):
         for column, value in {**same, "zip": zip_, "city": "C" + zip_[-2:]}.items():
@@ -153,6 +155,7 @@ def test_every_planted_fault_is_found(memory):
         ("new_category", "state"),
         ("vanished_category", "state"),
         ("out_of_range", "amount"),
+        ("out_of_range", "tenure"),
         ("constant", "device"),
         ("constant", "items"),
         ("type_mismatch", "ref"),

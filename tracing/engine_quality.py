@@ -5,11 +5,13 @@ from the frames. Here a SQL engine (`tracing.engine_analysis.EngineAnalysis`) co
 same facts over every row, with few queries per side, and `tracing.quality.run_checks` grades
 them with the very code the in-memory path runs:
 
-- **One aggregate query per side** (`_profile`): rows; per checked column the missing values
-  (``NULL``, and ``NaN`` in floating columns); for numbers and times the smallest and largest
-  value; for floats the finite range; for text and booleans the exact number of distinct
-  values. Production's query also counts, per numeric column, the values outside the
-  baseline's finite range with the lowest and highest of them.
+- **One or two aggregate queries per side** (`_profile`): rows; per checked column the missing
+  values (``NULL``, and ``NaN`` in floating columns); for numbers and times the smallest and
+  largest value; for floats the finite range; for text and booleans the exact number of
+  distinct values; in production, per numeric column, the values outside the baseline's
+  finite range with the lowest and highest of them. The first query reads counts and plain
+  extremes only; the second, only for the columns that hold NaN or infinities or reach
+  beyond the baseline's range, reads those columns value by value.
 - **Value counts** (one ``GROUP BY GROUPING SETS`` query per side) of the text and boolean
   columns with at most `MAX_COUNTED` distinct values on that side: new and vanished categories
   and text in numbers are then decided in pandas on the engine's exact counts. A category
@@ -217,30 +219,79 @@ def _profile(
     ranges: Mapping[str, tuple[float, float]],
     ids: str | None,
 ) -> dict[str, Any]:
-    """One side's aggregate row: rows, missing, extremes, distinct counts, out of range.
+    """One side's facts: rows, missing, extremes, distinct counts, values out of range.
 
     ``ranges`` are the baseline's finite ranges of the columns numeric on both sides
-    (production only); ``ids`` the id column, whose numeric range is fetched too.
+    (production only); ``ids`` the id column, whose range is fetched too. Keys: ``n``, and per
+    column ``i``: ``m`` (missing), ``lo``/``hi`` (extremes, NaN skipped), ``flo``/``fhi``
+    (finite extremes, floats), ``d`` (distinct values, text), ``o``/``ol``/``oh`` (outside
+    the range: count, lowest, highest); ``id_lo``/``id_hi``.
+
+    Two queries at most. The first reads what SQL gets almost for free: non-null counts,
+    plain minima and maxima (Parquet statistics answer some), distinct counts of text. NaN
+    sorts above every number in DuckDB and Spark, so a float column whose plain maximum is
+    not NaN has none, and one whose extremes are finite holds no infinity: only the others
+    (NaN or infinities present) and the production columns that reach beyond the baseline's
+    range are read again, row by row, by the second.
     """
-    parts = ["COUNT(*) AS n"]
     kinds = sql.kinds[side]
+    parts = ["COUNT(*) AS n"]
     for i, name in enumerate(columns):
-        x, kind = sql.col(name), kinds[name]
-        parts.append(f"SUM(CASE WHEN {sql.missing(side, name)} THEN 1 ELSE 0 END) AS m{i}")
-        if kind.numeric:
-            keep = sql.present(side, name)
-            parts += [
-                f"MIN(CASE WHEN {keep} THEN {x} END) AS lo{i}",
-                f"MAX(CASE WHEN {keep} THEN {x} END) AS hi{i}",
-            ]
-            if kind.floating:
-                finite = sql.finite(name)
-                parts += [
-                    f"MIN(CASE WHEN {finite} THEN {x} END) AS flo{i}",
-                    f"MAX(CASE WHEN {finite} THEN {x} END) AS fhi{i}",
-                ]
+        x = sql.col(name)
+        parts.append(f"COUNT({x}) AS c{i}")
+        if kinds[name].numeric:
+            parts += [f"MIN({x}) AS lo{i}", f"MAX({x}) AS hi{i}"]
         else:
             parts.append(f"COUNT(DISTINCT {x}) AS d{i}")
+    if ids is not None and kinds[ids].numeric and not kinds[ids].datetime:
+        parts += [f"MIN({sql.double(ids)}) AS id_lo", f"MAX({sql.double(ids)}) AS id_hi"]
+    (row,) = sql.rows(f"SELECT {', '.join(parts)} FROM {sql.view(side)}")
+    out: dict[str, Any] = dict(row)
+    again = []
+    for i, name in enumerate(columns):
+        out[f"m{i}"] = int(row["n"]) - int(row[f"c{i}"])
+        lo, hi = row.get(f"lo{i}"), row.get(f"hi{i}")
+        special = kinds[name].floating and lo is not None and not (_finite(lo) and _finite(hi))
+        if kinds[name].floating and not special:
+            out[f"flo{i}"], out[f"fhi{i}"] = lo, hi
+        beyond = False
+        if name in ranges and lo is not None and hi is not None and not special:
+            beyond = float(lo) < ranges[name][0] or float(hi) > ranges[name][1]
+        if special or beyond:
+            again.append(i)
+        elif name in ranges:
+            out[f"o{i}"] = 0
+    if again:
+        out.update(_profile_rows(sql, side, columns, again, ranges, out))
+    return out
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int) or math.isfinite(float(value))
+
+
+def _profile_rows(
+    sql: _Sql,
+    side: Side,
+    columns: Sequence[str],
+    which: Sequence[int],
+    ranges: Mapping[str, tuple[float, float]],
+    first: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Return the facts of `_profile` that need every value (NaN, infinities, out of range)."""
+    parts = []
+    for i in which:
+        name = columns[i]
+        x = sql.col(name)
+        if sql.kinds[side][name].floating:
+            number, finite = f"(NOT ISNAN({x}))", sql.finite(name)
+            parts += [
+                f"SUM(CASE WHEN ISNAN({x}) THEN 1 ELSE 0 END) AS nan{i}",
+                f"MIN(CASE WHEN {number} THEN {x} END) AS lo{i}",
+                f"MAX(CASE WHEN {number} THEN {x} END) AS hi{i}",
+                f"MIN(CASE WHEN {finite} THEN {x} END) AS flo{i}",
+                f"MAX(CASE WHEN {finite} THEN {x} END) AS fhi{i}",
+            ]
         if name in ranges:
             lo, hi = ranges[name]
             v = sql.double(name)
@@ -250,14 +301,12 @@ def _profile(
                 f"MIN(CASE WHEN {out} THEN {v} END) AS ol{i}",
                 f"MAX(CASE WHEN {out} THEN {v} END) AS oh{i}",
             ]
-    if ids is not None and kinds[ids].numeric and not kinds[ids].datetime:
-        keep = sql.present(side, ids)
-        parts += [
-            f"MIN(CASE WHEN {keep} THEN {sql.double(ids)} END) AS id_lo",
-            f"MAX(CASE WHEN {keep} THEN {sql.double(ids)} END) AS id_hi",
-        ]
     (row,) = sql.rows(f"SELECT {', '.join(parts)} FROM {sql.view(side)}")
-    return row
+    found = dict(row)
+    for i in which:
+        if f"nan{i}" in found:
+            found[f"m{i}"] = int(first[f"m{i}"]) + int(found.pop(f"nan{i}") or 0)
+    return found
 
 
 def _value_counts(sql: _Sql, side: Side, columns: Sequence[str]) -> dict[str, pd.Series]:
