@@ -132,8 +132,9 @@ class _Kind:
 def _kind(t: pa.DataType) -> _Kind:
     import pyarrow as pa
 
-    if pa.types.is_dictionary(t):
-        t = t.value_type
+    if pa.types.is_dictionary(t):  # a pandas category, whatever its values: categorical
+        value = t.value_type
+        return _Kind(False, False, False, bool(pa.types.is_string(value)))
     times = bool(pa.types.is_timestamp(t) or pa.types.is_date(t))
     numbers = bool(pa.types.is_integer(t) or pa.types.is_floating(t))
     text = bool(pa.types.is_string(t) or pa.types.is_large_string(t))

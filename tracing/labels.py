@@ -24,6 +24,10 @@ of the baseline (a counterexample there is a counterexample everywhere), then co
 rows with one ``np.bincount`` of the combined codes. Before that, a few pairs of sample rows
 sharing a key value refute most dependents of that key in one vectorised step (`_survivors`),
 so a file with thousands of columns is not tested pair by pair.
+
+The decisions are made from counts (`ConflictCounts` per dataset, `KeyFacts` per column,
+`broken_row` per key value): `tracing.engine_quality` computes the same counts on every row of
+a SQL engine and hands them to the same `summarize_conflicts` / `confirmed_dependencies`.
 """
 
 from __future__ import annotations

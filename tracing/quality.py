@@ -324,7 +324,7 @@ class _Column:
     @cached_property
     def _counts(self) -> tuple[pd.Series, pd.Series]:
         """Value counts per side (missing left out), shared with drift's bins."""
-        b, p = (value_counts(self.analysis, side=s, column=self.name) for s in _SIDES)
+        b, p = (_held(value_counts(self.analysis, side=s, column=self.name)) for s in _SIDES)
         return b, p
 
     def counts(self, side: int) -> pd.Series:
@@ -394,6 +394,12 @@ class _Column:
         counts = self._counts[side]
         kinds = pd.Series(counts.to_numpy(), index=[_type_name(v) for v in counts.index])
         return kinds.groupby(level=0).sum().sort_values(ascending=False)
+
+
+def _held(counts: pd.Series) -> pd.Series:
+    """Keep the values some row holds (a categorical's counts list unused categories too)."""
+    empty = counts.to_numpy() == 0
+    return counts[~empty] if empty.any() else counts
 
 
 def value_set(found: pd.Series) -> ValueSet:
