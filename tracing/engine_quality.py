@@ -69,10 +69,10 @@ from tracing.quality import (
     IdFacts,
     RepeatedIds,
     ValueSet,
+    absent_values,
     findings_table,
     run_checks,
     validate,
-    value_set,
 )
 from tracing.textfmt import quoted
 
@@ -409,8 +409,7 @@ class _EngineColumn:
     def absent(self, side: int, min_count: int) -> ValueSet:
         mine, other = self.counts(side), self.counts(1 - side)
         if mine is not None and other is not None:
-            found = mine[~mine.index.isin(other.index) & (mine >= min_count).to_numpy()]
-            return value_set(found)
+            return absent_values(mine, other, min_count)
         return self._facts.absent_in_engine(self.name, side, min_count)
 
     def kinds(self, side: int) -> pd.Series | None:

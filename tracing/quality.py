@@ -64,6 +64,7 @@ __all__ = [
     "QualityCheck",
     "RepeatedIds",
     "ValueSet",
+    "absent_values",
     "checked_columns",
     "findings_table",
     "quality_checks",
@@ -331,9 +332,7 @@ class _Column:
         return self._counts[side]
 
     def absent(self, side: int, min_count: int) -> ValueSet:
-        mine, other = self._counts[side], self._counts[1 - side]
-        found = mine[~mine.index.isin(other.index) & (mine >= min_count).to_numpy()]
-        return value_set(found)
+        return absent_values(self._counts[side], self._counts[1 - side], min_count)
 
     @cached_property
     def floats(self) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -400,6 +399,11 @@ def _held(counts: pd.Series) -> pd.Series:
     """Keep the values some row holds (a categorical's counts list unused categories too)."""
     empty = counts.to_numpy() == 0
     return counts[~empty] if empty.any() else counts
+
+
+def absent_values(mine: pd.Series, other: pd.Series, min_count: int) -> ValueSet:
+    """Return the values counted in ``mine`` but not in ``other``, held by ``min_count``+ rows."""
+    return value_set(mine[~mine.index.isin(other.index) & (mine >= min_count).to_numpy()])
 
 
 def value_set(found: pd.Series) -> ValueSet:
