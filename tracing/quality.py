@@ -848,9 +848,17 @@ def _id_facts(analysis: Analysis) -> IdFacts | None:
 
 
 def _smallest(values: Any) -> tuple[Any, ...]:
-    """Return the `_MAX_VALUES` smallest distinct values (as they come, if they do not sort)."""
+    """Return the `_MAX_VALUES` smallest distinct values (as they come, if they do not sort).
+
+    Linear in the values (``heapq.nsmallest``, a numpy sort for numbers): every id may be
+    shared.
+    """
+    import heapq
+
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        return tuple(np.sort(values)[:_MAX_VALUES].tolist())
     try:
-        return tuple(sorted(values)[:_MAX_VALUES])
+        return tuple(heapq.nsmallest(_MAX_VALUES, values))
     except TypeError:  # ids of several types in one object column
         return tuple(list(values)[:_MAX_VALUES])
 
