@@ -500,6 +500,22 @@ class SqlTable:
     def _schema(self, side: Side) -> pa.Schema:
         return self._spec.backend.schema(_VIEWS[side])
 
+    def schema(self, side: Side) -> pa.Schema:
+        """Return the Arrow schema of a side's raw columns (one ``LIMIT 0`` query)."""
+        return self._schema(side)
+
+    def view(self, side: Side) -> str:
+        """Return the name of the view a side's raw rows are registered as."""
+        return _VIEWS[side]
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one query over the views (`view`) and return its small result.
+
+        For aggregates the seam's methods do not cover (`tracing.engine_quality`); the result
+        is the caller's own (never a kept, shared table).
+        """
+        return self._run(sql)
+
     def _type(self, column: str) -> pa.DataType:
         for side in self._spec.labels:
             if column in self._spec.derived.get(side, {}):
