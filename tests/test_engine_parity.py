@@ -260,6 +260,10 @@ def test_cli_report_on_duckdb_ranks_the_planted_slice_first(tmp_path):
     assert report["engine"]["name"] == "duckdb"
     assert report["slices"][0]["slice"] == {"region": "south", "channel": "app"}
     assert report["rows"] == {"baseline": 6000, "production": 6000}
+    # the metric estimated from the scores beside the realized one, as the memory report has
+    overall = {r["id"]: r for r in report["overall"]}
+    assert overall["accuracy"]["estimated"] is not None
+    assert overall["roc_auc"]["production"] is not None  # rank metrics on every row too
 
 
 def test_cli_refuses_a_sql_engine_for_steps_that_need_memory(tmp_path, capsys):
