@@ -271,20 +271,16 @@ def test_cli_refuses_a_sql_engine_for_steps_that_need_memory(tmp_path, capsys):
 
     path = tmp_path / "p.parquet"
     _binary(2, 500, planted=True).to_parquet(path, index=False)
-    code = main(
-        [
-            "report",
-            "--production",
-            str(path),
-            "--production-window",
-            "2026-01-01,2026-01-02",
-            "--engine",
-            "duckdb",
-        ]
-    )
+    base = ["report", "--production", str(path), "--baseline", str(path), "--engine", "duckdb"]
+    code = main([*base, "--model", str(tmp_path / "model.skops")])
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "in memory only" in err
+    # windows now run in the engine: the engine reaches the window and names what it lacks
+    code = main([*base[:3], "--production-window", "2026-01-01,2026-01-02", *base[5:]])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no timestamp column found" in err
 
 
 def _timed(seed: int, n: int, *, zone: str | None, days: int) -> pd.DataFrame:

@@ -21,7 +21,7 @@ Metrics then use only rows with actuals and say how many (`tracing.analysis` not
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from tracing.errors import DataError
 from tracing.schema import detect_roles
 from tracing.windows import parse_timestamps
 
-__all__ = ["JoinReport", "join_actuals", "join_actuals_file"]
+__all__ = ["JoinReport", "join_actuals", "join_actuals_file", "join_columns"]
 
 # Names of the time an actual became known, besides the usual timestamp names.
 _ACTUAL_TIME_NAMES = ("actual_timestamp", "actual_time", "label_timestamp", "labeled_at")
@@ -325,9 +325,38 @@ def join_actuals_file(
     frame : DataFrame
     report : JoinReport
     """
-    roles = dict(roles or {})
     pred_cols = [str(c) for c in predictions.columns]
     act_cols = [str(c) for c in actuals.columns]
+    id_col, actual, stamp = join_columns(pred_cols, act_cols, roles=roles, names=names)
+    return join_actuals(
+        predictions,
+        actuals,
+        id_column=id_col,
+        actual_column=actual,
+        timestamp_column=stamp,
+        names=names,
+    )
+
+
+def join_columns(
+    pred_cols: Sequence[str],
+    act_cols: Sequence[str],
+    *,
+    roles: Mapping[str, Any] | None = None,
+    names: tuple[str, str] = ("predictions", "actuals"),
+) -> tuple[str, str, str | None]:
+    """Return the id, actual and timestamp columns `join_actuals_file` joins on (by name).
+
+    The one decision for both engines (see `join_actuals_file`; the SQL engines join in
+    `tracing.engine_rows`).
+
+    Raises
+    ------
+    DataError
+        If the files share no id column or the actuals have no actual column.
+    """
+    roles = dict(roles or {})
+    pred_cols, act_cols = [str(c) for c in pred_cols], [str(c) for c in act_cols]
     pred_roles = detect_roles(pred_cols, overrides=_present(roles, pred_cols))
     act_roles = detect_roles(act_cols)
     id_col = roles.get("prediction_id") or pred_roles.prediction_id or act_roles.prediction_id
@@ -347,14 +376,7 @@ def join_actuals_file(
     stamp = next((c for c in act_cols if c.lower() in _ACTUAL_TIME_NAMES), None)
     if stamp is None and act_roles.timestamp and act_roles.timestamp != pred_roles.timestamp:
         stamp = act_roles.timestamp
-    return join_actuals(
-        predictions,
-        actuals,
-        id_column=id_col,
-        actual_column=actual,
-        timestamp_column=stamp,
-        names=names,
-    )
+    return id_col, actual, stamp
 
 
 def _present(roles: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracing import alerts, settings
 from tracing import chain as chains
@@ -70,6 +70,9 @@ from tracing.timeline import (
 )
 from tracing.vocab import EngineName, NotifyFormat
 from tracing.windows import VERSION_COLUMN
+
+if TYPE_CHECKING:
+    from tracing.engine_rows import EngineRows
 
 __all__ = [
     "add_chain_parser",
@@ -400,12 +403,8 @@ def load_inputs(
     baseline_path = getattr(args, "baseline", None)
     baseline = read_table(baseline_path, limits=limits) if baseline_path else None
     spec = spec or rows_spec(args)
-    if require_baseline and not baseline_path and not spec.one_file:
-        raise DataError(
-            "no baseline: give --baseline PATH, or cut one file with --production-window "
-            "START,END (the baseline is then the rows before it) or --baseline-window START,END, "
-            "or compare two model versions with --baseline-version V --production-version V."
-        )
+    if require_baseline:
+        _require_baseline(args, spec)
     actuals_path = getattr(args, "actuals", None)
     return compared_rows(
         production,
@@ -417,6 +416,38 @@ def load_inputs(
         ),
         actuals=read_table(actuals_path, limits=limits) if actuals_path else None,
         actuals_name=Path(actuals_path).name if actuals_path else "actuals",
+        roles=_roles(args),
+    )
+
+
+def _require_baseline(args: argparse.Namespace, spec: RowsSpec) -> None:
+    if not getattr(args, "baseline", None) and not spec.one_file:
+        raise DataError(
+            "no baseline: give --baseline PATH, or cut one file with --production-window "
+            "START,END (the baseline is then the rows before it) or --baseline-window START,END, "
+            "or compare two model versions with --baseline-version V --production-version V."
+        )
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, str]:
+    """Return the files of the command line by what they are (production, baseline, actuals)."""
+    named = {k: getattr(args, k, None) for k in ("baseline", "production", "actuals")}
+    return {k: str(v) for k, v in named.items() if v}
+
+
+def _engine_rows(
+    args: argparse.Namespace, backend: Any, sources: Sequence[TableSource], spec: RowsSpec
+) -> EngineRows:
+    """Cut the rows compared in the engine, as `load_inputs` does in memory."""
+    from tracing.engine_rows import engine_rows
+
+    named = dict(zip(_inputs(args), sources, strict=True))
+    return engine_rows(
+        backend,
+        named["production"],
+        named.get("baseline"),
+        spec=spec,
+        actuals=named.get("actuals"),
         roles=_roles(args),
     )
 
@@ -435,9 +466,11 @@ def run_timeline(args: argparse.Namespace) -> str:
 
 def _timeline(args: argparse.Namespace) -> tuple[str, int]:
     """Run ``timeline``: the output text and the exit code (alerts, delivery)."""
-    engine_for(args.engine, [], needs_memory="timelines")
     app_url = _alert_target(args)
     spec = rows_spec(args)
+    choice, sources = engine_for(args.engine, list(_inputs(args).values()), cli=True)
+    if sources is not None:
+        return _engine_timeline(args, choice, sources, spec, app_url)
     inputs = load_inputs(args, spec=spec)
     roles = _roles(args)
     schema = monitoring_schema(
@@ -463,17 +496,75 @@ def _timeline(args: argparse.Namespace) -> tuple[str, int]:
         names=inputs.names,
     )
     code = _alerts(args, inputs, timeline, app_url) if args.notify or args.fail_on_alert else 0
+    has_baseline = inputs.baseline is not None
+    return _timeline_text(args, timeline, inputs.notes, inputs.names, has_baseline), code
+
+
+def _timeline_text(
+    args: argparse.Namespace,
+    timeline: Timeline,
+    notes: Sequence[str],
+    names: tuple[str, str],
+    has_baseline: bool,
+) -> str:
     if args.format == "csv":
         buf = io.StringIO()
         timeline.table.to_csv(buf, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
-        return buf.getvalue(), code
+        return buf.getvalue()
     out = timeline_json(timeline)
-    out["notes"] = [*inputs.notes, *out["notes"]]
-    out["datasets"] = {
-        "baseline": inputs.names[0] if inputs.baseline is not None else None,
-        "production": inputs.names[1],
-    }
-    return json.dumps(out, indent=2) + "\n", code
+    out["notes"] = [*notes, *out["notes"]]
+    out["datasets"] = {"baseline": names[0] if has_baseline else None, "production": names[1]}
+    return json.dumps(out, indent=2) + "\n"
+
+
+def _engine_timeline(
+    args: argparse.Namespace,
+    choice: EngineChoice,
+    sources: Sequence[TableSource],
+    spec: RowsSpec,
+    app_url: str | None,
+) -> tuple[str, int]:
+    """Run ``timeline`` in a SQL engine: every period measured on every row there."""
+    from tracing.engine_analysis import prepare_engine_analysis
+    from tracing.engine_timeline import engine_timeline
+
+    if args.notify or args.fail_on_alert:
+        # The alerts' suspect slice and link are traced in memory (`_alert`).
+        raise DataError(
+            "--notify and --fail-on-alert run in memory only for now; use --engine memory."
+        )
+    del app_url
+    backend = open_backend(choice.engine)
+    try:
+        rows = _engine_rows(args, backend, sources, spec)
+        # No baseline: the rolling band of production alone (the sample analysis needs two
+        # sides, so production stands in for the baseline, which is then never read).
+        baseline = rows.baseline if rows.baseline is not None else rows.production
+        window = args.window if rows.baseline is not None else args.window or DEFAULT_WINDOW
+        analysis = prepare_engine_analysis(
+            baseline,
+            rows.production,
+            backend=backend,
+            names=rows.names,
+            roles=_roles(args),
+            model_type=args.model_type,
+            positive_class=args.positive_class,
+            threshold=args.threshold,
+            require_actuals=False,
+        )
+        timeline = engine_timeline(
+            analysis,
+            metric=args.metric,
+            freq=args.freq,
+            window=window,
+            k=args.k,
+            min_rows=args.min_rows,
+            estimate=not args.no_estimate and not spec.by_version,
+        )
+    finally:
+        backend.close()
+    notes = (choice.reason, *rows.notes)
+    return _timeline_text(args, timeline, notes, rows.names, rows.baseline is not None), 0
 
 
 def _alert_target(args: argparse.Namespace) -> str | None:
@@ -587,18 +678,13 @@ def _store(args: argparse.Namespace) -> str:
 
 def _memory_only(args: argparse.Namespace) -> str | None:
     """Why a report's options need the rows in memory (None: a SQL engine can run it)."""
-    spec = rows_spec(args)
-    if spec.one_file or spec.by_version or getattr(args, "production_window", None):
-        return "windows and model versions"
-    if getattr(args, "actuals", None):
-        return "delayed actuals (--actuals)"
     if getattr(args, "explain_source", None) == "model" or getattr(args, "model", None):
         return "explanations with a model file (--model)"
     return None
 
 
 def _report(args: argparse.Namespace) -> str:
-    refs = [r for r in (getattr(args, "baseline", None), args.production) if r]
+    refs = list(_inputs(args).values())
     choice, sources = engine_for(args.engine, refs, cli=True, needs_memory=_memory_only(args))
     if sources is not None:
         return _engine_report(args, choice, sources)
@@ -632,15 +718,17 @@ def _engine_report(
     """Run ``report`` in a SQL engine: every row stays there, small aggregates come back."""
     from tracing.engine_analysis import prepare_engine_analysis
 
-    if len(sources) != 2:
-        raise DataError("no baseline: give --baseline PATH (a file, folder, glob or URI).")
+    spec = rows_spec(args)
+    _require_baseline(args, spec)
     backend = open_backend(choice.engine)
     try:
+        rows = _engine_rows(args, backend, sources, spec)
+        assert rows.baseline is not None  # _require_baseline
         analysis = prepare_engine_analysis(
-            sources[0],
-            sources[1],
+            rows.baseline,
+            rows.production,
             backend=backend,
-            names=(sources[0].label, sources[1].label),
+            names=rows.names,
             roles=_roles(args),
             model_type=args.model_type,
             positive_class=args.positive_class,
@@ -648,10 +736,11 @@ def _engine_report(
             threshold=args.threshold,
             random_state=args.seed,
         )
-        analysis = dataclasses.replace(analysis, notes=(choice.reason, *analysis.notes))
+        notes = (choice.reason, *rows.notes, *analysis.notes)
+        analysis = dataclasses.replace(analysis, notes=notes)
         sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
-        # estimated beside realized, as in memory (model versions are memory-only)
-        options = _report_options(args, analysis.metric.id, estimate=True)
+        # as in memory: one model's calibration says nothing about another version's scores
+        options = _report_options(args, analysis.metric.id, estimate=not spec.by_version)
         report = build_report(analysis, sections=sections, options=options)
     finally:
         backend.close()

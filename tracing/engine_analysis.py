@@ -53,7 +53,7 @@ from tracing.metrics import Metric, applicable_metrics, binary_labels, class_cod
 from tracing.rowexpr import Input, col, literal
 from tracing.schema import ModelType, Schema, score_column_class
 from tracing.sqlbackend import SqlBackend, TableSource
-from tracing.sqltable import SqlTable, calendar_columns
+from tracing.sqltable import DefinedView, SqlTable, calendar_columns
 from tracing.verdict import status
 
 __all__ = [
@@ -135,8 +135,8 @@ class EngineAnalysis:
 
 
 def prepare_engine_analysis(
-    baseline: TableSource,
-    production: TableSource,
+    baseline: TableSource | DefinedView,
+    production: TableSource | DefinedView,
     *,
     backend: SqlBackend,
     names: tuple[str, str] = ("baseline", "production"),
@@ -152,8 +152,9 @@ def prepare_engine_analysis(
     """Register both sides on ``backend`` and prepare them as `prepare_analysis` would.
 
     Parameters are those of `tracing.analysis.prepare_analysis` (the frames replaced by
-    sources), plus ``backend``, ``sample_size`` (rows per side the schema is inferred on) and
-    ``random_state`` (the engine's sample seed).
+    sources, or by `tracing.sqltable.DefinedView` rows: windows, versions, joined actuals from
+    `tracing.engine_rows`), plus ``backend``, ``sample_size`` (rows per side the schema is
+    inferred on) and ``random_state`` (the engine's sample seed).
 
     Returns
     -------
@@ -219,7 +220,7 @@ def prepare_engine_analysis(
 
 
 def _calendar(
-    schema: Schema, source: TableSource, bare: SqlTable, side: Side
+    schema: Schema, source: TableSource | DefinedView, bare: SqlTable, side: Side
 ) -> dict[str, tuple[exp.Expression, Any]]:
     """Return the calendar parts of the timestamp role of a side, as SQL (none: no time type).
 
@@ -229,6 +230,8 @@ def _calendar(
     column = schema.roles.timestamp
     if not column or column not in bare.columns(side):
         return {}
+    if isinstance(source, DefinedView):  # a window or version: the columns of its files
+        source = source.base
     arrow_type = None
     if source.table is None:
         found = source.dataset().schema

@@ -111,6 +111,14 @@ class DuckBackend:
         self._keep[view] = dataset
         self._con.register(view, dataset)
 
+    def define_view(self, view: str, sql: str) -> None:
+        """Make the rows of ``sql`` queryable as ``view`` (a view: nothing is copied)."""
+        if not _VIEW.fullmatch(view):
+            raise ValueError(f"not a plain view name: {view!r}")
+        self._keep.pop(view, None)
+        with self._errors():
+            self._con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
+
     def query(self, sql: str) -> pa.Table:
         """Run one query and return its result as an Arrow table."""
         with self._errors():

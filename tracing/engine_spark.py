@@ -329,6 +329,13 @@ class SparkBackend:
             raise self._translate(exc, label=source.label) from exc
         self._views[view] = source.label
 
+    def define_view(self, view: str, sql: str) -> None:
+        """Make the rows of ``sql`` queryable as the temporary view ``view`` (not cached)."""
+        if not _VIEW.fullmatch(view):
+            raise ValueError(f"a view name is a plain identifier, not {view!r}")
+        self.query(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS {sql}")
+        self._views[view] = view
+
     def query(self, sql: str) -> pa.Table:
         """Run ``sql`` (Spark SQL) and return its result as an Arrow table.
 

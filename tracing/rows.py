@@ -51,7 +51,7 @@ from tracing.windows import (
     window_mask,
 )
 
-__all__ = ["ComparedRows", "RowsSpec", "compared_rows"]
+__all__ = ["ComparedRows", "RowsSpec", "compared_rows", "production_window"]
 
 _PRODUCTION_WINDOW = "--production-window"
 _BASELINE_WINDOW = "--baseline-window"
@@ -289,6 +289,25 @@ def _cut(
 
 
 def _one_file(frame: pd.DataFrame, name: str, spec: RowsSpec, stamp: str | None) -> WindowSplit:
+    return split_by_windows(
+        frame,
+        production=production_window(spec),
+        baseline=spec._baseline,
+        timestamp=stamp,
+        name=name,
+    )
+
+
+def production_window(spec: RowsSpec) -> Window:
+    """Return the production window of a cut of one file (`RowsSpec.one_file`, by windows).
+
+    Only a baseline window: production is every row after it.
+
+    Raises
+    ------
+    DataError
+        If only a baseline window is given and it has no END.
+    """
     production = spec._production
     if production is None:
         assert spec.baseline_window is not None
@@ -300,9 +319,7 @@ def _one_file(frame: pd.DataFrame, name: str, spec: RowsSpec, stamp: str | None)
                 "it; give an END or a --production-window."
             )
         production = parse_window(f"{_after(end)},")
-    return split_by_windows(
-        frame, production=production, baseline=spec._baseline, timestamp=stamp, name=name
-    )
+    return production
 
 
 def _after(end: str) -> str:

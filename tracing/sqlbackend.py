@@ -113,6 +113,10 @@ class SqlBackend(Protocol):
         """Run one query in the backend's dialect and return its (small) result."""
         ...
 
+    def define_view(self, view: str, sql: str) -> None:
+        """Make the rows of ``sql`` (over registered views) queryable as ``view``, uncopied."""
+        ...
+
     def schema(self, view: str) -> pa.Schema:
         """Return the Arrow schema of a registered view's columns."""
         ...

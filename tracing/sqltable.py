@@ -67,19 +67,42 @@ from tracing.sqlbackend import SqlBackend, TableSource
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SqlTable", "calendar_columns"]
+__all__ = ["DefinedView", "SqlTable", "calendar_columns"]
 
 Expr = exp.Expression
 _VIEWS = {Side.BASELINE: "baseline", Side.PRODUCTION: "production"}
 # Which source each backend's views show now (register once per source). A weak reference,
 # not an id: a new source may get the id of one collected since.
-_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, weakref.ref[TableSource]]] = (
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, weakref.ref[TableSource | DefinedView]]] = (
     weakref.WeakKeyDictionary()
 )
 # Categoricals with more categories than this are coded by a join, not a CASE per category.
 _JOIN_CATEGORIES = 64
 _NAMES = itertools.count()
 _LOCK = threading.Lock()  # one coded table per side, even when two threads ask at once
+
+
+@dataclass(frozen=True, eq=False)
+class DefinedView:
+    """A side's rows as a query over registered sources (`tracing.engine_rows`).
+
+    Attributes
+    ----------
+    label : str
+        What the user named, for messages.
+    sql : str
+        A ``SELECT`` in the backend's dialect over the views of ``reads``.
+    reads : tuple of (str, TableSource)
+        The views the query reads and their sources, registered first (a view name that
+        shows another source is registered again).
+    base : TableSource
+        The source whose files give the columns' types as written (time zones).
+    """
+
+    label: str
+    sql: str
+    reads: tuple[tuple[str, TableSource], ...]
+    base: TableSource
 
 
 @dataclass(frozen=True)
@@ -375,7 +398,7 @@ class SqlTable:
     def from_sources(
         cls,
         backend: SqlBackend,
-        sources: Mapping[Side, TableSource],
+        sources: Mapping[Side, TableSource | DefinedView],
         *,
         inputs: Mapping[Side, Mapping[str, Expr]] | None = None,
         stats: Mapping[str, Expr] | None = None,
@@ -387,8 +410,9 @@ class SqlTable:
         ----------
         backend : SqlBackend
             The engine.
-        sources : mapping of Side -> TableSource
-            Where each side's rows are.
+        sources : mapping of Side -> TableSource or DefinedView
+            Where each side's rows are: a source, or a query over sources (a window, a model
+            version, joined actuals).
         inputs : mapping of Side -> {name: expression}, optional
             The `tracing.rowexpr.Input` columns of each side, over its raw columns.
         stats : mapping of str -> expression, optional
@@ -397,13 +421,22 @@ class SqlTable:
             Keep only the rows where it holds (over the inputs), e.g. the valid rows.
         """
         registered = _REGISTERED.setdefault(backend, {})
-        for side, source in sources.items():
-            view = _VIEWS[side]
+
+        def show(view: str, source: TableSource | DefinedView) -> None:
             shown = registered.get(view)
-            if shown is None or shown() is not source:
-                _drop_coded(backend, view)
+            if shown is not None and shown() is source:
+                return
+            _drop_coded(backend, view)
+            if isinstance(source, DefinedView):
+                for name, read in source.reads:
+                    show(name, read)
+                backend.define_view(view, source.sql)
+            else:
                 backend.register(view, source)
-                registered[view] = weakref.ref(source)
+            registered[view] = weakref.ref(source)
+
+        for side, source in sources.items():
+            show(_VIEWS[side], source)
         given = {side: dict((inputs or {}).get(side, {})) for side in sources}
         per_side = {side: dict(stats or {}) for side in sources}
         filters = {side: (row_filter or {}).get(side) for side in sources}

@@ -48,14 +48,19 @@ __all__ = [
     "WindowSplit",
     "last_days",
     "last_days_windows",
+    "check_versions",
+    "check_window_counts",
     "model_versions",
+    "one_file_windows",
     "parse_timestamps",
     "parse_window",
     "period_text",
     "split_by_version",
     "split_by_windows",
+    "split_notes",
     "timestamp_column",
     "trace_windows",
+    "window_bounds",
     "window_mask",
 ]
 
@@ -244,20 +249,36 @@ def _naive(stamp: pd.Timestamp) -> pd.Timestamp:
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
-def _align(bound: pd.Timestamp | None, times: pd.Series) -> pd.Timestamp | None:
+def _align(bound: pd.Timestamp | None, tz: Any) -> pd.Timestamp | None:
     """Express a bound in the column's zone (naive bounds are the column's local time)."""
     if bound is None:
         return None
-    tz = getattr(times.dtype, "tz", None)
     if tz is not None:
         return bound.tz_localize(tz) if bound.tzinfo is None else bound.tz_convert(tz)
     return _naive(bound)
 
 
+def window_bounds(window: Window, tz: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """Return a window's ``[start, end)`` in the zone of a timestamp column (None: naive).
+
+    The one rule for both engines: a bound without a zone is the column's own local time; a
+    zoned bound is converted to the column's zone, or, for a naive column, to UTC wall time.
+    `window_mask` compares pandas timestamps with these bounds, a SQL engine the instants (or
+    the wall times, for a naive column) of its rows.
+
+    Examples
+    --------
+    >>> w = parse_window("2026-11-16,2026-11-16")
+    >>> [str(b) for b in window_bounds(w, "Europe/Paris")]
+    ['2026-11-16 00:00:00+01:00', '2026-11-17 00:00:00+01:00']
+    """
+    return _align(window.start, tz), _align(window.end, tz)
+
+
 def window_mask(times: pd.Series, window: Window) -> NDArray[np.bool_]:
     """Rows of a parsed timestamp column inside ``window`` (missing timestamps are outside)."""
     inside = times.notna().to_numpy(dtype=bool)
-    start, end = _align(window.start, times), _align(window.end, times)
+    start, end = window_bounds(window, getattr(times.dtype, "tz", None))
     if start is not None:
         inside = inside & (times >= start).fillna(False).to_numpy(dtype=bool)
     if end is not None:
@@ -306,6 +327,26 @@ def split_by_windows(
     """
     col = timestamp_column(frame, timestamp, name=name)
     times = parse_timestamps(frame[col], name=name)
+    prod, base, base_label = one_file_windows(production, baseline)
+    in_prod, in_base = window_mask(times, prod), window_mask(times, base)
+    _check_windows(in_base, in_prod, times, col, name, base.text, prod.text)
+    names = (f"{name} [{base_label}]", f"{name} [{prod.text}]")
+    return _split(frame, in_base, in_prod, names, times, col, name)
+
+
+def one_file_windows(
+    production: str | Window, baseline: str | Window | None = None
+) -> tuple[Window, Window, str]:
+    """Return the production and baseline windows of one file, and the baseline's label.
+
+    Without a baseline window the baseline is every row before the production window (which
+    then needs a START).
+
+    Raises
+    ------
+    DataError
+        If a window is malformed, or there is no baseline window and no production START.
+    """
     prod = production if isinstance(production, Window) else parse_window(production)
     if baseline is None:
         if prod.start is None:
@@ -314,18 +355,13 @@ def split_by_windows(
                 "give a START or a --baseline-window."
             )
         base = Window(start=None, end=prod.start, text=f",{prod.text.split(',')[0]}")
-        base_label = f"before {prod.text.split(',')[0].strip()}"
-    else:
-        base = (
-            baseline
-            if isinstance(baseline, Window)
-            else parse_window(baseline, option="--baseline-window")
-        )
-        base_label = base.text
-    in_prod, in_base = window_mask(times, prod), window_mask(times, base)
-    _check_windows(in_base, in_prod, times, col, name, base.text, prod.text)
-    names = (f"{name} [{base_label}]", f"{name} [{prod.text}]")
-    return _split(frame, in_base, in_prod, names, times, col, name)
+        return prod, base, f"before {prod.text.split(',')[0].strip()}"
+    base = (
+        baseline
+        if isinstance(baseline, Window)
+        else parse_window(baseline, option="--baseline-window")
+    )
+    return prod, base, base.text
 
 
 def _check_windows(
@@ -339,15 +375,41 @@ def _check_windows(
 ) -> None:
     known = times.dropna()
     span = f"{known.min()} .. {known.max()}" if len(known) else "no timestamps"
-    for mask, label, text in (
-        (in_prod, "production", prod_text),
-        (in_base, "baseline", base_text),
+    counts = (int(in_base.sum()), int(in_prod.sum()), int((in_prod & in_base).sum()))
+    check_window_counts(counts, span=span, col=col, name=name, texts=(base_text, prod_text))
+
+
+def check_window_counts(
+    counts: tuple[int, int, int], *, span: str, col: str, name: str, texts: tuple[str, str]
+) -> None:
+    """Refuse a cut of one file whose window holds no rows, or whose two windows share rows.
+
+    Parameters
+    ----------
+    counts : (int, int, int)
+        Rows in the baseline window, in the production window, and in both.
+    span : str
+        The timestamps' range, for the message.
+    col, name : str
+        The timestamp column and the file, for the message.
+    texts : (str, str)
+        The baseline and production windows as written.
+
+    Raises
+    ------
+    DataError
+        If a window is empty or the windows overlap.
+    """
+    base_text, prod_text = texts
+    for rows, label, text in (
+        (counts[1], "production", prod_text),
+        (counts[0], "baseline", base_text),
     ):
-        if not mask.any():
+        if not rows:
             raise DataError(
                 f"{name}: the {label} window {text!r} holds no rows; column {col!r} spans {span}."
             )
-    if (in_prod & in_base).any():
+    if counts[2]:
         raise DataError(
             f"{name}: the baseline window {base_text!r} and the production window "
             f"{prod_text!r} overlap; choose ranges that do not share rows."
@@ -364,20 +426,41 @@ def _split(
     name: str,
     drop: tuple[str, ...] = (),
 ) -> WindowSplit:
-    notes = []
     outside = int((~in_base & ~in_prod).sum())
-    if times is not None and col is not None:
-        no_time = int(times.isna().sum())
-        if no_time:
-            notes.append(f"{name}: {no_time:,} rows have no readable {col!r} and are left out")
-            outside -= no_time
+    no_time = int(times.isna().sum()) if times is not None and col is not None else 0
+    notes = split_notes(outside, no_time, col=col, name=name, drop=drop)
+    base = frame.loc[in_base].drop(columns=list(drop)).reset_index(drop=True)
+    prod = frame.loc[in_prod].drop(columns=list(drop)).reset_index(drop=True)
+    return WindowSplit(baseline=base, production=prod, names=names, notes=notes)
+
+
+def split_notes(
+    outside: int, no_time: int, *, col: str | None, name: str, drop: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """Return the notes of a cut of one file (`WindowSplit.notes`).
+
+    Parameters
+    ----------
+    outside : int
+        Rows in neither part (those without a timestamp included).
+    no_time : int
+        Rows without a readable timestamp (``col``; 0 for a cut by model version).
+    col : str or None
+        The timestamp column (None: a cut by model version).
+    name : str
+        The file, for the notes.
+    drop : tuple of str
+        Columns dropped because they identify the parts.
+    """
+    notes = []
+    if col is not None and no_time:
+        notes.append(f"{name}: {no_time:,} rows have no readable {col!r} and are left out")
+        outside -= no_time
     if outside:
         notes.append(f"{name}: {outside:,} rows fall outside both the baseline and production")
     if drop:
         notes.append(f"{name}: column {', '.join(drop)} identifies the two parts and is dropped")
-    base = frame.loc[in_base].drop(columns=list(drop)).reset_index(drop=True)
-    prod = frame.loc[in_prod].drop(columns=list(drop)).reset_index(drop=True)
-    return WindowSplit(baseline=base, production=prod, names=names, notes=tuple(notes))
+    return tuple(notes)
 
 
 def last_days(
@@ -544,6 +627,36 @@ def model_versions(frame: pd.DataFrame, *, column: str = VERSION_COLUMN) -> list
     return list(pd.unique(frame[column].dropna()))
 
 
+def check_versions(
+    versions: tuple[Any, Any], rows: tuple[int, int], *, column: str, name: str, listed: str
+) -> None:
+    """Refuse a version with no rows (matched as text), or the same version on both sides.
+
+    Parameters
+    ----------
+    versions : (object, object)
+        The baseline and production versions.
+    rows : (int, int)
+        Rows whose ``column``, as text, is each version.
+    column, name : str
+        The version column and the file, for messages.
+    listed : str
+        The versions the file holds, for messages.
+
+    Raises
+    ------
+    DataError
+        If a version has no rows, or both are the same.
+    """
+    for version, count in zip(versions, rows, strict=True):
+        if not count:
+            raise DataError(
+                f"{name}: model version {version!r} is not in {column!r}; choose from: {listed}."
+            )
+    if str(versions[0]) == str(versions[1]):
+        raise DataError(f"{name}: baseline and production are the same version {versions[0]!r}.")
+
+
 def split_by_version(
     frame: pd.DataFrame,
     *,
@@ -590,15 +703,13 @@ def split_by_version(
             f"{name}: choose the baseline and production versions of {column!r} (found: {listed})."
         )
     text = frame[column].astype("string")
-    masks = []
-    for version in (baseline, production):
-        mask = (text == str(version)).fillna(False).to_numpy(dtype=bool)
-        if not mask.any():
-            raise DataError(
-                f"{name}: model version {version!r} is not in {column!r}; choose from: {listed}."
-            )
-        masks.append(mask)
-    if str(baseline) == str(production):
-        raise DataError(f"{name}: baseline and production are the same version {baseline!r}.")
+    masks = [(text == str(v)).fillna(False).to_numpy(dtype=bool) for v in (baseline, production)]
+    check_versions(
+        (baseline, production),
+        (int(masks[0].sum()), int(masks[1].sum())),
+        column=column,
+        name=name,
+        listed=listed,
+    )
     names = (f"{name} [{column}={baseline}]", f"{name} [{column}={production}]")
     return _split(frame, masks[0], masks[1], names, None, None, name, drop=(column,))
