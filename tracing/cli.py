@@ -441,13 +441,17 @@ def _engine_rows(
     """Cut the rows compared in the engine, as `load_inputs` does in memory."""
     from tracing.engine_rows import engine_rows
 
-    named = dict(zip(_inputs(args), sources, strict=True))
+    files = _inputs(args)
+    named = dict(zip(files, sources, strict=True))
     return engine_rows(
         backend,
         named["production"],
         named.get("baseline"),
         spec=spec,
+        # the file names, as `load_inputs` names them
+        names=(Path(files.get("baseline", "baseline")).name, Path(files["production"]).name),
         actuals=named.get("actuals"),
+        actuals_name=Path(files.get("actuals", "actuals")).name,
         roles=_roles(args),
     )
 

@@ -162,12 +162,13 @@ def engine_rows(
     spec: RowsSpec | None = None,
     names: tuple[str, str] | None = None,
     actuals: TableSource | None = None,
+    actuals_name: str | None = None,
     roles: Mapping[str, Any] | None = None,
 ) -> EngineRows:
     """Join delayed actuals to production, then cut model versions and windows, in the engine.
 
     Parameters are those of `tracing.rows.compared_rows`, with sources instead of frames
-    (``names`` default to the sources' labels).
+    (``names`` and ``actuals_name`` default to the sources' labels).
 
     Returns
     -------
@@ -186,8 +187,9 @@ def engine_rows(
     notes: tuple[str, ...] = ()
     join = None
     if actuals is not None:
-        prod, join = _join(sql, prod, actuals, roles, (names[1], actuals.label))
-        notes = join.notes(actuals.label)
+        actuals_name = actuals_name or actuals.label
+        prod, join = _join(sql, prod, actuals, roles, (names[1], actuals_name))
+        notes = join.notes(actuals_name)
     stamp = roles.get("timestamp")
     if spec.by_version:
         if baseline is not None:
