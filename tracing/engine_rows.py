@@ -362,7 +362,7 @@ def _by_version(
     versions = (spec.version_baseline, spec.version_production)
     conds = [f"COALESCE({text} = {sql.e(exp.Literal.string(str(v)))}, FALSE)" for v in versions]
     found = sql.one(
-        f"SELECT COUNT(*) AS n, SUM(CASE WHEN {conds[0]} THEN 1 ELSE 0 END) AS b, "
+        f"SELECT SUM(CASE WHEN {conds[0]} THEN 1 ELSE 0 END) AS b, "
         f"SUM(CASE WHEN {conds[1]} THEN 1 ELSE 0 END) AS p FROM {rel.sql} AS t"
     )
     rows = (int(found["b"] or 0), int(found["p"] or 0))
@@ -371,11 +371,11 @@ def _by_version(
     )
     listed = ", ".join(sorted(str(v) for v in listed_rows.column("v").to_pylist()))
     check_versions(versions, rows, column=column, name=name, listed=listed)
-    cut = split_notes(int(found["n"]) - rows[0] - rows[1], 0, col=None, name=name, drop=(column,))
     uncut = [rel.view(c, drop=(column,)) for c in conds]
     names = (f"{name} [{column}={versions[0]}]", f"{name} [{column}={versions[1]}]")
     if spec._production is None:
-        return EngineRows(uncut[0], uncut[1], names, (*notes, *cut), join, uncut[1], uncut[0])
+        # tracing.rows says nothing of the cut by version either (only the join's notes)
+        return EngineRows(uncut[0], uncut[1], names, notes, join, uncut[1], uncut[0])
     # The same days for both versions (tracing.rows._cut).
     sides = []
     for side_name, cond in zip(names, conds, strict=True):
@@ -386,7 +386,7 @@ def _by_version(
         sides.append(part.view(where, drop=(column,)))
     text_window = spec.production_window
     names = (f"{names[0]} [{text_window}]", f"{names[1]} [{text_window}]")
-    return EngineRows(sides[0], sides[1], names, (*notes, *cut), join, uncut[1], uncut[0])
+    return EngineRows(sides[0], sides[1], names, notes, join, uncut[1], uncut[0])
 
 
 # ---------------------------------------------------------------------------------------------
