@@ -431,3 +431,13 @@ def test_timeline_csv_equals_memory(files):
             assert main([*base, "--format", "csv", "--engine", engine]) == 0
         outs.append(pd.read_csv(io.StringIO(buf.getvalue())))
     pd.testing.assert_frame_equal(outs[0], outs[1], rtol=1e-9)
+
+
+def test_fail_on_alert_exits_as_in_memory(files):
+    base = ["timeline", "--production", files["utc"], "--production-window", "2026-11-16,"]
+    codes = []
+    for engine in ("memory", "duckdb"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            codes.append(main([*base, "--fail-on-alert", "--freq", "day", "--engine", engine]))
+    assert codes[0] == codes[1]
+    assert codes[0] in (0, 3)

@@ -16,6 +16,10 @@ become a `tracing.rows.RowsSpec` and the files go through `tracing.rows.compared
 - ``--actuals PATH``: a delayed-actuals file joined to production by prediction id before
   anything else (`tracing.actuals.join_actuals_file`).
 
+On a SQL engine (``--engine duckdb|spark``, or ``auto`` on large Parquet data) the same options
+cut the rows in the engine (`tracing.engine_rows`) and ``timeline`` measures every period there
+(`tracing.engine_timeline`); ``--notify`` and ``--model`` still run in memory.
+
 Bad input exits with code 2 and one line on stderr that names the file/column and the fix;
 never a traceback. The output goes to stdout or ``--output`` (report: JSON or Markdown;
 timeline: JSON or CSV).
@@ -532,11 +536,9 @@ def _engine_timeline(
     from tracing.engine_analysis import prepare_engine_analysis
     from tracing.engine_timeline import engine_timeline
 
-    if args.notify or args.fail_on_alert:
-        # The alerts' suspect slice and link are traced in memory (`_alert`).
-        raise DataError(
-            "--notify and --fail-on-alert run in memory only for now; use --engine memory."
-        )
+    if args.notify:
+        # Each alert's suspect slice is traced on the period's rows in memory (`_alert`).
+        raise DataError("--notify runs in memory only for now; use --engine memory.")
     del app_url
     backend = open_backend(choice.engine)
     try:
@@ -568,7 +570,10 @@ def _engine_timeline(
     finally:
         backend.close()
     notes = (choice.reason, *rows.notes)
-    return _timeline_text(args, timeline, notes, rows.names, rows.baseline is not None), 0
+    last = alerts.latest_complete(timeline)
+    alerting = last is not None and bool(timeline.table["alert"].iloc[last])
+    code = EXIT_ALERT if args.fail_on_alert and alerting else 0
+    return _timeline_text(args, timeline, notes, rows.names, rows.baseline is not None), code
 
 
 def _alert_target(args: argparse.Namespace) -> str | None:
