@@ -441,3 +441,16 @@ def test_fail_on_alert_exits_as_in_memory(files):
             codes.append(main([*base, "--fail-on-alert", "--freq", "day", "--engine", engine]))
     assert codes[0] == codes[1]
     assert codes[0] in (0, 3)
+
+
+def test_a_cut_keeps_its_rows_when_the_backend_cuts_another_file(duck, tmp_path):
+    spec = RowsSpec(production_window="2026-11-16,")
+    sources = []
+    for name, frame in (("a", _log(300)), ("b", _log(500, seed=9))):
+        path = tmp_path / f"{name}.parquet"
+        frame.to_parquet(path, **PARQUET)
+        sources.append(TableSource(name, paths=(str(path),)))
+    first = engine_rows(duck, sources[0], spec=spec)
+    before = _counts(duck, first)
+    assert _counts(duck, engine_rows(duck, sources[1], spec=spec)) != before
+    assert _counts(duck, first) == before  # its views read its own file again

@@ -41,7 +41,7 @@ from tracing.rowexpr import col, to_sql
 from tracing.rows import RowsSpec, production_window
 from tracing.schema import detect_roles
 from tracing.sqlbackend import SqlBackend, TableSource
-from tracing.sqltable import DefinedView
+from tracing.sqltable import DefinedView, show_source
 from tracing.windows import (
     VERSION_COLUMN,
     Window,
@@ -144,7 +144,7 @@ class _Sql:
 
 def _relation(sql: _Sql, view: str, source: TableSource) -> _Rel:
     """Register ``source`` as ``view`` and describe it."""
-    sql.backend.register(view, source)
+    show_source(sql.backend, view, source)
     shown = sql.backend.schema(view)
     types = {f.name: f.type for f in shown}
     if source.table is None:  # the zone the files record (DuckDB shows its session's)

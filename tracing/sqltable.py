@@ -67,7 +67,7 @@ from tracing.sqlbackend import SqlBackend, TableSource
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DefinedView", "SqlTable", "calendar_columns"]
+__all__ = ["DefinedView", "SqlTable", "calendar_columns", "show_source"]
 
 Expr = exp.Expression
 _VIEWS = {Side.BASELINE: "baseline", Side.PRODUCTION: "production"}
@@ -137,6 +137,29 @@ def _drop_coded(backend: SqlBackend, view: str) -> None:
         tables = _CODED.get(backend, {})
         for signature in [s for s in tables if s[0] == view]:
             backend.drop(tables.pop(signature).name)
+
+
+def show_source(backend: SqlBackend, view: str, source: TableSource | DefinedView) -> bool:
+    """Make ``view`` show ``source`` (registered once per source); whether anything changed.
+
+    A `DefinedView` is defined again when a view it reads shows another source since (its
+    rows would have changed under it); the coded tables of a view that changes are dropped.
+    """
+    registered = _REGISTERED.setdefault(backend, {})
+    changed = False
+    if isinstance(source, DefinedView):
+        for name, read in source.reads:
+            changed = show_source(backend, name, read) or changed
+    shown = registered.get(view)
+    if not changed and shown is not None and shown() is source:
+        return False
+    _drop_coded(backend, view)
+    if isinstance(source, DefinedView):
+        backend.define_view(view, source.sql)
+    else:
+        backend.register(view, source)
+    registered[view] = weakref.ref(source)
+    return True
 
 
 @dataclass(frozen=True)
@@ -420,23 +443,8 @@ class SqlTable:
         row_filter : mapping of Side -> expression, optional
             Keep only the rows where it holds (over the inputs), e.g. the valid rows.
         """
-        registered = _REGISTERED.setdefault(backend, {})
-
-        def show(view: str, source: TableSource | DefinedView) -> None:
-            shown = registered.get(view)
-            if shown is not None and shown() is source:
-                return
-            _drop_coded(backend, view)
-            if isinstance(source, DefinedView):
-                for name, read in source.reads:
-                    show(name, read)
-                backend.define_view(view, source.sql)
-            else:
-                backend.register(view, source)
-            registered[view] = weakref.ref(source)
-
         for side, source in sources.items():
-            show(_VIEWS[side], source)
+            show_source(backend, _VIEWS[side], source)
         given = {side: dict((inputs or {}).get(side, {})) for side in sources}
         per_side = {side: dict(stats or {}) for side in sources}
         filters = {side: (row_filter or {}).get(side) for side in sources}
