@@ -232,13 +232,14 @@ def calendar_columns(column: str, arrow_type: pa.DataType) -> dict[str, tuple[Ex
     as_double = exp.DataType.build("double")
     day = sqlglot.parse_one("DATE_DIFF('day', DATE '1970-01-01', CAST(t AS DATE))", read="duckdb")
     day = day.transform(lambda n: local.copy() if n == exp.column("t") else n)
+    seven = _int(7)
     week = exp.Mod(
         this=exp.Paren(
             this=exp.Add(
-                this=exp.Mod(this=exp.Paren(this=day), expression=_int(7)), expression=_int(7)
+                this=exp.Mod(this=exp.Paren(this=day), expression=seven), expression=seven.copy()
             )
         ),
-        expression=_int(7),
+        expression=seven.copy(),
     )
     thursday = _WEEKDAYS.index("Thursday")
     names = [
@@ -248,12 +249,13 @@ def calendar_columns(column: str, arrow_type: pa.DataType) -> dict[str, tuple[Ex
         )
         for k in range(7)
     ]
+    weekday = exp.Case(ifs=names)
     return {
         f"{column}.hour": (
             exp.Cast(this=exp.func("HOUR", local.copy()), to=as_double),
             pa.float64(),
         ),
-        f"{column}.weekday": (exp.Case(ifs=names), pa.string()),
+        f"{column}.weekday": (weekday, pa.string()),
         f"{column}.day": (
             exp.Cast(this=exp.func("DAY", local.copy()), to=as_double),
             pa.float64(),
