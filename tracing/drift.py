@@ -78,7 +78,11 @@ from tracing.options import DriftOptions
 from tracing.vocab import DriftDirection, Severity
 
 __all__ = [
+    "CATEGORICAL",
+    "CDF_GRID",
     "DRIFT_TESTS",
+    "EXACT_CDF_MAX_N",
+    "NUMERIC",
     "SEVERITIES",
     "ColumnPair",
     "DriftDirection",
@@ -104,8 +108,10 @@ SEVERITIES = (Severity.NONE, Severity.WARN, Severity.ALERT)  # the drift part of
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 _SMOOTHING = 0.5
 _EXACT_KS_MAX_N = 10_000  # scipy's own limit for the exact KS distribution
-_EXACT_CDF_MAX_N = 100_000
-_CDF_GRID = 16_384
+EXACT_CDF_MAX_N = 100_000
+"""Finite values per side up to which KS and Wasserstein use the exact merged CDFs."""
+CDF_GRID = 16_384
+"""Quantile ranks per side of the CDF grid above `EXACT_CDF_MAX_N` (see `grid_ranks`)."""
 
 
 class ColumnPair:
@@ -125,8 +131,9 @@ class ColumnPair:
     counts : (array, array)
         Rows per bin per side (the last bin: missing).
 
-    Subclasses say how KS and Wasserstein read the values (`finite_n`, `finite`, `cdf_gaps`,
-    `scale`); categorical columns never ask.
+    Subclasses give each side's sorted finite values (`sorted`) or override what KS and
+    Wasserstein read of them (`finite_n`, `finite`, `cdf_gaps`, `scale`); categorical columns
+    never ask.
     """
 
     def __init__(
@@ -154,28 +161,35 @@ class ColumnPair:
         return b, p
 
     @property
+    def sorted(self) -> tuple[SortedValues, SortedValues]:
+        """Each side's sorted finite values (numeric columns)."""
+        raise NotImplementedError
+
+    @property
     def finite_n(self) -> tuple[int, int]:
         """Finite values per side."""
-        raise NotImplementedError
+        return len(self.sorted[0]), len(self.sorted[1])
 
     @property
     def finite(self) -> tuple[Array, Array]:
         """Sorted finite values per side: the exact KS p-value (up to `_EXACT_KS_MAX_N`)."""
-        raise NotImplementedError
+        return self.sorted[0].array(), self.sorted[1].array()
 
-    @property
+    @cached_property
     def cdf_gaps(self) -> tuple[Array, Array]:
         """Points x_k and the CDF gap F_baseline(x_k) - F_production(x_k) at each of them.
 
-        Exact (every distinct value) up to ``_EXACT_CDF_MAX_N`` finite values per side; above,
+        Exact (every distinct value) up to ``EXACT_CDF_MAX_N`` finite values per side; above,
         on the grid of `grid_ranks` (see the module docstring).
         """
-        raise NotImplementedError
+        if uses_grid(self.finite_n):
+            return grid_gaps(*self.sorted)
+        return exact_gaps(*self.finite)
 
-    @property
+    @cached_property
     def scale(self) -> float:
         """Population std of the baseline's finite values (NaN when they are all equal)."""
-        raise NotImplementedError
+        return self.sorted[0].std()
 
 
 class SortedValues:
@@ -225,22 +239,36 @@ class SortedValues:
         return below
 
     def array(self) -> Array:
-        """Every sorted value (runs repeated: for small sides only)."""
+        """Return every sorted value (runs repeated: for small sides only)."""
         if self.ends is None:
             return self.values
         return np.repeat(self.values, np.diff(np.r_[np.int64(0), self.ends]))
+
+    def std(self) -> float:
+        """Return the population std (NaN when every value is equal, or none is given).
+
+        ``np.std`` of the values themselves up to `EXACT_CDF_MAX_N` rows, so a small side's
+        runs give the very float its array gives; above, from the runs.
+        """
+        if not len(self) or self.values[0] == self.values[-1]:
+            return math.nan
+        if self.ends is None or len(self) <= EXACT_CDF_MAX_N:
+            return float(np.std(self.array()))
+        weights = np.diff(np.r_[np.int64(0), self.ends]) / len(self)
+        mean = float(np.sum(weights * self.values))
+        return math.sqrt(float(np.sum(weights * (self.values - mean) ** 2)))
 
 
 def grid_ranks(n: int) -> NDArray[np.int64]:
     """Return the 0-based ranks of a side's sorted finite values the CDF grid keeps.
 
-    The ranks ``floor(k n / _CDF_GRID)`` for ``k = 0 .. _CDF_GRID - 1`` (its quantiles) and the
-    first and last ``n // _CDF_GRID + 2`` ranks: the tails (the first and last grid step) are
+    The ranks ``floor(k n / CDF_GRID)`` for ``k = 0 .. CDF_GRID - 1`` (its quantiles) and the
+    first and last ``n // CDF_GRID + 2`` ranks: the tails (the first and last grid step) are
     kept whole, since their segments are the widest, so an approximation there would cost the
     most. `tracing.engine_drift` selects the same ranks in SQL (its test checks it).
     """
-    at = np.linspace(0, 1, _CDF_GRID, endpoint=False)
-    tail = min(n // _CDF_GRID + 2, n)
+    at = np.linspace(0, 1, CDF_GRID, endpoint=False)
+    tail = min(n // CDF_GRID + 2, n)
     head = np.arange(tail, dtype=np.int64)
     return np.unique(np.concatenate([(at * n).astype(np.int64), head, n - 1 - head]))
 
@@ -277,8 +305,8 @@ def gaps_at(
 
 
 def uses_grid(finite_n: tuple[int, int]) -> bool:
-    """Whether KS and Wasserstein run on the grid (more than `_EXACT_CDF_MAX_N` on a side)."""
-    return max(finite_n) > _EXACT_CDF_MAX_N
+    """Whether KS and Wasserstein run on the grid (more than `EXACT_CDF_MAX_N` on a side)."""
+    return max(finite_n) > EXACT_CDF_MAX_N
 
 
 class _Pair(ColumnPair):
@@ -305,28 +333,9 @@ class _Pair(ColumnPair):
         super().__init__(NUMERIC if both_numeric else CATEGORICAL, n, fitted, counts)
 
     @cached_property
-    def finite(self) -> tuple[Array, Array]:
-        """Sorted finite values per side (KS, Wasserstein)."""
-        return self.values[0].finite, self.values[1].finite
-
-    @property
-    def finite_n(self) -> tuple[int, int]:
-        """Finite values per side."""
-        return len(self.finite[0]), len(self.finite[1])
-
-    @cached_property
-    def cdf_gaps(self) -> tuple[Array, Array]:
-        """See `ColumnPair.cdf_gaps`."""
-        xb, xp = self.finite
-        if uses_grid(self.finite_n):
-            return grid_gaps(SortedValues(xb), SortedValues(xp))
-        return exact_gaps(xb, xp)
-
-    @cached_property
-    def scale(self) -> float:
-        """See `ColumnPair.scale`."""
-        xb = self.finite[0]
-        return math.nan if xb[0] == xb[-1] else float(np.std(xb))
+    def sorted(self) -> tuple[SortedValues, SortedValues]:
+        """Each side's sorted finite values (`tracing.binning.ColumnValues.finite`)."""
+        return SortedValues(self.values[0].finite), SortedValues(self.values[1].finite)
 
 
 # ---------------------------------------------------------------------------------------------

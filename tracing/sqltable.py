@@ -403,6 +403,25 @@ class SqlTable:
             )
         return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
 
+    @property
+    def dialect(self) -> str:
+        """Return the SQLGlot dialect of the backend's queries (``"duckdb"``, ``"spark"``)."""
+        return str(self._spec.backend.dialect)
+
+    def arrow_type(self, side: Side, column: str) -> pa.DataType | None:
+        """Return a column's Arrow type on one side (None: the side lacks it)."""
+        schema = self._schema(side)
+        return schema.field(column).type if column in schema.names else None
+
+    def relation(self, side: Side) -> str:
+        """Return a side's rows as SQL to select from: its view, with the table's row filter."""
+        where = self._where(side)
+        return f"(SELECT * FROM {_VIEWS[side]}{where}) AS r" if where else _VIEWS[side]
+
+    def query(self, sql: str) -> pa.Table:
+        """Run an aggregate query over `relation` (its result kept per backend, as every one)."""
+        return self._run(sql, keep=True)
+
     def stat_names(self, side: Side = Side.PRODUCTION) -> list[str]:
         """Return the names of the statistics defined on a side."""
         return list(self._spec.stats[side])
