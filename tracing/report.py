@@ -120,8 +120,12 @@ class ReportRun:
 
     @functools.cached_property
     def drift(self) -> DriftResult:
-        """Drift of every column on the shared bins."""
+        """Drift of every column on the shared bins (in a SQL engine: on every row)."""
         d = self.options.drift
+        if self.engine is not None:
+            from tracing.engine_drift import engine_drift
+
+            return engine_drift(self.engine, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
         return feature_drift(self.analysis, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
 
     @functools.cached_property
@@ -425,9 +429,10 @@ def _engine_notes(run: ReportRun, wanted: Sequence[Section]) -> list[str]:
 
 
 SAMPLED_ON_ENGINE = frozenset(
-    {Section.ROOT_CAUSE, Section.DRIFT, Section.QUALITY, Section.IMPORTANCE, Section.TIMELINE}
+    {Section.ROOT_CAUSE, Section.QUALITY, Section.IMPORTANCE, Section.TIMELINE}
 )
-"""Sections a SQL engine runs on its sample of rows (the others on every row)."""
+"""Sections a SQL engine runs on its sample of rows (the others on every row; drift says in
+``notes`` which columns, if any, it compared on the sample)."""
 
 
 def _options(options: ReportOptions | Mapping[str, Any] | None) -> ReportOptions:
@@ -502,5 +507,7 @@ def build_report(
                 raise
             # The default "everything" report keeps the sections that can run on this data.
             report["notes"].append(f"section {name} left out: {exc}")
+    if Section.DRIFT in report:  # e.g. columns a SQL engine compared on its sample
+        report["notes"].extend(run.drift.notes)
     out: dict[str, Any] = jsonable(report)
     return out
