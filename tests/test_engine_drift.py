@@ -254,3 +254,18 @@ def test_root_cause_reads_the_engine_drift(small_duck):
     assert report["engine"]["sampled_sections"] == ["root_cause"]
     kinds = {(r["feature"], r["kind"]) for r in report["root_cause"]}
     assert ("amount", "drift") in kinds
+
+
+def test_a_smaller_grid_equals_memory(small, monkeypatch):
+    """Memory's grid on both engines, on small data: its constants made small (both modules)."""
+    import tracing.drift as drift_module
+    from tracing.drift import feature_drift
+
+    memory, engine = small
+    for module in (drift_module, engine_drift_module):
+        monkeypatch.setattr(module, "EXACT_CDF_MAX_N", 1_000)
+        monkeypatch.setattr(module, "CDF_GRID", 256)
+    monkeypatch.setattr(drift_module, "_EXACT_KS_MAX_N", 500)  # as ever, below the grid
+    monkeypatch.setattr(engine_drift_module, "MAX_RUNS", 0)
+    kw = {"bins": 7}  # not the memoised default call
+    _tables_agree(engine_drift(engine, **kw).table, feature_drift(memory, **kw).table)
