@@ -73,6 +73,7 @@ MAX_RUNS = 1_000_000
 """Most distinct finite values per column and side fetched as value counts (else: the grid)."""
 _RUNS_PER_QUERY = 2_000_000  # value-count rows one query may return, over all its columns
 _SIDES = (Side.BASELINE, Side.PRODUCTION)
+_GRID_VIEW = "drift_grid"
 Array = NDArray[np.float64]
 
 
@@ -448,6 +449,48 @@ def rank_condition(rank: str, n: int, dialect: str) -> str:
 
 
 def _grid(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Array]:
+    """Memory's grid gaps of one column (DuckDB: ranks, then a histogram; else one window)."""
+    if table.dialect == "duckdb":
+        return _grid_by_histogram(table, column, n)
+    return _grid_by_window(table, column, n)
+
+
+def _grid_by_histogram(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Array]:
+    """Memory's grid gaps of one column, by DuckDB's ``histogram(x, boundaries)``.
+
+    Each side's values at `grid_ranks`, then the rows of each side at or below every grid
+    point. The ranks are a ``ROW_NUMBER`` over the side's finite values (one sort per side);
+    the grid reaches the histogram as a registered Arrow table, not as 30,000 literals.
+    """
+    import pyarrow as pa
+
+    from tracing.sqlbackend import TableSource
+
+    parts = []
+    for side, rows in zip(_SIDES, n, strict=True):
+        ranked = (
+            f"SELECT f0 AS v, ROW_NUMBER() OVER (ORDER BY f0) - 1 AS r "
+            f"FROM ({_finite_select(table, [column], side)}) AS t WHERE f0 IS NOT NULL"
+        )
+        sql = f"SELECT v FROM ({ranked}) AS w WHERE {rank_condition('r', rows, 'duckdb')}"
+        parts.append(np.asarray(table.query(sql).column("v").to_numpy(), dtype=np.float64))
+    grid = np.unique(np.concatenate(parts))
+    # One view name, registered again per column: the previous grid is released, none piles up.
+    table.backend.register(_GRID_VIEW, TableSource(_GRID_VIEW, arrow=pa.table({"b": grid})))
+    below = []
+    for side in _SIDES:
+        sql = (
+            f"SELECT histogram(f0, (SELECT list(b ORDER BY b) FROM {_GRID_VIEW})) AS h "
+            f"FROM ({_finite_select(table, [column], side)}) AS t WHERE f0 IS NOT NULL"
+        )
+        # Rows in (previous point, point], by point (every point is listed, empty ones too).
+        buckets = dict(table.backend.query(sql).column("h").to_pylist()[0])
+        per_point = np.array([buckets.get(float(g), 0) for g in grid], dtype=np.int64)
+        below.append(np.cumsum(per_point))
+    return gaps_at(grid, below[0], below[1], n[0], n[1])
+
+
+def _grid_by_window(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Array]:
     """Memory's grid gaps of one column, from one window query over both sides' finite values.
 
     Each finite row gets its rank on its own side (a running count over the rows in value

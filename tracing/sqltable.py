@@ -404,6 +404,11 @@ class SqlTable:
         return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
 
     @property
+    def backend(self) -> SqlBackend:
+        """Return the engine the views are registered on."""
+        return self._spec.backend
+
+    @property
     def dialect(self) -> str:
         """Return the SQLGlot dialect of the backend's queries (``"duckdb"``, ``"spark"``)."""
         return str(self._spec.backend.dialect)
