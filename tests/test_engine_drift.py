@@ -37,10 +37,13 @@ def _frame(seed: int, n: int, *, production: bool) -> pd.DataFrame:
     amount[rng.random(n) < (0.08 if production else 0.03)] = np.nan  # missing values
     amount[:2] = [np.inf, -np.inf] if production else [np.inf, np.inf]
     score = rng.random(n)
+    channel = rng.choice(["web", "app", "store"], n, p=[0.5, 0.3, 0.2]).astype(object)
+    if not production:  # kept (27 rows >= 1% of the smaller side), and pooled (5 rows)
+        channel[10:37], channel[40:45] = "fax", "mail"
     return pd.DataFrame(
         {
             "region": region,
-            "channel": rng.choice(["web", "app", "store"], n, p=[0.5, 0.3, 0.2]),
+            "channel": channel,
             "amount": amount,
             "stable": rng.normal(0.0, 1.0, n),  # no drift
             "items": rng.integers(0, 6, n),  # few distinct values: categorical bins
