@@ -14,14 +14,21 @@ Bins
 KS and Wasserstein
     Computed on the raw finite values (missing and infinite values left out). Up to 100,000
     rows per side they are exact: the merged empirical CDFs. Above, the CDFs are evaluated at
-    16,384 quantiles of each side plus every value in each side's extreme 1/16,384 (NannyML
-    likewise bins both tests above 10,000 rows): between grid points each CDF moves by at most
-    1/16,384, so KS is within 0.00006 of exact, and the normalised Wasserstein distance within
-    0.001 in our tests. A million-row column then takes milliseconds, not scipy's 0.2 s (KS)
-    and 0.6 s (Wasserstein). The KS p-value is scipy's exact one up to 10,000 rows; above, it
-    comes from Kolmogorov's limiting distribution (``kstwobign``): within 5% of the
-    ``kstwo.sf`` that ``scipy.stats.ks_2samp`` uses for p-values above 1e-6, but always fast
-    (``kstwo.sf`` can take 0.4 s per call at a million rows).
+    16,384 quantiles of each side plus every value in each side's extreme 1/16,384 (the values
+    at `grid_ranks` of each side; NannyML likewise bins both tests above 10,000 rows): between
+    grid points each CDF moves by at most 1/16,384, so KS is within 0.00006 of exact, and the
+    normalised Wasserstein distance within 0.001 in our tests. A million-row column then takes
+    milliseconds, not scipy's 0.2 s (KS) and 0.6 s (Wasserstein). The KS p-value is scipy's
+    exact one up to 10,000 rows; above, it comes from Kolmogorov's limiting distribution
+    (``kstwobign``): within 5% of the ``kstwo.sf`` that ``scipy.stats.ks_2samp`` uses for
+    p-values above 1e-6, but always fast (``kstwo.sf`` can take 0.4 s per call at a million
+    rows). A constant baseline (every finite value equal) has no scale, so its Wasserstein
+    distance is NaN.
+
+Engines
+    The tests read only a `ColumnPair`: bin counts, and each side's sorted finite values as an
+    array or as value-count runs (`SortedValues`), or the grid's CDF gaps themselves. A SQL
+    engine (`tracing.engine_drift`) fills one from what it counts and gets memory's numbers.
 
 Smoothing
     PSI and KL take logarithms of bin shares, so an empty bin would make them infinite. Both use
