@@ -221,7 +221,9 @@ def _bin_counts(
         return {}
     keyed = table.with_keys({c: fitted[c] for c in names})
     sets = [[c] for c in names]
-    per_side = [keyed.grouping_sets(sets, [], side=side) for side in _SIDES]
+    # On the raw view: drift's bins (pooled by its own share) are not the slice search's, so a
+    # coded table of them would be written for this one query (it costs a few scans).
+    per_side = [keyed.grouping_sets(sets, [], side=side, raw=True) for side in _SIDES]
     return {
         c: (
             np.asarray(per_side[0][i].count, dtype=np.int64),

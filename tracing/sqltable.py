@@ -615,14 +615,20 @@ class SqlTable:
         where: Filter | None = None,
         each: Sequence[Filter | None] | None = None,
         maxes: Sequence[str] = (),
+        raw: bool = False,
     ) -> list[GroupSums]:
-        """`group_sums` of several key sets in one ``GROUP BY GROUPING SETS`` query."""
+        """`group_sums` of several key sets in one ``GROUP BY GROUPING SETS`` query.
+
+        With ``raw``, the query reads the raw view and writes no coded table: for a one-off
+        question (drift's bin counts), where coding every row would cost more than it saves.
+        """
         extra = list(each) if each is not None else [None] * len(key_sets)
         if len(extra) != len(key_sets):
             raise ValueError("grouping_sets: one filter per key set in each=")
         if not key_sets:
             return []
-        scan = self._scan(side, _keys_of(key_sets, where, extra))
+        asked = _keys_of(key_sets, where, extra)
+        scan = self._raw(side) if raw else self._scan(side, asked)
         cells, filters = [], []
         for keys, more in zip(key_sets, extra, strict=True):
             cell = self._cell(scan, keys)
