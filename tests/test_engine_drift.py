@@ -33,6 +33,7 @@ def _frame(seed: int, n: int, *, production: bool) -> pd.DataFrame:
     region = rng.choice(regions, n, p=p_region).astype(object)
     if production:  # a new category, 5% of the rows
         region[rng.random(n) < 0.05] = "moon"
+    region[rng.random(n) < (0.04 if production else 0.01)] = None  # missing text
     amount = rng.lognormal(3.4 if production else 3.0, 1.0, n)  # planted drift
     amount[rng.random(n) < (0.08 if production else 0.03)] = np.nan  # missing values
     amount[:2] = [np.inf, -np.inf] if production else [np.inf, np.inf]

@@ -7,7 +7,8 @@ read is counted in the engine:
 
 Bins
     `tracing.sqltable.SqlTable.fit_bins` (baseline quantiles, both sides' value counts, the
-    pooling rule of `tracing.binning`), then the rows per bin of every column in one
+    pooling rule of `tracing.binning`). The rows per value bin come from those value counts
+    (`tracing.binning.bin_counts`), the rows per range bin of every numeric column from one
     ``GROUPING SETS`` query per side.
 
 Finite values of a numeric column (KS, Wasserstein)
@@ -32,6 +33,7 @@ compared on the engine's sample, and the result's notes say so.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,10 +41,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 from sqlglot import exp
 
-from tracing.binning import ColumnBins
+from tracing.binning import ColumnBins, ColumnValues, bin_counts
 from tracing.drift import (
     CATEGORICAL,
     CDF_GRID,
@@ -116,7 +119,7 @@ def engine_drift(
     # The pooling threshold of memory's rule: a share of the smaller side's rows.
     min_count = max(1, math.ceil(min_share * min(engine.rows)))
     fitted = table.fit_bins(names, bins=bins, min_count=min_count) if names else {}
-    counts = _bin_counts(table, fitted, names)
+    counts = _bin_counts(table, fitted, names, engine.rows)
     numeric = _numeric_sides(table, [c for c in names if kinds[c] == NUMERIC])
     rows = []
     for name in names:
@@ -214,23 +217,46 @@ def _is_time(t: pa.DataType) -> bool:
 
 
 def _bin_counts(
-    table: SqlTable, fitted: Mapping[str, ColumnBins], names: Sequence[str]
+    table: SqlTable,
+    fitted: Mapping[str, ColumnBins],
+    names: Sequence[str],
+    rows: tuple[int, int],
 ) -> dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]]:
-    """Rows per bin of every column: one grouping-sets query per side."""
-    if not names:
-        return {}
-    keyed = table.with_keys({c: fitted[c] for c in names})
-    sets = [[c] for c in names]
-    # On the raw view: drift's bins (pooled by its own share) are not the slice search's, so a
-    # coded table of them would be written for this one query (it costs a few scans).
-    per_side = [keyed.grouping_sets(sets, [], side=side, raw=True) for side in _SIDES]
-    return {
-        c: (
-            np.asarray(per_side[0][i].count, dtype=np.int64),
-            np.asarray(per_side[1][i].count, dtype=np.int64),
-        )
-        for i, c in enumerate(names)
-    }
+    """Rows per bin of every column, per side.
+
+    Value bins (categories, or a number's few values) from the value counts the fit already
+    fetched, by `tracing.binning.bin_counts` itself; range bins by one grouping-sets query per
+    side over every such column. Both on the raw view: drift's bins (pooled by its own share)
+    are not the slice search's, so a coded table of them would be written for this alone.
+    """
+    ranges = [c for c in names if fitted[c].kind == NUMERIC]
+    out = {}
+    if ranges:
+        keyed = table.with_keys({c: fitted[c] for c in ranges})
+        sets = [[c] for c in ranges]
+        per_side = [keyed.grouping_sets(sets, [], side=side, raw=True) for side in _SIDES]
+        for i, c in enumerate(ranges):
+            out[c] = (
+                np.asarray(per_side[0][i].count, dtype=np.int64),
+                np.asarray(per_side[1][i].count, dtype=np.int64),
+            )
+    for c in names:
+        if c not in ranges:
+            b, p = (
+                _value_bins(table, fitted[c], side, n)
+                for side, n in zip(_SIDES, rows, strict=True)
+            )
+            out[c] = (b, p)
+    return out
+
+
+def _value_bins(table: SqlTable, bins: ColumnBins, side: Side, rows: int) -> NDArray[np.int64]:
+    """Rows per value bin from the engine's value counts (kept from the fit: no new scan)."""
+    empty = pd.Series([], dtype=object, name=bins.feature)
+    values = ColumnValues(empty, count=functools.partial(table.value_counts, side, bins.feature))
+    counts = bin_counts(bins, values)
+    counts[-1] = rows - int(counts[:-1].sum())  # the missing rows: all the others
+    return counts
 
 
 # ---------------------------------------------------------------------------------------------
