@@ -24,8 +24,8 @@ Finite values of a numeric column (KS, Wasserstein)
     - **grid**: more distinct values than that, one window query over both sides ranks every
       finite value and returns the rows at `tracing.drift.grid_ranks` of each side with the
       rows of each side at or below them: memory's grid, exactly (tied rows share a value, so
-      the tie order does not matter). It sorts the column's rows, the one cost that grows as
-      ``n log n`` (at 10M rows per side, a few seconds per column in DuckDB).
+      the tie order does not matter). It sorts the column's rows once, the one cost that grows
+      as ``n log n``.
 
 Columns the engine does not bin (times, or a number on one side and text on the other) are
 compared on the engine's sample, and the result's notes say so.
@@ -76,6 +76,7 @@ MAX_RUNS = 1_000_000
 """Most distinct finite values per column and side fetched as value counts (else: the grid)."""
 _RUNS_PER_QUERY = 2_000_000  # value-count rows one query may return, over all its columns
 _SIDES = (Side.BASELINE, Side.PRODUCTION)
+_GRID_VIEW = "drift_grid"
 Array = NDArray[np.float64]
 
 
@@ -476,13 +477,53 @@ def rank_condition(rank: str, n: int, dialect: str) -> str:
 
 
 def _grid(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Array]:
+    """Memory's grid gaps of one column (DuckDB: ranks, then a histogram; else one window)."""
+    if table.dialect == "duckdb":
+        return _grid_by_histogram(table, column, n)
+    return _grid_by_window(table, column, n)
+
+
+def _grid_by_histogram(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Array]:
+    """Memory's grid gaps of one column, by DuckDB's ``histogram(x, boundaries)``.
+
+    Each side's values at `grid_ranks`, then the rows of each side at or below every grid
+    point. The ranks are a ``ROW_NUMBER`` over the side's finite values (one sort per side);
+    the grid reaches the histogram as a registered Arrow table, not as 30,000 literals.
+    """
+    import pyarrow as pa
+
+    from tracing.sqlbackend import TableSource
+
+    parts = []
+    for side, rows in zip(_SIDES, n, strict=True):
+        ranked = (
+            f"SELECT f0 AS v, ROW_NUMBER() OVER (ORDER BY f0) - 1 AS r "
+            f"FROM ({_finite_select(table, [column], side)}) AS t WHERE f0 IS NOT NULL"
+        )
+        sql = f"SELECT v FROM ({ranked}) AS w WHERE {rank_condition('r', rows, 'duckdb')}"
+        parts.append(np.asarray(table.query(sql).column("v").to_numpy(), dtype=np.float64))
+    grid = np.unique(np.concatenate(parts))
+    # One view name, registered again per column: the previous grid is released, none piles up.
+    table.backend.register(_GRID_VIEW, TableSource(_GRID_VIEW, arrow=pa.table({"b": grid})))
+    below = []
+    for side in _SIDES:
+        sql = (
+            f"SELECT histogram(f0, (SELECT list(b ORDER BY b) FROM {_GRID_VIEW})) AS h "
+            f"FROM ({_finite_select(table, [column], side)}) AS t WHERE f0 IS NOT NULL"
+        )
+        # Rows in (previous point, point], by point (every point is listed, empty ones too).
+        buckets = dict(table.backend.query(sql).column("h").to_pylist()[0])
+        per_point = np.array([buckets.get(float(g), 0) for g in grid], dtype=np.int64)
+        below.append(np.cumsum(per_point))
+    return gaps_at(grid, below[0], below[1], n[0], n[1])
+
+
+def _grid_by_window(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Array]:
     """Memory's grid gaps of one column, from one window query over both sides' finite values.
 
-    Each finite row gets its rank on its own side, the rows of its side at or below its value
-    and the rows of both sides at or below it (``RANGE`` frames: ties included); the rows at
-    `grid_ranks` of their side come back, and the other side's count is the difference. One
-    sort per side and one of both: as fast as two ``ROW_NUMBER`` sorts in DuckDB, where a
-    ``histogram(x, grid)`` pass per side after them would double the time.
+    Each finite row gets its rank on its own side (a running count over the rows in value
+    order) and the rows of each side at or below its value (a ``RANGE`` frame: ties included);
+    the rows at `grid_ranks` of their side come back.
     """
     dialect = _dialect(table)
     union = " UNION ALL ".join(
@@ -490,22 +531,21 @@ def _grid(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Arra
         "WHERE f0 IS NOT NULL"
         for side, flag in zip(_SIDES, (1, 0), strict=True)
     )
-    upto = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    rows = "ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    upto = "ORDER BY v RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
     counted = (
-        "SELECT v, s, ROW_NUMBER() OVER (PARTITION BY s ORDER BY v) - 1 AS r, "
-        f"COUNT(*) OVER (PARTITION BY s ORDER BY v {upto}) AS own, "
-        f"COUNT(*) OVER (ORDER BY v {upto}) AS total FROM ({union}) AS u"
+        f"SELECT v, s, CAST(SUM(s) OVER ({rows}) AS BIGINT) AS rb, "
+        f"CAST(SUM(1 - s) OVER ({rows}) AS BIGINT) AS rp, "
+        f"CAST(SUM(s) OVER ({upto}) AS BIGINT) AS cb, "
+        f"CAST(SUM(1 - s) OVER ({upto}) AS BIGINT) AS cp FROM ({union}) AS u"
     )
     keep = (
-        f"(s = 1 AND {rank_condition('r', n[0], dialect)}) OR "
-        f"(s = 0 AND {rank_condition('r', n[1], dialect)})"
+        f"(s = 1 AND {rank_condition('rb - 1', n[0], dialect)}) OR "
+        f"(s = 0 AND {rank_condition('rp - 1', n[1], dialect)})"
     )
-    result = table.query(f"SELECT v, s, own, total FROM ({counted}) AS w WHERE {keep}")
+    result = table.query(f"SELECT v, cb, cp FROM ({counted}) AS w WHERE {keep}")
     v = np.asarray(result.column("v").to_numpy(), dtype=np.float64)
-    on_baseline = np.asarray(result.column("s").to_numpy()) == 1
-    own = np.asarray(result.column("own").to_numpy(), dtype=np.int64)
-    other = np.asarray(result.column("total").to_numpy(), dtype=np.int64) - own
-    grid, first = np.unique(v, return_index=True)  # tied rows agree on both counts
-    below_b = np.where(on_baseline, own, other)[first]
-    below_p = np.where(on_baseline, other, own)[first]
+    grid, first = np.unique(v, return_index=True)
+    below_b = np.asarray(result.column("cb").to_numpy(), dtype=np.int64)[first]
+    below_p = np.asarray(result.column("cp").to_numpy(), dtype=np.int64)[first]
     return gaps_at(grid, below_b, below_p, n[0], n[1])
