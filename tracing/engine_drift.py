@@ -21,11 +21,12 @@ Finite values of a numeric column (KS, Wasserstein)
       query per side for all such columns. The sorted values are those runs
       (`tracing.drift.SortedValues`): memory's exact merged CDFs and, above 100,000 rows, its
       grid are computed from them by the same code;
-    - **grid**: more distinct values than that, one window query over both sides ranks every
-      finite value and returns the rows at `tracing.drift.grid_ranks` of each side with the
-      rows of each side at or below them: memory's grid, exactly (tied rows share a value, so
-      the tie order does not matter). It sorts the column's rows once, the one cost that grows
-      as ``n log n``.
+    - **grid**: more distinct values than that, memory's grid exactly: each side's values at
+      `tracing.drift.grid_ranks` (a ``ROW_NUMBER`` over its finite values; tied rows share a
+      value, so the tie order does not matter), then the rows of each side at or below every
+      grid point: DuckDB's ``histogram(x, boundaries)``, in Spark ``RANGE``-frame counts in
+      the same window query. Sorting the column's rows is the one cost that grows as
+      ``n log n``: a few seconds per column and side in DuckDB at 10M rows.
 
 Columns the engine does not bin (times, or a number on one side and text on the other) are
 compared on the engine's sample, and the result's notes say so.
@@ -489,6 +490,8 @@ def _grid_by_histogram(table: SqlTable, column: str, n: tuple[int, int]) -> tupl
     Each side's values at `grid_ranks`, then the rows of each side at or below every grid
     point. The ranks are a ``ROW_NUMBER`` over the side's finite values (one sort per side);
     the grid reaches the histogram as a registered Arrow table, not as 30,000 literals.
+    (``RANGE``-frame counts in the ranking query, as for Spark, spare the histograms but took
+    twice as long at 10M rows.)
     """
     import pyarrow as pa
 
@@ -520,6 +523,8 @@ def _grid_by_histogram(table: SqlTable, column: str, n: tuple[int, int]) -> tupl
 
 def _grid_by_window(table: SqlTable, column: str, n: tuple[int, int]) -> tuple[Array, Array]:
     """Memory's grid gaps of one column, from one window query over both sides' finite values.
+
+    Spark has no ``histogram(x, boundaries)``: the counts are window sums in the ranking query.
 
     Each finite row gets its rank on its own side (a running count over the rows in value
     order) and the rows of each side at or below its value (a ``RANGE`` frame: ties included);
