@@ -447,7 +447,9 @@ def _engine_notes(run: ReportRun, wanted: Sequence[Section]) -> list[str]:
     return notes
 
 
-SAMPLED_ON_ENGINE = frozenset({Section.ROOT_CAUSE, Section.DRIFT, Section.IMPORTANCE})
+SAMPLED_ON_ENGINE = frozenset(
+    {Section.ROOT_CAUSE, Section.DRIFT, Section.IMPORTANCE}
+)
 """Sections a SQL engine runs on its sample of rows (the others on every row).
 
 The timeline runs on every row (`tracing.engine_timeline`) except for a rank metric or a
