@@ -425,9 +425,10 @@ class EngineStore:
             self._touch(session)
             gone: list[EngineSession] = []
             while len({id(s) for s in self._items.values()}) > self.max_open:
-                _, oldest = self._items.popitem(last=False)
-                if all(s is not oldest for s in self._items.values()):
-                    gone.append(oldest)
+                oldest = next(iter(self._items.values()))  # with every key that names it
+                for k in [k for k, s in self._items.items() if s is oldest]:
+                    del self._items[k]
+                gone.append(oldest)
         for session in gone:  # outside the lock: a close waits for the call using it
             session.close()
 
