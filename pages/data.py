@@ -5,7 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from tracing import settings, sources, store
-from tracing.app_engine import validate_ref
+from tracing.app_engine import engine_sentence, validate_ref
 from tracing.errors import DataError
 from tracing.schema import ColumnRoles, RoleDetection, detect_roles, shared_columns, suggest_roles
 from tracing.windows import last_days_windows
@@ -194,7 +194,7 @@ except DataError as exc:  # e.g. a folder where only memory can run: say what to
 
 def engine_caption() -> None:
     """Say which engine runs the analysis, and why (the engine's own sentence)."""
-    st.caption(f":material/memory: Engine: **{plan.title}**. Why: {fmt.md(plan.choice.reason)}.")
+    st.caption(f":material/memory: {engine_sentence(plan)}")
 
 
 def engine_loaded() -> dict[str, cache.Loaded]:
@@ -218,7 +218,7 @@ def engine_loaded() -> dict[str, cache.Loaded]:
     assert session is not None and plan.sources is not None
     frames = (sample.baseline_frame, sample.production_frame)
     out = {}
-    for col, side, i in zip(st.columns(3), ("baseline", "production"), (0, 1), strict=False):
+    for col, side, i in zip(st.columns(2), ("baseline", "production"), (0, 1), strict=True):
         n_files = len(plan.sources[i].paths)
         files = f", {fmt.count(n_files)} Parquet files" if n_files > 1 else ""
         col.markdown(
@@ -372,7 +372,7 @@ if guesses:
         st.rerun()
 if analysis is not None:
     controls.model_pickers(analysis)
-    controls.metric_picker(analysis, key="w_metric_data", label="Lead metric")
+    controls.metric_picker(analysis, key="w_metric_data", label="Lead metric", plan=plan)
 
 # --- rows and actuals --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from tracing import findings
+from tracing.app_engine import engine_metrics
 from tracing.errors import DataError
 from tracing.metrics import Direction, Metric, headline_metrics, metric_of
 from tracing.report import Section
@@ -152,7 +153,8 @@ else:
 
 # --- metric cards ------------------------------------------------------------------------------
 
-card_metrics = headline_metrics(analysis.schema, lead)
+# on a SQL engine, only the metrics it computes (no rank metrics yet): no empty cards
+card_metrics = engine_metrics(headline_metrics(analysis.schema, lead), cache.plan_of(key))
 
 
 def card(metric: Metric, r: dict, *, is_lead: bool) -> None:

@@ -48,7 +48,7 @@ slice_columns = offered_slice_columns(
 
 c_metric, c_depth, c_size = st.columns([2, 1, 1])
 with c_metric:
-    controls.metric_picker(analysis, key="w_metric_slices")
+    controls.metric_picker(analysis, key="w_metric_slices", plan=cache.plan_of(key))
 with c_depth:
     st.selectbox(
         "Conditions per slice",
@@ -91,9 +91,13 @@ if not chosen:
     st.warning("Choose at least one feature to slice by.")
     st.stop()
 search = state.slice_settings(tuple(default_features))
-if left_out and search.features is None:
-    names = "; ".join(f"{fmt.md(c)} ({fmt.md(why)})" for c, why in left_out)
+offered = [(c, why) for c, why in left_out if c in slice_columns]
+if offered and search.features is None:
+    names = "; ".join(f"{fmt.md(c)} ({fmt.md(why)})" for c, why in offered)
     st.caption(f"Not sliced by default: {names}. Add them under *Slice by* to slice by them.")
+for column, why in left_out:
+    if column not in slice_columns:  # e.g. the timestamp's calendar parts, on a SQL engine
+        st.caption(f"Not sliced: {fmt.md(column)} ({fmt.md(why)}).")
 if not metric.additive:
     st.caption(f"{metric.name} is not additive: the search is exact but slower on big data.")
 

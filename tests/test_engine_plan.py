@@ -207,7 +207,7 @@ def test_an_engine_session_counts_every_row_and_says_when_sections_are_sampled(
     whole = ae.open_engine(plan, names=("baseline", "production"))
     try:
         assert ae.row_counts(whole.analysis) == (400, 400, 400)
-        assert whole.analysis.notes[0] == "duckdb: as asked"
+        assert whole.analysis.notes[0].startswith("engine: duckdb; every metric")
         assert ae.sampled_text(whole.analysis) is None  # the sample holds every row
     finally:
         whole.close()
@@ -226,3 +226,15 @@ def test_an_engine_session_counts_every_row_and_says_when_sections_are_sampled(
         cut.close()
     with pytest.raises(DataError), cut.using():
         pass
+
+
+def test_cards_and_pickers_offer_only_what_an_engine_computes() -> None:
+    from tracing import prepare_analysis
+    from tracing.metrics import get_metric
+
+    schema = prepare_analysis(make_binary(50, 0), make_binary(50, 1)).schema
+    metrics = [get_metric(m, schema) for m in ("recall", "roc_auc", "log_loss")]
+    sql = ae.EnginePlan(EngineChoice(EngineName.DUCKDB, "duckdb: as asked"))
+    memory = ae.EnginePlan(EngineChoice(EngineName.MEMORY, "memory: as asked"))
+    assert [m.id for m in ae.engine_metrics(metrics, sql)] == ["recall", "log_loss"]
+    assert ae.engine_metrics(metrics, memory) == metrics

@@ -33,7 +33,7 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ from tracing.vocab import EngineName
 
 if TYPE_CHECKING:
     from tracing.engine_analysis import EngineAnalysis
+    from tracing.metrics import Metric
 
 __all__ = [
     "ENGINE_TITLES",
@@ -58,6 +59,8 @@ __all__ = [
     "data_stamp",
     "display_name",
     "engine_default_features",
+    "engine_metrics",
+    "engine_sentence",
     "is_table_ref",
     "memory_only_reason",
     "offered_slice_columns",
@@ -304,13 +307,18 @@ def display_name(ref: str) -> str:
 
     Examples
     --------
-    >>> display_name("/data/logs/production/"), display_name("logs/day=*/*.parquet")
-    ('production', 'logs/day=*/*.parquet')
+    >>> display_name("/data/logs/production.parquet"), display_name("logs/day=*/*.parquet")
+    ('production.parquet', 'logs/day=*/*.parquet')
+
+    A folder is named with its parent (``scale-10M/production``).
     """
     ref = ref.strip()
     if any(c in ref for c in "*?[") or "://" in ref:
         return ref
-    return Path(ref.rstrip("/")).name or ref
+    path = Path(ref.rstrip("/"))
+    if is_table_ref(ref):  # a folder: "production" alone says little, its parent says which
+        return "/".join(path.parts[-2:]).removeprefix("/") or ref
+    return path.name or ref
 
 
 @dataclass(eq=False)
@@ -457,8 +465,8 @@ def open_engine(
     """Open the plan's backend and prepare the analysis of every row on it.
 
     The schema, model type and lead metric come from the engine's uniform sample, by the code
-    the memory engine runs (`tracing.engine_analysis.prepare_engine_analysis`); the plan's
-    reason leads the notes.
+    the memory engine runs (`tracing.engine_analysis.prepare_engine_analysis`). The plan's
+    reason is not a note: the Data page says it (`engine_sentence`).
 
     Raises
     ------
@@ -487,7 +495,6 @@ def open_engine(
     except BaseException:
         backend.close()
         raise
-    analysis = replace(analysis, notes=(plan.choice.reason, *analysis.notes))
     return EngineSession(plan, analysis)
 
 
@@ -532,6 +539,32 @@ def progress_text(what: str, rows: int | None, plan: EnginePlan) -> str:
         return f"{what}…"
     on = f" on {rows:,} rows" if rows is not None else ""
     return f"{what}{on} with {plan.title}…"
+
+
+def engine_sentence(plan: EnginePlan) -> str:
+    """Say which engine runs the analysis, what that means, and why (Markdown).
+
+    Examples
+    --------
+    >>> text = engine_sentence(EnginePlan(EngineChoice(EngineName.DUCKDB, "duckdb: as asked")))
+    >>> text.startswith("Engine: **DuckDB**: every number is computed on every row"), text[-29:]
+    (True, 'Why DuckDB: duckdb: as asked.')
+    """
+    if plan.in_memory:
+        return f"Engine: **{plan.title}**. Why: {plan.choice.reason}."
+    return (
+        f"Engine: **{plan.title}**: every number is computed on every row inside {plan.title}; "
+        f"the columns are detected on a uniform sample. Why {plan.title}: {plan.choice.reason}."
+    )
+
+
+def engine_metrics(metrics: Sequence[Metric], plan: EnginePlan) -> list[Metric]:
+    """Return the metrics an engine computes per slice and overall: on SQL, additive ones only.
+
+    Rank metrics (ROC AUC, PR AUC) need every row's score order, which no engine query returns
+    yet: a picker or a card offering them would show nothing.
+    """
+    return [m for m in metrics if plan.in_memory or m.additive]
 
 
 def opening_text(plan: EnginePlan, *, sample_size: int | None = None) -> str:

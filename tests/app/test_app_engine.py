@@ -61,13 +61,17 @@ def memory_oracle(folders: dict[str, str]):
 def test_data_page_says_which_engine_runs_and_why(open_app, no_errors, folders) -> None:
     at = open_app("data")
     no_errors(at)
-    captions = [c.value for c in at.caption]
-    assert any("Engine: **DuckDB**. Why: duckdb: as asked." in c for c in captions), captions
+    captions = [c.value for c in at.main.caption]
+    engine = [c for c in captions if "Engine: **DuckDB**" in c]
+    assert len(engine) == 1 and engine[0].endswith("Why DuckDB: duckdb: as asked."), captions
+    assert "every number is computed on every row inside DuckDB" in engine[0]
     # Row counts from the engine (every row), not from its 5,000-row sample.
     assert "Ready: 20,000 baseline rows and 20,000 production rows" in at.success[0].value
     assert "binary model" in at.success[0].value and "lead metric Recall" in at.success[0].value
     loaded = [m.value for m in at.markdown if m.value.startswith("**Production**")]
-    assert loaded == ["**Production**: production  \n20,000 rows × 15 columns, 2 Parquet files"]
+    assert loaded == [
+        "**Production**: data/production  \n20,000 rows × 15 columns, 2 Parquet files"
+    ]
     # The roles are the sample's detection: the same as on every row in memory.
     roles = memory_oracle(folders).schema.roles
     assert at.multiselect(key="w_role_score").value == list(roles.prediction_score)
@@ -96,10 +100,14 @@ def test_overview_numbers_equal_the_memory_engines(open_app, no_errors, monkeypa
     pd.testing.assert_frame_equal(
         shown.drop(index=ranks)[columns], oracle.drop(index=ranks)[columns], rtol=1e-9
     )
-    assert [m.value for m in at.metric] == [m.value for m in mem.metric]
+    assert [(m.label, m.value, m.delta) for m in at.metric] == [
+        (m.label, m.value, m.delta) for m in mem.metric
+    ]
     rows = [m.value for m in at.markdown if m.value.startswith("Baseline **")]
     want = [m.value for m in mem.markdown if m.value.startswith("Baseline **")]
-    assert rows == [w.replace(".parquet**", "**") for w in want]  # folders, not files
+    # the same counts; the sides named by their folders, not their files
+    assert rows == [w.replace("**baseline.parquet**", "**data/baseline**").replace(
+        "**production.parquet**", "**data/production**") for w in want]  # fmt: skip
     assert "20,000 rows, 20,000 with actuals" in rows[0]
     # The time series runs on the engine's sample, and says so.
     assert any(
