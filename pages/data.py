@@ -203,16 +203,14 @@ def engine_loaded() -> dict[str, cache.Loaded]:
     The roles are detected on the engine's uniform sample; when the view's roles do not fit,
     the sample of the same data with detected roles is shown, so the pickers can fix them.
     """
-    try:
-        with opening(view):
-            found = cache.analysis(view)
-    except DataError:
+    with guard(f"opening {view.production}"):  # any other failure: a message, not a traceback
         try:
-            with opening(view.with_data(view.baseline, view.production)):
-                found = cache.analysis(view.with_data(view.baseline, view.production))
-        except DataError as exc:
-            st.error(fmt.md(str(exc)), icon=":material/error:")
-            st.stop()
+            with opening(view):
+                found = cache.analysis(view)
+        except DataError:  # shown under the pickers below; the data itself must open
+            bare = view.with_data(view.baseline, view.production)
+            with opening(bare):
+                found = cache.analysis(bare)
     sample, _, key = found
     session = cache.engine(key)
     assert session is not None and plan.sources is not None

@@ -41,6 +41,7 @@ from tracing.engines import EngineChoice, engine_for, is_csv, open_backend
 from tracing.errors import DataError
 from tracing.sources import describe_source, is_dataset_id, source_stamp
 from tracing.sqlbackend import TableSource
+from tracing.storage import estimate
 from tracing.vocab import EngineName
 
 if TYPE_CHECKING:
@@ -254,6 +255,10 @@ def plan_engine(
         return EnginePlan(choice)
     if len(sources) != 2:
         raise DataError("no baseline: name a baseline file or folder on the Data page.")
+    for source in sources:
+        # Every footer, before the engine scans a byte: a file that is not Parquet is named,
+        # with what to do (DuckDB's own error names it, but says nothing of the fix).
+        estimate(source)
     return EnginePlan(choice, (sources[0], sources[1]))
 
 

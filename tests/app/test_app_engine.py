@@ -180,3 +180,13 @@ def test_a_folder_with_date_ranges_is_an_error_that_says_what_to_do(open_app) ->
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "baseline" in errors[0] and "date ranges" in errors[0]
     assert "name single files, or compare two folders whole" in errors[0]
+
+
+def test_a_file_that_is_not_parquet_is_named_with_what_to_do(open_app, folders) -> None:
+    bad = Path(folders["production"]) / "part-2.parquet"
+    bad.write_text("prediction_id,score\n1,0.5\n")
+    at = open_app("data")
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "part-2.parquet: not a Parquet file" in errors[0], errors
+    assert "remove it or narrow the folder or pattern" in errors[0]
