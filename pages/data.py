@@ -186,7 +186,8 @@ def pinned_text(ref: str) -> str:
 st.subheader("What is loaded")
 view = current_view()
 try:
-    plan = cache.plan(view)
+    with st.spinner("Finding the files and choosing the engine…"):
+        plan = cache.plan(view)
 except DataError as exc:  # e.g. a folder where only memory can run: say what to change
     st.error(fmt.md(str(exc)), icon=":material/error:")
     st.stop()

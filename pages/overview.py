@@ -450,8 +450,13 @@ def show_timeline(tl, band: str, window: int) -> None:
                 "Judged on", help="Measured with actuals, or estimated from the scores."
             ),
             "expected": st.column_config.TextColumn("Expected range"),
-            "rows": st.column_config.NumberColumn("Rows", format="%,d"),
-            "rows_with_actuals": st.column_config.NumberColumn("With actuals", format="%,d"),
+            # on a SQL engine the series runs on its sample: these are the sample's rows
+            "rows": st.column_config.NumberColumn(
+                "Rows" if traceable else "Rows in the sample", format="%,d"
+            ),
+            "rows_with_actuals": st.column_config.NumberColumn(
+                "With actuals" if traceable else "With actuals (sample)", format="%,d"
+            ),
         },
     )
 

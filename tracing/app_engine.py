@@ -552,14 +552,17 @@ def engine_sentence(plan: EnginePlan) -> str:
     Examples
     --------
     >>> text = engine_sentence(EnginePlan(EngineChoice(EngineName.DUCKDB, "duckdb: as asked")))
-    >>> text.startswith("Engine: **DuckDB**: every number is computed on every row"), text[-29:]
-    (True, 'Why DuckDB: duckdb: as asked.')
+    >>> text.startswith("Engine: **DuckDB**: every number is computed on every row"), text[-69:]
+    (True, "Why DuckDB: the server's setting asks for it (TRACING_ENGINE=duckdb).")
     """
+    reason = plan.choice.reason
+    if reason == f"{plan.engine}: as asked":  # the operator's setting, in words
+        reason = f"the server's setting asks for it (TRACING_ENGINE={plan.engine})"
     if plan.in_memory:
-        return f"Engine: **{plan.title}**. Why: {plan.choice.reason}."
+        return f"Engine: **{plan.title}**. Why: {reason}."
     return (
         f"Engine: **{plan.title}**: every number is computed on every row inside {plan.title}; "
-        f"the columns are detected on a uniform sample. Why {plan.title}: {plan.choice.reason}."
+        f"the columns are detected on a uniform sample. Why {plan.title}: {reason}."
     )
 
 

@@ -63,7 +63,9 @@ def test_data_page_says_which_engine_runs_and_why(open_app, no_errors, folders) 
     no_errors(at)
     captions = [c.value for c in at.main.caption]
     engine = [c for c in captions if "Engine: **DuckDB**" in c]
-    assert len(engine) == 1 and engine[0].endswith("Why DuckDB: duckdb: as asked."), captions
+    assert len(engine) == 1 and engine[0].endswith(
+        "Why DuckDB: the server's setting asks for it (TRACING_ENGINE=duckdb)."
+    ), captions
     assert "every number is computed on every row inside DuckDB" in engine[0]
     # Row counts from the engine (every row), not from its 5,000-row sample.
     assert "Ready: 20,000 baseline rows and 20,000 production rows" in at.success[0].value
