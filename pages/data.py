@@ -155,9 +155,10 @@ with tab_path:
     if submitted:
         refs = st.session_state["w_path_baseline"], st.session_state["w_path_production"]
         try:
-            if refs[0].strip():  # an empty baseline: cut from the production file
-                validate_ref(refs[0])
-            validate_ref(refs[1])
+            with st.spinner("Checking the files…"):  # a folder or pattern is listed
+                if refs[0].strip():  # an empty baseline: cut from the production file
+                    validate_ref(refs[0])
+                validate_ref(refs[1])
         except DataError as exc:
             st.error(fmt.md(str(exc)), icon=":material/error:")
         else:

@@ -13,6 +13,16 @@ names its parents, the entries whose objects it references (a drilldown: its ana
 search; an analysis: its compared rows; those: the loaded tables), so it is charged only for
 what it adds, and evicting a parent evicts its children. The least recently used entries go
 first; an entry that alone exceeds the budget is computed but not kept.
+
+On a SQL engine (`tracing.app_engine.plan_engine`: a Parquet folder, glob or big file, by
+``TRACING_ENGINE``'s rule) nothing is loaded into pandas: the key's `engine` session holds the
+`tracing.engine_analysis.EngineAnalysis` (one per data and roles, kept open by
+`tracing.app_engine.EngineStore`, not by the byte budget: it holds a connection), `analysis`
+returns its uniform sample (schema, metric, frames for the pickers), and `comparison`,
+`counts`, `slice_features`, `slices`, `slice_drilldown` and `report` run on every row, under the
+session's lock (one query at a time per connection). Drift, quality and label conflicts come
+from `tracing.report.ReportRun`, so they follow the report when it pushes them down; the time
+series and explanations run on the sample, and the pages say so (`ui.engine.sampled`).
 """
 
 from __future__ import annotations
