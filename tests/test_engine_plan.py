@@ -238,3 +238,54 @@ def test_cards_and_pickers_offer_only_what_an_engine_computes() -> None:
     memory = ae.EnginePlan(EngineChoice(EngineName.MEMORY, "memory: as asked"))
     assert [m.id for m in ae.engine_metrics(metrics, sql)] == ["recall", "log_loss"]
     assert ae.engine_metrics(metrics, memory) == metrics
+
+
+class SlowToWake:
+    """A reentrant lock whose "visitor" thread polls for it, as a woken thread is late.
+
+    A released lock goes to whichever thread asks first: the prefetcher, running its next
+    job at once, would always win it without the session's queue.
+    """
+
+    def __init__(self) -> None:
+        self._inner = threading.RLock()
+
+    def __enter__(self) -> None:
+        if threading.current_thread().name != "visitor":
+            self._inner.acquire()
+            return
+        while not self._inner.acquire(blocking=False):
+            time.sleep(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        self._inner.release()
+
+
+def test_a_visitors_call_goes_before_queued_prefetches() -> None:
+    plan = ae.EnginePlan(EngineChoice(EngineName.DUCKDB, "duckdb: as asked"))
+    analysis = SimpleNamespace(backend=FakeBackend())
+    s = ae.EngineSession(plan, analysis, _lock=SlowToWake())  # type: ignore[arg-type]
+    order: list[str] = []
+
+    def prefetches() -> None:  # one thread, jobs back to back, as the prefetch executor runs
+        for i in (1, 2, 3):
+            with s.using(background=True):
+                order.append(f"prefetch-{i}")
+                time.sleep(0.2)
+                # its own inner call, while the visitor waits: it must not wait for them
+                with s.using(background=True):
+                    order.append(f"prefetch-{i}-inner")
+
+    def click() -> None:
+        with s.using():
+            order.append("click")
+
+    worker = threading.Thread(target=prefetches, daemon=True)
+    worker.start()
+    time.sleep(0.1)
+    visitor = threading.Thread(target=click, name="visitor", daemon=True)
+    visitor.start()
+    for t in (worker, visitor):
+        t.join(5)
+    assert order[:3] == ["prefetch-1", "prefetch-1-inner", "click"], order
+    assert len(order) == 7

@@ -341,18 +341,43 @@ class EngineSession:
     plan: EnginePlan
     analysis: EngineAnalysis
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _queue: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _waiting: int = 0  # foreground calls waiting for the connection or holding it
+    _owner: int | None = None  # the thread holding the connection
     _closed: bool = False
 
     @contextmanager
-    def using(self) -> Iterator[EngineAnalysis]:
-        """Hold the connection for one engine call (other callers wait)."""
-        with self._lock:
-            if self._closed:
-                raise DataError(
-                    "this analysis was closed to make room for another one on the server; "
-                    "reload the page to open it again."
-                )
-            yield self.analysis
+    def using(self, *, background: bool = False) -> Iterator[EngineAnalysis]:
+        """Hold the connection for one engine call (other callers wait).
+
+        A ``background`` call (a prefetch) waits until no visitor's call is waiting: a
+        click waits for at most the one prefetch already running, never for the queue of
+        them (a released lock goes to whichever thread asks first, often the prefetcher
+        again). A call made while its thread holds the connection never waits.
+        """
+        me = threading.get_ident()
+        with self._queue:
+            if not background:
+                self._waiting += 1
+            elif self._owner != me:
+                self._queue.wait_for(lambda: self._waiting == 0)
+        try:
+            with self._lock:
+                if self._closed:
+                    raise DataError(
+                        "this analysis was closed to make room for another one on the server; "
+                        "reload the page to open it again."
+                    )
+                outer, self._owner = self._owner, me
+                try:
+                    yield self.analysis
+                finally:
+                    self._owner = outer
+        finally:
+            if not background:
+                with self._queue:
+                    self._waiting -= 1
+                    self._queue.notify_all()
 
     def close(self) -> None:
         """Release the engine (after the call that holds it, if any); idempotent."""

@@ -339,8 +339,12 @@ def _engine_call(key: Key) -> Iterator[Any]:
     if session is None:
         yield _from_key(key, None)
         return
-    with session.using() as held:
+    with session.using(background=getattr(_thread, "background", False)) as held:
         yield held
+
+
+# Set in prefetch threads: their engine calls give way to the visitors' (`EngineSession.using`).
+_thread = threading.local()
 
 
 @_cached("counts")
@@ -773,6 +777,7 @@ def prefetch_drilldowns(
 
 
 def _quiet_drilldown(*job: Any) -> None:
+    _thread.background = True  # the prefetch thread's engine calls wait for visitors' calls
     try:
         slice_drilldown(*job)
     except Exception:  # a failed prefetch is retried, with its error shown, on the click
