@@ -187,3 +187,42 @@ def test_a_new_source_is_never_answered_from_the_old_coded_table(pair, backend):
         fresh.valid.with_keys(bins).group_sums(["region"], stats, side=Side.PRODUCTION),
         want.valid.with_keys(bins).group_sums(["region"], stats, side=Side.PRODUCTION),
     )
+
+
+def test_score_groups_are_the_in_memory_counts_per_distinct_score(pair, backend, tmp_path):
+    from tracing.metrics import score_groups
+
+    memory, _, _ = pair
+    # scores with ties (rounded) and missing values: counted per distinct value, NaN left out
+    frames = [memory.analysis.baseline_frame.copy(), memory.analysis.production_frame.copy()]
+    for i, frame in enumerate(frames):
+        frame["prediction_score"] = frame["prediction_score"].round(2)
+        frame.loc[frame.index[::37], "prediction_score"] = np.nan
+        frames[i] = frame
+    sources = (_write(frames[0], tmp_path / "b.parquet"), _write(frames[1], tmp_path / "p.pq"))
+    engine = _engine(backend, sources)
+    oracle = prepare_analysis(frames[0], frames[1], roles={"actual_label": "actual_label"})
+    for side, prepared in zip(Side, (oracle.baseline, oracle.production), strict=True):
+        keep = prepared.valid & ~np.isnan(prepared.score)
+        want = score_groups(prepared.y_true[keep], prepared.score[keep])
+        got = engine.valid.score_groups(side)
+        assert got is not None
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        # beyond the limit the counts are refused, never cut short
+        assert engine.valid.score_groups(side, limit=len(want[0]) - 1) is None
+        assert engine.valid.score_groups(side, limit=len(want[0])) is not None
+
+
+def test_rank_metrics_without_counts_are_nan_with_the_reason(pair, backend, monkeypatch):
+    from tracing.engine_analysis import engine_compare
+    from tracing.sqltable import SqlTable
+
+    _, sources, _ = pair
+    engine = _engine(backend, sources)
+    # too many distinct scores for the counts: the rank metrics say why, the rest are there
+    monkeypatch.setattr(SqlTable, "score_groups", lambda self, side, limit=0: None)
+    got = engine_compare(engine).table.set_index("metric")
+    assert np.isnan(got.loc["roc_auc", "production"])
+    assert "distinct scores" in got.loc["roc_auc", "production_reason"]
+    assert np.isfinite(got.loc["accuracy", "production"])

@@ -650,7 +650,8 @@ def _engine_report(
         )
         analysis = dataclasses.replace(analysis, notes=(choice.reason, *analysis.notes))
         sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
-        options = _report_options(args, analysis.metric.id, estimate=False)
+        # estimated beside realized, as in memory (model versions are memory-only)
+        options = _report_options(args, analysis.metric.id, estimate=True)
         report = build_report(analysis, sections=sections, options=options)
     finally:
         backend.close()

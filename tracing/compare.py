@@ -319,13 +319,15 @@ def compare_moments(
     rows: pd.DataFrame,
     metrics: list[Metric] | None = None,
     confidence: float = 0.95,
+    rank_groups: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> Comparison:
     """`compare` from aggregated statistics: what a SQL engine returns instead of rows.
 
     Each side's `Moments` hold the sums and cross-products of every per-row statistic over
     its valid rows, so the additive metrics and their delta-method intervals are exactly those
-    of `compare` (the same formulas on the same sums). Rank metrics (ROC AUC, PR AUC) need the
-    rows' score order and are NaN here, with the reason.
+    of `compare` (the same formulas on the same sums). Rank metrics (ROC AUC, PR AUC) come from
+    each side's counts per distinct score (``rank_groups``), as `compare` computes them; without
+    those counts they are NaN, with the reason.
 
     Parameters
     ----------
@@ -339,6 +341,9 @@ def compare_moments(
         Defaults to every metric applicable to the schema.
     confidence : float, default 0.95
         Confidence level of the delta's interval.
+    rank_groups : (baseline, production) of (pos, neg) or None, optional
+        Per side, the positive and negative counts per distinct score, highest first
+        (`tracing.metrics.score_groups`); None for a side whose counts the engine did not give.
 
     Returns
     -------
@@ -348,13 +353,11 @@ def compare_moments(
     metrics = applicable_metrics(schema) if metrics is None else metrics
     z = normal_quantile(0.5 + confidence / 2)
     records = []
+    groups = list(rank_groups) if rank_groups is not None else [None, None]
+    samples = [None if g is None else _RankSample(*g) for g in groups]
     for m in metrics:
         if not m.additive:
-            nan = float("nan")
-            record = _record(m, nan, nan, nan, nan, z)
-            why = "rank metrics are not computed by this engine yet"
-            record.update(baseline_reason=why, production_reason=why)
-            records.append(record)
+            records.append(_rank_record(m, samples, z))
             continue
         used = m.ratio_stats if m.numerator is not None else None
         (vb, varb), (vp, varp) = (side.delta_method(m, used) for side in (baseline, production))
@@ -366,6 +369,19 @@ def compare_moments(
         else _balance(schema, [_sum_shares(schema, side) for side in (baseline, production)])
     )
     return Comparison(table=table, rows=rows, class_balance=balance, confidence=confidence)
+
+
+def _rank_record(m: Metric, samples: Sequence[_RankSample | None], z: float) -> dict[str, Any]:
+    """Return a rank metric's record from each side's per-score counts (NaN, with why, without)."""
+    nan = float("nan")
+    found = [(nan, nan) if s is None else s.variance(m) for s in samples]
+    (vb, varb), (vp, varp) = found
+    record = _record(m, vb, vp, varb, varp, z)
+    why = "more distinct scores than the engine returns per-score counts for"
+    for side, sample in zip(("baseline", "production"), samples, strict=True):
+        if sample is None:
+            record[f"{side}_reason"] = why
+    return record
 
 
 def _sum_shares(schema: Schema, side: _Moments) -> dict[str, list[float]]:

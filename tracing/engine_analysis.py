@@ -19,11 +19,14 @@
    only aggregated tables come back.
 
 The sample is kept (`EngineAnalysis.sample`): sections that need rows (SHAP importance, root
-cause) run on it and say so.
+cause) run on it and say so. **Estimated performance** (`tracing.estimate`) is calibrated on the
+sample's baseline and applied in the engine (`estimated_table`: the isotonic fit as a ``CASE``
+over the score), so the expected sums come from every row.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,18 +41,30 @@ from tracing.analysis import Analysis, prepare_analysis
 from tracing.compare import Comparison, Moments, compare_moments
 from tracing.engine import Side
 from tracing.errors import DataError
-from tracing.metrics import Metric, binary_labels, class_codes
+from tracing.estimate import (
+    EstimateInput,
+    ScoreEstimator,
+    calibration_expression,
+    can_estimate,
+    estimated_stat_expressions,
+    fit_estimator,
+)
+from tracing.metrics import Metric, applicable_metrics, binary_labels, class_codes
 from tracing.rowexpr import Input, col, literal
 from tracing.schema import ModelType, Schema, score_column_class
 from tracing.sqlbackend import SqlBackend, TableSource
-from tracing.sqltable import SqlTable
+from tracing.sqltable import SqlTable, calendar_columns
+from tracing.verdict import status
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",
+    "ESTIMATED",
     "KNOWN_ACTUAL",
     "KNOWN_PREDICTION",
     "EngineAnalysis",
     "engine_compare",
+    "estimated_sums",
+    "estimated_table",
     "input_expressions",
     "prepare_engine_analysis",
 ]
@@ -60,6 +75,8 @@ DEFAULT_SAMPLE_SIZE = 200_000
 # Labels are mapped through a CASE of the distinct values: more than this is not a label column.
 _MAX_LABELS = 1_000
 
+ESTIMATED = "estimated:"
+"""Prefix of the expected statistics `estimated_table` adds (``estimated:tp``...)."""
 KNOWN_ACTUAL = "known_actual"
 KNOWN_PREDICTION = "known_prediction"
 # Per-row counts of the row table (`Comparison.rows`), beside the metric statistics.
@@ -189,6 +206,10 @@ def prepare_engine_analysis(
         stats=definitions,
         row_filter={s: col(Input.VALID) for s in sources},
     )
+    calendar = {s: _calendar(sample.schema, source, bare, s) for s, source in sources.items()}
+    if all(calendar.values()):  # as in memory: parts of a time column on both sides
+        for s, parts in calendar.items():
+            table, valid = table.with_columns(s, parts), valid.with_columns(s, parts)
     notes = (
         f"engine: {backend.name}; every metric, slice and count is computed on all "
         f"{rows[0]:,} + {rows[1]:,} rows in the engine; column roles were inferred on a uniform "
@@ -197,14 +218,44 @@ def prepare_engine_analysis(
     return EngineAnalysis(sample, table, valid, backend, rows, notes)
 
 
+def _calendar(
+    schema: Schema, source: TableSource, bare: SqlTable, side: Side
+) -> dict[str, tuple[exp.Expression, Any]]:
+    """Return the calendar parts of the timestamp role of a side, as SQL (none: no time type).
+
+    The time zone is the column's own as the files record it (the engine's view may show
+    another: DuckDB reports its session's).
+    """
+    column = schema.roles.timestamp
+    if not column or column not in bare.columns(side):
+        return {}
+    arrow_type = None
+    if source.table is None:
+        found = source.dataset().schema
+        if column in found.names:
+            arrow_type = found.field(column).type
+    if arrow_type is None:
+        arrow_type = bare.column_type(side, column)
+    return calendar_columns(column, arrow_type)
+
+
 def engine_compare(
-    analysis: EngineAnalysis, *, metrics: list[Metric] | None = None, confidence: float = 0.95
+    analysis: EngineAnalysis,
+    *,
+    metrics: list[Metric] | None = None,
+    confidence: float = 0.95,
+    estimate: bool = False,
 ) -> Comparison:
     """Run `tracing.compare.compare` on every row, from sums the engine aggregates.
 
     Per side, one query sums every statistic and every product of two statistics over the
     valid rows (the Gram matrix of the delta method), so the values and intervals are those of
-    the in-memory comparison on the same rows.
+    the in-memory comparison on the same rows. The rank metrics (ROC AUC, PR AUC) come from one
+    more query per side: the positive and negative counts per distinct score
+    (`tracing.sqltable.SqlTable.score_groups`), from which `compare` computes them too. With
+    ``estimate`` (as ``compare``'s ``production_frame``), the ``estimated`` column holds each
+    additive metric estimated from every production row's score, calibrated on the sample's
+    baseline (one more query); rank metrics stay NaN there.
     """
     names = list(
         rowexpr.row_stat_expressions(
@@ -219,9 +270,85 @@ def engine_compare(
         index=["baseline", "production"],
     )
     base, prod = moments[0], moments[1]
-    return compare_moments(
-        base, prod, schema=analysis.schema, rows=rows, metrics=metrics, confidence=confidence
+    chosen = applicable_metrics(analysis.schema) if metrics is None else metrics
+    ranks = None
+    if _has_score(analysis.schema) and any(not m.additive for m in chosen):
+        ranks = [analysis.valid.score_groups(side) for side in Side]
+    comparison = compare_moments(
+        base,
+        prod,
+        schema=analysis.schema,
+        rows=rows,
+        metrics=chosen,
+        confidence=confidence,
+        rank_groups=ranks,
     )
+    if not estimate or not can_estimate(analysis.schema):
+        return comparison
+    return _with_estimates(analysis, comparison, chosen)
+
+
+def _with_estimates(
+    analysis: EngineAnalysis, comparison: Comparison, metrics: Sequence[Metric]
+) -> Comparison:
+    """Fill the comparison's ``estimated`` column as `tracing.compare.compare` does."""
+    table = comparison.table.copy()
+    try:
+        estimator = fit_estimator(analysis.sample.baseline)
+    except DataError as exc:
+        return dataclasses.replace(comparison, notes=(*comparison.notes, f"no estimate: {exc}"))
+    sums = estimated_sums(analysis.table, estimator, Side.PRODUCTION)
+    # compare_moments lists the metrics in the order given: one estimate per row
+    table["estimated"] = [float(m.from_stats(sums)) if m.additive else np.nan for m in metrics]
+    table["estimated_status"] = [
+        status(e, b, d)
+        for e, b, d in zip(table["estimated"], table["baseline"], table["direction"], strict=True)
+    ]
+    b, _ = analysis.sample_rows
+    note = (
+        f"estimated: scores calibrated (isotonic) on {estimator.n_rows:,} baseline rows with "
+        f"actuals (of a sample of {b:,}), then the expected confusion matrix of all "
+        f"{analysis.rows[1]:,} production rows in the engine; assumes the link between score and "
+        "outcome did not change (no concept shift); rank metrics are not estimated by this "
+        "engine"
+    )
+    return dataclasses.replace(comparison, table=table, notes=(*comparison.notes, note))
+
+
+def estimated_table(table: SqlTable, estimator: ScoreEstimator, side: Side) -> SqlTable:
+    """Return ``table`` with `tracing.estimate`'s expected statistics on ``side``.
+
+    They are named `ESTIMATED` + the statistic (``estimated:tp``...), defined by
+    `tracing.estimate.estimated_stat_expressions` over per-row columns computed once a row:
+    covered (a score and a prediction), the calibrated probability (the fit as SQL,
+    `tracing.estimate.calibration_expression`), the predicted label and the score.
+    """
+    covered = exp.And(this=col(Input.SCORED), expression=col(KNOWN_PREDICTION))
+
+    def when_covered(then: exp.Expression, other: float) -> exp.Expression:
+        return exp.Case(ifs=[exp.If(this=covered.copy(), true=then)], default=literal(other))
+
+    columns: dict[EstimateInput, exp.Expression] = {
+        EstimateInput.COVERED: covered,
+        EstimateInput.P: when_covered(calibration_expression(estimator, col(Input.SCORE)), 0),
+        EstimateInput.YHAT: when_covered(rowexpr.flag(col(Input.PREDICTED)), 0),
+        EstimateInput.S: when_covered(col(Input.SCORE), 0.5),
+    }
+    named = {k: f"estimate:{k.value}" for k in columns}
+    refs = {k.value: col(v) for k, v in named.items()}
+    stats = {
+        ESTIMATED + name: rowexpr.substitute(definition, refs)
+        for name, definition in estimated_stat_expressions().items()
+    }
+    row_columns = {named[k]: v for k, v in columns.items()}
+    return table.with_row_columns(side, row_columns).with_derived(side, stats)
+
+
+def estimated_sums(table: SqlTable, estimator: ScoreEstimator, side: Side) -> dict[str, float]:
+    """Return the sums of the expected statistics over every row of a side (one query)."""
+    names = [ESTIMATED + n for n in estimated_stat_expressions()]
+    found = estimated_table(table, estimator, side).group_sums((), names, side=side)
+    return {n[len(ESTIMATED) :]: float(found.sums[n][0]) for n in names}
 
 
 def _moments(table: SqlTable, side: Side, names: Sequence[str]) -> Moments:

@@ -25,6 +25,12 @@ cannot see a new kind of positive the model scores low: in the fraud demo the sc
 fraud gets low scores, so the estimate says "fine" while the realized accuracy falls. Show it
 beside realized performance wherever actuals exist, so users learn when to trust it.
 
+**One definition, two engines.** The expected statistics are `tracing.rowexpr` expressions
+(`estimated_stat_expressions`) over the calibrated probability, the predicted label and the
+score: numpy evaluates them in memory, and a SQL engine evaluates them on every row with the
+calibration itself as SQL (`calibration_expression`, a ``CASE`` over the fitted thresholds), the
+fit made on the engine's sample (`tracing.engine_analysis.estimated_table`).
+
 A **proxy actual** is just another column given the actual role (``--actual COL``, or the Data
 page): the estimate and the realized metric then both refer to that column.
 """
@@ -32,22 +38,31 @@ page): the estimate and the realized metric then both refer to that column.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sqlglot import exp
 
+from tracing import rowexpr
 from tracing.errors import DataError
 from tracing.metrics import Metric, Prepared, applicable_metrics, prepare, score_groups
+from tracing.rowexpr import col, literal
 from tracing.schema import ModelType, Schema
+
+Expression = exp.Expression
 
 __all__ = [
     "MIN_CALIBRATION_ROWS",
+    "EstimateInput",
     "ScoreEstimator",
+    "calibration_expression",
     "can_estimate",
     "estimate_metrics",
     "estimated_row_stats",
+    "estimated_stat_expressions",
     "fit_estimator",
     "estimate_rank_metric",
     "prediction_rows",
@@ -88,6 +103,107 @@ class ScoreEstimator:
         if ok.any():
             out[ok] = self.calibrator.predict(score[ok])
         return out
+
+
+class EstimateInput(StrEnum):
+    """The per-row inputs the expected statistics are defined over (`estimated_stat_expressions`).
+
+    ``covered``: the row has a prediction and a score (the rows an estimate covers); ``p``: the
+    calibrated probability that it is positive, 0 where not covered; ``yhat``: 1.0 where it is
+    predicted positive (0 where not covered); ``s``: its raw score (0.5 where not covered).
+    """
+
+    COVERED = "covered"
+    P = "p"
+    YHAT = "yhat"
+    S = "s"
+
+
+def estimated_stat_expressions() -> dict[str, Expression]:
+    """Return the expected per-row statistics (module docstring, step 2) as expressions.
+
+    One definition over the `EstimateInput` columns, evaluated by numpy in memory
+    (`estimated_row_stats`) and as SQL by the engines (`tracing.engine_analysis`), as
+    `tracing.rowexpr` does for the realized statistics. Rows not covered contribute zeros.
+
+    Returns
+    -------
+    dict of str -> sqlglot Expression
+        ``n, tp, fp, fn, tn, pos, neg, pred_pos, correct, n_scored, logloss, sq_err``.
+    """
+
+    def mul(*parts: Expression) -> Expression:
+        out: Expression = exp.Paren(this=parts[0].copy())
+        for part in parts[1:]:
+            out = exp.Mul(this=out, expression=exp.Paren(this=part.copy()))
+        return out
+
+    def add(a: Expression, b: Expression) -> Expression:
+        return exp.Add(this=exp.Paren(this=a.copy()), expression=exp.Paren(this=b.copy()))
+
+    def one_minus(e: Expression) -> Expression:
+        return exp.Sub(this=literal(1), expression=exp.Paren(this=e.copy()))
+
+    p, yhat, s = col(EstimateInput.P), col(EstimateInput.YHAT), col(EstimateInput.S)
+    m = rowexpr.flag(col(EstimateInput.COVERED))
+    q = one_minus(p)
+    eps = float(np.finfo(np.float64).eps)  # the same clipping as the realized log loss
+    sc = exp.Greatest(
+        this=exp.Least(this=s.copy(), expressions=[literal(1 - eps)]), expressions=[literal(eps)]
+    )
+    out: dict[str, Expression] = {"n": m, "tp": mul(p, yhat), "fp": mul(q, yhat, m)}
+    out["fn"] = mul(p, one_minus(yhat))
+    out["tn"] = mul(q, one_minus(yhat), m)
+    out["pos"] = add(out["tp"], out["fn"])
+    out["neg"] = add(out["fp"], out["tn"])
+    out["pred_pos"] = yhat.copy()
+    out["correct"] = add(out["tp"], out["tn"])
+    out["n_scored"] = m.copy()
+    loss = add(mul(p, exp.Ln(this=sc.copy())), mul(q, exp.Ln(this=one_minus(sc))))
+    out["logloss"] = mul(exp.Neg(this=exp.Paren(this=loss)), m)
+    squares = add(mul(p, one_minus(s), one_minus(s)), mul(q, s, s))
+    out["sq_err"] = mul(squares, m)
+    return out
+
+
+def calibration_expression(estimator: ScoreEstimator, score: Expression) -> Expression:
+    """Return the fitted calibration as an expression over a score (SQL, or numpy via rowexpr).
+
+    The isotonic fit is piecewise linear between its thresholds and constant beyond them
+    (``out_of_bounds="clip"``); the expression finds a score's piece by a balanced ``CASE``
+    on the thresholds (a binary search: about log2(thresholds) comparisons a row, however
+    many pieces) and interpolates as scikit-learn does, ``y_i + slope_i * (score - x_i)``,
+    so it gives `ScoreEstimator.calibrated` to rounding. ``score`` must not be NULL or NaN.
+    """
+    xs = np.asarray(estimator.calibrator.X_thresholds_, dtype=np.float64)
+    ys = np.asarray(estimator.calibrator.y_thresholds_, dtype=np.float64)
+    if len(ys) == 1:
+        return literal(float(ys[0]))
+    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
+
+    def piece(i: int) -> Expression:
+        if ys[i + 1] == ys[i]:
+            return literal(float(ys[i]))
+        step = exp.Sub(this=score.copy(), expression=literal(float(xs[i])))
+        rise = exp.Mul(this=literal(float(slopes[i])), expression=exp.Paren(this=step))
+        return exp.Add(this=literal(float(ys[i])), expression=rise)
+
+    def search(lo: int, hi: int) -> Expression:  # pieces lo..hi-1
+        if hi - lo == 1:
+            return piece(lo)
+        mid = (lo + hi) // 2
+        below = exp.LT(this=score.copy(), expression=literal(float(xs[mid])))
+        return exp.Case(ifs=[exp.If(this=below, true=search(lo, mid))], default=search(mid, hi))
+
+    low = exp.LTE(this=score.copy(), expression=literal(float(xs[0])))
+    high = exp.GTE(this=score.copy(), expression=literal(float(xs[-1])))
+    return exp.Case(
+        ifs=[
+            exp.If(this=low, true=literal(float(ys[0]))),
+            exp.If(this=high, true=literal(float(ys[-1]))),
+        ],
+        default=search(0, len(xs) - 1),
+    )
 
 
 def can_estimate(schema: Schema, metric: Metric | None = None) -> bool:
@@ -201,21 +317,13 @@ def estimated_row_stats(
     assert data.score is not None
     covered = _predicted(frame, data)
     p = np.where(covered, estimator.calibrated(data.score), 0.0)
-    yhat = np.where(covered, data.y_pred, False).astype(float)
-    m = covered.astype(float)
-    s = np.where(covered, data.score, 0.5)
-    eps = np.finfo(np.float64).eps  # the same clipping as the realized log loss
-    sc = np.clip(s, eps, 1 - eps)
-    cols: dict[str, Array] = {"n": m, "tp": p * yhat, "fp": (1 - p) * yhat * m}
-    cols["fn"] = p * (1 - yhat)
-    cols["tn"] = (1 - p) * (1 - yhat) * m
-    cols["pos"] = cols["tp"] + cols["fn"]
-    cols["neg"] = cols["fp"] + cols["tn"]
-    cols["pred_pos"] = yhat
-    cols["correct"] = cols["tp"] + cols["tn"]
-    cols["n_scored"] = m
-    cols["logloss"] = -(p * np.log(sc) + (1 - p) * np.log1p(-sc)) * m
-    cols["sq_err"] = (p * (1 - s) ** 2 + (1 - p) * s**2) * m
+    inputs: dict[str, NDArray[Any]] = {
+        EstimateInput.COVERED: covered,
+        EstimateInput.P: p,
+        EstimateInput.YHAT: np.where(covered, data.y_pred, False).astype(float),
+        EstimateInput.S: np.where(covered, data.score, 0.5),
+    }
+    cols = rowexpr.evaluate_all(estimated_stat_expressions(), inputs, length=len(p))
     cols["p"] = np.where(covered, p, np.nan)
     return cols
 

@@ -24,11 +24,15 @@ of the baseline (a counterexample there is a counterexample everywhere), then co
 rows with one ``np.bincount`` of the combined codes. Before that, a few pairs of sample rows
 sharing a key value refute most dependents of that key in one vectorised step (`_survivors`),
 so a file with thousands of columns is not tested pair by pair.
+
+The decisions are made from counts (`ConflictCounts` per dataset, `KeyFacts` per column,
+`broken_row` per key value): `tracing.engine_quality` computes the same counts on every row of
+a SQL engine and hands them to the same `summarize_conflicts` / `confirmed_dependencies`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,16 +43,24 @@ from numpy.typing import NDArray
 from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.memo import per_analysis
-from tracing.schema import ModelType, shared_columns
+from tracing.schema import ModelType, Schema, shared_columns
 from tracing.textfmt import plain, quoted
 
 __all__ = [
+    "ConflictCounts",
+    "KeyFacts",
     "LabelConflicts",
     "broken_dependencies",
+    "broken_row",
     "candidate_columns",
+    "candidate_pairs",
+    "confirmed_dependencies",
+    "conflict_group",
+    "conflicts_apply",
     "functional_dependencies",
     "identical_feature_conflicts",
     "label_conflicts",
+    "summarize_conflicts",
 ]
 
 Codes = NDArray[np.int64]
@@ -109,28 +121,42 @@ def identical_feature_conflicts(
 
 
 @dataclass(frozen=True)
-class _Found:
-    """Conflicting groups (the largest ``top``) and counts over all of them."""
+class ConflictCounts:
+    """What `label_conflicts` decides from, for one dataset (in memory or from an engine).
+
+    Attributes
+    ----------
+    groups : DataFrame
+        The largest conflicting groups (`identical_feature_conflicts` columns).
+    n_groups : int
+        Conflicting groups in all.
+    rows : int
+        Rows in conflicting groups.
+    checked : int
+        Rows with an actual and every feature.
+    distinct : int
+        Distinct feature rows among them.
+    """
 
     groups: pd.DataFrame
     n_groups: int = 0
-    rows: int = 0  # rows in conflicting groups
-    checked: int = 0  # rows with an actual and every feature
-    distinct: int = 0  # distinct feature rows among them
+    rows: int = 0
+    checked: int = 0
+    distinct: int = 0
 
 
 def _conflicts(
     frame: pd.DataFrame, features: Sequence[str], actual: str, top: int | None
-) -> _Found:
+) -> ConflictCounts:
     """Find the conflicting groups of one dataset (see `identical_feature_conflicts`)."""
     empty = pd.DataFrame(columns=list(GROUP_COLUMNS))
     if not features:
-        return _Found(empty)
+        return ConflictCounts(empty)
     rows, key, checked = _repeated_rows(frame, features, actual)
     # rows dropped along the way were unique; the repeated ones share len(unique(key)) rows
     distinct = checked - len(rows) + len(np.unique(key))
     if not len(rows):
-        return _Found(empty, checked=checked, distinct=distinct)
+        return ConflictCounts(empty, checked=checked, distinct=distinct)
     found = pd.DataFrame({"key": key, "label": frame[actual].iloc[rows].to_numpy(), "row": rows})
     per_label = found.groupby(["key", "label"], sort=False).size()
     by_key = per_label.groupby(level="key", sort=False)
@@ -143,18 +169,27 @@ def _conflicts(
         columns=[c for c in GROUP_COLUMNS if c != "group"],
     )
     out.insert(0, "group", np.arange(len(out)))
-    return _Found(out, len(sizes), int(sizes.sum()), checked, distinct)
+    return ConflictCounts(out, len(sizes), int(sizes.sum()), checked, distinct)
 
 
 def _group(
     frame: pd.DataFrame, features: Sequence[str], labels: pd.Series, row: int
 ) -> dict[str, Any]:
+    return conflict_group(labels, frame.iloc[row][list(features)].to_dict())
+
+
+def conflict_group(labels: pd.Series, example: Mapping[Any, Any]) -> dict[str, Any]:
+    """Return one conflicting group's row: its actuals' counts (most first) and its features.
+
+    ``labels`` holds the rows per actual (index: the actual); ``example`` the shared feature
+    values.
+    """
     counts = labels.sort_values(ascending=False, kind="mergesort")
     return {
         "rows": int(counts.sum()),
         "labels": [plain(v) for v in counts.index],
         "counts": [int(c) for c in counts],
-        "example": {f: plain(v) for f, v in frame.iloc[row][list(features)].items()},
+        "example": {f: plain(v) for f, v in example.items()},
     }
 
 
@@ -280,12 +315,58 @@ def _survivors(matrix: Codes, key: int) -> NDArray[np.bool_]:
     return alive
 
 
-def _key_ok(a: Codes, min_keys: int) -> bool:
+@dataclass(frozen=True)
+class KeyFacts:
+    """What decides whether a column may be a dependency's key, or how many values it holds.
+
+    Attributes
+    ----------
+    n_values : int
+        Distinct non-missing values.
+    rows : int
+        Rows with a value.
+    repeated : int
+        Rows whose value occurs in at least one other row.
+    """
+
+    n_values: int
+    rows: int
+    repeated: int
+
+
+def _key_facts(a: Codes) -> KeyFacts:
     counts = np.bincount(a[a >= 0])
     counts = counts[counts > 0]
-    if len(counts) < min_keys:
-        return False
-    return bool(counts[counts >= 2].sum() >= 0.5 * counts.sum())
+    return KeyFacts(len(counts), int(counts.sum()), int(counts[counts >= 2].sum()))
+
+
+def confirmed_dependencies(
+    pairs: Sequence[tuple[str, str]],
+    facts: Mapping[str, KeyFacts],
+    holds: Callable[[str, str], bool],
+    *,
+    min_keys: int,
+) -> pd.DataFrame:
+    """Keep the candidate pairs that are dependencies of the whole baseline.
+
+    A key needs ``min_keys`` values or more, repeated (half its rows share their value with
+    another row); a dependent 2 values or more, no more than its key; and ``holds(key, dep)``
+    (every key value has one dependent value) must be true. ``facts`` are per column of the
+    whole baseline; ``holds`` is asked last, for the pairs left.
+
+    Returns
+    -------
+    DataFrame
+        ``key``, ``dependent``, ``n_keys``, ``n_values`` (`functional_dependencies`).
+    """
+    keys = {c for c, f in facts.items() if f.n_values >= min_keys and f.repeated >= 0.5 * f.rows}
+    rows = [
+        {"key": key, "dependent": dep, "n_keys": facts[key].n_values,
+         "n_values": facts[dep].n_values}
+        for key, dep in pairs
+        if key in keys and 2 <= facts[dep].n_values <= facts[key].n_values and holds(key, dep)
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["key", "dependent", "n_keys", "n_values"])
 
 
 def functional_dependencies(
@@ -319,10 +400,12 @@ def functional_dependencies(
     return deps
 
 
-def _dependencies(
-    baseline: pd.DataFrame, production: pd.DataFrame, cols: Sequence[str], min_keys: int
-) -> tuple[pd.DataFrame, _Coded]:
-    """Dependencies of the baseline, and the codes (both sides) of the columns involved."""
+def candidate_pairs(baseline: pd.DataFrame, cols: Sequence[str]) -> list[tuple[str, str]]:
+    """Return the pairs (key, dependent) that hold on an evenly spaced sample of the baseline.
+
+    A dependency of the whole baseline holds on any sample of it, so the pairs dropped here
+    are not dependencies; those kept still need `confirmed_dependencies`.
+    """
     sample = baseline.iloc[:: max(1, len(baseline) // _SAMPLE)]
     small = _Coded(sample, sample.iloc[:0], cols)
     n_small = {c: _distinct(small.codes[c][0]) for c in cols}
@@ -337,16 +420,21 @@ def _dependencies(
             if alive[j] and j != i and 2 <= n_small[dep] <= n_small[key]
             and _holds(small, key, dep)
         ]  # fmt: skip
+    return pairs
+
+
+def _dependencies(
+    baseline: pd.DataFrame, production: pd.DataFrame, cols: Sequence[str], min_keys: int
+) -> tuple[pd.DataFrame, _Coded]:
+    """Dependencies of the baseline, and the codes (both sides) of the columns involved."""
+    pairs = candidate_pairs(baseline, cols)
     involved = list(dict.fromkeys(c for pair in pairs for c in pair))
     coded = _Coded(baseline, production, involved)
-    n_values = {c: _distinct(coded.codes[c][0]) for c in involved}
-    keys = {c for c in involved if _key_ok(coded.codes[c][0], min_keys)}
-    rows = [
-        {"key": key, "dependent": dep, "n_keys": n_values[key], "n_values": n_values[dep]}
-        for key, dep in pairs
-        if key in keys and 2 <= n_values[dep] <= n_values[key] and _holds(coded, key, dep)
-    ]
-    return pd.DataFrame(rows, columns=["key", "dependent", "n_keys", "n_values"]), coded
+    facts = {c: _key_facts(coded.codes[c][0]) for c in involved}
+    deps = confirmed_dependencies(
+        pairs, facts, lambda key, dep: _holds(coded, key, dep), min_keys=min_keys
+    )
+    return deps, coded
 
 
 def broken_dependencies(
@@ -415,19 +503,45 @@ def _broken(coded: _Coded, key: str, dep: str) -> list[dict[str, Any]]:
 def _broken_row(
     coded: _Coded, key: str, dep: str, a: int, base_b: int, bs: Codes, counts: Codes
 ) -> dict[str, Any]:
-    order = np.argsort(-counts, kind="mergesort")
-    bs, counts = bs[order], counts[order]
-    reference = base_b if base_b >= 0 else bs[0]
     values = coded.uniques[dep]
+    return broken_row(
+        key,
+        dep,
+        coded.uniques[key][a],
+        values[base_b] if base_b >= 0 else None,
+        [values[b] for b in bs],
+        counts,
+    )
+
+
+def broken_row(
+    key: str,
+    dep: str,
+    key_value: Any,
+    baseline_value: Any,
+    values: Sequence[Any],
+    counts: Sequence[int] | NDArray[np.int64],
+) -> dict[str, Any]:
+    """Return one broken key value's row of `broken_dependencies`.
+
+    ``values`` and ``counts`` are the dependent values production carries with that key
+    value and their rows (ties keep this order); ``baseline_value`` is the baseline's
+    (None: a key new in production, compared with its most frequent value).
+    """
+    held = np.asarray(counts, dtype=np.int64)
+    order = np.argsort(-held, kind="mergesort")
+    ordered, held = [values[i] for i in order], held[order]
+    reference = baseline_value if baseline_value is not None else ordered[0]
+    other = np.array([v != reference for v in ordered], dtype=bool)
     return {
         "key": key,
         "dependent": dep,
-        "key_value": plain(coded.uniques[key][a]),
-        "baseline_value": plain(values[base_b]) if base_b >= 0 else None,
-        "values": [plain(values[b]) for b in bs],
-        "counts": [int(c) for c in counts],
-        "rows": int(counts.sum()),
-        "conflict_rows": int(counts[bs != reference].sum()),
+        "key_value": plain(key_value),
+        "baseline_value": plain(baseline_value) if baseline_value is not None else None,
+        "values": [plain(v) for v in ordered],
+        "counts": [int(c) for c in held],
+        "rows": int(held.sum()),
+        "conflict_rows": int(held[other].sum()),
     }
 
 
@@ -487,44 +601,76 @@ def label_conflicts(
             f"column {quoted(unknown[0])} is not in both datasets; choose from: "
             f"{', '.join(roles.slice_columns())}."
         )
-    applies = (
-        analysis.schema.model_type is not ModelType.REGRESSION
-        and bool(roles.actual_label)
-        and analysis.has_actuals
+    applies = conflicts_apply(analysis.schema, has_actuals=analysis.has_actuals)
+    found = [
+        _conflicts(frame, roles.features, str(roles.actual_label), 20)
+        if applies
+        else ConflictCounts(pd.DataFrame(columns=list(GROUP_COLUMNS)))
+        for frame in frames
+    ]
+    return summarize_conflicts(
+        found,
+        (len(frames[0]), len(frames[1])),
+        applies=applies,
+        has_actuals=analysis.has_actuals,
+        dependencies=broken_dependencies(*frames, columns=cols, min_keys=min_keys),
     )
+
+
+def conflicts_apply(schema: Schema, *, has_actuals: bool) -> bool:
+    """Whether identical-feature conflicts are looked for (classification, with actuals)."""
+    return (
+        schema.model_type is not ModelType.REGRESSION
+        and bool(schema.roles.actual_label)
+        and has_actuals
+    )
+
+
+def summarize_conflicts(
+    found: Sequence[ConflictCounts],
+    rows: tuple[int, int],
+    *,
+    applies: bool,
+    has_actuals: bool,
+    dependencies: pd.DataFrame,
+) -> LabelConflicts:
+    """Decide what the counts of each dataset mean and return the `LabelConflicts`.
+
+    ``found`` holds the baseline's and production's counts (in memory or from an engine),
+    ``rows`` their rows; a feature space too coarse to tell rows apart is not checked (see
+    the module docstring).
+    """
     summary, groups = [], []
-    for frame, dataset in zip(frames, ("baseline", "production"), strict=True):
-        found = (
-            _conflicts(frame, roles.features, str(roles.actual_label), 20)
-            if applies
-            else _Found(pd.DataFrame(columns=list(GROUP_COLUMNS)))
-        )
+    for counts, n, dataset in zip(found, rows, ("baseline", "production"), strict=True):
         note = (
             ""
             if applies
             else "production has no actuals yet"
-            if not analysis.has_actuals
+            if not has_actuals
             else "regression actuals are continuous: they always differ"
         )
-        if applies and found.distinct < _MIN_DISTINCT_SHARE * found.checked:
+        if applies and counts.distinct < _MIN_DISTINCT_SHARE * counts.checked:
             note = (
-                f"{found.distinct:,} distinct feature rows for {found.checked:,} rows: identical "
-                "rows are expected, so different actuals are noise, not a labelling issue"
+                f"{counts.distinct:,} distinct feature rows for {counts.checked:,} rows: "
+                "identical rows are expected, so different actuals are noise, not a labelling "
+                "issue"
             )
-            found = _Found(found.groups.iloc[:0], checked=found.checked, distinct=found.distinct)
+            counts = ConflictCounts(
+                counts.groups.iloc[:0], checked=counts.checked, distinct=counts.distinct
+            )
         summary.append(
             {
                 "dataset": dataset,
-                "groups": found.n_groups,
-                "rows": found.rows,
-                "share": found.rows / len(frame),
+                "groups": counts.n_groups,
+                "rows": counts.rows,
+                "share": counts.rows / n,
                 "checked": not note,
                 "note": note,
             }
         )
-        groups.append(found.groups.assign(dataset=dataset))
+        groups.append(counts.groups.assign(dataset=dataset))
     return LabelConflicts(
         summary=pd.DataFrame(summary),
         groups=pd.concat(groups, ignore_index=True),
-        dependencies=broken_dependencies(*frames, columns=cols, min_keys=min_keys),
+        dependencies=dependencies,
     )

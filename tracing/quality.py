@@ -22,6 +22,12 @@ below its lowest threshold. The checks:
 
 Identifier-like text columns (more than half the baseline rows distinct) are skipped by the
 category checks: every value of an id is new.
+
+Checks decide from *facts*, never from rows: `Facts` (row counts, the checked columns'
+`ColumnFacts`, repeated ids, label conflicts, actuals coverage) are counts, extremes and value
+counts that the in-memory path computes from the frames (lazily, `_Column`) and a SQL engine
+computes with a few aggregate queries (`tracing.engine_quality`). `run_checks` grades either
+with the same code.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -44,14 +50,28 @@ from tracing.memo import per_analysis
 from tracing.textfmt import percent, plain, quoted, value_text
 from tracing.vocab import Severity
 
+if TYPE_CHECKING:
+    from tracing.schema import Schema
+    from tracing.selection import ActualsCoverage
+
 __all__ = [
     "FINDING_COLUMNS",
     "QUALITY_CHECKS",
     "QUALITY_SEVERITIES",
+    "ColumnFacts",
+    "Facts",
+    "IdFacts",
     "QualityCheck",
+    "RepeatedIds",
+    "ValueSet",
+    "absent_values",
     "checked_columns",
+    "findings_table",
     "quality_checks",
+    "run_checks",
     "share_change_p_value",
+    "validate",
+    "value_set",
 ]
 
 QUALITY_SEVERITIES = (Severity.INFO, Severity.WARN, Severity.ALERT)  # the quality part
@@ -90,7 +110,8 @@ class QualityCheck:
         Grades of the measure: a finding is reported from the lowest non-None threshold up
         and takes the highest grade reached. None: that grade is never given.
     run : callable
-        ``(context, check) -> list of findings`` (dicts with the `quality_checks` columns).
+        ``(facts, check) -> list of findings`` (dicts with the `quality_checks` columns);
+        it reads `Facts` only, so the in-memory and the SQL paths grade alike.
     description : str
         One line for docs and tooltips.
     """
@@ -101,7 +122,7 @@ class QualityCheck:
     info: float | None
     warn: float | None
     alert: float | None
-    run: Callable[[_Context, QualityCheck], list[dict[str, Any]]]
+    run: Callable[[Facts, QualityCheck], list[dict[str, Any]]]
     description: str = ""
 
     def grade(self, value: float) -> Severity | None:
@@ -117,8 +138,175 @@ class QualityCheck:
         return None
 
 
+@dataclass(frozen=True)
+class ValueSet:
+    """Values a check picked from one column (new or vanished categories), most rows first.
+
+    Attributes
+    ----------
+    values, counts : tuple
+        The `_MAX_VALUES` values occupying the most rows, with their row counts.
+    n_values : int
+        How many values were picked in all.
+    rows : int
+        The rows all of them occupy.
+    """
+
+    values: tuple[Any, ...] = ()
+    counts: tuple[int, ...] = ()
+    n_values: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class RepeatedIds:
+    """Ids repeated within one dataset.
+
+    Attributes
+    ----------
+    rows : int
+        Rows whose (non-missing) id occurs more than once.
+    ids : int
+        Distinct repeated ids.
+    values, counts : tuple
+        The `_MAX_VALUES` most repeated ids and their row counts.
+    """
+
+    rows: int = 0
+    ids: int = 0
+    values: tuple[Any, ...] = ()
+    counts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class IdFacts:
+    """What ``duplicate_id`` decides from: repeats per dataset, ids shared by both.
+
+    Attributes
+    ----------
+    column : str
+        The prediction id column.
+    repeated : (RepeatedIds, RepeatedIds)
+        Baseline and production.
+    shared : int
+        Production rows whose id is also a baseline id.
+    shared_values : tuple
+        Up to `_MAX_VALUES` of those ids, distinct, smallest first.
+    """
+
+    column: str
+    repeated: tuple[RepeatedIds, RepeatedIds]
+    shared: int = 0
+    shared_values: tuple[Any, ...] = ()
+
+
+class ColumnFacts(Protocol):
+    """What the per-column checks decide from, for one column on both sides.
+
+    The in-memory path (`_Column`) computes each fact from the frames, lazily; a SQL engine
+    (`tracing.engine_quality`) from a few aggregate queries. Side 0 is the baseline, 1
+    production. Every check reads these facts only, so both paths grade by the same code.
+    """
+
+    @property
+    def name(self) -> str:
+        """The column."""
+        ...
+
+    @property
+    def n(self) -> tuple[int, int]:
+        """Rows per side."""
+        ...
+
+    @property
+    def numeric(self) -> tuple[bool, bool]:
+        """Whether each side holds numbers or times (`tracing.binning.is_numeric_column`)."""
+        ...
+
+    @property
+    def datetime(self) -> bool:
+        """Whether either side holds times."""
+        ...
+
+    @property
+    def missing(self) -> tuple[int, int]:
+        """Missing values per side (None, NaN)."""
+        ...
+
+    @property
+    def baseline_distinct(self) -> int:
+        """Distinct non-missing baseline values (asked for category columns only)."""
+        ...
+
+    @property
+    def few_distinct(self) -> tuple[int, int]:
+        """Distinct non-missing values per side, counted up to 2."""
+        ...
+
+    @property
+    def single_value(self) -> Any:
+        """Production's value, when it holds exactly one."""
+        ...
+
+    @property
+    def baseline_range(self) -> tuple[float, float] | None:
+        """Smallest and largest finite baseline value (None: none; asked when both numeric)."""
+        ...
+
+    @property
+    def outside(self) -> tuple[int, float, float]:
+        """Production values outside `baseline_range` (NaN skipped): count, lowest, highest."""
+        ...
+
+    def counts(self, side: int) -> pd.Series | None:
+        """Rows per distinct non-missing value (None: not counted, too many values)."""
+        ...
+
+    def absent(self, side: int, min_count: int) -> ValueSet:
+        """Values of ``side`` the other side never shows, held by at least ``min_count`` rows."""
+        ...
+
+    def kinds(self, side: int) -> pd.Series | None:
+        """Rows per Python type of an object column, most first (None: one typed column)."""
+        ...
+
+
+class Facts(Protocol):
+    """Everything the checks read: the schema, row counts, columns, ids, labels, coverage."""
+
+    @property
+    def schema(self) -> Schema:
+        """Column roles, model type."""
+        ...
+
+    @property
+    def rows(self) -> tuple[int, int]:
+        """Rows per side."""
+        ...
+
+    @property
+    def columns(self) -> Sequence[ColumnFacts]:
+        """The checked columns."""
+        ...
+
+    @property
+    def ids(self) -> IdFacts | None:
+        """Repeated and shared prediction ids (None: no id column)."""
+        ...
+
+    @property
+    def labels(self) -> LabelConflicts:
+        """Label conflicts and broken dependencies (`tracing.labels`)."""
+        ...
+
+    @property
+    def coverage(self) -> ActualsCoverage | None:
+        """How production's actuals cover its rows (`tracing.selection.actuals_coverage`)."""
+        ...
+
+
 class _Column:
-    """One column on both sides, profiled lazily (each check takes what it needs)."""
+    """One column on both sides, in memory: each fact computed on first use."""
 
     def __init__(self, analysis: Analysis, name: str) -> None:
         self.analysis = analysis
@@ -135,10 +323,16 @@ class _Column:
         return b, p
 
     @cached_property
-    def counts(self) -> tuple[pd.Series, pd.Series]:
+    def _counts(self) -> tuple[pd.Series, pd.Series]:
         """Value counts per side (missing left out), shared with drift's bins."""
-        b, p = (value_counts(self.analysis, side=s, column=self.name) for s in _SIDES)
+        b, p = (_held(value_counts(self.analysis, side=s, column=self.name)) for s in _SIDES)
         return b, p
+
+    def counts(self, side: int) -> pd.Series:
+        return self._counts[side]
+
+    def absent(self, side: int, min_count: int) -> ValueSet:
+        return absent_values(self._counts[side], self._counts[1 - side], min_count)
 
     @cached_property
     def floats(self) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -153,26 +347,96 @@ class _Column:
         return b, p
 
     @property
-    def categorical(self) -> bool:
-        """Text/boolean/category on both sides (the category checks apply)."""
-        return not any(self.numeric)
+    def baseline_distinct(self) -> int:
+        return len(self._counts[0])
 
     @cached_property
-    def id_like(self) -> bool:
-        n = self.n[0] - self.missing[0]
-        return n > 0 and len(self.counts[0]) > _ID_LIKE * n
+    def few_distinct(self) -> tuple[int, int]:
+        return self._n_distinct(0), self._n_distinct(1)
+
+    def _n_distinct(self, side: int) -> int:
+        """Distinct non-missing values, counted up to 2 (all the constant check needs)."""
+        if self.floats[side] is not None:
+            lo, hi = self.extremes[side]  # shared with out_of_range
+            if math.isnan(lo):  # every value missing (or none)
+                return 0
+            return 1 if lo == hi else 2
+        return min(len(self._counts[side]), 2)
+
+    @property
+    def single_value(self) -> Any:
+        return self.sides[1].dropna().iloc[0]
+
+    @cached_property
+    def baseline_range(self) -> tuple[float, float] | None:
+        base = self.floats[0]
+        return None if base is None else _finite_range(base, self.extremes[0])
+
+    @cached_property
+    def outside(self) -> tuple[int, float, float]:
+        prod, limits = self.floats[1], self.baseline_range
+        if prod is None or limits is None:
+            return 0, math.nan, math.nan
+        lo, hi = limits
+        with np.errstate(invalid="ignore"):
+            # lo <= hi: the two sides never overlap, so the counts add up (no mask needed)
+            count = int(np.count_nonzero(prod < lo)) + int(np.count_nonzero(prod > hi))
+        if not count:
+            return 0, math.nan, math.nan
+        with np.errstate(invalid="ignore"):
+            seen = prod[(prod < lo) | (prod > hi)]
+        return count, float(seen.min()), float(seen.max())
+
+    def kinds(self, side: int) -> pd.Series | None:
+        if self.sides[side].dtype != object:
+            return None
+        counts = self._counts[side]
+        kinds = pd.Series(counts.to_numpy(), index=[_type_name(v) for v in counts.index])
+        return kinds.groupby(level=0).sum().sort_values(ascending=False)
+
+
+def _held(counts: pd.Series) -> pd.Series:
+    """Keep the values some row holds (a categorical's counts list unused categories too)."""
+    empty = counts.to_numpy() == 0
+    return counts[~empty] if empty.any() else counts
+
+
+def absent_values(mine: pd.Series, other: pd.Series, min_count: int) -> ValueSet:
+    """Return the values counted in ``mine`` but not in ``other``, held by ``min_count``+ rows."""
+    return value_set(mine[~mine.index.isin(other.index) & (mine >= min_count).to_numpy()])
+
+
+def value_set(found: pd.Series) -> ValueSet:
+    """Return picked values with their row counts as a `ValueSet` (most rows first, stable)."""
+    ordered = found.sort_values(ascending=False, kind="mergesort")
+    top = ordered.head(_MAX_VALUES)
+    return ValueSet(
+        tuple(top.index.tolist()), tuple(int(c) for c in top), len(found), int(found.sum())
+    )
 
 
 class _Context:
-    """What every check reads: the analysis, the columns to check, and shared profiles."""
+    """The facts of an analysis in memory (`Facts`), each computed on first use."""
 
     def __init__(self, analysis: Analysis, columns: Sequence[str]) -> None:
         self.analysis = analysis
+        self.schema = analysis.schema
+        self.rows = (len(analysis.baseline_frame), len(analysis.production_frame))
         self.columns = [_Column(analysis, c) for c in columns]
+
+    @cached_property
+    def ids(self) -> IdFacts | None:
+        return _id_facts(self.analysis)
 
     @cached_property
     def labels(self) -> LabelConflicts:
         return label_conflicts(self.analysis)
+
+    @cached_property
+    def coverage(self) -> ActualsCoverage | None:
+        from tracing.selection import actuals_coverage  # drift tests run only with partial actuals
+
+        return actuals_coverage(self.analysis)
 
 
 def _finding(
@@ -206,7 +470,7 @@ def _finding(
 # The checks
 
 
-def _missing_rate(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+def _missing_rate(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
     out = []
     for col in ctx.columns:
         (mb, mp), (nb, np_) = col.missing, col.n
@@ -245,61 +509,78 @@ def share_change_p_value(kb: int, nb: int, kp: int, np_: int) -> float:
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 
-def _new_values(col: _Column) -> pd.Series:
-    """Production values never seen in the baseline, with their production counts."""
-    base, prod = col.counts
-    return prod[~prod.index.isin(base.index)]
+def _categorical(col: ColumnFacts) -> bool:
+    """Text/boolean/category on both sides (the category checks apply)."""
+    return not any(col.numeric)
 
 
-def _vanished_values(col: _Column) -> pd.Series:
-    """Baseline values production should have shown but did not, with their baseline counts."""
-    base, prod = col.counts
-    expected = base / col.n[0] * col.n[1]
-    return base[~base.index.isin(prod.index) & (expected >= _MIN_EXPECTED).to_numpy()]
+def _id_like(col: ColumnFacts) -> bool:
+    n = col.n[0] - col.missing[0]
+    return n > 0 and col.baseline_distinct > _ID_LIKE * n
 
 
-def _new_category(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
-    return _category_change(ctx, check, _new_values, side=1, what="never seen in the baseline")
+def min_expected_rows(n_baseline: int, n_production: int) -> int:
+    """Baseline rows a value needs to "expect" `_MIN_EXPECTED` production rows.
+
+    The smallest count ``c`` with ``c / n_baseline * n_production >= 10``, evaluated as that
+    very float expression, so a filter ``count >= c`` (in pandas or in SQL) picks exactly
+    the values whose expected production count reaches 10.
+
+    Examples
+    --------
+    >>> min_expected_rows(4000, 40), min_expected_rows(100, 100)
+    (1000, 10)
+    """
+    if n_baseline <= 0 or n_production <= 0:
+        return n_baseline + 1  # nothing is expected: no value can vanish
+    c = max(1, math.ceil(_MIN_EXPECTED * n_baseline / n_production))
+    while c > 1 and (c - 1) / n_baseline * n_production >= _MIN_EXPECTED:
+        c -= 1
+    while c / n_baseline * n_production < _MIN_EXPECTED:
+        c += 1
+    return c
 
 
-def _vanished_category(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+def _new_category(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
+    return _category_change(ctx, check, side=1, what="never seen in the baseline")
+
+
+def _vanished_category(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
     return _category_change(
-        ctx, check, _vanished_values, side=0, what="of the baseline that never occur in production"
+        ctx, check, side=0, what="of the baseline that never occur in production"
     )
 
 
 def _category_change(
-    ctx: _Context,
-    check: QualityCheck,
-    find: Callable[[_Column], pd.Series],
-    *,
-    side: int,
-    what: str,
+    ctx: Facts, check: QualityCheck, *, side: int, what: str
 ) -> list[dict[str, Any]]:
-    """Report the values ``find`` picks per category column, graded by their share of ``side``.
+    """Report the values of ``side`` the other side lacks, graded by their share of ``side``.
 
     ``side`` is the dataset whose rows the values occupy (1: production, for new values; 0:
-    the baseline, for vanished ones); the other side's share is 0 by definition.
+    the baseline, for vanished ones, which must have been expected in production); the other
+    side's share is 0 by definition.
     """
-    dataset = ("baseline", "production")[side]
+    dataset = _SIDES[side]
     out = []
     for col in ctx.columns:
-        if not col.categorical or col.id_like:
+        if not _categorical(col) or _id_like(col):
             continue
-        found = find(col).sort_values(ascending=False, kind="mergesort")
-        share = found.sum() / col.n[side]
-        severity = check.grade(share) if len(found) else None
+        least = 1 if side == 1 else min_expected_rows(*col.n)
+        found = col.absent(side, least)
+        share = found.rows / col.n[side]
+        severity = check.grade(share) if found.n_values else None
         if severity is None:
             continue
-        top = found.head(_MAX_VALUES)
         listed = ", ".join(
-            f"{value_text(v)} ({c:,} rows, {percent(c / col.n[side])})" for v, c in top.items()
+            f"{value_text(v)} ({c:,} rows, {percent(c / col.n[side])})"
+            for v, c in zip(found.values, found.counts, strict=True)
         )
-        more = f" and {len(found) - len(top)} more" if len(found) > len(top) else ""
-        noun = "value" if len(found) == 1 else "values"
+        hidden = found.n_values - len(found.values)
+        more = f" and {hidden} more" if hidden > 0 else ""
+        noun = "value" if found.n_values == 1 else "values"
         detail = (
-            f"{col.name} has {len(found)} {noun} {what}, {percent(share)} of {dataset} rows: "
-            f"{listed}{more}."
+            f"{col.name} has {found.n_values} {noun} {what}, {percent(share)} of {dataset} "
+            f"rows: {listed}{more}."
         )
         shares = (share, 0.0) if side == 0 else (0.0, share)
         out.append(
@@ -308,36 +589,30 @@ def _category_change(
                 col.name,
                 severity,
                 detail,
-                count=int(found.sum()) if side == 1 else 0,
+                count=found.rows if side == 1 else 0,
                 share=shares[1],
                 baseline_share=shares[0],
-                values=top.index.tolist(),
-                counts=top.tolist(),
+                values=found.values,
+                counts=found.counts,
             )
         )
     return out
 
 
-def _out_of_range(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+def _out_of_range(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
     out = []
     for col in ctx.columns:
-        base, prod = col.floats
-        if base is None or prod is None or col.datetime:
+        if not all(col.numeric) or col.datetime:
             continue
-        limits = _finite_range(base, col.extremes[0])
+        limits = col.baseline_range
         if limits is None:
             continue
         lo, hi = limits
-        with np.errstate(invalid="ignore"):
-            # lo <= hi: the two sides never overlap, so the counts add up (no mask needed)
-            count = int(np.count_nonzero(prod < lo)) + int(np.count_nonzero(prod > hi))
+        count, low, high = col.outside
         share = count / col.n[1]
         severity = check.grade(share) if count else None
         if severity is None:
             continue
-        with np.errstate(invalid="ignore"):
-            seen = prod[(prod < lo) | (prod > hi)]
-        low, high = float(seen.min()), float(seen.max())
         detail = (
             f"{col.name} has {count:,} production values ({percent(share)}) outside the "
             f"baseline range [{lo:.4g}, {hi:.4g}]; lowest {low:.4g}, highest {high:.4g}."
@@ -383,12 +658,12 @@ def _finite_range(
     return float(finite.min()), float(finite.max())
 
 
-def _type_mismatch(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+def _type_mismatch(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
     out = []
     for col in ctx.columns:
         if all(col.numeric):
             continue
-        for side, dataset in enumerate(("baseline", "production")):
+        for side, dataset in enumerate(_SIDES):
             found = _text_in_numbers(col, side) or _mixed_types(col, side)
             if found is None:
                 continue
@@ -411,12 +686,12 @@ def _type_mismatch(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
     return out
 
 
-def _text_in_numbers(col: _Column, side: int) -> tuple[int, str, list[Any]] | None:
+def _text_in_numbers(col: ColumnFacts, side: int) -> tuple[int, str, list[Any]] | None:
     """Words in a column that is numeric on the other side or mostly numbers here."""
     if col.numeric[side]:
         return None
-    counts = col.counts[side]
-    if counts.empty:
+    counts = col.counts(side)
+    if counts is None or counts.empty:  # None: too many values to count (an engine's sample)
         return None
     parsed = pd.to_numeric(pd.Series(counts.index.astype(str)), errors="coerce").isna()
     words = counts[parsed.to_numpy()]
@@ -437,15 +712,10 @@ def _text_in_numbers(col: _Column, side: int) -> tuple[int, str, list[Any]] | No
     return int(words.sum()), detail, examples.index.tolist()
 
 
-def _mixed_types(col: _Column, side: int) -> tuple[int, str, list[Any]] | None:
+def _mixed_types(col: ColumnFacts, side: int) -> tuple[int, str, list[Any]] | None:
     """Several Python types in one object column (a number-only mix is fine)."""
-    series = col.sides[side]
-    if series.dtype != object:
-        return None
-    counts = col.counts[side]
-    kinds = pd.Series(counts.to_numpy(), index=[_type_name(v) for v in counts.index])
-    by_type = kinds.groupby(level=0).sum().sort_values(ascending=False)
-    if len(by_type) < 2 or set(by_type.index) <= {"int", "float"}:
+    by_type = col.kinds(side)
+    if by_type is None or len(by_type) < 2 or set(by_type.index) <= {"int", "float"}:
         return None
     minority = int(by_type.iloc[1:].sum())
     listed = ", ".join(f"{t} {c:,}" for t, c in by_type.items())
@@ -462,10 +732,10 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _constant(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+def _constant(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
     out = []
     for col in ctx.columns:
-        distinct = (_n_distinct(col, 0), _n_distinct(col, 1))
+        distinct = col.few_distinct
         if distinct[1] > 1:
             continue
         was_varied = distinct[0] > 1
@@ -478,7 +748,7 @@ def _constant(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
             if was_varied
             else "it is constant in the baseline too (it carries no signal)"
         )
-        value = [] if distinct[1] == 0 else [col.sides[1].dropna().iloc[0]]
+        value = [] if distinct[1] == 0 else [col.single_value]
         detail = (
             f"{col.name} {what} in production"
             + (f" ({value_text(value[0])})" if value else "")
@@ -498,36 +768,20 @@ def _constant(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
     return out
 
 
-def _n_distinct(col: _Column, side: int) -> int:
-    """Distinct non-missing values, counted up to 2 (all this check needs)."""
-    if col.floats[side] is not None:
-        lo, hi = col.extremes[side]  # shared with out_of_range
-        if math.isnan(lo):  # every value missing (or none)
-            return 0
-        return 1 if lo == hi else 2
-    return min(len(col.counts[side]), 2)
-
-
-def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
-    id_col = ctx.analysis.schema.roles.prediction_id
-    if not id_col:
+def _duplicate_id(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
+    ids = ctx.ids
+    if ids is None:
         return []
-    sides = (ctx.analysis.baseline_frame[id_col], ctx.analysis.production_frame[id_col])
-    ordered = [_sorted_ints(s) for s in sides]
+    id_col = ids.column
     out = []
-    for series, dataset, ids in zip(sides, _SIDES, ordered, strict=True):
-        if ids is not None and not (ids[1:] == ids[:-1]).any():
-            continue  # no id repeats: nothing to report, and no hashing to find out
-        dup = series.duplicated(keep=False) & series.notna()
-        count = int(dup.sum())
-        share = count / len(series)
-        severity = check.grade(share) if count else None
+    for found, dataset, n in zip(ids.repeated, _SIDES, ctx.rows, strict=True):
+        share = found.rows / n
+        severity = check.grade(share) if found.rows else None
         if severity is None:
             continue
-        repeated = series[dup].value_counts().head(_MAX_VALUES)
         detail = (
-            f"{dataset}: {count:,} rows ({percent(share)}) share {series[dup].nunique():,} "
-            f"repeated {id_col} values (e.g. {quoted(repeated.index[0])} x{repeated.iloc[0]})."
+            f"{dataset}: {found.rows:,} rows ({percent(share)}) share {found.ids:,} "
+            f"repeated {id_col} values (e.g. {quoted(found.values[0])} x{found.counts[0]})."
         )
         out.append(
             _finding(
@@ -536,21 +790,18 @@ def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
                 severity,
                 detail,
                 dataset=dataset,
-                count=count,
+                count=found.rows,
                 share=share,
-                values=repeated.index.tolist(),
-                counts=repeated.tolist(),
+                values=found.values,
+                counts=found.counts,
             )
         )
-    if _disjoint(*ordered):
-        return out
-    both = sides[1][sides[1].isin(sides[0].dropna())]
-    if len(both):
-        share = len(both) / len(sides[1])
+    if ids.shared:
+        share = ids.shared / ctx.rows[1]
         severity = check.grade(share)
         if severity is not None:
             detail = (
-                f"{len(both):,} production rows ({percent(share)}) reuse a {id_col} that is "
+                f"{ids.shared:,} production rows ({percent(share)}) reuse a {id_col} that is "
                 "also in the baseline (the same predictions in both datasets?)."
             )
             out.append(
@@ -560,12 +811,56 @@ def _duplicate_id(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
                     severity,
                     detail,
                     dataset="both",
-                    count=len(both),
+                    count=ids.shared,
                     share=share,
-                    values=both.head(_MAX_VALUES).tolist(),
+                    values=ids.shared_values,
                 )
             )
     return out
+
+
+def _id_facts(analysis: Analysis) -> IdFacts | None:
+    """Repeated and shared ids of an analysis in memory (sorted integer ids: no hashing)."""
+    id_col = analysis.schema.roles.prediction_id
+    if not id_col:
+        return None
+    sides = (analysis.baseline_frame[id_col], analysis.production_frame[id_col])
+    ordered = [_sorted_ints(s) for s in sides]
+    repeated = []
+    for series, ids in zip(sides, ordered, strict=True):
+        if ids is not None and not (ids[1:] == ids[:-1]).any():
+            repeated.append(RepeatedIds())  # no id repeats, and no hashing to find out
+            continue
+        dup = series.duplicated(keep=False) & series.notna()
+        top = series[dup].value_counts().head(_MAX_VALUES)
+        repeated.append(
+            RepeatedIds(
+                int(dup.sum()),
+                int(series[dup].nunique()),
+                tuple(top.index.tolist()),
+                tuple(int(c) for c in top),
+            )
+        )
+    if _disjoint(*ordered):
+        return IdFacts(id_col, (repeated[0], repeated[1]))
+    both = sides[1][sides[1].isin(sides[0].dropna())]
+    return IdFacts(id_col, (repeated[0], repeated[1]), len(both), _smallest(both.unique()))
+
+
+def _smallest(values: Any) -> tuple[Any, ...]:
+    """Return the `_MAX_VALUES` smallest distinct values (as they come, if they do not sort).
+
+    Linear in the values (``heapq.nsmallest``, a numpy sort for numbers): every id may be
+    shared.
+    """
+    import heapq
+
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        return tuple(np.sort(values)[:_MAX_VALUES].tolist())
+    try:
+        return tuple(heapq.nsmallest(_MAX_VALUES, values))
+    except TypeError:  # ids of several types in one object column
+        return tuple(list(values)[:_MAX_VALUES])
 
 
 def _sorted_ints(series: pd.Series) -> np.ndarray | None:
@@ -592,8 +887,8 @@ def _disjoint(baseline: np.ndarray | None, production: np.ndarray | None) -> boo
     return not bool((baseline[at] == production).any())
 
 
-def _label_conflict(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
-    actual = ctx.analysis.schema.roles.actual_label
+def _label_conflict(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
+    actual = ctx.schema.roles.actual_label
     out = []
     for s in ctx.labels.summary.to_dict(orient="records"):
         severity = check.grade(float(s["share"])) if s["groups"] else None
@@ -625,9 +920,9 @@ def _label_conflict(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
     return out
 
 
-def _broken_dependency(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
+def _broken_dependency(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
     deps = ctx.labels.dependencies
-    n = len(ctx.analysis.production_frame)
+    n = ctx.rows[1]
     out = []
     for (key, dep), rows in deps.groupby(["key", "dependent"], sort=False):
         count = int(rows["conflict_rows"].sum())
@@ -659,11 +954,9 @@ def _broken_dependency(ctx: _Context, check: QualityCheck) -> list[dict[str, Any
     return out
 
 
-def _biased_actuals(ctx: _Context, check: QualityCheck) -> list[dict[str, Any]]:
-    from tracing.selection import actuals_coverage  # drift tests run only with partial actuals
-
-    coverage = actuals_coverage(ctx.analysis)
-    actual = ctx.analysis.schema.roles.actual_label
+def _biased_actuals(ctx: Facts, check: QualityCheck) -> list[dict[str, Any]]:
+    coverage = ctx.coverage
+    actual = ctx.schema.roles.actual_label
     if coverage is None or not coverage.biased or not actual:
         return []
     # The measure: 2 for a class without actuals or an alerting column, 1 for the rest.
@@ -844,6 +1137,27 @@ def quality_checks(
     >>> q.iloc[0][["check", "feature", "values"]].tolist()
     ['new_category', 'merchant_id', ['scammeds.com']]
     """
+    chosen, cols = validate(analysis, columns=columns, checks=checks)
+    return run_checks(_Context(analysis, cols), chosen)
+
+
+def validate(
+    analysis: Analysis,
+    *,
+    columns: Sequence[str] | None = None,
+    checks: Sequence[str] | None = None,
+    available: set[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Return the check ids and columns to run, as `quality_checks` takes them.
+
+    ``available`` are the columns both sides have (default: the frames' columns; an engine
+    passes its views' columns).
+
+    Raises
+    ------
+    DataError
+        Unknown check id or column.
+    """
     chosen = list(checks) if checks is not None else list(QUALITY_CHECKS)
     unknown = [c for c in chosen if c not in QUALITY_CHECKS]
     if unknown:
@@ -852,16 +1166,27 @@ def quality_checks(
             f"{', '.join(QUALITY_CHECKS)}."
         )
     cols = checked_columns(analysis) if columns is None else list(columns)
-    shared = set(analysis.baseline_frame.columns) & set(analysis.production_frame.columns)
-    missing = [c for c in cols if c not in shared]
+    if available is None:
+        available = set(analysis.baseline_frame.columns) & set(analysis.production_frame.columns)
+    missing = [c for c in cols if c not in available]
     if missing:
         raise DataError(
             f"column {quoted(missing[0])} is not in both datasets; choose from: "
             f"{', '.join(checked_columns(analysis))}."
         )
-    ctx = _Context(analysis, cols)
-    rows = [f for c in chosen for f in QUALITY_CHECKS[c].run(ctx, QUALITY_CHECKS[c])]
-    table = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
+    return chosen, cols
+
+
+def run_checks(facts: Facts, checks: Sequence[str]) -> pd.DataFrame:
+    """Run the checks ``checks`` (ids) on ``facts``; their findings as `findings_table`."""
+    return findings_table(
+        [f for c in checks for f in QUALITY_CHECKS[c].run(facts, QUALITY_CHECKS[c])]
+    )
+
+
+def findings_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Return findings as the `quality_checks` table, most severe first (then largest share)."""
+    table = pd.DataFrame(list(rows), columns=list(FINDING_COLUMNS))
     if table.empty:
         return table.astype({"count": "int64", "share": float, "baseline_share": float})
     rank = -table["severity"].map(lambda s: Severity(s).rank)

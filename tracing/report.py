@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tracing.engine_analysis import EngineAnalysis
+    from tracing.engine_quality import EngineQuality
     from tracing.explain import Explanation
 
 __all__ = [
@@ -125,13 +126,28 @@ class ReportRun:
         return feature_drift(self.analysis, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
 
     @functools.cached_property
+    def engine_quality(self) -> EngineQuality | None:
+        """A SQL engine's quality findings of every row, with its notes (None in memory)."""
+        if self.engine is None:
+            return None
+        from tracing.engine_quality import engine_quality_checks
+
+        return engine_quality_checks(self.engine)
+
+    @functools.cached_property
     def quality(self) -> pd.DataFrame:
-        """Every data-quality finding (label checks included)."""
+        """Every data-quality finding (label checks included), on every row in an engine."""
+        if self.engine_quality is not None:
+            return self.engine_quality.findings
         return quality_checks(self.analysis)
 
     @functools.cached_property
     def conflicts(self) -> LabelConflicts:
-        """Label conflicts and broken dependencies."""
+        """Label conflicts and broken dependencies, on every row in an engine."""
+        if self.engine is not None:
+            from tracing.engine_quality import engine_label_conflicts
+
+            return engine_label_conflicts(self.engine)
         return label_conflicts(self.analysis)
 
     @functools.cached_property
@@ -181,7 +197,8 @@ def _overall(run: ReportRun) -> dict[str, Any]:
     if run.engine is not None:
         from tracing.engine_analysis import engine_compare
 
-        comp = engine_compare(run.engine)
+        # estimated beside realized on every row: calibrated on the sample, applied in SQL
+        comp = engine_compare(run.engine, estimate=run.options.estimate)
     else:
         comp = compare(
             a.baseline,
@@ -295,10 +312,16 @@ def _importance(run: ReportRun) -> dict[str, Any]:
 
 
 def _timeline(run: ReportRun) -> dict[str, Any]:
-    from tracing.timeline import timeline_for, timeline_json
+    from tracing.timeline import Timeline, timeline_for, timeline_json
 
     try:
-        return {"timeline": timeline_json(timeline_for(run.analysis, metric=run.metric_id))}
+        if run.engine is not None:  # every row, in the engine (its notes say when not)
+            from tracing.engine_timeline import engine_timeline
+
+            found: Timeline = engine_timeline(run.engine, metric=run.metric_id)
+        else:
+            found = timeline_for(run.analysis, metric=run.metric_id)
+        return {"timeline": timeline_json(found)}
     except DataError as exc:  # no timestamp: say so in the section, as the app does
         return {"timeline": {"skipped": str(exc)}}
 
@@ -425,9 +448,14 @@ def _engine_notes(run: ReportRun, wanted: Sequence[Section]) -> list[str]:
 
 
 SAMPLED_ON_ENGINE = frozenset(
-    {Section.ROOT_CAUSE, Section.DRIFT, Section.QUALITY, Section.IMPORTANCE, Section.TIMELINE}
+    {Section.ROOT_CAUSE, Section.DRIFT, Section.IMPORTANCE}
 )
-"""Sections a SQL engine runs on its sample of rows (the others on every row)."""
+"""Sections a SQL engine runs on its sample of rows (the others on every row).
+
+The timeline runs on every row (`tracing.engine_timeline`) except for a rank metric or a
+timestamp held as text, which its own notes then say; what of the quality section still runs
+on the sample is said in the notes (`tracing.engine_quality`).
+"""
 
 
 def _options(options: ReportOptions | Mapping[str, Any] | None) -> ReportOptions:
@@ -462,8 +490,9 @@ def build_report(
     ----------
     analysis : Analysis or EngineAnalysis
         The validated baseline/production pair, in memory or held by a SQL engine
-        (`tracing.engine_analysis`: overall metrics and slices on every row, the sections in
-        `SAMPLED_ON_ENGINE` on the engine's sample, said in ``notes`` and ``engine``).
+        (`tracing.engine_analysis`: overall metrics, slices and the timeline on every row, the
+        sections in `SAMPLED_ON_ENGINE` on the engine's sample, said in ``notes`` and
+        ``engine``).
     sections : sequence of str, optional
         Section names (default: every section; one that cannot run on this data, e.g.
         importance without usable features, is then left out with a note).
@@ -502,5 +531,7 @@ def build_report(
                 raise
             # The default "everything" report keeps the sections that can run on this data.
             report["notes"].append(f"section {name} left out: {exc}")
+    if Section.QUALITY in report and run.engine_quality is not None:  # known once it ran
+        report["notes"].extend(run.engine_quality.notes)
     out: dict[str, Any] = jsonable(report)
     return out

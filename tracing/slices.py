@@ -673,7 +673,7 @@ def _engine_default_features(
 ) -> tuple[tuple[str, ...], Excluded]:
     """`_default_features` on an engine: the same exclusions, from the engine's value counts.
 
-    Calendar parts of the timestamp are not derived by the engine yet (say so).
+    Calendar parts of the timestamp are derived by the engine (`_engine_calendar`).
     """
     roles = analysis.schema.roles
     sample = analysis.sample
@@ -693,8 +693,48 @@ def _engine_default_features(
         else:
             excluded.append((f, why))
     if roles.timestamp:
-        excluded.append((roles.timestamp, "calendar parts are not sliced by this engine yet"))
+        _engine_calendar(analysis, roles.timestamp, feats, excluded)
     return tuple(feats), tuple(excluded)
+
+
+def _engine_calendar(
+    analysis: EngineAnalysis, ts: str, feats: list[str], excluded: list[tuple[str, str]]
+) -> None:
+    """Add the timestamp's calendar parts as `_default_features` does, from the engine.
+
+    The same rules on every row: a real column of the name wins, the day of the month only
+    when production spans two months, and a part equal to a slice column on both sides (a
+    logged ``hour``) is left out as its twin.
+    """
+    table, sample = analysis.table, analysis.sample
+    raw = set(sample.baseline_frame.columns)
+    parts = [c for c in table.columns(Side.PRODUCTION) if c.startswith(f"{ts}.") and c not in raw]
+    if not parts:
+        if ts in raw:
+            why = "calendar parts are derived by this engine from time columns, not from text"
+            excluded.append((ts, why))
+        return
+    lo, hi = table.min_max(Side.PRODUCTION, ts)
+    days = (hi - lo) / pd.Timedelta(days=1) if lo is not None and hi is not None else 0.0
+    frame = sample.production_frame
+    for name in parts:
+        if name in feats:
+            continue
+        if name.endswith(".day") and days < _DAY_OF_MONTH_MIN_DAYS:
+            excluded.append((name, "production spans under two months: each day is a date"))
+            continue
+        numeric = not name.endswith(".weekday")
+        kin = [
+            f
+            for f in feats
+            if f in frame.columns and pd.api.types.is_numeric_dtype(frame[f].dtype) == numeric
+        ]
+        differ = [table.differing(side, name, kin) for side in Side]
+        twin = next((f for f in kin if all(d[f] == 0 for d in differ)), None)
+        if twin is None:
+            feats.append(name)
+        else:
+            excluded.append((name, f"the same values as {twin}"))
 
 
 def _engine_counts(analysis: EngineAnalysis, feature: str) -> tuple[pd.Series, pd.Series]:

@@ -20,7 +20,10 @@
   filters (the valid rows) are applied at query time, so one coded table serves ``table`` and
   ``valid`` alike. A table asked for keys the coded table lacks writes a new one with all the
   keys of both and drops the old one. Unkeyed questions (overall sums, bins, value counts)
-  read the raw view until a coded table exists.
+  read the raw view until a coded table exists. Derived keys (`SqlTable.with_key_expressions`,
+  e.g. a timeline's period over the timestamp) and per-row columns
+  (`SqlTable.with_row_columns`, e.g. an estimate's calibrated probability) are not coded: a
+  query that needs one reads the raw view.
 - **A grouping** is ``SELECT count, sums, maxima ... GROUP BY GROUPING SETS ((c0), (c1), ...)``
   over an inner query that computes each set's mixed-radix cell code ``c_i`` (``((k1 * card2)
   + k2) * card3 ...``); ``GROUPING(c_i)`` tells the sets apart. A per-set filter (``each``)
@@ -64,7 +67,7 @@ from tracing.sqlbackend import SqlBackend, TableSource
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SqlTable"]
+__all__ = ["SqlTable", "calendar_columns"]
 
 Expr = exp.Expression
 _VIEWS = {Side.BASELINE: "baseline", Side.PRODUCTION: "production"}
@@ -96,6 +99,9 @@ _RESULTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, pa.Table]]
 )
 _KEPT_RESULTS = 256
 _KEPT_ROWS = 10_000
+
+MAX_SCORE_GROUPS = 20_000_000
+"""Distinct scores a side may have for the rank metrics (24 bytes each in memory)."""
 
 # Per backend: (view, the inputs' SQL) -> the coded table of that view with those inputs.
 _CODED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], _Coded]] = weakref.WeakKeyDictionary()
@@ -202,6 +208,61 @@ def _key_expression(bins: ColumnBins, floating: bool) -> Expr:
     return exp.Case(ifs=ifs, default=_int(other if other is not None else bins.missing_code))
 
 
+def calendar_columns(column: str, arrow_type: pa.DataType) -> dict[str, tuple[Expr, pa.DataType]]:
+    """Return `tracing.binning.calendar_features` of a time column as SQL (none: not a time).
+
+    ``<column>.hour`` (0-23) and ``.day`` (of the month) as doubles, ``.weekday`` as its
+    English name, in the column's own time zone (as written when it carries none), as the
+    in-memory engine derives them. The weekday counts days from 1970-01-01 (a Thursday) rather
+    than using an engine's own day-of-week function, whose numbering differs by dialect.
+    """
+    import pyarrow as pa
+    import sqlglot
+
+    from tracing.binning import _WEEKDAYS
+
+    x = rowexpr.col(column)
+    if pa.types.is_timestamp(arrow_type):
+        zone = arrow_type.tz
+        local: Expr = x if zone is None else exp.AtTimeZone(this=x, zone=exp.Literal.string(zone))
+    elif pa.types.is_date(arrow_type):
+        local = exp.Cast(this=x, to=exp.DataType.build("timestamp"))
+    else:
+        return {}
+    as_double = exp.DataType.build("double")
+    day = sqlglot.parse_one("DATE_DIFF('day', DATE '1970-01-01', CAST(t AS DATE))", read="duckdb")
+    day = day.transform(lambda n: local.copy() if n == exp.column("t") else n)
+    seven = _int(7)
+    week = exp.Mod(
+        this=exp.Paren(
+            this=exp.Add(
+                this=exp.Mod(this=exp.Paren(this=day), expression=seven), expression=seven.copy()
+            )
+        ),
+        expression=seven.copy(),
+    )
+    thursday = _WEEKDAYS.index("Thursday")
+    names = [
+        exp.If(
+            this=exp.EQ(this=week.copy(), expression=_int(k)),
+            true=exp.Literal.string(_WEEKDAYS[(thursday + k) % 7]),
+        )
+        for k in range(7)
+    ]
+    weekday = exp.Case(ifs=names)
+    return {
+        f"{column}.hour": (
+            exp.Cast(this=exp.func("HOUR", local.copy()), to=as_double),
+            pa.float64(),
+        ),
+        f"{column}.weekday": (weekday, pa.string()),
+        f"{column}.day": (
+            exp.Cast(this=exp.func("DAY", local.copy()), to=as_double),
+            pa.float64(),
+        ),
+    }
+
+
 def _joined(bins: ColumnBins) -> bool:
     return bins.kind != "numeric" and len(bins.categories) > _JOIN_CATEGORIES
 
@@ -291,6 +352,11 @@ class _Spec:
     cards: dict[str, int] = field(default_factory=dict)
     bins: dict[str, ColumnBins] = field(default_factory=dict)
     row_filter: dict[Side, Expr | None] = field(default_factory=dict)
+    # Per side: columns derived from the raw ones (calendar parts), name -> (SQL, Arrow type).
+    derived: dict[Side, dict[str, tuple[Expr, pa.DataType]]] = field(default_factory=dict)
+    raw_keys: frozenset[str] = frozenset()  # keys over the raw columns, never coded
+    # Per side: columns computed once per row over the inputs, beside the raw ones.
+    row_columns: dict[Side, dict[str, Expr]] = field(default_factory=dict)
 
 
 class SqlTable:
@@ -358,6 +424,31 @@ class SqlTable:
             cards[name] = len(fitted.labels)
         return self._with(keys=keys, cards=cards, bins={**self._spec.bins, **bins})
 
+    def with_key_expressions(self, keys: Mapping[str, tuple[Expr, int]]) -> SqlTable:
+        """Return the table with derived keys: integer expressions over the raw columns.
+
+        Each key is ``(expression, cardinality)``: the expression gives every row a code
+        ``0..cardinality-1``, or NULL for a row in no cell (left out of every grouping). Such
+        keys are not written to the coded table: a query grouping by one reads the raw view
+        (a timeline's period key over the timestamp: one query per side).
+        """
+        held, cards = dict(self._spec.keys), dict(self._spec.cards)
+        for name, (expression, cardinality) in keys.items():
+            held[name], cards[name] = expression, int(cardinality)
+        return self._with(keys=held, cards=cards, raw_keys=self._spec.raw_keys | set(keys))
+
+    def with_row_columns(self, side: Side, columns: Mapping[str, Expr]) -> SqlTable:
+        """Return the table with per-row columns over a side's inputs, computed once a row.
+
+        The raw view is read through ``(SELECT *, <definition> AS <name> ...)``, so statistics
+        that name a column several times (an estimate's calibrated probability, a ``CASE`` of
+        hundreds of thresholds) evaluate it once per row. Queries of such a table read the raw
+        view, never the coded table (which does not hold the columns).
+        """
+        current = dict(self._spec.row_columns.get(side, {}))
+        current.update(columns)
+        return self._with(row_columns={**self._spec.row_columns, side: current})
+
     def with_derived(self, side: Side, definitions: Mapping[str, Expr]) -> SqlTable:
         """Return the table with statistics defined over this side's statistics (inlined).
 
@@ -367,6 +458,28 @@ class SqlTable:
         added = {name: rowexpr.substitute(d, current) for name, d in definitions.items()}
         return self._with(stats={**self._spec.stats, side: {**current, **added}})
 
+    def with_columns(
+        self, side: Side, definitions: Mapping[str, tuple[Expr, pa.DataType]]
+    ) -> SqlTable:
+        """Return the table with columns derived from a side's raw columns (e.g. calendar parts).
+
+        Each is ``name -> (expression over the raw columns, its Arrow type)``. Every query but
+        the row samples (`sample_frame`, `rows_where`: the data as the user wrote it) reads
+        them as columns of the side.
+        """
+        current = dict(self._spec.derived.get(side, {}))
+        current.update(definitions)
+        return self._with(derived={**self._spec.derived, side: current})
+
+    def _relation(self, side: Side) -> str:
+        """Return what a query of a side reads: its view, with the derived columns if any."""
+        view = _VIEWS[side]
+        derived = self._spec.derived.get(side)
+        if not derived:
+            return view
+        extra = ", ".join(f"{self._sql(e)} AS {self._col(n)}" for n, (e, _) in derived.items())
+        return f"(SELECT *, {extra} FROM {view}) AS {view}"
+
     # -- facts about the views -----------------------------------------------------------------
 
     def label(self, side: Side) -> str:
@@ -374,18 +487,80 @@ class SqlTable:
         return self._spec.labels[side]
 
     def columns(self, side: Side) -> list[str]:
-        """Return the raw columns of a side."""
-        return list(self._schema(side).names)
+        """Return the columns of a side: its raw columns, then the derived ones."""
+        return [*self._schema(side).names, *self._spec.derived.get(side, {})]
+
+    @property
+    def dialect(self) -> str:
+        """The SQLGlot dialect of the backend (``"duckdb"``, ``"spark"``)."""
+        return self._spec.backend.dialect
+
+    def column_type(self, side: Side, column: str) -> pa.DataType:
+        """Return the Arrow type of a raw column of a side, as `sample_frame` returns it."""
+        return self._schema(side).field(column).type
 
     def _schema(self, side: Side) -> pa.Schema:
         return self._spec.backend.schema(_VIEWS[side])
 
+    def schema(self, side: Side) -> pa.Schema:
+        """Return the Arrow schema of a side's raw columns (one ``LIMIT 0`` query)."""
+        return self._schema(side)
+
+    def view(self, side: Side) -> str:
+        """Return the name of the view a side's raw rows are registered as."""
+        return _VIEWS[side]
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one query over the views (`view`) and return its small result.
+
+        For aggregates the seam's methods do not cover (`tracing.engine_quality`); the result
+        is the caller's own (never a kept, shared table).
+        """
+        return self._run(sql)
+
     def _type(self, column: str) -> pa.DataType:
+        for side in self._spec.labels:
+            if column in self._spec.derived.get(side, {}):
+                return self._spec.derived[side][column][1]
         for side in self._spec.labels:
             schema = self._schema(side)
             if column in schema.names:
                 return schema.field(column).type
         raise DataError(f"column {column!r} is in neither dataset; check the column roles.")
+
+    def min_max(self, side: Side, column: str) -> tuple[Any, Any]:
+        """Return the smallest and largest non-missing value of a column (None: no value)."""
+        x = self._col(column)
+        rows = f"{self._relation(side)}{self._where(side)}"
+        found = self._run(f"SELECT MIN({x}) AS lo, MAX({x}) AS hi FROM {rows}", keep=True)
+        return found["lo"][0].as_py(), found["hi"][0].as_py()
+
+    def differing(self, side: Side, column: str, others: Sequence[str]) -> dict[str, int]:
+        """Return, per other column, on how many rows it differs from ``column`` (one scan).
+
+        Missing equals missing; numbers are compared as doubles.
+        """
+        if not others:
+            return {}
+        x = self._col(column)
+
+        def differs(other: str) -> str:
+            y = self._col(other)
+            if self._numeric(column) and self._numeric(other):
+                x_, y_ = f"CAST({x} AS DOUBLE)", f"CAST({y} AS DOUBLE)"
+            else:
+                x_, y_ = f"CAST({x} AS STRING)", f"CAST({y} AS STRING)"
+            return f"SUM(CASE WHEN {x_} IS DISTINCT FROM {y_} THEN 1 ELSE 0 END) AS d{len(seen)}"
+
+        seen: list[str] = []
+        parts = []
+        for other in others:
+            parts.append(differs(other))
+            seen.append(other)
+        found = self._run(
+            f"SELECT {', '.join(parts)} FROM {self._relation(side)}{self._where(side)}", keep=True
+        )
+        return {o: int(found[f"d{i}"][0].as_py() or 0) for i, o in enumerate(seen)}
 
     def _floating(self, column: str) -> bool:
         import pyarrow as pa
@@ -490,8 +665,16 @@ class SqlTable:
         given = self._spec.inputs[side]
         stats = {n: rowexpr.substitute(d, given) for n, d in self._spec.stats[side].items()}
         rule = self._spec.row_filter.get(side)
+        relation = self._relation(side)
+        extra = self._spec.row_columns.get(side)
+        if extra:
+            defined = ", ".join(
+                f"{self._sql(rowexpr.substitute(d, given))} AS {self._col(n)}"
+                for n, d in extra.items()
+            )
+            relation = f"(SELECT *, {defined} FROM {relation}) AS r"
         return _Scan(
-            _VIEWS[side],
+            relation,
             self._spec.keys,
             stats,
             None if rule is None else rowexpr.substitute(rule, given),
@@ -499,6 +682,8 @@ class SqlTable:
 
     def _scan(self, side: Side, keys: set[str]) -> _Scan:
         """Return what a query grouping by ``keys`` reads (see `_coded`)."""
+        if keys & self._spec.raw_keys or self._spec.row_columns.get(side):
+            return self._raw(side)
         coded = self._coded(side, keys)
         if coded is None:
             return self._raw(side)
@@ -523,7 +708,10 @@ class SqlTable:
         """
         backend = self._spec.backend
         given = self._spec.inputs[side]
-        signature = (_VIEWS[side], repr(sorted((n, self._sql(e)) for n, e in given.items())))
+        signature = (
+            self._relation(side),
+            repr(sorted((n, self._sql(e)) for n, e in given.items())),
+        )
         with _LOCK:
             tables = _CODED.setdefault(backend, {})
             current = tables.get(signature)
@@ -532,7 +720,8 @@ class SqlTable:
             if not keys:
                 return current
             defs = dict(current.defs) if current is not None else {}
-            for key in self._spec.keys:  # every key of this table: later queries reuse it
+            coded_keys = [k for k in self._spec.keys if k not in self._spec.raw_keys]
+            for key in coded_keys:  # every key of this table: later queries reuse it
                 defs.setdefault(self._key_sql(key), (self._spec.bins[key], self._floating(key)))
             coded = self._write_coded(side, defs)
             tables[signature] = coded
@@ -560,7 +749,7 @@ class SqlTable:
         columns += [f"{self._sql(given[n])} AS {self._col(c)}" for n, c in inputs.items()]
         if not columns:  # a table of no inputs and no keys: one constant, so it has rows
             columns.append("1 AS one")
-        select = f"SELECT {', '.join(columns)} FROM {_VIEWS[side]}{''.join(joins)}"
+        select = f"SELECT {', '.join(columns)} FROM {self._relation(side)}{''.join(joins)}"
         self._spec.backend.materialize(name, select)
         return _Coded(name, keys, inputs, dict(defs))
 
@@ -592,40 +781,61 @@ class SqlTable:
         each: Sequence[Filter | None] | None = None,
         maxes: Sequence[str] = (),
     ) -> list[GroupSums]:
-        """`group_sums` of several key sets in one ``GROUP BY GROUPING SETS`` query."""
+        """`group_sums` of several key sets in one query.
+
+        The sets are grouped by their filter: each distinct filter is one ``GROUP BY GROUPING
+        SETS`` branch over its own rows (``UNION ALL`` of the branches), so a row is
+        aggregated only into the sets that count it. (One grouping-sets scan with a ``CASE``
+        per set would aggregate every row into every set, NULL cell or not: at 10M rows and
+        64 pruned pair sets that was 50 s a query against 2-5 s this way.)
+        """
         extra = list(each) if each is not None else [None] * len(key_sets)
         if len(extra) != len(key_sets):
             raise ValueError("grouping_sets: one filter per key set in each=")
         if not key_sets:
             return []
         scan = self._scan(side, _keys_of(key_sets, where, extra))
-        cells, filters = [], []
-        for keys, more in zip(key_sets, extra, strict=True):
-            cell = self._cell(scan, keys)
-            rule = self._condition(scan, more)
-            filters.append(rule)
-            if rule is not None:
-                cell = exp.Case(ifs=[exp.If(this=rule.copy(), true=cell)], default=exp.Null())
-            cells.append(cell)
-        inner = [f"{self._sql(c)} AS c{i}" for i, c in enumerate(cells)]
-        inner += [f"{self._sql(scan.stats[s])} AS s{j}" for j, s in enumerate(stats)]
-        inner += [f"{self._sql(scan.stats[m])} AS m{j}" for j, m in enumerate(maxes)]
-        some = None
-        if all(f is not None for f in filters):
-            some = _any(*[f for f in filters if f is not None])
-        where_sql = self._filter_sql(scan.row_filter, self._condition(scan, where), some)
-        outer = [f"GROUPING(c{i}) AS g{i}" for i in range(len(cells))]
-        outer += [f"c{i}" for i in range(len(cells))]
-        outer.append("COUNT(*) AS n")
-        outer += [f"SUM(s{j}) AS s{j}" for j in range(len(stats))]
-        outer += [f"MAX(m{j}) AS m{j}" for j in range(len(maxes))]
-        sets = ", ".join(f"(c{i})" for i in range(len(cells)))
-        sql = (
-            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
-            f"{scan.relation}{where_sql}) AS t GROUP BY GROUPING SETS ({sets})"
+        branches: dict[Filter | None, list[int]] = {}
+        for i, rule in enumerate(extra):
+            branches.setdefault(rule or None, []).append(i)
+        sql = " UNION ALL ".join(
+            self._branch(scan, [(i, key_sets[i]) for i in sets], stats, maxes, where, rule)
+            for rule, sets in branches.items()
         )
         columns = _numpy(self._run(sql, keep=True))
         return [self._scatter(i, keys, columns, stats, maxes) for i, keys in enumerate(key_sets)]
+
+    def _branch(
+        self,
+        scan: _Scan,
+        sets: Sequence[tuple[int, Sequence[str]]],
+        stats: Sequence[str],
+        maxes: Sequence[str],
+        where: Filter | None,
+        rule: Filter | None,
+    ) -> str:
+        """Return one ``GROUPING SETS`` query over the rows of ``where`` and ``rule``.
+
+        Its rows are ``(q, c, n, s0.., m0..)``: the key set's index in the caller's list, the
+        cell code, the row count, sums and maxima.
+        """
+        inner = [f"{self._sql(self._cell(scan, keys))} AS c{i}" for i, keys in sets]
+        inner += [f"{self._sql(scan.stats[s])} AS s{j}" for j, s in enumerate(stats)]
+        inner += [f"{self._sql(scan.stats[m])} AS m{j}" for j, m in enumerate(maxes)]
+        where_sql = self._filter_sql(
+            scan.row_filter, self._condition(scan, where), self._condition(scan, rule)
+        )
+        which = " ".join(f"WHEN GROUPING(c{i}) = 0 THEN {i}" for i, _ in sets)
+        outer = [f"CASE {which} END AS q"]
+        outer.append(f"COALESCE({', '.join(f'c{i}' for i, _ in sets)}) AS c")
+        outer.append("COUNT(*) AS n")
+        outer += [f"SUM(s{j}) AS s{j}" for j in range(len(stats))]
+        outer += [f"MAX(m{j}) AS m{j}" for j in range(len(maxes))]
+        groups = ", ".join(f"(c{i})" for i, _ in sets)
+        return (
+            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
+            f"{scan.relation}{where_sql}) AS t GROUP BY GROUPING SETS ({groups})"
+        )
 
     def _scatter(
         self,
@@ -637,9 +847,8 @@ class SqlTable:
     ) -> GroupSums:
         cards = tuple(self._spec.cards[k] for k in keys)
         space = math.prod(cards)
-        cell = columns[f"c{i}"]
-        rows = (columns[f"g{i}"] == 0) & (cell >= 0)  # -1: the NULL cell (rows of no set)
-        codes = cell[rows]
+        rows = (columns["q"] == i) & (columns["c"] >= 0)  # -1: a NULL cell (a raw key's gap)
+        codes = columns["c"][rows]
         count = np.asarray(columns["n"], dtype=np.int64)[rows]
         sums = {
             s: np.asarray(columns[f"s{j}"], dtype=np.float64)[rows] for j, s in enumerate(stats)
@@ -712,7 +921,7 @@ class SqlTable:
             f"CAST({x} AS DOUBLE) > CAST('-inf' AS DOUBLE) AND "
             f"CAST({x} AS DOUBLE) < CAST('inf' AS DOUBLE)"
         )
-        view = _VIEWS[Side.BASELINE]
+        view = self._relation(Side.BASELINE)
         where = self._where(Side.BASELINE)
         cond = f"{where} AND {finite}" if where else f" WHERE {finite}"
         distinct = self._run(
@@ -750,7 +959,8 @@ class SqlTable:
         where = self._where(side)
         cond = f"{where} AND {gap}" if where else f" WHERE {gap}"
         table = self._run(
-            f"SELECT {x} AS v, COUNT(*) AS n FROM {_VIEWS[side]}{cond} GROUP BY {x}", keep=True
+            f"SELECT {x} AS v, COUNT(*) AS n FROM {self._relation(side)}{cond} GROUP BY {x}",
+            keep=True,
         ).to_pandas()
         table = table.sort_values(["n", "v"], ascending=[False, True], kind="mergesort")
         index = pd.Index(table["v"].tolist(), dtype=object, name=column)
@@ -760,7 +970,8 @@ class SqlTable:
         """Up to ``limit`` distinct values of a column (missing included as None)."""
         x = self._col(column)
         table = self._run(
-            f"SELECT DISTINCT {x} AS v FROM {_VIEWS[side]}{self._where(side)} LIMIT {int(limit)}"
+            f"SELECT DISTINCT {x} AS v FROM {self._relation(side)}{self._where(side)} "
+            f"LIMIT {int(limit)}"
         )
         return list(table["v"].to_pylist())
 
@@ -790,3 +1001,32 @@ class SqlTable:
         from tracing.io import arrow_to_pandas
 
         return arrow_to_pandas(self._run(sql))
+
+    def score_groups(
+        self, side: Side, *, limit: int = MAX_SCORE_GROUPS
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """Positive and negative counts per distinct score, highest score first.
+
+        What `tracing.metrics.score_groups` returns for the scored rows of the table (its row
+        filter applied): the rank metrics (ROC AUC, PR AUC) and their delta-method variances
+        depend on the rows only through these counts. One ``GROUP BY`` of the score; the
+        counts are exact integers. None when there are more than ``limit`` distinct scores
+        (the counts would not fit comfortably in memory).
+        """
+        given = self._spec.inputs[side]
+        score = rowexpr.substitute(rowexpr.col(rowexpr.Input.SCORE), given)
+        actual = rowexpr.substitute(rowexpr.col(rowexpr.Input.ACTUAL), given)
+        scored = rowexpr.substitute(rowexpr.col(rowexpr.Input.SCORED), given)
+        positive = exp.Cast(this=actual, to=exp.DataType.build("bigint"))
+        sql = (
+            f"SELECT s, SUM(p) AS pos, COUNT(*) AS n FROM (SELECT {self._sql(score)} AS s, "
+            f"{self._sql(positive)} AS p FROM {self._relation(side)}{self._where(side, scored)}) "
+            "AS t "
+            f"GROUP BY s ORDER BY s DESC LIMIT {int(limit) + 1}"
+        )
+        table = self._run(sql)
+        if table.num_rows > limit:
+            return None
+        pos = np.asarray(table.column("pos").to_numpy(), dtype=np.float64)
+        n = np.asarray(table.column("n").to_numpy(), dtype=np.float64)
+        return pos, n - pos

@@ -43,11 +43,17 @@ band on the *worse* side (`tracing.metrics.worse_by`); two-sided metrics (mean e
 positive rate) alert outside either side. The table's ``judged`` column says which periods were
 judged: a value to judge (``basis`` is not ``"none"`` and the metric is defined) and a band to
 judge it against; ``alert`` is only ever true for judged periods.
+
+**One judgement for every engine.** Measuring a side gives its `Periods` (rows, rows with
+actuals, realized and estimated metric per period); `assemble_timeline` judges them. In memory
+`metric_timeline` measures with the engine seam; on a SQL engine `tracing.engine_timeline`
+measures every row in the engine (the period key from `period_index` and `period_starts`, the
+sums through `periods_from_sums`) and calls the same `assemble_timeline`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -88,13 +94,25 @@ __all__ = [
     "FREQS",
     "MIN_BAND_PERIODS",
     "TABLE_COLUMNS",
+    "Periods",
     "Timeline",
+    "assemble_timeline",
     "auto_freq",
+    "check_freq",
+    "check_options",
+    "choose_metric",
     "estimate_disagrees",
     "metric_timeline",
     "monitoring_schema",
+    "no_time_note",
     "period_codes",
+    "period_index",
+    "period_starts",
+    "period_wall_start_ns",
     "period_window",
+    "periods_from_sums",
+    "require_baseline_timestamp",
+    "timeline_estimator",
     "timeline_for",
     "timeline_json",
 ]
@@ -225,23 +243,50 @@ def period_codes(times: pd.Series, freq: str) -> tuple[NDArray[np.int64], pd.Dat
     starts : DatetimeIndex
         Start of each period (same time zone as ``times``), first to last without gaps.
     """
-    step = _NS[_check_freq(freq)]
-    shift = _WEEK_SHIFT if freq == "week" else 0
     tz = getattr(times.dtype, "tz", None)
     wall = times.dt.tz_localize(None) if tz is not None else times
     missing = wall.isna().to_numpy(dtype=bool)
-    ns = wall.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    idx = (ns + shift) // step
     if missing.all():
         return np.full(len(times), -1, dtype=np.int64), pd.DatetimeIndex([], tz=tz)
-    first, last = idx[~missing].min(), idx[~missing].max()
+    ns = wall.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    idx = period_index(ns, freq)
+    first, last = int(idx[~missing].min()), int(idx[~missing].max())
     codes = np.where(missing, -1, idx - first).astype(np.int64)
-    starts_ns = (np.arange(first, last + 1, dtype=np.int64) * step) - shift
+    return codes, period_starts(first, last, freq, tz)
+
+
+def period_index(wall_ns: NDArray[np.int64], freq: str) -> NDArray[np.int64]:
+    """Return the absolute period number of wall-clock times (ns since the epoch, naive).
+
+    Period ``i`` starts at ``i * step - shift`` ns on the wall clock (weeks on Mondays): the
+    one rule `period_codes` and the SQL engines' period key (`tracing.engine_timeline`) share.
+    """
+    step = _NS[check_freq(freq)]
+    return (np.asarray(wall_ns, dtype=np.int64) + _shift(freq)) // step
+
+
+def period_wall_start_ns(index: int, freq: str) -> int:
+    """Return the wall-clock start (ns since the epoch, naive) of absolute period ``index``."""
+    return int(index) * _NS[check_freq(freq)] - _shift(freq)
+
+
+def period_starts(first: int, last: int, freq: str, tz: Any = None) -> pd.DatetimeIndex:
+    """Return the starts of absolute periods ``first..last`` in the time zone ``tz``.
+
+    A wall-clock start that falls in a repeated DST hour is the later (standard-time) instant;
+    one in a skipped hour moves forward.
+    """
+    step = _NS[check_freq(freq)]
+    starts_ns = np.arange(first, last + 1, dtype=np.int64) * step - _shift(freq)
     starts = pd.DatetimeIndex(starts_ns.astype("datetime64[ns]"))
     if tz is not None:
         keep_standard = np.zeros(len(starts), dtype=bool)  # the later of a repeated DST hour
         starts = starts.tz_localize(tz, ambiguous=keep_standard, nonexistent="shift_forward")
-    return codes, starts
+    return starts
+
+
+def _shift(freq: str) -> int:
+    return _WEEK_SHIFT if freq == "week" else 0
 
 
 def _period_ends(starts: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
@@ -254,7 +299,8 @@ def _period_ends(starts: pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
     return wall.tz_localize(starts.tz, ambiguous=keep_standard, nonexistent="shift_forward")
 
 
-def _check_freq(freq: str) -> Freq:
+def check_freq(freq: str) -> Freq:
+    """Return ``freq`` as a `Freq`, or raise a `DataError` naming the choices."""
     if freq not in FREQS:
         raise DataError(f"unknown period {freq!r}; choose one of: {', '.join(FREQS)}.")
     return Freq(freq)
@@ -336,9 +382,22 @@ def monitoring_schema(
 
 
 @dataclass(frozen=True)
-class _Periods:
+class Periods:
+    """One side's measured periods: what `assemble_timeline` judges (any engine measures it).
+
+    Attributes
+    ----------
+    starts : DatetimeIndex
+        Start of each period, first to last without gaps.
+    rows, with_actuals : ndarray of int64
+        Rows, and rows with an actual and a prediction, per period.
+    metric, estimated : ndarray of float64
+        Realized and estimated metric per period (NaN where none).
+    est_rows : ndarray of int64
+        Rows the estimate covers per period.
+    """
+
     starts: pd.DatetimeIndex
-    codes: NDArray[np.int64]
     rows: NDArray[np.int64]
     with_actuals: NDArray[np.int64]
     metric: Array
@@ -346,7 +405,7 @@ class _Periods:
     est_rows: NDArray[np.int64]
 
 
-def _period_columns(periods: _Periods, freq: str) -> dict[str, Any]:
+def _period_columns(periods: Periods, freq: str) -> dict[str, Any]:
     """Return the columns every period table starts with: span, rows, realized metric."""
     return {
         "start": periods.starts,
@@ -431,16 +490,65 @@ def _estimated(
     stats: Mapping[str, Array],
     sums: Mapping[str, Array],
 ) -> tuple[Array, NDArray[np.int64]]:
-    covered = sums["n"].round().astype(np.int64)
     if metric.exact is None:
-        values = np.asarray(metric.from_stats(sums), dtype=float)
-    else:
-        data = prediction_rows(frame, estimator.schema)
-        assert data.score is not None
-        values = np.full(n, np.nan)
-        for i, rows in enumerate(_split_rows(codes, n)):
-            values[i] = estimate_rank_metric(metric, data.score[rows], stats["p"][rows])
+        return _covered_estimate(np.asarray(metric.from_stats(sums), dtype=float), sums)
+    data = prediction_rows(frame, estimator.schema)
+    assert data.score is not None
+    values = np.full(n, np.nan)
+    for i, rows in enumerate(_split_rows(codes, n)):
+        values[i] = estimate_rank_metric(metric, data.score[rows], stats["p"][rows])
+    return _covered_estimate(values, sums)
+
+
+def _covered_estimate(values: Array, sums: Mapping[str, Array]) -> tuple[Array, NDArray[np.int64]]:
+    """Return the estimate where it covers rows (else NaN), and the rows it covers."""
+    covered = np.asarray(sums["n"]).round().astype(np.int64)
     return np.where(covered > 0, values, np.nan), covered
+
+
+def periods_from_sums(
+    starts: pd.DatetimeIndex,
+    rows: NDArray[np.int64],
+    metric: Metric,
+    realized: Mapping[str, Array],
+    estimated: Mapping[str, Array] | None,
+) -> Periods:
+    """Return the periods of an additive metric from its per-period sums (a SQL engine's).
+
+    Parameters
+    ----------
+    starts : DatetimeIndex
+        Start of each period (`period_starts`).
+    rows : ndarray of int64
+        Rows per period.
+    metric : Metric
+        An additive metric (``metric.exact`` is None).
+    realized : mapping of str -> ndarray
+        Per-period sums of `tracing.metrics.row_stats` (``n``: the rows with actuals).
+    estimated : mapping of str -> ndarray, optional
+        Per-period sums of `tracing.estimate.estimated_row_stats` (None: no estimate).
+    """
+    n = len(starts)
+    with_actuals = np.asarray(realized["n"]).round().astype(np.int64)
+    metric_values = (
+        np.asarray(metric.from_stats(realized), dtype=float)
+        if with_actuals.any()
+        else np.full(n, np.nan)
+    )
+    if estimated is not None:
+        values, est_rows = _covered_estimate(
+            np.asarray(metric.from_stats(estimated), dtype=float), estimated
+        )
+    else:
+        values, est_rows = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    return Periods(
+        starts=starts,
+        rows=np.asarray(rows, dtype=np.int64),
+        with_actuals=with_actuals,
+        metric=metric_values,
+        estimated=values,
+        est_rows=est_rows,
+    )
 
 
 def _times(frame: pd.DataFrame, schema: Schema, name: str) -> tuple[str, pd.Series]:
@@ -457,7 +565,7 @@ def _measure(
     estimator: ScoreEstimator | None,
     name: str,
     side: Side = Side.PRODUCTION,
-) -> tuple[_Periods, int]:
+) -> tuple[Periods, int]:
     """Per-period rows, rows with actuals, realized and estimated metric of one side."""
     codes, starts = period_codes(times, freq)
     n = len(starts)
@@ -478,9 +586,8 @@ def _measure(
         estimated, est_rows = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
     by_period = (_PERIOD,)
     with_actual = Filter.of([(_ACTUAL, 1)])
-    periods = _Periods(
+    periods = Periods(
         starts=starts,
-        codes=codes,
         rows=table.group_sums(by_period, (), side=side).count,
         with_actuals=table.group_sums(by_period, (), side=side, where=with_actual).count,
         metric=(
@@ -492,7 +599,7 @@ def _measure(
     return periods, int((~ok).sum())
 
 
-def _judged(p: _Periods, min_rows: int, has_estimate: bool) -> tuple[Array, list[Basis]]:
+def _judged(p: Periods, min_rows: int, has_estimate: bool) -> tuple[Array, list[Basis]]:
     enough_est = has_estimate & (p.est_rows >= min_rows)
     covers = p.with_actuals >= ACTUAL_COVERAGE * np.maximum(p.est_rows, 1)
     use_actual = (p.with_actuals >= min_rows) & (covers | ~enough_est)
@@ -603,28 +710,104 @@ def metric_timeline(
         On a missing or unreadable timestamp column, a bad option, a metric that does not fit,
         or a baseline band requested from a baseline without timestamps.
     """
-    if k <= 0 or min_rows < 1 or (window is not None and window < 2):
-        raise DataError(f"need k > 0, min_rows >= 1, window >= 2 (got {k}, {min_rows}, {window}).")
-    chosen = _metric(metric, schema, production, baseline, names)
+    check_options(k=k, min_rows=min_rows, window=window)
+    chosen = choose_metric(metric, schema, production, baseline, names)
     notes: list[str] = []
     col, times = _times(production, schema, names[1])
-    freq = _check_freq(freq) if freq else auto_freq(times)
-    estimator = _estimator(schema, chosen, production, baseline, notes) if estimate else None
+    freq = check_freq(freq) if freq else auto_freq(times)
+    estimator = (
+        timeline_estimator(schema, chosen, production, baseline, notes) if estimate else None
+    )
     periods, no_time = _measure(production, times, schema, chosen, freq, estimator, names[1])
     if no_time:
-        notes.append(f"{names[1]}: {no_time:,} rows have no readable {col!r} and are left out")
-    value, basis = _judged(periods, min_rows, estimator is not None)
+        notes.append(no_time_note(names[1], no_time, col))
+    base = None
+    if window is None and baseline is not None:
+        require_baseline_timestamp(baseline.columns, schema, names[0])
+        _, base_times = _times(baseline, schema, names[0])
+        base, _ = _measure(
+            baseline, base_times, schema, chosen, freq, None, names[0], Side.BASELINE
+        )
+    return assemble_timeline(
+        periods,
+        base,
+        metric=chosen,
+        freq=freq,
+        window=window,
+        k=k,
+        min_rows=min_rows,
+        has_estimate=estimator is not None,
+        notes=notes,
+    )
+
+
+def check_options(*, k: float, min_rows: int, window: int | None) -> None:
+    """Raise a `DataError` on a band option out of range (k > 0, min_rows >= 1, window >= 2)."""
+    if k <= 0 or min_rows < 1 or (window is not None and window < 2):
+        raise DataError(f"need k > 0, min_rows >= 1, window >= 2 (got {k}, {min_rows}, {window}).")
+
+
+def no_time_note(name: str, rows: int, column: str) -> str:
+    """Say how many rows had no readable timestamp (and were left out)."""
+    return f"{name}: {rows:,} rows have no readable {column!r} and are left out"
+
+
+def require_baseline_timestamp(columns: Iterable[Any], schema: Schema, name: str) -> None:
+    """Raise a `DataError` when the baseline has no timestamp column to make a band from."""
+    stamp = schema.roles.timestamp
+    if not stamp or stamp not in set(map(str, columns)):
+        raise DataError(
+            f"{name}: no timestamp column {stamp!r}, so the baseline has no periods for a band; "
+            "add one, or use a rolling band over production (--window N)."
+        )
+
+
+def assemble_timeline(
+    periods: Periods,
+    baseline: Periods | None,
+    *,
+    metric: Metric,
+    freq: Freq,
+    window: int | None,
+    k: float,
+    min_rows: int,
+    has_estimate: bool,
+    notes: Sequence[str] = (),
+) -> Timeline:
+    """Judge measured periods: bands, alerts, basis; the one judgement of every engine.
+
+    Parameters
+    ----------
+    periods : Periods
+        Production's periods (measured in memory or by a SQL engine).
+    baseline : Periods, optional
+        The baseline's periods at the same ``freq``: a baseline band (used when ``window`` is
+        None); without them the band is rolling.
+    metric, freq, window, k, min_rows
+        As in `metric_timeline`.
+    has_estimate : bool
+        Whether ``periods.estimated`` holds an estimate (an estimator was fitted).
+    notes : sequence of str
+        Notes so far; the band's note is added.
+
+    Returns
+    -------
+    Timeline
+    """
+    notes = list(notes)
+    value, basis = _judged(periods, min_rows, has_estimate)
     n = len(periods.starts)
     base_table = None
     if window is None and baseline is not None:
-        base, base_table = _baseline_periods(baseline, schema, chosen, freq, min_rows, names[0])
-        lo, hi, used = _baseline_band(base, k)
+        sparse = baseline.with_actuals < min_rows
+        base_table = pd.DataFrame({**_period_columns(baseline, freq), "sparse": sparse})
+        lo, hi, used = _baseline_band(np.where(sparse, np.nan, baseline.metric), k)
         low, high = np.full(n, lo), np.full(n, hi)
         band = "baseline" if np.isfinite(lo) else "none"
-        notes.append(_band_note(band, used, k, freq, lo, hi, chosen))
+        notes.append(_band_note(band, used, k, freq, lo, hi, metric))
     else:
         window = window or DEFAULT_WINDOW
-        low, high = _rolling_band(value, k, window, chosen.direction)
+        low, high = _rolling_band(value, k, window, metric.direction)
         band = "rolling"
         notes.append(
             f"band: mean +/- {k:g} std of the previous {window} {freq} periods that did not "
@@ -636,7 +819,7 @@ def metric_timeline(
             "estimated": periods.estimated,
             "expected_low": low,
             "expected_high": high,
-            "alert": _alerts(value, low, high, chosen.direction),
+            "alert": _alerts(value, low, high, metric.direction),
             "sparse": [b is Basis.NONE for b in basis],
             "basis": basis,
             "judged": np.isfinite(value) & np.isfinite(low) & np.isfinite(high),
@@ -645,7 +828,7 @@ def metric_timeline(
     )
     return Timeline(
         table=table,
-        metric=chosen,
+        metric=metric,
         freq=freq,
         band=band,
         k=float(k),
@@ -656,13 +839,14 @@ def metric_timeline(
     )
 
 
-def _metric(
+def choose_metric(
     metric: Metric | str | None,
     schema: Schema,
     production: pd.DataFrame,
     baseline: pd.DataFrame | None,
     names: tuple[str, str],
 ) -> Metric:
+    """Return the timeline's metric: the one given, else the default for the baseline's rate."""
     if isinstance(metric, Metric) or metric:
         return get_metric(metric, schema)  # a Metric passes through when it applies
     rate = None
@@ -673,13 +857,18 @@ def _metric(
     return default_metric(schema, rate)
 
 
-def _estimator(
+def timeline_estimator(
     schema: Schema,
     metric: Metric,
     production: pd.DataFrame,
     baseline: pd.DataFrame | None,
     notes: list[str],
 ) -> ScoreEstimator | None:
+    """Fit the estimate's calibration on the baseline (else production), noting how or why not.
+
+    Returns None when no estimate applies (not binary with a score, a rank metric the schema
+    lacks) or the calibration data is too small (said in ``notes``).
+    """
     if not can_estimate(schema, metric):
         return None
     source, label = (baseline, "baseline") if baseline is not None else (production, "production")
@@ -693,27 +882,6 @@ def _estimator(
         "actuals; assumes no concept shift"
     )
     return estimator
-
-
-def _baseline_periods(
-    baseline: pd.DataFrame,
-    schema: Schema,
-    metric: Metric,
-    freq: str,
-    min_rows: int,
-    name: str,
-) -> tuple[Array, pd.DataFrame]:
-    stamp = schema.roles.timestamp
-    if not stamp or stamp not in baseline.columns:
-        raise DataError(
-            f"{name}: no timestamp column {stamp!r}, so the baseline has no periods for a band; "
-            "add one, or use a rolling band over production (--window N)."
-        )
-    _, times = _times(baseline, schema, name)
-    periods, _ = _measure(baseline, times, schema, metric, freq, None, name, Side.BASELINE)
-    sparse = periods.with_actuals < min_rows
-    table = pd.DataFrame({**_period_columns(periods, freq), "sparse": sparse})
-    return np.where(sparse, np.nan, periods.metric), table
 
 
 def _band_note(
