@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from tracing import findings
-from tracing.app_engine import engine_metrics
 from tracing.errors import DataError
 from tracing.metrics import Direction, Metric, headline_metrics, metric_of
 from tracing.report import Section
@@ -153,8 +152,7 @@ else:
 
 # --- metric cards ------------------------------------------------------------------------------
 
-# on a SQL engine, only the metrics it computes (no rank metrics yet): no empty cards
-card_metrics = engine_metrics(headline_metrics(analysis.schema, lead), cache.plan_of(key))
+card_metrics = headline_metrics(analysis.schema, lead)
 
 
 def card(metric: Metric, r: dict, *, is_lead: bool) -> None:
@@ -311,6 +309,9 @@ def timeline_section() -> None:
             key, lead.id, None if freq == "auto" else freq, band, int(window), float(k)
         )
         sampled(key, "The time series", section=Section.TIMELINE)
+        if not cache.plan_of(key).in_memory:  # e.g. what the engine ran on its sample
+            for note in tl.notes:
+                st.caption(fmt.md(note[0].upper() + note[1:]))
         show_timeline(tl, band, int(window))
 
 
@@ -450,13 +451,8 @@ def show_timeline(tl, band: str, window: int) -> None:
                 "Judged on", help="Measured with actuals, or estimated from the scores."
             ),
             "expected": st.column_config.TextColumn("Expected range"),
-            # on a SQL engine the series runs on its sample: these are the sample's rows
-            "rows": st.column_config.NumberColumn(
-                "Rows" if traceable else "Rows in the sample", format="%,d"
-            ),
-            "rows_with_actuals": st.column_config.NumberColumn(
-                "With actuals" if traceable else "With actuals (sample)", format="%,d"
-            ),
+            "rows": st.column_config.NumberColumn("Rows", format="%,d"),
+            "rows_with_actuals": st.column_config.NumberColumn("With actuals", format="%,d"),
         },
     )
 

@@ -5,7 +5,6 @@ from dataclasses import replace
 import streamlit as st
 
 from tracing import findings
-from tracing.app_engine import offered_slice_columns
 from tracing.errors import DataError
 from tracing.options import SliceSearch
 from tracing.slices import slice_id
@@ -40,9 +39,7 @@ metric = analysis.metric
 # the columns left out too, so they can be put back.
 with progress(key, "Counting every feature's values"), guard("choosing the slice columns"):
     default_features, left_out = cache.slice_features(key)
-slice_columns = offered_slice_columns(
-    default_features, left_out, cache.plan_of(key), timestamp=analysis.schema.roles.timestamp
-)
+slice_columns = [*default_features, *(c for c, _ in left_out if c not in default_features)]
 
 # --- controls (page-local, bound to the URL) ---------------------------------------------------
 
@@ -91,13 +88,9 @@ if not chosen:
     st.warning("Choose at least one feature to slice by.")
     st.stop()
 search = state.slice_settings(tuple(default_features))
-offered = [(c, why) for c, why in left_out if c in slice_columns]
-if offered and search.features is None:
-    names = "; ".join(f"{fmt.md(c)} ({fmt.md(why)})" for c, why in offered)
+if left_out and search.features is None:
+    names = "; ".join(f"{fmt.md(c)} ({fmt.md(why)})" for c, why in left_out)
     st.caption(f"Not sliced by default: {names}. Add them under *Slice by* to slice by them.")
-for column, why in left_out:
-    if column not in slice_columns:  # e.g. the timestamp's calendar parts, on a SQL engine
-        st.caption(f"Not sliced: {fmt.md(column)} ({fmt.md(why)}).")
 if not metric.additive:
     st.caption(f"{metric.name} is not additive: the search is exact but slower on big data.")
 

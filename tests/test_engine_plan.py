@@ -102,18 +102,6 @@ def test_a_stamp_changes_with_any_file_of_a_folder(data) -> None:
     assert ae.data_stamp(data["baseline"]).startswith("3:")
 
 
-def test_slice_pickers_offer_no_timestamp_on_an_engine() -> None:
-    sql = ae.EnginePlan(EngineChoice(EngineName.DUCKDB, "duckdb: as asked"))
-    memory = ae.EnginePlan(EngineChoice(EngineName.MEMORY, "memory: as asked"))
-    left = [("prediction_id", "id-like"), ("ts", "calendar parts are not sliced")]
-    assert ae.offered_slice_columns(["a", "b"], left, sql, timestamp="ts") == [
-        "a", "b", "prediction_id",
-    ]  # fmt: skip
-    assert ae.offered_slice_columns(["a"], left, memory, timestamp="ts") == [
-        "a", "prediction_id", "ts",
-    ]  # fmt: skip
-
-
 # -- the store of open sessions -------------------------------------------------------------
 
 

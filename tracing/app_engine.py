@@ -64,7 +64,6 @@ __all__ = [
     "engine_sentence",
     "is_table_ref",
     "memory_only_reason",
-    "offered_slice_columns",
     "open_engine",
     "plan_engine",
     "progress_text",
@@ -630,32 +629,6 @@ def engine_default_features(
 
     n_valid = analysis.valid.count(Side.PRODUCTION)
     return _engine_default_features(analysis, _min_size(None, n_valid))
-
-
-def offered_slice_columns(
-    defaults: Sequence[str],
-    left_out: Sequence[tuple[str, str]],
-    plan: EnginePlan,
-    *,
-    timestamp: str | None = None,
-) -> list[str]:
-    """Return the columns a slice picker offers: the defaults, then those left out.
-
-    Columns left out by default (id-like ones) can be put back; on a SQL engine the timestamp
-    cannot: it is sliced by its calendar parts, which only the memory engine derives yet.
-
-    Examples
-    --------
-    >>> sql = EnginePlan(EngineChoice(EngineName.DUCKDB, "duckdb: as asked"))
-    >>> offered_slice_columns(["a"], [("id", "id-like"), ("ts", "...")], sql, timestamp="ts")
-    ['a', 'id']
-    """
-    offered = list(dict.fromkeys(defaults))
-    for column, _ in left_out:
-        if column in offered or (not plan.in_memory and column == timestamp):
-            continue
-        offered.append(column)
-    return offered
 
 
 def row_counts(analysis: EngineAnalysis) -> tuple[int, int, int]:

@@ -19,7 +19,8 @@ On a SQL engine (`tracing.app_engine.plan_engine`: a Parquet folder, glob or big
 `tracing.engine_analysis.EngineAnalysis` (one per data and roles, kept open by
 `tracing.app_engine.EngineStore`, not by the byte budget: it holds a connection), `analysis`
 returns its uniform sample (schema, metric, frames for the pickers), and `comparison`,
-`counts`, `slice_features`, `slices`, `slice_drilldown` and `report` run on every row, under the
+`counts`, `slice_features`, `slices`, `slice_drilldown`, `timeline` and `report` run on every
+row, under the
 session's lock (one query at a time per connection). Drift, quality and label conflicts come
 from `tracing.report.ReportRun`, so they follow the report when it pushes them down; the time
 series and explanations run on the sample, and the pages say so (`ui.engine.sampled`).
@@ -509,7 +510,7 @@ def comparison(key: Key) -> Comparison:
         if not isinstance(a, Analysis):
             from tracing.engine_analysis import engine_compare
 
-            return engine_compare(a)  # every row; estimates need the rows in memory
+            return engine_compare(a, estimate=True)  # every row; the views cut no versions
         # Two model versions: one model's calibration says nothing about the other's scores.
         frame = None if key[0].by_version else a.production_frame
         return compare(a.baseline, a.production, random_state=0, production_frame=frame)
@@ -526,16 +527,21 @@ def timeline(
     ``window`` periods of production).
     """
     a = _from_key(key, metric)
-    baseline: pd.DataFrame | None
     if engine(key) is not None:
-        # On the engine's sample for now (the page says so); the same whole files.
-        production, baseline = a.production_frame, a.baseline_frame
-    else:
-        found = rows(key[0])
-        production, baseline = found.timeline_production, found.timeline_baseline
+        from tracing.engine_timeline import engine_timeline
+
+        with _engine_call(key) as held:  # every row (its notes say what ran on the sample)
+            return engine_timeline(
+                held,
+                metric=a.metric,
+                freq=freq,
+                window=None if band == "baseline" else window,
+                k=k,
+            )
+    found = rows(key[0])
     return metric_timeline(
-        production,
-        baseline,
+        found.timeline_production,
+        found.timeline_baseline,
         schema=a.schema,
         metric=a.metric,
         freq=freq,

@@ -92,15 +92,13 @@ def test_overview_numbers_equal_the_memory_engines(open_app, no_errors, monkeypa
     mem = open_app("overview", memory=True)
     no_errors(mem)
     oracle = frame_with(mem, "CI low").set_index("Metric")
-    columns = ["Baseline", "Production", "Change", "CI low", "CI high"]
+    columns = ["Baseline", "Production", "Change", "CI low", "CI high", "Verdict"]
     assert list(shown.index) == list(oracle.index)
-    # Rank metrics need every row's score order, which no engine query returns yet: the
-    # verdict says so; every other metric is the memory engine's, value and interval.
-    ranks = ["ROC AUC", "PR AUC (average precision)"]
-    assert shown.loc[ranks, columns].isna().all().all()
-    assert all("not computed by this engine yet" in v for v in shown.loc[ranks, "Verdict"])
-    pd.testing.assert_frame_equal(
-        shown.drop(index=ranks)[columns], oracle.drop(index=ranks)[columns], rtol=1e-9
+    # every metric (rank metrics too) and its interval; the estimate from the scores is the
+    # engine's own (calibrated as its notes say), so it is only required to be there
+    pd.testing.assert_frame_equal(shown[columns], oracle[columns], rtol=1e-9)
+    assert shown.loc["Accuracy", "Estimated"] == pytest.approx(
+        oracle.loc["Accuracy", "Estimated"], abs=0.01
     )
     assert [(m.label, m.value, m.delta) for m in at.metric] == [
         (m.label, m.value, m.delta) for m in mem.metric
@@ -111,12 +109,17 @@ def test_overview_numbers_equal_the_memory_engines(open_app, no_errors, monkeypa
     assert rows == [w.replace("**baseline.parquet**", "**data/baseline**").replace(
         "**production.parquet**", "**data/production**") for w in want]  # fmt: skip
     assert "20,000 rows, 20,000 with actuals" in rows[0]
-    # The time series runs on the engine's sample, and says so.
-    assert any(
-        "The time series: computed on a uniform sample of 5,000 baseline and 5,000 "
-        "production rows drawn by the duckdb engine" in c.value
-        for c in at.caption
-    )
+    # The time series runs on every row too: the same alerts, and no word of a sample.
+    assert_frame_equal_alerts(at, mem)
+    captions = [c.value for c in at.main.caption]
+    assert not any(c.startswith(":material/science: The time series") for c in captions)
+    assert any("every period's rows and metric are computed on all 20,000" in c for c in captions)
+
+
+def assert_frame_equal_alerts(at: AppTest, mem: AppTest) -> None:
+    alerts = frame_with(at, "expected")
+    pd.testing.assert_frame_equal(alerts, frame_with(mem, "expected"))
+    assert len(alerts) > 0
 
 
 def test_slices_table_equals_the_memory_paths(open_app, no_errors, monkeypatch, folders) -> None:
