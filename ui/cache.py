@@ -639,8 +639,9 @@ def labels(key: Key) -> LabelConflicts:
 def _engine_run(key: Key) -> tuple[EngineSession, ReportRun] | None:
     """Return an engine key's report run (None in memory), for the steps it computes.
 
-    Drift, quality and label conflicts run on the engine's sample today; computed through
-    `tracing.report.ReportRun`, they move to every row as soon as the report's do.
+    Drift, quality and label conflicts come from `tracing.report.ReportRun`, so they run where
+    the report's do: on every row in the engine (what still runs on its sample, the report's
+    notes say).
     """
     session = engine(key)
     if session is None:
