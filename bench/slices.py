@@ -37,10 +37,13 @@ Setup once (sliceline is not a project dependency)::
     /tmp/benchenv/bin/pip install sliceline
 
 Run (about 10 minutes on 2 idle cores; ``--skip-sliceline``, ``--skip-pandas``, ``--skip-cli``,
-``--rows N`` to shorten)::
+``--skip-search``, ``--skip-numpy``, ``--skip-shipped``, ``--planted-only``, ``--rows N`` to
+shorten)::
 
     git worktree add /tmp/before <older commit>   # optional, for the "before" rows
     python bench/slices.py --before /tmp/before
+    # the whole process against sliceline (bound fixed) only, in the planted scenario:
+    python bench/slices.py --planted-only --skip-search --skip-numpy --skip-pandas --skip-shipped
 """
 
 from __future__ import annotations
@@ -468,6 +471,12 @@ def main() -> None:
     ap.add_argument("--skip-sliceline", action="store_true")
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--skip-search", action="store_true", help="no in-process search runs")
+    ap.add_argument("--skip-numpy", action="store_true")
+    ap.add_argument(
+        "--skip-shipped", action="store_true", help="sliceline with its bound fixed only"
+    )
+    ap.add_argument("--planted-only", action="store_true", help="skip the no-planted scenario")
     ap.add_argument("--code", default=str(ROOT), help=argparse.SUPPRESS)
     ap.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -476,7 +485,8 @@ def main() -> None:
         return
 
     print(f"$ python bench/slices.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
-    for title, plant in (("planted slice", args.plant_frac), ("no planted slice", 0.0)):
+    scenarios = (("planted slice", args.plant_frac), ("no planted slice", 0.0))
+    for title, plant in scenarios[:1] if args.planted_only else scenarios:
         report(title, plant, scenario(title, plant, args), args)
 
 
@@ -489,10 +499,12 @@ def scenario(title: str, plant: float, args: argparse.Namespace) -> list[tuple[s
         runs.append((name, res))
         print(f"  {title}: {name}: {res.get('seconds', res.get('failed'))}", flush=True)
 
-    run("ours: search", "ours")
-    if args.before:
-        run("before: search", "ours", code=args.before)
-    run("numpy exhaustive loop", "numpy")
+    if not args.skip_search:
+        run("ours: search", "ours")
+        if args.before:
+            run("before: search", "ours", code=args.before)
+    if not args.skip_numpy:
+        run("numpy exhaustive loop", "numpy")
     if plant and not args.skip_pandas:
         run("pandas group-by loop", "pandas")
     if not args.skip_cli:
@@ -500,7 +512,8 @@ def scenario(title: str, plant: float, args: argparse.Namespace) -> list[tuple[s
         if args.before:
             run("before: CLI whole process", "cli", code=args.before)
     if plant and not args.skip_sliceline:
-        run("sliceline 0.3.0", "sliceline", python=args.sliceline_python)
+        if not args.skip_shipped:
+            run("sliceline 0.3.0", "sliceline", python=args.sliceline_python)
         run("sliceline 0.3.0, bound fixed", "sliceline_tight", python=args.sliceline_python)
     return runs
 

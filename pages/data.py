@@ -5,10 +5,12 @@ from dataclasses import replace
 import streamlit as st
 
 from tracing import settings, sources, store
+from tracing.app_engine import engine_sentence, validate_ref
 from tracing.errors import DataError
 from tracing.schema import ColumnRoles, RoleDetection, detect_roles, shared_columns, suggest_roles
 from tracing.windows import last_days_windows
 from ui import auth, cache, controls, fmt, rows
+from ui.engine import opening
 from ui.layout import PAGE_FILES, guard, header
 from ui.state import DEMOS, current_view, demo_of, demo_view, set_view
 
@@ -147,16 +149,18 @@ with tab_path:
     st.caption(
         "The server reads files only inside the folders its operator allows (e.g. "
         f"`demo_data/…`; `{sources.ENV_DATA_ROOTS}`); http(s) URLs are {urls} "
-        f"(`{sources.ENV_ALLOW_URLS}=1` allows them)."
+        f"(`{sources.ENV_ALLOW_URLS}=1` allows them). Big data: a folder or pattern of Parquet "
+        "files (`logs/day=*/*.parquet`) is read where it lies, by DuckDB or Spark."
     )
     if submitted:
         refs = st.session_state["w_path_baseline"], st.session_state["w_path_production"]
         try:
-            if refs[0].strip():  # an empty baseline: cut from the production file
-                sources.describe_source(refs[0])
-            sources.describe_source(refs[1])
+            with st.spinner("Checking the files…"):  # a folder or pattern is listed
+                if refs[0].strip():  # an empty baseline: cut from the production file
+                    validate_ref(refs[0])
+                validate_ref(refs[1])
         except DataError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(fmt.md(str(exc)), icon=":material/error:")
         else:
             if refs != (view.baseline, view.production):
                 uploads_settled()
@@ -182,9 +186,56 @@ def pinned_text(ref: str) -> str:
 
 st.subheader("What is loaded")
 view = current_view()
+try:
+    with st.spinner("Finding the files and choosing the engine…"):
+        plan = cache.plan(view)
+except DataError as exc:  # e.g. a folder where only memory can run: say what to change
+    st.error(fmt.md(str(exc)), icon=":material/error:")
+    st.stop()
+
+
+def engine_caption() -> None:
+    """Say which engine runs the analysis, and why (the engine's own sentence)."""
+    st.caption(f":material/memory: {engine_sentence(plan)}")
+
+
+def engine_loaded() -> dict[str, cache.Loaded]:
+    """Open the data on a SQL engine; show every side's rows and files; the sample's frames.
+
+    The roles are detected on the engine's uniform sample; when the view's roles do not fit,
+    the sample of the same data with detected roles is shown, so the pickers can fix them.
+    """
+    with guard(f"opening {view.production}"):  # any other failure: a message, not a traceback
+        try:
+            with opening(view):
+                found = cache.analysis(view)
+        except DataError:  # shown under the pickers below; the data itself must open
+            bare = view.with_data(view.baseline, view.production)
+            with opening(bare):
+                found = cache.analysis(bare)
+    sample, _, key = found
+    session = cache.engine(key)
+    assert session is not None and plan.sources is not None
+    frames = (sample.baseline_frame, sample.production_frame)
+    out = {}
+    for col, side, i in zip(st.columns(2), ("baseline", "production"), (0, 1), strict=True):
+        n_files = len(plan.sources[i].paths)
+        files = f", {fmt.count(n_files)} Parquet files" if n_files > 1 else ""
+        col.markdown(
+            f"**{side.capitalize()}**: {fmt.md(sample.names[i])}  \n"
+            f"{fmt.count(session.analysis.rows[i])} rows × {frames[i].shape[1]} columns{files}"
+        )
+        out[side] = cache.Loaded(sample.names[i], frames[i])
+    engine_caption()
+    return out
+
+
 loaded = {}
 refs = {"baseline": view.baseline, "production": view.production, "actuals": view.actuals}
-for col, (side, ref) in zip(st.columns(3), refs.items(), strict=True):
+if not plan.in_memory:
+    loaded = engine_loaded()
+    refs = {}
+for col, (side, ref) in zip(st.columns(3) if refs else [], refs.items(), strict=True):
     with col:
         if not ref:
             st.markdown(
@@ -223,6 +274,8 @@ for col, (side, ref) in zip(st.columns(3), refs.items(), strict=True):
                     st.toast(f"Deleted {fmt.md(table.name)} from this server.")
                     set_view(demo_view("fraud"))
                     st.rerun()
+if plan.in_memory:
+    engine_caption()
 if "production" not in loaded or (view.baseline and "baseline" not in loaded):
     st.stop()
 
@@ -319,13 +372,22 @@ if guesses:
         st.rerun()
 if analysis is not None:
     controls.model_pickers(analysis)
-    controls.metric_picker(analysis, key="w_metric_data", label="Lead metric")
+    controls.metric_picker(analysis, key="w_metric_data", label="Lead metric", plan=plan)
 
 # --- rows and actuals --------------------------------------------------------------------------
 
-with guard("reading the timestamps", stop=False):
-    rows.rows_section(view, frame_p, roles.timestamp)
-rows.actuals_section(view)
+if plan.in_memory:
+    with guard("reading the timestamps", stop=False):
+        rows.rows_section(view, frame_p, roles.timestamp)
+    rows.actuals_section(view)
+else:
+    st.subheader("Which rows are compared?")
+    st.caption(
+        f"The whole baseline against the whole production data, on {plan.title}. Date ranges, "
+        "model versions and delayed actuals cut or join rows in memory only for now: on data "
+        "this size, write the rows you want to compare (and their actuals) into their own "
+        "folders, and open those."
+    )
 
 if problems:
     for text in others:
@@ -341,10 +403,11 @@ if problems:
 
 if analysis.notes:
     st.info("\n".join(f"- {n}" for n in analysis.notes), icon=":material/info:")
-with_actuals = int(analysis.production.valid.sum())
+with guard("counting the rows"):
+    n_baseline, n_production, with_actuals = cache.counts(cache.analysis(view)[2])
 st.success(
-    f"Ready: {fmt.count(analysis.baseline.n_rows)} baseline rows and "
-    f"{fmt.count(analysis.production.n_rows)} production rows"
+    f"Ready: {fmt.count(n_baseline)} baseline rows and "
+    f"{fmt.count(n_production)} production rows"
     + ("" if with_actuals else " (no actuals yet)")
     + f", {analysis.schema.model_type.value} model, {len(roles.features)} features, lead metric "
     f"{analysis.metric.name}.",
@@ -353,4 +416,5 @@ st.success(
 st.page_link(PAGE_FILES["overview"], label="Next: did the model get worse?", icon="➡️")
 with st.expander("Preview the first rows"):
     st.dataframe(analysis.production_frame.head(50), hide_index=True)
-    st.caption(f"The first 50 rows of {fmt.md(analysis.names[1])}.")
+    of = "" if plan.in_memory else "the uniform sample of "
+    st.caption(f"The first 50 rows of {of}{fmt.md(analysis.names[1])}.")

@@ -4,7 +4,9 @@ import streamlit as st
 
 from tracing.errors import DataError
 from tracing.explain import DEFAULT_SHAP_SAMPLE_SIZE, Explanation
+from tracing.report import Section
 from ui import cache, charts, fmt, state
+from ui.engine import sampled
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_banner
 
 header(
@@ -15,6 +17,7 @@ header(
 )
 analysis, view, key = require_analysis()
 tracing_banner(view, analysis)
+sampled(key, "SHAP importance", section=Section.IMPORTANCE)
 metric = analysis.metric
 search = state.slice_settings(cache.slice_features(key)[0])
 

@@ -8,12 +8,14 @@ import streamlit as st
 from tracing import findings
 from tracing.errors import DataError
 from tracing.metrics import Direction, Metric, headline_metrics, metric_of
+from tracing.report import Section
 from tracing.schema import ModelType
 from tracing.timeline import DEFAULT_K, DEFAULT_WINDOW, MIN_BAND_PERIODS, estimate_disagrees
 from tracing.verdict import Status
 from tracing.vocab import Basis, Freq
 from tracing.windows import parse_window
 from ui import cache, charts, fmt, state, tables
+from ui.engine import progress, sampled
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_text
 from ui.state import current_view, set_view, trace_period
 
@@ -24,7 +26,7 @@ header(
     page="overview",
 )
 analysis, view, key = require_analysis()
-with guard("comparing the metrics"):
+with progress(key, "Comparing every metric", side="both"), guard("comparing the metrics"):
     comp = cache.comparison(key)
 
 lead = analysis.metric
@@ -128,7 +130,7 @@ if measured:
     st.markdown(headline(lead, row))
     # Only ratio metrics split their change over slices, and their search is the fast one.
     if row["status"] in (Status.WORSE, Status.CHANGED) and lead.decomposable:
-        searching = st.spinner("Finding the slice that costs most…")
+        searching = progress(key, "Finding the slice that costs most")
         with searching, guard("searching the slices", stop=False):
             sentence = top_slice_sentence()
             if sentence:
@@ -217,6 +219,8 @@ with guard("checking which rows have actuals", stop=False):
         )
     elif coverage is not None:
         st.caption(fmt.md(coverage.sentence()))
+    if coverage is not None:
+        sampled(key, "Which rows have actuals")
 if len(analysis.notes) > 2:
     with st.expander(f"Notes on the data ({len(analysis.notes)}): joins, rows left out"):
         st.markdown("\n".join(f"- {fmt.md(n)}" for n in analysis.notes))
@@ -239,8 +243,9 @@ def timeline_section() -> None:
             f"{lead.name} per hour, day or week."
         )
         return
-    found = cache.rows(view)
-    base = found.timeline_baseline
+    # a SQL engine's rows stay there: its time series runs on the sample (said below)
+    in_memory = cache.plan_of(key).in_memory
+    base = cache.rows(view).timeline_baseline if in_memory else analysis.baseline_frame
     stamp = analysis.schema.roles.timestamp
     bands = ["baseline", "rolling"] if base is not None and stamp in base.columns else ["rolling"]
     if view.by_version:  # the other version served the same days, anomalies included
@@ -296,10 +301,17 @@ def timeline_section() -> None:
             "1 normal period in 750, roughly once in two years of days; the paper's 1 alerts on "
             "1 in 6, which teaches people to ignore alerts.",
         )
-    with st.spinner("Computing the time series…"), guard("computing the time series", stop=False):
+    with (
+        progress(key, "Computing the time series"),
+        guard("computing the time series", stop=False),
+    ):
         tl = cache.timeline(
             key, lead.id, None if freq == "auto" else freq, band, int(window), float(k)
         )
+        sampled(key, "The time series", section=Section.TIMELINE)
+        if not cache.plan_of(key).in_memory:  # e.g. what the engine ran on its sample
+            for note in tl.notes:
+                st.caption(fmt.md(note[0].upper() + note[1:]))
         show_timeline(tl, band, int(window))
 
 
@@ -324,6 +336,8 @@ def _traced_span(tl) -> tuple[pd.Timestamp, pd.Timestamp] | None:
 
 
 def show_timeline(tl, band: str, window: int) -> None:
+    # a period is traced by a date range, which a SQL engine's view cannot take yet
+    traceable = cache.plan_of(key).in_memory
     metric = tl.metric
     neutral = metric.direction is Direction.NEUTRAL
     bounds = (0.0, 1.0) if metric.percent else None
@@ -341,7 +355,7 @@ def show_timeline(tl, band: str, window: int) -> None:
     st.altair_chart(
         chart,
         key=CHART_KEY,
-        on_select=lambda: chart_picked(frame, tl, window),
+        on_select=(lambda: chart_picked(frame, tl, window)) if traceable else "ignore",
         selection_mode=[charts.ALERT_PARAM],
         height=340,
     )
@@ -369,7 +383,8 @@ def show_timeline(tl, band: str, window: int) -> None:
     mark = "Blue" if neutral else "Red"
     st.caption(
         f"{metric.name} per {tl.freq} of production. {band_text} {mark} points are alerts "
-        f"({outside}); click one to trace that {tl.freq}."
+        f"({outside})"
+        + (f"; click one to trace that {tl.freq}." if traceable else ".")
         + (
             " The dashed purple line is estimated from the scores, measured or not: where "
             "actuals are missing, periods are judged on it."
@@ -395,7 +410,15 @@ def show_timeline(tl, band: str, window: int) -> None:
         return
     word = "changed" if neutral else "alerting"
     periods_word = tl.freq if len(alerts) == 1 else f"{tl.freq}s"
-    st.markdown(f"**{len(alerts)} {word} {periods_word}**: select one to trace it.")
+    if not traceable:
+        st.markdown(f"**{len(alerts)} {word} {periods_word}**.")
+        st.caption(
+            f"Tracing one {tl.freq} cuts production by date, which runs in memory only for "
+            f"now: write that {tl.freq}'s rows into their own folder and open it on the Data "
+            "page."
+        )
+    else:
+        st.markdown(f"**{len(alerts)} {word} {periods_word}**: select one to trace it.")
     shown = pd.DataFrame(
         {
             "period": alerts["label"],
@@ -410,12 +433,13 @@ def show_timeline(tl, band: str, window: int) -> None:
         }
     )
     periods = list(zip(alerts["start"], alerts["end"], strict=True))
-    table_selection(periods, tl, window)
+    if traceable:
+        table_selection(periods, tl, window)
     st.dataframe(
         shown,
         key=ALERTS_KEY,
         placeholder=fmt.DASH,
-        on_select="rerun",
+        on_select="rerun" if traceable else "ignore",
         selection_mode="single-row",
         hide_index=True,
         column_config={
@@ -572,6 +596,7 @@ columns = {
 shown = {k: c for k, c in columns.items() if c}
 if shown:
     st.subheader("Predictions and actuals" if "actual" in shown else "Predictions")
+    sampled(key, "These distributions", section=Section.DRIFT)
     for col, (kind, column) in zip(st.columns(len(shown)), shown.items(), strict=True):
         with col, guard(f"comparing {column}", stop=False):
             scores = (

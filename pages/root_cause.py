@@ -8,10 +8,12 @@ import streamlit as st
 from tracing import findings
 from tracing.drift import thresholds_text
 from tracing.errors import DataError
+from tracing.report import Section
 from tracing.rootcause import headline_suspects
 from tracing.slices import parse_slice_id
 from tracing.textfmt import condition_text
 from ui import cache, charts, fmt, state
+from ui.engine import progress, sampled
 from ui.layout import PAGE_FILES, guard, header, require_analysis, tracing_banner
 
 header(
@@ -27,7 +29,7 @@ roles = analysis.schema.roles
 search = state.slice_settings(cache.slice_features(key)[0])
 
 measured = analysis.has_actuals
-with st.spinner("Weighing the evidence…"), guard("ranking the suspects"):
+with progress(key, "Weighing the evidence"), guard("ranking the suspects"):
     drift = cache.drift(key)
     quality = cache.quality(key)
     if measured:
@@ -47,6 +49,7 @@ KIND_ICONS = {
     "slice": ":material/splitscreen:",
 }
 st.subheader("Suspects")
+sampled(key, "Drift, data quality and label checks", section=Section.ROOT_CAUSE)
 if not measured:
     st.info(
         "Suspects explain the slices that cost most, and finding slices needs actuals: "

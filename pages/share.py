@@ -14,6 +14,7 @@ from tracing.report import SECTIONS
 from tracing.slices import parse_slice_id
 from tracing.textfmt import value_text
 from ui import auth, cache, fmt, state
+from ui.engine import progress
 from ui.layout import guard, header, require_analysis
 from ui.links import snapshot_url
 from ui.state import finding_page, is_loopback, link_base, page_params, share_url
@@ -170,7 +171,7 @@ ident = (key, tuple(chosen), options)
 if ident not in built and st.button(
     "Build the report", type="primary", disabled=not chosen, key="w_build_report"
 ):
-    with st.spinner("Building the report…"), guard("building the report"):
+    with progress(key, "Building the report", side="both"), guard("building the report"):
         cache.report(key, tuple(chosen), options)
     built.add(ident)
 if ident in built:

@@ -10,6 +10,7 @@ from tracing.options import SliceSearch
 from tracing.slices import slice_id
 from tracing.textfmt import csv_safe
 from ui import cache, charts, controls, fmt, state, tables
+from ui.engine import progress, sampled_text_of
 from ui.layout import (
     PAGE_FILES,
     guard,
@@ -36,14 +37,15 @@ needs_actuals(analysis, "Ranking slices by how much of the metric they cost")
 metric = analysis.metric
 # The engine's default features (id-like columns out, calendar parts in); the picker offers
 # the columns left out too, so they can be put back.
-default_features, left_out = cache.slice_features(key)
+with progress(key, "Counting every feature's values"), guard("choosing the slice columns"):
+    default_features, left_out = cache.slice_features(key)
 slice_columns = [*default_features, *(c for c, _ in left_out if c not in default_features)]
 
 # --- controls (page-local, bound to the URL) ---------------------------------------------------
 
 c_metric, c_depth, c_size = st.columns([2, 1, 1])
 with c_metric:
-    controls.metric_picker(analysis, key="w_metric_slices")
+    controls.metric_picker(analysis, key="w_metric_slices", plan=cache.plan_of(key))
 with c_depth:
     st.selectbox(
         "Conditions per slice",
@@ -94,7 +96,7 @@ if not metric.additive:
 
 # --- the ranked slices -------------------------------------------------------------------------
 
-with st.spinner("Searching every slice…"), guard("searching the slices"):
+with progress(key, "Searching every slice"), guard("searching the slices"):
     result = cache.slices(key, metric.id, search)
 table = result.table
 listed = result.listed(distinct=search.distinct)
@@ -173,7 +175,7 @@ if not view.slice:
     st.stop()
 
 bad: DataError | None = None
-with st.spinner("Opening the slice…"), guard("opening the slice"):
+with progress(key, "Opening the slice"), guard("opening the slice"):
     try:
         drill = cache.slice_drilldown(key, metric.id, search, view.slice)
     except DataError as exc:  # a slice id that does not fit this data: offer to clear it
@@ -382,9 +384,16 @@ def show_features() -> None:
 def show_rows() -> None:
     rows = drill.rows("production")
     st.dataframe(rows.head(1000), hide_index=True, key="slice_rows", placeholder=fmt.DASH)
+    of_sample = sampled_text_of(key) if drill.rows_sampled else None
     st.caption(
         f"The first {fmt.count(min(len(rows), 1000))} of {fmt.count(len(rows))} production rows "
-        "of the slice."
+        "of the slice"
+        + (
+            f" in the engine's sample (the slice has {fmt.count(stats['size'])} rows in all): "
+            f"{fmt.md(of_sample)}."
+            if of_sample
+            else "."
+        )
     )
     st.download_button(
         "Download the slice's rows (CSV)",

@@ -454,3 +454,85 @@ def test_labels_that_mean_different_things_are_refused_listing_both_sets():
     prod = pd.DataFrame({"actual": ["cat", "dog"], "pred": ["cat", "dog"]})
     with pytest.raises(DataError, match=r"production \(.cat., .dog.\).*baseline \(.0., .1.\)"):
         resolve_schema([base, prod], detect_roles(base.columns))
+
+
+# ---------------------------------------------------------------------------------------------
+# Role detection checks a column part by part (no concatenation): the same answers
+
+
+def _concat_unique_key(parts: list[pd.Series]) -> bool:
+    """The check as it was, on the concatenation of both sides (the oracle)."""
+    from tracing.schema import _MIN_ID_ROWS
+
+    values = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    if len(values) < _MIN_ID_ROWS:
+        return False
+    integer = pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    )
+    text = pd.api.types.is_string_dtype(values.dtype) and all(
+        isinstance(v, str) for v in values.iloc[:1000]
+    )
+    if not (integer or text) or not values.iloc[:10_000].is_unique:
+        return False
+    return bool(values.notna().all() and values.is_unique)
+
+
+_INT_DTYPES = st.sampled_from(["int8", "int64", "uint8", "uint64", "Int64", "float64", "str"])
+
+
+@given(
+    st.lists(st.integers(-130, 300), min_size=0, max_size=60),
+    st.lists(st.integers(-130, 300), min_size=0, max_size=60),
+    _INT_DTYPES,
+    _INT_DTYPES,
+    st.sampled_from([0, 2**62, 2**64 - 400]),
+)
+@settings(max_examples=300, deadline=None)
+def test_unique_key_by_parts_equals_the_concatenation(a, b, dtype_a, dtype_b, shift):
+    from tracing.schema import _is_unique_key, _parts
+
+    def series(values: list[int], dtype: str) -> pd.Series:
+        if dtype in ("int8", "uint8"):
+            info = np.iinfo(dtype)
+            values = [min(max(v, info.min), info.max) for v in values]
+        elif dtype == "uint64":
+            values = [abs(v) + shift for v in values]
+        elif dtype == "str":
+            return pd.Series([f"k{v}" for v in values], dtype="str")
+        return pd.Series(values, dtype=dtype)
+
+    frames = (pd.DataFrame({"c": series(a, dtype_a)}), pd.DataFrame({"c": series(b, dtype_b)}))
+    parts = _parts(frames, "c")
+    assert parts is not None
+    whole = [f["c"] for f in frames]
+    assert _is_unique_key(parts) == _concat_unique_key(whole)
+
+
+def test_distinct_integers_wide_and_extreme_ranges():
+    from tracing.schema import _distinct_integers
+
+    big = np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max])
+    assert _distinct_integers([big, np.array([0])])
+    assert not _distinct_integers([big, np.array([np.iinfo(np.int64).max])])
+    ids = np.arange(1_000, 3_000)
+    assert _distinct_integers([ids[::2], ids[1::2]])
+    assert not _distinct_integers([ids[::2], ids[1::2][:-1], np.array([1_000])])
+    top = np.array([2**64 - 1, 2**64 - 3], dtype=np.uint64)
+    assert _distinct_integers([top, np.array([2**64 - 2], dtype=np.uint64)])
+    assert not _distinct_integers([top, np.array([2**64 - 3], dtype=np.uint64)])
+
+
+def test_timestamps_found_by_parts_as_on_the_concatenation():
+    from tracing.schema import _is_datetime, _parts
+
+    short = pd.DataFrame({"t": ["2024-01-01"] * 3})
+    long = pd.DataFrame({"t": ["2024-01-02"] * 2000 + ["x"]})
+    text_after = pd.DataFrame({"t": ["not a date"] * 5})
+    assert _is_datetime(_parts((short, long), "t"))
+    assert _is_datetime(_parts((long, text_after), "t"))  # the first 1,000 values decide
+    assert _is_datetime(_parts((short, text_after.iloc[:0]), "t"))
+    assert not _is_datetime(_parts((pd.DataFrame({"t": ["x"] * 3}), short), "t"))
+    empty = pd.DataFrame({"t": pd.to_datetime(pd.Series([None, None]))})
+    assert not _is_datetime(_parts((empty, empty), "t"))
+    assert _is_datetime(_parts((empty, pd.DataFrame({"t": pd.to_datetime(["2024-01-01"])})), "t"))

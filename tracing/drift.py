@@ -14,14 +14,21 @@ Bins
 KS and Wasserstein
     Computed on the raw finite values (missing and infinite values left out). Up to 100,000
     rows per side they are exact: the merged empirical CDFs. Above, the CDFs are evaluated at
-    16,384 quantiles of each side plus every value in each side's extreme 1/16,384 (NannyML
-    likewise bins both tests above 10,000 rows): between grid points each CDF moves by at most
-    1/16,384, so KS is within 0.00006 of exact, and the normalised Wasserstein distance within
-    0.001 in our tests. A million-row column then takes milliseconds, not scipy's 0.2 s (KS)
-    and 0.6 s (Wasserstein). The KS p-value is scipy's exact one up to 10,000 rows; above, it
-    comes from Kolmogorov's limiting distribution (``kstwobign``): within 5% of the
-    ``kstwo.sf`` that ``scipy.stats.ks_2samp`` uses for p-values above 1e-6, but always fast
-    (``kstwo.sf`` can take 0.4 s per call at a million rows).
+    16,384 quantiles of each side plus every value in each side's extreme 1/16,384 (the values
+    at `grid_ranks` of each side; NannyML likewise bins both tests above 10,000 rows): between
+    grid points each CDF moves by at most 1/16,384, so KS is within 0.00006 of exact, and the
+    normalised Wasserstein distance within 0.001 in our tests. A million-row column then takes
+    milliseconds, not scipy's 0.2 s (KS) and 0.6 s (Wasserstein). The KS p-value is scipy's
+    exact one up to 10,000 rows; above, it comes from Kolmogorov's limiting distribution
+    (``kstwobign``): within 5% of the ``kstwo.sf`` that ``scipy.stats.ks_2samp`` uses for
+    p-values above 1e-6, but always fast (``kstwo.sf`` can take 0.4 s per call at a million
+    rows). A constant baseline (every finite value equal) has no scale, so its Wasserstein
+    distance is NaN.
+
+Engines
+    The tests read only a `ColumnPair`: bin counts, and each side's sorted finite values as an
+    array or as value-count runs (`SortedValues`), or the grid's CDF gaps themselves. A SQL
+    engine (`tracing.engine_drift`) fills one from what it counts and gets memory's numbers.
 
 Smoothing
     PSI and KL take logarithms of bin shares, so an empty bin would make them infinite. Both use
@@ -78,15 +85,27 @@ from tracing.options import DriftOptions
 from tracing.vocab import DriftDirection, Severity
 
 __all__ = [
+    "CATEGORICAL",
+    "CDF_GRID",
     "DRIFT_TESTS",
+    "EXACT_CDF_MAX_N",
+    "NUMERIC",
     "SEVERITIES",
+    "ColumnPair",
     "DriftDirection",
     "DriftResult",
     "DriftTest",
+    "SortedValues",
     "drift_between",
     "drift_columns",
+    "drift_row",
+    "exact_gaps",
     "feature_drift",
+    "gaps_at",
+    "grid_gaps",
+    "grid_ranks",
     "histogram",
+    "ranked",
     "thresholds_text",
     "value_counts",
 ]
@@ -96,32 +115,45 @@ SEVERITIES = (Severity.NONE, Severity.WARN, Severity.ALERT)  # the drift part of
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 _SMOOTHING = 0.5
 _EXACT_KS_MAX_N = 10_000  # scipy's own limit for the exact KS distribution
-_EXACT_CDF_MAX_N = 100_000
-_CDF_GRID = 16_384
+EXACT_CDF_MAX_N = 100_000
+"""Finite values per side up to which KS and Wasserstein use the exact merged CDFs."""
+CDF_GRID = 16_384
+"""Quantile ranks per side of the CDF grid above `EXACT_CDF_MAX_N` (see `grid_ranks`)."""
 
 
-class _Pair:
-    """One column on both sides, read and binned once; every test reads from here."""
+class ColumnPair:
+    """What the drift tests read about one column on both sides, whichever engine counted it.
+
+    Every test (`DRIFT_TESTS`) reads only these attributes, so the in-memory engine (`_Pair`)
+    and the SQL engines (`tracing.engine_drift`) run one copy of each test's math.
+
+    Parameters
+    ----------
+    kind : {"numeric", "categorical"}
+        Numeric columns also get KS and Wasserstein.
+    n : (int, int)
+        Rows per side (missing included).
+    bins : ColumnBins
+        The shared bins.
+    counts : (array, array)
+        Rows per bin per side (the last bin: missing).
+
+    Subclasses give each side's sorted finite values (`sorted`) or override what KS and
+    Wasserstein read of them (`finite_n`, `finite`, `cdf_gaps`, `scale`); categorical columns
+    never ask.
+    """
 
     def __init__(
         self,
-        baseline: ColumnValues,
-        production: ColumnValues,
-        *,
-        bins: int,
-        min_share: float,
+        kind: str,
+        n: tuple[int, int],
+        bins: ColumnBins,
+        counts: tuple[NDArray[np.int64], NDArray[np.int64]],
     ) -> None:
-        # An all-missing side (read as text) does not make a numeric column categorical; the
-        # same rule as fit_bins, so the kind and the bins agree.
-        both_numeric = baseline.numeric and (production.numeric or production.all_missing)
-        self.kind = NUMERIC if both_numeric else CATEGORICAL
-        self.values = (baseline, production)
-        self.n = (len(baseline.series), len(production.series))
-        min_count = max(1, math.ceil(min_share * min(self.n)))
-        self.bins = fit_column_bins(baseline, production, bins=bins, min_count=min_count)
-        # Row counts per bin from the sorted values or the value counts the fit already
-        # computed: no second sort or count, and no code per row.
-        self.counts = tuple(bin_counts(self.bins, v) for v in self.values)
+        self.kind = kind
+        self.n = n
+        self.bins = bins
+        self.counts = counts
 
     @cached_property
     def used(self) -> NDArray[np.bool_]:
@@ -135,49 +167,185 @@ class _Pair:
         b, p = ((c[self.used] + _SMOOTHING) / (c.sum() + _SMOOTHING * k) for c in self.counts)
         return b, p
 
-    @cached_property
+    @property
+    def sorted(self) -> tuple[SortedValues, SortedValues]:
+        """Each side's sorted finite values (numeric columns)."""
+        raise NotImplementedError
+
+    @property
+    def finite_n(self) -> tuple[int, int]:
+        """Finite values per side."""
+        return len(self.sorted[0]), len(self.sorted[1])
+
+    @property
     def finite(self) -> tuple[Array, Array]:
-        """Sorted finite values per side (KS, Wasserstein)."""
-        return self.values[0].finite, self.values[1].finite
+        """Sorted finite values per side: the exact KS p-value (up to `_EXACT_KS_MAX_N`)."""
+        return self.sorted[0].array(), self.sorted[1].array()
 
     @cached_property
     def cdf_gaps(self) -> tuple[Array, Array]:
         """Points x_k and the CDF gap F_baseline(x_k) - F_production(x_k) at each of them.
 
-        Exact (every distinct value) up to ``_EXACT_CDF_MAX_N`` rows per side; above, on a
-        grid of ``_CDF_GRID`` quantiles of each side (see the module docstring).
+        Exact (every distinct value) up to ``EXACT_CDF_MAX_N`` finite values per side; above,
+        on the grid of `grid_ranks` (see the module docstring).
         """
-        xb, xp = self.finite
-        if max(len(xb), len(xp)) > _EXACT_CDF_MAX_N:
-            return _grid_gaps(xb, xp)
-        x = np.concatenate([xb, xp])
-        order = np.argsort(x, kind="stable")  # two sorted runs: a linear merge
-        xs = x[order]
-        in_b = np.cumsum(order < len(xb), dtype=np.int64)  # baseline rows <= xs[i]
-        rank = np.arange(1, len(x) + 1, dtype=np.int64)
-        tied = xs[1:] == xs[:-1]
-        if tied.any():  # evaluate the CDFs only after the last row of each tie group
-            ends = np.flatnonzero(~np.append(tied, False))
-            xs, in_b, rank = xs[ends], in_b[ends], rank[ends]
-        nb, np_ = len(xb), len(xp)
-        return xs, in_b * ((nb + np_) / (nb * np_)) - rank / np_
+        if uses_grid(self.finite_n):
+            return grid_gaps(*self.sorted)
+        return exact_gaps(*self.finite)
+
+    @cached_property
+    def scale(self) -> float:
+        """Population std of the baseline's finite values (NaN when they are all equal)."""
+        return self.sorted[0].std()
 
 
-def _grid_gaps(xb: Array, xp: Array) -> tuple[Array, Array]:
-    """CDF gaps at each side's quantiles k / _CDF_GRID, and at every value in the tails.
+class SortedValues:
+    """One side's sorted finite values, held whole (an array) or as runs (value counts).
 
-    The tails (the first and last grid step of each side) are kept whole: their segments are
-    the widest, so an approximation there would cost the most.
+    The CDF grid reads only the values at given ranks (`take`) and the rows at or below given
+    points (`count_le`), so the same grid comes from an array in memory and from the value
+    counts a SQL engine returns.
+
+    Parameters
+    ----------
+    values : array
+        Sorted distinct values (``counts`` given) or every sorted value (``counts`` None).
+    counts : array of int, optional
+        Rows per value.
+
+    Examples
+    --------
+    >>> runs = SortedValues(np.array([1.0, 2.0, 5.0]), np.array([2, 1, 3]))
+    >>> len(runs), runs.take(np.array([0, 1, 2, 5])).tolist(), runs.count_le(np.array([2.0]))
+    (6, [1.0, 1.0, 2.0, 5.0], array([3]))
+    >>> runs.array().tolist() == SortedValues(runs.array()).array().tolist()
+    True
     """
-    at = np.linspace(0, 1, _CDF_GRID, endpoint=False)
-    parts = []
-    for x in (xb, xp):
-        tail = len(x) // _CDF_GRID + 2
-        parts += [x[(at * len(x)).astype(np.int64)], x[:tail], x[-tail:]]
+
+    def __init__(self, values: Array, counts: NDArray[np.int64] | None = None) -> None:
+        self.values = values
+        self.ends = None if counts is None else np.cumsum(counts, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return (
+            len(self.values) if self.ends is None else int(self.ends[-1]) if len(self.ends) else 0
+        )
+
+    def take(self, ranks: NDArray[np.int64]) -> Array:
+        """Return the values at 0-based ranks of the sorted rows."""
+        if self.ends is None:
+            return self.values[ranks]
+        return self.values[np.searchsorted(self.ends, ranks, side="right")]
+
+    def count_le(self, points: Array) -> NDArray[np.int64]:
+        """Rows at or below each point."""
+        found = np.searchsorted(self.values, points, side="right")
+        if self.ends is None:
+            return found.astype(np.int64)
+        below: NDArray[np.int64] = np.r_[np.int64(0), self.ends][found]
+        return below
+
+    def array(self) -> Array:
+        """Return every sorted value (runs repeated: for small sides only)."""
+        if self.ends is None:
+            return self.values
+        return np.repeat(self.values, np.diff(np.r_[np.int64(0), self.ends]))
+
+    def std(self) -> float:
+        """Return the population std (NaN when every value is equal, or none is given).
+
+        ``np.std`` of the values themselves up to `EXACT_CDF_MAX_N` rows, so a small side's
+        runs give the very float its array gives; above, from the runs.
+        """
+        if not len(self) or self.values[0] == self.values[-1]:
+            return math.nan
+        if self.ends is None or len(self) <= EXACT_CDF_MAX_N:
+            std = float(np.std(self.array()))
+        else:
+            weights = np.diff(np.r_[np.int64(0), self.ends]) / len(self)
+            mean = float(np.sum(weights * self.values))
+            std = math.sqrt(float(np.sum(weights * (self.values - mean) ** 2)))
+        # values a few 1e-278 apart: the variance underflows, so there is no scale either
+        return std if std > 0 else math.nan
+
+
+def grid_ranks(n: int) -> NDArray[np.int64]:
+    """Return the 0-based ranks of a side's sorted finite values the CDF grid keeps.
+
+    The ranks ``floor(k n / CDF_GRID)`` for ``k = 0 .. CDF_GRID - 1`` (its quantiles) and the
+    first and last ``n // CDF_GRID + 2`` ranks: the tails (the first and last grid step) are
+    kept whole, since their segments are the widest, so an approximation there would cost the
+    most. `tracing.engine_drift` selects the same ranks in SQL (its test checks it).
+    """
+    at = np.linspace(0, 1, CDF_GRID, endpoint=False)
+    tail = min(n // CDF_GRID + 2, n)
+    head = np.arange(tail, dtype=np.int64)
+    return np.unique(np.concatenate([(at * n).astype(np.int64), head, n - 1 - head]))
+
+
+def exact_gaps(xb: Array, xp: Array) -> tuple[Array, Array]:
+    """CDF gaps at every distinct value of two sorted arrays (the merged empirical CDFs)."""
+    x = np.concatenate([xb, xp])
+    order = np.argsort(x, kind="stable")  # two sorted runs: a linear merge
+    xs = x[order]
+    in_b = np.cumsum(order < len(xb), dtype=np.int64)  # baseline rows <= xs[i]
+    rank = np.arange(1, len(x) + 1, dtype=np.int64)
+    tied = xs[1:] == xs[:-1]
+    if tied.any():  # evaluate the CDFs only after the last row of each tie group
+        ends = np.flatnonzero(~np.append(tied, False))
+        xs, in_b, rank = xs[ends], in_b[ends], rank[ends]
+    nb, np_ = len(xb), len(xp)
+    return xs, in_b * ((nb + np_) / (nb * np_)) - rank / np_
+
+
+def grid_gaps(baseline: SortedValues, production: SortedValues) -> tuple[Array, Array]:
+    """CDF gaps at each side's values at `grid_ranks` (the union of both sides' points)."""
+    parts = [side.take(grid_ranks(len(side))) for side in (baseline, production)]
     grid = np.unique(np.concatenate(parts))
-    in_b = np.searchsorted(xb, grid, side="right") / len(xb)
-    in_p = np.searchsorted(xp, grid, side="right") / len(xp)
-    return grid, in_b - in_p
+    return gaps_at(
+        grid, baseline.count_le(grid), production.count_le(grid), len(baseline), len(production)
+    )
+
+
+def gaps_at(
+    grid: Array, below_b: NDArray[np.int64], below_p: NDArray[np.int64], nb: int, np_: int
+) -> tuple[Array, Array]:
+    """CDF gaps at sorted points from the rows of each side at or below each point."""
+    return grid, below_b / nb - below_p / np_
+
+
+def uses_grid(finite_n: tuple[int, int]) -> bool:
+    """Whether KS and Wasserstein run on the grid (more than `EXACT_CDF_MAX_N` on a side)."""
+    return max(finite_n) > EXACT_CDF_MAX_N
+
+
+class _Pair(ColumnPair):
+    """One column on both sides, read and binned once in memory."""
+
+    def __init__(
+        self,
+        baseline: ColumnValues,
+        production: ColumnValues,
+        *,
+        bins: int,
+        min_share: float,
+    ) -> None:
+        # An all-missing side (read as text) does not make a numeric column categorical; the
+        # same rule as fit_bins, so the kind and the bins agree.
+        both_numeric = baseline.numeric and (production.numeric or production.all_missing)
+        self.values = (baseline, production)
+        n = (len(baseline.series), len(production.series))
+        min_count = max(1, math.ceil(min_share * min(n)))
+        fitted = fit_column_bins(baseline, production, bins=bins, min_count=min_count)
+        # Row counts per bin from the sorted values or the value counts the fit already
+        # computed: no second sort or count, and no code per row.
+        counts = (bin_counts(fitted, baseline), bin_counts(fitted, production))
+        super().__init__(NUMERIC if both_numeric else CATEGORICAL, n, fitted, counts)
+
+    @cached_property
+    def sorted(self) -> tuple[SortedValues, SortedValues]:
+        """Each side's sorted finite values (`tracing.binning.ColumnValues.finite`)."""
+        return SortedValues(self.values[0].finite), SortedValues(self.values[1].finite)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,17 +354,17 @@ def _grid_gaps(xb: Array, xp: Array) -> tuple[Array, Array]:
 Outcome = tuple[float, float | None]
 
 
-def _psi(pair: _Pair) -> Outcome:
+def _psi(pair: ColumnPair) -> Outcome:
     b, p = pair.smoothed
     return float(np.sum((p - b) * np.log(p / b))), None
 
 
-def _kl(pair: _Pair) -> Outcome:
+def _kl(pair: ColumnPair) -> Outcome:
     b, p = pair.smoothed  # both sum to 1 and are > 0: scipy.stats.entropy(p, b) in one line
     return float(np.sum(p * np.log(p / b))), None
 
 
-def _js(pair: _Pair) -> Outcome:
+def _js(pair: ColumnPair) -> Outcome:
     from scipy import special  # scipy loads only when a drift test runs
 
     b, p = (c / c.sum() for c in pair.counts)
@@ -206,7 +374,7 @@ def _js(pair: _Pair) -> Outcome:
     return math.sqrt(max(float(divergence), 0.0) / math.log(2)), None
 
 
-def _chi2(pair: _Pair) -> Outcome:
+def _chi2(pair: ColumnPair) -> Outcome:
     from scipy import special
 
     table = np.vstack(pair.counts)[:, pair.used]
@@ -220,32 +388,31 @@ def _chi2(pair: _Pair) -> Outcome:
     return statistic, float(special.chdtrc(dof, statistic))
 
 
-def _ks(pair: _Pair) -> Outcome:
+def _ks(pair: ColumnPair) -> Outcome:
     from scipy import stats
 
-    xb, xp = pair.finite
-    if not len(xb) or not len(xp):
+    nb, np_ = pair.finite_n
+    if not nb or not np_:
         return math.nan, None
-    if max(len(xb), len(xp)) <= _EXACT_KS_MAX_N:
+    if max(nb, np_) <= _EXACT_KS_MAX_N:
         with warnings.catch_warnings():  # scipy falls back to asymp itself when exact fails
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = stats.ks_2samp(xb, xp)
+            res = stats.ks_2samp(*pair.finite)
         return float(res.statistic), float(res.pvalue)
     # Large samples: the statistic from the CDF gaps (shared with Wasserstein) and the
     # p-value from Kolmogorov's limiting distribution. scipy's ks_2samp uses kstwo.sf(d, en)
     # here, within a few percent of it, but that call can take 0.4 s at a million rows.
     _, gaps = pair.cdf_gaps
     d = float(np.max(np.abs(gaps)))
-    en = len(xb) * len(xp) / (len(xb) + len(xp))
+    en = nb * np_ / (nb + np_)
     return d, float(np.clip(stats.kstwobign.sf(math.sqrt(en) * d), 0.0, 1.0))
 
 
-def _wasserstein(pair: _Pair) -> Outcome:
-    xb, xp = pair.finite
-    if not len(xb) or not len(xp):
+def _wasserstein(pair: ColumnPair) -> Outcome:
+    if not min(pair.finite_n):
         return math.nan, None
-    std = float(np.std(xb))
-    if std == 0:
+    std = pair.scale
+    if math.isnan(std):
         return math.nan, None  # constant baseline: no scale to normalise by
     x, gaps = pair.cdf_gaps
     # W1 = integral of |F_b - F_p|: both CDFs are flat between consecutive distinct values
@@ -290,7 +457,7 @@ class DriftTest:
     measure: str
     decides: bool
     symmetric: bool
-    compute: Callable[[_Pair], Outcome]
+    compute: Callable[[ColumnPair], Outcome]
     description: str = ""
 
     @property
@@ -474,7 +641,7 @@ def drift_between(
     >>> row["severity"], row["drifted"]
     ('alert', True)
     """
-    return _drift_row(
+    return drift_row(
         _pair(baseline, production, bins=bins, min_share=min_share),
         str(baseline.name),
         alpha=alpha,
@@ -543,14 +710,15 @@ def value_counts(analysis: Analysis, *, side: str, column: str) -> pd.Series:
     return column_counts(frame, column)
 
 
-def _drift_row(
-    pair: _Pair,
+def drift_row(
+    pair: ColumnPair,
     feature: str,
     *,
     alpha: float | None,
     thresholds: Mapping[str, tuple[float, float]] | None,
     verdict: Sequence[str] | None,
 ) -> dict[str, Any]:
+    """Every test of `DRIFT_TESTS` on one column pair, and the verdict (`drift_between`'s row)."""
     thresholds = dict(thresholds or {})
     deciding = _deciding(verdict, thresholds)
     row: dict[str, Any] = {
@@ -628,10 +796,14 @@ class DriftResult:
         ``reason`` (which threshold decided).
     bins : dict of str to ColumnBins
         The bins each column was compared on.
+    notes : tuple of str
+        What the user should know about how it was computed (e.g. a SQL engine's columns
+        compared on its sample); empty in memory.
     """
 
     table: pd.DataFrame
     bins: Mapping[str, ColumnBins]
+    notes: tuple[str, ...] = ()
 
     @property
     def drifted(self) -> list[str]:
@@ -723,9 +895,18 @@ def feature_drift(
     for name, role in roles.items():
         pair = _pair(base[name], prod[name], bins=bins, min_share=min_share, shared=shared)
         fitted[name] = pair.bins
-        row = _drift_row(pair, name, alpha=alpha, thresholds=thresholds, verdict=verdict)
+        row = drift_row(pair, name, alpha=alpha, thresholds=thresholds, verdict=verdict)
         rows.append({"feature": name, "role": role, **row})
-    table = pd.DataFrame(rows)
+    return ranked(rows, fitted)
+
+
+def ranked(
+    rows: Sequence[Mapping[str, Any]],
+    bins: Mapping[str, ColumnBins],
+    notes: Sequence[str] = (),
+) -> DriftResult:
+    """Rank drift rows (`drift_row` plus ``role``) into a `DriftResult`: alert first, then PSI."""
+    table = pd.DataFrame(list(rows))
     rank = table["severity"].map(lambda s: Severity(s).rank)
     table = (
         table.assign(_rank=-rank, _psi=-table["psi"].fillna(-np.inf))
@@ -733,7 +914,7 @@ def feature_drift(
         .drop(columns=["_rank", "_psi"])
         .reset_index(drop=True)
     )
-    return DriftResult(table=table, bins=fitted)
+    return DriftResult(table=table, bins=dict(bins), notes=tuple(notes))
 
 
 def _columns(analysis: Analysis, columns: Sequence[str] | None) -> dict[str, str]:

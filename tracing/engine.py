@@ -51,18 +51,19 @@ Who talks to it
   ``with_keys(..., lazy=True)``: `MemoryTable` answers such a count from the sorted values the
   KS and Wasserstein tests need anyway (`tracing.binning.bin_counts`), so no column is coded.
 
+The SQL engines (`tracing.sqltable.SqlTable`) answer the same protocol, and a few steps ask
+them more than the protocol holds, each in its own module: `tracing.engine_drift` (KS and
+Wasserstein from the engine's value counts or the CDF grid), `tracing.engine_quality` (quality
+facts and label checks as aggregates), `tracing.engine_timeline` (periods as a derived key)
+and `tracing.engine_analysis` (overall moments, per-score counts for the rank metrics).
+
 Not (yet) behind the seam, and why:
 
 - the in-memory slice search (`tracing._slice_search`) reads `MemoryTable.key_codes` and
-  `MemoryTable.stat` for its inner loop: row subsets of *candidate* cells and bounds from a
-  derived per-row statistic (the positive excess). Pushing it down needs an ``IN``-set filter
-  and statistic expressions (see ``bench/duckdb_spike.py``);
-- rank metrics (ROC AUC, PR AUC per slice or period) need per-group score orders (a grouping by
-  ``(keys..., score)`` would do), and the delta-method p-values of non-ratio metrics read rows;
-- KS and Wasserstein read the sorted values (an out-of-core engine would use a fine quantile
-  grid, the histogram of a derived key, as `tracing.drift` already does above 100,000 rows);
-- `tracing.quality` counts raw values (new, vanished categories, types), not bins: its counts
-  are `pandas.Series.value_counts` per column, left as they are.
+  `MemoryTable.stat` for its inner loop (the engines run `tracing._slice_levels` instead, level
+  by level through `CodedTable.grouping_sets`);
+- rank metrics per slice (ROC AUC, PR AUC) need per-group score orders (a grouping by
+  ``(keys..., score)`` would do), and the delta-method p-values of non-ratio metrics read rows.
 """
 
 from __future__ import annotations

@@ -121,8 +121,12 @@ class ReportRun:
 
     @functools.cached_property
     def drift(self) -> DriftResult:
-        """Drift of every column on the shared bins."""
+        """Drift of every column on the shared bins (in a SQL engine: on every row)."""
         d = self.options.drift
+        if self.engine is not None:
+            from tracing.engine_drift import engine_drift
+
+            return engine_drift(self.engine, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
         return feature_drift(self.analysis, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
 
     @functools.cached_property
@@ -447,12 +451,13 @@ def _engine_notes(run: ReportRun, wanted: Sequence[Section]) -> list[str]:
     return notes
 
 
-SAMPLED_ON_ENGINE = frozenset({Section.ROOT_CAUSE, Section.DRIFT, Section.IMPORTANCE})
+SAMPLED_ON_ENGINE = frozenset({Section.ROOT_CAUSE, Section.IMPORTANCE})
 """Sections a SQL engine runs on its sample of rows (the others on every row).
 
-The timeline runs on every row (`tracing.engine_timeline`) except for a rank metric or a
-timestamp held as text, which its own notes then say; what of the quality section still runs
-on the sample is said in the notes (`tracing.engine_quality`).
+Drift, quality and the timeline run on every row; what of them still runs on the sample (drift:
+a time column; quality: the biased-actuals check; the timeline: a rank metric or a timestamp
+held as text) is said in the report's notes (`tracing.engine_drift`, `tracing.engine_quality`,
+`tracing.engine_timeline`).
 """
 
 
@@ -531,5 +536,7 @@ def build_report(
             report["notes"].append(f"section {name} left out: {exc}")
     if Section.QUALITY in report and run.engine_quality is not None:  # known once it ran
         report["notes"].extend(run.engine_quality.notes)
+    if Section.DRIFT in report:  # e.g. columns a SQL engine compared on its sample
+        report["notes"].extend(run.drift.notes)
     out: dict[str, Any] = jsonable(report)
     return out

@@ -278,13 +278,14 @@ def calendar_columns(column: str, arrow_type: pa.DataType) -> dict[str, tuple[Ex
     as_double = exp.DataType.build("double")
     day = sqlglot.parse_one("DATE_DIFF('day', DATE '1970-01-01', CAST(t AS DATE))", read="duckdb")
     day = day.transform(lambda n: local.copy() if n == exp.column("t") else n)
+    seven = _int(7)
     week = exp.Mod(
         this=exp.Paren(
             this=exp.Add(
-                this=exp.Mod(this=exp.Paren(this=day), expression=_int(7)), expression=_int(7)
+                this=exp.Mod(this=exp.Paren(this=day), expression=seven), expression=seven.copy()
             )
         ),
-        expression=_int(7),
+        expression=seven.copy(),
     )
     thursday = _WEEKDAYS.index("Thursday")
     names = [
@@ -294,12 +295,13 @@ def calendar_columns(column: str, arrow_type: pa.DataType) -> dict[str, tuple[Ex
         )
         for k in range(7)
     ]
+    weekday = exp.Case(ifs=names)
     return {
         f"{column}.hour": (
             exp.Cast(this=exp.func("HOUR", local.copy()), to=as_double),
             pa.float64(),
         ),
-        f"{column}.weekday": (exp.Case(ifs=names), pa.string()),
+        f"{column}.weekday": (weekday, pa.string()),
         f"{column}.day": (
             exp.Cast(this=exp.func("DAY", local.copy()), to=as_double),
             pa.float64(),
@@ -529,15 +531,6 @@ class SqlTable:
         """Return the columns of a side: its raw columns, then the derived ones."""
         return [*self._schema(side).names, *self._spec.derived.get(side, {})]
 
-    @property
-    def dialect(self) -> str:
-        """The SQLGlot dialect of the backend (``"duckdb"``, ``"spark"``)."""
-        return self._spec.backend.dialect
-
-    def column_type(self, side: Side, column: str) -> pa.DataType:
-        """Return the Arrow type of a raw column of a side, as `sample_frame` returns it."""
-        return self._schema(side).field(column).type
-
     def _schema(self, side: Side) -> pa.Schema:
         return self._spec.backend.schema(_VIEWS[side])
 
@@ -549,13 +542,15 @@ class SqlTable:
         """Return the name of the view a side's raw rows are registered as."""
         return _VIEWS[side]
 
-    def query(self, sql: str) -> pa.Table:
-        """Run one query over the views (`view`) and return its small result.
+    def query(self, sql: str, *, keep: bool = False) -> pa.Table:
+        """Run one aggregate query over the views (`view`, `relation`) and return its result.
 
-        For aggregates the seam's methods do not cover (`tracing.engine_quality`); the result
-        is the caller's own (never a kept, shared table).
+        For aggregates the seam's methods do not cover (`tracing.engine_quality`,
+        `tracing.engine_drift`). With ``keep``, a small result is kept per backend and the
+        same query answered from it (until a view's source changes): only for results the
+        caller reads, never converts in place.
         """
-        return self._run(sql)
+        return self._run(sql, keep=keep)
 
     def _type(self, column: str) -> pa.DataType:
         for side in self._spec.labels:
@@ -616,6 +611,27 @@ class SqlTable:
                 "not slice yet; leave it out of the slice columns or use --engine memory."
             )
         return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+    @property
+    def backend(self) -> SqlBackend:
+        """Return the engine the views are registered on."""
+        return self._spec.backend
+
+    @property
+    def dialect(self) -> str:
+        """Return the SQLGlot dialect of the backend's queries (``"duckdb"``, ``"spark"``)."""
+        return str(self._spec.backend.dialect)
+
+    def column_type(self, side: Side, column: str) -> pa.DataType | None:
+        """Return a raw column's Arrow type on one side, as the engine reads it (None: none)."""
+        schema = self._schema(side)
+        return schema.field(column).type if column in schema.names else None
+
+    def relation(self, side: Side) -> str:
+        """Return a side's rows to select from: view and derived columns, row filter applied."""
+        where = self._where(side)
+        rows = self._relation(side)
+        return f"(SELECT * FROM {rows}{where}) AS r" if where else rows
 
     def stat_names(self, side: Side = Side.PRODUCTION) -> list[str]:
         """Return the names of the statistics defined on a side."""
@@ -747,10 +763,9 @@ class SqlTable:
         """
         backend = self._spec.backend
         given = self._spec.inputs[side]
-        signature = (
-            self._relation(side),
-            repr(sorted((n, self._sql(e)) for n, e in given.items())),
-        )
+        inputs = sorted((n, self._sql(e)) for n, e in given.items())
+        # the view first (a new source drops its coded tables), then what the rows are
+        signature = (_VIEWS[side], repr((inputs, self._relation(side))))
         with _LOCK:
             tables = _CODED.setdefault(backend, {})
             current = tables.get(signature)
@@ -819,6 +834,7 @@ class SqlTable:
         where: Filter | None = None,
         each: Sequence[Filter | None] | None = None,
         maxes: Sequence[str] = (),
+        raw: bool = False,
     ) -> list[GroupSums]:
         """`group_sums` of several key sets in one query.
 
@@ -827,13 +843,17 @@ class SqlTable:
         aggregated only into the sets that count it. (One grouping-sets scan with a ``CASE``
         per set would aggregate every row into every set, NULL cell or not: at 10M rows and
         64 pruned pair sets that was 50 s a query against 2-5 s this way.)
+
+        With ``raw``, the query reads the raw view and writes no coded table: for a one-off
+        question (drift's bin counts), where coding every row would cost more than it saves.
         """
         extra = list(each) if each is not None else [None] * len(key_sets)
         if len(extra) != len(key_sets):
             raise ValueError("grouping_sets: one filter per key set in each=")
         if not key_sets:
             return []
-        scan = self._scan(side, _keys_of(key_sets, where, extra))
+        asked = _keys_of(key_sets, where, extra)
+        scan = self._raw(side) if raw else self._scan(side, asked)
         branches: dict[Filter | None, list[int]] = {}
         for i, rule in enumerate(extra):
             branches.setdefault(rule or None, []).append(i)

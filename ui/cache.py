@@ -13,6 +13,17 @@ names its parents, the entries whose objects it references (a drilldown: its ana
 search; an analysis: its compared rows; those: the loaded tables), so it is charged only for
 what it adds, and evicting a parent evicts its children. The least recently used entries go
 first; an entry that alone exceeds the budget is computed but not kept.
+
+On a SQL engine (`tracing.app_engine.plan_engine`: a Parquet folder, glob or big file, by
+``TRACING_ENGINE``'s rule) nothing is loaded into pandas: the key's `engine` session holds the
+`tracing.engine_analysis.EngineAnalysis` (one per data and roles, kept open by
+`tracing.app_engine.EngineStore`, not by the byte budget: it holds a connection), `analysis`
+returns its uniform sample (schema, metric, frames for the pickers), and `comparison`,
+`counts`, `slice_features`, `slices`, `slice_drilldown`, `timeline` and `report` run on every
+row, under the
+session's lock (one query at a time per connection). Drift, quality and label conflicts come
+from `tracing.report.ReportRun`, so they follow the report when it pushes them down; the time
+series and explanations run on the sample, and the pages say so (`ui.engine.sampled`).
 """
 
 from __future__ import annotations
@@ -32,8 +43,22 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import pandas as pd
 import streamlit as st
 
+from tracing import settings
 from tracing.admission import admission
 from tracing.analysis import Analysis, prepare_analysis
+from tracing.app_engine import (
+    EnginePlan,
+    EngineSession,
+    data_stamp,
+    display_name,
+    engine_default_features,
+    memory_only_reason,
+    open_engine,
+    open_sessions,
+    plan_engine,
+    row_counts,
+    sample_notes,
+)
 from tracing.bytecache import ByteLRU, nbytes, process_store
 from tracing.compare import Comparison, compare
 from tracing.drift import DriftResult, feature_drift
@@ -44,7 +69,7 @@ from tracing.labels import LabelConflicts, label_conflicts
 from tracing.metrics import get_metric
 from tracing.options import ReportOptions, SliceSearch
 from tracing.quality import quality_checks
-from tracing.report import build_report
+from tracing.report import ReportRun, build_report
 from tracing.rootcause import root_cause
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
 from tracing.selection import ActualsCoverage
@@ -66,12 +91,17 @@ __all__ = [
     "actuals_coverage",
     "analysis",
     "comparison",
+    "counts",
     "drift",
+    "engine",
     "explanations",
     "histogram",
     "labels",
     "load_pair",
+    "is_prepared",
     "load_table",
+    "plan",
+    "plan_of",
     "prefetch_drilldowns",
     "quality",
     "report",
@@ -219,7 +249,8 @@ def time_span(ref: str, column: str | None) -> tuple[date, date] | None:
 
 
 def _stamp(ref: str | None) -> str:
-    return source_stamp(ref) if ref else ""
+    # Files by size and time; a folder or pattern by its files' (tracing.app_engine).
+    return data_stamp(ref) if ref else ""
 
 
 def _key(view: View) -> Key:
@@ -232,7 +263,102 @@ def _key(view: View) -> Key:
         _stamp(view.production),
         _stamp(view.actuals),
         who,
+        # the engine asked for: the same data is another analysis on another engine
+        str(settings.get("TRACING_ENGINE")),
     )
+
+
+@_cached("plan")
+def _plan(key: Key) -> EnginePlan:
+    view: View = key[0]
+    memory_only = memory_only_reason(
+        one_file=view.one_file,
+        windows=bool(view.production_window or view.baseline_window),
+        versions=view.by_version,
+        actuals=bool(view.actuals),
+    )
+    return plan_engine(key[-1], view.baseline, view.production, memory_only=memory_only)
+
+
+def plan_of(key: Key) -> EnginePlan:
+    """Return the engine an analysis key runs on (see `plan`)."""
+    return _plan(key)
+
+
+def is_prepared(view: View) -> bool:
+    """Whether the view's analysis is ready (a page then need not say it is opening it)."""
+    try:
+        return memory().get(("analysis", _key(view))) is not None
+    except DataError:
+        return False
+
+
+def plan(view: View) -> EnginePlan:
+    """Return the engine the view runs on and why (`tracing.app_engine.plan_engine`).
+
+    Raises
+    ------
+    DataError
+        Data no engine can read as the view asks (the message says what to change).
+    """
+    return _plan(_key(view))
+
+
+def engine(key: Key) -> EngineSession | None:
+    """Return the engine session of an analysis key (None: the rows are in memory).
+
+    Opened on first use (counting every row and drawing the sample: seconds to a minute on
+    big data) and kept open for the next calls, by every visitor (`tracing.app_engine.
+    EngineStore`). Raises `DataError` as `analysis` does.
+    """
+    found = _plan(key)
+    if found.in_memory:
+        return None
+    view: View = key[0]
+
+    def opened() -> EngineSession:
+        with _admitted("opening the data"):
+            return open_engine(
+                found,
+                names=(display_name(view.baseline), display_name(view.production)),
+                roles=view.overrides(),
+                model_type=view.model_type,
+                positive_class=view.positive_class,
+            )
+
+    return open_sessions().get_or_open(key, opened)
+
+
+@contextmanager
+def _engine_call(key: Key) -> Iterator[Any]:
+    """Yield what an engine step runs on: the key's engine analysis, or its memory analysis.
+
+    An engine analysis is held under its session's lock (one query at a time per
+    connection).
+    """
+    session = engine(key)
+    if session is None:
+        yield _from_key(key, None)
+        return
+    with session.using(background=getattr(_thread, "background", False)) as held:
+        yield held
+
+
+# Set in prefetch threads: their engine calls give way to the visitors' (`EngineSession.using`).
+_thread = threading.local()
+
+
+@_cached("counts")
+def counts(key: Key) -> tuple[int, int, int]:
+    """Return every baseline row, every production row and production's rows with actuals."""
+    with _engine_call(key) as target:
+        if isinstance(target, Analysis):
+            return (
+                target.baseline.n_rows,
+                target.production.n_rows,
+                int(target.production.valid.sum()),
+            )
+        return row_counts(target)
 
 
 def rows(view: View) -> ComparedRows:
@@ -267,6 +393,11 @@ def _on_files(key: Key) -> list[Key]:
 @_cached("rows", _on_files)
 def _rows(key: Key) -> ComparedRows:
     view: View = key[0]
+    if not _plan(key).in_memory:  # never load a SQL engine's data into pandas
+        raise DataError(
+            f"the rows of {view.production} stay in the {_plan(key).engine} engine; this step "
+            "runs in memory only."
+        )
     spec = _spec(view)  # bad windows fail here, before any file is read
     base, prod = load_pair(view)
     if spec.by_version:
@@ -305,7 +436,7 @@ def analysis(view: View) -> tuple[Analysis, View, Key]:
     """
     key = _key(view)
     base: Analysis = memory().get_or_compute(
-        ("analysis", key), lambda: _prepare(view), parents=lambda: [("rows", key)]
+        ("analysis", key), lambda: _prepare(key), parents=lambda: [("rows", key)]
     )
     schema = base.schema
     pinned = view.pinned(
@@ -318,11 +449,19 @@ def analysis(view: View) -> tuple[Analysis, View, Key]:
         memory().get_or_compute(
             ("analysis", pinned_key), lambda: base, parents=lambda: [("analysis", key)]
         )
+        open_sessions().alias(pinned_key, key)  # the same engine analysis, not a second one
     chosen = base if not pinned.metric else replace(base, metric=get_metric(pinned.metric, schema))
     return chosen, pinned, pinned_key
 
 
-def _prepare(view: View) -> Analysis:
+def _prepare(key: Key) -> Analysis:
+    view: View = key[0]
+    session = engine(key)
+    if session is not None:
+        # Pages read schema, metric and frames from the engine's sample; every number they
+        # show comes from the engine (`comparison`, `slices`, `counts`...).
+        sample = session.analysis.sample
+        return replace(sample, notes=sample_notes(session.analysis))
     found = rows(view)
     assert found.baseline is not None  # `_rows` refuses a view without one
     base = prepare_analysis(
@@ -367,10 +506,14 @@ def comparison(key: Key) -> Comparison:
 
     For binary models with scores, each metric is also estimated from the scores.
     """
-    a = _from_key(key, None)
-    # Two model versions: one model's calibration says nothing about the other's scores.
-    frame = None if key[0].by_version else a.production_frame
-    return compare(a.baseline, a.production, random_state=0, production_frame=frame)
+    with _engine_call(key) as a:
+        if not isinstance(a, Analysis):
+            from tracing.engine_analysis import engine_compare
+
+            return engine_compare(a, estimate=True)  # every row; the views cut no versions
+        # Two model versions: one model's calibration says nothing about the other's scores.
+        frame = None if key[0].by_version else a.production_frame
+        return compare(a.baseline, a.production, random_state=0, production_frame=frame)
 
 
 @_cached("timeline", _on_timeline)
@@ -384,6 +527,17 @@ def timeline(
     ``window`` periods of production).
     """
     a = _from_key(key, metric)
+    if engine(key) is not None:
+        from tracing.engine_timeline import engine_timeline
+
+        with _engine_call(key) as held:  # every row (its notes say what ran on the sample)
+            return engine_timeline(
+                held,
+                metric=a.metric,
+                freq=freq,
+                window=None if band == "baseline" else window,
+                k=k,
+            )
     found = rows(key[0])
     return metric_timeline(
         found.timeline_production,
@@ -401,14 +555,20 @@ def timeline(
 @_cached("report", _on_analysis)
 def report(key: Key, sections: tuple[str, ...], options: ReportOptions) -> dict[str, Any]:
     """Return the JSON-ready report (`tracing.report.build_report`) of an analysis."""
-    analysis = _from_key(key, options.metric)
-    return build_report(analysis, sections=list(sections), options=options)
+    if engine(key) is None:
+        analysis = _from_key(key, options.metric)
+        return build_report(analysis, sections=list(sections), options=options)
+    with _engine_call(key) as held:  # every row in the engine; sampled sections say so
+        return build_report(held, sections=list(sections), options=options)
 
 
 @_cached("slice_features", _on_analysis)
 def slice_features(key: Key) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Return the default slice features and the columns left out, with why."""
-    return default_features(_from_key(key, None))
+    with _engine_call(key) as target:
+        if isinstance(target, Analysis):
+            return default_features(target)
+        return engine_default_features(target)
 
 
 @_cached("slices", _on_slices)
@@ -419,8 +579,9 @@ def slices(key: Key, metric: str | None, search: SliceSearch) -> SliceResult:
     """
     if not search.distinct:
         return slices(key, metric, search.searched())
-    analysis = _from_key(key, metric)
-    with _admitted("the slice search"):
+    with _admitted("the slice search"), _engine_call(key) as target:
+        # in memory: the analysis with the view's metric (the search's own default)
+        analysis = _from_key(key, metric) if isinstance(target, Analysis) else target
         return find_slices(analysis, metric=metric, **search.search_kwargs())
 
 
@@ -428,7 +589,9 @@ def slices(key: Key, metric: str | None, search: SliceSearch) -> SliceResult:
 def slice_drilldown(key: Key, metric: str | None, search: SliceSearch, target: str) -> Drilldown:
     """Open one slice with the bins of the matching slice search (`tracing.slices.drilldown`)."""
     result = slices(key, metric, search)
-    return drilldown(_from_key(key, metric), target, result=result)
+    with _engine_call(key) as held:  # an engine: one grouping-sets query per side
+        analysis = _from_key(key, metric) if isinstance(held, Analysis) else held
+        return drilldown(analysis, target, result=result)
 
 
 @_cached("actuals_coverage", _on_analysis)
@@ -440,7 +603,11 @@ def actuals_coverage(key: Key) -> ActualsCoverage | None:
 @_cached("drift", _on_analysis)
 def drift(key: Key) -> DriftResult:
     """Return the drift of every column (`tracing.drift.feature_drift`)."""
-    return feature_drift(_from_key(key, None))
+    run = _engine_run(key)
+    if run is None:
+        return feature_drift(_from_key(key, None))
+    with run[0].using():
+        return run[1].drift
 
 
 @_cached("histogram", _on_analysis)
@@ -452,13 +619,34 @@ def histogram(key: Key, column: str) -> pd.DataFrame:
 @_cached("quality", _on_analysis)
 def quality(key: Key) -> pd.DataFrame:
     """Return the data-quality findings (`tracing.quality.quality_checks`)."""
-    return quality_checks(_from_key(key, None))
+    run = _engine_run(key)
+    if run is None:
+        return quality_checks(_from_key(key, None))
+    with run[0].using():
+        return run[1].quality
 
 
 @_cached("labels", _on_analysis)
 def labels(key: Key) -> LabelConflicts:
     """Return label conflicts and broken dependencies (`tracing.labels.label_conflicts`)."""
-    return label_conflicts(_from_key(key, None))
+    run = _engine_run(key)
+    if run is None:
+        return label_conflicts(_from_key(key, None))
+    with run[0].using():
+        return run[1].conflicts
+
+
+def _engine_run(key: Key) -> tuple[EngineSession, ReportRun] | None:
+    """Return an engine key's report run (None in memory), for the steps it computes.
+
+    Drift, quality and label conflicts come from `tracing.report.ReportRun`, so they run where
+    the report's do: on every row in the engine (what still runs on its sample, the report's
+    notes say).
+    """
+    session = engine(key)
+    if session is None:
+        return None
+    return session, ReportRun(session.analysis, ReportOptions())
 
 
 @_cached("suspects", _on_suspects)
@@ -596,6 +784,7 @@ def prefetch_drilldowns(
 
 
 def _quiet_drilldown(*job: Any) -> None:
+    _thread.background = True  # the prefetch thread's engine calls wait for visitors' calls
     try:
         slice_drilldown(*job)
     except Exception:  # a failed prefetch is retried, with its error shown, on the click

@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from tracing.analysis import Analysis
+from tracing.app_engine import EnginePlan, engine_metrics
 from tracing.metrics import applicable_metrics
 from tracing.schema import ColumnRoles, ModelType
 from ui import fmt
@@ -48,9 +49,18 @@ def _apply(change: Callable[[View], View]) -> None:
     set_view(change(current_view()))
 
 
-def metric_picker(analysis: Analysis, *, key: str, label: str = "Metric") -> None:
-    """Select the lead metric among those that fit the model (writes ``metric``)."""
-    metrics = {m.id: m for m in applicable_metrics(analysis.schema)}
+def metric_picker(
+    analysis: Analysis, *, key: str, label: str = "Metric", plan: EnginePlan | None = None
+) -> None:
+    """Select the lead metric among those that fit the model (writes ``metric``).
+
+    On a SQL engine (``plan``), only the metrics it computes (`tracing.app_engine.
+    engine_metrics`).
+    """
+    fitting = applicable_metrics(analysis.schema)
+    if plan is not None:
+        fitting = engine_metrics(fitting, plan)
+    metrics = {m.id: m for m in fitting}
     _mirror(key, analysis.metric.id)
 
     def changed() -> None:

@@ -21,6 +21,7 @@ from tracing.analysis import Analysis
 from tracing.errors import DataError
 from tracing.slices import parse_slice_id
 from ui import cache, fmt
+from ui.engine import opening
 from ui.state import View, current_view, nav_params, set_view, view_listener, window_text
 
 __all__ = [
@@ -169,7 +170,7 @@ def _failed(message: str, *, stop: bool, fix_link: bool) -> None:
 def require_analysis() -> tuple[Analysis, View, cache.Key]:
     """Return the current analysis, or explain what is wrong and stop the page."""
     view = current_view()
-    with st.spinner("Loading and checking the data…"), guard("loading the data", fix_link=True):
+    with opening(view), guard("loading the data", fix_link=True):
         analysis, pinned, key = cache.analysis(view)
     if pinned != view:
         set_view(pinned)
@@ -235,27 +236,28 @@ def sidebar_summary() -> None:
     with st.sidebar if slot is None else slot.container():
         st.markdown("**Comparing**")
         try:
-            analysis, pinned, _ = cache.analysis(view)
+            analysis, pinned, key = cache.analysis(view)
+            n_base, n_prod, with_actuals = cache.counts(key)  # every row, on any engine
+            plan = cache.plan_of(key)
         except Exception:  # the page itself shows the error
             st.caption("No valid data loaded yet.")
             return
         if pinned != view:
             set_view(pinned)
-        b, p = analysis.baseline, analysis.production
-        with_actuals = int(p.valid.sum())
         actuals = (
             "no actuals yet"
             if not with_actuals
-            else f"{fmt.pct(with_actuals / max(p.n_rows, 1), 0)} with actuals"
-            if with_actuals < p.n_rows
+            else f"{fmt.pct(with_actuals / max(n_prod, 1), 0)} with actuals"
+            if with_actuals < n_prod
             else "all with actuals"
         )
         st.caption(
-            f"Baseline: **{fmt.md(analysis.names[0])}** ({fmt.count(b.n_rows)} rows)  \n"
-            f"Production: **{fmt.md(analysis.names[1])}** ({fmt.count(p.n_rows)} rows, "
+            f"Baseline: **{fmt.md(analysis.names[0])}** ({fmt.count(n_base)} rows)  \n"
+            f"Production: **{fmt.md(analysis.names[1])}** ({fmt.count(n_prod)} rows, "
             f"{actuals})  \n"
             f"Model: {analysis.schema.model_type.value}; metric: **{analysis.metric.name}** "
             f"({fmt.direction_words(analysis.metric.direction)})"
+            + ("" if plan.in_memory else f"  \nEngine: **{plan.title}**")
         )
         if pinned.slice:
             try:
