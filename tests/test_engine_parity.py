@@ -301,7 +301,9 @@ def _timed(seed: int, n: int, *, zone: str | None, days: int) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize(("zone", "days"), [("America/New_York", 90), (None, 20)])
+@pytest.mark.parametrize(
+    ("zone", "days"), [("America/New_York", 90), (None, 20), ("UTC", 20), ("+05:30", 90)]
+)
 def test_calendar_parts_are_sliced_as_in_memory(backend, tmp_path, zone, days):
     frames = [_timed(1, 3000, zone=zone, days=days), _timed(2, 3000, zone=zone, days=days)]
     paths = []

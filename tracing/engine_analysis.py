@@ -239,7 +239,7 @@ def _calendar(
             arrow_type = found.field(column).type
     if arrow_type is None:
         arrow_type = bare.column_type(side, column)
-    return calendar_columns(column, arrow_type)
+    return calendar_columns(column, arrow_type, dialect=bare.dialect)
 
 
 def engine_compare(
