@@ -91,29 +91,6 @@ FIXTURES = {
 }
 
 
-def _backend(name: str):
-    if name == "duckdb":
-        from tracing.engine_duckdb import DuckBackend
-
-        return DuckBackend(threads=2)
-    from tracing.engine_spark import SparkBackend, spark_available
-
-    if not spark_available():
-        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
-    return SparkBackend()
-
-
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
-def backend(request):
-    engine = _backend(request.param)
-    # A JVM started here compiles quickly (tiny queries spend their time in the JIT).
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        engine.query("SELECT 1 AS one")
-    yield engine
-    engine.close()
-
-
 @pytest.fixture(scope="module", params=list(FIXTURES))
 def pair(request, tmp_path_factory):
     make, roles, metrics = FIXTURES[request.param]
@@ -132,13 +109,13 @@ def pair(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine_analysis(pair, backend):
+def engine_analysis(pair, engine_backend):
     _, paths, roles, _, _ = pair
     sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
     return prepare_engine_analysis(
         sources[0],
         sources[1],
-        backend=backend,
+        backend=engine_backend,
         names=("baseline.parquet", "production.parquet"),
         roles=roles,
     )
@@ -302,7 +279,7 @@ def _timed(seed: int, n: int, *, zone: str | None, days: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(("zone", "days"), [("America/New_York", 90), (None, 20)])
-def test_calendar_parts_are_sliced_as_in_memory(backend, tmp_path, zone, days):
+def test_calendar_parts_are_sliced_as_in_memory(engine_backend, tmp_path, zone, days):
     frames = [_timed(1, 3000, zone=zone, days=days), _timed(2, 3000, zone=zone, days=days)]
     paths = []
     for name, frame in zip(("b", "p"), frames, strict=True):
@@ -314,7 +291,7 @@ def test_calendar_parts_are_sliced_as_in_memory(backend, tmp_path, zone, days):
     roles = {"actual_label": "actual_label", "timestamp": "timestamp"}
     memory = prepare_analysis(frames[0], frames[1], roles=roles)
     sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
-    engine = prepare_engine_analysis(sources[0], sources[1], backend=backend, roles=roles)
+    engine = prepare_engine_analysis(sources[0], sources[1], backend=engine_backend, roles=roles)
     want = find_slices(memory, max_depth=2, top=8)
     got = find_slices(engine, max_depth=2, top=8)
     assert "timestamp.weekday" in want.features  # the calendar parts are in play
