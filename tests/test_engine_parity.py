@@ -17,7 +17,7 @@ import pytest
 from tracing.analysis import prepare_analysis
 from tracing.compare import compare
 from tracing.engine_analysis import engine_compare, prepare_engine_analysis
-from tracing.slices import drilldown, find_slices
+from tracing.slices import default_features, drilldown, find_slices
 from tracing.sqlbackend import TableSource
 
 RTOL = 1e-9
@@ -301,3 +301,37 @@ def test_calendar_parts_are_sliced_as_in_memory(engine_backend, tmp_path, zone, 
     assert list(got.table["slice_id"]) == list(want.table["slice_id"])
     np.testing.assert_allclose(got.table["impact"], want.table["impact"], rtol=RTOL, atol=1e-12)
     assert "timestamp.weekday=Saturday" in list(want.table["slice_id"])
+
+
+def test_default_features_of_an_engine_analysis_are_the_memory_ones(engine_backend, tmp_path):
+    frames = [_timed(seed, 3000, zone=None, days=20) for seed in (1, 2)]
+    for seed, frame in enumerate(frames):
+        rng = np.random.default_rng(seed)
+        frame["ref"] = [f"r{seed}-{i}" for i in range(len(frame))]  # id-like text
+        frame["ticket"] = rng.integers(0, 10**9, len(frame))  # id-like integers
+        frame["note"] = rng.choice([f"w{k}" for k in range(400)], len(frame))  # free text
+    paths = [tmp_path / "b.parquet", tmp_path / "p.parquet"]
+    for path, frame in zip(paths, frames, strict=True):
+        frame.to_parquet(
+            path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
+        )
+    roles = {"actual_label": "actual_label", "timestamp": "timestamp"}
+    memory = prepare_analysis(frames[0], frames[1], roles=roles)
+    sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
+    engine = prepare_engine_analysis(sources[0], sources[1], backend=engine_backend, roles=roles)
+    want = default_features(memory)
+    got = default_features(engine)
+    # every kind of exclusion is in play: id-like text and integers, free text, a calendar
+    # part twin of a logged column, the day of the month over a short span
+    assert {name for name, _ in want[1]} == {
+        "ref",
+        "ticket",
+        "note",
+        "timestamp.hour",
+        "timestamp.day",
+    }
+    assert "timestamp.weekday" in want[0]
+    assert got == want
+    # and they are what the search slices by when no features are named
+    searched = find_slices(engine, max_depth=1, top=3)
+    assert (searched.features, searched.excluded) == got

@@ -755,12 +755,27 @@ def _span_days(times: pd.Series) -> float:
     return float((values.max() - values.min()) / pd.Timedelta(days=1)) if len(values) else 0.0
 
 
-def default_features(analysis: Analysis) -> tuple[tuple[str, ...], Excluded]:
+def default_features(analysis: Analysis | EngineAnalysis) -> tuple[tuple[str, ...], Excluded]:
     """Return the columns `find_slices` slices by default, and those it leaves out with why.
 
     The schema's slice columns minus id-like and free-text ones, plus the timestamp's calendar
-    parts (module docstring); what a picker of slice features should start with.
+    parts (module docstring); what a picker of slice features should start with. On an engine
+    analysis the same rules read the engine's value counts of every row, exactly what
+    `find_slices` uses when no features are given.
+
+    Parameters
+    ----------
+    analysis : Analysis or EngineAnalysis
+        The prepared analysis, in memory or held by a SQL engine.
+
+    Returns
+    -------
+    tuple of (tuple of str, tuple of (str, str))
+        The default slice columns, and each column left out with its reason.
     """
+    if not isinstance(analysis, Analysis):
+        n_valid = analysis.valid.count(Side.PRODUCTION)
+        return _engine_default_features(analysis, _min_size(None, n_valid))
     return _default_features(analysis, _min_size(None, int(analysis.production.valid.sum())))
 
 
