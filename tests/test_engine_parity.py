@@ -16,8 +16,9 @@ import pytest
 
 from tracing.analysis import prepare_analysis
 from tracing.compare import compare
+from tracing.engine import Side
 from tracing.engine_analysis import engine_compare, prepare_engine_analysis
-from tracing.slices import default_features, drilldown, find_slices
+from tracing.slices import HIVE_PARTITION, default_features, drilldown, find_slices
 from tracing.sqlbackend import TableSource
 
 RTOL = 1e-9
@@ -335,3 +336,62 @@ def test_default_features_of_an_engine_analysis_are_the_memory_ones(engine_backe
     # and they are what the search slices by when no features are named
     searched = find_slices(engine, max_depth=1, top=3)
     assert (searched.features, searched.excluded) == got
+
+
+def _hive(folder, frame: pd.DataFrame, parts: int) -> TableSource:
+    """Write ``frame`` as ``folder/part=k/data.parquet``, row i in part i % parts."""
+    paths = []
+    for k in range(parts):
+        (folder / f"part={k}").mkdir(parents=True)
+        paths.append(str(folder / f"part={k}" / "data.parquet"))
+        frame.iloc[k::parts].to_parquet(paths[-1], index=False)
+    return TableSource(str(folder), paths=tuple(paths), hive_root=str(folder))
+
+
+def test_hive_partition_columns_are_not_sliced_by_default(engine_backend, tmp_path):
+    frames = [_binary(1, 3000, planted=False), _binary(2, 3000, planted=True)]
+    sources = [_hive(tmp_path / side, f, 3) for side, f in zip("bp", frames, strict=True)]
+    roles = {"actual_label": "actual_label"}
+    engine = prepare_engine_analysis(sources[0], sources[1], backend=engine_backend, roles=roles)
+    assert engine.table.partition_columns(Side.PRODUCTION) == ("part",)
+    assert "part" in engine.schema.roles.slice_columns()  # offered as a feature column
+    feats, excluded = default_features(engine)
+    # the oracle: memory's defaults on the files' own columns, the partition column left out
+    want = default_features(prepare_analysis(frames[0], frames[1], roles=roles))
+    assert feats == want[0]
+    assert excluded == (*want[1], ("part", HIVE_PARTITION))
+    searched = find_slices(engine, max_depth=1, top=50)
+    assert (searched.features, searched.excluded) == (feats, excluded)
+    assert all("part=" not in s for s in searched.table["slice_id"])
+    # named, it is sliced: the slices of a memory column holding the same part numbers
+    parted = [f.assign(part=np.arange(len(f)) % 3) for f in frames]
+    memory = find_slices(
+        prepare_analysis(*parted, roles=roles), features=["part", "region"], max_depth=1
+    )
+    named = find_slices(engine, features=["part", "region"], max_depth=1)
+    assert any(s.startswith("part=") for s in named.table["slice_id"])
+    assert list(named.table["slice_id"]) == list(memory.table["slice_id"])
+    np.testing.assert_allclose(named.table["impact"], memory.table["impact"], rtol=RTOL)
+
+
+def test_cli_slices_a_hive_partition_column_only_when_named(tmp_path):
+    import json
+
+    from tracing.cli import main
+
+    for side, seed in (("baseline", 1), ("production", 2)):
+        _hive(tmp_path / side, _binary(seed, 3000, planted=seed == 2), 3)
+    base = ["report", "--baseline", str(tmp_path / "baseline")]
+    base += ["--production", str(tmp_path / "production"), "--engine", "duckdb"]
+    base += ["--sections", "slices", "--max-depth", "1", "--top", "30"]
+    reports = {}
+    for case, extra in (("default", []), ("named", ["--features", "part,region"])):
+        out = tmp_path / f"{case}.json"
+        assert main([*base, *extra, "--output", str(out)]) == 0
+        reports[case] = json.loads(out.read_text())
+    default, named = reports["default"], reports["named"]
+    assert "part" in default["columns"]["features"]  # a feature column, yet not sliced
+    assert default["slices"] and all("part" not in s["slice"] for s in default["slices"])
+    assert named["columns"]["features"] == ["part", "region"]
+    assert any("part" in s["slice"] for s in named["slices"])
+    assert any("region" in s["slice"] for s in named["slices"])

@@ -169,6 +169,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "Drilldown",
     "SliceResult",
+    "HIVE_PARTITION",
     "distinct_mask",
     "default_features",
     "drilldown",
@@ -673,13 +674,19 @@ def _engine_default_features(
 ) -> tuple[tuple[str, ...], Excluded]:
     """`_default_features` on an engine: the same exclusions, from the engine's value counts.
 
-    Calendar parts of the timestamp are derived by the engine (`_engine_calendar`).
+    Calendar parts of the timestamp are derived by the engine (`_engine_calendar`). Hive
+    partition columns (the keys of ``day=2026-11-30/`` folders) are left out too: how the files
+    were laid out, not what the model saw (named in ``features``, they are sliced).
     """
     roles = analysis.schema.roles
     sample = analysis.sample
+    partitions = {c for side in Side for c in analysis.table.partition_columns(side)}
     feats: list[str] = []
     excluded: list[tuple[str, str]] = []
     for f in roles.slice_columns():
+        if f in partitions:
+            excluded.append((f, HIVE_PARTITION))
+            continue
         if f not in sample.baseline_frame.columns or f not in sample.production_frame.columns:
             feats.append(f)  # reported as missing by the caller
             continue
@@ -737,6 +744,10 @@ def _engine_calendar(
             excluded.append((name, f"the same values as {twin}"))
 
 
+HIVE_PARTITION = "hive partition column (from the folder names)"
+"""Why a hive partition column is not sliced by default on an engine."""
+
+
 def _engine_counts(analysis: EngineAnalysis, feature: str) -> tuple[pd.Series, pd.Series]:
     table = analysis.table
     counts = (table.value_counts(s, feature) for s in (Side.BASELINE, Side.PRODUCTION))
@@ -760,8 +771,9 @@ def default_features(analysis: Analysis | EngineAnalysis) -> tuple[tuple[str, ..
 
     The schema's slice columns minus id-like and free-text ones, plus the timestamp's calendar
     parts (module docstring); what a picker of slice features should start with. On an engine
-    analysis the same rules read the engine's value counts of every row, exactly what
-    `find_slices` uses when no features are given.
+    analysis the same rules read the engine's value counts of every row, and hive partition
+    columns are left out too (`HIVE_PARTITION`): exactly what `find_slices` uses when no
+    features are given.
 
     Parameters
     ----------
