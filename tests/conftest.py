@@ -66,3 +66,55 @@ def make_scored_log(times: pd.DatetimeIndex, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture
 def binary_pair() -> tuple[pd.DataFrame, pd.DataFrame]:
     return make_binary(seed=1), make_binary(seed=2, shift=0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL engines: the backends the engine tests run on
+
+
+@pytest.fixture(scope="session")
+def spark_session_user():
+    """One share of the Spark session held for the whole run, so modules do not restart it.
+
+    Each module's `SparkBackend` opens a session of its own on the shared root session (its
+    own views); the root stops when its last user closes, which this share delays to the end.
+    """
+    from tracing.engine_spark import SparkBackend, spark_available
+
+    if not spark_available():
+        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
+    user = SparkBackend()
+    # A JVM started here compiles quickly (tiny queries spend their time in the JIT).
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+        user.query("SELECT 1 AS one")
+    yield user
+    user.close()
+
+
+@pytest.fixture(scope="module", params=["duckdb", "spark"])
+def engine_backend(request):
+    """A fresh backend of each SQL engine for the module: DuckDB, then Spark (skipped without
+    Java and pyspark); every module's Spark backend shares the one session of the run."""
+    if request.param == "duckdb":
+        from tracing.engine_duckdb import DuckBackend
+
+        engine = DuckBackend(threads=2)
+    else:
+        request.getfixturevalue("spark_session_user")
+        from tracing.engine_spark import SparkBackend
+
+        engine = SparkBackend()
+    engine.query("SELECT 1 AS one")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def duck():
+    """A DuckDB backend for the module's DuckDB-only cases."""
+    from tracing.engine_duckdb import DuckBackend
+
+    backend = DuckBackend(threads=2)
+    yield backend
+    backend.close()

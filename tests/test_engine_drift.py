@@ -55,28 +55,6 @@ def _frame(seed: int, n: int, *, production: bool) -> pd.DataFrame:
     )
 
 
-def _backend(name: str):
-    if name == "duckdb":
-        from tracing.engine_duckdb import DuckBackend
-
-        return DuckBackend(threads=2)
-    from tracing.engine_spark import SparkBackend, spark_available
-
-    if not spark_available():
-        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
-    return SparkBackend()
-
-
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
-def backend(request):
-    engine = _backend(request.param)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        engine.query("SELECT 1 AS one")
-    yield engine
-    engine.close()
-
-
 def _analyses(folder, base: pd.DataFrame, prod: pd.DataFrame, backend):
     paths = []
     for name, frame in (("baseline", base), ("production", prod)):
@@ -98,10 +76,10 @@ def _analyses(folder, base: pd.DataFrame, prod: pd.DataFrame, backend):
 
 
 @pytest.fixture(scope="module")
-def small(backend, tmp_path_factory):
+def small(engine_backend, tmp_path_factory):
     base = _frame(1, 3000, production=False)
     prod = _frame(2, 2500, production=True)
-    return _analyses(tmp_path_factory.mktemp("small"), base, prod, backend)
+    return _analyses(tmp_path_factory.mktemp("small"), base, prod, engine_backend)
 
 
 def _tables_agree(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -167,15 +145,6 @@ def test_report_drift_runs_on_every_row(small):
 # ---------------------------------------------------------------------------------------------
 # DuckDB only: options, root cause, more than 100,000 rows on a side (memory's grid), the
 # grid's ranks, the sample fallback
-
-
-@pytest.fixture(scope="module")
-def duck():
-    from tracing.engine_duckdb import DuckBackend
-
-    backend = DuckBackend(threads=2)
-    yield backend
-    backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ import pytest
 
 from tracing.analysis import prepare_analysis
 from tracing.compare import compare
+from tracing.engine import Side
 from tracing.engine_analysis import engine_compare, prepare_engine_analysis
-from tracing.slices import drilldown, find_slices
+from tracing.slices import HIVE_PARTITION, default_features, drilldown, find_slices
 from tracing.sqlbackend import TableSource
 
 RTOL = 1e-9
@@ -91,29 +92,6 @@ FIXTURES = {
 }
 
 
-def _backend(name: str):
-    if name == "duckdb":
-        from tracing.engine_duckdb import DuckBackend
-
-        return DuckBackend(threads=2)
-    from tracing.engine_spark import SparkBackend, spark_available
-
-    if not spark_available():
-        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
-    return SparkBackend()
-
-
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
-def backend(request):
-    engine = _backend(request.param)
-    # A JVM started here compiles quickly (tiny queries spend their time in the JIT).
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        engine.query("SELECT 1 AS one")
-    yield engine
-    engine.close()
-
-
 @pytest.fixture(scope="module", params=list(FIXTURES))
 def pair(request, tmp_path_factory):
     make, roles, metrics = FIXTURES[request.param]
@@ -132,13 +110,13 @@ def pair(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine_analysis(pair, backend):
+def engine_analysis(pair, engine_backend):
     _, paths, roles, _, _ = pair
     sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
     return prepare_engine_analysis(
         sources[0],
         sources[1],
-        backend=backend,
+        backend=engine_backend,
         names=("baseline.parquet", "production.parquet"),
         roles=roles,
     )
@@ -304,7 +282,7 @@ def _timed(seed: int, n: int, *, zone: str | None, days: int) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("zone", "days"), [("America/New_York", 90), (None, 20), ("UTC", 20), ("+05:30", 90)]
 )
-def test_calendar_parts_are_sliced_as_in_memory(backend, tmp_path, zone, days):
+def test_calendar_parts_are_sliced_as_in_memory(engine_backend, tmp_path, zone, days):
     frames = [_timed(1, 3000, zone=zone, days=days), _timed(2, 3000, zone=zone, days=days)]
     paths = []
     for name, frame in zip(("b", "p"), frames, strict=True):
@@ -316,7 +294,7 @@ def test_calendar_parts_are_sliced_as_in_memory(backend, tmp_path, zone, days):
     roles = {"actual_label": "actual_label", "timestamp": "timestamp"}
     memory = prepare_analysis(frames[0], frames[1], roles=roles)
     sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
-    engine = prepare_engine_analysis(sources[0], sources[1], backend=backend, roles=roles)
+    engine = prepare_engine_analysis(sources[0], sources[1], backend=engine_backend, roles=roles)
     want = find_slices(memory, max_depth=2, top=8)
     got = find_slices(engine, max_depth=2, top=8)
     assert "timestamp.weekday" in want.features  # the calendar parts are in play
@@ -326,3 +304,96 @@ def test_calendar_parts_are_sliced_as_in_memory(backend, tmp_path, zone, days):
     assert list(got.table["slice_id"]) == list(want.table["slice_id"])
     np.testing.assert_allclose(got.table["impact"], want.table["impact"], rtol=RTOL, atol=1e-12)
     assert "timestamp.weekday=Saturday" in list(want.table["slice_id"])
+
+
+def test_default_features_of_an_engine_analysis_are_the_memory_ones(engine_backend, tmp_path):
+    frames = [_timed(seed, 3000, zone=None, days=20) for seed in (1, 2)]
+    for seed, frame in enumerate(frames):
+        rng = np.random.default_rng(seed)
+        frame["ref"] = [f"r{seed}-{i}" for i in range(len(frame))]  # id-like text
+        frame["ticket"] = rng.integers(0, 10**9, len(frame))  # id-like integers
+        frame["note"] = rng.choice([f"w{k}" for k in range(400)], len(frame))  # free text
+    paths = [tmp_path / "b.parquet", tmp_path / "p.parquet"]
+    for path, frame in zip(paths, frames, strict=True):
+        frame.to_parquet(
+            path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
+        )
+    roles = {"actual_label": "actual_label", "timestamp": "timestamp"}
+    memory = prepare_analysis(frames[0], frames[1], roles=roles)
+    sources = [TableSource(p.name, paths=(str(p),)) for p in paths]
+    engine = prepare_engine_analysis(sources[0], sources[1], backend=engine_backend, roles=roles)
+    want = default_features(memory)
+    got = default_features(engine)
+    # every kind of exclusion is in play: id-like text and integers, free text, a calendar
+    # part twin of a logged column, the day of the month over a short span
+    assert {name for name, _ in want[1]} == {
+        "ref",
+        "ticket",
+        "note",
+        "timestamp.hour",
+        "timestamp.day",
+    }
+    assert "timestamp.weekday" in want[0]
+    assert got == want
+    # and they are what the search slices by when no features are named
+    searched = find_slices(engine, max_depth=1, top=3)
+    assert (searched.features, searched.excluded) == got
+
+
+def _hive(folder, frame: pd.DataFrame, parts: int) -> TableSource:
+    """Write ``frame`` as ``folder/part=k/data.parquet``, row i in part i % parts."""
+    paths = []
+    for k in range(parts):
+        (folder / f"part={k}").mkdir(parents=True)
+        paths.append(str(folder / f"part={k}" / "data.parquet"))
+        frame.iloc[k::parts].to_parquet(paths[-1], index=False)
+    return TableSource(str(folder), paths=tuple(paths), hive_root=str(folder))
+
+
+def test_hive_partition_columns_are_not_sliced_by_default(engine_backend, tmp_path):
+    frames = [_binary(1, 3000, planted=False), _binary(2, 3000, planted=True)]
+    sources = [_hive(tmp_path / side, f, 3) for side, f in zip("bp", frames, strict=True)]
+    roles = {"actual_label": "actual_label"}
+    engine = prepare_engine_analysis(sources[0], sources[1], backend=engine_backend, roles=roles)
+    assert engine.table.partition_columns(Side.PRODUCTION) == ("part",)
+    assert "part" in engine.schema.roles.slice_columns()  # offered as a feature column
+    feats, excluded = default_features(engine)
+    # the oracle: memory's defaults on the files' own columns, the partition column left out
+    want = default_features(prepare_analysis(frames[0], frames[1], roles=roles))
+    assert feats == want[0]
+    assert excluded == (*want[1], ("part", HIVE_PARTITION))
+    searched = find_slices(engine, max_depth=1, top=50)
+    assert (searched.features, searched.excluded) == (feats, excluded)
+    assert all("part=" not in s for s in searched.table["slice_id"])
+    # named, it is sliced: the slices of a memory column holding the same part numbers
+    parted = [f.assign(part=np.arange(len(f)) % 3) for f in frames]
+    memory = find_slices(
+        prepare_analysis(*parted, roles=roles), features=["part", "region"], max_depth=1
+    )
+    named = find_slices(engine, features=["part", "region"], max_depth=1)
+    assert any(s.startswith("part=") for s in named.table["slice_id"])
+    assert list(named.table["slice_id"]) == list(memory.table["slice_id"])
+    np.testing.assert_allclose(named.table["impact"], memory.table["impact"], rtol=RTOL)
+
+
+def test_cli_slices_a_hive_partition_column_only_when_named(tmp_path):
+    import json
+
+    from tracing.cli import main
+
+    for side, seed in (("baseline", 1), ("production", 2)):
+        _hive(tmp_path / side, _binary(seed, 3000, planted=seed == 2), 3)
+    base = ["report", "--baseline", str(tmp_path / "baseline")]
+    base += ["--production", str(tmp_path / "production"), "--engine", "duckdb"]
+    base += ["--sections", "slices", "--max-depth", "1", "--top", "30"]
+    reports = {}
+    for case, extra in (("default", []), ("named", ["--features", "part,region"])):
+        out = tmp_path / f"{case}.json"
+        assert main([*base, *extra, "--output", str(out)]) == 0
+        reports[case] = json.loads(out.read_text())
+    default, named = reports["default"], reports["named"]
+    assert "part" in default["columns"]["features"]  # a feature column, yet not sliced
+    assert default["slices"] and all("part" not in s["slice"] for s in default["slices"])
+    assert named["columns"]["features"] == ["part", "region"]
+    assert any("part" in s["slice"] for s in named["slices"])
+    assert any("region" in s["slice"] for s in named["slices"])

@@ -95,29 +95,6 @@ def _planted() -> tuple[pd.DataFrame, pd.DataFrame]:
     return base, prod
 
 
-def _backend(name: str):
-    if name == "duckdb":
-        from tracing.engine_duckdb import DuckBackend
-
-        return DuckBackend(threads=2)
-    from tracing.engine_spark import SparkBackend, spark_available
-
-    if not spark_available():
-        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
-    return SparkBackend()
-
-
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
-def backend(request):
-    engine = _backend(request.param)
-    # A JVM started here compiles quickly (tiny queries spend their time in the JIT).
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        engine.query("SELECT 1 AS one")
-    yield engine
-    engine.close()
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("quality")
@@ -141,9 +118,9 @@ def memory(files):
 
 
 @pytest.fixture(scope="module")
-def engine(files, backend):
+def engine(files, engine_backend):
     sources = [TableSource(p.name, paths=(str(p),)) for p in files]
-    return prepare_engine_analysis(*sources, backend=backend, roles=ROLES, sample_size=500)
+    return prepare_engine_analysis(*sources, backend=engine_backend, roles=ROLES, sample_size=500)
 
 
 def test_every_planted_fault_is_found(memory):

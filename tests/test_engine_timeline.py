@@ -88,39 +88,6 @@ CASES = {
 }
 
 
-def _backend(name: str):
-    if name == "duckdb":
-        from tracing.engine_duckdb import DuckBackend
-
-        return DuckBackend(threads=2)
-    from tracing.engine_spark import SparkBackend, spark_available
-
-    if not spark_available():
-        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
-    return SparkBackend()
-
-
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
-def backend(request):
-    engine = _backend(request.param)
-    # A JVM started here compiles quickly (tiny queries spend their time in the JIT).
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        engine.query("SELECT 1 AS one")
-    yield engine
-    _PREPARED.pop(id(engine), None)
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def duckdb():
-    """A DuckDB backend for the cases that check wiring rather than the SQL (Spark kept few)."""
-    engine = _backend("duckdb")
-    yield engine
-    _PREPARED.pop(id(engine), None)
-    engine.close()
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("timeline")
@@ -136,12 +103,13 @@ def files(tmp_path_factory):
 
 
 # The last analysis prepared on each backend (its views show one pair at a time): tests of one
-# case in a row share it instead of preparing it again.
+# case in a row share it instead of preparing it again. The entry holds its backend, so a later
+# backend never takes a closed one's id and with it that one's analysis.
 _PREPARED: dict = {}
 
 
 def _engine(files, backend, case, **kw):
-    key = (case, tuple(sorted(kw.items())))
+    key = (backend, case, tuple(sorted(kw.items())))
     last = _PREPARED.get(id(backend))
     if last is None or last[0] != key:
         paths = files[case]
@@ -174,8 +142,8 @@ def _tables_agree(got: pd.DataFrame, want: pd.DataFrame) -> None:
         ("regression", {"freq": "day", "window": 5}),
     ],
 )
-def test_timeline_equals_memory_on_the_same_rows(files, backend, case, options):
-    analysis = _engine(files, backend, case)
+def test_timeline_equals_memory_on_the_same_rows(files, engine_backend, case, options):
+    analysis = _engine(files, engine_backend, case)
     assert analysis.sample_rows == analysis.rows  # the sample is the data: same calibration
     options.setdefault("metric", analysis.metric)
     want = timeline_for(analysis.sample, **options)
@@ -191,15 +159,14 @@ def test_timeline_equals_memory_on_the_same_rows(files, backend, case, options):
         assert got.table["estimated"].notna().all()
 
 
-def test_frequency_follows_the_span(files, duckdb):
-    backend = duckdb
-    assert engine_timeline(_engine(files, backend, "daily")).freq == "day"
-    assert engine_timeline(_engine(files, backend, "hourly")).freq == "hour"
+def test_frequency_follows_the_span(files, duck):
+    assert engine_timeline(_engine(files, duck, "daily")).freq == "day"
+    assert engine_timeline(_engine(files, duck, "hourly")).freq == "hour"
 
 
 @pytest.mark.parametrize("case", ["daily", "hourly"])
-def test_planted_bad_period_alerts(files, backend, case):
-    got = engine_timeline(_engine(files, backend, case))
+def test_planted_bad_period_alerts(files, engine_backend, case):
+    got = engine_timeline(_engine(files, engine_backend, case))
     alerts = got.alerts
     assert len(alerts) >= 1
     inside = (alerts["start"] >= BAD_DAY) & (alerts["start"] < BAD_DAY + pd.Timedelta(days=1))
@@ -209,10 +176,10 @@ def test_planted_bad_period_alerts(files, backend, case):
         assert alerts["basis"].tolist() == ["actual"]
 
 
-def test_every_row_not_the_sample(files, backend):
+def test_every_row_not_the_sample(files, engine_backend):
     """Rows and metrics per period come from every row, even when the sample is smaller."""
     base, prod, roles = CASES["daily"]
-    analysis = _engine(files, backend, "daily", sample_size=500)
+    analysis = _engine(files, engine_backend, "daily", sample_size=500)
     assert analysis.sample_rows[1] < len(prod)
     memory = prepare_analysis(base, prod, roles=roles)
     want = timeline_for(memory, metric=analysis.metric, window=5, estimate=False)
@@ -220,8 +187,8 @@ def test_every_row_not_the_sample(files, backend):
     _tables_agree(got.table, want.table)
 
 
-def test_overall_estimated_column_equals_memory(files, backend):
-    analysis = _engine(files, backend, "daily")
+def test_overall_estimated_column_equals_memory(files, engine_backend):
+    analysis = _engine(files, engine_backend, "daily")
     memory = analysis.sample
     want = compare(memory.baseline, memory.production, production_frame=memory.production_frame)
     got = engine_compare(analysis, estimate=True)
@@ -235,8 +202,8 @@ def test_overall_estimated_column_equals_memory(files, backend):
     assert engine_compare(analysis).table["estimated"].isna().all()  # only when asked
 
 
-def test_report_runs_the_timeline_on_every_row(files, duckdb):
-    analysis = _engine(files, duckdb, "daily")
+def test_report_runs_the_timeline_on_every_row(files, duck):
+    analysis = _engine(files, duck, "daily")
     report = build_report(analysis, sections=["overall", "timeline"])
     assert "timeline" not in report["engine"]["sampled_sections"]
     assert not any("timeline" in n and "sample" in n for n in report["notes"])
@@ -252,8 +219,8 @@ def test_report_runs_the_timeline_on_every_row(files, duckdb):
     )
 
 
-def test_rank_metric_runs_on_the_sample_and_says_so(files, duckdb):
-    analysis = _engine(files, duckdb, "daily")
+def test_rank_metric_runs_on_the_sample_and_says_so(files, duck):
+    analysis = _engine(files, duck, "daily")
     got = engine_timeline(analysis, metric="roc_auc", window=5)
     want = timeline_for(analysis.sample, metric="roc_auc", window=5)
     _tables_agree(got.table, want.table)

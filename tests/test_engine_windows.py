@@ -190,15 +190,6 @@ def test_versions_with_a_window_and_actuals_equal_memory(files):
 # The cut and the join, directly
 
 
-@pytest.fixture(scope="module")
-def duck():
-    from tracing.engine_duckdb import DuckBackend
-
-    backend = DuckBackend(threads=2)
-    yield backend
-    backend.close()
-
-
 def _counts(backend, rows) -> tuple[int | None, int]:
     sides = {Side.PRODUCTION: rows.production}
     if rows.baseline is not None:
@@ -246,16 +237,18 @@ def test_windows_cut_the_rows_memory_cuts(tmp_path, duck, kind):
         assert _counts(duck, found) == (len(memory.baseline), len(memory.production)), spec
 
 
-def test_windows_cut_the_rows_memory_cuts_on_every_engine(files, backend):
+def test_windows_cut_the_rows_memory_cuts_on_every_engine(files, engine_backend):
     frame = pd.read_parquet(files["log"])
     source = TableSource("log", paths=(files["log"],))
     specs = [SPECS[1], RowsSpec(version_baseline="v1", version_production="v2")]
-    for spec in specs[:1] if backend.name == "spark" else specs:  # Spark: few queries
+    for spec in specs[:1] if engine_backend.name == "spark" else specs:  # Spark: few queries
         memory = compared_rows(frame, spec=spec, names=("", "log"))
-        found = engine_rows(backend, source, spec=spec)
+        found = engine_rows(engine_backend, source, spec=spec)
         assert (found.names, found.notes) == (memory.names, memory.notes), spec
         assert memory.baseline is not None
-        assert _counts(backend, found) == (len(memory.baseline), len(memory.production)), spec
+        assert _counts(engine_backend, found) == (len(memory.baseline), len(memory.production)), (
+            spec
+        )
 
 
 def test_a_baseline_file_is_cut_by_its_own_window(tmp_path, duck):
@@ -293,16 +286,6 @@ def test_bad_cuts_are_refused_as_in_memory(files, duck, spec, message):
     assert str(found.value).split(";")[0] == str(memory.value).split(";")[0]
 
 
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
-def backend(request):
-    _spark_or_skip(request.param)
-    from tracing.engines import EngineName, open_backend
-
-    engine = open_backend(EngineName(request.param))
-    yield engine
-    engine.close()
-
-
 def _joined(backend, frames: dict[str, pd.DataFrame], tmp_path, **spec):
     paths = {}
     for name, frame in frames.items():
@@ -322,10 +305,10 @@ def _joined(backend, frames: dict[str, pd.DataFrame], tmp_path, **spec):
     return memory, found
 
 
-def test_the_join_counts_what_memory_counts(backend, tmp_path):
+def test_the_join_counts_what_memory_counts(engine_backend, tmp_path):
     log = _log(800)
     memory, found = _joined(
-        backend,
+        engine_backend,
         {"log": log, "actuals": _actuals(log)},
         tmp_path,
         production_window="2026-11-16,",
@@ -335,7 +318,7 @@ def test_the_join_counts_what_memory_counts(backend, tmp_path):
     assert memory.join.superseded_actuals and memory.join.unmatched_actuals  # not vacuous
     assert found.notes == memory.notes[: len(found.notes)] or set(memory.notes) <= set(found.notes)
     assert memory.baseline is not None
-    assert _counts(backend, found) == (len(memory.baseline), len(memory.production))
+    assert _counts(engine_backend, found) == (len(memory.baseline), len(memory.production))
 
 
 def _actual_values(backend, side, ids: list[str]) -> dict[str, object]:

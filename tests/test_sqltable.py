@@ -45,25 +45,6 @@ def _frame(seed: int, n: int, *, new_merchants: int = 0) -> pd.DataFrame:
     )
 
 
-def _backend(name: str):
-    if name == "duckdb":
-        from tracing.engine_duckdb import DuckBackend
-
-        return DuckBackend(threads=2)
-    from tracing.engine_spark import SparkBackend, spark_available
-
-    if not spark_available():
-        pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
-    return SparkBackend()
-
-
-@pytest.fixture(scope="module", params=["duckdb", "spark"])
-def backend(request):
-    engine = _backend(request.param)
-    yield engine
-    engine.close()
-
-
 def _write(frame: pd.DataFrame, path) -> TableSource:
     frame.to_parquet(path, index=False)
     return TableSource(path.name, paths=(str(path),))
@@ -120,9 +101,9 @@ def _coded_tables(backend) -> list[str]:
     return sorted(n for n in rows["viewName"].to_pylist() if n.startswith("coded_"))
 
 
-def test_many_categories_are_join_coded_and_group_like_memory(pair, backend):
+def test_many_categories_are_join_coded_and_group_like_memory(pair, engine_backend):
     memory, sources, _ = pair
-    engine = _engine(backend, sources)
+    engine = _engine(engine_backend, sources)
     bins = memory.table.fit_bins(["merchant", "region", "amount"], bins=6)
     assert _joined(bins["merchant"]) and not _joined(bins["region"])
     assert "new0" in bins["merchant"].labels  # production-only categories have codes too
@@ -151,13 +132,13 @@ def test_many_categories_are_join_coded_and_group_like_memory(pair, backend):
         assert everything[0].count(side, where) == everything[1].count(side, where)
 
 
-def test_a_new_key_rewrites_one_coded_table_and_drops_the_old(pair, backend):
+def test_a_new_key_rewrites_one_coded_table_and_drops_the_old(pair, engine_backend):
     memory, sources, _ = pair
-    engine = _engine(backend, sources)
+    engine = _engine(engine_backend, sources)
     stats = engine.valid.stat_names()
     first = memory.table.fit_bins(["region"], bins=6)
     engine.valid.with_keys(first).group_sums(["region"], stats, side=Side.PRODUCTION)
-    before = _coded_tables(backend)
+    before = _coded_tables(engine_backend)
     more = memory.table.fit_bins(["amount"], bins=3)
     grown = engine.valid.with_keys({**first, **more})
     _assert_same(
@@ -166,22 +147,22 @@ def test_a_new_key_rewrites_one_coded_table_and_drops_the_old(pair, backend):
             ["amount", "region"], stats, side=Side.PRODUCTION
         ),
     )
-    after = _coded_tables(backend)
+    after = _coded_tables(engine_backend)
     assert len(after) == len(before) and after != before  # rewritten, the old one dropped
     # The old keys are still held: asking for them again writes nothing.
     engine.valid.with_keys(first).group_sums(["region"], stats, side=Side.PRODUCTION)
-    assert _coded_tables(backend) == after
+    assert _coded_tables(engine_backend) == after
 
 
-def test_a_new_source_is_never_answered_from_the_old_coded_table(pair, backend):
+def test_a_new_source_is_never_answered_from_the_old_coded_table(pair, engine_backend):
     memory, sources, folder = pair
-    engine = _engine(backend, sources)
+    engine = _engine(engine_backend, sources)
     bins = memory.table.fit_bins(["region"], bins=6)
     stats = engine.valid.stat_names()
     engine.valid.with_keys(bins).group_sums(["region"], stats, side=Side.PRODUCTION)
     changed = _frame(3, 1500)
     other = _write(changed, folder / "p2.parquet")
-    fresh = _engine(backend, (sources[0], other))
+    fresh = _engine(engine_backend, (sources[0], other))
     want = _Memory(memory.analysis.baseline_frame, changed)
     _assert_same(
         fresh.valid.with_keys(bins).group_sums(["region"], stats, side=Side.PRODUCTION),
@@ -189,7 +170,7 @@ def test_a_new_source_is_never_answered_from_the_old_coded_table(pair, backend):
     )
 
 
-def test_score_groups_are_the_in_memory_counts_per_distinct_score(pair, backend, tmp_path):
+def test_score_groups_are_the_in_memory_counts_per_distinct_score(pair, engine_backend, tmp_path):
     from tracing.metrics import score_groups
 
     memory, _, _ = pair
@@ -200,7 +181,7 @@ def test_score_groups_are_the_in_memory_counts_per_distinct_score(pair, backend,
         frame.loc[frame.index[::37], "prediction_score"] = np.nan
         frames[i] = frame
     sources = (_write(frames[0], tmp_path / "b.parquet"), _write(frames[1], tmp_path / "p.pq"))
-    engine = _engine(backend, sources)
+    engine = _engine(engine_backend, sources)
     oracle = prepare_analysis(frames[0], frames[1], roles={"actual_label": "actual_label"})
     for side, prepared in zip(Side, (oracle.baseline, oracle.production), strict=True):
         keep = prepared.valid & ~np.isnan(prepared.score)
@@ -214,12 +195,12 @@ def test_score_groups_are_the_in_memory_counts_per_distinct_score(pair, backend,
         assert engine.valid.score_groups(side, limit=len(want[0])) is not None
 
 
-def test_rank_metrics_without_counts_are_nan_with_the_reason(pair, backend, monkeypatch):
+def test_rank_metrics_without_counts_are_nan_with_the_reason(pair, engine_backend, monkeypatch):
     from tracing.engine_analysis import engine_compare
     from tracing.sqltable import SqlTable
 
     _, sources, _ = pair
-    engine = _engine(backend, sources)
+    engine = _engine(engine_backend, sources)
     # too many distinct scores for the counts: the rank metrics say why, the rest are there
     monkeypatch.setattr(SqlTable, "score_groups", lambda self, side, limit=0: None)
     got = engine_compare(engine).table.set_index("metric")

@@ -59,7 +59,6 @@ __all__ = [
     "opening_text",
     "data_stamp",
     "display_name",
-    "engine_default_features",
     "engine_metrics",
     "engine_sentence",
     "is_table_ref",
@@ -613,22 +612,6 @@ def opening_text(plan: EnginePlan, *, sample_size: int | None = None) -> str:
         f"Opening the data with {plan.title}: counting every row and drawing a uniform sample "
         f"of {n:,} rows per side to detect the columns…"
     )
-
-
-def engine_default_features(
-    analysis: EngineAnalysis,
-) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Return the columns `tracing.slices.find_slices` slices an engine analysis by, and why not.
-
-    The engine's own defaults (its value counts of every row): the Slices page's picker must
-    start from exactly the columns the search uses when none are chosen.
-    """
-    # slices.default_features takes an in-memory analysis only; its engine twin is private.
-    from tracing.engine import Side
-    from tracing.slices import _engine_default_features, _min_size
-
-    n_valid = analysis.valid.count(Side.PRODUCTION)
-    return _engine_default_features(analysis, _min_size(None, n_valid))
 
 
 def row_counts(analysis: EngineAnalysis) -> tuple[int, int, int]:

@@ -76,6 +76,7 @@ from tracing.vocab import EngineName, NotifyFormat
 from tracing.windows import VERSION_COLUMN
 
 if TYPE_CHECKING:
+    from tracing.engine_analysis import EngineAnalysis
     from tracing.engine_rows import EngineRows
 
 __all__ = [
@@ -750,10 +751,29 @@ def _engine_report(
         sections = [s.strip() for s in args.sections.split(",")] if args.sections else None
         # as in memory: one model's calibration says nothing about another version's scores
         options = _report_options(args, analysis.metric.id, estimate=not spec.by_version)
+        options["features"] = _slice_features(args, analysis)
         report = build_report(analysis, sections=sections, options=options)
     finally:
         backend.close()
     return _render(args, report)
+
+
+def _slice_features(args: argparse.Namespace, analysis: EngineAnalysis) -> tuple[str, ...] | None:
+    """Return the columns an engine's slice search slices by (None: its defaults).
+
+    Hive partition columns are left out by default (`tracing.slices.HIVE_PARTITION`); one the
+    user named with ``--features`` or ``--tags`` is sliced, beside the defaults.
+    """
+    from tracing.engine import Side
+    from tracing.slices import default_features
+
+    named = [c for role in ("features", "tags") for c in _roles(args).get(role, ())]
+    partitions = {c for side in Side for c in analysis.table.partition_columns(side)}
+    wanted = [c for c in named if c in partitions]
+    if not wanted:
+        return None
+    defaults = default_features(analysis)[0]
+    return (*defaults, *(c for c in dict.fromkeys(wanted) if c not in defaults))
 
 
 def _memory_report(args: argparse.Namespace) -> str:

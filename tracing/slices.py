@@ -169,6 +169,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "Drilldown",
     "SliceResult",
+    "HIVE_PARTITION",
     "distinct_mask",
     "default_features",
     "drilldown",
@@ -673,13 +674,19 @@ def _engine_default_features(
 ) -> tuple[tuple[str, ...], Excluded]:
     """`_default_features` on an engine: the same exclusions, from the engine's value counts.
 
-    Calendar parts of the timestamp are derived by the engine (`_engine_calendar`).
+    Calendar parts of the timestamp are derived by the engine (`_engine_calendar`). Hive
+    partition columns (the keys of ``day=2026-11-30/`` folders) are left out too: how the files
+    were laid out, not what the model saw (named in ``features``, they are sliced).
     """
     roles = analysis.schema.roles
     sample = analysis.sample
+    partitions = {c for side in Side for c in analysis.table.partition_columns(side)}
     feats: list[str] = []
     excluded: list[tuple[str, str]] = []
     for f in roles.slice_columns():
+        if f in partitions:
+            excluded.append((f, HIVE_PARTITION))
+            continue
         if f not in sample.baseline_frame.columns or f not in sample.production_frame.columns:
             feats.append(f)  # reported as missing by the caller
             continue
@@ -737,6 +744,10 @@ def _engine_calendar(
             excluded.append((name, f"the same values as {twin}"))
 
 
+HIVE_PARTITION = "hive partition column (from the folder names)"
+"""Why a hive partition column is not sliced by default on an engine."""
+
+
 def _engine_counts(analysis: EngineAnalysis, feature: str) -> tuple[pd.Series, pd.Series]:
     table = analysis.table
     counts = (table.value_counts(s, feature) for s in (Side.BASELINE, Side.PRODUCTION))
@@ -755,12 +766,28 @@ def _span_days(times: pd.Series) -> float:
     return float((values.max() - values.min()) / pd.Timedelta(days=1)) if len(values) else 0.0
 
 
-def default_features(analysis: Analysis) -> tuple[tuple[str, ...], Excluded]:
+def default_features(analysis: Analysis | EngineAnalysis) -> tuple[tuple[str, ...], Excluded]:
     """Return the columns `find_slices` slices by default, and those it leaves out with why.
 
     The schema's slice columns minus id-like and free-text ones, plus the timestamp's calendar
-    parts (module docstring); what a picker of slice features should start with.
+    parts (module docstring); what a picker of slice features should start with. On an engine
+    analysis the same rules read the engine's value counts of every row, and hive partition
+    columns are left out too (`HIVE_PARTITION`): exactly what `find_slices` uses when no
+    features are given.
+
+    Parameters
+    ----------
+    analysis : Analysis or EngineAnalysis
+        The prepared analysis, in memory or held by a SQL engine.
+
+    Returns
+    -------
+    tuple of (tuple of str, tuple of (str, str))
+        The default slice columns, and each column left out with its reason.
     """
+    if not isinstance(analysis, Analysis):
+        n_valid = analysis.valid.count(Side.PRODUCTION)
+        return _engine_default_features(analysis, _min_size(None, n_valid))
     return _default_features(analysis, _min_size(None, int(analysis.production.valid.sum())))
 
 

@@ -68,6 +68,17 @@ class TableSource:
         if given != 1:
             raise ValueError("a TableSource holds exactly one of paths, table and arrow")
 
+    def partition_columns(self) -> tuple[str, ...]:
+        """Return the hive partition keys: the columns the folder names add (none without).
+
+        The names pyarrow's hive partitioning finds under ``hive_root`` (``day`` of
+        ``day=2026-11-30/``), as the engines show them beside the files' own columns.
+        """
+        if self.hive_root is None or not self.paths:
+            return ()
+        partitioning = self.dataset().partitioning
+        return () if partitioning is None else tuple(partitioning.schema.names)
+
     def dataset(self) -> pads.Dataset:
         """Return the Parquet files (or the in-memory table) as one pyarrow dataset.
 

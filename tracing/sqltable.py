@@ -447,6 +447,8 @@ class _Spec:
     raw_keys: frozenset[str] = frozenset()  # keys over the raw columns, never coded
     # Per side: columns computed once per row over the inputs, beside the raw ones.
     row_columns: dict[Side, dict[str, Expr]] = field(default_factory=dict)
+    # Per side: where its rows are (for the hive partition columns).
+    sources: dict[Side, TableSource | DefinedView] = field(default_factory=dict)
 
 
 class SqlTable:
@@ -495,7 +497,9 @@ class SqlTable:
         per_side = {side: dict(stats or {}) for side in sources}
         filters = {side: (row_filter or {}).get(side) for side in sources}
         labels = {side: source.label for side, source in sources.items()}
-        return cls(_Spec(backend, labels, given, per_side, row_filter=filters))
+        return cls(
+            _Spec(backend, labels, given, per_side, row_filter=filters, sources=dict(sources))
+        )
 
     def _with(self, **changes: Any) -> SqlTable:
         return SqlTable(dataclasses.replace(self._spec, **changes))
@@ -570,6 +574,21 @@ class SqlTable:
     def label(self, side: Side) -> str:
         """Return what the user named for this side (for messages)."""
         return self._spec.labels[side]
+
+    def partition_columns(self, side: Side) -> tuple[str, ...]:
+        """Return a side's hive partition columns: the keys its folder names add (none without).
+
+        Of a `DefinedView`, the partition columns of the sources it reads that it shows.
+        """
+        source = self._spec.sources.get(side)
+        if source is None:
+            return ()
+        reads = [source] if isinstance(source, TableSource) else [r for _, r in source.reads]
+        names = dict.fromkeys(c for read in reads for c in read.partition_columns())
+        if not names:
+            return ()
+        shown = set(self._schema(side).names)
+        return tuple(c for c in names if c in shown)
 
     def columns(self, side: Side) -> list[str]:
         """Return the columns of a side: its raw columns, then the derived ones."""

@@ -51,7 +51,6 @@ from tracing.app_engine import (
     EngineSession,
     data_stamp,
     display_name,
-    engine_default_features,
     memory_only_reason,
     open_engine,
     open_sessions,
@@ -566,9 +565,7 @@ def report(key: Key, sections: tuple[str, ...], options: ReportOptions) -> dict[
 def slice_features(key: Key) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Return the default slice features and the columns left out, with why."""
     with _engine_call(key) as target:
-        if isinstance(target, Analysis):
-            return default_features(target)
-        return engine_default_features(target)
+        return default_features(target)
 
 
 @_cached("slices", _on_slices)

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tracing import app_engine, prepare_analysis
-from tracing.slices import drilldown, find_slices, slice_id
+from tracing.slices import default_features, drilldown, find_slices, slice_id
 from ui import fmt
 
 from .conftest import DEMO, frame_with
@@ -195,3 +195,30 @@ def test_a_file_that_is_not_parquet_is_named_with_what_to_do(open_app, folders) 
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "part-2.parquet: not a Parquet file" in errors[0], errors
     assert "remove it or narrow the folder or pattern" in errors[0]
+
+
+def test_a_hive_partition_column_is_offered_but_not_sliced_by_default(
+    app, data_dir, no_errors, monkeypatch
+) -> None:
+    monkeypatch.setenv("TRACING_ENGINE", "duckdb")
+    monkeypatch.setattr(app_engine, "SAMPLE_SIZE", SAMPLE)
+    refs = {}
+    for side, name in (("baseline", "fraud_training"), ("production", "fraud_production")):
+        frame = pd.read_parquet(DEMO / f"{name}.parquet")
+        for k in range(2):  # data/<side>/part=k/data.parquet
+            folder = data_dir / side / f"part={k}"
+            folder.mkdir(parents=True)
+            frame.iloc[k::2].to_parquet(folder / "data.parquet", index=False)
+        refs[side] = str(data_dir / side)
+    at = app("slices", **refs)
+    no_errors(at)
+    picker = at.multiselect(key="slice_by")
+    assert "part" not in picker.value and "part" in picker.options  # offered, not chosen
+    captions = [c.value for c in at.main.caption if c.value.startswith("Not sliced by default")]
+    assert len(captions) == 1
+    assert "part (hive partition column (from the folder names))" in captions[0]
+    # the defaults are the memory engine's on the files' own columns
+    frames = [
+        pd.read_parquet(DEMO / f"{n}.parquet") for n in ("fraud_training", "fraud_production")
+    ]
+    assert picker.value == list(default_features(prepare_analysis(*frames))[0])
