@@ -281,7 +281,7 @@ def fixed_offset_us(zone: str) -> int | None:
 
 
 def _local_time(x: Expr, zone: str, dialect: str) -> Expr:
-    """The wall-clock time of ``x`` in ``zone``.
+    """Return the wall-clock time of ``x`` in ``zone``.
 
     On DuckDB a fixed offset (UTC above all) is integer arithmetic on the epoch microseconds,
     read back as a plain timestamp: ``AT TIME ZONE`` goes through ICU's calendar for every row,
