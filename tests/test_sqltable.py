@@ -246,3 +246,47 @@ def test_filtered_sums_are_each_filters_group_sums(pair, engine_backend, monkeyp
             np.testing.assert_allclose(found.maxes[maxes[0]], one.maxes[maxes[0]], rtol=RTOL)
         assert (got[3].count[0] == 0) == (side is Side.BASELINE)  # new0: production only
         assert got[5].count[0] == 0 and all(v[0] == 0 for v in got[5].sums.values())
+
+
+def test_range_counts_are_the_bincount_of_the_codes(engine_backend, tmp_path):
+    """Range bins counted by edge sums: memory's codes, infinities and every gap included."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracing.binning import ColumnValues, fit_column_bins
+    from tracing.sqltable import SqlTable
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for seed in (1, 2):
+        x = np.random.default_rng(seed).normal(size=3000) * (1 + seed)
+        x[:20], x[20:25], x[25:30] = np.nan, np.inf, -np.inf
+        k = pd.array(rng.integers(0, 40, 3000), dtype="Int64")
+        k[30:45] = pd.NA
+        c = np.full(3000, 2.5)
+        c[-10:] = 3 + np.arange(10) / 10  # a few rarer values above: quantiles all 2.5
+        frames.append(pd.DataFrame({"x": x, "k": k, "c": c}))
+    sources = {}
+    for side, frame in zip((Side.BASELINE, Side.PRODUCTION), frames, strict=True):
+        path = tmp_path / f"{side}.parquet"
+        # NaN stays NaN (pandas would write it as null) beside a few real nulls
+        gaps = np.zeros(3000, dtype=bool)
+        gaps[30:35] = True
+        x = pa.array(frame["x"].to_numpy(), mask=gaps)
+        frame.loc[gaps, "x"] = np.nan
+        columns = {"x": x, "k": pa.array(frame["k"]), "c": pa.array(frame["c"])}
+        pq.write_table(pa.table(columns), path)
+        sources[side] = TableSource(path.name, paths=(str(path),))
+    table = SqlTable.from_sources(engine_backend, sources)
+    bins = {
+        c: fit_column_bins(ColumnValues(frames[0][c]), ColumnValues(frames[1][c]), bins=6)
+        for c in ("x", "k", "c")
+    }
+    assert all(b.kind == "numeric" for b in bins.values())
+    assert bins["c"].edges == ()  # one present bin and the missing one
+    for side, frame in zip((Side.BASELINE, Side.PRODUCTION), frames, strict=True):
+        got = table.range_counts(side, bins)
+        for column, fitted in bins.items():
+            codes = fitted.codes(frame[column])
+            want = np.bincount(codes, minlength=len(fitted.labels))
+            np.testing.assert_array_equal(got[column], want, err_msg=column)

@@ -226,21 +226,17 @@ def _bin_counts(
     """Rows per bin of every column, per side.
 
     Value bins (categories, or a number's few values) from the value counts the fit already
-    fetched, by `tracing.binning.bin_counts` itself; range bins by one grouping-sets query per
-    side over every such column. Both on the raw view: drift's bins (pooled by its own share)
-    are not the slice search's, so a coded table of them would be written for this alone.
+    fetched, by `tracing.binning.bin_counts` itself; range bins by one query per side over
+    every such column (`SqlTable.range_counts`). Both on the raw view: drift's bins (pooled
+    by its own share) are not the slice search's, so a coded table of them would be written
+    for this alone.
     """
     ranges = [c for c in names if fitted[c].kind == NUMERIC]
     out = {}
     if ranges:
-        keyed = table.with_keys({c: fitted[c] for c in ranges})
-        sets = [[c] for c in ranges]
-        per_side = [keyed.grouping_sets(sets, [], side=side, raw=True) for side in _SIDES]
-        for i, c in enumerate(ranges):
-            out[c] = (
-                np.asarray(per_side[0][i].count, dtype=np.int64),
-                np.asarray(per_side[1][i].count, dtype=np.int64),
-            )
+        per_side = [table.range_counts(side, {c: fitted[c] for c in ranges}) for side in _SIDES]
+        for c in ranges:
+            out[c] = (per_side[0][c], per_side[1][c])
     for c in names:
         if c not in ranges:
             b, p = (

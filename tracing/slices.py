@@ -1983,9 +1983,7 @@ def _prefetched(ctx: _Context, where: Filter) -> _Context:
     return replace(ctx, prod=sides[0], base=sides[1])
 
 
-def _with_totals(
-    ctx: _Context, slices: Sequence[tuple[Sequence[int], Sequence[int]]]
-) -> _Context:
+def _with_totals(ctx: _Context, slices: Sequence[tuple[Sequence[int], Sequence[int]]]) -> _Context:
     """Return the context with the totals of the listed slices counted ahead (engines).
 
     Each record, p-value and listing rule asks a slice's own sums, or those of a slice it

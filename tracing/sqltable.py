@@ -988,13 +988,8 @@ class SqlTable:
                 sums = {s: np.zeros(1) for s in stats}
                 tops = {m: np.full(1, -np.inf) for m in maxes}
             else:
-                sums = {
-                    s: np.array([number(row[f"s_{i}_{j}"])]) for j, s in enumerate(stats)
-                }
-                tops = {
-                    m: np.array([number(row[f"m_{i}_{j}"])])
-                    for j, m in enumerate(maxes)
-                }
+                sums = {s: np.array([number(row[f"s_{i}_{j}"])]) for j, s in enumerate(stats)}
+                tops = {m: np.array([number(row[f"m_{i}_{j}"])]) for j, m in enumerate(maxes)}
             found.append(GroupSums((), (), None, np.array([n], dtype=np.int64), sums, tops))
         return found
 
@@ -1142,6 +1137,45 @@ class SqlTable:
         return ColumnBins(column, "numeric", tuple(map(float, edges)), (), (*labels, MISSING))
 
     # -- small row-level facts -----------------------------------------------------------------
+
+    def range_counts(
+        self, side: Side, bins: Mapping[str, ColumnBins]
+    ) -> dict[str, NDArray[np.int64]]:
+        """Rows per bin of numeric range bins (codes as `ColumnBins.codes`), one query.
+
+        A row's range code is the number of edges at or below its value, so the rows of bin
+        ``k`` are those at or above edge ``k`` (none: every present row) minus those at or above
+        edge ``k + 1``: one ``SUM`` per edge and a row count, with no ``GROUP BY`` (a grouping
+        set per column hashed every row into every set: ~10x the CPU at 10M rows).
+        """
+        one, zero = _int(1), _int(0)
+
+        def count_if(condition: Expr) -> str:
+            case = exp.Case(ifs=[exp.If(this=condition, true=one.copy())], default=zero.copy())
+            return self._sql(exp.Sum(this=case))
+
+        parts = ["COUNT(*) AS total"]
+        for i, (column, fitted) in enumerate(bins.items()):
+            if fitted.kind != "numeric":
+                raise ValueError(f"range_counts: {column} has value bins, not ranges")
+            x = rowexpr.col(column)
+            present = exp.Not(this=exp.Paren(this=_missing(x, self._floating(column))))
+            value = exp.Cast(this=x.copy(), to=exp.DataType.build("double"))
+            parts.append(f"{count_if(present)} AS p{i}")
+            for k, edge in enumerate(fitted.edges):
+                at_or_above = exp.GTE(this=value.copy(), expression=rowexpr.literal(edge))
+                parts.append(f"{count_if(_all(present.copy(), at_or_above))} AS g{i}_{k}")
+        sql = f"SELECT {', '.join(parts)} FROM {self._relation(side)}{self._where(side)}"
+        row = self._run(sql, keep=True).to_pylist()[0]
+        out = {}
+        for i, (column, fitted) in enumerate(bins.items()):
+            rows = int(row[f"p{i}"] or 0)
+            above = [rows] + [int(row[f"g{i}_{k}"] or 0) for k in range(len(fitted.edges))]
+            counts = np.zeros(len(fitted.labels), dtype=np.int64)
+            counts[: len(above)] = np.asarray(above) - np.append(above[1:], 0)
+            counts[fitted.missing_code] += int(row["total"]) - rows
+            out[column] = counts
+        return out
 
     def value_counts(self, side: Side, column: str) -> pd.Series:
         """Rows per distinct non-missing value, most frequent first (ties: by value)."""
