@@ -209,45 +209,6 @@ def test_rank_metrics_without_counts_are_nan_with_the_reason(pair, engine_backen
     assert np.isfinite(got.loc["accuracy", "production"])
 
 
-def test_filtered_sums_are_each_filters_group_sums(pair, engine_backend, monkeypatch):
-    """Many slices' totals from one scan: the same numbers as one `group_sums` per slice."""
-    memory, sources, _ = pair
-    engine = _engine(engine_backend, sources)
-    bins = memory.table.fit_bins(["merchant", "region", "amount"], bins=6)
-    stats = engine.valid.stat_names()
-    mine, theirs = memory.valid.with_keys(bins), engine.valid.with_keys(bins)
-    south = bins["region"].labels.index("south")
-    nowhere = bins["merchant"].labels.index("new0")  # production-only: no baseline row
-    wheres = [
-        None,
-        Filter.of([("region", south)]),
-        Filter.of([("region", south), ("amount", 2)]),
-        Filter.of([("merchant", nowhere)]),
-        Filter().inside(["merchant", "region"], [0, 5, 7]),
-        Filter().inside(["merchant"], []),  # an empty cell set: no rows at all
-    ]
-    maxes = stats[:1]
-    for side in Side:
-        theirs.group_sums(("region",), stats, side=side)  # the coded table is written first
-        queries: list[str] = []
-        original = engine_backend.query
-        monkeypatch.setattr(
-            engine_backend, "query", lambda sql: queries.append(sql) or original(sql)
-        )
-        got = theirs.filtered_sums(stats, side=side, wheres=wheres, maxes=maxes)
-        monkeypatch.undo()
-        assert len(queries) == 1  # one scan for every filter
-        assert len(got) == len(wheres)
-        for where, found in zip(wheres, got, strict=True):
-            want = mine.group_sums((), stats, side=side, where=where, maxes=maxes)
-            one = theirs.group_sums((), stats, side=side, where=where, maxes=maxes)
-            _assert_same(found, want)
-            _assert_same(found, one)
-            np.testing.assert_allclose(found.maxes[maxes[0]], one.maxes[maxes[0]], rtol=RTOL)
-        assert (got[3].count[0] == 0) == (side is Side.BASELINE)  # new0: production only
-        assert got[5].count[0] == 0 and all(v[0] == 0 for v in got[5].sums.values())
-
-
 def test_range_counts_are_the_bincount_of_the_codes(engine_backend, tmp_path):
     """Range bins counted by edge sums: memory's codes, infinities and every gap included."""
     import pyarrow as pa

@@ -323,22 +323,6 @@ class CodedTable(Protocol):
         """
         ...
 
-    def filtered_sums(
-        self,
-        stats: Sequence[str],
-        *,
-        side: Side,
-        wheres: Sequence[Filter | None],
-        maxes: Sequence[str] = (),
-    ) -> list[GroupSums]:
-        """``group_sums((), stats, where=w)`` for every ``w`` of ``wheres``, in order.
-
-        The totals of many slices at once (the listed slices' records): an engine answers
-        them from one scan with a filtered aggregate per slice, where one ``group_sums`` per
-        slice would scan every row once per slice.
-        """
-        ...
-
     def with_derived(self, side: Side, definitions: Mapping[str, Expression]) -> CodedTable:
         """Return the table with more statistics on one side, defined over its statistics.
 
@@ -622,17 +606,6 @@ class MemoryTable:
             self.group_sums(keys, stats, side=side, where=base.also(more), maxes=maxes)
             for keys, more in zip(key_sets, extra, strict=True)
         ]
-
-    def filtered_sums(
-        self,
-        stats: Sequence[str],
-        *,
-        side: Side,
-        wheres: Sequence[Filter | None],
-        maxes: Sequence[str] = (),
-    ) -> list[GroupSums]:
-        """`group_sums` per filter (see `CodedTable.filtered_sums`): in memory, one by one."""
-        return [self.group_sums((), stats, side=side, where=w, maxes=maxes) for w in wheres]
 
     def with_derived(self, side: Side, definitions: Mapping[str, Expression]) -> MemoryTable:
         """Evaluate derived statistics once with numpy (see `CodedTable.with_derived`)."""

@@ -9,8 +9,6 @@ the slice's rows) and then answers
 - ``group_sums(keys, where)`` for a prefetched grouping, with any subset of its statistics;
 - ``group_sums((), where & (k1 = c1) & ...)`` (one cell of a prefetched grouping of
   ``(k1, ...)`` within ``where``) from that grouping's cell;
-- ``group_sums((), where)`` for a prefetched total (``totals``: many slices' own sums, one
-  scan with a filtered aggregate each);
 
 and hands every other question to the table it wraps. The numbers are the wrapped table's own
 sums, so answers are identical to asking one by one (tests/test_prefetch.py).
@@ -44,9 +42,6 @@ class PrefetchedTable:
         What to count ahead: each key tuple within its filter (None: every row).
     stats : sequence of str
         The statistics summed for every grouping.
-    totals : sequence of Filter, optional
-        Rows whose totals (the grouping by no key) are counted ahead too, all in one scan
-        (`CodedTable.filtered_sums`): the listed slices of a search.
     """
 
     def __init__(
@@ -55,8 +50,6 @@ class PrefetchedTable:
         side: Side,
         groupings: Sequence[Grouping],
         stats: Sequence[str],
-        *,
-        totals: Sequence[Filter | None] = (),
     ) -> None:
         self._table = table
         self._side = side
@@ -66,10 +59,6 @@ class PrefetchedTable:
             [list(k) for k, _ in unique], list(stats), side=side, each=[w for _, w in unique]
         )
         self._sums: dict[Grouping, GroupSums] = dict(zip(unique, found, strict=True))
-        rows = [w for w in dict.fromkeys(w or None for w in totals) if ((), w) not in self._sums]
-        if rows:
-            summed = table.filtered_sums(list(stats), side=side, wheres=rows)
-            self._sums.update((((), w), sums) for w, sums in zip(rows, summed, strict=True))
 
     def __getattr__(self, name: str) -> Any:
         # Everything but the prefetched sums is the wrapped table's (bins, cardinality, ...).

@@ -131,7 +131,6 @@ need only a radix sort by cell, never a float sort (about 15 s of CPU at a milli
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -1766,9 +1765,8 @@ def find_slices(
         )
     found, stats = _search(ctx, int(max_depth), int(top))
     parent = _parent(ctx, None)
-    listed = _with_totals(ctx, [(f.combo, f.values) for f in found])
-    records = [_slice_record(listed, f.combo, f.values, parent) for f in found]
-    table, stand_ins = _listing(listed, _table(records), found, opts)
+    records = [_slice_record(ctx, f.combo, f.values, parent) for f in found]
+    table, stand_ins = _listing(ctx, _table(records), found, opts)
     return SliceResult(
         table=table,
         metric_id=ctx.metric.id,
@@ -1976,35 +1974,6 @@ def _prefetched(ctx: _Context, where: Filter) -> _Context:
     for side in (ctx.prod, ctx.base):
         stats = [s for s in side.table.stat_names(side.which) if s != "n"]
         table = PrefetchedTable(side.table, side.which, groupings, stats)
-        moments = None
-        if side.moments is not None:
-            moments = functools.partial(_engine_moments, table, tuple(side.stats))
-        sides.append(replace(side, table=table, moments=moments))
-    return replace(ctx, prod=sides[0], base=sides[1])
-
-
-def _with_totals(ctx: _Context, slices: Sequence[tuple[Sequence[int], Sequence[int]]]) -> _Context:
-    """Return the context with the totals of the listed slices counted ahead (engines).
-
-    Each record, p-value and listing rule asks a slice's own sums, or those of a slice it
-    narrows (one of its conditions dropped); on a SQL engine each such question scans every
-    row. Here all of them are one scan per side (`CodedTable.filtered_sums`), with the same
-    sums. In memory the context is returned as it is.
-    """
-    if isinstance(ctx.prod.table, MemoryTable) or not slices:
-        return ctx
-    from tracing.prefetch import PrefetchedTable
-
-    wheres: dict[Filter, None] = {}
-    for combo, values in slices:
-        pairs = list(zip(combo, values, strict=True))
-        for size in range(len(pairs), 0, -1):
-            for kept in itertools.combinations(pairs, size):
-                wheres[_where(ctx, [j for j, _ in kept], [v for _, v in kept])] = None
-    sides = []
-    for side in (ctx.prod, ctx.base):
-        stats = list(side.table.stat_names(side.which))
-        table = PrefetchedTable(side.table, side.which, [], stats, totals=[None, *wheres])
         moments = None
         if side.moments is not None:
             moments = functools.partial(_engine_moments, table, tuple(side.stats))

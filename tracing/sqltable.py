@@ -125,7 +125,6 @@ _RESULTS: weakref.WeakKeyDictionary[Any, collections.OrderedDict[str, pa.Table]]
 )
 _KEPT_RESULTS = 256
 _KEPT_ROWS = 10_000
-_FILTERED_AGGREGATES = 1_024  # per `filtered_sums` query: the SQL stays a few hundred KB
 
 MAX_SCORE_GROUPS = 20_000_000
 """Distinct scores a side may have for the rank metrics (24 bytes each in memory)."""
@@ -927,71 +926,6 @@ class SqlTable:
         )
         columns = _numpy(self._run(sql, keep=True))
         return [self._scatter(i, keys, columns, stats, maxes) for i, keys in enumerate(key_sets)]
-
-    def filtered_sums(
-        self,
-        stats: Sequence[str],
-        *,
-        side: Side,
-        wheres: Sequence[Filter | None],
-        maxes: Sequence[str] = (),
-    ) -> list[GroupSums]:
-        """``group_sums((), stats, where=w)`` for every ``w``: one scan, a filter per slice.
-
-        Each filter is a boolean column of the scan and each total an aggregate ``FILTER
-        (WHERE w)``, so the rows are read once for all of them (at most
-        `_FILTERED_AGGREGATES` aggregates a query). The totals of a filter no row meets are
-        those of an empty cell, as `group_sums` gives them: no rows, sums 0.
-        """
-        wheres = list(wheres)
-        if not wheres:
-            return []
-        scan = self._scan(side, _keys_of([()], None, wheres))
-        width = 1 + len(stats) + len(maxes)
-        per_query = max(1, _FILTERED_AGGREGATES // width)
-        out: list[GroupSums] = []
-        for lo in range(0, len(wheres), per_query):
-            out += self._filtered(scan, stats, maxes, wheres[lo : lo + per_query])
-        return out
-
-    def _filtered(
-        self,
-        scan: _Scan,
-        stats: Sequence[str],
-        maxes: Sequence[str],
-        wheres: Sequence[Filter | None],
-    ) -> list[GroupSums]:
-        inner = [f"{self._sql(scan.stats[s])} AS s{j}" for j, s in enumerate(stats)]
-        inner += [f"{self._sql(scan.stats[m])} AS m{j}" for j, m in enumerate(maxes)]
-        for i, where in enumerate(wheres):
-            rule = self._condition(scan, where)
-            inner.append(f"{'TRUE' if rule is None else self._sql(rule)} AS w{i}")
-        outer = []
-        for i in range(len(wheres)):
-            only = f"FILTER (WHERE w{i})"
-            outer.append(f"COUNT(*) {only} AS n_{i}")
-            outer += [f"SUM(s{j}) {only} AS s_{i}_{j}" for j in range(len(stats))]
-            outer += [f"MAX(m{j}) {only} AS m_{i}_{j}" for j in range(len(maxes))]
-        sql = (
-            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM "
-            f"{scan.relation}{self._filter_sql(scan.row_filter)}) AS t"
-        )
-        row = self._run(sql, keep=True).to_pylist()[0]
-
-        def number(value: Any) -> float:  # NULL: a sum of missing values, NaN as in `_scatter`
-            return math.nan if value is None else float(value)
-
-        found = []
-        for i in range(len(wheres)):
-            n = int(row[f"n_{i}"] or 0)
-            if n == 0:  # an empty cell, as `_scatter` fills it
-                sums = {s: np.zeros(1) for s in stats}
-                tops = {m: np.full(1, -np.inf) for m in maxes}
-            else:
-                sums = {s: np.array([number(row[f"s_{i}_{j}"])]) for j, s in enumerate(stats)}
-                tops = {m: np.array([number(row[f"m_{i}_{j}"])]) for j, m in enumerate(maxes)}
-            found.append(GroupSums((), (), None, np.array([n], dtype=np.int64), sums, tops))
-        return found
 
     def _branch(
         self,
