@@ -111,20 +111,35 @@ def test_the_command_line_starts_without_heavy_libraries(tmp_path, args):
     assert loaded.isdisjoint(HEAVY | UI), sorted(loaded & (HEAVY | UI))
 
 
-def test_a_slices_report_may_load_only_scipy_special(tmp_path, csv_pair):
+def test_a_slices_report_may_load_only_scipy_special_and_no_other_section(tmp_path, csv_pair):
     # Welch's p-values need Student's t (scipy.special.stdtr): scipy.special and what it
-    # imports itself may load, nothing else of scipy (not scipy.stats: about 1 s).
+    # imports itself may load, nothing else of scipy (not scipy.stats: about 1 s). The report
+    # builds its other sections' modules only when asked, and the command line loads the
+    # timeline, alerts, chains and Markdown only for those commands.
     base, prod = csv_pair
     loaded = _loaded(
         tmp_path,
         *("-m", "tracing", "report", "--sections", "slices"),
         *("--baseline", base, "--production", prod),
     )
+    assert "tracing.slices" in loaded and "tracing.pvalues" in loaded  # the probe saw the run
     special = _loaded(tmp_path, "-c", "import scipy.special")
     scipy = {n for n in loaded if _tops({n}) == {"scipy"}}
     assert scipy <= special, sorted(scipy - special)
     assert "scipy.stats" not in loaded
     assert _tops(loaded).isdisjoint((HEAVY - {"scipy"}) | UI)
+    others = {
+        "tracing.alerts",
+        "tracing.chain",
+        "tracing.compare",
+        "tracing.drift",
+        "tracing.labels",
+        "tracing.links",
+        "tracing.quality",
+        "tracing.render.markdown",
+        "tracing.timeline",
+    }
+    assert loaded.isdisjoint(others), sorted(loaded & others)
 
 
 def test_an_overall_report_without_a_score_loads_no_scipy(tmp_path):

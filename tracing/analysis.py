@@ -179,13 +179,16 @@ def prepare_analysis(
 
 
 @per_analysis
-def analysis_row_stats(analysis: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
+def analysis_row_stats(
+    analysis: Analysis, names: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the per-row statistics (`tracing.metrics.row_stats`) of (baseline, production).
 
-    Computed once per analysis and shared by the sections that sum them (slices, root cause):
-    on 10M rows each side's table is about a gigabyte.
+    Computed once per analysis (and ``names``: only those statistics, default every one) and
+    shared by the sections that sum them (slices, root cause): on 10M rows each side's full
+    table is about a gigabyte.
     """
-    return row_stats(analysis.baseline), row_stats(analysis.production)
+    return row_stats(analysis.baseline, names), row_stats(analysis.production, names)
 
 
 def _only_known(

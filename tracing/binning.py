@@ -147,6 +147,9 @@ class ColumnBins:
         # One code per distinct value, then one gather over the rows (row code -1, missing,
         # picks the lookup's last entry: the missing code).
         lookup = self._lookup(uniques)
+        if not (lookup < 0).any():
+            # `np.take` gathers about twice as fast as fancy indexing does (same values).
+            return np.take(lookup, row_codes)
         codes = np.asarray(lookup[row_codes], dtype=np.int32)
         if (lookup < 0).any():  # a value outside the categories and nothing pooled
             unknown = np.flatnonzero(codes < 0)

@@ -41,43 +41,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracing import alerts, settings
-from tracing import chain as chains
+from tracing import settings
 from tracing.analysis import Analysis, prepare_analysis
 from tracing.engines import EngineChoice, engine_for, open_backend
 from tracing.errors import DataError
 from tracing.io import available_memory, cli_limits, read_table
-from tracing.links import sweep_links
 from tracing.options import (
+    DEFAULT_K,
+    DEFAULT_MIN_ROWS,
+    DEFAULT_WINDOW,
     EXPLAIN_SOURCES,
     MAX_DEPTH,
     ExplainOptions,
     ReportOptions,
     SliceSearch,
 )
-from tracing.render.markdown import to_markdown
 from tracing.report import SECTIONS, build_report
 from tracing.rows import ComparedRows, RowsSpec, compared_rows
 from tracing.schema import ROLE_NAMES
 from tracing.sqlbackend import TableSource
 from tracing.store import add_store_parser, run_store
-from tracing.timeline import (
-    DEFAULT_K,
-    DEFAULT_MIN_ROWS,
-    DEFAULT_WINDOW,
-    FREQS,
-    Timeline,
-    metric_timeline,
-    monitoring_schema,
-    period_window,
-    timeline_json,
-)
-from tracing.vocab import EngineName, NotifyFormat
+from tracing.vocab import EngineName, Freq, NotifyFormat
 from tracing.windows import VERSION_COLUMN
 
 if TYPE_CHECKING:
+    from tracing.alerts import Alert
     from tracing.engine_analysis import EngineAnalysis
     from tracing.engine_rows import EngineRows
+    from tracing.timeline import Timeline
+
+# Only what every command needs loads with this module: `report` never imports the timeline,
+# its alerts (urllib), model chains or the Markdown renderer unless it is asked for them.
 
 __all__ = [
     "add_chain_parser",
@@ -272,6 +266,8 @@ def add_chain_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _chain(args: argparse.Namespace) -> str:
+    from tracing import chain as chains
+
     engine_for(args.engine, [], needs_memory="model chains")
     trace = chains.trace_chain(chains.load_chain(args.config), limits=cli_limits())
     if args.format == "markdown":
@@ -297,7 +293,9 @@ def add_timeline_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _role_args(p)
     g = p.add_argument_group("periods and band")
-    g.add_argument("--freq", choices=FREQS, help="period length (default: from the time span)")
+    g.add_argument(
+        "--freq", choices=tuple(Freq), help="period length (default: from the time span)"
+    )
     g.add_argument(
         "--window",
         type=_int_at_least(2),
@@ -475,6 +473,8 @@ def run_timeline(args: argparse.Namespace) -> str:
 
 def _timeline(args: argparse.Namespace) -> tuple[str, int]:
     """Run ``timeline``: the output text and the exit code (alerts, delivery)."""
+    from tracing.timeline import metric_timeline, monitoring_schema
+
     app_url = _alert_target(args)
     spec = rows_spec(args)
     choice, sources = engine_for(args.engine, list(_inputs(args).values()), cli=True)
@@ -520,6 +520,8 @@ def _timeline_text(
         buf = io.StringIO()
         timeline.table.to_csv(buf, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
         return buf.getvalue()
+    from tracing.timeline import timeline_json
+
     out = timeline_json(timeline)
     out["notes"] = [*notes, *out["notes"]]
     out["datasets"] = {"baseline": names[0] if has_baseline else None, "production": names[1]}
@@ -534,6 +536,7 @@ def _engine_timeline(
     app_url: str | None,
 ) -> tuple[str, int]:
     """Run ``timeline`` in a SQL engine: every period measured on every row there."""
+    from tracing import alerts
     from tracing.engine_analysis import prepare_engine_analysis
     from tracing.engine_timeline import engine_timeline
 
@@ -601,6 +604,8 @@ def _alerts(
     args: argparse.Namespace, inputs: ComparedRows, timeline: Timeline, app_url: str | None
 ) -> int:
     """Send the new alerts (``--notify``) and judge the latest period (``--fail-on-alert``)."""
+    from tracing import alerts
+
     last = alerts.latest_complete(timeline)
     alerting = last is not None and bool(timeline.table["alert"].iloc[last])
     if args.notify and app_url is not None:
@@ -625,8 +630,11 @@ def _alerts(
 
 def _alert(
     args: argparse.Namespace, inputs: ComparedRows, timeline: Timeline, i: int, app_url: str
-) -> alerts.Alert:
+) -> Alert:
     """Build one alerting period's message: its top suspect slice and a link tracing it."""
+    from tracing import alerts
+    from tracing.timeline import period_window
+
     window = period_window(timeline, i)
     spec = dataclasses.replace(rows_spec(args), production_window=window)
     try:
@@ -682,6 +690,8 @@ def _store(args: argparse.Namespace) -> str:
     """Run ``store``; a sweep first removes expired share links, which release their pins."""
     if args.store_command != "sweep":
         return run_store(args)
+    from tracing.links import sweep_links
+
     removed = sweep_links()
     return f"removed {len(removed)} expired link(s); " + run_store(args)
 
@@ -718,6 +728,8 @@ def _report_options(args: argparse.Namespace, metric: str, *, estimate: bool) ->
 
 def _render(args: argparse.Namespace, report: dict[str, Any]) -> str:
     if args.format == "markdown":
+        from tracing.render.markdown import to_markdown
+
         return to_markdown(report)
     return json.dumps(report, indent=2) + "\n"
 

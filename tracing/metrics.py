@@ -16,7 +16,7 @@ Undefined values (recall with no actual positives, MAPE with a zero actual...) a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -398,7 +398,7 @@ def _argmax_codes(frame: pd.DataFrame, schema: Schema, name: str) -> NDArray[np.
 # Per-row sufficient statistics
 
 
-def row_stats(data: Prepared) -> pd.DataFrame:
+def row_stats(data: Prepared, names: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-row additive statistics for every additive metric of the model type.
 
     Invalid rows (no actual or no prediction) contribute zeros everywhere, so sums over any
@@ -414,13 +414,15 @@ def row_stats(data: Prepared) -> pd.DataFrame:
     ----------
     data : Prepared
         Output of `prepare`.
+    names : sequence of str, optional
+        Only these statistics (in the order above); default every one.
 
     Returns
     -------
     DataFrame
         float64 columns, one row per input row.
     """
-    columns, seen = row_stat_columns(data), set()
+    columns, seen = row_stat_columns(data, names), set()
     for name, values in columns.items():
         if id(values) in seen:  # two stats of one definition: each column its own array
             columns[name] = values.copy()
@@ -431,18 +433,27 @@ def row_stats(data: Prepared) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def row_stat_columns(data: Prepared) -> dict[str, Array]:
+def row_stat_columns(data: Prepared, names: Sequence[str] | None = None) -> dict[str, Array]:
     """Return the columns of `row_stats` as a dict of arrays (no DataFrame overhead).
 
     Each statistic is its one definition in `tracing.rowexpr`, evaluated with numpy on the
-    prepared arrays (the SQL engines evaluate the same definitions in their queries).
+    prepared arrays (the SQL engines evaluate the same definitions in their queries); with
+    ``names``, only those.
     """
-    definitions = rowexpr.row_stat_expressions(
+    definitions = row_stat_definitions(data)
+    if names is not None:
+        wanted = set(names)
+        definitions = {k: v for k, v in definitions.items() if k in wanted}
+    return rowexpr.evaluate_all(definitions, prepared_inputs(data), length=len(data.valid))
+
+
+def row_stat_definitions(data: Prepared) -> dict[str, rowexpr.Expr]:
+    """Return the `tracing.rowexpr` definition of every statistic of `row_stats`, by name."""
+    return rowexpr.row_stat_expressions(
         data.schema.model_type,
         n_classes=len(data.schema.classes),
         scored=data.score is not None,
     )
-    return rowexpr.evaluate_all(definitions, prepared_inputs(data), length=len(data.valid))
 
 
 def prepared_inputs(data: Prepared) -> dict[str, NDArray[Any]]:

@@ -36,6 +36,9 @@ from tracing.textfmt import plain, value_text
 from tracing.vocab import ExplainSource
 
 __all__ = [
+    "DEFAULT_K",
+    "DEFAULT_MIN_ROWS",
+    "DEFAULT_WINDOW",
     "EXPLAIN_SOURCES",
     "MAX_DEPTH",
     "DriftOptions",
@@ -46,6 +49,11 @@ __all__ = [
 ]
 
 MAX_DEPTH = 4
+# The timeline's band (`tracing.timeline`): half-width in standard deviations, rolling window
+# in periods, and the fewest rows that judge a period.
+DEFAULT_K = 3.0
+DEFAULT_WINDOW = 30
+DEFAULT_MIN_ROWS = 30
 EXPLAIN_SOURCES = tuple(str(s) for s in ExplainSource)
 
 

@@ -9,8 +9,9 @@ every section that needs it, so the root-cause section ranks the very slices the
 lists. Renderers live beside each other in `tracing.render` (Markdown, HTML); nothing here
 formats text for people.
 
-Heavy modules (SHAP, LightGBM) are imported inside the builders that need them, so a quick
-``--sections overall`` never pays for their import.
+Each section's modules are imported inside the step that needs them (SHAP and LightGBM, but
+also the comparison, drift, quality and label checks), so a quick ``--sections overall`` or
+``--sections slices`` loads only its own.
 """
 
 from __future__ import annotations
@@ -22,21 +23,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tracing.analysis import Analysis
-from tracing.compare import compare
-from tracing.drift import DriftResult, feature_drift
 from tracing.errors import DataError
-from tracing.labels import LabelConflicts, label_conflicts
 from tracing.options import ReportOptions
-from tracing.quality import quality_checks
 from tracing.slices import SliceResult, find_slices
 from tracing.textfmt import finite, jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tracing.drift import DriftResult
     from tracing.engine_analysis import EngineAnalysis
     from tracing.engine_quality import EngineQuality
     from tracing.explain import Explanation
+    from tracing.labels import LabelConflicts
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -127,6 +126,8 @@ class ReportRun:
             from tracing.engine_drift import engine_drift
 
             return engine_drift(self.engine, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
+        from tracing.drift import feature_drift
+
         return feature_drift(self.analysis, bins=d.bins, min_share=d.min_share, alpha=d.alpha)
 
     @functools.cached_property
@@ -143,6 +144,8 @@ class ReportRun:
         """Every data-quality finding (label checks included), on every row in an engine."""
         if self.engine_quality is not None:
             return self.engine_quality.findings
+        from tracing.quality import quality_checks
+
         return quality_checks(self.analysis)
 
     @functools.cached_property
@@ -152,6 +155,8 @@ class ReportRun:
             from tracing.engine_quality import engine_label_conflicts
 
             return engine_label_conflicts(self.engine)
+        from tracing.labels import label_conflicts
+
         return label_conflicts(self.analysis)
 
     @functools.cached_property
@@ -204,6 +209,8 @@ def _overall(run: ReportRun) -> dict[str, Any]:
         # estimated beside realized on every row: calibrated on the sample, applied in SQL
         comp = engine_compare(run.engine, estimate=run.options.estimate)
     else:
+        from tracing.compare import compare
+
         comp = compare(
             a.baseline,
             a.production,

@@ -156,7 +156,14 @@ from tracing.codes import calendar_parts, column_codes, column_counts, feature_v
 from tracing.engine import CodedTable, Filter, GroupSums, MemoryTable, Side
 from tracing.errors import DataError
 from tracing.memo import per_analysis
-from tracing.metrics import Direction, Metric, Prepared, get_metric, worse_by
+from tracing.metrics import (
+    Direction,
+    Metric,
+    Prepared,
+    get_metric,
+    row_stat_definitions,
+    worse_by,
+)
 from tracing.options import MAX_DEPTH, SliceSearch, whole_number
 
 if TYPE_CHECKING:
@@ -387,6 +394,17 @@ class _Stats:
     overall: float
 
 
+def _stats_read(metric: Metric, analysis: Analysis) -> tuple[str, ...] | None:
+    """Return the row statistics a search reads: a ratio metric's own (accuracy: 2 of 9).
+
+    None (every statistic) for the other metrics: the delta-method p-values of additive
+    non-ratio metrics read them all (`_side_stats`), and rank metrics are not searched on sums.
+    """
+    if not (metric.additive and metric.decomposable):
+        return None
+    return tuple(needed_stats(metric, list(row_stat_definitions(analysis.production))))
+
+
 def _side_stats(
     frame: pd.DataFrame,
     prepared: Prepared,
@@ -512,7 +530,7 @@ def _build_context(
     frames = {Side.BASELINE: analysis.baseline_frame, Side.PRODUCTION: analysis.production_frame}
     for side, name in ((Side.BASELINE, analysis.names[0]), (Side.PRODUCTION, analysis.names[1])):
         _check_columns(frames[side], feats, name)
-    stats_b, stats_p = analysis_row_stats(analysis)
+    stats_b, stats_p = analysis_row_stats(analysis, _stats_read(m, analysis))
     data = {
         Side.PRODUCTION: _side_stats(
             analysis.production_frame, analysis.production, m, stats_p, welch=True

@@ -82,6 +82,7 @@ from tracing.metrics import (
     score_groups,
     worse_by,
 )
+from tracing.options import DEFAULT_K, DEFAULT_MIN_ROWS, DEFAULT_WINDOW
 from tracing.schema import ModelType, Schema, detect_roles, resolve_schema
 from tracing.textfmt import jsonable
 from tracing.vocab import Basis, Freq
@@ -122,9 +123,6 @@ Array = NDArray[np.float64]
 FREQS = tuple(Freq)
 SCHEMA_VERSION = "1.0"
 """Version of `timeline_json`'s shape (``tracing/schemas/timeline.schema.json``)."""
-DEFAULT_K = 3.0
-DEFAULT_WINDOW = 30
-DEFAULT_MIN_ROWS = 30
 MIN_BAND_PERIODS = 5
 ACTUAL_COVERAGE = 0.5
 _HOUR_SPAN = pd.Timedelta(days=3)
