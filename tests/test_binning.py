@@ -76,7 +76,8 @@ def old_fit_bins(
         finite = np.sort(values[np.isfinite(values)])
         if len(finite) and np.count_nonzero(np.diff(finite)) + 1 > bins:
             qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1], method="linear")
-            edges = np.unique(qs)
+            # the one deliberate change since (8c699ab): a cut of -0.0 is the cut 0 ('< 0')
+            edges = np.unique(qs) + 0.0
             if len(edges) == 1 and edges[0] <= finite[0]:
                 return ColumnBins(name, "numeric", (), (), (PRESENT, MISSING))
             labels = _range_labels(edges, baseline)
