@@ -762,7 +762,7 @@ def _engine_calendar(
             excluded.append((name, f"the same values as {twin}"))
 
 
-HIVE_PARTITION = "hive partition column (from the folder names)"
+HIVE_PARTITION = "a hive partition column, named by the folders"
 """Why a hive partition column is not sliced by default on an engine."""
 
 

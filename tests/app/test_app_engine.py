@@ -216,7 +216,7 @@ def test_a_hive_partition_column_is_offered_but_not_sliced_by_default(
     assert "part" not in picker.value and "part" in picker.options  # offered, not chosen
     captions = [c.value for c in at.main.caption if c.value.startswith("Not sliced by default")]
     assert len(captions) == 1
-    assert "part (hive partition column (from the folder names))" in captions[0]
+    assert "part (a hive partition column, named by the folders)" in captions[0]
     # the defaults are the memory engine's on the files' own columns
     frames = [
         pd.read_parquet(DEMO / f"{n}.parquet") for n in ("fraud_training", "fraud_production")
