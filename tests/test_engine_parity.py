@@ -283,6 +283,10 @@ def _timed(seed: int, n: int, *, zone: str | None, days: int) -> pd.DataFrame:
     ("zone", "days"), [("America/New_York", 90), (None, 20), ("UTC", 20), ("+05:30", 90)]
 )
 def test_calendar_parts_are_sliced_as_in_memory(engine_backend, tmp_path, zone, days):
+    if engine_backend.name == "spark" and zone in ("UTC", "+05:30"):
+        # Spark converts every zone as it does New York's (FROM_UTC_TIMESTAMP); only DuckDB
+        # takes fixed offsets by epoch arithmetic (sqltable.fixed_offset_us)
+        pytest.skip("fixed-offset zones take another path on DuckDB only")
     frames = [_timed(1, 3000, zone=zone, days=days), _timed(2, 3000, zone=zone, days=days)]
     paths = []
     for name, frame in zip(("b", "p"), frames, strict=True):
