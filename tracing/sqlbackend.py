@@ -20,6 +20,7 @@ only aggregated tables (a few thousand rows) ever cross the seam.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:  # pyarrow is imported where a source is read, not when this m
     import pyarrow.fs as pafs
 
 __all__ = ["SqlBackend", "TableSource"]
+
+_PARTITION_COLUMNS: weakref.WeakKeyDictionary[TableSource, tuple[str, ...]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,8 +81,14 @@ class TableSource:
         """
         if self.hive_root is None or not self.paths:
             return ()
-        partitioning = self.dataset().partitioning
-        return () if partitioning is None else tuple(partitioning.schema.names)
+        # Asked per side by the default features and the CLI: open the dataset (a file's
+        # footer, on object storage a request) once per source.
+        known = _PARTITION_COLUMNS.get(self)
+        if known is None:
+            partitioning = self.dataset().partitioning
+            known = () if partitioning is None else tuple(partitioning.schema.names)
+            _PARTITION_COLUMNS[self] = known
+        return known
 
     def dataset(self) -> pads.Dataset:
         """Return the Parquet files (or the in-memory table) as one pyarrow dataset.

@@ -285,7 +285,7 @@ def _local_time(x: Expr, zone: str, dialect: str) -> Expr:
 
     On DuckDB a fixed offset (UTC above all) is integer arithmetic on the epoch microseconds,
     read back as a plain timestamp: ``AT TIME ZONE`` goes through ICU's calendar for every row,
-    5-8x the CPU of the whole calendar part at 10M rows (bench/README.md, Scale).
+    3-5x the CPU of the hour or weekday at 10M rows (bench/README.md, Scale).
     """
     offset = fixed_offset_us(zone)
     if dialect != "duckdb" or offset is None:
@@ -1080,7 +1080,7 @@ class SqlTable:
         A row's range code is the number of edges at or below its value, so the rows of bin
         ``k`` are those at or above edge ``k`` (none: every present row) minus those at or above
         edge ``k + 1``: one ``SUM`` per edge and a row count, with no ``GROUP BY`` (a grouping
-        set per column hashed every row into every set: ~10x the CPU at 10M rows).
+        set per column hashes every row into every set).
         """
         one, zero = _int(1), _int(0)
 
