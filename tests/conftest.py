@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,23 @@ def binary_pair() -> tuple[pd.DataFrame, pd.DataFrame]:
 # SQL engines: the backends the engine tests run on
 
 
+# Spark session settings for the suite's tiny tables: compiling each query's generated code
+# and re-planning it adaptively cost more than running it (~20% of the Spark cases' time).
+# Set in the environment so that backends the CLI and the app open get them too.
+SPARK_TEST_CONF = (
+    "spark.sql.codegen.wholeStage=false,spark.sql.adaptive.enabled=false,"
+    "spark.sql.shuffle.partitions=1"
+)
+os.environ.setdefault("TRACING_SPARK_CONF", SPARK_TEST_CONF)
+
+
+def _spark_backend():
+    from tracing import settings
+    from tracing.engine_spark import SparkBackend
+
+    return SparkBackend(conf=settings.get("TRACING_SPARK_CONF"))
+
+
 @pytest.fixture(scope="session")
 def spark_session_user():
     """One share of the Spark session held for the whole run, so modules do not restart it.
@@ -79,11 +97,11 @@ def spark_session_user():
     Each module's `SparkBackend` opens a session of its own on the shared root session (its
     own views); the root stops when its last user closes, which this share delays to the end.
     """
-    from tracing.engine_spark import SparkBackend, spark_available
+    from tracing.engine_spark import spark_available
 
     if not spark_available():
         pytest.skip("Spark needs Java (apt-get install default-jre-headless) and pyspark")
-    user = SparkBackend()
+    user = _spark_backend()
     # A JVM started here compiles quickly (tiny queries spend their time in the JIT).
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
@@ -102,9 +120,7 @@ def engine_backend(request):
         engine = DuckBackend(threads=2)
     else:
         request.getfixturevalue("spark_session_user")
-        from tracing.engine_spark import SparkBackend
-
-        engine = SparkBackend()
+        engine = _spark_backend()
     engine.query("SELECT 1 AS one")
     yield engine
     engine.close()

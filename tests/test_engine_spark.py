@@ -406,3 +406,28 @@ def test_grouping_id_bits_follow_the_argument_order(backend):
     rows = backend.query(sql).to_pylist()
     kinds = {(r["a"] is None, r["b"] is None): r["g"] for r in rows}
     assert kinds == {(False, True): 1, (True, False): 2, (True, True): 3}
+
+
+def test_session_settings_come_from_tracing_spark_conf(backend):
+    from tracing.engines import open_backend
+    from tracing.vocab import EngineName
+
+    env = {"TRACING_SPARK_CONF": "spark.sql.shuffle.partitions=3,spark.sql.adaptive.enabled=false"}
+    opened = open_backend(EngineName.SPARK, environ=env)
+    try:
+        conf = opened.session.conf
+        assert conf.get("spark.sql.shuffle.partitions") == "3"
+        assert conf.get("spark.sql.adaptive.enabled") == "false"
+        # what the answers depend on stays
+        assert conf.get("spark.sql.ansi.enabled") == "true"
+        assert conf.get("spark.sql.session.timeZone") == "UTC"
+    finally:
+        opened.close()
+    # another backend's session keeps its own settings
+    assert backend.session.conf.get("spark.sql.shuffle.partitions") != "3"
+
+
+def test_settings_the_answers_depend_on_cannot_be_changed():
+    for key in ("spark.sql.ansi.enabled", "spark.sql.session.timeZone"):
+        with pytest.raises(ValueError, match="set by the engine"):
+            SparkBackend(conf=[(key, "false")])

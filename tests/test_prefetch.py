@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracing.engine import Filter, GroupSums, MemoryTable, Side
-from tracing.prefetch import PrefetchedTable
+from tracing.prefetch import MemoTable, PrefetchedTable
 
 
 class _Counting:
@@ -106,3 +106,71 @@ def test_an_empty_cell_has_no_rows():
         (), ["x"], side=Side.PRODUCTION, where=Filter.of([("a", empty // 4), ("b", empty % 4)])
     )
     assert int(got.count[0]) == 0 and got.sums["x"][0] == pytest.approx(0.0)
+
+
+# --- MemoTable: each filter's whole sums asked once ---------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    rules=st.lists(
+        st.lists(
+            st.tuples(st.sampled_from("abc"), st.integers(0, 2)),
+            max_size=2,
+            unique_by=lambda t: t[0],
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_remembered_sums_equal_the_tables_own_and_are_asked_once(seed, rules):
+    table = _table(seed)
+    counting = _Counting(table)
+    memo = MemoTable(counting, Side.PRODUCTION)
+    wheres = [Filter.of(r) if r else None for r in rules]
+    for where in [*wheres, *wheres]:  # every question twice
+        for stats in (["y", "x"], ["x"], []):  # the first has the others' statistics
+            _same(
+                memo.group_sums((), stats, side=Side.PRODUCTION, where=where),
+                table.group_sums((), stats, side=Side.PRODUCTION, where=where),
+            )
+        assert memo.count(Side.PRODUCTION, where) == table.count(Side.PRODUCTION, where)
+    assert counting.calls == len(set(wheres))
+
+
+def test_a_question_is_asked_with_its_own_statistics_only():
+    table = _table(4)
+    asked = []
+
+    class Spy(_Counting):
+        def group_sums(self, keys, stats, **kw):
+            asked.append(list(stats))
+            return super().group_sums(keys, stats, **kw)
+
+    memo = MemoTable(Spy(table), Side.PRODUCTION)
+    where = Filter.of([("a", 1)])
+    memo.count(Side.PRODUCTION, where)
+    memo.group_sums((), ["x"], side=Side.PRODUCTION, where=where)
+    memo.group_sums((), ["y"], side=Side.PRODUCTION, where=where)
+    memo.group_sums((), ["x"], side=Side.PRODUCTION, where=where)
+    assert asked == [[], ["x"], ["y"]]
+
+
+def test_other_questions_go_to_the_table_each_time():
+    table = _table(3)
+    counting = _Counting(table)
+    memo = MemoTable(counting, Side.PRODUCTION)
+    where = Filter.of([("a", 1)])
+    asked = [
+        (("b",), ["x"], Side.PRODUCTION, ()),  # keys
+        ((), ["x"], Side.BASELINE, ()),  # the other side
+        ((), ["x"], Side.PRODUCTION, ("y",)),  # maxima
+    ]
+    for keys, stats, side, maxes in asked:
+        for _ in range(2):
+            _same(
+                memo.group_sums(keys, stats, side=side, where=where, maxes=maxes),
+                table.group_sums(keys, stats, side=side, where=where, maxes=maxes),
+            )
+    assert counting.calls == 2 * len(asked)

@@ -76,6 +76,7 @@ def test_engine_settings_defaults():
     spill = settings.get("TRACING_DUCKDB_TEMP_DIR", environ={})
     assert spill == Path(tempfile.gettempdir()).resolve() / "tracing-duckdb-spill"
     assert settings.get("TRACING_DATA_URIS", environ={}) == ()
+    assert settings.get("TRACING_SPARK_CONF", environ={}) == ()
     assert settings.problems(environ={}) == []
 
 
@@ -95,6 +96,13 @@ def test_engine_settings_defaults():
             ("s3://logs-bucket/logs/", "gs://ml.logs/"),
         ),
         ("TRACING_DATA_URIS", "s3://logs-bucket", ("s3://logs-bucket/",)),
+        ("TRACING_SPARK_CONF", " ", ()),
+        (
+            "TRACING_SPARK_CONF",
+            "spark.sql.shuffle.partitions = 64,, spark.sql.shuffle.partitions=8,"
+            "spark.sql.adaptive.enabled=false",
+            (("spark.sql.shuffle.partitions", "8"), ("spark.sql.adaptive.enabled", "false")),
+        ),
     ],
 )
 def test_engine_settings_are_parsed(name, text, expected):
@@ -143,6 +151,11 @@ def test_spill_folder_is_absolute_and_kept_apart_from_the_store(tmp_path):
         ("TRACING_DATA_URIS", "s3://logs-bucket/?endpoint_override=x", "leave out the query"),
         ("TRACING_DATA_URIS", "s3://logs-bucket/day=*/", "a prefix is a folder, not a pattern"),
         ("TRACING_DATA_URIS", "s3://ok-bucket/, ftp://x/", "'ftp://x/': use s3://"),
+        ("TRACING_SPARK_CONF", "shuffle.partitions=4", "use spark.<key>=<value>"),
+        ("TRACING_SPARK_CONF", "spark.sql.adaptive.enabled", "use spark.<key>=<value>"),
+        ("TRACING_SPARK_CONF", "spark.sql.adaptive.enabled=", "use spark.<key>=<value>"),
+        ("TRACING_SPARK_CONF", "spark.sql.ansi.enabled=false", "set by the engine"),
+        ("TRACING_SPARK_CONF", "spark.sql.session.timeZone=CET", "set by the engine"),
     ],
 )
 def test_bad_engine_settings_are_listed_with_what_is_accepted(name, text, accepted):

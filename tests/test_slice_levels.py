@@ -144,9 +144,18 @@ class Problem:
         return search.exhaustive(self.codes, self.cards, self.scorer, **limits)
 
     def pushed_down(
-        self, max_depth: int, top: int, *, bound: bool = True, max_sets: int = 64, probe: int = 8
+        self,
+        max_depth: int,
+        top: int,
+        *,
+        bound: bool = True,
+        max_sets: int = 64,
+        probe: int = 8,
+        kinds: bool = False,
     ):
         excess = self.excess() if self.metric.decomposable and bound else None
+        m = self.metric
+        ratio = (m.numerator, m.denominator) if kinds and excess else None
         return levels.search_levels(
             self.table,
             P,
@@ -160,6 +169,7 @@ class Problem:
             floor=self.floor,
             max_sets=max_sets,
             probe=probe,
+            ratio=ratio,
         )
 
     def brute_force(self, max_depth: int, top: int) -> list[tuple]:
@@ -244,6 +254,9 @@ def test_levels_equal_the_in_memory_search_and_brute_force(case):
         sorted(f.impact for f in got), sorted(i for i, _, _ in brute), rtol=1e-9
     )
     assert stats.queries >= 1 and len(stats.per_level) <= max_depth
+    # bounds from the rows' kinds (binary rates) or, for other ratios, the summed terms
+    kinds, _ = problem.pushed_down(max_depth, top, max_sets=max_sets, probe=probe, kinds=True)
+    assert _found(kinds) == _found(want)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -307,6 +320,91 @@ def test_a_planted_slice_prunes_most_of_the_rows_and_sets():
     assert bounded.cells_counted < plain.cells_counted / 100
 
 
+def _kinds_of(problem: Problem):
+    m = problem.metric
+    return levels._row_kinds(problem.table, P, problem.excess(), m.numerator, m.denominator)
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(metrics=["accuracy", "recall", "precision"]), st.integers(1, 3))
+def test_row_kinds_give_the_bounds_terms_the_engine_would_sum(case, key):
+    """P_b, p_b, m_b and sum |x| from two sums equal the sums of `excess_definitions`."""
+    problem = case[0]
+    assume(math.isfinite(problem.overall))
+    kinds = _kinds_of(problem)
+    assert kinds is not None
+    definitions = levels.excess_definitions(problem.excess())
+    table = problem.table.with_derived(P, definitions)
+    keys = problem.keys[: min(key, len(problem.keys))]
+    names = [k for k in problem.names if k != "n"]
+    summed = [k for k in definitions if not k.startswith("levels:neg")]
+    maxed = [k for k in definitions if k.startswith("levels:neg")]
+    want = table.group_sums(keys, [*names, *summed], side=P, maxes=maxed)
+    got = problem.table.group_sums(keys, names, side=P)
+    cells = got.count > 0
+    branches = len(problem.excess())
+    for name in ("levels:pos", "levels:npos"):
+        for b in range(branches):
+            np.testing.assert_allclose(
+                kinds.total(name, got)[b][cells],
+                want.sums[f"{name}:{b}"][cells],
+                rtol=1e-12,
+                atol=1e-15,
+            )
+    for b in range(branches):
+        assert_equal = np.testing.assert_array_equal
+        assert_equal(
+            kinds.largest("levels:neg", got)[b][cells], want.maxes[f"levels:neg:{b}"][cells]
+        )
+    np.testing.assert_allclose(
+        kinds.total("levels:abs", got)[0][cells], want.sums["levels:abs"][cells], rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric_id", "odd"),
+    [
+        ("accuracy", {"correct": 0.5}),  # a fractional count (an estimate)
+        ("recall", {"tp": 1.0, "pos": 0.0}),  # the numerator without the denominator
+        ("precision", {"pred_pos": 2.0}),
+        ("accuracy", {"correct": np.nan}),
+    ],
+)
+def test_one_odd_row_keeps_the_summed_bounds(metric_id, odd):
+    rng = np.random.default_rng(0)
+    stats = _stats("binary", rng, 500, np.zeros(500, dtype=bool), True)
+    problem = Problem([rng.integers(0, 3, 500)], [3], stats, metric_of(metric_id), 5)
+    assert _kinds_of(problem) is not None
+    for name, value in odd.items():
+        problem.stats[name][17] = value
+    problem.table = Problem([problem.codes[0]], [3], problem.stats, problem.metric, 5).table
+    assert _kinds_of(problem) is None
+
+
+def test_regression_ratios_are_not_row_kinds():
+    rng = np.random.default_rng(0)
+    stats = _stats("regression", rng, 300, np.zeros(300, dtype=bool), False)
+    problem = Problem([rng.integers(0, 3, 300)], [3], stats, metric_of("mae"), 5)
+    assert _kinds_of(problem) is None
+
+
+def test_row_kinds_sum_only_the_metrics_statistics(monkeypatch):
+    problem = _planted(n=5_000)
+    asked = []
+    real = MemoryTable.grouping_sets
+
+    def spy(self, key_sets, stats, **kw):
+        asked.append((list(stats), list(kw.get("maxes", ()))))
+        return real(self, key_sets, stats, **kw)
+
+    monkeypatch.setattr(MemoryTable, "grouping_sets", spy)
+    got, with_kinds = problem.pushed_down(3, 5, kinds=True)
+    assert asked and all(a == (["correct"], []) for a in asked)
+    want, summed = problem.pushed_down(3, 5)
+    assert _found(got) == _found(want)
+    assert with_kinds.rows_counted == summed.rows_counted  # the same bounds, the same pruning
+
+
 def test_large_levels_are_chunked_into_queries_of_at_most_max_sets():
     problem = _planted(n=3_000, d=8, card=3)
     got, stats = problem.pushed_down(2, 5, bound=False, max_sets=5, probe=0)
@@ -333,9 +431,37 @@ def test_one_query_per_level_and_the_sets_each_filter_sees(monkeypatch):
     assert first_sets == [(k,) for k in problem.keys] and all(f is None for f in first_each)
     for sets, each in calls[1:]:
         for keys, where in zip(sets, each, strict=True):
+            if not where.cell_sets:  # only when every row is in a live cell of the parent
+                assert all(_big_cells_only(problem, keys, drop) for drop in keys)
+                continue
             (cell_set,) = where.cell_sets
             assert len(cell_set.keys) == len(keys) - 1 and set(cell_set.keys) < set(keys)
             assert cell_set.cells  # never an empty IN list
+
+
+def _big_cells_only(problem: Problem, keys, drop) -> bool:
+    """Whether every occupied cell of ``keys`` without ``drop`` has min_size rows."""
+    parent = [problem.codes[problem.keys.index(k)] for k in keys if k != drop]
+    _, count = np.unique(np.stack(parent), axis=1, return_counts=True)
+    return bool((count >= problem.min_size).all())
+
+
+def test_sets_whose_parents_are_all_live_share_one_unfiltered_scan(monkeypatch):
+    problem = _planted(n=4_000, d=4, card=3)
+    calls = []
+    real = MemoryTable.grouping_sets
+
+    def spy(self, key_sets, stats, **kw):
+        calls.append(kw.get("each"))
+        return real(self, key_sets, stats, **kw)
+
+    monkeypatch.setattr(MemoryTable, "grouping_sets", spy)
+    # a top-k larger than the cells keeps the threshold at the floor: every big cell is live
+    got, stats = problem.pushed_down(2, 500, probe=0)
+    want, _ = problem.in_memory(2, 500)
+    assert _found(got) == _found(want)
+    assert len(calls) == 2 and all(not w.cell_sets for w in calls[1])
+    assert stats.rows_counted == (4 + 6) * problem.n
 
 
 # ---------------------------------------------------------------------------------------------

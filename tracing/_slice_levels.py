@@ -195,6 +195,83 @@ def excess_definitions(excess: Sequence[Expr]) -> dict[str, Expr]:
     return out
 
 
+# The per-row statistics of a ratio metric whose rows are of three kinds only.
+_ODD = "levels:odd"
+_KINDS = ((1.0, 1.0), (0.0, 1.0), (0.0, 0.0))  # (numerator, denominator) of a row
+
+
+@dataclass(frozen=True)
+class _RowKinds:
+    """The bounds' terms of a ratio metric whose per-row numerator and denominator are 0/1.
+
+    Accuracy, precision, recall and the other confusion-matrix rates count rows: every row's
+    ``(u, v)`` is ``(1, 1)``, ``(0, 1)`` or ``(0, 0)`` (the numerator implies the denominator),
+    so its excess ``x_b`` is one of three numbers per branch. A cell's ``P_b``, ``p_b``, ``m_b``
+    and ``sum |x|`` then follow from how many rows of each kind it has, which its own sums of
+    ``u`` and ``v`` tell: the engine sums two statistics per cell instead of ``3 B + 2``
+    (each aggregate costs DuckDB about as much per row as the grouping itself).
+
+    ``terms[name]`` holds the definition ``name`` of `excess_definitions` per kind (a
+    ``(B, 3)`` array; ``levels:abs`` a ``(1, 3)`` one), evaluated with `tracing.rowexpr`: the
+    same expressions the engine would sum.
+    """
+
+    numerator: str
+    denominator: str
+    terms: dict[str, FloatArray]
+
+    @classmethod
+    def of(cls, excess: Sequence[Expr], numerator: str, denominator: str) -> _RowKinds:
+        columns = {
+            numerator: np.array([k[0] for k in _KINDS]),
+            denominator: np.array([k[1] for k in _KINDS]),
+        }
+        found = rowexpr.evaluate_all(excess_definitions(excess), columns, length=len(_KINDS))
+        terms = {
+            name: np.stack([found[f"{name}:{b}"] for b in range(len(excess))])
+            for name in (_POS, _NPOS, _NEG)
+        }
+        terms[_ABS] = found[_ABS][None, :]
+        return cls(numerator, denominator, terms)
+
+    def counts(self, sums: GroupSums) -> FloatArray:
+        """Rows of each kind per cell: a ``(3, cells)`` array."""
+        n = sums.count.astype(np.float64)
+        u = sums.sums[self.numerator] if self.numerator != "n" else n
+        v = sums.sums[self.denominator] if self.denominator != "n" else n
+        return np.stack([u, v - u, n - v])
+
+    def total(self, name: str, sums: GroupSums) -> FloatArray:
+        """Return the cells' sums of a definition: ``(B, cells)``."""
+        out: FloatArray = self.terms[name] @ self.counts(sums)
+        return out
+
+    def largest(self, name: str, sums: GroupSums) -> FloatArray:
+        """Return the cells' maxima of a definition over the kinds they have rows of."""
+        has = self.counts(sums) > 0
+        term = self.terms[name][:, :, None]
+        out: FloatArray = np.where(has[None, :, :], term, -np.inf).max(axis=1)
+        return out
+
+
+def odd_rows(numerator: str, denominator: str) -> Expr:
+    """1.0 for a row whose ``(u, v)`` is not one of `_RowKinds`' three kinds, else 0.0."""
+    u, v = rowexpr.col(numerator), rowexpr.col(denominator)
+    zero, one = rowexpr.literal(0), rowexpr.literal(1)
+
+    def binary(e: Expr) -> Expr:
+        return exp.Or(
+            this=exp.EQ(this=e.copy(), expression=zero.copy()),
+            expression=exp.EQ(this=e.copy(), expression=one.copy()),
+        )
+
+    fine = exp.And(
+        this=exp.And(this=_paren(binary(u)), expression=_paren(binary(v))),
+        expression=exp.LTE(this=u.copy(), expression=v.copy()),
+    )
+    return exp.Case(ifs=[exp.If(this=fine, true=zero.copy())], default=one.copy())
+
+
 # ---------------------------------------------------------------------------------------------
 # Cells of one counted combination
 
@@ -282,6 +359,7 @@ class _Search:
         floor: float,
         max_sets: int,
         probe: int = 0,
+        kinds: _RowKinds | None = None,
     ) -> None:
         self.table, self.side, self.keys = table, side, tuple(keys)
         self.cards = [int(table.cardinality(k)) for k in self.keys]
@@ -289,9 +367,15 @@ class _Search:
         self.branches, self.max_depth, self.min_size = branches, max_depth, min_size
         self.max_sets = max(1, int(max_sets))
         self.probe = max(0, int(probe))
-        bounded = [f"{n}:{b}" for n in (_POS, _NPOS) for b in range(branches)]
-        self.sum_names = [*stats, *bounded, *([_ABS] if branches else [])]
-        self.max_names = [f"{_NEG}:{b}" for b in range(branches)]
+        self.kinds = kinds
+        if kinds is not None:  # the bounds follow from the statistics' own sums
+            used = [k for k in (kinds.numerator, kinds.denominator) if k != "n"]
+            self.sum_names = list(dict.fromkeys([*stats, *used]))
+            self.max_names: list[str] = []
+        else:
+            bounded = [f"{n}:{b}" for n in (_POS, _NPOS) for b in range(branches)]
+            self.sum_names = [*stats, *bounded, *([_ABS] if branches else [])]
+            self.max_names = [f"{_NEG}:{b}" for b in range(branches)]
         self.topk = TopK(top, self.cards, floor, self.redundant)
         self.known: dict[tuple[int, ...], _Live] = {}
         self.n_rows = 0
@@ -309,6 +393,9 @@ class _Search:
 
     def _parts(self, sums: GroupSums) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Per branch and cell: ``P_b``, ``p_b`` and ``m_b`` (``-inf``: no such row)."""
+        if self.kinds is not None:
+            k = self.kinds
+            return k.total(_POS, sums), k.total(_NPOS, sums), k.largest(_NEG, sums)
         total = np.stack([sums.sums[f"{_POS}:{b}"] for b in range(self.branches)])
         npos = np.stack([sums.sums[f"{_NPOS}:{b}"] for b in range(self.branches)])
         neg = np.stack([sums.maxes[f"{_NEG}:{b}"] for b in range(self.branches)])
@@ -410,7 +497,11 @@ class _Search:
         if not self.n_rows and results:  # the first query: every single feature, every row
             self.n_rows = int(results[0].count.sum())
             if self.branches:  # bounds and impacts are sums of the same numbers in other orders
-                self.eps = 1e-9 * float(results[0].sums[_ABS].sum()) + 1e-300
+                first = results[0]
+                scale = (
+                    self.kinds.total(_ABS, first) if self.kinds is not None else first.sums[_ABS]
+                )
+                self.eps = 1e-9 * float(np.sum(scale)) + 1e-300
         for combo, sums in zip(combos, results, strict=True):
             self.take(combo, sums, deeper=len(combo) < self.max_depth)
 
@@ -472,7 +563,8 @@ class _Search:
     def plan(self, combo: tuple[int, ...], threshold: float) -> Filter | None:
         """Return the rows to count ``combo`` on: the live cells of its parent with fewest rows.
 
-        None when a parent has no live cell any more.
+        None when a parent has no live cell any more; no condition when those cells hold every
+        row (the sets without a condition share one scan).
         """
         options = []
         for i in range(len(combo)):
@@ -483,9 +575,11 @@ class _Search:
                 return None
             options.append((rows, parent))
         rows, parent = min(options)
+        self.stats.rows_counted += rows
+        if rows == self.n_rows:  # every row is in a live cell: no filter (one shared scan)
+            return Filter()
         known = self.known[parent]
         cells = known.codes[known.live(threshold)]
-        self.stats.rows_counted += rows
         return Filter().inside([self.keys[j] for j in parent], cells.tolist())
 
 
@@ -503,6 +597,7 @@ def search_levels(
     floor: float,
     max_sets: int = MAX_SETS,
     probe: int = PROBE,
+    ratio: tuple[str, str] | None = None,
 ) -> tuple[list[Found], LevelStats]:
     """Exact top-k slices through an engine's grouping-sets queries, level by level.
 
@@ -523,6 +618,10 @@ def search_levels(
         Ratio metrics: the per-row excess ``x_b`` per branch (`ratio_excess`), over the
         side's statistics, with ``impact = max_b`` of its sums over a cell. Enables the
         bounds; without it every cell of ``min_size`` rows is extended (other additive metrics).
+    ratio : (str, str), optional
+        With ``excess``: the statistics it is a ratio of (numerator, denominator). When one
+        query finds every row's pair 0/1 with the numerator implying the denominator, the
+        bounds come from those two sums (`_RowKinds`) instead of ``3 B + 2`` more aggregates.
     max_depth, top, min_size, floor : int, int, int, float
         Most conditions, how many slices, fewest rows of a ranked slice, impacts must exceed.
     max_sets : int, default `MAX_SETS`
@@ -539,7 +638,10 @@ def search_levels(
     (list of Found, LevelStats)
         The same list as `tracing._slice_search.branch_and_bound` / ``exhaustive``.
     """
-    if excess:
+    kinds = None
+    if excess and ratio is not None and keys:
+        kinds = _row_kinds(table, side, excess, *ratio)
+    if excess and kinds is None:
         table = table.with_derived(side, excess_definitions(excess))
     run = _Search(
         table,
@@ -554,6 +656,7 @@ def search_levels(
         floor=float(floor),
         max_sets=max_sets,
         probe=probe,
+        kinds=kinds,
     )
     if not keys:
         return run.topk.result(), run.stats
@@ -563,3 +666,14 @@ def search_levels(
             break
     logger.debug("level search: %s", run.stats)
     return run.topk.result(), run.stats
+
+
+def _row_kinds(
+    table: CodedTable, side: Side, excess: Sequence[Expr], numerator: str, denominator: str
+) -> _RowKinds | None:
+    """`_RowKinds` when no row of ``side`` is odd (one aggregate over the side), else None."""
+    checked = table.with_derived(side, {_ODD: odd_rows(numerator, denominator)})
+    odd = checked.group_sums((), [_ODD], side=side).sums[_ODD]
+    if len(odd) and float(odd[0]) != 0.0:
+        return None
+    return _RowKinds.of(excess, numerator, denominator)

@@ -32,6 +32,8 @@ SQL semantics chosen to match DuckDB's (set on every backend session)
       in UTC, as the in-memory engine does.
     - ``spark.sql.shuffle.partitions`` small (4 by default): the results are a few thousand
       groups; Spark's default of 200 tasks per shuffle only adds scheduling time.
+    - Any other session setting from ``TRACING_SPARK_CONF`` (``conf=``), such as more shuffle
+      partitions for a cluster; the first two stay as they are.
 
 Sources
     Parquet files are read by Spark itself (``spark.read.parquet``; with ``hive_root``, the
@@ -56,6 +58,7 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -245,6 +248,10 @@ class SparkBackend:
         The master of a local session, when this backend is the one that starts it.
     remote : str, optional
         A Spark Connect URL (default: ``$SPARK_REMOTE``; empty or unset: a local session).
+    conf : sequence of (str, str)
+        More Spark SQL settings of this backend's session (``TRACING_SPARK_CONF``), applied
+        after ``shuffle_partitions``; ANSI mode and the UTC session time zone stay (the
+        queries rely on them).
 
     Attributes
     ----------
@@ -265,11 +272,22 @@ class SparkBackend:
     name = "spark"
 
     def __init__(
-        self, *, shuffle_partitions: int = 4, master: str = "local[2]", remote: str | None = None
+        self,
+        *,
+        shuffle_partitions: int = 4,
+        master: str = "local[2]",
+        remote: str | None = None,
+        conf: Sequence[tuple[str, str]] = (),
     ) -> None:
+        from tracing.settings import SPARK_FIXED
+
         if shuffle_partitions < 1:
             raise ValueError("shuffle_partitions must be at least 1")
+        fixed = [k for k, _ in conf if k in SPARK_FIXED]
+        if fixed:
+            raise ValueError(f"{fixed[0]} is set by the engine (its answers depend on it)")
         self._shuffle_partitions = shuffle_partitions
+        self._conf = tuple(conf)
         self._master = master
         self._remote = (remote if remote is not None else os.environ.get(REMOTE_ENV)) or None
         self._session: SparkSession | None = None
@@ -302,9 +320,10 @@ class SparkBackend:
 
     def _settings(self) -> dict[str, str]:
         return {
+            "spark.sql.shuffle.partitions": str(self._shuffle_partitions),
+            **dict(self._conf),
             "spark.sql.ansi.enabled": "true",
             "spark.sql.session.timeZone": "UTC",
-            "spark.sql.shuffle.partitions": str(self._shuffle_partitions),
         }
 
     # SqlBackend ------------------------------------------------------------------------------

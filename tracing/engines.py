@@ -298,5 +298,5 @@ def open_backend(engine: EngineName, *, environ: Mapping[str, str] | None = None
     if engine == EngineName.SPARK:
         from tracing.engine_spark import SparkBackend
 
-        return SparkBackend()
+        return SparkBackend(conf=settings.get("TRACING_SPARK_CONF", environ=environ))
     raise ValueError(f"{engine} is not a SQL engine")

@@ -12,6 +12,11 @@ the slice's rows) and then answers
 
 and hands every other question to the table it wraps. The numbers are the wrapped table's own
 sums, so answers are identical to asking one by one (tests/test_prefetch.py).
+
+`MemoTable` is the lazy counterpart for questions not known ahead: the sums of one filter's
+rows (no keys), kept once asked. The listing of `find_slices` asks a slice's sums several
+times (its record, its p-value's moments, each "earns its place" comparison), each a scan
+on a SQL engine and a job on Spark.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 
 from tracing.engine import CodedTable, Filter, GroupSums, Side
 
-__all__ = ["PrefetchedTable"]
+__all__ = ["MemoTable", "PrefetchedTable"]
 
 Grouping = tuple[tuple[str, ...], Filter | None]
 
@@ -98,6 +103,55 @@ class PrefetchedTable:
             if cell is not None:
                 return _one_cell(sums, cell, stats)
         return None
+
+
+class MemoTable:
+    """A `CodedTable` that remembers each filter's whole sums (no keys) of one side.
+
+    A question is answered from a remembered answer of the same filter that has its
+    statistics (a count from any of them), else asked of the wrapped table as it is (no more
+    statistics than asked: each costs the engine a sum over the filter's rows) and kept.
+
+    Parameters
+    ----------
+    table : CodedTable
+        The table asked.
+    side : Side
+        The side remembered.
+    """
+
+    def __init__(self, table: CodedTable, side: Side) -> None:
+        self._table = table
+        self._side = side
+        self._known: dict[Filter | None, list[GroupSums]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def group_sums(
+        self,
+        keys: Sequence[str],
+        stats: Sequence[str],
+        *,
+        side: Side,
+        where: Filter | None = None,
+        maxes: Sequence[str] = (),
+    ) -> GroupSums:
+        """Return one filter's sums from memory, else from the wrapped table."""
+        if keys or maxes or side is not self._side:
+            return self._table.group_sums(keys, stats, side=side, where=where, maxes=maxes)
+        rule = where or None
+        known = self._known.setdefault(rule, [])
+        for sums in known:
+            if set(stats) <= sums.sums.keys():
+                return _only(sums, stats)
+        found = self._table.group_sums((), list(stats), side=side, where=rule)
+        known.append(found)
+        return found
+
+    def count(self, side: Side, where: Filter | None = None) -> int:
+        """Rows of one side (meeting ``where``)."""
+        return int(self.group_sums((), (), side=side, where=where).count[0])
 
 
 def _cell_of(

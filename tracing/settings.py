@@ -280,6 +280,31 @@ def _uri_prefixes(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+# Session settings the spark engine sets itself: its answers depend on them.
+SPARK_FIXED = ("spark.sql.ansi.enabled", "spark.sql.session.timeZone")
+
+
+def _spark_conf(text: str) -> tuple[tuple[str, str], ...]:
+    """Parse ``TRACING_SPARK_CONF``: comma-separated ``spark.key=value`` session settings.
+
+    Examples
+    --------
+    >>> _spark_conf("spark.sql.shuffle.partitions=64, spark.sql.adaptive.enabled=false")
+    (('spark.sql.shuffle.partitions', '64'), ('spark.sql.adaptive.enabled', 'false'))
+    """
+    items: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = (t.strip() for t in part.partition("="))
+        if not sep or not key.startswith("spark.") or not value:
+            raise ValueError(f"{part.strip()!r}: use spark.<key>=<value>")
+        if key in SPARK_FIXED:
+            raise ValueError(f"{key} is set by the engine (its answers depend on it)")
+        items[key] = value
+    return tuple(items.items())
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable.
@@ -486,6 +511,15 @@ SETTINGS: dict[str, Setting] = {
             "store",
             default_text="`tracing-duckdb-spill` in the system's temporary folder",
             check=_outside_store,
+        ),
+        Setting(
+            "TRACING_SPARK_CONF",
+            "",
+            _spark_conf,
+            "comma-separated Spark SQL settings for the spark engine's sessions "
+            "(`spark.sql.shuffle.partitions=200,spark.sql.adaptive.enabled=true`); the engine "
+            "keeps ANSI mode and the UTC session time zone, which its answers depend on",
+            default_text="none (4 shuffle partitions)",
         ),
         Setting(
             "TRACING_DATA_URIS",

@@ -1152,6 +1152,7 @@ def _search_levels(ctx: _Context, max_depth: int, top: int) -> tuple[list[search
         top=top,
         min_size=ctx.min_size,
         floor=_floor(side.overall),
+        ratio=None if excess is None else (str(m.numerator), str(m.denominator)),
     )
 
 
@@ -1782,6 +1783,8 @@ def find_slices(
             "or lower max_depth."
         )
     found, stats = _search(ctx, int(max_depth), int(top))
+    if not isinstance(ctx.prod.table, MemoryTable):
+        ctx = _remembered(ctx)
     parent = _parent(ctx, None)
     records = [_slice_record(ctx, f.combo, f.values, parent) for f in found]
     table, stand_ins = _listing(ctx, _table(records), found, opts)
@@ -1988,10 +1991,28 @@ def _prefetched(ctx: _Context, where: Filter) -> _Context:
     from tracing.prefetch import PrefetchedTable
 
     groupings = [((), where), *(((f,), where) for f in ctx.features)]
+    return _wrapped(ctx, lambda t, side, stats: PrefetchedTable(t, side, groupings, stats))
+
+
+def _remembered(ctx: _Context) -> _Context:
+    """Return the context whose tables ask each slice's sums once (`tracing.prefetch.MemoTable`).
+
+    For the listing on a SQL engine: a listed slice's sums are read by its record, its
+    p-value and every "earns its place" comparison it takes part in.
+    """
+    from tracing.prefetch import MemoTable
+
+    return _wrapped(ctx, lambda table, side, _: MemoTable(table, side))
+
+
+def _wrapped(
+    ctx: _Context, wrap: Callable[[CodedTable, Side, list[str]], CodedTable]
+) -> _Context:
+    """Return the context with both sides' tables wrapped (``wrap(table, side, stats)``)."""
     sides = []
     for side in (ctx.prod, ctx.base):
         stats = [s for s in side.table.stat_names(side.which) if s != "n"]
-        table = PrefetchedTable(side.table, side.which, groupings, stats)
+        table = wrap(side.table, side.which, stats)
         moments = None
         if side.moments is not None:
             moments = functools.partial(_engine_moments, table, tuple(side.stats))
