@@ -34,7 +34,47 @@ __all__ = ["MemoTable", "PrefetchedTable"]
 Grouping = tuple[tuple[str, ...], Filter | None]
 
 
-class PrefetchedTable:
+class _Answering:
+    """A `CodedTable` that answers some whole-side questions itself (`_answer`).
+
+    Everything else (bins, cardinality, other questions) is the wrapped table's.
+    """
+
+    def __init__(self, table: CodedTable, side: Side) -> None:
+        self._table = table
+        self._side = side
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def _answer(
+        self, keys: tuple[str, ...], stats: Sequence[str], where: Filter | None
+    ) -> GroupSums | None:
+        raise NotImplementedError
+
+    def group_sums(
+        self,
+        keys: Sequence[str],
+        stats: Sequence[str],
+        *,
+        side: Side,
+        where: Filter | None = None,
+        maxes: Sequence[str] = (),
+    ) -> GroupSums:
+        """Return this table's own answer, else ask the wrapped table."""
+        found = None
+        if side is self._side and not maxes:
+            found = self._answer(tuple(keys), stats, where or None)
+        if found is not None:
+            return found
+        return self._table.group_sums(keys, stats, side=side, where=where, maxes=maxes)
+
+    def count(self, side: Side, where: Filter | None = None) -> int:
+        """Rows of one side (meeting ``where``)."""
+        return int(self.group_sums((), (), side=side, where=where).count[0])
+
+
+class PrefetchedTable(_Answering):
     """A `CodedTable` with some groupings of one side counted ahead in one query.
 
     Parameters
@@ -56,8 +96,7 @@ class PrefetchedTable:
         groupings: Sequence[Grouping],
         stats: Sequence[str],
     ) -> None:
-        self._table = table
-        self._side = side
+        super().__init__(table, side)
         self._stats = frozenset(stats)
         unique = list(dict.fromkeys((tuple(k), w or None) for k, w in groupings))
         found = table.grouping_sets(
@@ -65,30 +104,11 @@ class PrefetchedTable:
         )
         self._sums: dict[Grouping, GroupSums] = dict(zip(unique, found, strict=True))
 
-    def __getattr__(self, name: str) -> Any:
-        # Everything but the prefetched sums is the wrapped table's (bins, cardinality, ...).
-        return getattr(self._table, name)
-
-    def group_sums(
-        self,
-        keys: Sequence[str],
-        stats: Sequence[str],
-        *,
-        side: Side,
-        where: Filter | None = None,
-        maxes: Sequence[str] = (),
-    ) -> GroupSums:
-        """Return a prefetched grouping (or one of its cells), else ask the wrapped table."""
-        found = None
-        if side is self._side and not maxes and set(stats) <= self._stats:
-            found = self._lookup(tuple(keys), where or None, stats)
-        if found is not None:
-            return found
-        return self._table.group_sums(keys, stats, side=side, where=where, maxes=maxes)
-
-    def count(self, side: Side, where: Filter | None = None) -> int:
-        """Rows of one side (meeting ``where``)."""
-        return int(self.group_sums((), (), side=side, where=where).count[0])
+    def _answer(
+        self, keys: tuple[str, ...], stats: Sequence[str], where: Filter | None
+    ) -> GroupSums | None:
+        """Return a prefetched grouping, or one of its cells (None: not prefetched)."""
+        return self._lookup(keys, where, stats) if set(stats) <= self._stats else None
 
     def _lookup(
         self, keys: tuple[str, ...], where: Filter | None, stats: Sequence[str]
@@ -105,7 +125,7 @@ class PrefetchedTable:
         return None
 
 
-class MemoTable:
+class MemoTable(_Answering):
     """A `CodedTable` that remembers each filter's whole sums (no keys) of one side.
 
     A question is answered from a remembered answer of the same filter that has its
@@ -121,37 +141,21 @@ class MemoTable:
     """
 
     def __init__(self, table: CodedTable, side: Side) -> None:
-        self._table = table
-        self._side = side
+        super().__init__(table, side)
         self._known: dict[Filter | None, list[GroupSums]] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
-
-    def group_sums(
-        self,
-        keys: Sequence[str],
-        stats: Sequence[str],
-        *,
-        side: Side,
-        where: Filter | None = None,
-        maxes: Sequence[str] = (),
-    ) -> GroupSums:
-        """Return one filter's sums from memory, else from the wrapped table."""
-        if keys or maxes or side is not self._side:
-            return self._table.group_sums(keys, stats, side=side, where=where, maxes=maxes)
-        rule = where or None
-        known = self._known.setdefault(rule, [])
+    def _answer(
+        self, keys: tuple[str, ...], stats: Sequence[str], where: Filter | None
+    ) -> GroupSums | None:
+        if keys:
+            return None
+        known = self._known.setdefault(where, [])
         for sums in known:
             if set(stats) <= sums.sums.keys():
                 return _only(sums, stats)
-        found = self._table.group_sums((), list(stats), side=side, where=rule)
+        found = self._table.group_sums((), list(stats), side=self._side, where=where)
         known.append(found)
         return found
-
-    def count(self, side: Side, where: Filter | None = None) -> int:
-        """Rows of one side (meeting ``where``)."""
-        return int(self.group_sums((), (), side=side, where=where).count[0])
 
 
 def _cell_of(
