@@ -2005,9 +2005,7 @@ def _remembered(ctx: _Context) -> _Context:
     return _wrapped(ctx, lambda table, side, _: MemoTable(table, side))
 
 
-def _wrapped(
-    ctx: _Context, wrap: Callable[[CodedTable, Side, list[str]], CodedTable]
-) -> _Context:
+def _wrapped(ctx: _Context, wrap: Callable[[CodedTable, Side, list[str]], CodedTable]) -> _Context:
     """Return the context with both sides' tables wrapped (``wrap(table, side, stats)``)."""
     sides = []
     for side in (ctx.prod, ctx.base):
