@@ -14,12 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracing.analysis import analysis_row_stats, prepare_analysis
 from tracing.engine import Filter, MemoryTable, Side
 from tracing.engine_analysis import prepare_engine_analysis
 from tracing.sqlbackend import TableSource
-from tracing.sqltable import _JOIN_CATEGORIES, _joined
+from tracing.sqltable import _JOIN_CATEGORIES, _cover, _joined
 
 RTOL = 1e-9
 
@@ -130,6 +132,41 @@ def test_many_categories_are_join_coded_and_group_like_memory(pair, engine_backe
         assert theirs.count(side) == mine.count(side)
         everything = engine.table.with_keys(bins), memory.table.with_keys(bins)
         assert everything[0].count(side, where) == everything[1].count(side, where)
+
+
+def test_sets_summed_from_a_shared_block_equal_memory(pair, engine_backend):
+    """Many sets of one filter group by a few wider blocks (`_cover`) and are summed back:
+    sets in any key order, asked twice, under two filters, the empty set, with maxima."""
+    memory, sources, _ = pair
+    engine = _engine(engine_backend, sources)
+    columns = ["merchant", "region", "amount", "prediction_score"]
+    bins = memory.table.fit_bins(columns, bins=6)
+    stats = engine.valid.stat_names()
+    mine, theirs = memory.valid.with_keys(bins), engine.valid.with_keys(bins)
+    south = Filter.of([("region", bins["region"].labels.index("south"))])
+    key_sets = [
+        ["region", "amount"],
+        ["amount", "prediction_score"],
+        ["prediction_score", "region"],
+        ["region", "amount"],  # asked twice
+        ["amount", "region"],  # the same cells in another order: other codes
+        ["merchant", "amount"],
+        ["merchant", "region", "amount"],
+        [],
+        ["region", "amount"],  # the same set under another filter
+        ["amount", "prediction_score"],
+    ]
+    each = [None] * 8 + [south, south]
+    cards = {c: theirs.cardinality(c) for c in columns}
+    held = _cover([frozenset(k) for k in key_sets[:8]], cards)
+    assert any(len(b) > len(s) for s, b in held.items())  # some set is summed from a block
+    for side in Side:
+        got = theirs.grouping_sets(key_sets, stats, side=side, each=each, maxes=stats[:2])
+        want = mine.grouping_sets(key_sets, stats, side=side, each=each, maxes=stats[:2])
+        for g, w in zip(got, want, strict=True):
+            _assert_same(g, w)
+            for name in stats[:2]:
+                np.testing.assert_allclose(g.maxes[name], w.maxes[name], rtol=RTOL)
 
 
 def test_a_new_key_rewrites_one_coded_table_and_drops_the_old(pair, engine_backend):
@@ -251,3 +288,22 @@ def test_range_counts_are_the_bincount_of_the_codes(engine_backend, tmp_path):
             codes = fitted.codes(frame[column])
             want = np.bincount(codes, minlength=len(fitted.labels))
             np.testing.assert_array_equal(got[column], want, err_msg=column)
+
+
+@given(
+    sets=st.lists(st.frozensets(st.sampled_from("abcdefgh"), max_size=4), min_size=1, max_size=30),
+    sizes=st.lists(st.integers(1, 300), min_size=8, max_size=8),
+)
+@settings(max_examples=200, deadline=None)
+def test_cover_puts_every_set_in_one_block_that_holds_it(sets, sizes):
+    from tracing.sqltable import _BLOCK_CELLS, _BLOCK_KEYS
+
+    cards = dict(zip("abcdefgh", sizes, strict=True))
+    held = _cover(sets, cards)
+    assert held.keys() == set(sets)
+    for s, block in held.items():
+        assert s <= block
+        if block not in held:  # grown from an asked set: within the limits, holding two
+            assert len(block) <= _BLOCK_KEYS
+            assert np.prod([cards[k] for k in block]) <= _BLOCK_CELLS
+            assert sum(1 for t in held if held[t] == block) >= 2
