@@ -136,7 +136,8 @@ def test_many_categories_are_join_coded_and_group_like_memory(pair, engine_backe
 
 def test_sets_summed_from_a_shared_block_equal_memory(pair, engine_backend):
     """Many sets of one filter group by a few wider blocks (`_cover`) and are summed back:
-    sets in any key order, asked twice, under two filters, the empty set, with maxima."""
+    sets in any key order, asked twice, under two filters, the empty set (also of no rows), with
+    maxima."""
     memory, sources, _ = pair
     engine = _engine(engine_backend, sources)
     columns = ["merchant", "region", "amount", "prediction_score"]
@@ -155,8 +156,10 @@ def test_sets_summed_from_a_shared_block_equal_memory(pair, engine_backend):
         [],
         ["region", "amount"],  # the same set under another filter
         ["amount", "prediction_score"],
+        [],  # alone under a filter no baseline row passes: a plain aggregate of no rows
     ]
-    each = [None] * 8 + [south, south]
+    new0 = Filter.of([("merchant", bins["merchant"].labels.index("new0"))])
+    each = [None] * 8 + [south, south, new0]
     cards = {c: theirs.cardinality(c) for c in columns}
     held = _cover([frozenset(k) for k in key_sets[:8]], cards)
     assert any(len(b) > len(s) for s, b in held.items())  # some set is summed from a block

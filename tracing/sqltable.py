@@ -1085,7 +1085,8 @@ class SqlTable:
     ) -> GroupSums:
         cards = tuple(self._spec.cards[k] for k in keys)
         space = math.prod(cards)
-        rows = columns["q"] == q
+        # n = 0 only on the plain aggregate of a filter no row passes: no cell (SUM is NULL)
+        rows = (columns["q"] == q) & (columns["n"] > 0)
         codes = np.zeros(int(rows.sum()), dtype=np.int64)
         for key, card in zip(keys, cards, strict=True):
             code = columns[names[key]][rows]
